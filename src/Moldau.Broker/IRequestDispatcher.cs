@@ -1,0 +1,62 @@
+using System.Net;
+
+namespace Moldau.Broker;
+
+/// <summary>
+/// Turns one request frame into one response. The network layer calls
+/// <see cref="Dispatch"/> for each frame of a connection in arrival order, without waiting for
+/// the previous one to complete, and writes the completed responses back in that same order.
+/// </summary>
+/// <remarks>
+/// Contract for implementers: every change of broker state a request makes (a log append, a
+/// topic creation) happens synchronously inside <see cref="Dispatch"/>, before the returned task
+/// first yields. Only waiting (for an fsync, for a long-poll fetch) is asynchronous. That keeps
+/// the effects of pipelined requests in the order the client sent them.
+/// </remarks>
+public interface IRequestDispatcher
+{
+    /// <summary>Handles a frame (the bytes after the 4-byte size prefix).</summary>
+    /// <param name="frame">Request header and body. Valid until the returned task completes.</param>
+    /// <param name="connection">Who sent it.</param>
+    /// <param name="cancellationToken">Cancelled when the connection or the broker shuts down.</param>
+    ValueTask<DispatchResult> Dispatch(ReadOnlyMemory<byte> frame, ConnectionInfo connection, CancellationToken cancellationToken);
+}
+
+/// <summary>Facts about the connection a request came in on.</summary>
+/// <param name="Id">A number unique per connection in this process.</param>
+/// <param name="Remote">The peer's address.</param>
+/// <param name="ListenerName">The listener's name, e.g. PLAINTEXT.</param>
+public sealed record ConnectionInfo(long Id, EndPoint? Remote, string ListenerName);
+
+/// <summary>What to do after a request: send a response, send nothing, or close.</summary>
+public readonly struct DispatchResult
+{
+    private DispatchResult(byte[]? response, int length, bool close, string? reason)
+    {
+        Response = response;
+        Length = length;
+        Close = close;
+        CloseReason = reason;
+    }
+
+    /// <summary>The response frame including its 4-byte size prefix, or null for none.</summary>
+    public byte[]? Response { get; }
+
+    /// <summary>Bytes of <see cref="Response"/> to send.</summary>
+    public int Length { get; }
+
+    /// <summary>True when the connection must be closed (after any earlier responses).</summary>
+    public bool Close { get; }
+
+    /// <summary>Why the connection is closed, for the one log line.</summary>
+    public string? CloseReason { get; }
+
+    /// <summary>Send <paramref name="length"/> bytes of <paramref name="frame"/> (size prefix included).</summary>
+    public static DispatchResult Send(byte[] frame, int length) => new(frame, length, false, null);
+
+    /// <summary>Send nothing (acks=0 produce).</summary>
+    public static DispatchResult None => default;
+
+    /// <summary>Close the connection, logging <paramref name="reason"/> once.</summary>
+    public static DispatchResult CloseConnection(string reason) => new(null, 0, true, reason);
+}
