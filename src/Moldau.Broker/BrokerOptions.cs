@@ -1,0 +1,26 @@
+namespace Moldau.Broker;
+
+/// <summary>The broker's settings, read from Kafka's server.properties keys.</summary>
+public sealed class BrokerOptions
+{
+    /// <summary>node.id</summary>
+    public int NodeId { get; set; } = 1;
+
+    /// <summary>log.dirs (or log.dir); the first one holds the metadata log.</summary>
+    public IReadOnlyList<string> LogDirs { get; set; } = ["./data"];
+
+    /// <summary>num.partitions</summary>
+    public int NumPartitions { get; set; } = 1;
+
+    /// <summary>auto.create.topics.enable</summary>
+    public bool AutoCreateTopicsEnable { get; set; } = true;
+
+    /// <summary>The endpoints clients are told to connect to (advertised.listeners, resolved).</summary>
+    public IReadOnlyList<AdvertisedEndpoint> AdvertisedEndpoints { get; set; } = [];
+}
+
+/// <summary>One advertised endpoint.</summary>
+/// <param name="ListenerName">e.g. PLAINTEXT</param>
+/// <param name="Host">Host name clients connect to.</param>
+/// <param name="Port">Port clients connect to.</param>
+public sealed record AdvertisedEndpoint(string ListenerName, string Host, int Port);
