@@ -15,6 +15,15 @@ public sealed class BrokerOptions
     /// <summary>auto.create.topics.enable</summary>
     public bool AutoCreateTopicsEnable { get; set; } = true;
 
+    /// <summary>message.max.bytes: the largest record batch a producer may send.</summary>
+    public int MessageMaxBytes { get; set; } = 1048588;
+
+    /// <summary>log.segment.bytes: roll to a new segment beyond this size.</summary>
+    public long LogSegmentBytes { get; set; } = 1L << 30;
+
+    /// <summary>socket.request.max.bytes: the largest request frame accepted.</summary>
+    public int SocketRequestMaxBytes { get; set; } = 104857600;
+
     /// <summary>The endpoints clients are told to connect to (advertised.listeners, resolved).</summary>
     public IReadOnlyList<AdvertisedEndpoint> AdvertisedEndpoints { get; set; } = [];
 }

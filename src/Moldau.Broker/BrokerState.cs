@@ -1,0 +1,24 @@
+using Microsoft.Extensions.Logging;
+using Moldau.Broker.Topics;
+
+namespace Moldau.Broker;
+
+/// <summary>What handlers share: options, topics, the cluster's identity, the clock, the log.</summary>
+internal sealed class BrokerState(BrokerOptions options, TopicRegistry topics, string clusterId, TimeProvider time, ILogger log)
+{
+    public BrokerOptions Options { get; } = options;
+
+    public TopicRegistry Topics { get; } = topics;
+
+    public string ClusterId { get; } = clusterId;
+
+    public TimeProvider Time { get; } = time;
+
+    public ILogger Log { get; } = log;
+
+    /// <summary>This node's advertised endpoint for <paramref name="listenerName"/> (else the first).</summary>
+    public AdvertisedEndpoint EndpointFor(string listenerName) =>
+        Options.AdvertisedEndpoints.FirstOrDefault(e => string.Equals(e.ListenerName, listenerName, StringComparison.OrdinalIgnoreCase))
+        ?? Options.AdvertisedEndpoints.FirstOrDefault()
+        ?? new AdvertisedEndpoint("PLAINTEXT", "localhost", 9092);
+}

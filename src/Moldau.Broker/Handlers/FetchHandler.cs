@@ -1,0 +1,123 @@
+using Moldau.Broker.Topics;
+using Moldau.Protocol;
+using Moldau.Protocol.Messages;
+
+namespace Moldau.Broker.Handlers;
+
+/// <summary>
+/// Fetch v4+: whole stored batches from the batch holding the fetch offset, within
+/// partition_max_bytes and max_bytes (at least one batch for the first partition with data),
+/// waiting up to max_wait_ms for min_bytes. Sessionless: every response carries session id 0,
+/// which KIP-227 lets a broker answer to a client asking for a session.
+/// </summary>
+internal sealed class FetchHandler(BrokerState state)
+{
+    public async ValueTask<FetchResponse> HandleAsync(RequestContext context, FetchRequest request)
+    {
+        var response = new FetchResponse();
+
+        // Moldau never creates fetch sessions, so an incremental fetch names a session it doesn't have.
+        if (request.SessionId != 0)
+        {
+            response.ErrorCode = (short)ErrorCode.FetchSessionIdNotFound;
+            return response;
+        }
+
+        if (request.SessionEpoch is not (-1 or 0))
+        {
+            response.ErrorCode = (short)ErrorCode.InvalidFetchSessionEpoch;
+            return response;
+        }
+
+        var time = state.Time;
+        var deadline = time.GetTimestamp() + (long)(Math.Max(0, request.MaxWaitMs) * (time.TimestampFrequency / 1000.0));
+        var waits = new List<Task>();
+        while (true)
+        {
+            waits.Clear();
+            var (bytes, anyError) = Read(context.Version, request, response, waits);
+            var remaining = time.GetElapsedTime(time.GetTimestamp(), deadline);
+            if (bytes >= request.MinBytes || anyError || remaining <= TimeSpan.Zero || waits.Count == 0)
+            {
+                return response;
+            }
+
+            // Wait for an append to any partition asked for, or the deadline.
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+            var delay = Task.Delay(remaining, time, timeout.Token);
+            waits.Add(delay);
+            await Task.WhenAny(waits).ConfigureAwait(false);
+            await timeout.CancelAsync().ConfigureAwait(false);
+            context.CancellationToken.ThrowIfCancellationRequested();
+            response = new FetchResponse();
+        }
+    }
+
+    private (long Bytes, bool AnyError) Read(short version, FetchRequest request, FetchResponse response, List<Task> waits)
+    {
+        var byId = version >= 13;
+        var budget = (long)(request.MaxBytes > 0 ? request.MaxBytes : int.MaxValue);
+        long total = 0;
+        var anyError = false;
+        foreach (var wanted in request.Topics)
+        {
+            var topic = byId ? state.Topics.Find(wanted.TopicId) : state.Topics.Find(wanted.Topic);
+            var topicResponse = new FetchResponse.FetchableTopicResponse { Topic = wanted.Topic, TopicId = wanted.TopicId };
+            response.Responses.Add(topicResponse);
+            foreach (var p in wanted.Partitions)
+            {
+                var result = new FetchResponse.PartitionData
+                {
+                    PartitionIndex = p.Partition,
+                    HighWatermark = -1,
+                    LastStableOffset = -1,
+                    LogStartOffset = -1,
+                    AbortedTransactions = request.IsolationLevel == 0 ? null : [],
+                    Records = ReadOnlyMemory<byte>.Empty,
+                };
+                topicResponse.Partitions.Add(result);
+                var error = ReadPartition(topic, p, result, ref budget, ref total, waits, byId);
+                result.ErrorCode = (short)error;
+                anyError |= error != ErrorCode.None;
+            }
+        }
+
+        return (total, anyError);
+    }
+
+    private static ErrorCode ReadPartition(TopicInfo? topic, FetchRequest.FetchPartition p, FetchResponse.PartitionData result, ref long budget, ref long total, List<Task> waits, bool byId)
+    {
+        if (topic is null)
+        {
+            return byId ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition;
+        }
+
+        if (topic.Partition(p.Partition) is not { Log: { } log } partition)
+        {
+            return ErrorCode.UnknownTopicOrPartition;
+        }
+
+        // Take the append signal before reading, so an append between the read and the wait wakes us.
+        waits.Add(partition.NextAppend);
+        var highWatermark = log.HighWatermark;
+        result.HighWatermark = highWatermark;
+        result.LastStableOffset = highWatermark;
+        result.LogStartOffset = log.LogStartOffset;
+        if (p.FetchOffset < log.LogStartOffset || p.FetchOffset > log.LogEndOffset)
+        {
+            return ErrorCode.OffsetOutOfRange;
+        }
+
+        if (p.FetchOffset >= highWatermark || budget <= 0)
+        {
+            return ErrorCode.None;
+        }
+
+        var limit = (int)Math.Min(Math.Max(0, p.PartitionMaxBytes), budget);
+        var records = log.Read(p.FetchOffset, limit, minOneBatch: total == 0, highWatermark);
+        result.Records = records;
+        total += records.Length;
+        budget -= records.Length;
+        return ErrorCode.None;
+    }
+}

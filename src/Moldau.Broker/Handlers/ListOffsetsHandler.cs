@@ -1,0 +1,74 @@
+using Moldau.Protocol;
+using Moldau.Protocol.Messages;
+
+namespace Moldau.Broker.Handlers;
+
+/// <summary>ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest local (-4), or by timestamp.</summary>
+internal sealed class ListOffsetsHandler(BrokerState state)
+{
+    private const long Latest = -1;
+    private const long Earliest = -2;
+    private const long MaxTimestamp = -3;
+    private const long EarliestLocal = -4;
+    private const long LatestTiered = -5;
+
+    public ListOffsetsResponse Handle(ListOffsetsRequest request)
+    {
+        var response = new ListOffsetsResponse();
+        foreach (var wanted in request.Topics)
+        {
+            var topicResponse = new ListOffsetsResponse.ListOffsetsTopicResponse { Name = wanted.Name };
+            response.Topics.Add(topicResponse);
+            var topic = state.Topics.Find(wanted.Name);
+            foreach (var p in wanted.Partitions)
+            {
+                var result = new ListOffsetsResponse.ListOffsetsPartitionResponse { PartitionIndex = p.PartitionIndex };
+                topicResponse.Partitions.Add(result);
+                var partition = topic?.Partition(p.PartitionIndex);
+                if (partition?.Log is not { } log)
+                {
+                    result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
+                    continue;
+                }
+
+                result.LeaderEpoch = partition.LeaderEpoch;
+                switch (p.Timestamp)
+                {
+                    case Latest:
+                        result.Offset = log.HighWatermark;
+                        break;
+                    case Earliest:
+                    case EarliestLocal:
+                        result.Offset = log.LogStartOffset;
+                        break;
+                    case LatestTiered:
+                        // No tiered storage: nothing has been tiered.
+                        result.Offset = -1;
+                        break;
+                    case MaxTimestamp:
+                        if (log.FindMaxTimestamp() is { } max)
+                        {
+                            result.Offset = max.Offset;
+                            result.Timestamp = max.Timestamp;
+                        }
+
+                        break;
+                    default:
+                        if (p.Timestamp < 0)
+                        {
+                            result.ErrorCode = (short)ErrorCode.InvalidRequest;
+                        }
+                        else if (log.FindOffsetForTimestamp(p.Timestamp) is { } found)
+                        {
+                            result.Offset = found.Offset;
+                            result.Timestamp = found.Timestamp;
+                        }
+
+                        break;
+                }
+            }
+        }
+
+        return response;
+    }
+}

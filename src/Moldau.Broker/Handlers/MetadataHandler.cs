@@ -1,0 +1,86 @@
+using Moldau.Broker.Topics;
+using Moldau.Protocol;
+using Moldau.Protocol.Messages;
+
+namespace Moldau.Broker.Handlers;
+
+/// <summary>Metadata: this node as the only broker and controller, and the topics asked for.</summary>
+internal sealed class MetadataHandler(BrokerState state)
+{
+    public MetadataResponse Handle(RequestContext context, MetadataRequest request)
+    {
+        var version = context.Version;
+        var endpoint = state.EndpointFor(context.Connection.ListenerName);
+        var response = new MetadataResponse
+        {
+            ClusterId = state.ClusterId,
+            ControllerId = state.Options.NodeId,
+            Brokers = [new MetadataResponse.MetadataResponseBroker { NodeId = state.Options.NodeId, Host = endpoint.Host, Port = endpoint.Port, Rack = null }],
+        };
+
+        // v0: an empty list means every topic; v1+: null means every topic, empty means none.
+        var all = request.Topics is null || (version == 0 && request.Topics.Count == 0);
+        if (all)
+        {
+            foreach (var topic in state.Topics.Topics.OrderBy(t => t.Name, StringComparer.Ordinal))
+            {
+                response.Topics.Add(Describe(topic));
+            }
+
+            return response;
+        }
+
+        // Before v4 there was no flag, and brokers always auto-created.
+        var allowAutoCreate = version < 4 || request.AllowAutoTopicCreation;
+        foreach (var wanted in request.Topics!)
+        {
+            var topic = wanted.Name is { } name ? state.Topics.Find(name) : state.Topics.Find(wanted.TopicId);
+            if (topic is null && wanted.Name is { } newName && allowAutoCreate && state.Options.AutoCreateTopicsEnable)
+            {
+                var (error, created) = state.Topics.Create(newName, state.Options.NumPartitions);
+                topic = created;
+                if (created is null)
+                {
+                    response.Topics.Add(new MetadataResponse.MetadataResponseTopic { ErrorCode = (short)error, Name = newName });
+                    continue;
+                }
+            }
+
+            if (topic is null)
+            {
+                var invalid = wanted.Name is { } n && !TopicNames.IsValid(n);
+                response.Topics.Add(new MetadataResponse.MetadataResponseTopic
+                {
+                    ErrorCode = (short)(invalid ? ErrorCode.InvalidTopicException : wanted.Name is null ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition),
+                    Name = wanted.Name,
+                    TopicId = wanted.TopicId,
+                });
+                continue;
+            }
+
+            response.Topics.Add(Describe(topic));
+        }
+
+        return response;
+    }
+
+    private MetadataResponse.MetadataResponseTopic Describe(TopicInfo topic)
+    {
+        var node = state.Options.NodeId;
+        var result = new MetadataResponse.MetadataResponseTopic { Name = topic.Name, TopicId = topic.Id, IsInternal = topic.IsInternal };
+        foreach (var p in topic.Partitions)
+        {
+            result.Partitions.Add(new MetadataResponse.MetadataResponsePartition
+            {
+                PartitionIndex = p.Index,
+                LeaderId = node,
+                LeaderEpoch = p.LeaderEpoch,
+                ReplicaNodes = [node],
+                IsrNodes = [node],
+                OfflineReplicas = [],
+            });
+        }
+
+        return result;
+    }
+}

@@ -1,0 +1,94 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Moldau.Broker.Topics;
+using Moldau.Protocol;
+using Moldau.Protocol.Messages;
+using Moldau.Protocol.Records;
+
+namespace Moldau.Broker.Handlers;
+
+/// <summary>
+/// Produce: validate each partition's single record batch, give it offsets by rewriting its base
+/// offset and leader epoch (the bytes under the CRC stay as the client sent them), and append it.
+/// Appends happen synchronously, in request order, before the response is built.
+/// </summary>
+internal sealed class ProduceHandler(BrokerState state)
+{
+    /// <summary>Handles the request; <paramref name="anyError"/> tells an acks=0 caller to close the connection.</summary>
+    public ProduceResponse Handle(RequestContext context, ProduceRequest request, out bool anyError)
+    {
+        anyError = false;
+        var response = new ProduceResponse();
+
+        // Kafka 4 advertises Produce v0-v2 for old librdkafka but refuses them: they carry the
+        // pre-0.11 message format.
+        var refuse = context.Version < 3 ? ErrorCode.UnsupportedVersion
+            : request.Acks is not (-1 or 0 or 1) ? ErrorCode.InvalidRequiredAcks
+            : ErrorCode.None;
+
+        foreach (var topicData in request.TopicData)
+        {
+            var topicResponse = new ProduceResponse.TopicProduceResponse { Name = topicData.Name };
+            response.Responses.Add(topicResponse);
+            var topic = refuse == ErrorCode.None ? state.Topics.Find(topicData.Name) : null;
+            foreach (var partitionData in topicData.PartitionData)
+            {
+                var result = new ProduceResponse.PartitionProduceResponse
+                {
+                    Index = partitionData.Index,
+                    BaseOffset = -1,
+                    LogAppendTimeMs = -1,
+                    LogStartOffset = -1,
+                };
+                var error = refuse != ErrorCode.None ? refuse : Append(topic, partitionData, result);
+                result.ErrorCode = (short)error;
+                anyError |= error != ErrorCode.None;
+                topicResponse.PartitionResponses.Add(result);
+            }
+        }
+
+        return response;
+    }
+
+    private ErrorCode Append(TopicInfo? topic, ProduceRequest.PartitionProduceData data, ProduceResponse.PartitionProduceResponse result)
+    {
+        var partition = topic?.Partition(data.Index);
+        if (partition?.Log is not { } log)
+        {
+            return ErrorCode.UnknownTopicOrPartition;
+        }
+
+        if (data.Records is not { } records)
+        {
+            return ErrorCode.InvalidRecord;
+        }
+
+        if (records.Length > state.Options.MessageMaxBytes)
+        {
+            return ErrorCode.MessageTooLarge;
+        }
+
+        var validation = RecordBatchValidator.ValidateProduce(records.Span);
+        if (validation != ErrorCode.None)
+        {
+            return validation;
+        }
+
+        try
+        {
+            // The request buffer belongs to this request until its response is written; the batch
+            // is rewritten in place (base offset, leader epoch) rather than copied.
+            var batch = MemoryMarshal.AsMemory(records).Span;
+            result.BaseOffset = log.Append(batch, partition.LeaderEpoch);
+            result.LogStartOffset = log.LogStartOffset;
+        }
+        catch (IOException e)
+        {
+            state.Log.LogError("append to {Topic}-{Partition} failed: {Error}", partition.Topic.Name, partition.Index, e.Message);
+            return ErrorCode.KafkaStorageError;
+        }
+
+        partition.SignalAppend();
+        return ErrorCode.None;
+    }
+}

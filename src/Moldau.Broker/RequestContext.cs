@@ -1,0 +1,13 @@
+using Moldau.Protocol;
+
+namespace Moldau.Broker;
+
+/// <summary>What a handler knows about the request it serves, besides the body.</summary>
+/// <param name="Header">The decoded request header.</param>
+/// <param name="Connection">The connection it came in on.</param>
+/// <param name="CancellationToken">Cancelled when the connection or the broker goes away.</param>
+internal sealed record RequestContext(RequestHeader Header, ConnectionInfo Connection, CancellationToken CancellationToken)
+{
+    /// <summary>The request's API version.</summary>
+    public short Version => Header.ApiVersion;
+}

@@ -1,0 +1,64 @@
+using Moldau.Protocol;
+using Moldau.Storage;
+
+namespace Moldau.Broker.Topics;
+
+/// <summary>A topic as the metadata log describes it, with its open partitions.</summary>
+internal sealed class TopicInfo(string name, Uuid id)
+{
+    /// <summary>The topic's name.</summary>
+    public string Name { get; } = name;
+
+    /// <summary>The topic's id.</summary>
+    public Uuid Id { get; } = id;
+
+    /// <summary>True for internal topics (names starting with "__").</summary>
+    public bool IsInternal => Name.StartsWith("__", StringComparison.Ordinal);
+
+    /// <summary>Partitions by index; replaced whole when partitions are added.</summary>
+    public PartitionState[] Partitions { get; set; } = [];
+
+    /// <summary>Topic configs from ConfigRecords (key to value).</summary>
+    public Dictionary<string, string> Configs { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The partition with <paramref name="index"/>, or null.</summary>
+    public PartitionState? Partition(int index)
+    {
+        var partitions = Partitions;
+        return (uint)index < (uint)partitions.Length ? partitions[index] : null;
+    }
+}
+
+/// <summary>One partition: its leader epoch and its log.</summary>
+internal sealed class PartitionState(TopicInfo topic, int index, int leaderEpoch)
+{
+    private TaskCompletionSource _appended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>The topic this partition belongs to.</summary>
+    public TopicInfo Topic { get; } = topic;
+
+    /// <summary>The partition's index.</summary>
+    public int Index { get; } = index;
+
+    /// <summary>The current leader epoch.</summary>
+    public int LeaderEpoch { get; set; } = leaderEpoch;
+
+    /// <summary>The partition epoch (bumped on every change of the partition's record).</summary>
+    public int PartitionEpoch { get; set; }
+
+    /// <summary>The log; null until opened.</summary>
+    public PartitionLog? Log { get; set; }
+
+    /// <summary>The partition's log, which must be open.</summary>
+    public PartitionLog OpenLog => Log ?? throw new InvalidOperationException($"{Topic.Name}-{Index} is not open");
+
+    /// <summary>A task that completes at the next append (for long-polling fetches).</summary>
+    public Task NextAppend => Volatile.Read(ref _appended).Task;
+
+    /// <summary>Wakes the fetches waiting for data on this partition.</summary>
+    public void SignalAppend()
+    {
+        var fresh = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Interlocked.Exchange(ref _appended, fresh).TrySetResult();
+    }
+}

@@ -1,0 +1,273 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Moldau.Protocol;
+using Moldau.Protocol.Metadata;
+using Moldau.Storage;
+using Moldau.Storage.Metadata;
+
+namespace Moldau.Broker.Topics;
+
+/// <summary>
+/// Topics and partitions, known by name and by id. The KRaft metadata log
+/// (<c>__cluster_metadata-0</c>) is the source of truth: start-up replays it, and every topic
+/// this broker creates is appended to it (and synced) before it becomes visible.
+/// </summary>
+internal sealed class TopicRegistry : IDisposable
+{
+    /// <summary>The directory of the metadata log under the first log dir.</summary>
+    public const string MetadataLogDirectory = "__cluster_metadata-0";
+
+    private const sbyte TopicResource = 2;
+
+    private readonly BrokerOptions _options;
+    private readonly ILogger _log;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<string, TopicInfo> _byName = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<Uuid, TopicInfo> _byId = new();
+    private readonly Lock _changeLock = new();
+    private MetadataLogWriter? _metadataLog;
+
+    public TopicRegistry(BrokerOptions options, ILogger log, TimeProvider time)
+    {
+        _options = options;
+        _log = log;
+        _time = time;
+    }
+
+    /// <summary>Every topic, unordered.</summary>
+    public IEnumerable<TopicInfo> Topics => _byName.Values;
+
+    /// <summary>The topic named <paramref name="name"/>, or null.</summary>
+    public TopicInfo? Find(string? name) => name is not null && _byName.TryGetValue(name, out var t) ? t : null;
+
+    /// <summary>The topic with <paramref name="id"/>, or null.</summary>
+    public TopicInfo? Find(Uuid id) => _byId.TryGetValue(id, out var t) ? t : null;
+
+    /// <summary>Replays the metadata log and opens every partition's log.</summary>
+    public void Load()
+    {
+        var metadataDir = Path.Combine(_options.LogDirs[0], MetadataLogDirectory);
+        var records = 0;
+        foreach (var record in MetadataLogReader.ReadAll(metadataDir))
+        {
+            records++;
+            try
+            {
+                Apply(record.RecordType, record.RecordVersion, record.Body);
+            }
+            catch (KafkaProtocolException e)
+            {
+                _log.LogWarning("metadata log record at offset {Offset} (type {Type} v{Version}) skipped: {Error}", record.Offset, record.RecordType, record.RecordVersion, e.Message);
+            }
+        }
+
+        foreach (var topic in _byName.Values)
+        {
+            var partitions = topic.Partitions;
+            for (var i = 0; i < partitions.Length; i++)
+            {
+                // A partition missing from the log (a hole) is still served, from epoch 0.
+                partitions[i] ??= new PartitionState(topic, i, 0);
+                partitions[i].Log ??= OpenPartitionLog(topic, i);
+            }
+        }
+
+        _log.LogInformation("metadata log: {Records} records, {Topics} topics", records, _byName.Count);
+    }
+
+    private void Apply(short type, short version, ReadOnlyMemory<byte> body)
+    {
+        switch (type)
+        {
+            case TopicRecord.SpecApiKey when version <= TopicRecord.HighestVersion:
+                {
+                    var r = KafkaMessageExtensions.Decode<TopicRecord>(body, version);
+                    var topic = new TopicInfo(r.Name, r.TopicId);
+                    _byName[r.Name] = topic;
+                    _byId[r.TopicId] = topic;
+                    break;
+                }
+
+            case PartitionRecord.SpecApiKey when version <= PartitionRecord.HighestVersion:
+                {
+                    var r = KafkaMessageExtensions.Decode<PartitionRecord>(body, version);
+                    if (_byId.TryGetValue(r.TopicId, out var topic) && r.PartitionId >= 0)
+                    {
+                        var partitions = topic.Partitions;
+                        if (r.PartitionId >= partitions.Length)
+                        {
+                            Array.Resize(ref partitions, r.PartitionId + 1);
+                        }
+
+                        partitions[r.PartitionId] = new PartitionState(topic, r.PartitionId, Math.Max(0, r.LeaderEpoch)) { PartitionEpoch = Math.Max(0, r.PartitionEpoch) };
+                        topic.Partitions = partitions;
+                    }
+
+                    break;
+                }
+
+            case PartitionChangeRecord.SpecApiKey when version <= PartitionChangeRecord.HighestVersion:
+                {
+                    var r = KafkaMessageExtensions.Decode<PartitionChangeRecord>(body, version);
+                    if (_byId.TryGetValue(r.TopicId, out var topic) && topic.Partition(r.PartitionId) is { } p)
+                    {
+                        // A new leader (Leader != -2, "no change") starts a new leader epoch.
+                        if (r.Leader != -2)
+                        {
+                            p.LeaderEpoch++;
+                        }
+
+                        p.PartitionEpoch++;
+                    }
+
+                    break;
+                }
+
+            case RemoveTopicRecord.SpecApiKey when version <= RemoveTopicRecord.HighestVersion:
+                {
+                    var r = KafkaMessageExtensions.Decode<RemoveTopicRecord>(body, version);
+                    if (_byId.TryRemove(r.TopicId, out var topic))
+                    {
+                        _byName.TryRemove(topic.Name, out _);
+                        foreach (var p in topic.Partitions)
+                        {
+                            p?.Log?.Dispose();
+                        }
+                    }
+
+                    break;
+                }
+
+            case ConfigRecord.SpecApiKey when version <= ConfigRecord.HighestVersion:
+                {
+                    var r = KafkaMessageExtensions.Decode<ConfigRecord>(body, version);
+                    if (r.ResourceType == TopicResource && _byName.TryGetValue(r.ResourceName, out var topic))
+                    {
+                        if (r.Value is null)
+                        {
+                            topic.Configs.Remove(r.Name);
+                        }
+                        else
+                        {
+                            topic.Configs[r.Name] = r.Value;
+                        }
+                    }
+
+                    break;
+                }
+
+            default:
+                // FeatureLevelRecord, broker registrations and record types or versions this
+                // broker doesn't know: nothing to do for a single node.
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Creates a topic with <paramref name="partitions"/> partitions: appends its records to the
+    /// metadata log (synced), lays out the partition directories, and makes it visible.
+    /// </summary>
+    public (ErrorCode Error, TopicInfo? Topic) Create(string name, int partitions, IReadOnlyDictionary<string, string>? configs = null)
+    {
+        if (!TopicNames.IsValid(name))
+        {
+            return (ErrorCode.InvalidTopicException, null);
+        }
+
+        if (partitions <= 0)
+        {
+            return (ErrorCode.InvalidPartitions, null);
+        }
+
+        lock (_changeLock)
+        {
+            if (_byName.TryGetValue(name, out var existing))
+            {
+                return (ErrorCode.TopicAlreadyExists, existing);
+            }
+
+            var id = Uuid.NewRandom();
+            var records = new List<(short Type, short Version, byte[] Body)>
+            {
+                (TopicRecord.SpecApiKey, 0, new TopicRecord { Name = name, TopicId = id }.ToBytes(0)),
+            };
+            foreach (var (key, value) in configs ?? new Dictionary<string, string>())
+            {
+                records.Add((ConfigRecord.SpecApiKey, 0, new ConfigRecord { ResourceType = TopicResource, ResourceName = name, Name = key, Value = value }.ToBytes(0)));
+            }
+
+            for (var i = 0; i < partitions; i++)
+            {
+                var record = new PartitionRecord
+                {
+                    PartitionId = i,
+                    TopicId = id,
+                    Replicas = [_options.NodeId],
+                    Isr = [_options.NodeId],
+                    Leader = _options.NodeId,
+                    LeaderEpoch = 0,
+                    PartitionEpoch = 0,
+                };
+                records.Add((PartitionRecord.SpecApiKey, 0, record.ToBytes(0)));
+            }
+
+            MetadataLog().Append(records);
+
+            var topic = new TopicInfo(name, id);
+            foreach (var (key, value) in configs ?? new Dictionary<string, string>())
+            {
+                topic.Configs[key] = value;
+            }
+
+            var states = new PartitionState[partitions];
+            for (var i = 0; i < partitions; i++)
+            {
+                states[i] = new PartitionState(topic, i, 0) { Log = OpenPartitionLog(topic, i) };
+            }
+
+            topic.Partitions = states;
+            _byId[id] = topic;
+            _byName[name] = topic;
+            _log.LogInformation("created topic {Topic} ({Id}) with {Partitions} partitions", name, id, partitions);
+            return (ErrorCode.None, topic);
+        }
+    }
+
+    private MetadataLogWriter MetadataLog() =>
+        _metadataLog ??= new MetadataLogWriter(Path.Combine(_options.LogDirs[0], MetadataLogDirectory), _time);
+
+    /// <summary>
+    /// Opens the log of one partition: the existing <c>topic-partition</c> directory in whichever
+    /// log dir holds it, else a new one in the log dir with the fewest partitions.
+    /// </summary>
+    private PartitionLog OpenPartitionLog(TopicInfo topic, int index)
+    {
+        var dirName = $"{topic.Name}-{index}";
+        var dir = _options.LogDirs.Select(d => Path.Combine(d, dirName)).FirstOrDefault(Directory.Exists)
+            ?? Path.Combine(_options.LogDirs.MinBy(CountPartitions)!, dirName);
+        var log = PartitionLog.Open(dir, new PartitionLogOptions { SegmentBytes = _options.LogSegmentBytes }, _time);
+        if (PartitionMetadataFile.Read(dir) is null)
+        {
+            PartitionMetadataFile.Write(dir, topic.Id);
+        }
+
+        return log;
+    }
+
+    private static int CountPartitions(string logDir) =>
+        Directory.Exists(logDir) ? Directory.GetDirectories(logDir).Length : 0;
+
+    /// <summary>Closes every partition log and the metadata log.</summary>
+    public void Dispose()
+    {
+        foreach (var topic in _byName.Values)
+        {
+            foreach (var p in topic.Partitions)
+            {
+                p?.Log?.Dispose();
+            }
+        }
+
+        _metadataLog?.Dispose();
+    }
+}

@@ -1,0 +1,282 @@
+using System.Buffers.Binary;
+using Moldau.Protocol.Records;
+
+namespace Moldau.Storage;
+
+/// <summary>Where a batch with a given property sits.</summary>
+/// <param name="Offset">The offset found.</param>
+/// <param name="Timestamp">The timestamp that goes with it.</param>
+public readonly record struct OffsetAndTimestamp(long Offset, long Timestamp);
+
+/// <summary>
+/// The log of one partition, laid out as Kafka lays it out: a directory
+/// <c>&lt;topic&gt;-&lt;partition&gt;</c> of segments named by their 20-digit base offset, each holding
+/// RecordBatch v2 bytes back to back with absolute offsets.
+/// </summary>
+/// <remarks>
+/// Appends are serialized; reads run concurrently with them and never see a half-written batch,
+/// because a segment publishes its new size only after the write returned. An append is a
+/// pwrite: when it returns, the batch is in the page cache and readable by other processes.
+/// </remarks>
+public sealed class PartitionLog : IDisposable
+{
+    private readonly PartitionLogOptions _options;
+    private readonly Lock _appendLock = new();
+    private LogSegment[] _segments;
+    private long _logEndOffset;
+    private long _logStartOffset;
+    private long _highWatermark;
+
+    private PartitionLog(string directory, PartitionLogOptions options, LogSegment[] segments)
+    {
+        Directory = directory;
+        _options = options;
+        _segments = segments;
+        _logEndOffset = segments[^1].NextOffset;
+        _logStartOffset = segments[0].BaseOffset;
+        _highWatermark = _logEndOffset;
+    }
+
+    /// <summary>The partition's directory.</summary>
+    public string Directory { get; }
+
+    /// <summary>The offset the next appended record gets.</summary>
+    public long LogEndOffset => Volatile.Read(ref _logEndOffset);
+
+    /// <summary>The first offset still in the log.</summary>
+    public long LogStartOffset => Volatile.Read(ref _logStartOffset);
+
+    /// <summary>The offset up to which consumers may read (kept apart from the log end for the durability policy).</summary>
+    public long HighWatermark => Volatile.Read(ref _highWatermark);
+
+    /// <summary>Bytes truncated from a torn tail when the log was opened.</summary>
+    public long RecoveredTruncatedBytes { get; private set; }
+
+    /// <summary>Opens (or creates) the log in <paramref name="directory"/>, recovering a torn tail.</summary>
+    public static PartitionLog Open(string directory, PartitionLogOptions options, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(time);
+        System.IO.Directory.CreateDirectory(directory);
+        var files = System.IO.Directory.GetFiles(directory, "*.log")
+            .Select(p => (Path: p, Base: long.TryParse(System.IO.Path.GetFileNameWithoutExtension(p), out var b) ? b : -1))
+            .Where(f => f.Base >= 0)
+            .OrderBy(f => f.Base)
+            .ToList();
+        var segments = new List<LogSegment>();
+        long truncated = 0;
+        foreach (var (path, baseOffset) in files)
+        {
+            if (truncated > 0)
+            {
+                // Segments after a torn one can't be trusted to follow on: they go.
+                File.Delete(path);
+                continue;
+            }
+
+            var (segment, cut) = LogSegment.Recover(path, baseOffset, options.IndexIntervalBytes);
+            segments.Add(segment);
+            truncated += cut;
+        }
+
+        if (segments.Count == 0)
+        {
+            segments.Add(LogSegment.Create(directory, 0, options.IndexIntervalBytes));
+        }
+
+        return new PartitionLog(directory, options, [.. segments]) { RecoveredTruncatedBytes = truncated };
+    }
+
+    /// <summary>
+    /// Appends one validated batch: rewrites its base offset to the log end and its partition
+    /// leader epoch (both outside the CRC) in place, writes it, and returns its base offset.
+    /// </summary>
+    public long Append(Span<byte> batch, int leaderEpoch)
+    {
+        lock (_appendLock)
+        {
+            var baseOffset = _logEndOffset;
+            RecordBatch.SetBaseOffset(batch, baseOffset);
+            RecordBatch.SetPartitionLeaderEpoch(batch, leaderEpoch);
+            var next = baseOffset + BinaryPrimitives.ReadInt32BigEndian(batch[23..]) + 1;
+            var active = _segments[^1];
+            if (active.Size > 0 && active.Size + batch.Length > _options.SegmentBytes)
+            {
+                active = LogSegment.Create(Directory, baseOffset, _options.IndexIntervalBytes);
+                _segments = [.. _segments, active];
+            }
+
+            active.Append(batch, baseOffset, next);
+            Volatile.Write(ref _logEndOffset, next);
+            Volatile.Write(ref _highWatermark, next);
+            return baseOffset;
+        }
+    }
+
+    /// <summary>fsyncs the active segment.</summary>
+    public void Flush()
+    {
+        var segments = _segments;
+        foreach (var s in segments)
+        {
+            s.Flush();
+        }
+    }
+
+    /// <summary>
+    /// Reads whole batches starting with the one that holds <paramref name="offset"/>, up to
+    /// <paramref name="maxBytes"/> (at least one batch when <paramref name="minOneBatch"/>), and
+    /// none that starts at or beyond <paramref name="maxOffset"/>. Empty at the log end.
+    /// </summary>
+    public byte[] Read(long offset, int maxBytes, bool minOneBatch, long maxOffset)
+    {
+        var segments = _segments;
+        var index = SegmentFor(segments, offset);
+        if (index < 0 || offset >= Math.Min(maxOffset, LogEndOffset))
+        {
+            return [];
+        }
+
+        // Find the batch holding the offset, in this segment or (if it ended) the next.
+        for (; index < segments.Length; index++)
+        {
+            var segment = segments[index];
+            var size = segment.Size;
+            var position = segment.LookupPosition(offset);
+            var header = new byte[RecordBatch.HeaderSize];
+            while (position + RecordBatch.HeaderSize <= size)
+            {
+                RandomAccess.Read(segment.Handle, header, position);
+                var batchSize = RecordBatch.DeclaredSize(header);
+                var lastOffset = BinaryPrimitives.ReadInt64BigEndian(header) + BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(23));
+                if (lastOffset >= offset)
+                {
+                    return ReadFrom(segment, position, size, maxBytes, minOneBatch, maxOffset);
+                }
+
+                position += batchSize;
+            }
+        }
+
+        return [];
+    }
+
+    private static byte[] ReadFrom(LogSegment segment, long position, long size, int maxBytes, bool minOneBatch, long maxOffset)
+    {
+        // Read what the limit allows, then cut at the last whole batch below maxOffset.
+        var want = (int)Math.Min(Math.Max(maxBytes, 0), size - position);
+        var buffer = new byte[Math.Max(want, RecordBatch.LogOverhead)];
+        var read = RandomAccess.Read(segment.Handle, buffer.AsSpan(0, want), position);
+        var end = 0;
+        while (end + RecordBatch.LogOverhead <= read)
+        {
+            var batchSize = RecordBatch.DeclaredSize(buffer.AsSpan(end));
+            var baseOffset = BinaryPrimitives.ReadInt64BigEndian(buffer.AsSpan(end));
+            if (end + batchSize > read || baseOffset >= maxOffset)
+            {
+                break;
+            }
+
+            end += (int)batchSize;
+        }
+
+        if (end == 0 && minOneBatch)
+        {
+            // The first batch is larger than the limit: it is returned whole anyway, as Kafka does.
+            var header = new byte[RecordBatch.LogOverhead];
+            RandomAccess.Read(segment.Handle, header, position);
+            var first = (int)RecordBatch.DeclaredSize(header);
+            if (BinaryPrimitives.ReadInt64BigEndian(header) >= maxOffset || position + first > size)
+            {
+                return [];
+            }
+
+            var whole = new byte[first];
+            RandomAccess.Read(segment.Handle, whole, position);
+            return whole;
+        }
+
+        return end == buffer.Length ? buffer : buffer.AsSpan(0, end).ToArray();
+    }
+
+    private static int SegmentFor(LogSegment[] segments, long offset)
+    {
+        for (var i = segments.Length - 1; i >= 0; i--)
+        {
+            if (segments[i].BaseOffset <= offset)
+            {
+                return i;
+            }
+        }
+
+        return segments.Length > 0 ? 0 : -1;
+    }
+
+    /// <summary>The first batch whose max timestamp is at or after <paramref name="timestamp"/> (its base offset).</summary>
+    public OffsetAndTimestamp? FindOffsetForTimestamp(long timestamp)
+    {
+        OffsetAndTimestamp? found = null;
+        WalkHeaders((baseOffset, _, maxTimestamp) =>
+        {
+            if (maxTimestamp >= timestamp)
+            {
+                found = new OffsetAndTimestamp(Math.Max(baseOffset, LogStartOffset), maxTimestamp);
+                return false;
+            }
+
+            return true;
+        });
+        return found;
+    }
+
+    /// <summary>The batch holding the largest timestamp (its last offset and that timestamp).</summary>
+    public OffsetAndTimestamp? FindMaxTimestamp()
+    {
+        OffsetAndTimestamp? best = null;
+        WalkHeaders((_, lastOffset, maxTimestamp) =>
+        {
+            if (best is null || maxTimestamp > best.Value.Timestamp)
+            {
+                best = new OffsetAndTimestamp(lastOffset, maxTimestamp);
+            }
+
+            return true;
+        });
+        return best;
+    }
+
+    private void WalkHeaders(Func<long, long, long, bool> visit)
+    {
+        var header = new byte[RecordBatch.HeaderSize];
+        var highWatermark = HighWatermark;
+        foreach (var segment in _segments)
+        {
+            var size = segment.Size;
+            for (long position = 0; position + RecordBatch.HeaderSize <= size;)
+            {
+                RandomAccess.Read(segment.Handle, header, position);
+                var baseOffset = BinaryPrimitives.ReadInt64BigEndian(header);
+                if (baseOffset >= highWatermark)
+                {
+                    return;
+                }
+
+                var lastOffset = baseOffset + BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(23));
+                if (!visit(baseOffset, lastOffset, BinaryPrimitives.ReadInt64BigEndian(header.AsSpan(35))))
+                {
+                    return;
+                }
+
+                position += RecordBatch.DeclaredSize(header);
+            }
+        }
+    }
+
+    /// <summary>Closes every segment file.</summary>
+    public void Dispose()
+    {
+        foreach (var s in _segments)
+        {
+            s.Dispose();
+        }
+    }
+}

@@ -1,0 +1,200 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Moldau.IntegrationTests.Infrastructure;
+
+/// <summary>
+/// A real Moldau broker process (the built <c>moldau</c> executable) on a free port with its own
+/// data directory, so tests can talk to it over TCP, restart it, and kill it with SIGKILL.
+/// </summary>
+public sealed class BrokerProcess : IAsyncDisposable
+{
+    private readonly StringBuilder _output = new();
+    private Process? _process;
+
+    private BrokerProcess(string dataDir, int port, IReadOnlyDictionary<string, string> properties)
+    {
+        DataDir = dataDir;
+        Port = port;
+        Properties = properties;
+    }
+
+    /// <summary>The log dir (log.dirs).</summary>
+    public string DataDir { get; }
+
+    /// <summary>The port it listens on, on 127.0.0.1.</summary>
+    public int Port { get; }
+
+    /// <summary>"127.0.0.1:port", for clients.</summary>
+    public string BootstrapServers => $"127.0.0.1:{Port}";
+
+    /// <summary>Extra server.properties entries.</summary>
+    public IReadOnlyDictionary<string, string> Properties { get; }
+
+    /// <summary>Everything the broker printed so far.</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <summary>A new, empty data directory under the temp folder.</summary>
+    public static string NewDataDir()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "moldau-test-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    /// <summary>Starts a broker over <paramref name="dataDir"/> (a new one when null) and waits until it accepts connections.</summary>
+    public static async Task<BrokerProcess> StartAsync(string? dataDir = null, IReadOnlyDictionary<string, string>? properties = null)
+    {
+        var broker = new BrokerProcess(dataDir ?? NewDataDir(), FreePort(), properties ?? new Dictionary<string, string>());
+        await broker.StartProcessAsync();
+        return broker;
+    }
+
+    /// <summary>Starts the process again over the same data directory and port.</summary>
+    public Task RestartAsync() => StartProcessAsync();
+
+    private async Task StartProcessAsync()
+    {
+        var config = Path.Combine(DataDir, "..", Path.GetFileName(DataDir) + ".properties");
+        var lines = new Dictionary<string, string>
+        {
+            ["node.id"] = "1",
+            ["listeners"] = $"PLAINTEXT://127.0.0.1:{Port}",
+            ["log.dirs"] = DataDir,
+        };
+        foreach (var (k, v) in Properties)
+        {
+            lines[k] = v;
+        }
+
+        await File.WriteAllLinesAsync(config, lines.Select(kv => $"{kv.Key}={kv.Value}"));
+        var start = new ProcessStartInfo
+        {
+            FileName = ServerExecutable(),
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(config);
+        var process = new Process { StartInfo = start, EnableRaisingEvents = true };
+        process.OutputDataReceived += (_, e) => Append(e.Data);
+        process.ErrorDataReceived += (_, e) => Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _process = process;
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"broker exited with {process.ExitCode}:\n{Output}");
+            }
+
+            try
+            {
+                using var probe = new TcpClient();
+                await probe.ConnectAsync(IPAddress.Loopback, Port);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(20);
+            }
+        }
+
+        throw new TimeoutException($"broker did not accept connections on {Port}:\n{Output}");
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+    }
+
+    /// <summary>SIGKILL: no clean shutdown, as in a crash.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is { HasExited: false } p)
+        {
+            p.Kill(entireProcessTree: true);
+            await p.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>SIGTERM, then waits for the exit code.</summary>
+    public async Task<int> StopAsync(TimeSpan? timeout = null)
+    {
+        if (_process is not { } p)
+        {
+            return 0;
+        }
+
+        if (!p.HasExited)
+        {
+            using var kill = Process.Start("kill", ["-TERM", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            await kill.WaitForExitAsync();
+            using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(15));
+            await p.WaitForExitAsync(cts.Token);
+        }
+
+        return p.ExitCode;
+    }
+
+    /// <summary>Stops the broker and deletes its data directory.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await StopAsync(TimeSpan.FromSeconds(10));
+        }
+        catch (OperationCanceledException)
+        {
+            await KillAsync();
+        }
+
+        _process?.Dispose();
+        try
+        {
+            Directory.Delete(DataDir, recursive: true);
+            File.Delete(Path.Combine(DataDir, "..", Path.GetFileName(DataDir) + ".properties"));
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    /// <summary>The moldau executable built beside the tests (Moldau.Server is a project reference).</summary>
+    public static string ServerExecutable()
+    {
+        var path = Path.Combine(AppContext.BaseDirectory, "moldau");
+        return File.Exists(path) ? path : throw new FileNotFoundException("moldau executable not found beside the tests", path);
+    }
+
+    /// <summary>A port nothing listens on right now.</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
