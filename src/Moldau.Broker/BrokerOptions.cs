@@ -24,6 +24,9 @@ public sealed class BrokerOptions
     /// <summary>socket.request.max.bytes: the largest request frame accepted.</summary>
     public int SocketRequestMaxBytes { get; set; } = 104857600;
 
+    /// <summary>Every server.properties key and value as given, for settings read later.</summary>
+    public IReadOnlyDictionary<string, string> Properties { get; set; } = new Dictionary<string, string>();
+
     /// <summary>The endpoints clients are told to connect to (advertised.listeners, resolved).</summary>
     public IReadOnlyList<AdvertisedEndpoint> AdvertisedEndpoints { get; set; } = [];
 }

@@ -1,0 +1,188 @@
+using System.Globalization;
+using Moldau.Broker;
+
+namespace Moldau.Server.Configuration;
+
+/// <summary>A listener to bind: <c>NAME://host:port</c>.</summary>
+/// <param name="Name">The listener name, e.g. PLAINTEXT.</param>
+/// <param name="Host">The host to bind; empty binds every interface.</param>
+/// <param name="Port">The port; 0 picks a free one.</param>
+internal sealed record ListenerConfig(string Name, string Host, int Port);
+
+/// <summary>
+/// Turns server.properties keys (plus command-line overrides) into <see cref="BrokerOptions"/> and
+/// the listeners to bind.
+/// </summary>
+internal sealed class ServerConfig
+{
+    private static readonly HashSet<string> Used =
+    [
+        "node.id", "broker.id", "listeners", "advertised.listeners", "listener.security.protocol.map",
+        "controller.listener.names", "log.dirs", "log.dir", "num.partitions", "auto.create.topics.enable",
+        "socket.request.max.bytes", "message.max.bytes", "log.segment.bytes",
+    ];
+
+    // Kafka keys Moldau accepts without acting on them (yet): a single node has no quorum, no
+    // replication and no thread pools to size.
+    private static readonly HashSet<string> KnownKafkaKeys =
+    [
+        "process.roles", "controller.quorum.voters", "controller.quorum.bootstrap.servers", "inter.broker.listener.name",
+        "num.network.threads", "num.io.threads", "socket.send.buffer.bytes", "socket.receive.buffer.bytes",
+        "num.recovery.threads.per.data.dir", "offsets.topic.replication.factor", "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr", "log.retention.hours", "log.retention.ms", "log.retention.minutes", "log.retention.bytes",
+        "log.retention.check.interval.ms", "default.replication.factor", "min.insync.replicas", "group.initial.rebalance.delay.ms",
+        "offsets.topic.num.partitions", "share.coordinator.state.topic.replication.factor", "share.coordinator.state.topic.min.isr",
+        "log.flush.interval.messages", "log.flush.interval.ms", "log.cleaner.enable", "delete.topic.enable", "zookeeper.connect",
+        "log.index.interval.bytes", "log.roll.ms", "log.roll.hours", "compression.type", "log.cleanup.policy", "unclean.leader.election.enable",
+    ];
+
+    /// <summary>The broker's settings.</summary>
+    public required BrokerOptions Options { get; init; }
+
+    /// <summary>The PLAINTEXT listeners to bind.</summary>
+    public required IReadOnlyList<ListenerConfig> Listeners { get; init; }
+
+    /// <summary>advertised.listeners by listener name (may be absent for a listener).</summary>
+    public required IReadOnlyDictionary<string, ListenerConfig> Advertised { get; init; }
+
+    /// <summary>Keys that are not Kafka keys Moldau knows, to be logged once each.</summary>
+    public required IReadOnlyList<string> UnknownKeys { get; init; }
+
+    /// <summary>Builds the configuration from properties; throws <see cref="ConfigException"/> on a malformed value.</summary>
+    public static ServerConfig From(IReadOnlyDictionary<string, string> props)
+    {
+        string? Get(string key) => props.TryGetValue(key, out var v) ? v.Trim() : null;
+
+        var securityMap = ParseSecurityMap(Get("listener.security.protocol.map") ?? "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT");
+        var controllerNames = (Get("controller.listener.names") ?? string.Empty)
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var listeners = new List<ListenerConfig>();
+        foreach (var l in ParseListeners("listeners", Get("listeners") ?? "PLAINTEXT://:9092"))
+        {
+            if (controllerNames.Contains(l.Name))
+            {
+                continue;
+            }
+
+            var protocol = securityMap.TryGetValue(l.Name, out var p) ? p
+                : Enum.TryParse<Protocol>(l.Name, ignoreCase: true, out var implied) ? implied.ToString()
+                : throw new ConfigException($"listeners: no security protocol for listener '{l.Name}' in listener.security.protocol.map");
+            if (!string.Equals(protocol, "PLAINTEXT", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new ConfigException($"listeners: listener '{l.Name}' uses {protocol}; SSL and SASL listeners are not supported yet, only PLAINTEXT");
+            }
+
+            listeners.Add(l);
+        }
+
+        if (listeners.Count == 0)
+        {
+            throw new ConfigException($"listeners: '{Get("listeners")}' has no PLAINTEXT listener outside controller.listener.names");
+        }
+
+        var advertised = new Dictionary<string, ListenerConfig>(StringComparer.OrdinalIgnoreCase);
+        if (Get("advertised.listeners") is { Length: > 0 } adv)
+        {
+            foreach (var a in ParseListeners("advertised.listeners", adv))
+            {
+                advertised[a.Name] = a;
+            }
+        }
+
+        var logDirs = (Get("log.dirs") ?? Get("log.dir") ?? "./data")
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (logDirs.Length == 0)
+        {
+            throw new ConfigException($"log.dirs: '{Get("log.dirs")}' names no directory");
+        }
+
+        var options = new BrokerOptions
+        {
+            NodeId = Int("node.id", Get("node.id") ?? Get("broker.id") ?? "1", 0, int.MaxValue),
+            LogDirs = logDirs.Select(Path.GetFullPath).ToArray(),
+            NumPartitions = Int("num.partitions", Get("num.partitions") ?? "1", 1, int.MaxValue),
+            AutoCreateTopicsEnable = Bool("auto.create.topics.enable", Get("auto.create.topics.enable") ?? "true"),
+            SocketRequestMaxBytes = Int("socket.request.max.bytes", Get("socket.request.max.bytes") ?? "104857600", 1, int.MaxValue),
+            MessageMaxBytes = Int("message.max.bytes", Get("message.max.bytes") ?? "1048588", 0, int.MaxValue),
+            LogSegmentBytes = Long("log.segment.bytes", Get("log.segment.bytes") ?? "1073741824", 14, int.MaxValue),
+            Properties = new Dictionary<string, string>(props, StringComparer.Ordinal),
+        };
+
+        var unknown = props.Keys.Where(k => !Used.Contains(k) && !KnownKafkaKeys.Contains(k)).Order(StringComparer.Ordinal).ToList();
+        return new ServerConfig { Options = options, Listeners = listeners, Advertised = advertised, UnknownKeys = unknown };
+    }
+
+    private enum Protocol
+    {
+        PLAINTEXT,
+        SSL,
+        SASL_PLAINTEXT,
+        SASL_SSL,
+    }
+
+    private static Dictionary<string, string> ParseSecurityMap(string text)
+    {
+        var map = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var entry in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var colon = entry.IndexOf(':');
+            if (colon <= 0 || !Enum.TryParse<Protocol>(entry[(colon + 1)..], ignoreCase: true, out _))
+            {
+                throw new ConfigException($"listener.security.protocol.map: malformed entry '{entry}' in '{text}'");
+            }
+
+            map[entry[..colon]] = entry[(colon + 1)..].ToUpperInvariant();
+        }
+
+        return map;
+    }
+
+    /// <summary>Parses <c>NAME://host:port</c> entries (host may be empty or a [bracketed] IPv6 address).</summary>
+    public static List<ListenerConfig> ParseListeners(string key, string text)
+    {
+        var result = new List<ListenerConfig>();
+        foreach (var entry in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var sep = entry.IndexOf("://", StringComparison.Ordinal);
+            var colon = entry.LastIndexOf(':');
+            if (sep <= 0 || colon <= sep + 2 || !int.TryParse(entry.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > 65535)
+            {
+                throw new ConfigException($"{key}: malformed listener '{entry}' (expected NAME://host:port)");
+            }
+
+            var host = entry[(sep + 3)..colon];
+            if (host.StartsWith('[') && host.EndsWith(']'))
+            {
+                host = host[1..^1];
+            }
+
+            var name = entry[..sep];
+            if (result.Any(r => string.Equals(r.Name, name, StringComparison.OrdinalIgnoreCase)))
+            {
+                throw new ConfigException($"{key}: listener name '{name}' appears twice in '{text}'");
+            }
+
+            result.Add(new ListenerConfig(name.ToUpperInvariant(), host, port));
+        }
+
+        return result;
+    }
+
+    private static int Int(string key, string value, int min, int max) =>
+        int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) && v >= min && v <= max
+            ? v
+            : throw new ConfigException($"{key}: '{value}' is not an integer between {min} and {max}");
+
+    private static long Long(string key, string value, long min, long max) =>
+        long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) && v >= min && v <= max
+            ? v
+            : throw new ConfigException($"{key}: '{value}' is not an integer between {min} and {max}");
+
+    private static bool Bool(string key, string value) => value.ToLowerInvariant() switch
+    {
+        "true" => true,
+        "false" => false,
+        _ => throw new ConfigException($"{key}: '{value}' is not true or false"),
+    };
+}

@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using System.Net;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using Moldau.Broker;
+using Moldau.Server;
+using Moldau.Server.Configuration;
+using Moldau.Server.Logging;
+using Moldau.Server.Network;
+
+var started = Stopwatch.GetTimestamp();
+var level = (Environment.GetEnvironmentVariable("MOLDAU_LOG_LEVEL") ?? "info").ToLowerInvariant() switch
+{
+    "trace" => LogLevel.Trace,
+    "debug" => LogLevel.Debug,
+    "warning" or "warn" => LogLevel.Warning,
+    "error" => LogLevel.Error,
+    _ => LogLevel.Information,
+};
+using var loggers = new ConsoleLoggerFactory(level);
+var log = loggers.CreateLogger("Moldau.Server");
+
+ServerConfig config;
+try
+{
+    var commandLine = CommandLine.Parse(args);
+    if (commandLine.Help)
+    {
+        Console.WriteLine(CommandLine.Usage);
+        return 0;
+    }
+
+    config = ServerConfig.From(commandLine.LoadProperties());
+}
+catch (ConfigException e)
+{
+    Console.Error.WriteLine($"moldau: configuration error: {e.Message}");
+    return 2;
+}
+
+foreach (var key in config.UnknownKeys)
+{
+    log.LogWarning("unknown configuration key '{Key}' ignored", key);
+}
+
+// Bind first, so that port 0 can be advertised as the port actually bound.
+var listeners = new List<KafkaListener>();
+var advertised = new List<AdvertisedEndpoint>();
+try
+{
+    foreach (var l in config.Listeners)
+    {
+        var listener = KafkaListener.Bind(l.Name, l.Host, l.Port, loggers.CreateLogger("Moldau.Network"));
+        listeners.Add(listener);
+        var a = config.Advertised.GetValueOrDefault(l.Name);
+        var host = a is { Host.Length: > 0 } ? a.Host : l.Host is { Length: > 0 } h && h != "0.0.0.0" ? h : Dns.GetHostName();
+        var port = a is { Port: > 0 } ? a.Port : listener.EndPoint.Port;
+        advertised.Add(new AdvertisedEndpoint(l.Name, host, port));
+    }
+}
+catch (System.Net.Sockets.SocketException e)
+{
+    Console.Error.WriteLine($"moldau: cannot bind listeners '{string.Join(",", config.Listeners)}': {e.Message}");
+    return 3;
+}
+
+config.Options.AdvertisedEndpoints = advertised;
+var broker = new KafkaBroker(config.Options, loggers, TimeProvider.System);
+try
+{
+    broker.Start();
+}
+catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+{
+    Console.Error.WriteLine($"moldau: cannot open log.dirs {string.Join(",", config.Options.LogDirs)}: {e.Message}");
+    return 4;
+}
+
+using var stopping = new CancellationTokenSource();
+var stopped = new TaskCompletionSource();
+void OnSignal(PosixSignalContext context)
+{
+    context.Cancel = true;
+    stopped.TrySetResult();
+}
+
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+
+foreach (var listener in listeners)
+{
+    listener.Start(broker, config.Options.SocketRequestMaxBytes, stopping.Token);
+}
+
+log.LogInformation(
+    "Moldau started in {Ms} ms, listening on {Listeners}, advertising {Advertised}",
+    (int)Stopwatch.GetElapsedTime(started).TotalMilliseconds,
+    string.Join(", ", listeners.Select(l => l.EndPoint)),
+    string.Join(", ", advertised.Select(a => $"{a.ListenerName}://{a.Host}:{a.Port}")));
+
+await stopped.Task;
+log.LogInformation("shutting down");
+await stopping.CancelAsync();
+foreach (var listener in listeners)
+{
+    await listener.DisposeAsync();
+}
+
+await broker.DisposeAsync();
+log.LogInformation("stopped");
+return 0;
