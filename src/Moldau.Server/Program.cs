@@ -9,6 +9,18 @@ using Moldau.Server.Logging;
 using Moldau.Server.Network;
 
 var started = Stopwatch.GetTimestamp();
+
+// Signals first: a SIGTERM that arrives during start-up still shuts down cleanly.
+using var stopping = new CancellationTokenSource();
+var stopped = new TaskCompletionSource();
+void OnSignal(PosixSignalContext context)
+{
+    context.Cancel = true;
+    stopped.TrySetResult();
+}
+
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 var level = (Environment.GetEnvironmentVariable("MOLDAU_LOG_LEVEL") ?? "info").ToLowerInvariant() switch
 {
     "trace" => LogLevel.Trace,
@@ -75,17 +87,6 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException)
     Console.Error.WriteLine($"moldau: cannot open log.dirs {string.Join(",", config.Options.LogDirs)}: {e.Message}");
     return 4;
 }
-
-using var stopping = new CancellationTokenSource();
-var stopped = new TaskCompletionSource();
-void OnSignal(PosixSignalContext context)
-{
-    context.Cancel = true;
-    stopped.TrySetResult();
-}
-
-using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 
 foreach (var listener in listeners)
 {
