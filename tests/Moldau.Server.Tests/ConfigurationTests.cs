@@ -1,0 +1,99 @@
+using Moldau.Server.Configuration;
+
+namespace Moldau.Server.Tests;
+
+public sealed class ConfigurationTests
+{
+    [Fact]
+    public void PropertiesFollowJavasFormat()
+    {
+        var props = PropertiesFile.Parse(
+            "# comment\n! also a comment\n  node.id = 7\nlog.dirs:/a,\\\n    /b\nkey value with spaces\nescaped\\=key=tab\\there\nuni=\\u0041\\\\\nempty=\n\r\nlast=1");
+        Assert.Equal("7", props["node.id"]);
+        Assert.Equal("/a,/b", props["log.dirs"]);
+        Assert.Equal("value with spaces", props["key"]);
+        Assert.Equal("tab\there", props["escaped=key"]);
+        Assert.Equal("A\\", props["uni"]);
+        Assert.Equal(string.Empty, props["empty"]);
+        Assert.Equal("1", props["last"]);
+    }
+
+    [Fact]
+    public void NoFileMeansKafkasDefaultsAndTheEmbeddedDataDirectory()
+    {
+        var config = ServerConfig.From(new Dictionary<string, string>());
+        Assert.Equal(1, config.Options.NodeId);
+        Assert.Equal([Path.GetFullPath("./data")], config.Options.LogDirs);
+        Assert.Equal(1, config.Options.NumPartitions);
+        Assert.True(config.Options.AutoCreateTopicsEnable);
+        Assert.Equal(104857600, config.Options.SocketRequestMaxBytes);
+        var listener = Assert.Single(config.Listeners);
+        Assert.Equal(("PLAINTEXT", string.Empty, 9092), (listener.Name, listener.Host, listener.Port));
+    }
+
+    [Fact]
+    public void ControllerListenersAreNotServedAndAdvertisedListenersAreRead()
+    {
+        var config = ServerConfig.From(new Dictionary<string, string>
+        {
+            ["listeners"] = "PLAINTEXT://:9092,CONTROLLER://:9093",
+            ["controller.listener.names"] = "CONTROLLER",
+            ["advertised.listeners"] = "PLAINTEXT://kafka.example:19092",
+            ["listener.security.protocol.map"] = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            ["process.roles"] = "broker,controller",
+            ["something.unknown"] = "x",
+        });
+        Assert.Equal(["PLAINTEXT"], config.Listeners.Select(l => l.Name));
+        Assert.Equal(("kafka.example", 19092), (config.Advertised["PLAINTEXT"].Host, config.Advertised["PLAINTEXT"].Port));
+        Assert.Equal(["something.unknown"], config.UnknownKeys);
+    }
+
+    [Theory]
+    [InlineData("node.id", "one")]
+    [InlineData("num.partitions", "0")]
+    [InlineData("auto.create.topics.enable", "yes")]
+    [InlineData("listeners", "PLAINTEXT:9092")]
+    [InlineData("socket.request.max.bytes", "-1")]
+    public void AMalformedValueNamesTheKeyAndTheValue(string key, string value)
+    {
+        var e = Assert.Throws<ConfigException>(() => ServerConfig.From(new Dictionary<string, string> { [key] = value }));
+        Assert.Contains(key, e.Message, StringComparison.Ordinal);
+        Assert.Contains(value, e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("SSL://:9093", null)]
+    [InlineData("CLIENT://:9093", "CLIENT:SASL_SSL")]
+    public void SslAndSaslListenersStopStartUp(string listeners, string? map)
+    {
+        var props = new Dictionary<string, string> { ["listeners"] = listeners };
+        if (map is not null)
+        {
+            props["listener.security.protocol.map"] = map;
+        }
+
+        var e = Assert.Throws<ConfigException>(() => ServerConfig.From(props));
+        Assert.Contains("not supported", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CommandLineOverridesWinOverTheFile()
+    {
+        var file = Path.GetTempFileName();
+        File.WriteAllText(file, "num.partitions=3\nnode.id=2\n");
+        try
+        {
+            var cl = CommandLine.Parse([file, "--override", "num.partitions=5"]);
+            var props = cl.LoadProperties();
+            Assert.Equal("5", props["num.partitions"]);
+            Assert.Equal("2", props["node.id"]);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+
+        Assert.Throws<ConfigException>(() => CommandLine.Parse(["--override", "novalue"]));
+        Assert.True(CommandLine.Parse(["--help"]).Help);
+    }
+}
