@@ -21,6 +21,10 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     private ProduceHandler? _produce;
     private FetchHandler? _fetch;
     private ListOffsetsHandler? _listOffsets;
+    private CreateTopicsHandler? _createTopics;
+    private DeleteTopicsHandler? _deleteTopics;
+    private CreatePartitionsHandler? _createPartitions;
+    private InitProducerIdHandler? _initProducerId;
 
     /// <summary>Creates a broker over <paramref name="options"/>; call <see cref="Start"/> before serving.</summary>
     public KafkaBroker(BrokerOptions options, ILoggerFactory loggers, TimeProvider time)
@@ -47,6 +51,10 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         _produce = new ProduceHandler(_state);
         _fetch = new FetchHandler(_state);
         _listOffsets = new ListOffsetsHandler(_state);
+        _createTopics = new CreateTopicsHandler(_state);
+        _deleteTopics = new DeleteTopicsHandler(_state);
+        _createPartitions = new CreatePartitionsHandler(_state);
+        _initProducerId = new InitProducerIdHandler(_state);
         _log.LogInformation("broker {NodeId} of cluster {ClusterId} ready, log.dirs {LogDirs}", _options.NodeId, clusterId, string.Join(",", _options.LogDirs));
     }
 
@@ -109,6 +117,14 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
                         return Respond(context, responseHeader, response);
                     }
 
+                case ApiKey.CreateTopics:
+                    return Respond(context, responseHeader, _createTopics!.Handle(Parse<CreateTopicsRequest>(ref reader, apiVersion)));
+                case ApiKey.DeleteTopics:
+                    return Respond(context, responseHeader, _deleteTopics!.Handle(context, Parse<DeleteTopicsRequest>(ref reader, apiVersion)));
+                case ApiKey.CreatePartitions:
+                    return Respond(context, responseHeader, _createPartitions!.Handle(Parse<CreatePartitionsRequest>(ref reader, apiVersion)));
+                case ApiKey.InitProducerId:
+                    return Respond(context, responseHeader, _initProducerId!.Handle(Parse<InitProducerIdRequest>(ref reader, apiVersion)));
                 case ApiKey.Fetch:
                     return FetchAsync(context, responseHeader, Parse<FetchRequest>(ref reader, apiVersion));
                 default:

@@ -28,6 +28,10 @@ internal static class SupportedApis
         new(ApiKey.Metadata, 0, 12, 0),
         new(ApiKey.ApiVersions, 0, 4, 0),
         new(ApiKey.DescribeTopicPartitions, 0, 0, 0),
+        new(ApiKey.CreateTopics, 0, 7, 0),
+        new(ApiKey.DeleteTopics, 0, 6, 0),
+        new(ApiKey.CreatePartitions, 0, 3, 0),
+        new(ApiKey.InitProducerId, 0, 5, 0),
     ]);
 
     private static readonly Entry?[] ByKey = Index(All);

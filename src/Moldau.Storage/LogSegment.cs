@@ -55,7 +55,7 @@ internal sealed class LogSegment : IDisposable
     /// tail (a partial batch, a bad CRC) is cut off at the last whole batch.
     /// </summary>
     /// <returns>The segment, and the number of bytes truncated.</returns>
-    public static (LogSegment Segment, long Truncated) Recover(string path, long baseOffset, int indexInterval)
+    public static (LogSegment Segment, long Truncated) Recover(string path, long baseOffset, int indexInterval, ProducerStateTable producers)
     {
         var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
         var segment = new LogSegment(path, baseOffset, handle, indexInterval) { NextOffset = baseOffset };
@@ -82,6 +82,11 @@ internal sealed class LogSegment : IDisposable
                 Crc32C.Compute(batch[RecordBatch.AttributesOffset..]) != BinaryPrimitives.ReadUInt32BigEndian(batch[RecordBatch.CrcOffset..]))
             {
                 break;
+            }
+
+            if (ProducerStateTable.Tracks(batch))
+            {
+                producers.Update(batch);
             }
 
             var batchBase = BinaryPrimitives.ReadInt64BigEndian(batch);

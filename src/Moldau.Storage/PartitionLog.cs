@@ -22,13 +22,15 @@ public sealed class PartitionLog : IDisposable
 {
     private readonly PartitionLogOptions _options;
     private readonly Lock _appendLock = new();
+    private readonly ProducerStateTable _producers;
     private LogSegment[] _segments;
     private long _logEndOffset;
     private long _logStartOffset;
     private long _highWatermark;
 
-    private PartitionLog(string directory, PartitionLogOptions options, LogSegment[] segments)
+    private PartitionLog(string directory, PartitionLogOptions options, LogSegment[] segments, ProducerStateTable producers)
     {
+        _producers = producers;
         Directory = directory;
         _options = options;
         _segments = segments;
@@ -63,6 +65,7 @@ public sealed class PartitionLog : IDisposable
             .OrderBy(f => f.Base)
             .ToList();
         var segments = new List<LogSegment>();
+        var producers = new ProducerStateTable();
         long truncated = 0;
         foreach (var (path, baseOffset) in files)
         {
@@ -73,7 +76,7 @@ public sealed class PartitionLog : IDisposable
                 continue;
             }
 
-            var (segment, cut) = LogSegment.Recover(path, baseOffset, options.IndexIntervalBytes);
+            var (segment, cut) = LogSegment.Recover(path, baseOffset, options.IndexIntervalBytes, producers);
             segments.Add(segment);
             truncated += cut;
         }
@@ -83,17 +86,30 @@ public sealed class PartitionLog : IDisposable
             segments.Add(LogSegment.Create(directory, 0, options.IndexIntervalBytes));
         }
 
-        return new PartitionLog(directory, options, [.. segments]) { RecoveredTruncatedBytes = truncated };
+        var log = new PartitionLog(directory, options, [.. segments], producers) { RecoveredTruncatedBytes = truncated };
+        return log;
     }
 
     /// <summary>
     /// Appends one validated batch: rewrites its base offset to the log end and its partition
-    /// leader epoch (both outside the CRC) in place, writes it, and returns its base offset.
+    /// leader epoch (both outside the CRC) in place, writes it, and returns its base offset. A
+    /// batch of an idempotent producer is first checked against that producer's sequence: a
+    /// retry of one of its last five batches is not written again and gets its original offset.
     /// </summary>
-    public long Append(Span<byte> batch, int leaderEpoch)
+    public AppendResult Append(Span<byte> batch, int leaderEpoch)
     {
         lock (_appendLock)
         {
+            var tracked = ProducerStateTable.Tracks(batch);
+            if (tracked)
+            {
+                var check = _producers.Check(batch);
+                if (check.Status != AppendStatus.Appended)
+                {
+                    return check;
+                }
+            }
+
             var baseOffset = _logEndOffset;
             RecordBatch.SetBaseOffset(batch, baseOffset);
             RecordBatch.SetPartitionLeaderEpoch(batch, leaderEpoch);
@@ -106,9 +122,14 @@ public sealed class PartitionLog : IDisposable
             }
 
             active.Append(batch, baseOffset, next);
+            if (tracked)
+            {
+                _producers.Update(batch);
+            }
+
             Volatile.Write(ref _logEndOffset, next);
             Volatile.Write(ref _highWatermark, next);
-            return baseOffset;
+            return new AppendResult(AppendStatus.Appended, baseOffset);
         }
     }
 

@@ -4,6 +4,7 @@ using Moldau.Broker.Topics;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 using Moldau.Protocol.Records;
+using Moldau.Storage;
 
 namespace Moldau.Broker.Handlers;
 
@@ -79,8 +80,26 @@ internal sealed class ProduceHandler(BrokerState state)
             // The request buffer belongs to this request until its response is written; the batch
             // is rewritten in place (base offset, leader epoch) rather than copied.
             var batch = MemoryMarshal.AsMemory(records).Span;
-            result.BaseOffset = log.Append(batch, partition.LeaderEpoch);
+            var appended = log.Append(batch, partition.LeaderEpoch);
+            switch (appended.Status)
+            {
+                case AppendStatus.OutOfOrderSequence:
+                    return ErrorCode.OutOfOrderSequenceNumber;
+                case AppendStatus.InvalidProducerEpoch:
+                    return ErrorCode.InvalidProducerEpoch;
+                case AppendStatus.Duplicate:
+                    // A retry of a batch already stored: answered with its original offset.
+                    result.BaseOffset = appended.BaseOffset;
+                    result.LogStartOffset = log.LogStartOffset;
+                    return ErrorCode.None;
+            }
+
+            result.BaseOffset = appended.BaseOffset;
             result.LogStartOffset = log.LogStartOffset;
+        }
+        catch (ObjectDisposedException)
+        {
+            return ErrorCode.UnknownTopicOrPartition; // deleted while this request was in flight
         }
         catch (IOException e)
         {

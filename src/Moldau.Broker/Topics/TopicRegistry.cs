@@ -27,6 +27,12 @@ internal sealed class TopicRegistry : IDisposable
     private readonly Lock _changeLock = new();
     private MetadataLogWriter? _metadataLog;
 
+    // Producer ids come in blocks recorded in the metadata log (ProducerIdsRecord), as Kafka's
+    // controller hands them out, so ids are never reused after a restart.
+    private const long ProducerIdBlockSize = 1000;
+    private long _nextProducerId;
+    private long _nextProducerIdBlock;
+
     public TopicRegistry(BrokerOptions options, ILogger log, TimeProvider time)
     {
         _options = options;
@@ -138,6 +144,14 @@ internal sealed class TopicRegistry : IDisposable
                     break;
                 }
 
+            case ProducerIdsRecord.SpecApiKey when version <= ProducerIdsRecord.HighestVersion:
+            {
+                var r = KafkaMessageExtensions.Decode<ProducerIdsRecord>(body, version);
+                _nextProducerIdBlock = Math.Max(_nextProducerIdBlock, r.NextProducerId);
+                _nextProducerId = _nextProducerIdBlock;
+                break;
+            }
+
             case ConfigRecord.SpecApiKey when version <= ConfigRecord.HighestVersion:
                 {
                     var r = KafkaMessageExtensions.Decode<ConfigRecord>(body, version);
@@ -230,6 +244,115 @@ internal sealed class TopicRegistry : IDisposable
             _byName[name] = topic;
             _log.LogInformation("created topic {Topic} ({Id}) with {Partitions} partitions", name, id, partitions);
             return (ErrorCode.None, topic);
+        }
+    }
+
+    /// <summary>Hands out a new producer id; a new block is recorded (and synced) when the current one is used up.</summary>
+    public long AllocateProducerId()
+    {
+        lock (_changeLock)
+        {
+            if (_nextProducerId >= _nextProducerIdBlock)
+            {
+                var next = _nextProducerIdBlock + ProducerIdBlockSize;
+                var record = new ProducerIdsRecord { BrokerId = _options.NodeId, BrokerEpoch = 0, NextProducerId = next };
+                MetadataLog().Append([(ProducerIdsRecord.SpecApiKey, 0, record.ToBytes(0))]);
+                _nextProducerId = _nextProducerIdBlock;
+                _nextProducerIdBlock = next;
+            }
+
+            return _nextProducerId++;
+        }
+    }
+
+    /// <summary>
+    /// Deletes a topic: a RemoveTopicRecord in the metadata log (synced), then its partition logs
+    /// are closed and their directories removed.
+    /// </summary>
+    public ErrorCode Delete(TopicInfo topic)
+    {
+        lock (_changeLock)
+        {
+            if (!_byId.TryGetValue(topic.Id, out var current) || !ReferenceEquals(current, topic))
+            {
+                return ErrorCode.UnknownTopicOrPartition;
+            }
+
+            MetadataLog().Append([(RemoveTopicRecord.SpecApiKey, 0, new RemoveTopicRecord { TopicId = topic.Id }.ToBytes(0))]);
+            _byId.TryRemove(topic.Id, out _);
+            _byName.TryRemove(topic.Name, out _);
+            foreach (var p in topic.Partitions)
+            {
+                p.Log?.Dispose();
+                p.SignalAppend();
+                if (p.Log is { } log)
+                {
+                    // Kafka renames to "<topic>-<partition>.<id>-delete" and deletes later; the record is
+                    // already durable, so the files can go now.
+                    try
+                    {
+                        Directory.Delete(log.Directory, recursive: true);
+                    }
+                    catch (IOException e)
+                    {
+                        _log.LogWarning("could not remove {Dir}: {Error}", log.Directory, e.Message);
+                    }
+                }
+            }
+
+            _log.LogInformation("deleted topic {Topic} ({Id})", topic.Name, topic.Id);
+            return ErrorCode.None;
+        }
+    }
+
+    /// <summary>Grows a topic to <paramref name="count"/> partitions.</summary>
+    public ErrorCode AddPartitions(TopicInfo topic, int count)
+    {
+        lock (_changeLock)
+        {
+            var current = topic.Partitions.Length;
+            if (count <= current)
+            {
+                return ErrorCode.InvalidPartitions;
+            }
+
+            var records = new List<(short, short, byte[])>();
+            for (var i = current; i < count; i++)
+            {
+                var record = new PartitionRecord { PartitionId = i, TopicId = topic.Id, Replicas = [_options.NodeId], Isr = [_options.NodeId], Leader = _options.NodeId, LeaderEpoch = 0, PartitionEpoch = 0 };
+                records.Add((PartitionRecord.SpecApiKey, 0, record.ToBytes(0)));
+            }
+
+            MetadataLog().Append(records);
+            var states = topic.Partitions.ToList();
+            for (var i = current; i < count; i++)
+            {
+                states.Add(new PartitionState(topic, i, 0) { Log = OpenPartitionLog(topic, i) });
+            }
+
+            topic.Partitions = [.. states];
+            return ErrorCode.None;
+        }
+    }
+
+    /// <summary>Records topic config changes (a null value deletes the key).</summary>
+    public void SetConfigs(TopicInfo topic, IReadOnlyList<(string Name, string? Value)> changes)
+    {
+        lock (_changeLock)
+        {
+            var records = changes.Select(c => ((short)ConfigRecord.SpecApiKey, (short)0, new ConfigRecord { ResourceType = TopicResource, ResourceName = topic.Name, Name = c.Name, Value = c.Value }.ToBytes(0))).ToList();
+            MetadataLog().Append(records);
+            foreach (var (name, value) in changes)
+            {
+                if (value is null)
+                {
+                    topic.Configs.Remove(name);
+                }
+                else
+                {
+                    topic.Configs[name] = value;
+                }
+            }
         }
     }
 

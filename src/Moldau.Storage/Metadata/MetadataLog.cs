@@ -117,7 +117,7 @@ public sealed class MetadataLogWriter : IDisposable
     {
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         var batch = RecordBatchBuilder.Build(records.Select(r => new RecordToWrite(null, MetadataLogReader.Frame(r.Type, r.Version, r.Body), now)).ToList());
-        var offset = _log.Append(batch, 0);
+        var offset = _log.Append(batch, 0).BaseOffset;
         _log.Flush();
         return offset;
     }

@@ -1,0 +1,46 @@
+using Moldau.Protocol;
+using Moldau.Protocol.Messages;
+
+namespace Moldau.Broker.Handlers;
+
+/// <summary>CreatePartitions: grows topics; a count not above the current one is INVALID_PARTITIONS.</summary>
+internal sealed class CreatePartitionsHandler(BrokerState state)
+{
+    public CreatePartitionsResponse Handle(CreatePartitionsRequest request)
+    {
+        var response = new CreatePartitionsResponse();
+        foreach (var t in request.Topics)
+        {
+            var result = new CreatePartitionsResponse.CreatePartitionsTopicResult { Name = t.Name };
+            response.Results.Add(result);
+            var topic = state.Topics.Find(t.Name);
+            if (topic is null)
+            {
+                result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
+                result.ErrorMessage = $"Topic '{t.Name}' does not exist.";
+                continue;
+            }
+
+            if (t.Count <= topic.Partitions.Length)
+            {
+                result.ErrorCode = (short)ErrorCode.InvalidPartitions;
+                result.ErrorMessage = $"Topic currently has {topic.Partitions.Length} partitions, which is higher than or equal to the requested {t.Count}.";
+                continue;
+            }
+
+            if (t.Assignments is { } assignments && assignments.Any(a => a.BrokerIds.Count != 1 || a.BrokerIds[0] != state.Options.NodeId))
+            {
+                result.ErrorCode = (short)ErrorCode.InvalidReplicaAssignment;
+                result.ErrorMessage = $"New partitions must be assigned to broker {state.Options.NodeId}, the only one.";
+                continue;
+            }
+
+            if (!request.ValidateOnly)
+            {
+                result.ErrorCode = (short)state.Topics.AddPartitions(topic, t.Count);
+            }
+        }
+
+        return response;
+    }
+}

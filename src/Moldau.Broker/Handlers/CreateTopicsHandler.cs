@@ -1,0 +1,99 @@
+using Moldau.Broker.Topics;
+using Moldau.Protocol;
+using Moldau.Protocol.Messages;
+
+namespace Moldau.Broker.Handlers;
+
+/// <summary>CreateTopics: -1 partitions means num.partitions; one node can hold one replica.</summary>
+internal sealed class CreateTopicsHandler(BrokerState state)
+{
+    public CreateTopicsResponse Handle(CreateTopicsRequest request)
+    {
+        var response = new CreateTopicsResponse();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var t in request.Topics)
+        {
+            var result = new CreateTopicsResponse.CreatableTopicResult { Name = t.Name, ErrorMessage = null, Configs = null };
+            response.Topics.Add(result);
+            var (error, message) = Validate(t, seen);
+            if (error == ErrorCode.None && !request.ValidateOnly)
+            {
+                var configs = t.Configs.Where(c => c.Value is not null).ToDictionary(c => c.Name, c => c.Value!, StringComparer.Ordinal);
+                var (created, topic) = state.Topics.Create(t.Name, Partitions(t), configs);
+                error = created;
+                message = created == ErrorCode.TopicAlreadyExists ? $"Topic '{t.Name}' already exists." : null;
+                if (topic is not null && created == ErrorCode.None)
+                {
+                    result.TopicId = topic.Id;
+                }
+            }
+
+            result.ErrorCode = (short)error;
+            result.ErrorMessage = message;
+            if (error == ErrorCode.None)
+            {
+                result.NumPartitions = Partitions(t);
+                result.ReplicationFactor = 1;
+                result.Configs = t.Configs.Select(c => new CreateTopicsResponse.CreatableTopicConfigs { Name = c.Name, Value = c.Value, ConfigSource = 1 }).ToList();
+            }
+        }
+
+        return response;
+    }
+
+    private int Partitions(CreateTopicsRequest.CreatableTopic t) =>
+        t.Assignments.Count > 0 ? t.Assignments.Count : t.NumPartitions == -1 ? state.Options.NumPartitions : t.NumPartitions;
+
+    private (ErrorCode, string?) Validate(CreateTopicsRequest.CreatableTopic t, HashSet<string> seen)
+    {
+        if (!seen.Add(t.Name))
+        {
+            return (ErrorCode.InvalidRequest, $"Duplicate topic name '{t.Name}' in the request.");
+        }
+
+        if (!TopicNames.IsValid(t.Name))
+        {
+            return (ErrorCode.InvalidTopicException, $"Topic name '{t.Name}' is illegal: it must be 1-249 characters of [a-zA-Z0-9._-] and not '.' or '..'.");
+        }
+
+        if (state.Topics.Find(t.Name) is not null)
+        {
+            return (ErrorCode.TopicAlreadyExists, $"Topic '{t.Name}' already exists.");
+        }
+
+        if (t.Assignments.Count > 0)
+        {
+            if (t.NumPartitions != -1 || t.ReplicationFactor != -1)
+            {
+                return (ErrorCode.InvalidRequest, "Both numPartitions or replicationFactor and replicasAssignments were set.");
+            }
+
+            foreach (var a in t.Assignments)
+            {
+                if (a.BrokerIds.Count != 1 || a.BrokerIds[0] != state.Options.NodeId)
+                {
+                    return (ErrorCode.InvalidReplicaAssignment, $"Partition {a.PartitionIndex} must be assigned to broker {state.Options.NodeId}, the only one.");
+                }
+            }
+
+            return (ErrorCode.None, null);
+        }
+
+        if (t.NumPartitions == 0 || t.NumPartitions < -1)
+        {
+            return (ErrorCode.InvalidPartitions, "Number of partitions must be larger than 0.");
+        }
+
+        if (t.ReplicationFactor == 0 || t.ReplicationFactor < -1)
+        {
+            return (ErrorCode.InvalidReplicationFactor, "Replication factor must be larger than 0.");
+        }
+
+        if (t.ReplicationFactor > 1)
+        {
+            return (ErrorCode.InvalidReplicationFactor, $"Unable to replicate the partition {t.ReplicationFactor} time(s): The target replication factor of {t.ReplicationFactor} cannot be reached because only 1 broker(s) are registered.");
+        }
+
+        return (ErrorCode.None, null);
+    }
+}

@@ -1,0 +1,32 @@
+using Moldau.Protocol;
+using Moldau.Protocol.Messages;
+
+namespace Moldau.Broker.Handlers;
+
+/// <summary>DeleteTopics by name (v0-v5 names, v6+ names or ids).</summary>
+internal sealed class DeleteTopicsHandler(BrokerState state)
+{
+    public DeleteTopicsResponse Handle(RequestContext context, DeleteTopicsRequest request)
+    {
+        var response = new DeleteTopicsResponse();
+        var wanted = context.Version >= 6
+            ? request.Topics.Select(t => (t.Name, t.TopicId))
+            : request.TopicNames.Select(n => ((string?)n, Uuid.Zero));
+        foreach (var (name, id) in wanted)
+        {
+            var topic = name is not null ? state.Topics.Find(name) : state.Topics.Find(id);
+            var result = new DeleteTopicsResponse.DeletableTopicResult { Name = name ?? topic?.Name, TopicId = topic?.Id ?? id };
+            response.Responses.Add(result);
+            if (topic is null)
+            {
+                result.ErrorCode = (short)(name is null ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition);
+                result.ErrorMessage = "This server does not host this topic.";
+                continue;
+            }
+
+            result.ErrorCode = (short)state.Topics.Delete(topic);
+        }
+
+        return response;
+    }
+}

@@ -1,0 +1,113 @@
+using System.Buffers.Binary;
+using Moldau.Protocol.Records;
+
+namespace Moldau.Storage;
+
+/// <summary>What an append did.</summary>
+public enum AppendStatus
+{
+    /// <summary>The batch was written.</summary>
+    Appended,
+
+    /// <summary>The batch repeats one of the producer's last five: not written again.</summary>
+    Duplicate,
+
+    /// <summary>The batch's first sequence does not follow the producer's last one.</summary>
+    OutOfOrderSequence,
+
+    /// <summary>The batch's producer epoch is older than the producer's current epoch.</summary>
+    InvalidProducerEpoch,
+}
+
+/// <summary>The outcome of an append and the base offset the batch has (or had, for a duplicate).</summary>
+/// <param name="Status">What happened.</param>
+/// <param name="BaseOffset">The batch's offset, or -1 when refused.</param>
+public readonly record struct AppendResult(AppendStatus Status, long BaseOffset);
+
+/// <summary>
+/// Per partition, the state of each idempotent producer: its epoch and its last five batches'
+/// sequence ranges and offsets (librdkafka and the Java client keep at most five in flight), so a
+/// retried batch is recognised and answered with its original offset.
+/// </summary>
+internal sealed class ProducerStateTable
+{
+    private const int Remembered = 5;
+    private readonly Dictionary<long, Entry> _producers = [];
+
+    private sealed class Entry(short epoch)
+    {
+        public short Epoch { get; set; } = epoch;
+
+        public Queue<(int FirstSeq, int LastSeq, long BaseOffset)> Batches { get; } = new();
+    }
+
+    /// <summary>Checks a batch against the producer's state, before it is written.</summary>
+    public AppendResult Check(ReadOnlySpan<byte> batch)
+    {
+        var (pid, epoch, first, last) = Identify(batch);
+        if (!_producers.TryGetValue(pid, out var e))
+        {
+            return first == 0 ? new(AppendStatus.Appended, -1) : new(AppendStatus.OutOfOrderSequence, -1);
+        }
+
+        if (epoch < e.Epoch)
+        {
+            return new(AppendStatus.InvalidProducerEpoch, -1);
+        }
+
+        if (epoch > e.Epoch)
+        {
+            return first == 0 ? new(AppendStatus.Appended, -1) : new(AppendStatus.OutOfOrderSequence, -1);
+        }
+
+        foreach (var b in e.Batches)
+        {
+            if (b.FirstSeq == first && b.LastSeq == last)
+            {
+                return new(AppendStatus.Duplicate, b.BaseOffset);
+            }
+        }
+
+        var expected = e.Batches.Count == 0 ? 0 : Next(e.Batches.Last().LastSeq);
+        return first == expected ? new(AppendStatus.Appended, -1) : new(AppendStatus.OutOfOrderSequence, -1);
+    }
+
+    /// <summary>Records a written batch (also used while recovering a log).</summary>
+    public void Update(ReadOnlySpan<byte> batch)
+    {
+        var (pid, epoch, first, last) = Identify(batch);
+        if (!_producers.TryGetValue(pid, out var e))
+        {
+            _producers[pid] = e = new Entry(epoch);
+        }
+
+        if (epoch != e.Epoch)
+        {
+            e.Epoch = epoch;
+            e.Batches.Clear();
+        }
+
+        e.Batches.Enqueue((first, last, BinaryPrimitives.ReadInt64BigEndian(batch)));
+        while (e.Batches.Count > Remembered)
+        {
+            e.Batches.Dequeue();
+        }
+    }
+
+    /// <summary>True for batches that carry idempotence state.</summary>
+    public static bool Tracks(ReadOnlySpan<byte> batch) =>
+        batch.Length >= RecordBatch.HeaderSize
+        && BinaryPrimitives.ReadInt64BigEndian(batch[43..]) >= 0
+        && (BinaryPrimitives.ReadInt16BigEndian(batch[RecordBatch.AttributesOffset..]) & 0x20) == 0
+        && BinaryPrimitives.ReadInt32BigEndian(batch[53..]) >= 0;
+
+    private static (long Pid, short Epoch, int First, int Last) Identify(ReadOnlySpan<byte> batch)
+    {
+        var first = BinaryPrimitives.ReadInt32BigEndian(batch[53..]);
+        var delta = BinaryPrimitives.ReadInt32BigEndian(batch[23..]);
+        var last = (int)(((long)first + delta) % ((long)int.MaxValue + 1));
+        return (BinaryPrimitives.ReadInt64BigEndian(batch[43..]), BinaryPrimitives.ReadInt16BigEndian(batch[51..]), first, last);
+    }
+
+    private static int Next(int sequence) => sequence == int.MaxValue ? 0 : sequence + 1;
+}

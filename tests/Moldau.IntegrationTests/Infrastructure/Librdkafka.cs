@@ -1,0 +1,33 @@
+using System.Runtime.InteropServices;
+using Confluent.Kafka;
+
+namespace Moldau.IntegrationTests.Infrastructure;
+
+/// <summary>
+/// Loads NuGet's self-contained librdkafka 2.16.0 (centos8-librdkafka.so): the plain
+/// linux-x64 build needs libsasl2.so.3, which Debian lacks, and Confluent.Kafka would then quietly
+/// fall back to Debian's 2.0.2 if that is installed.
+/// </summary>
+public static class Librdkafka
+{
+    private static readonly Lazy<bool> Loaded = new(Load);
+
+    /// <summary>Loads the library once; call before creating any client.</summary>
+    public static void EnsureLoaded() => _ = Loaded.Value;
+
+    private static bool Load()
+    {
+        var path = Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", "centos8-librdkafka.so");
+
+        // Confluent.Kafka dlopens through "libdl", which Debian ships only as libdl.so.2, and binds
+        // its P/Invokes to "librdkafka", which must be the self-contained build.
+        NativeLibrary.SetDllImportResolver(typeof(Library).Assembly, (name, _, _) => name switch
+        {
+            "libdl" => NativeLibrary.Load("libdl.so.2"),
+            "librdkafka" => NativeLibrary.Load(path),
+            _ => IntPtr.Zero,
+        });
+        Library.Load(path);
+        return true;
+    }
+}
