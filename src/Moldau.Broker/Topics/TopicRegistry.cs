@@ -145,12 +145,12 @@ internal sealed class TopicRegistry : IDisposable
                 }
 
             case ProducerIdsRecord.SpecApiKey when version <= ProducerIdsRecord.HighestVersion:
-            {
-                var r = KafkaMessageExtensions.Decode<ProducerIdsRecord>(body, version);
-                _nextProducerIdBlock = Math.Max(_nextProducerIdBlock, r.NextProducerId);
-                _nextProducerId = _nextProducerIdBlock;
-                break;
-            }
+                {
+                    var r = KafkaMessageExtensions.Decode<ProducerIdsRecord>(body, version);
+                    _nextProducerIdBlock = Math.Max(_nextProducerIdBlock, r.NextProducerId);
+                    _nextProducerId = _nextProducerIdBlock;
+                    break;
+                }
 
             case ConfigRecord.SpecApiKey when version <= ConfigRecord.HighestVersion:
                 {
