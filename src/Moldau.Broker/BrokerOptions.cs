@@ -24,6 +24,18 @@ public sealed class BrokerOptions
     /// <summary>socket.request.max.bytes: the largest request frame accepted.</summary>
     public int SocketRequestMaxBytes { get; set; } = 104857600;
 
+    /// <summary>group.initial.rebalance.delay.ms</summary>
+    public int GroupInitialRebalanceDelayMs { get; set; } = 3000;
+
+    /// <summary>group.min.session.timeout.ms</summary>
+    public int GroupMinSessionTimeoutMs { get; set; } = 6000;
+
+    /// <summary>group.max.session.timeout.ms</summary>
+    public int GroupMaxSessionTimeoutMs { get; set; } = 1800000;
+
+    /// <summary>offsets.topic.num.partitions</summary>
+    public int OffsetsTopicNumPartitions { get; set; } = 50;
+
     /// <summary>Every server.properties key and value as given, for settings read later.</summary>
     public IReadOnlyDictionary<string, string> Properties { get; set; } = new Dictionary<string, string>();
 

@@ -1,8 +1,10 @@
 using Microsoft.Extensions.Logging;
 using Moldau.Broker.Handlers;
+using Moldau.Coordinator;
 using Moldau.Broker.Topics;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
+using Moldau.Storage;
 
 namespace Moldau.Broker;
 
@@ -25,6 +27,18 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     private DeleteTopicsHandler? _deleteTopics;
     private CreatePartitionsHandler? _createPartitions;
     private InitProducerIdHandler? _initProducerId;
+    private GroupCoordinator? _groups;
+    private FindCoordinatorHandler? _findCoordinator;
+    private JoinGroupHandler? _joinGroup;
+    private SyncGroupHandler? _syncGroup;
+    private HeartbeatHandler? _heartbeat;
+    private LeaveGroupHandler? _leaveGroup;
+    private OffsetCommitHandler? _offsetCommit;
+    private OffsetFetchHandler? _offsetFetch;
+    private ListGroupsHandler? _listGroups;
+    private DescribeGroupsHandler? _describeGroups;
+    private DeleteGroupsHandler? _deleteGroups;
+    private OffsetDeleteHandler? _offsetDelete;
 
     /// <summary>Creates a broker over <paramref name="options"/>; call <see cref="Start"/> before serving.</summary>
     public KafkaBroker(BrokerOptions options, ILoggerFactory loggers, TimeProvider time)
@@ -55,6 +69,31 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         _deleteTopics = new DeleteTopicsHandler(_state);
         _createPartitions = new CreatePartitionsHandler(_state);
         _initProducerId = new InitProducerIdHandler(_state);
+        _groups = new GroupCoordinator(
+            new GroupCoordinatorOptions
+            {
+                InitialRebalanceDelayMs = _options.GroupInitialRebalanceDelayMs,
+                MinSessionTimeoutMs = _options.GroupMinSessionTimeoutMs,
+                MaxSessionTimeoutMs = _options.GroupMaxSessionTimeoutMs,
+                OffsetsTopicPartitions = _options.OffsetsTopicNumPartitions,
+            },
+            OffsetsPartition,
+            (topic, partition) => topics.Find(topic)?.Partition(partition) is not null,
+            _time,
+            _log);
+        var existing = topics.Find(OffsetsTopic.Name);
+        _groups.Start(existing is null ? [] : existing.Partitions.Select(p => p.OpenLog));
+        _findCoordinator = new FindCoordinatorHandler(_state, () => OffsetsTopicInfo() is not null);
+        _joinGroup = new JoinGroupHandler(_groups);
+        _syncGroup = new SyncGroupHandler(_groups);
+        _heartbeat = new HeartbeatHandler(_groups);
+        _leaveGroup = new LeaveGroupHandler(_groups);
+        _offsetCommit = new OffsetCommitHandler(_groups);
+        _offsetFetch = new OffsetFetchHandler(_groups);
+        _listGroups = new ListGroupsHandler(_groups);
+        _describeGroups = new DescribeGroupsHandler(_groups);
+        _deleteGroups = new DeleteGroupsHandler(_groups);
+        _offsetDelete = new OffsetDeleteHandler(_groups);
         _log.LogInformation("broker {NodeId} of cluster {ClusterId} ready, log.dirs {LogDirs}", _options.NodeId, clusterId, string.Join(",", _options.LogDirs));
     }
 
@@ -125,6 +164,28 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
                     return Respond(context, responseHeader, _createPartitions!.Handle(Parse<CreatePartitionsRequest>(ref reader, apiVersion)));
                 case ApiKey.InitProducerId:
                     return Respond(context, responseHeader, _initProducerId!.Handle(Parse<InitProducerIdRequest>(ref reader, apiVersion)));
+                case ApiKey.FindCoordinator:
+                    return Respond(context, responseHeader, _findCoordinator!.Handle(context, Parse<FindCoordinatorRequest>(ref reader, apiVersion)));
+                case ApiKey.JoinGroup:
+                    return RespondAsync(context, responseHeader, _joinGroup!.HandleAsync(context, Parse<JoinGroupRequest>(ref reader, apiVersion)));
+                case ApiKey.SyncGroup:
+                    return RespondAsync(context, responseHeader, _syncGroup!.HandleAsync(context, Parse<SyncGroupRequest>(ref reader, apiVersion)));
+                case ApiKey.Heartbeat:
+                    return Respond(context, responseHeader, _heartbeat!.Handle(Parse<HeartbeatRequest>(ref reader, apiVersion)));
+                case ApiKey.LeaveGroup:
+                    return Respond(context, responseHeader, _leaveGroup!.Handle(context, Parse<LeaveGroupRequest>(ref reader, apiVersion)));
+                case ApiKey.OffsetCommit:
+                    return Respond(context, responseHeader, _offsetCommit!.Handle(context, Parse<OffsetCommitRequest>(ref reader, apiVersion)));
+                case ApiKey.OffsetFetch:
+                    return Respond(context, responseHeader, _offsetFetch!.Handle(context, Parse<OffsetFetchRequest>(ref reader, apiVersion)));
+                case ApiKey.ListGroups:
+                    return Respond(context, responseHeader, _listGroups!.Handle(Parse<ListGroupsRequest>(ref reader, apiVersion)));
+                case ApiKey.DescribeGroups:
+                    return Respond(context, responseHeader, _describeGroups!.Handle(Parse<DescribeGroupsRequest>(ref reader, apiVersion)));
+                case ApiKey.DeleteGroups:
+                    return Respond(context, responseHeader, _deleteGroups!.Handle(Parse<DeleteGroupsRequest>(ref reader, apiVersion)));
+                case ApiKey.OffsetDelete:
+                    return Respond(context, responseHeader, _offsetDelete!.Handle(Parse<OffsetDeleteRequest>(ref reader, apiVersion)));
                 case ApiKey.Fetch:
                     return FetchAsync(context, responseHeader, Parse<FetchRequest>(ref reader, apiVersion));
                 default:
@@ -135,6 +196,24 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         {
             return Close($"unparseable {(ApiKey)apiKey} v{apiVersion} request: {e.Message}");
         }
+    }
+
+    /// <summary>__consumer_offsets, created (compacted, offsets.topic.num.partitions) on first use, as Kafka does.</summary>
+    private TopicInfo? OffsetsTopicInfo()
+    {
+        var topics = _state!.Topics;
+        return topics.Find(OffsetsTopic.Name)
+            ?? topics.Create(OffsetsTopic.Name, _options.OffsetsTopicNumPartitions, new Dictionary<string, string> { ["cleanup.policy"] = "compact" }).Topic;
+    }
+
+    private PartitionLog OffsetsPartition(int partition) =>
+        OffsetsTopicInfo()?.Partition(partition)?.OpenLog ?? throw new IOException($"{OffsetsTopic.Name}-{partition} is not available");
+
+    private static async ValueTask<DispatchResult> RespondAsync<T>(RequestContext context, short headerVersion, Task<T> pending)
+        where T : IKafkaMessage
+    {
+        var body = await pending.ConfigureAwait(false);
+        return ResponseWriter.Encode(context.Header.CorrelationId, headerVersion, body, context.Version);
     }
 
     private async ValueTask<DispatchResult> FetchAsync(RequestContext context, short responseHeader, FetchRequest request)
@@ -157,10 +236,14 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     private static ValueTask<DispatchResult> Close(string reason) => ValueTask.FromResult(DispatchResult.CloseConnection(reason));
 
     /// <summary>Closes every file (appends are synchronous, so none is in flight once connections are closed).</summary>
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        if (_groups is not null)
+        {
+            await _groups.DisposeAsync().ConfigureAwait(false);
+        }
+
         _state?.Topics.Dispose();
         _state = null;
-        return ValueTask.CompletedTask;
     }
 }

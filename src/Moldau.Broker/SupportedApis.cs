@@ -32,6 +32,17 @@ internal static class SupportedApis
         new(ApiKey.DeleteTopics, 0, 6, 0),
         new(ApiKey.CreatePartitions, 0, 3, 0),
         new(ApiKey.InitProducerId, 0, 5, 0),
+        new(ApiKey.FindCoordinator, 0, 6, 0),
+        new(ApiKey.JoinGroup, 0, 9, 0),
+        new(ApiKey.SyncGroup, 0, 5, 0),
+        new(ApiKey.Heartbeat, 0, 4, 0),
+        new(ApiKey.LeaveGroup, 0, 5, 0),
+        new(ApiKey.OffsetCommit, 0, 9, 0),
+        new(ApiKey.OffsetFetch, 0, 9, 0),
+        new(ApiKey.ListGroups, 0, 5, 0),
+        new(ApiKey.DescribeGroups, 0, 5, 0),
+        new(ApiKey.DeleteGroups, 0, 2, 0),
+        new(ApiKey.OffsetDelete, 0, 0, 0),
     ]);
 
     private static readonly Entry?[] ByKey = Index(All);

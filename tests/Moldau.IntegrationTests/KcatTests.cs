@@ -53,3 +53,25 @@ public sealed class KcatTests(SharedBroker shared)
         Assert.Equal("m8\nm9\n", lastTwo.Stdout);
     }
 }
+
+/// <summary>kcat's balanced consumer (-G): librdkafka's consumer group protocol against Moldau's coordinator.</summary>
+[Collection(BrokerCollection.Name)]
+public sealed class KcatGroupTests(SharedBroker shared)
+{
+    [Fact]
+    public async Task ABalancedConsumerResumesFromItsCommittedOffsets()
+    {
+        var kcat = ExternalTool.Find("kcat")!;
+        var topic = "kcat-group-" + Guid.NewGuid().ToString("N")[..8];
+        var group = "g-" + topic;
+        var broker = shared.Broker.BootstrapServers;
+        Assert.Equal(0, (await ExternalTool.RunAsync(kcat, ["-P", "-b", broker, "-t", topic], string.Concat(Enumerable.Range(0, 100).Select(i => $"a{i}\n")))).ExitCode);
+
+        var first = await ExternalTool.RunAsync(kcat, ["-b", broker, "-G", group, "-X", "auto.offset.reset=earliest", "-e", "-q", topic]);
+        Assert.Equal(string.Concat(Enumerable.Range(0, 100).Select(i => $"a{i}\n")), first.Stdout);
+
+        Assert.Equal(0, (await ExternalTool.RunAsync(kcat, ["-P", "-b", broker, "-t", topic], "b0\nb1\n")).ExitCode);
+        var second = await ExternalTool.RunAsync(kcat, ["-b", broker, "-G", group, "-X", "auto.offset.reset=earliest", "-e", "-q", topic]);
+        Assert.Equal("b0\nb1\n", second.Stdout);
+    }
+}

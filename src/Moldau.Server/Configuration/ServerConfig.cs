@@ -19,7 +19,8 @@ internal sealed class ServerConfig
     [
         "node.id", "broker.id", "listeners", "advertised.listeners", "listener.security.protocol.map",
         "controller.listener.names", "log.dirs", "log.dir", "num.partitions", "auto.create.topics.enable",
-        "socket.request.max.bytes", "message.max.bytes", "log.segment.bytes",
+        "socket.request.max.bytes", "message.max.bytes", "log.segment.bytes", "group.initial.rebalance.delay.ms",
+        "group.min.session.timeout.ms", "group.max.session.timeout.ms", "offsets.topic.num.partitions",
     ];
 
     // Kafka keys Moldau accepts without acting on them (yet): a single node has no quorum, no
@@ -106,6 +107,10 @@ internal sealed class ServerConfig
             SocketRequestMaxBytes = Int("socket.request.max.bytes", Get("socket.request.max.bytes") ?? "104857600", 1, int.MaxValue),
             MessageMaxBytes = Int("message.max.bytes", Get("message.max.bytes") ?? "1048588", 0, int.MaxValue),
             LogSegmentBytes = Long("log.segment.bytes", Get("log.segment.bytes") ?? "1073741824", 14, int.MaxValue),
+            GroupInitialRebalanceDelayMs = Int("group.initial.rebalance.delay.ms", Get("group.initial.rebalance.delay.ms") ?? "3000", 0, int.MaxValue),
+            GroupMinSessionTimeoutMs = Int("group.min.session.timeout.ms", Get("group.min.session.timeout.ms") ?? "6000", 0, int.MaxValue),
+            GroupMaxSessionTimeoutMs = Int("group.max.session.timeout.ms", Get("group.max.session.timeout.ms") ?? "1800000", 0, int.MaxValue),
+            OffsetsTopicNumPartitions = Int("offsets.topic.num.partitions", Get("offsets.topic.num.partitions") ?? "50", 1, int.MaxValue),
             Properties = new Dictionary<string, string>(props, StringComparer.Ordinal),
         };
 

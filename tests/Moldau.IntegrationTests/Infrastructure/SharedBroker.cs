@@ -10,7 +10,7 @@ public sealed class SharedBroker : IAsyncLifetime
 
     /// <inheritdoc/>
     public async Task InitializeAsync() =>
-        _broker = await BrokerProcess.StartAsync(properties: new Dictionary<string, string> { ["num.partitions"] = "1" });
+        _broker = await BrokerProcess.StartAsync(properties: new Dictionary<string, string> { ["num.partitions"] = "1", ["group.initial.rebalance.delay.ms"] = "0" });
 
     /// <inheritdoc/>
     public async Task DisposeAsync()

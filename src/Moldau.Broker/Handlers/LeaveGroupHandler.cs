@@ -1,0 +1,21 @@
+using Moldau.Coordinator;
+using Moldau.Protocol.Messages;
+
+namespace Moldau.Broker.Handlers;
+
+/// <summary>LeaveGroup: one member (v0-v2) or a batch of members, static ones by instance id (v3+).</summary>
+internal sealed class LeaveGroupHandler(GroupCoordinator coordinator)
+{
+    public LeaveGroupResponse Handle(RequestContext context, LeaveGroupRequest request)
+    {
+        var leaving = context.Version >= 3
+            ? request.Members.Select(m => (m.MemberId, m.GroupInstanceId)).ToList()
+            : [(request.MemberId, (string?)null)];
+        var (error, members) = coordinator.Leave(request.GroupId, leaving);
+        return new LeaveGroupResponse
+        {
+            ErrorCode = (short)error,
+            Members = members.Select(m => new LeaveGroupResponse.MemberResponse { MemberId = m.MemberId, GroupInstanceId = m.InstanceId, ErrorCode = (short)m.Error }).ToList(),
+        };
+    }
+}

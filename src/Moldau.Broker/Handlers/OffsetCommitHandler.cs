@@ -1,0 +1,26 @@
+using Moldau.Coordinator;
+using Moldau.Protocol.Messages;
+
+namespace Moldau.Broker.Handlers;
+
+/// <summary>OffsetCommit: records committed offsets in __consumer_offsets.</summary>
+internal sealed class OffsetCommitHandler(GroupCoordinator coordinator)
+{
+    public OffsetCommitResponse Handle(RequestContext context, OffsetCommitRequest request)
+    {
+        // v0 has no generation or member: a simple commit.
+        var generation = context.Version >= 1 ? request.GenerationIdOrMemberEpoch : -1;
+        var offsets = request.Topics
+            .SelectMany(t => t.Partitions.Select(p => (t.Name, p.PartitionIndex, p.CommittedOffset, p.CommittedLeaderEpoch, p.CommittedMetadata)))
+            .ToList();
+        var results = coordinator.Commit(request.GroupId, generation, request.MemberId, request.GroupInstanceId, offsets);
+        return new OffsetCommitResponse
+        {
+            Topics = results.GroupBy(r => r.Topic).Select(g => new OffsetCommitResponse.OffsetCommitResponseTopic
+            {
+                Name = g.Key,
+                Partitions = g.Select(r => new OffsetCommitResponse.OffsetCommitResponsePartition { PartitionIndex = r.Partition, ErrorCode = (short)r.Error }).ToList(),
+            }).ToList(),
+        };
+    }
+}

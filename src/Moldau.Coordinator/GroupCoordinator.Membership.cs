@@ -1,0 +1,427 @@
+using Moldau.Protocol;
+
+namespace Moldau.Coordinator;
+
+/// <summary>What a member sends with JoinGroup.</summary>
+/// <param name="GroupId">The group.</param>
+/// <param name="MemberId">Its member id, empty on the first join.</param>
+/// <param name="GroupInstanceId">Its static instance id, or null.</param>
+/// <param name="ClientId">The client id of the request header.</param>
+/// <param name="ClientHost">The peer's address.</param>
+/// <param name="SessionTimeoutMs">session.timeout.ms</param>
+/// <param name="RebalanceTimeoutMs">max.poll.interval.ms (v1+), else the session timeout.</param>
+/// <param name="ProtocolType">e.g. "consumer".</param>
+/// <param name="Protocols">The assignors it supports, preferred first, with its subscription.</param>
+/// <param name="RequireKnownMemberId">v4+: a first join gets MEMBER_ID_REQUIRED (KIP-394).</param>
+public sealed record JoinRequest(string GroupId, string MemberId, string? GroupInstanceId, string ClientId, string ClientHost, int SessionTimeoutMs, int RebalanceTimeoutMs, string ProtocolType, IReadOnlyList<(string Name, byte[] Metadata)> Protocols, bool RequireKnownMemberId);
+
+public sealed partial class GroupCoordinator
+{
+    private static JoinResult JoinError(ErrorCode error, string memberId = "") => new((short)error, -1, null, null, string.Empty, memberId, []);
+
+    /// <summary>JoinGroup: completes when the group's join phase ends (or at once for an error).</summary>
+    public Task<JoinResult> JoinAsync(JoinRequest request)
+    {
+        lock (_lock)
+        {
+            if (string.IsNullOrEmpty(request.GroupId))
+            {
+                return Task.FromResult(JoinError(ErrorCode.InvalidGroupId));
+            }
+
+            if (request.SessionTimeoutMs < _options.MinSessionTimeoutMs || request.SessionTimeoutMs > _options.MaxSessionTimeoutMs)
+            {
+                return Task.FromResult(JoinError(ErrorCode.InvalidSessionTimeout));
+            }
+
+            var g = GetOrCreate(request.GroupId);
+            if (!ProtocolsFit(g, request))
+            {
+                return Task.FromResult(JoinError(ErrorCode.InconsistentGroupProtocol));
+            }
+
+            GroupMember? member;
+            if (request.MemberId.Length == 0)
+            {
+                var newId = $"{request.ClientId}-{Guid.NewGuid()}";
+                if (request.GroupInstanceId is { } instance && g.StaticMembers.TryGetValue(instance, out var oldId) && g.Members.TryGetValue(oldId, out var old))
+                {
+                    // A static member restarted: it takes over its old place under a new id; the old id is fenced.
+                    g.Members.Remove(oldId);
+                    old.PendingJoin?.TrySetResult(JoinError(ErrorCode.FencedInstanceId, oldId));
+                    old.PendingSync?.TrySetResult(new SyncResult((short)ErrorCode.FencedInstanceId, null, null, []));
+                    old.PendingJoin = null;
+                    old.PendingSync = null;
+                    old.MemberId = newId;
+                    g.Members[newId] = old;
+                    g.StaticMembers[instance] = newId;
+                    if (g.LeaderId == oldId)
+                    {
+                        g.LeaderId = newId;
+                    }
+
+                    member = old;
+                    Update(member, request);
+                    if (g.State == GroupState.Stable && SameProtocols(old, request))
+                    {
+                        return Task.FromResult(CurrentJoin(g, member));
+                    }
+                }
+                else if (request.GroupInstanceId is null && request.RequireKnownMemberId)
+                {
+                    g.PendingMembers[newId] = Now;
+                    return Task.FromResult(JoinError(ErrorCode.MemberIdRequired, newId));
+                }
+                else
+                {
+                    member = AddMember(g, newId, request);
+                }
+            }
+            else if (g.PendingMembers.Remove(request.MemberId))
+            {
+                member = AddMember(g, request.MemberId, request);
+            }
+            else if (!g.Members.TryGetValue(request.MemberId, out member))
+            {
+                return Task.FromResult(JoinError(ErrorCode.UnknownMemberId, request.MemberId));
+            }
+            else if (request.GroupInstanceId is { } inst && g.StaticMembers.GetValueOrDefault(inst) != request.MemberId)
+            {
+                return Task.FromResult(JoinError(ErrorCode.FencedInstanceId, request.MemberId));
+            }
+            else
+            {
+                var unchanged = SameProtocols(member, request);
+                Update(member, request);
+                switch (g.State)
+                {
+                    case GroupState.CompletingRebalance when unchanged:
+                        return Task.FromResult(CurrentJoin(g, member));
+                    case GroupState.Stable when unchanged && g.LeaderId != member.MemberId:
+                        return Task.FromResult(CurrentJoin(g, member));
+                }
+            }
+
+            member.PendingJoin?.TrySetResult(JoinError(ErrorCode.UnknownMemberId, member.MemberId));
+            var wait = new TaskCompletionSource<JoinResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+            member.PendingJoin = wait;
+            member.LastHeartbeat = Now;
+            if (g.State != GroupState.PreparingRebalance)
+            {
+                PrepareRebalance(g);
+            }
+
+            TryCompleteJoin(g);
+            return wait.Task;
+        }
+    }
+
+    private bool ProtocolsFit(Group g, JoinRequest request)
+    {
+        if (request.Protocols.Count == 0 || string.IsNullOrEmpty(request.ProtocolType))
+        {
+            return false;
+        }
+
+        var others = g.Members.Values.Where(m => m.MemberId != request.MemberId && (request.GroupInstanceId is null || m.GroupInstanceId != request.GroupInstanceId)).ToList();
+        if (others.Count == 0)
+        {
+            return true;
+        }
+
+        if (others.Any(m => m.ProtocolType != request.ProtocolType))
+        {
+            return false;
+        }
+
+        var common = others.Select(m => m.Protocols.Select(p => p.Name)).Aggregate((a, b) => a.Intersect(b));
+        return common.Intersect(request.Protocols.Select(p => p.Name)).Any();
+    }
+
+    private static bool SameProtocols(GroupMember m, JoinRequest request) =>
+        m.Protocols.Count == request.Protocols.Count
+        && m.Protocols.Zip(request.Protocols).All(p => p.First.Name == p.Second.Name && p.First.Metadata.AsSpan().SequenceEqual(p.Second.Metadata));
+
+    private static void Update(GroupMember m, JoinRequest request)
+    {
+        m.Protocols = [.. request.Protocols];
+        m.SessionTimeoutMs = request.SessionTimeoutMs;
+        m.RebalanceTimeoutMs = request.RebalanceTimeoutMs > 0 ? request.RebalanceTimeoutMs : request.SessionTimeoutMs;
+    }
+
+    private GroupMember AddMember(Group g, string memberId, JoinRequest request)
+    {
+        var m = new GroupMember
+        {
+            MemberId = memberId,
+            GroupInstanceId = request.GroupInstanceId,
+            ClientId = request.ClientId,
+            ClientHost = request.ClientHost,
+            ProtocolType = request.ProtocolType,
+            LastHeartbeat = Now,
+        };
+        Update(m, request);
+        g.Members[memberId] = m;
+        if (request.GroupInstanceId is { } instance)
+        {
+            g.StaticMembers[instance] = memberId;
+        }
+
+        g.LeaderId ??= memberId;
+        return m;
+    }
+
+    private JoinResult CurrentJoin(Group g, GroupMember m)
+    {
+        m.LastHeartbeat = Now;
+        var members = g.LeaderId == m.MemberId
+            ? g.Members.Values.Select(x => (x.MemberId, x.GroupInstanceId, x.MetadataFor(g.ProtocolName!))).ToList()
+            : [];
+        return new JoinResult(0, g.GenerationId, g.ProtocolType, g.ProtocolName, g.LeaderId ?? string.Empty, m.MemberId, members);
+    }
+
+    private void PrepareRebalance(Group g)
+    {
+        var now = Now;
+        if (g.State == GroupState.CompletingRebalance)
+        {
+            foreach (var m in g.Members.Values)
+            {
+                m.PendingSync?.TrySetResult(new SyncResult((short)ErrorCode.RebalanceInProgress, null, null, []));
+                m.PendingSync = null;
+            }
+        }
+
+        foreach (var m in g.Members.Values)
+        {
+            m.Assignment = [];
+        }
+
+        if (g.State == GroupState.Empty)
+        {
+            g.InitialDelayUntil = now + _options.InitialRebalanceDelayMs;
+        }
+
+        g.State = GroupState.PreparingRebalance;
+        g.StateTimestamp = now;
+        g.JoinDeadline = now + g.Members.Values.Select(m => m.RebalanceTimeoutMs).DefaultIfEmpty(_options.InitialRebalanceDelayMs).Max();
+    }
+
+    private void TryCompleteJoin(Group g)
+    {
+        if (g.State == GroupState.PreparingRebalance
+            && Now >= g.InitialDelayUntil
+            && g.PendingMembers.Count == 0
+            && g.Members.Values.All(m => m.PendingJoin is not null))
+        {
+            CompleteJoin(g);
+        }
+    }
+
+    private void CompleteJoin(Group g)
+    {
+        g.GenerationId++;
+        g.StateTimestamp = Now;
+        if (g.Members.Count == 0)
+        {
+            g.State = GroupState.Empty;
+            g.ProtocolName = null;
+            g.LeaderId = null;
+            PersistGroup(g);
+            return;
+        }
+
+        var first = g.Members.Values.First();
+        g.ProtocolType = first.ProtocolType;
+        var candidates = g.Members.Values.Select(m => m.Protocols.Select(p => p.Name)).Aggregate((a, b) => a.Intersect(b)).ToList();
+        g.ProtocolName = candidates
+            .OrderByDescending(c => g.Members.Values.Count(m => m.Protocols.First(p => candidates.Contains(p.Name)).Name == c))
+            .ThenBy(c => candidates.IndexOf(c))
+            .First();
+        if (g.LeaderId is null || !g.Members.ContainsKey(g.LeaderId))
+        {
+            g.LeaderId = first.MemberId;
+        }
+
+        g.State = GroupState.CompletingRebalance;
+        foreach (var m in g.Members.Values)
+        {
+            var result = CurrentJoin(g, m);
+            m.PendingJoin?.TrySetResult(result);
+            m.PendingJoin = null;
+        }
+    }
+
+    private void RemoveMember(Group g, GroupMember m)
+    {
+        g.Members.Remove(m.MemberId);
+        if (m.GroupInstanceId is { } instance && g.StaticMembers.GetValueOrDefault(instance) == m.MemberId)
+        {
+            g.StaticMembers.Remove(instance);
+        }
+
+        m.PendingJoin?.TrySetResult(JoinError(ErrorCode.UnknownMemberId, m.MemberId));
+        m.PendingSync?.TrySetResult(new SyncResult((short)ErrorCode.UnknownMemberId, null, null, []));
+        if (g.LeaderId == m.MemberId)
+        {
+            g.LeaderId = g.Members.Keys.FirstOrDefault();
+        }
+    }
+
+    private void AfterMemberLeft(Group g)
+    {
+        if (g.State == GroupState.PreparingRebalance)
+        {
+            TryCompleteJoin(g);
+        }
+        else if (g.Members.Count == 0)
+        {
+            g.State = GroupState.Empty;
+            g.StateTimestamp = Now;
+            g.GenerationId++;
+            g.ProtocolName = null;
+            g.LeaderId = null;
+            PersistGroup(g);
+        }
+        else
+        {
+            PrepareRebalance(g);
+        }
+    }
+
+    /// <summary>SyncGroup: the leader hands in the assignment; everyone gets theirs.</summary>
+    public Task<SyncResult> SyncAsync(string groupId, int generationId, string memberId, string? groupInstanceId, string? protocolType, string? protocolName, IReadOnlyList<(string MemberId, byte[] Assignment)> assignments)
+    {
+        lock (_lock)
+        {
+            static Task<SyncResult> Error(ErrorCode e) => Task.FromResult(new SyncResult((short)e, null, null, []));
+            if (!_groups.TryGetValue(groupId, out var g) || !g.Members.TryGetValue(memberId, out var m))
+            {
+                return Error(ErrorCode.UnknownMemberId);
+            }
+
+            if (groupInstanceId is not null && g.StaticMembers.GetValueOrDefault(groupInstanceId) != memberId)
+            {
+                return Error(ErrorCode.FencedInstanceId);
+            }
+
+            if (generationId != g.GenerationId)
+            {
+                return Error(ErrorCode.IllegalGeneration);
+            }
+
+            if ((protocolType is not null && protocolType != g.ProtocolType) || (protocolName is not null && protocolName != g.ProtocolName))
+            {
+                return Error(ErrorCode.InconsistentGroupProtocol);
+            }
+
+            m.LastHeartbeat = Now;
+            switch (g.State)
+            {
+                case GroupState.PreparingRebalance:
+                    return Error(ErrorCode.RebalanceInProgress);
+                case GroupState.Stable:
+                    return Task.FromResult(new SyncResult(0, g.ProtocolType, g.ProtocolName, m.Assignment));
+                case GroupState.CompletingRebalance:
+                    break;
+                default:
+                    return Error(ErrorCode.UnknownMemberId);
+            }
+
+            var wait = new TaskCompletionSource<SyncResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+            m.PendingSync?.TrySetResult(new SyncResult((short)ErrorCode.RebalanceInProgress, null, null, []));
+            m.PendingSync = wait;
+            if (memberId == g.LeaderId)
+            {
+                var given = assignments.GroupBy(a => a.MemberId).ToDictionary(a => a.Key, a => a.Last().Assignment, StringComparer.Ordinal);
+                foreach (var member in g.Members.Values)
+                {
+                    member.Assignment = given.GetValueOrDefault(member.MemberId) ?? [];
+                }
+
+                g.State = GroupState.Stable;
+                g.StateTimestamp = Now;
+                PersistGroup(g);
+                foreach (var member in g.Members.Values)
+                {
+                    member.PendingSync?.TrySetResult(new SyncResult(0, g.ProtocolType, g.ProtocolName, member.Assignment));
+                    member.PendingSync = null;
+                }
+            }
+
+            return wait.Task;
+        }
+    }
+
+    /// <summary>Heartbeat: keeps the session alive and tells the member about a rebalance.</summary>
+    public ErrorCode Heartbeat(string groupId, int generationId, string memberId, string? groupInstanceId)
+    {
+        lock (_lock)
+        {
+            if (!_groups.TryGetValue(groupId, out var g) || !g.Members.TryGetValue(memberId, out var m))
+            {
+                return ErrorCode.UnknownMemberId;
+            }
+
+            if (groupInstanceId is not null && g.StaticMembers.GetValueOrDefault(groupInstanceId) != memberId)
+            {
+                return ErrorCode.FencedInstanceId;
+            }
+
+            if (generationId != g.GenerationId)
+            {
+                return ErrorCode.IllegalGeneration;
+            }
+
+            m.LastHeartbeat = Now;
+            return g.State == GroupState.PreparingRebalance ? ErrorCode.RebalanceInProgress : ErrorCode.None;
+        }
+    }
+
+    /// <summary>LeaveGroup: removes members (by member id, or by instance id for static members).</summary>
+    public (ErrorCode Error, List<(string MemberId, string? InstanceId, ErrorCode Error)> Members) Leave(string groupId, IReadOnlyList<(string MemberId, string? InstanceId)> leaving)
+    {
+        lock (_lock)
+        {
+            if (!_groups.TryGetValue(groupId, out var g))
+            {
+                return (ErrorCode.UnknownMemberId, leaving.Select(l => (l.MemberId, l.InstanceId, ErrorCode.UnknownMemberId)).ToList());
+            }
+
+            var results = new List<(string, string?, ErrorCode)>();
+            var removed = false;
+            foreach (var (memberId, instanceId) in leaving)
+            {
+                var id = instanceId is not null ? g.StaticMembers.GetValueOrDefault(instanceId) : memberId;
+                if (instanceId is not null && memberId.Length > 0 && id is not null && id != memberId)
+                {
+                    results.Add((memberId, instanceId, ErrorCode.FencedInstanceId));
+                    continue;
+                }
+
+                if (id is not null && g.PendingMembers.Remove(id))
+                {
+                    results.Add((memberId, instanceId, ErrorCode.None));
+                    continue;
+                }
+
+                if (id is null || !g.Members.TryGetValue(id, out var m))
+                {
+                    results.Add((memberId, instanceId, ErrorCode.UnknownMemberId));
+                    continue;
+                }
+
+                RemoveMember(g, m);
+                removed = true;
+                results.Add((memberId, instanceId, ErrorCode.None));
+            }
+
+            if (removed)
+            {
+                AfterMemberLeft(g);
+            }
+
+            return (leaving.Count == 1 ? results[0].Item3 : ErrorCode.None, results);
+        }
+    }
+}

@@ -1,0 +1,240 @@
+using System.Text;
+using Moldau.Protocol;
+using Moldau.Protocol.Records;
+
+namespace Moldau.Coordinator;
+
+/// <summary>A group as ListGroups and DescribeGroups show it.</summary>
+/// <param name="GroupId">The id.</param>
+/// <param name="State">Kafka's state name.</param>
+/// <param name="ProtocolType">e.g. consumer.</param>
+/// <param name="ProtocolName">The chosen assignor while stable.</param>
+/// <param name="Members">Members with their subscription and assignment.</param>
+public sealed record GroupDescription(string GroupId, string State, string ProtocolType, string ProtocolName, IReadOnlyList<(string MemberId, string? InstanceId, string ClientId, string ClientHost, byte[] Metadata, byte[] Assignment)> Members);
+
+public sealed partial class GroupCoordinator
+{
+    /// <summary>OffsetCommit: checks the member (unless a simple, generation -1 commit to a group without members) and records the offsets.</summary>
+    public List<(string Topic, int Partition, ErrorCode Error)> Commit(string groupId, int generationId, string memberId, string? groupInstanceId, IReadOnlyList<(string Topic, int Partition, long Offset, int LeaderEpoch, string? Metadata)> offsets)
+    {
+        lock (_lock)
+        {
+            var error = CheckCommitter(groupId, generationId, memberId, groupInstanceId);
+            var results = new List<(string, int, ErrorCode)>();
+            var records = new List<RecordToWrite>();
+            var accepted = new List<(string Topic, int Partition, CommittedOffset Offset)>();
+            var now = Now;
+            foreach (var o in offsets)
+            {
+                var e = error != ErrorCode.None ? error
+                    : !_partitionExists(o.Topic, o.Partition) ? ErrorCode.UnknownTopicOrPartition
+                    : Encoding.UTF8.GetByteCount(o.Metadata ?? string.Empty) > _options.OffsetMetadataMaxBytes ? ErrorCode.OffsetMetadataTooLarge
+                    : ErrorCode.None;
+                results.Add((o.Topic, o.Partition, e));
+                if (e == ErrorCode.None)
+                {
+                    var committed = new CommittedOffset(o.Offset, o.LeaderEpoch, o.Metadata ?? string.Empty, now);
+                    accepted.Add((o.Topic, o.Partition, committed));
+                    records.Add(new RecordToWrite(OffsetsTopic.OffsetKey(groupId, o.Topic, o.Partition), OffsetsTopic.OffsetValue(committed), now));
+                }
+            }
+
+            try
+            {
+                Persist(groupId, records);
+            }
+            catch (IOException)
+            {
+                return results.Select(r => (r.Item1, r.Item2, r.Item3 == ErrorCode.None ? ErrorCode.CoordinatorNotAvailable : r.Item3)).ToList();
+            }
+
+            if (accepted.Count > 0)
+            {
+                var g = GetOrCreate(groupId);
+                foreach (var (topic, partition, offset) in accepted)
+                {
+                    g.Offsets[(topic, partition)] = offset;
+                }
+            }
+
+            return results;
+        }
+    }
+
+    private ErrorCode CheckCommitter(string groupId, int generationId, string memberId, string? groupInstanceId)
+    {
+        if (string.IsNullOrEmpty(groupId))
+        {
+            return ErrorCode.InvalidGroupId;
+        }
+
+        _groups.TryGetValue(groupId, out var g);
+        if (generationId < 0 && memberId.Length == 0)
+        {
+            // A simple consumer (assign, no group membership) may commit to a group without members.
+            return g is null || g.State is GroupState.Empty or GroupState.Dead ? ErrorCode.None : ErrorCode.UnknownMemberId;
+        }
+
+        if (g is null || !g.Members.TryGetValue(memberId, out var m))
+        {
+            return g is null ? ErrorCode.IllegalGeneration : ErrorCode.UnknownMemberId;
+        }
+
+        if (groupInstanceId is not null && g.StaticMembers.GetValueOrDefault(groupInstanceId) != memberId)
+        {
+            return ErrorCode.FencedInstanceId;
+        }
+
+        if (generationId != g.GenerationId)
+        {
+            return ErrorCode.IllegalGeneration;
+        }
+
+        if (g.State == GroupState.CompletingRebalance)
+        {
+            return ErrorCode.RebalanceInProgress;
+        }
+
+        m.LastHeartbeat = Now;
+        return ErrorCode.None;
+    }
+
+    /// <summary>OffsetFetch: the committed offsets asked for (null: all of the group's), -1 where none.</summary>
+    public List<(string Topic, int Partition, CommittedOffset? Offset)> Fetch(string groupId, IReadOnlyList<(string Topic, IReadOnlyList<int> Partitions)>? topics)
+    {
+        lock (_lock)
+        {
+            _groups.TryGetValue(groupId, out var g);
+            if (topics is null)
+            {
+                return g is null ? [] : g.Offsets.OrderBy(o => o.Key.Topic, StringComparer.Ordinal).ThenBy(o => o.Key.Partition).Select(o => (o.Key.Topic, o.Key.Partition, (CommittedOffset?)o.Value)).ToList();
+            }
+
+            return topics.SelectMany(t => t.Partitions.Select(p => (t.Topic, p, g?.Offsets.GetValueOrDefault((t.Topic, p))))).ToList();
+        }
+    }
+
+    /// <summary>ListGroups, optionally filtered by state names.</summary>
+    public List<(string GroupId, string ProtocolType, string State)> List(IReadOnlyCollection<string> statesFilter)
+    {
+        lock (_lock)
+        {
+            return _groups.Values
+                .Where(g => g.State != GroupState.Dead)
+                .Where(g => statesFilter.Count == 0 || statesFilter.Contains(g.State.ToString(), StringComparer.OrdinalIgnoreCase))
+                .Select(g => (g.Id, g.ProtocolType ?? string.Empty, g.State.ToString()))
+                .ToList();
+        }
+    }
+
+    /// <summary>DescribeGroups: an unknown group is described as Dead with no members, as Kafka does.</summary>
+    public GroupDescription Describe(string groupId)
+    {
+        lock (_lock)
+        {
+            if (!_groups.TryGetValue(groupId, out var g))
+            {
+                return new GroupDescription(groupId, "Dead", string.Empty, string.Empty, []);
+            }
+
+            var stable = g.State is GroupState.Stable or GroupState.CompletingRebalance;
+            return new GroupDescription(
+                g.Id,
+                g.State.ToString(),
+                g.ProtocolType ?? string.Empty,
+                stable ? g.ProtocolName ?? string.Empty : string.Empty,
+                g.Members.Values.Select(m => (m.MemberId, m.GroupInstanceId, m.ClientId, m.ClientHost, stable && g.ProtocolName is not null ? m.MetadataFor(g.ProtocolName) : [], m.Assignment)).ToList());
+        }
+    }
+
+    /// <summary>DeleteGroups: only groups without members; their offsets and metadata get tombstones.</summary>
+    public ErrorCode Delete(string groupId)
+    {
+        lock (_lock)
+        {
+            if (!_groups.TryGetValue(groupId, out var g) || g.State == GroupState.Dead)
+            {
+                return ErrorCode.GroupIdNotFound;
+            }
+
+            if (g.Members.Count > 0 || g.State != GroupState.Empty)
+            {
+                return ErrorCode.NonEmptyGroup;
+            }
+
+            var now = Now;
+            var tombstones = g.Offsets.Keys.Select(k => new RecordToWrite(OffsetsTopic.OffsetKey(groupId, k.Topic, k.Partition), null, now)).ToList();
+            tombstones.Add(new RecordToWrite(OffsetsTopic.GroupKey(groupId), null, now));
+            Persist(groupId, tombstones);
+            g.State = GroupState.Dead;
+            _groups.Remove(groupId);
+            return ErrorCode.None;
+        }
+    }
+
+    /// <summary>OffsetDelete: removes committed offsets of topics the group's members don't subscribe to.</summary>
+    public (ErrorCode Error, List<(string Topic, int Partition, ErrorCode Error)> Results) DeleteOffsets(string groupId, IReadOnlyList<(string Topic, int Partition)> partitions)
+    {
+        lock (_lock)
+        {
+            if (!_groups.TryGetValue(groupId, out var g))
+            {
+                return (ErrorCode.GroupIdNotFound, []);
+            }
+
+            var subscribed = g.State == GroupState.Empty || g.ProtocolType != "consumer" || g.ProtocolName is null
+                ? new HashSet<string>(StringComparer.Ordinal)
+                : g.Members.Values.SelectMany(m => SubscribedTopics(m.MetadataFor(g.ProtocolName))).ToHashSet(StringComparer.Ordinal);
+            var results = new List<(string, int, ErrorCode)>();
+            var tombstones = new List<RecordToWrite>();
+            foreach (var (topic, partition) in partitions)
+            {
+                if (subscribed.Contains(topic))
+                {
+                    results.Add((topic, partition, ErrorCode.GroupSubscribedToTopic));
+                    continue;
+                }
+
+                results.Add((topic, partition, ErrorCode.None));
+                if (g.Offsets.Remove((topic, partition)))
+                {
+                    tombstones.Add(new RecordToWrite(OffsetsTopic.OffsetKey(groupId, topic, partition), null, Now));
+                }
+            }
+
+            Persist(groupId, tombstones);
+            return (ErrorCode.None, results);
+        }
+    }
+
+    /// <summary>The topics of a consumer protocol subscription (version int16, then an array of int16-length strings).</summary>
+    internal static IEnumerable<string> SubscribedTopics(byte[] subscription)
+    {
+        var topics = new List<string>();
+        try
+        {
+            var r = new KafkaReader(subscription);
+            r.ReadInt16();
+            var n = r.ReadArrayLength(compact: false);
+            for (var i = 0; i < n; i++)
+            {
+                topics.Add(r.ReadString(compact: false));
+            }
+        }
+        catch (KafkaProtocolException)
+        {
+        }
+
+        return topics;
+    }
+
+    /// <summary>Used by tests: the committed offset, or null.</summary>
+    internal CommittedOffset? Committed(string groupId, string topic, int partition)
+    {
+        lock (_lock)
+        {
+            return _groups.TryGetValue(groupId, out var g) ? g.Offsets.GetValueOrDefault((topic, partition)) : null;
+        }
+    }
+
+}

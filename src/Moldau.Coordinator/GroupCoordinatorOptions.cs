@@ -1,0 +1,20 @@
+namespace Moldau.Coordinator;
+
+/// <summary>The group coordinator's settings, with Kafka's keys and defaults.</summary>
+public sealed class GroupCoordinatorOptions
+{
+    /// <summary>group.initial.rebalance.delay.ms</summary>
+    public int InitialRebalanceDelayMs { get; init; } = 3000;
+
+    /// <summary>group.min.session.timeout.ms</summary>
+    public int MinSessionTimeoutMs { get; init; } = 6000;
+
+    /// <summary>group.max.session.timeout.ms</summary>
+    public int MaxSessionTimeoutMs { get; init; } = 1800000;
+
+    /// <summary>offsets.topic.num.partitions</summary>
+    public int OffsetsTopicPartitions { get; init; } = 50;
+
+    /// <summary>offset.metadata.max.bytes</summary>
+    public int OffsetMetadataMaxBytes { get; init; } = 4096;
+}
