@@ -39,6 +39,14 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     private DescribeGroupsHandler? _describeGroups;
     private DeleteGroupsHandler? _deleteGroups;
     private OffsetDeleteHandler? _offsetDelete;
+    private DescribeClusterHandler? _describeCluster;
+    private DescribeConfigsHandler? _describeConfigs;
+    private AlterConfigsHandler? _alterConfigs;
+    private IncrementalAlterConfigsHandler? _incrementalAlterConfigs;
+    private OffsetForLeaderEpochHandler? _offsetForLeaderEpoch;
+    private DeleteRecordsHandler? _deleteRecords;
+    private DescribeLogDirsHandler? _describeLogDirs;
+    private DescribeProducersHandler? _describeProducers;
 
     /// <summary>Creates a broker over <paramref name="options"/>; call <see cref="Start"/> before serving.</summary>
     public KafkaBroker(BrokerOptions options, ILoggerFactory loggers, TimeProvider time)
@@ -94,6 +102,14 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         _describeGroups = new DescribeGroupsHandler(_groups);
         _deleteGroups = new DeleteGroupsHandler(_groups);
         _offsetDelete = new OffsetDeleteHandler(_groups);
+        _describeCluster = new DescribeClusterHandler(_state);
+        _describeConfigs = new DescribeConfigsHandler(_state);
+        _alterConfigs = new AlterConfigsHandler(_state);
+        _incrementalAlterConfigs = new IncrementalAlterConfigsHandler(_state);
+        _offsetForLeaderEpoch = new OffsetForLeaderEpochHandler(_state);
+        _deleteRecords = new DeleteRecordsHandler(_state);
+        _describeLogDirs = new DescribeLogDirsHandler(_state);
+        _describeProducers = new DescribeProducersHandler(_state);
         _log.LogInformation("broker {NodeId} of cluster {ClusterId} ready, log.dirs {LogDirs}", _options.NodeId, clusterId, string.Join(",", _options.LogDirs));
     }
 
@@ -186,6 +202,22 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
                     return Respond(context, responseHeader, _deleteGroups!.Handle(Parse<DeleteGroupsRequest>(ref reader, apiVersion)));
                 case ApiKey.OffsetDelete:
                     return Respond(context, responseHeader, _offsetDelete!.Handle(Parse<OffsetDeleteRequest>(ref reader, apiVersion)));
+                case ApiKey.DescribeCluster:
+                    return Respond(context, responseHeader, _describeCluster!.Handle(context, Parse<DescribeClusterRequest>(ref reader, apiVersion)));
+                case ApiKey.DescribeConfigs:
+                    return Respond(context, responseHeader, _describeConfigs!.Handle(Parse<DescribeConfigsRequest>(ref reader, apiVersion)));
+                case ApiKey.AlterConfigs:
+                    return Respond(context, responseHeader, _alterConfigs!.Handle(Parse<AlterConfigsRequest>(ref reader, apiVersion)));
+                case ApiKey.IncrementalAlterConfigs:
+                    return Respond(context, responseHeader, _incrementalAlterConfigs!.Handle(Parse<IncrementalAlterConfigsRequest>(ref reader, apiVersion)));
+                case ApiKey.OffsetForLeaderEpoch:
+                    return Respond(context, responseHeader, _offsetForLeaderEpoch!.Handle(Parse<OffsetForLeaderEpochRequest>(ref reader, apiVersion)));
+                case ApiKey.DeleteRecords:
+                    return Respond(context, responseHeader, _deleteRecords!.Handle(Parse<DeleteRecordsRequest>(ref reader, apiVersion)));
+                case ApiKey.DescribeLogDirs:
+                    return Respond(context, responseHeader, _describeLogDirs!.Handle(Parse<DescribeLogDirsRequest>(ref reader, apiVersion)));
+                case ApiKey.DescribeProducers:
+                    return Respond(context, responseHeader, _describeProducers!.Handle(Parse<DescribeProducersRequest>(ref reader, apiVersion)));
                 case ApiKey.Fetch:
                     return FetchAsync(context, responseHeader, Parse<FetchRequest>(ref reader, apiVersion));
                 default:

@@ -43,6 +43,14 @@ internal static class SupportedApis
         new(ApiKey.DescribeGroups, 0, 5, 0),
         new(ApiKey.DeleteGroups, 0, 2, 0),
         new(ApiKey.OffsetDelete, 0, 0, 0),
+        new(ApiKey.DescribeCluster, 0, 1, 0),
+        new(ApiKey.DescribeConfigs, 0, 4, 0),
+        new(ApiKey.AlterConfigs, 0, 2, 0),
+        new(ApiKey.IncrementalAlterConfigs, 0, 1, 0),
+        new(ApiKey.OffsetForLeaderEpoch, 0, 4, 0),
+        new(ApiKey.DeleteRecords, 0, 2, 0),
+        new(ApiKey.DescribeLogDirs, 0, 4, 0),
+        new(ApiKey.DescribeProducers, 0, 0, 0),
     ]);
 
     private static readonly Entry?[] ByKey = Index(All);

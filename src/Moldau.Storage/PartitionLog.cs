@@ -292,6 +292,75 @@ public sealed class PartitionLog : IDisposable
         }
     }
 
+    /// <summary>Bytes of all segments.</summary>
+    public long SizeInBytes => _segments.Sum(s => s.Size);
+
+    /// <summary>
+    /// Moves the log start offset forward (DeleteRecords, retention): offsets below it are no longer
+    /// served, and segments wholly below it are deleted.
+    /// </summary>
+    public void AdvanceLogStartOffset(long offset)
+    {
+        lock (_appendLock)
+        {
+            if (offset <= _logStartOffset)
+            {
+                return;
+            }
+
+            Volatile.Write(ref _logStartOffset, Math.Min(offset, _logEndOffset));
+            var keep = _segments.ToList();
+            while (keep.Count > 1 && keep[1].BaseOffset <= offset)
+            {
+                keep[0].Dispose();
+                File.Delete(keep[0].Path);
+                keep.RemoveAt(0);
+            }
+
+            _segments = [.. keep];
+        }
+    }
+
+    /// <summary>
+    /// OffsetForLeaderEpoch: the largest epoch at or below <paramref name="epoch"/> that has
+    /// batches in the log, and the offset where it ends (the first offset of a later epoch, or the
+    /// log end). (-1, -1) when the log has nothing at or below that epoch.
+    /// </summary>
+    public (int Epoch, long EndOffset) EndOffsetForEpoch(int epoch, int currentEpoch)
+    {
+        var found = -1;
+        long end = -1;
+        var header = new byte[RecordBatch.HeaderSize];
+        foreach (var segment in _segments)
+        {
+            var size = segment.Size;
+            for (long position = 0; position + RecordBatch.HeaderSize <= size; position += RecordBatch.DeclaredSize(header))
+            {
+                RandomAccess.Read(segment.Handle, header, position);
+                var batchEpoch = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(12));
+                if (batchEpoch > epoch)
+                {
+                    return found < 0 ? (-1, -1) : (found, BinaryPrimitives.ReadInt64BigEndian(header));
+                }
+
+                found = Math.Max(found, batchEpoch);
+            }
+        }
+
+        // Nothing newer in the log: the epoch (or the current one, if asked) runs to the log end.
+        end = LogEndOffset;
+        return found < 0 ? (epoch >= currentEpoch ? (currentEpoch, end) : (-1, -1)) : (epoch >= currentEpoch ? currentEpoch : found, end);
+    }
+
+    /// <summary>The idempotent producers this partition knows (DescribeProducers).</summary>
+    public IReadOnlyList<(long ProducerId, short Epoch, int LastSequence)> ActiveProducers()
+    {
+        lock (_appendLock)
+        {
+            return _producers.Snapshot();
+        }
+    }
+
     /// <summary>Closes every segment file.</summary>
     public void Dispose()
     {

@@ -94,6 +94,10 @@ internal sealed class ProducerStateTable
         }
     }
 
+    /// <summary>Each producer's id, epoch and last sequence.</summary>
+    public List<(long ProducerId, short Epoch, int LastSequence)> Snapshot() =>
+        _producers.Select(p => (p.Key, p.Value.Epoch, p.Value.Batches.Count == 0 ? -1 : p.Value.Batches.Last().LastSeq)).ToList();
+
     /// <summary>True for batches that carry idempotence state.</summary>
     public static bool Tracks(ReadOnlySpan<byte> batch) =>
         batch.Length >= RecordBatch.HeaderSize

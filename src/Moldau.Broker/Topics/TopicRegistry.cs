@@ -17,7 +17,11 @@ internal sealed class TopicRegistry : IDisposable
     /// <summary>The directory of the metadata log under the first log dir.</summary>
     public const string MetadataLogDirectory = "__cluster_metadata-0";
 
-    private const sbyte TopicResource = 2;
+    /// <summary>ConfigRecord resource type of a topic.</summary>
+    public const sbyte TopicResource = 2;
+
+    /// <summary>ConfigRecord resource type of a broker (name: node id, or empty for the cluster default).</summary>
+    public const sbyte BrokerResource = 4;
 
     private readonly BrokerOptions _options;
     private readonly ILogger _log;
@@ -39,6 +43,9 @@ internal sealed class TopicRegistry : IDisposable
         _log = log;
         _time = time;
     }
+
+    /// <summary>Dynamic broker configs from ConfigRecords.</summary>
+    public Dictionary<string, string> BrokerConfigs { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Every topic, unordered.</summary>
     public IEnumerable<TopicInfo> Topics => _byName.Values;
@@ -75,6 +82,14 @@ internal sealed class TopicRegistry : IDisposable
                 // A partition missing from the log (a hole) is still served, from epoch 0.
                 partitions[i] ??= new PartitionState(topic, i, 0);
                 partitions[i].Log ??= OpenPartitionLog(topic, i);
+            }
+        }
+
+        foreach (var logDir in _options.LogDirs)
+        {
+            foreach (var ((topicName, partition), offset) in LogStartOffsetCheckpoint.Read(logDir))
+            {
+                Find(topicName)?.Partition(partition)?.Log?.AdvanceLogStartOffset(offset);
             }
         }
 
@@ -155,7 +170,18 @@ internal sealed class TopicRegistry : IDisposable
             case ConfigRecord.SpecApiKey when version <= ConfigRecord.HighestVersion:
                 {
                     var r = KafkaMessageExtensions.Decode<ConfigRecord>(body, version);
-                    if (r.ResourceType == TopicResource && _byName.TryGetValue(r.ResourceName, out var topic))
+                    if (r.ResourceType == BrokerResource)
+                    {
+                        if (r.Value is null)
+                        {
+                            BrokerConfigs.Remove(r.Name);
+                        }
+                        else
+                        {
+                            BrokerConfigs[r.Name] = r.Value;
+                        }
+                    }
+                    else if (r.ResourceType == TopicResource && _byName.TryGetValue(r.ResourceName, out var topic))
                     {
                         if (r.Value is null)
                         {
@@ -335,24 +361,56 @@ internal sealed class TopicRegistry : IDisposable
         }
     }
 
-    /// <summary>Records topic config changes (a null value deletes the key).</summary>
-    public void SetConfigs(TopicInfo topic, IReadOnlyList<(string Name, string? Value)> changes)
+    /// <summary>Records config changes of a topic (or of the broker when <paramref name="topic"/> is null); a null value deletes the key.</summary>
+    public void SetConfigs(TopicInfo? topic, IReadOnlyList<(string Name, string? Value)> changes)
     {
+        if (changes.Count == 0)
+        {
+            return;
+        }
+
         lock (_changeLock)
         {
-            var records = changes.Select(c => ((short)ConfigRecord.SpecApiKey, (short)0, new ConfigRecord { ResourceType = TopicResource, ResourceName = topic.Name, Name = c.Name, Value = c.Value }.ToBytes(0))).ToList();
+            var type = topic is null ? BrokerResource : TopicResource;
+            var resource = topic?.Name ?? _options.NodeId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var records = changes.Select(c => ((short)ConfigRecord.SpecApiKey, (short)0, new ConfigRecord { ResourceType = type, ResourceName = resource, Name = c.Name, Value = c.Value }.ToBytes(0))).ToList();
             MetadataLog().Append(records);
+            var configs = topic?.Configs ?? BrokerConfigs;
             foreach (var (name, value) in changes)
             {
                 if (value is null)
                 {
-                    topic.Configs.Remove(name);
+                    configs.Remove(name);
                 }
                 else
                 {
-                    topic.Configs[name] = value;
+                    configs[name] = value;
                 }
             }
+        }
+    }
+
+    /// <summary>Advances a partition's log start offset and records it in the log dir's checkpoint.</summary>
+    public void AdvanceLogStart(PartitionState partition, long offset)
+    {
+        lock (_changeLock)
+        {
+            var log = partition.OpenLog;
+            log.AdvanceLogStartOffset(offset);
+            var logDir = Path.GetDirectoryName(log.Directory)!;
+            var entries = new Dictionary<(string, int), long>();
+            foreach (var t in _byName.Values)
+            {
+                foreach (var p in t.Partitions)
+                {
+                    if (p.Log is { } l && Path.GetDirectoryName(l.Directory) == logDir && l.LogStartOffset > 0)
+                    {
+                        entries[(t.Name, p.Index)] = l.LogStartOffset;
+                    }
+                }
+            }
+
+            LogStartOffsetCheckpoint.Write(logDir, entries);
         }
     }
 

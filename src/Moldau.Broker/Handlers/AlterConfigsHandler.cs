@@ -1,0 +1,23 @@
+using System.Globalization;
+using Moldau.Broker.Topics;
+using Moldau.Protocol;
+using Moldau.Protocol.Messages;
+
+namespace Moldau.Broker.Handlers;
+
+/// <summary>AlterConfigs (the whole set of a resource's dynamic configs is replaced), persisted as ConfigRecords.</summary>
+internal sealed class AlterConfigsHandler(BrokerState state)
+{
+    public AlterConfigsResponse Handle(AlterConfigsRequest request)
+    {
+        var response = new AlterConfigsResponse();
+        foreach (var r in request.Resources)
+        {
+            var changes = r.Configs.Select(c => (c.Name, c.Value)).ToList();
+            var (error, message) = ConfigChanges.Apply(state, r.ResourceType, r.ResourceName, current => current.Keys.Except(changes.Select(c => c.Name)).Select(k => (k, (string?)null)).Concat(changes).ToList(), request.ValidateOnly);
+            response.Responses.Add(new AlterConfigsResponse.AlterConfigsResourceResponse { ResourceType = r.ResourceType, ResourceName = r.ResourceName, ErrorCode = (short)error, ErrorMessage = message });
+        }
+
+        return response;
+    }
+}

@@ -1,0 +1,51 @@
+using Moldau.Protocol;
+using Moldau.Protocol.Messages;
+
+namespace Moldau.Broker.Handlers;
+
+/// <summary>DeleteRecords: advances the log start offset (-1 means the high watermark).</summary>
+internal sealed class DeleteRecordsHandler(BrokerState state)
+{
+    public DeleteRecordsResponse Handle(DeleteRecordsRequest request)
+    {
+        var response = new DeleteRecordsResponse();
+        foreach (var t in request.Topics)
+        {
+            var topicResult = new DeleteRecordsResponse.DeleteRecordsTopicResult { Name = t.Name };
+            response.Topics.Add(topicResult);
+            var topic = state.Topics.Find(t.Name);
+            foreach (var p in t.Partitions)
+            {
+                var r = new DeleteRecordsResponse.DeleteRecordsPartitionResult { PartitionIndex = p.PartitionIndex, LowWatermark = -1 };
+                topicResult.Partitions.Add(r);
+                var partition = topic?.Partition(p.PartitionIndex);
+                if (partition?.Log is not { } log)
+                {
+                    r.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
+                    continue;
+                }
+
+                var target = p.Offset == -1 ? log.HighWatermark : p.Offset;
+                if (target < 0 || target > log.HighWatermark)
+                {
+                    r.ErrorCode = (short)ErrorCode.OffsetOutOfRange;
+                    continue;
+                }
+
+                try
+                {
+                    state.Topics.AdvanceLogStart(partition, target);
+                }
+                catch (IOException)
+                {
+                    r.ErrorCode = (short)ErrorCode.KafkaStorageError;
+                    continue;
+                }
+
+                r.LowWatermark = log.LogStartOffset;
+            }
+        }
+
+        return response;
+    }
+}

@@ -1,0 +1,19 @@
+using Moldau.Protocol.Messages;
+
+namespace Moldau.Broker.Handlers;
+
+/// <summary>DescribeCluster: this node is the cluster and its controller.</summary>
+internal sealed class DescribeClusterHandler(BrokerState state)
+{
+    public DescribeClusterResponse Handle(RequestContext context, DescribeClusterRequest request)
+    {
+        var endpoint = state.EndpointFor(context.Connection.ListenerName);
+        return new DescribeClusterResponse
+        {
+            ClusterId = state.ClusterId,
+            ControllerId = state.Options.NodeId,
+            EndpointType = request.EndpointType,
+            Brokers = [new DescribeClusterResponse.DescribeClusterBroker { BrokerId = state.Options.NodeId, Host = endpoint.Host, Port = endpoint.Port, Rack = null }],
+        };
+    }
+}

@@ -1,0 +1,49 @@
+using Moldau.Protocol.Messages;
+
+namespace Moldau.Broker.Handlers;
+
+/// <summary>DescribeLogDirs: each log dir with its partitions' sizes (null topics: all).</summary>
+internal sealed class DescribeLogDirsHandler(BrokerState state)
+{
+    public DescribeLogDirsResponse Handle(DescribeLogDirsRequest request)
+    {
+        var response = new DescribeLogDirsResponse();
+        var wanted = request.Topics?.ToDictionary(t => t.Topic, t => t.Partitions.ToHashSet(), StringComparer.Ordinal);
+        foreach (var dir in state.Options.LogDirs)
+        {
+            var full = Path.GetFullPath(dir);
+            var result = new DescribeLogDirsResponse.DescribeLogDirsResult { LogDir = full };
+            try
+            {
+                var drive = new DriveInfo(full);
+                result.TotalBytes = drive.TotalSize;
+                result.UsableBytes = drive.AvailableFreeSpace;
+            }
+            catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
+            {
+            }
+
+            foreach (var topic in state.Topics.Topics.OrderBy(t => t.Name, StringComparer.Ordinal))
+            {
+                if (wanted is not null && !wanted.ContainsKey(topic.Name))
+                {
+                    continue;
+                }
+
+                var partitions = topic.Partitions
+                    .Where(p => p.Log is { } l && Path.GetFullPath(Path.GetDirectoryName(l.Directory)!) == full)
+                    .Where(p => wanted is null || wanted[topic.Name].Contains(p.Index))
+                    .Select(p => new DescribeLogDirsResponse.DescribeLogDirsPartition { PartitionIndex = p.Index, PartitionSize = p.OpenLog.SizeInBytes, OffsetLag = 0 })
+                    .ToList();
+                if (partitions.Count > 0)
+                {
+                    result.Topics.Add(new DescribeLogDirsResponse.DescribeLogDirsTopic { Name = topic.Name, Partitions = partitions });
+                }
+            }
+
+            response.Results.Add(result);
+        }
+
+        return response;
+    }
+}

@@ -1,0 +1,35 @@
+using Moldau.Protocol;
+using Moldau.Protocol.Messages;
+
+namespace Moldau.Broker.Handlers;
+
+/// <summary>DescribeProducers: the idempotent producers each partition tracks.</summary>
+internal sealed class DescribeProducersHandler(BrokerState state)
+{
+    public DescribeProducersResponse Handle(DescribeProducersRequest request)
+    {
+        var response = new DescribeProducersResponse();
+        foreach (var t in request.Topics)
+        {
+            var topicResponse = new DescribeProducersResponse.TopicResponse { Name = t.Name };
+            response.Topics.Add(topicResponse);
+            var topic = state.Topics.Find(t.Name);
+            foreach (var index in t.PartitionIndexes)
+            {
+                var r = new DescribeProducersResponse.PartitionResponse { PartitionIndex = index };
+                topicResponse.Partitions.Add(r);
+                if (topic?.Partition(index)?.Log is not { } log)
+                {
+                    r.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
+                    continue;
+                }
+
+                r.ActiveProducers = log.ActiveProducers()
+                    .Select(p => new DescribeProducersResponse.ProducerState { ProducerId = p.ProducerId, ProducerEpoch = p.Epoch, LastSequence = p.LastSequence, CoordinatorEpoch = -1 })
+                    .ToList();
+            }
+        }
+
+        return response;
+    }
+}

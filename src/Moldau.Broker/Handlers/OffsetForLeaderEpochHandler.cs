@@ -1,0 +1,40 @@
+using Moldau.Protocol;
+using Moldau.Protocol.Messages;
+
+namespace Moldau.Broker.Handlers;
+
+/// <summary>OffsetForLeaderEpoch (KIP-320): where a leader epoch ends, from the epochs stamped on the stored batches.</summary>
+internal sealed class OffsetForLeaderEpochHandler(BrokerState state)
+{
+    public OffsetForLeaderEpochResponse Handle(OffsetForLeaderEpochRequest request)
+    {
+        var response = new OffsetForLeaderEpochResponse();
+        foreach (var t in request.Topics)
+        {
+            var topicResult = new OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult { Topic = t.Topic };
+            response.Topics.Add(topicResult);
+            var topic = state.Topics.Find(t.Topic);
+            foreach (var p in t.Partitions)
+            {
+                var r = new OffsetForLeaderEpochResponse.EpochEndOffset { Partition = p.Partition };
+                topicResult.Partitions.Add(r);
+                var partition = topic?.Partition(p.Partition);
+                if (partition?.Log is not { } log)
+                {
+                    r.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
+                    continue;
+                }
+
+                if (p.CurrentLeaderEpoch >= 0 && p.CurrentLeaderEpoch != partition.LeaderEpoch)
+                {
+                    r.ErrorCode = (short)(p.CurrentLeaderEpoch < partition.LeaderEpoch ? ErrorCode.FencedLeaderEpoch : ErrorCode.UnknownLeaderEpoch);
+                    continue;
+                }
+
+                (r.LeaderEpoch, r.EndOffset) = log.EndOffsetForEpoch(p.LeaderEpoch, partition.LeaderEpoch);
+            }
+        }
+
+        return response;
+    }
+}
