@@ -3,18 +3,24 @@ using Moldau.IntegrationTests.Infrastructure;
 
 namespace Moldau.IntegrationTests;
 
-/// <summary>The pure-language clients, unmodified: kafka-python (Debian) and kafkajs (npm), each doing admin, produce and a consumer group.</summary>
+/// <summary>The pure-language clients, unmodified: kafka-python and sarama (Debian), kafkajs (npm), each doing admin, produce and a consumer group.</summary>
 [Collection(BrokerCollection.Name)]
 public sealed class ClientLibraryTests(SharedBroker shared)
 {
     private static string ClientsDir([System.Runtime.CompilerServices.CallerFilePath] string source = "") =>
         Path.GetFullPath(Path.Combine(Path.GetDirectoryName(source)!, "..", "clients"));
 
-    private async Task<JsonElement> RunAsync(string program, string script)
+    private async Task<JsonElement> RunAsync(string program, string? script)
     {
-        var topic = Path.GetFileNameWithoutExtension(script).Replace('_', '-') + "-" + Guid.NewGuid().ToString("N")[..8];
-        var result = await ExternalTool.RunAsync(program, [Path.Combine(ClientsDir(), script), shared.Broker.BootstrapServers, topic, "group-" + topic], timeout: TimeSpan.FromSeconds(120));
-        Assert.True(result.ExitCode == 0, $"{script} failed ({result.ExitCode}):\n{result.Stderr}\n{result.Stdout}");
+        var topic = Path.GetFileNameWithoutExtension(script ?? program).Replace('_', '-') + "-" + Guid.NewGuid().ToString("N")[..8];
+        IEnumerable<string> args = [shared.Broker.BootstrapServers, topic, "group-" + topic];
+        if (script is not null)
+        {
+            args = args.Prepend(Path.Combine(ClientsDir(), script));
+        }
+
+        var result = await ExternalTool.RunAsync(program, args, timeout: TimeSpan.FromSeconds(120));
+        Assert.True(result.ExitCode == 0, $"{script ?? program} failed ({result.ExitCode}):\n{result.Stderr}\n{result.Stdout}");
         return JsonDocument.Parse(result.Stdout.Trim().Split('\n')[^1]).RootElement;
     }
 
@@ -42,5 +48,30 @@ public sealed class ClientLibraryTests(SharedBroker shared)
         Assert.True(r.GetProperty("valuesMatch").GetBoolean());
         Assert.Equal(100, r.GetProperty("committed").GetInt32());
         Assert.True(r.GetProperty("groupListed").GetBoolean());
+    }
+
+    [Fact]
+    public async Task Sarama()
+    {
+        var go = ExternalTool.Find("go") ?? throw new InvalidOperationException("go is not installed (scripts/test.sh installs golang-go and golang-github-shopify-sarama-dev)");
+        var output = Path.Combine(Path.GetTempPath(), "moldau-sarama-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(output);
+        try
+        {
+            // Debian's Go packages build offline in GOPATH mode.
+            var env = new Dictionary<string, string> { ["GOPATH"] = "/usr/share/gocode", ["GO111MODULE"] = "off", ["GOCACHE"] = Path.Combine(output, "cache"), ["GOFLAGS"] = string.Empty };
+            var binary = Path.Combine(output, "sarama_roundtrip");
+            var build = await ExternalTool.RunAsync(go, ["build", "-o", binary, Path.Combine(ClientsDir(), "go", "sarama_roundtrip.go")], timeout: TimeSpan.FromMinutes(5), environment: env);
+            Assert.True(build.ExitCode == 0, build.Stderr);
+            var r = await RunAsync(binary, null);
+            Assert.True(r.GetProperty("listed").GetBoolean());
+            Assert.Equal(100, r.GetProperty("received").GetInt32());
+            Assert.True(r.GetProperty("valuesMatch").GetBoolean());
+            Assert.Equal(100, r.GetProperty("committed").GetInt32());
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
+        }
     }
 }

@@ -12,7 +12,7 @@ public static class ExternalTool
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
     /// <summary>Runs <paramref name="program"/> with <paramref name="args"/>, feeding <paramref name="stdin"/>; fails the test after <paramref name="timeout"/>.</summary>
-    public static async Task<Result> RunAsync(string program, IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null)
+    public static async Task<Result> RunAsync(string program, IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo(program)
         {
@@ -24,6 +24,11 @@ public static class ExternalTool
         foreach (var a in args)
         {
             start.ArgumentList.Add(a);
+        }
+
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[k] = v;
         }
 
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {program}");
