@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # The one command that runs every test. On a fresh Debian machine with the .NET 10 SDK it installs
-# what the tests drive (Debian packages), restores NuGet packages, builds with warnings as errors
-# (Directory.Build.props), checks formatting and runs every test project. Exit status 0 only when
-# all of that passed. CI runs exactly this (.ci/run).
+# what the tests drive (Debian packages; kafkajs with npm ci), restores NuGet packages, builds with
+# warnings as errors (Directory.Build.props), checks formatting and runs every test project. Exit
+# status 0 only when all of that passed. CI runs exactly this (.ci/run).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-# Programs the tests run, as "command debian-package". Add a tool with one line.
+# Debian packages the tests drive, as "package  shell-check-that-it-is-there". One line per package.
 needs=(
-  "kcat kcat"
+  "kcat           command -v kcat"
+  "python3-kafka  /usr/bin/python3 -c 'import kafka'"
+  "nodejs         command -v node"
+  "npm            command -v npm"
+  "golang-go      command -v go"
+  "golang-github-shopify-sarama-dev  test -d /usr/share/gocode/src/github.com/Shopify/sarama"
 )
 
 step() { printf '\n== %s\n' "$*"; }
@@ -18,8 +23,8 @@ command -v dotnet >/dev/null 2>&1 || { echo "test.sh: dotnet not found; install 
 
 missing=()
 for entry in "${needs[@]}"; do
-  read -r cmd pkg <<<"$entry"
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  read -r pkg check <<<"$entry"
+  bash -c "$check" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
   step "installing Debian packages: ${missing[*]}"
@@ -32,10 +37,15 @@ if ((${#missing[@]})); then
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# npm packages the tests drive (kafkajs), pinned by package-lock.json.
-npm ci --prefix tests/clients/node --no-audit --no-fund
-
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+# kafkajs for tests/clients/node, pinned by its package-lock.json; npm ci only when it is missing or
+# the lock file changed.
+node_dir=tests/clients/node
+if [[ ! -d $node_dir/node_modules/kafkajs || $node_dir/package-lock.json -nt $node_dir/node_modules ]]; then
+  step "npm ci ($node_dir)"
+  (cd "$node_dir" && npm ci --no-audit --no-fund)
+fi
 
 step "restore"
 dotnet restore Moldau.slnx
