@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Moldau.Broker.Handlers;
-using Moldau.Coordinator;
 using Moldau.Broker.Topics;
+using Moldau.Coordinator;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 using Moldau.Storage;

@@ -144,3 +144,44 @@ public sealed class PrimitiveTests
         Assert.Equal(0, ApiSpecs.Find((short)ApiKey.Metadata)!.ResponseHeaderVersion(8));
     }
 }
+
+public sealed class CompressionTests
+{
+    [Theory]
+    [InlineData(Records.CompressionType.None)]
+    [InlineData(Records.CompressionType.Gzip)]
+    [InlineData(Records.CompressionType.Snappy)]
+    [InlineData(Records.CompressionType.Lz4)]
+    [InlineData(Records.CompressionType.Zstd)]
+    public void CompressedBatchesRoundTripTheirRecords(Records.CompressionType codec)
+    {
+        var records = Enumerable.Range(0, 500)
+            .Select(i => new Records.RecordToWrite(i % 3 == 0 ? null : System.Text.Encoding.UTF8.GetBytes($"key-{i}"), i % 7 == 0 ? null : new byte[i % 50], 1000 + i, [("h", [(byte)i])]))
+            .ToList();
+        var bytes = Records.RecordBatchBuilder.Build(records, compression: codec);
+        var batch = new Records.RecordBatch(bytes);
+        Assert.Equal(codec, batch.Compression);
+        Assert.True(batch.IsCrcValid());
+        Assert.Equal(ErrorCode.None, Records.RecordBatchValidator.ValidateProduce(bytes));
+        var i = 0;
+        foreach (var r in batch.GetRecords())
+        {
+            Assert.Equal(i, r.OffsetDelta);
+            Assert.True((records[i].Key is null) == (r.Key is null), $"record {i}: key {r.Key?.Length}");
+            Assert.Equal(records[i].Value?.Length ?? -1, r.Value?.Length ?? -1);
+            Assert.Equal((byte)i, r.Headers.Single().Value!.Value.Span[0]);
+            i++;
+        }
+
+        Assert.Equal(500, i);
+    }
+
+    [Fact]
+    public void CorruptCompressedDataIsAProtocolError()
+    {
+        var bytes = Records.RecordCompression.Compress(Records.CompressionType.Zstd, new byte[1000]);
+        bytes[^3] ^= 0xFF;
+        Assert.ThrowsAny<KafkaProtocolException>(() => Records.RecordCompression.Decompress(Records.CompressionType.Zstd, bytes.AsMemory(0, bytes.Length / 2)));
+        Assert.ThrowsAny<KafkaProtocolException>(() => Records.RecordCompression.Decompress(Records.CompressionType.Snappy, new byte[] { 0x82, (byte)'S', (byte)'N', (byte)'A', (byte)'P', (byte)'P', (byte)'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 50, 1 }));
+    }
+}

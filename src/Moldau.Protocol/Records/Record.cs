@@ -110,6 +110,12 @@ public struct RecordEnumerator
             throw new KafkaProtocolException($"field of {length} bytes in {reader.Remaining}");
         }
 
-        return length < 0 ? null : reader.ReadRawSlice(length);
+        // Not a conditional expression: null would convert through byte[] to an empty, non-null memory.
+        if (length < 0)
+        {
+            return null;
+        }
+
+        return reader.ReadRawSlice(length);
     }
 }

@@ -146,11 +146,9 @@ public readonly struct RecordBatch
     /// <summary>True when the stored CRC matches the bytes from attributes to the end.</summary>
     public bool IsCrcValid() => Crc32C.Compute(S[AttributesOffset..]) == Crc;
 
-    /// <summary>The records of an uncompressed batch.</summary>
+    /// <summary>The records of the batch, decompressed first when the batch is compressed.</summary>
     public RecordEnumerator GetRecords() =>
-        Compression == CompressionType.None
-            ? new RecordEnumerator(RecordsSection, RecordCount)
-            : throw new NotSupportedException($"records compressed with {Compression} are not decoded here");
+        new(Compression == CompressionType.None ? RecordsSection : RecordCompression.Decompress(Compression, RecordsSection), RecordCount);
 
     /// <summary>Writes the base offset into a batch's bytes (not covered by the CRC).</summary>
     public static void SetBaseOffset(Span<byte> batch, long baseOffset) => BinaryPrimitives.WriteInt64BigEndian(batch, baseOffset);

@@ -18,7 +18,8 @@ public static class RecordBatchBuilder
         short producerEpoch = -1,
         int baseSequence = -1,
         short attributes = 0,
-        int partitionLeaderEpoch = -1)
+        int partitionLeaderEpoch = -1,
+        CompressionType compression = CompressionType.None)
     {
         if (records.Count == 0)
         {
@@ -65,6 +66,18 @@ public static class RecordBatchBuilder
                 WriteVarBytes(ref w, System.Text.Encoding.UTF8.GetBytes(key));
                 WriteVarBytes(ref w, value);
             }
+        }
+
+        if (compression != CompressionType.None)
+        {
+            // Compress the records section and set the codec bits; the header stays the same.
+            var section = RecordCompression.Compress(compression, bytes.AsSpan(RecordBatch.HeaderSize));
+            var compressed = new byte[RecordBatch.HeaderSize + section.Length];
+            bytes.AsSpan(0, RecordBatch.HeaderSize).CopyTo(compressed);
+            section.CopyTo(compressed, RecordBatch.HeaderSize);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(compressed.AsSpan(8), compressed.Length - RecordBatch.LogOverhead);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt16BigEndian(compressed.AsSpan(RecordBatch.AttributesOffset), (short)((attributes & ~0x07) | (int)compression));
+            bytes = compressed;
         }
 
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(RecordBatch.CrcOffset), Crc32C.Compute(bytes.AsSpan(RecordBatch.AttributesOffset)));
