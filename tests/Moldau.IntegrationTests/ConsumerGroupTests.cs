@@ -65,7 +65,6 @@ public sealed class ConsumerGroupTests(SharedBroker shared)
                 if (r?.Message is not null)
                 {
                     seen.Add(r.Message.Key);
-                    c.Commit(r);
                 }
             }
         }
@@ -73,6 +72,11 @@ public sealed class ConsumerGroupTests(SharedBroker shared)
         Assert.Equal(200, seen.Count);
         Assert.Equal(4, a.Assignment.Count + b.Assignment.Count);
         Assert.Empty(a.Assignment.Intersect(b.Assignment));
+
+        // Commits made while a rebalance runs are refused (ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS)
+        // as Kafka refuses them; a client commits again once the group is stable.
+        CommitPositions(a);
+        CommitPositions(b);
         a.Close();
         b.Close();
 
@@ -93,6 +97,51 @@ public sealed class ConsumerGroupTests(SharedBroker shared)
 
         Assert.Equal("late", next?.Message.Key);
         c2.Close();
+    }
+
+    [Fact]
+    public async Task AMemberThatLeavesHandsItsPartitionsToTheOtherBeforeTheSessionTimeout()
+    {
+        var topic = await TopicWithMessagesAsync(4, 20);
+        var group = "leave-" + topic;
+        using var a = Consumer(group, PartitionAssignmentStrategy.Range);
+        using var b = Consumer(group, PartitionAssignmentStrategy.Range);
+        a.Subscribe(topic);
+        b.Subscribe(topic);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while ((a.Assignment.Count == 0 || b.Assignment.Count == 0 || a.Assignment.Count + b.Assignment.Count != 4) && DateTime.UtcNow < deadline)
+        {
+            a.Consume(TimeSpan.FromMilliseconds(50));
+            b.Consume(TimeSpan.FromMilliseconds(50));
+        }
+
+        Assert.Equal(4, a.Assignment.Count + b.Assignment.Count);
+        var left = DateTime.UtcNow;
+        a.Close();
+        while (b.Assignment.Count != 4 && DateTime.UtcNow - left < TimeSpan.FromSeconds(20))
+        {
+            b.Consume(TimeSpan.FromMilliseconds(50));
+        }
+
+        Assert.Equal(4, b.Assignment.Count);
+        Assert.True(DateTime.UtcNow - left < TimeSpan.FromSeconds(5), $"took {DateTime.UtcNow - left}");
+        b.Close();
+    }
+
+    private static void CommitPositions(IConsumer<string, string> consumer)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                consumer.Commit();
+                return;
+            }
+            catch (KafkaException e) when (attempt < 50 && e.Error.Code is ErrorCode.IllegalGeneration or ErrorCode.RebalanceInProgress or ErrorCode.UnknownMemberId)
+            {
+                consumer.Consume(TimeSpan.FromMilliseconds(100));
+            }
+        }
     }
 
     [Fact]

@@ -269,10 +269,54 @@ public sealed class ProduceFetchTests(SharedBroker shared)
             Assert.Equal(0, (await Ask(-2, v)).Offset);
             Assert.Equal(6, (await Ask(-1, v)).Offset);
             Assert.Equal(3, (await Ask(4000, v)).Offset);
+            Assert.Equal((1L, 1001L), ((await Ask(1001, v)).Offset, (await Ask(1001, v)).Timestamp));
             Assert.Equal(-1, (await Ask(99_999, v)).Offset);
         }
 
         var max = await Ask(-3, 7);
         Assert.Equal((5, 5002L), (max.Offset, max.Timestamp));
+    }
+
+    [Fact]
+    public async Task LogAppendTimeTopicsStampTheBatchAndCompactedTopicsRefuseNullKeys()
+    {
+        await using var client = await KafkaTestClient.ConnectAsync(shared.Broker.Port);
+        var name = "lat-" + Guid.NewGuid().ToString("N")[..8];
+        var created = await client.SendAsync<CreateTopicsResponse>(ApiKey.CreateTopics, 7, new CreateTopicsRequest
+        {
+            Topics =
+            [
+                new() { Name = name, NumPartitions = 1, ReplicationFactor = 1, Configs = [new() { Name = "message.timestamp.type", Value = "LogAppendTime" }] },
+                new() { Name = name + "-compact", NumPartitions = 1, ReplicationFactor = 1, Configs = [new() { Name = "cleanup.policy", Value = "compact" }] },
+            ],
+        });
+        Assert.All(created.Topics, t => Assert.Equal(0, t.ErrorCode));
+
+        var before = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var produced = await client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, Produce(name, -1, Batch(3, timestamp: 5)));
+        var p = produced.Responses.Single().PartitionResponses.Single();
+        Assert.InRange(p.LogAppendTimeMs, before, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        var fetched = await client.SendAsync<FetchResponse>(ApiKey.Fetch, 12, Fetch(new MetadataResponse.MetadataResponseTopic { Name = name }, 0, 12));
+        var batch = new RecordBatch(fetched.Responses.Single().Partitions.Single().Records!.Value);
+        Assert.True(batch.IsLogAppendTime);
+        Assert.Equal(p.LogAppendTimeMs, batch.MaxTimestamp);
+        Assert.True(batch.IsCrcValid());
+
+        var nullKey = RecordBatchBuilder.Build([new(null, Encoding.UTF8.GetBytes("v"), 1)], compression: CompressionType.Lz4);
+        var refused = await client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, Produce(name + "-compact", -1, nullKey));
+        Assert.Equal((short)ErrorCode.InvalidRecord, refused.Responses.Single().PartitionResponses.Single().ErrorCode);
+        var keyed = await client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, Produce(name + "-compact", -1, Batch(2)));
+        Assert.Equal(0, keyed.Responses.Single().PartitionResponses.Single().ErrorCode);
+    }
+
+    [Fact]
+    public async Task TransactionalProducersGetAClearRefusal()
+    {
+        await using var client = await KafkaTestClient.ConnectAsync(shared.Broker.Port);
+        var init = await client.SendAsync<InitProducerIdResponse>(ApiKey.InitProducerId, 4, new InitProducerIdRequest { TransactionalId = "tx-1", TransactionTimeoutMs = 60000 });
+        Assert.Equal((short)ErrorCode.TransactionalIdAuthorizationFailed, init.ErrorCode);
+        var coordinator = await client.SendAsync<FindCoordinatorResponse>(ApiKey.FindCoordinator, 3, new FindCoordinatorRequest { Key = "tx-1", KeyType = 1 });
+        Assert.Equal((short)ErrorCode.TransactionalIdAuthorizationFailed, coordinator.ErrorCode);
+        Assert.Contains("transactions", coordinator.ErrorMessage, StringComparison.Ordinal);
     }
 }

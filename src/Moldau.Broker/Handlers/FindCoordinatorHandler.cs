@@ -12,9 +12,16 @@ internal sealed class FindCoordinatorHandler(BrokerState state, Func<bool> ensur
     public FindCoordinatorResponse Handle(RequestContext context, FindCoordinatorRequest request)
     {
         var endpoint = state.EndpointFor(context.Connection.ListenerName);
-        var error = request.KeyType is GroupKey or TransactionKey
+        // Transactions are a later issue: a transaction key is refused with a message that says so.
+        var error = request.KeyType == GroupKey
             ? ensureOffsetsTopic() ? ErrorCode.None : ErrorCode.CoordinatorNotAvailable
-            : ErrorCode.InvalidRequest;
+            : request.KeyType == TransactionKey ? ErrorCode.TransactionalIdAuthorizationFailed : ErrorCode.InvalidRequest;
+        var message = error switch
+        {
+            ErrorCode.None => null,
+            ErrorCode.TransactionalIdAuthorizationFailed => "Moldau does not serve transactions yet",
+            _ => $"key type {request.KeyType} is not served",
+        };
         var node = error == ErrorCode.None ? state.Options.NodeId : -1;
         if (context.Version >= 4)
         {
@@ -28,7 +35,7 @@ internal sealed class FindCoordinatorHandler(BrokerState state, Func<bool> ensur
                     Host = error == ErrorCode.None ? endpoint.Host : string.Empty,
                     Port = error == ErrorCode.None ? endpoint.Port : -1,
                     ErrorCode = (short)error,
-                    ErrorMessage = null,
+                    ErrorMessage = message,
                 });
             }
 
@@ -38,7 +45,7 @@ internal sealed class FindCoordinatorHandler(BrokerState state, Func<bool> ensur
         return new FindCoordinatorResponse
         {
             ErrorCode = (short)error,
-            ErrorMessage = null,
+            ErrorMessage = message,
             NodeId = node,
             Host = error == ErrorCode.None ? endpoint.Host : string.Empty,
             Port = error == ErrorCode.None ? endpoint.Port : -1,

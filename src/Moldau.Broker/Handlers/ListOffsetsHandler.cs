@@ -1,5 +1,7 @@
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
+using Moldau.Protocol.Records;
+using Moldau.Storage;
 
 namespace Moldau.Broker.Handlers;
 
@@ -11,6 +13,39 @@ internal sealed class ListOffsetsHandler(BrokerState state)
     private const long MaxTimestamp = -3;
     private const long EarliestLocal = -4;
     private const long LatestTiered = -5;
+
+    /// <summary>The first record of the batch at <paramref name="batchOffset"/> stamped at or after <paramref name="timestamp"/>.</summary>
+    private static (long Offset, long Timestamp)? FirstRecordAtOrAfter(PartitionLog log, long batchOffset, long timestamp)
+    {
+        var bytes = log.Read(batchOffset, 1, minOneBatch: true, log.HighWatermark);
+        if (bytes.Length == 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            var batch = new RecordBatch(bytes.AsMemory(0, (int)RecordBatch.DeclaredSize(bytes)));
+            if (batch.IsLogAppendTime)
+            {
+                return (Math.Max(batch.BaseOffset, log.LogStartOffset), batch.MaxTimestamp);
+            }
+
+            foreach (var r in batch.GetRecords())
+            {
+                var offset = batch.BaseOffset + r.OffsetDelta;
+                if (batch.BaseTimestamp + r.TimestampDelta >= timestamp && offset >= log.LogStartOffset)
+                {
+                    return (offset, batch.BaseTimestamp + r.TimestampDelta);
+                }
+            }
+        }
+        catch (KafkaProtocolException)
+        {
+        }
+
+        return null;
+    }
 
     public ListOffsetsResponse Handle(ListOffsetsRequest request)
     {
@@ -60,8 +95,7 @@ internal sealed class ListOffsetsHandler(BrokerState state)
                         }
                         else if (log.FindOffsetForTimestamp(p.Timestamp) is { } found)
                         {
-                            result.Offset = found.Offset;
-                            result.Timestamp = found.Timestamp;
+                            (result.Offset, result.Timestamp) = FirstRecordAtOrAfter(log, found.Offset, p.Timestamp) ?? (found.Offset, found.Timestamp);
                         }
 
                         break;

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Moldau.Broker.Topics;
@@ -51,6 +52,32 @@ internal sealed class ProduceHandler(BrokerState state)
         return response;
     }
 
+    private string TimestampType(Dictionary<string, string> topicConfigs) =>
+        topicConfigs.GetValueOrDefault("message.timestamp.type")
+        ?? state.Topics.BrokerConfigs.GetValueOrDefault("log.message.timestamp.type")
+        ?? state.Options.Properties.GetValueOrDefault("log.message.timestamp.type")
+        ?? "CreateTime";
+
+    private static bool HasNullKey(ReadOnlyMemory<byte> records)
+    {
+        try
+        {
+            foreach (var r in new RecordBatch(records).GetRecords())
+            {
+                if (r.Key is null)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+        catch (KafkaProtocolException)
+        {
+            return true;
+        }
+    }
+
     private ErrorCode Append(TopicInfo? topic, ProduceRequest.PartitionProduceData data, ProduceResponse.PartitionProduceResponse result)
     {
         var partition = topic?.Partition(data.Index);
@@ -75,11 +102,29 @@ internal sealed class ProduceHandler(BrokerState state)
             return validation;
         }
 
+        var topicConfigs = partition.Topic.Configs;
+        if (topicConfigs.TryGetValue("cleanup.policy", out var policy) && policy.Contains("compact", StringComparison.Ordinal) && HasNullKey(records))
+        {
+            return ErrorCode.InvalidRecord; // compaction keeps the latest record per key: a key is required
+        }
+
+        // The request buffer belongs to this request until its response is written; the batch
+        // is rewritten in place (base offset, leader epoch) rather than copied.
+        var batch = MemoryMarshal.AsMemory(records).Span;
+        var logAppendTime = -1L;
+        if (TimestampType(topicConfigs) == "LogAppendTime")
+        {
+            // The one rewrite beyond base offset and leader epoch: timestamp type and max
+            // timestamp, which the CRC covers, so the CRC is computed again.
+            logAppendTime = state.Time.GetUtcNow().ToUnixTimeMilliseconds();
+            var attributes = BinaryPrimitives.ReadInt16BigEndian(batch[RecordBatch.AttributesOffset..]);
+            BinaryPrimitives.WriteInt16BigEndian(batch[RecordBatch.AttributesOffset..], (short)(attributes | 0x08));
+            BinaryPrimitives.WriteInt64BigEndian(batch[35..], logAppendTime);
+            BinaryPrimitives.WriteUInt32BigEndian(batch[RecordBatch.CrcOffset..], Crc32C.Compute(batch[RecordBatch.AttributesOffset..]));
+        }
+
         try
         {
-            // The request buffer belongs to this request until its response is written; the batch
-            // is rewritten in place (base offset, leader epoch) rather than copied.
-            var batch = MemoryMarshal.AsMemory(records).Span;
             var appended = log.Append(batch, partition.LeaderEpoch);
             switch (appended.Status)
             {
@@ -96,6 +141,7 @@ internal sealed class ProduceHandler(BrokerState state)
 
             result.BaseOffset = appended.BaseOffset;
             result.LogStartOffset = log.LogStartOffset;
+            result.LogAppendTimeMs = logAppendTime;
         }
         catch (ObjectDisposedException)
         {
