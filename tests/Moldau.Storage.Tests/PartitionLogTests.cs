@@ -1,0 +1,188 @@
+using System.Text;
+using Moldau.Protocol;
+using Moldau.Protocol.Records;
+using Moldau.Storage;
+using Moldau.Storage.Metadata;
+
+namespace Moldau.Storage.Tests;
+
+public sealed class PartitionLogTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "moldau-log-" + Guid.NewGuid().ToString("N")[..10]);
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir))
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+    }
+
+    private static byte[] Batch(int records, int size = 10, long timestamp = 1000) =>
+        RecordBatchBuilder.Build(Enumerable.Range(0, records).Select(i => new RecordToWrite(null, new byte[size], timestamp + i)).ToList());
+
+    private PartitionLog Open(long segmentBytes = 1L << 30) =>
+        PartitionLog.Open(_dir, new PartitionLogOptions { SegmentBytes = segmentBytes, IndexIntervalBytes = 100 }, TimeProvider.System);
+
+    [Fact]
+    public void AppendsGetContiguousOffsetsAndReadBack()
+    {
+        using var log = Open();
+        Assert.Equal(0, log.Append(Batch(3), 0).BaseOffset);
+        Assert.Equal(3, log.Append(Batch(2), 0).BaseOffset);
+        Assert.Equal(5, log.LogEndOffset);
+        var all = log.Read(0, 1 << 20, minOneBatch: true, log.HighWatermark);
+        Assert.Equal(Batch(3).Length + Batch(2).Length, all.Length);
+        Assert.Empty(log.Read(5, 1 << 20, minOneBatch: true, log.HighWatermark));
+    }
+
+    [Fact]
+    public void SegmentsRollAndReadsCrossThem()
+    {
+        using (var log = Open(segmentBytes: 300))
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                log.Append(Batch(2, 40), 0);
+            }
+        }
+
+        var files = Directory.GetFiles(_dir, "*.log").Select(Path.GetFileName).Order().ToList();
+        Assert.True(files.Count > 5);
+        Assert.Equal("00000000000000000000.log", files[0]);
+        Assert.All(files, f => Assert.Equal(24, f!.Length));
+
+        using var reopened = Open(segmentBytes: 300);
+        Assert.Equal(40, reopened.LogEndOffset);
+        for (long offset = 0; offset < 40; offset++)
+        {
+            var bytes = reopened.Read(offset, 1, minOneBatch: true, reopened.HighWatermark);
+            var batch = new RecordBatch(bytes);
+            Assert.InRange(offset, batch.BaseOffset, batch.LastOffset);
+        }
+
+        Assert.Equal(40, reopened.Append(Batch(1), 0).BaseOffset);
+    }
+
+    [Fact]
+    public void ATornTailIsCutAtEveryBytePositionOfTheLastBatch()
+    {
+        using (var log = Open())
+        {
+            log.Append(Batch(2), 0);
+            log.Append(Batch(3), 0);
+            log.Append(Batch(4), 0);
+        }
+
+        var path = Path.Combine(_dir, "00000000000000000000.log");
+        var full = File.ReadAllBytes(path);
+        var twoBatches = Batch(2).Length + Batch(3).Length;
+        for (var cut = twoBatches; cut < full.Length; cut++)
+        {
+            File.WriteAllBytes(path, full.AsSpan(0, cut).ToArray());
+            using var log = Open();
+            Assert.Equal(5, log.LogEndOffset);
+            Assert.Equal(twoBatches, new FileInfo(path).Length);
+            Assert.Equal(cut - twoBatches, log.RecoveredTruncatedBytes);
+            Assert.Equal(5, log.Append(Batch(1), 0).BaseOffset);
+        }
+    }
+
+    [Fact]
+    public void ACorruptLastBatchIsCutToo()
+    {
+        using (var log = Open())
+        {
+            log.Append(Batch(2), 0);
+            log.Append(Batch(3), 0);
+        }
+
+        var path = Path.Combine(_dir, "00000000000000000000.log");
+        var bytes = File.ReadAllBytes(path);
+        bytes[^2] ^= 0x55;
+        File.WriteAllBytes(path, bytes);
+        using var reopened = Open();
+        Assert.Equal(2, reopened.LogEndOffset);
+    }
+
+    [Fact]
+    public void ReadsHonourLimitsAndTheHighWatermark()
+    {
+        using var log = Open();
+        var big = Batch(5, 200);
+        log.Append(big, 0);
+        log.Append(Batch(1), 0);
+        Assert.Equal(big.Length, log.Read(2, 10, minOneBatch: true, log.HighWatermark).Length);
+        Assert.Empty(log.Read(2, 10, minOneBatch: false, log.HighWatermark));
+        Assert.Equal(big.Length, log.Read(0, 1 << 20, minOneBatch: true, maxOffset: 5).Length);
+    }
+
+    [Fact]
+    public void TimestampsAreFound()
+    {
+        using var log = Open();
+        log.Append(Batch(3, timestamp: 100), 0);
+        log.Append(Batch(3, timestamp: 500), 0);
+        Assert.Equal(3, log.FindOffsetForTimestamp(400)!.Value.Offset);
+        Assert.Null(log.FindOffsetForTimestamp(10_000));
+        Assert.Equal(new OffsetAndTimestamp(5, 502), log.FindMaxTimestamp());
+    }
+
+    [Fact]
+    public void LogStartMovesAndWholeSegmentsBelowItGo()
+    {
+        using var log = Open(segmentBytes: 200);
+        for (var i = 0; i < 10; i++)
+        {
+            log.Append(Batch(1, 100), 0);
+        }
+
+        log.AdvanceLogStartOffset(5);
+        Assert.Equal(5, log.LogStartOffset);
+        Assert.DoesNotContain("00000000000000000000.log", Directory.GetFiles(_dir).Select(Path.GetFileName));
+        Assert.Equal(5, new RecordBatch(log.Read(5, 1, true, log.HighWatermark)).BaseOffset);
+    }
+
+    [Fact]
+    public void PartitionMetadataIsKafkasText()
+    {
+        Directory.CreateDirectory(_dir);
+        var id = Uuid.NewRandom();
+        PartitionMetadataFile.Write(_dir, id);
+        Assert.Equal($"version: 0\ntopic_id: {id}\n", File.ReadAllText(Path.Combine(_dir, "partition.metadata")));
+        Assert.Equal(id, PartitionMetadataFile.Read(_dir));
+    }
+
+    [Fact]
+    public void TheMetadataLogKeepsFramedRecordsAndIgnoresATornTail()
+    {
+        using (var writer = new MetadataLogWriter(_dir, TimeProvider.System))
+        {
+            writer.Append([(2, 0, [1, 2]), (3, 1, [3])]);
+            writer.Append([(9, 0, [4])]);
+        }
+
+        var path = Directory.GetFiles(_dir, "*.log").Single();
+        File.AppendAllText(path, "torn");
+        var records = MetadataLogReader.ReadAll(_dir).ToList();
+        Assert.Equal([(2, 0), (3, 1), (9, 0)], records.Select(r => ((int)r.RecordType, (int)r.RecordVersion)));
+        Assert.Equal(new byte[] { 3 }, records[1].Body.ToArray());
+        Assert.Equal([0L, 1L, 2L], records.Select(r => r.Offset));
+        Assert.Empty(MetadataLogReader.ReadAll(Path.Combine(_dir, "missing")));
+    }
+
+    [Fact]
+    public void ProducerStateIsRebuiltOnOpen()
+    {
+        var first = RecordBatchBuilder.Build([new(null, Encoding.UTF8.GetBytes("a"), 1)], producerId: 7, producerEpoch: 0, baseSequence: 0);
+        using (var log = Open())
+        {
+            Assert.Equal(AppendStatus.Appended, log.Append(first.ToArray(), 0).Status);
+        }
+
+        using var reopened = Open();
+        Assert.Equal(new AppendResult(AppendStatus.Duplicate, 0), reopened.Append(first.ToArray(), 0));
+        var gap = RecordBatchBuilder.Build([new(null, Encoding.UTF8.GetBytes("b"), 1)], producerId: 7, producerEpoch: 0, baseSequence: 5);
+        Assert.Equal(AppendStatus.OutOfOrderSequence, reopened.Append(gap, 0).Status);
+    }
+}
