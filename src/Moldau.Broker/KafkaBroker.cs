@@ -159,7 +159,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
                 case ApiKey.Produce:
                     {
                         var request = Parse<ProduceRequest>(ref reader, apiVersion);
-                        var response = _produce!.Handle(context, request, out var anyError);
+                        var response = _produce!.Handle(context, request, out var anyError, out var durable);
                         if (request.Acks == 0 && context.Version >= 3)
                         {
                             // acks=0 gets no response; a failure closes the connection so the client
@@ -169,7 +169,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
                                 : ValueTask.FromResult(DispatchResult.None);
                         }
 
-                        return Respond(context, responseHeader, response);
+                        return durable is null ? Respond(context, responseHeader, response) : ProduceWhenDurableAsync(context, responseHeader, response, durable);
                     }
 
                 case ApiKey.CreateTopics:
@@ -246,6 +246,25 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     {
         var body = await pending.ConfigureAwait(false);
         return ResponseWriter.Encode(context.Header.CorrelationId, headerVersion, body, context.Version);
+    }
+
+    private async ValueTask<DispatchResult> ProduceWhenDurableAsync(RequestContext context, short responseHeader, ProduceResponse response, List<(ProduceResponse.PartitionProduceResponse Result, Task Durable)> durable)
+    {
+        foreach (var (result, task) in durable)
+        {
+            try
+            {
+                await task.ConfigureAwait(false);
+            }
+            catch (IOException e)
+            {
+                _log.LogError("fsync failed; answering KAFKA_STORAGE_ERROR: {Error}", e.Message);
+                result.ErrorCode = (short)ErrorCode.KafkaStorageError;
+                result.BaseOffset = -1;
+            }
+        }
+
+        return ResponseWriter.Encode(context.Header.CorrelationId, responseHeader, response, context.Version);
     }
 
     private async ValueTask<DispatchResult> FetchAsync(RequestContext context, short responseHeader, FetchRequest request)

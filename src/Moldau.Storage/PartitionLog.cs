@@ -27,6 +27,10 @@ public sealed class PartitionLog : IDisposable
     private long _logEndOffset;
     private long _logStartOffset;
     private long _highWatermark;
+    private readonly Lock _flushLock = new();
+    private readonly List<(long Offset, TaskCompletionSource Done)> _durabilityWaiters = [];
+    private bool _flushing;
+    private bool _disposed;
 
     private PartitionLog(string directory, PartitionLogOptions options, LogSegment[] segments, ProducerStateTable producers)
     {
@@ -86,6 +90,13 @@ public sealed class PartitionLog : IDisposable
             segments.Add(LogSegment.Create(directory, 0, options.IndexIntervalBytes));
         }
 
+        // What survived on disk becomes the high watermark only once it is fsynced: after a kill -9
+        // the page cache may still hold writes that were never synced.
+        foreach (var s in segments)
+        {
+            s.Flush();
+        }
+
         var log = new PartitionLog(directory, options, [.. segments], producers) { RecoveredTruncatedBytes = truncated };
         return log;
     }
@@ -128,19 +139,147 @@ public sealed class PartitionLog : IDisposable
             }
 
             Volatile.Write(ref _logEndOffset, next);
-            Volatile.Write(ref _highWatermark, next);
+            if (_options.SyncBeforeAck)
+            {
+                RequestFlush();
+            }
+            else
+            {
+                Volatile.Write(ref _highWatermark, next);
+                OnHighWatermarkAdvanced?.Invoke();
+            }
+
             return new AppendResult(AppendStatus.Appended, baseOffset);
         }
     }
 
-    /// <summary>fsyncs the active segment.</summary>
+    /// <summary>Called (on the flushing thread) when the high watermark moved forward.</summary>
+    public Action? OnHighWatermarkAdvanced { get; set; }
+
+    /// <summary>fsyncs every segment now and moves the high watermark to what was written before.</summary>
     public void Flush()
     {
-        var segments = _segments;
-        foreach (var s in segments)
+        var target = LogEndOffset;
+        foreach (var s in _segments)
         {
             s.Flush();
         }
+
+        MarkDurable(target);
+    }
+
+    /// <summary>
+    /// Completes when everything below <paramref name="offset"/> is fsynced. Group commit: one
+    /// fsync covers every append made before it started, so concurrent acks=all producers share it.
+    /// </summary>
+    public Task WaitDurableAsync(long offset)
+    {
+        if (!_options.SyncBeforeAck || HighWatermark >= offset)
+        {
+            return Task.CompletedTask;
+        }
+
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_flushLock)
+        {
+            if (HighWatermark >= offset)
+            {
+                return Task.CompletedTask;
+            }
+
+            _durabilityWaiters.Add((offset, done));
+        }
+
+        RequestFlush();
+        return done.Task;
+    }
+
+    private void RequestFlush()
+    {
+        lock (_flushLock)
+        {
+            if (_flushing || _disposed)
+            {
+                return;
+            }
+
+            _flushing = true;
+        }
+
+        _ = Task.Run(FlushLoop);
+    }
+
+    private void FlushLoop()
+    {
+        while (true)
+        {
+            var target = LogEndOffset;
+            try
+            {
+                foreach (var s in _segments)
+                {
+                    s.Flush();
+                }
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                // Waiters stay pending until a later flush succeeds (or the log closes); the
+                // high watermark does not pass data that is not on disk.
+                lock (_flushLock)
+                {
+                    _flushing = false;
+                    foreach (var w in _durabilityWaiters)
+                    {
+                        w.Done.TrySetException(new IOException($"fsync of {Directory} failed: {e.Message}", e));
+                    }
+
+                    _durabilityWaiters.Clear();
+                }
+
+                return;
+            }
+
+            MarkDurable(target);
+            lock (_flushLock)
+            {
+                if (LogEndOffset == target || _disposed)
+                {
+                    _flushing = false;
+                    return;
+                }
+            }
+        }
+    }
+
+    private void MarkDurable(long target)
+    {
+        List<TaskCompletionSource> ready = [];
+        lock (_flushLock)
+        {
+            if (target <= _highWatermark)
+            {
+                return;
+            }
+
+            Volatile.Write(ref _highWatermark, target);
+            _durabilityWaiters.RemoveAll(w =>
+            {
+                if (w.Offset <= target)
+                {
+                    ready.Add(w.Done);
+                    return true;
+                }
+
+                return false;
+            });
+        }
+
+        foreach (var r in ready)
+        {
+            r.TrySetResult();
+        }
+
+        OnHighWatermarkAdvanced?.Invoke();
     }
 
     /// <summary>
@@ -361,9 +500,30 @@ public sealed class PartitionLog : IDisposable
         }
     }
 
-    /// <summary>Closes every segment file.</summary>
+    /// <summary>Flushes, then closes every segment file.</summary>
     public void Dispose()
     {
+        lock (_flushLock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+        }
+
+        lock (_appendLock)
+        {
+            try
+            {
+                Flush();
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+            }
+        }
+
         foreach (var s in _segments)
         {
             s.Dispose();

@@ -6,6 +6,13 @@ public sealed class PartitionLogOptions
     /// <summary>segment.bytes / log.segment.bytes: roll to a new segment beyond this size.</summary>
     public long SegmentBytes { get; init; } = 1L << 30;
 
+    /// <summary>
+    /// Moldau's default durability: the high watermark only covers fsynced data, and acks=all
+    /// waits for the fsync. False gives Kafka's own behaviour (flush.messages / flush.ms set
+    /// explicitly): the page cache is trusted, the high watermark follows the log end at once.
+    /// </summary>
+    public bool SyncBeforeAck { get; init; } = true;
+
     /// <summary>index.interval.bytes / log.index.interval.bytes: bytes between offset index entries.</summary>
     public int IndexIntervalBytes { get; init; } = 4096;
 }

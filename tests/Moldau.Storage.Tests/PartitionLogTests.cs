@@ -21,8 +21,25 @@ public sealed class PartitionLogTests : IDisposable
     private static byte[] Batch(int records, int size = 10, long timestamp = 1000) =>
         RecordBatchBuilder.Build(Enumerable.Range(0, records).Select(i => new RecordToWrite(null, new byte[size], timestamp + i)).ToList());
 
-    private PartitionLog Open(long segmentBytes = 1L << 30) =>
-        PartitionLog.Open(_dir, new PartitionLogOptions { SegmentBytes = segmentBytes, IndexIntervalBytes = 100 }, TimeProvider.System);
+    private PartitionLog Open(long segmentBytes = 1L << 30, bool syncBeforeAck = false) =>
+        PartitionLog.Open(_dir, new PartitionLogOptions { SegmentBytes = segmentBytes, IndexIntervalBytes = 100, SyncBeforeAck = syncBeforeAck }, TimeProvider.System);
+
+    [Fact]
+    public async Task TheHighWatermarkCoversOnlyFsyncedDataAndOneFsyncServesManyWaiters()
+    {
+        using var log = Open(syncBeforeAck: true);
+        var waits = new List<Task>();
+        for (var i = 0; i < 50; i++)
+        {
+            log.Append(Batch(1), 0);
+            waits.Add(log.WaitDurableAsync(log.LogEndOffset));
+        }
+
+        Assert.True(log.HighWatermark <= log.LogEndOffset);
+        await Task.WhenAll(waits).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(50, log.HighWatermark);
+        Assert.Equal(50, log.LogEndOffset);
+    }
 
     [Fact]
     public void AppendsGetContiguousOffsetsAndReadBack()

@@ -16,10 +16,14 @@ namespace Moldau.Broker.Handlers;
 /// </summary>
 internal sealed class ProduceHandler(BrokerState state)
 {
-    /// <summary>Handles the request; <paramref name="anyError"/> tells an acks=0 caller to close the connection.</summary>
-    public ProduceResponse Handle(RequestContext context, ProduceRequest request, out bool anyError)
+    /// <summary>
+    /// Handles the request; <paramref name="anyError"/> tells an acks=0 caller to close the
+    /// connection, and <paramref name="durable"/> (acks=all) holds what to wait for before answering.
+    /// </summary>
+    public ProduceResponse Handle(RequestContext context, ProduceRequest request, out bool anyError, out List<(ProduceResponse.PartitionProduceResponse Result, Task Durable)>? durable)
     {
         anyError = false;
+        durable = null;
         var response = new ProduceResponse();
 
         // Kafka 4 advertises Produce v0-v2 for old librdkafka but refuses them: they carry the
@@ -44,6 +48,12 @@ internal sealed class ProduceHandler(BrokerState state)
                 };
                 var error = refuse != ErrorCode.None ? refuse : Append(topic, partitionData, result);
                 result.ErrorCode = (short)error;
+                if (error == ErrorCode.None && request.Acks == -1 && topic?.Partition(partitionData.Index)?.Log is { } log)
+                {
+                    // acks=all: answered once the batch is fsynced (group commit, see PartitionLog).
+                    (durable ??= []).Add((result, log.WaitDurableAsync(log.LogEndOffset)));
+                }
+
                 anyError |= error != ErrorCode.None;
                 topicResponse.PartitionResponses.Add(result);
             }
@@ -153,7 +163,6 @@ internal sealed class ProduceHandler(BrokerState state)
             return ErrorCode.KafkaStorageError;
         }
 
-        partition.SignalAppend();
         return ErrorCode.None;
     }
 }

@@ -46,8 +46,21 @@ internal sealed class PartitionState(TopicInfo topic, int index, int leaderEpoch
     /// <summary>The partition epoch (bumped on every change of the partition's record).</summary>
     public int PartitionEpoch { get; set; }
 
-    /// <summary>The log; null until opened.</summary>
-    public PartitionLog? Log { get; set; }
+    private PartitionLog? _log;
+
+    /// <summary>The log; null until opened. Long-polling fetches wake when its high watermark moves.</summary>
+    public PartitionLog? Log
+    {
+        get => _log;
+        set
+        {
+            _log = value;
+            if (value is not null)
+            {
+                value.OnHighWatermarkAdvanced = SignalAppend;
+            }
+        }
+    }
 
     /// <summary>The partition's log, which must be open.</summary>
     public PartitionLog OpenLog => Log ?? throw new InvalidOperationException($"{Topic.Name}-{Index} is not open");

@@ -426,7 +426,11 @@ internal sealed class TopicRegistry : IDisposable
         var dirName = $"{topic.Name}-{index}";
         var dir = _options.LogDirs.Select(d => Path.Combine(d, dirName)).FirstOrDefault(Directory.Exists)
             ?? Path.Combine(_options.LogDirs.MinBy(CountPartitions)!, dirName);
-        var log = PartitionLog.Open(dir, new PartitionLogOptions { SegmentBytes = _options.LogSegmentBytes }, _time);
+        // Moldau syncs before acknowledging acks=all unless Kafka's flush settings are set explicitly.
+        var explicitFlush = topic.Configs.ContainsKey("flush.messages") || topic.Configs.ContainsKey("flush.ms")
+            || _options.Properties.ContainsKey("log.flush.interval.messages") || _options.Properties.ContainsKey("log.flush.interval.ms");
+        var segmentBytes = topic.Configs.TryGetValue("segment.bytes", out var sb) && long.TryParse(sb, out var parsed) ? parsed : _options.LogSegmentBytes;
+        var log = PartitionLog.Open(dir, new PartitionLogOptions { SegmentBytes = segmentBytes, SyncBeforeAck = !explicitFlush }, _time);
         if (PartitionMetadataFile.Read(dir) is null)
         {
             PartitionMetadataFile.Write(dir, topic.Id);
