@@ -29,6 +29,12 @@ internal sealed class KafkaConnection
     /// <summary>Requests dispatched but not yet answered, per connection.</summary>
     public const int MaxInFlight = 64;
 
+    /// <summary>Bytes of request frames held per connection before reading pauses (one larger frame still passes alone).</summary>
+    public const long MaxInFlightBytes = 64L * 1024 * 1024;
+
+    private readonly SemaphoreSlim _drained = new(0);
+    private long _inFlightBytes;
+
     private readonly Socket _socket;
     private readonly IRequestDispatcher _dispatcher;
     private readonly ConnectionInfo _info;
@@ -47,7 +53,7 @@ internal sealed class KafkaConnection
         _closed = CancellationTokenSource.CreateLinkedTokenSource(stopping);
     }
 
-    private readonly record struct Pending(ValueTask<DispatchResult> Result, byte[] Frame);
+    private readonly record struct Pending(ValueTask<DispatchResult> Result, byte[] Frame, int Length);
 
     /// <summary>Serves the connection until the peer closes it, a frame is bad, or the broker stops.</summary>
     public async Task RunAsync(CancellationToken stopping)
@@ -64,6 +70,13 @@ internal sealed class KafkaConnection
                 var buffer = result.Buffer;
                 while (_closeReason is null && TryReadFrame(ref buffer, out var frame))
                 {
+                    // Bound the bytes held by requests in flight: wait for responses to drain.
+                    while (Interlocked.Read(ref _inFlightBytes) > 0 && Interlocked.Read(ref _inFlightBytes) + frame.Length > MaxInFlightBytes)
+                    {
+                        await _drained.WaitAsync(_closed.Token).ConfigureAwait(false);
+                    }
+
+                    Interlocked.Add(ref _inFlightBytes, frame.Length);
                     var bytes = ArrayPool<byte>.Shared.Rent((int)frame.Length);
                     frame.CopyTo(bytes);
                     ValueTask<DispatchResult> pending;
@@ -76,7 +89,7 @@ internal sealed class KafkaConnection
                         pending = ValueTask.FromException<DispatchResult>(e);
                     }
 
-                    await inflight.Writer.WriteAsync(new Pending(pending, bytes), _closed.Token).ConfigureAwait(false);
+                    await inflight.Writer.WriteAsync(new Pending(pending, bytes, (int)frame.Length), _closed.Token).ConfigureAwait(false);
                 }
 
                 reader.AdvanceTo(buffer.Start, buffer.End);
@@ -115,6 +128,7 @@ internal sealed class KafkaConnection
 
         _socket.Dispose();
         _closed.Dispose();
+        _drained.Dispose();
     }
 
     private bool TryReadFrame(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> frame)
@@ -174,6 +188,8 @@ internal sealed class KafkaConnection
             finally
             {
                 ArrayPool<byte>.Shared.Return(p.Frame);
+                Interlocked.Add(ref _inFlightBytes, -p.Length);
+                _drained.Release();
             }
 
             if (_closed.IsCancellationRequested)
