@@ -1,0 +1,66 @@
+using BenchmarkDotNet.Attributes;
+using Moldau.Protocol;
+using Moldau.Protocol.Messages;
+using Moldau.Protocol.Records;
+using Moldau.Storage;
+
+namespace Moldau.Benchmarks;
+
+/// <summary>
+/// The produce and fetch hot path piece by piece: request decode, batch validation (CRC32C),
+/// segment append and read, response encode. Allocations are reported per operation.
+/// </summary>
+[MemoryDiagnoser]
+public class HotPathBenchmarks
+{
+    private byte[] _produceBody = [];
+    private byte[] _batch = [];
+    private FetchResponse _fetchResponse = new();
+    private string _dir = string.Empty;
+    private PartitionLog? _log;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        // A 16 KiB batch of 160 x 100-byte records, as librdkafka sends under load.
+        _batch = RecordBatchBuilder.Build(Enumerable.Range(0, 160).Select(i => new RecordToWrite(null, new byte[100], 1_700_000_000_000 + i)).ToList());
+        _produceBody = new ProduceRequest
+        {
+            Acks = 1,
+            TimeoutMs = 30000,
+            TopicData = [new() { Name = "bench", PartitionData = [new() { Index = 0, Records = _batch }] }],
+        }.ToBytes(9);
+        _fetchResponse = new FetchResponse
+        {
+            Responses = [new() { Topic = "bench", Partitions = [new() { PartitionIndex = 0, HighWatermark = 1000, LastStableOffset = 1000, LogStartOffset = 0, Records = new byte[64 * 1024] }] }],
+        };
+        _dir = Path.Combine(Path.GetTempPath(), "moldau-bench-" + Guid.NewGuid().ToString("N")[..8]);
+        _log = PartitionLog.Open(_dir, new PartitionLogOptions { SyncBeforeAck = false, SegmentBytes = 256L << 20 }, TimeProvider.System);
+        for (var i = 0; i < 1000; i++)
+        {
+            _log.Append(_batch.ToArray(), 0);
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _log?.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    [Benchmark(Description = "Produce v9 request decode")]
+    public int DecodeProduce() => KafkaMessageExtensions.Decode<ProduceRequest>(_produceBody, 9).TopicData.Count;
+
+    [Benchmark(Description = "RecordBatch validation (CRC32C, 16 KiB)")]
+    public ErrorCode ValidateBatch() => RecordBatchValidator.ValidateProduce(_batch);
+
+    [Benchmark(Description = "Segment append (16 KiB, page cache)")]
+    public long Append() => _log!.Append(_batch.AsSpan().ToArray(), 0).BaseOffset;
+
+    [Benchmark(Description = "Segment read (1 MiB from offset 80,000)")]
+    public int Read() => _log!.Read(80_000, 1 << 20, minOneBatch: true, _log.HighWatermark).Length;
+
+    [Benchmark(Description = "Fetch v12 response encode (64 KiB records)")]
+    public int EncodeFetch() => _fetchResponse.ToBytes(12).Length;
+}
