@@ -371,13 +371,18 @@ public sealed class PartitionLog : IDisposable
         return segments.Length > 0 ? 0 : -1;
     }
 
-    /// <summary>The first batch whose max timestamp is at or after <paramref name="timestamp"/> (its base offset).</summary>
-    public OffsetAndTimestamp? FindOffsetForTimestamp(long timestamp)
+    /// <summary>
+    /// The first batch at or after <paramref name="fromOffset"/> that may hold a record stamped at or
+    /// after <paramref name="timestamp"/>: its max timestamp says so, or its max timestamp is below
+    /// its base timestamp (some clients, sarama 1.22 among them, leave it unset), so only its records
+    /// can tell. Returns the batch's base offset and that max timestamp.
+    /// </summary>
+    public OffsetAndTimestamp? FindOffsetForTimestamp(long timestamp, long fromOffset = 0)
     {
         OffsetAndTimestamp? found = null;
-        WalkHeaders((baseOffset, _, maxTimestamp) =>
+        WalkHeaders((baseOffset, lastOffset, baseTimestamp, maxTimestamp) =>
         {
-            if (maxTimestamp >= timestamp)
+            if (lastOffset >= fromOffset && (maxTimestamp >= timestamp || maxTimestamp < baseTimestamp))
             {
                 found = new OffsetAndTimestamp(Math.Max(baseOffset, LogStartOffset), maxTimestamp);
                 return false;
@@ -392,7 +397,7 @@ public sealed class PartitionLog : IDisposable
     public OffsetAndTimestamp? FindMaxTimestamp()
     {
         OffsetAndTimestamp? best = null;
-        WalkHeaders((_, lastOffset, maxTimestamp) =>
+        WalkHeaders((_, lastOffset, _, maxTimestamp) =>
         {
             if (best is null || maxTimestamp > best.Value.Timestamp)
             {
@@ -404,7 +409,7 @@ public sealed class PartitionLog : IDisposable
         return best;
     }
 
-    private void WalkHeaders(Func<long, long, long, bool> visit)
+    private void WalkHeaders(Func<long, long, long, long, bool> visit)
     {
         var header = new byte[RecordBatch.HeaderSize];
         var highWatermark = HighWatermark;
@@ -421,7 +426,7 @@ public sealed class PartitionLog : IDisposable
                 }
 
                 var lastOffset = baseOffset + BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(23));
-                if (!visit(baseOffset, lastOffset, BinaryPrimitives.ReadInt64BigEndian(header.AsSpan(35))))
+                if (!visit(baseOffset, lastOffset, BinaryPrimitives.ReadInt64BigEndian(header.AsSpan(27)), BinaryPrimitives.ReadInt64BigEndian(header.AsSpan(35))))
                 {
                     return;
                 }

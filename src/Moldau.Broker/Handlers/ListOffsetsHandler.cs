@@ -14,6 +14,29 @@ internal sealed class ListOffsetsHandler(BrokerState state)
     private const long EarliestLocal = -4;
     private const long LatestTiered = -5;
 
+    /// <summary>The first record stamped at or after <paramref name="timestamp"/>: candidate batches from the headers, then their records.</summary>
+    private static (long Offset, long Timestamp)? FindByTimestamp(PartitionLog log, long timestamp)
+    {
+        var from = log.LogStartOffset;
+        while (log.FindOffsetForTimestamp(timestamp, from) is { } candidate)
+        {
+            if (FirstRecordAtOrAfter(log, candidate.Offset, timestamp) is { } exact)
+            {
+                return exact;
+            }
+
+            var bytes = log.Read(candidate.Offset, 1, minOneBatch: true, log.HighWatermark);
+            if (bytes.Length < RecordBatch.HeaderSize)
+            {
+                return null;
+            }
+
+            from = new RecordBatch(bytes.AsMemory(0, (int)RecordBatch.DeclaredSize(bytes))).LastOffset + 1;
+        }
+
+        return null;
+    }
+
     /// <summary>The first record of the batch at <paramref name="batchOffset"/> stamped at or after <paramref name="timestamp"/>.</summary>
     private static (long Offset, long Timestamp)? FirstRecordAtOrAfter(PartitionLog log, long batchOffset, long timestamp)
     {
@@ -93,9 +116,9 @@ internal sealed class ListOffsetsHandler(BrokerState state)
                         {
                             result.ErrorCode = (short)ErrorCode.InvalidRequest;
                         }
-                        else if (log.FindOffsetForTimestamp(p.Timestamp) is { } found)
+                        else if (FindByTimestamp(log, p.Timestamp) is { } found)
                         {
-                            (result.Offset, result.Timestamp) = FirstRecordAtOrAfter(log, found.Offset, p.Timestamp) ?? (found.Offset, found.Timestamp);
+                            (result.Offset, result.Timestamp) = found;
                         }
 
                         break;
