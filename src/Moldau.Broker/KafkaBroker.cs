@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Moldau.Broker.Handlers;
+using Moldau.Broker.Retention;
 using Moldau.Broker.Topics;
 using Moldau.Coordinator;
 using Moldau.Protocol;
@@ -28,6 +29,8 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     private CreatePartitionsHandler? _createPartitions;
     private InitProducerIdHandler? _initProducerId;
     private GroupCoordinator? _groups;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _retention;
     private FindCoordinatorHandler? _findCoordinator;
     private JoinGroupHandler? _joinGroup;
     private SyncGroupHandler? _syncGroup;
@@ -110,6 +113,8 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         _deleteRecords = new DeleteRecordsHandler(_state);
         _describeLogDirs = new DescribeLogDirsHandler(_state);
         _describeProducers = new DescribeProducersHandler(_state);
+        var interval = long.TryParse(_options.Properties.GetValueOrDefault("log.retention.check.interval.ms"), out var ms) && ms > 0 ? ms : 300_000;
+        _retention = RunRetentionAsync(new RetentionPolicy(_state), TimeSpan.FromMilliseconds(interval), _stopping.Token);
         _log.LogInformation("broker {NodeId} of cluster {ClusterId} ready, log.dirs {LogDirs}", _options.NodeId, clusterId, string.Join(",", _options.LogDirs));
     }
 
@@ -230,6 +235,21 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         }
     }
 
+    private async Task RunRetentionAsync(RetentionPolicy policy, TimeSpan interval, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(interval, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            {
+                policy.Run();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
     /// <summary>__consumer_offsets, created (compacted, offsets.topic.num.partitions) on first use, as Kafka does.</summary>
     private TopicInfo? OffsetsTopicInfo()
     {
@@ -289,6 +309,12 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     /// <summary>Closes every file (appends are synchronous, so none is in flight once connections are closed).</summary>
     public async ValueTask DisposeAsync()
     {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_retention is not null)
+        {
+            await _retention.ConfigureAwait(false);
+        }
+
         if (_groups is not null)
         {
             await _groups.DisposeAsync().ConfigureAwait(false);

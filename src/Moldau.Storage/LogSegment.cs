@@ -36,6 +36,9 @@ internal sealed class LogSegment : IDisposable
     /// <summary>Bytes of whole batches; readers never look past it.</summary>
     public long Size => Volatile.Read(ref _size);
 
+    /// <summary>The largest max timestamp of the segment's batches (-1 when empty), for time retention.</summary>
+    public long MaxTimestamp { get; private set; } = -1;
+
     /// <summary>The offset after the last batch, or <see cref="BaseOffset"/> when empty.</summary>
     public long NextOffset { get; private set; }
 
@@ -89,6 +92,7 @@ internal sealed class LogSegment : IDisposable
                 producers.Update(batch);
             }
 
+            segment.MaxTimestamp = Math.Max(segment.MaxTimestamp, BinaryPrimitives.ReadInt64BigEndian(batch[35..]));
             var batchBase = BinaryPrimitives.ReadInt64BigEndian(batch);
             segment.AddToIndex(batchBase, position, size);
             segment.NextOffset = batchBase + BinaryPrimitives.ReadInt32BigEndian(batch[23..]) + 1;
@@ -110,6 +114,7 @@ internal sealed class LogSegment : IDisposable
     {
         var position = _size;
         RandomAccess.Write(Handle, batch, position);
+        MaxTimestamp = Math.Max(MaxTimestamp, BinaryPrimitives.ReadInt64BigEndian(batch[35..]));
         AddToIndex(baseOffset, position, batch.Length);
         NextOffset = nextOffset;
         Volatile.Write(ref _size, position + batch.Length);

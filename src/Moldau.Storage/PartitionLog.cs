@@ -436,6 +436,10 @@ public sealed class PartitionLog : IDisposable
         }
     }
 
+    /// <summary>Each segment's base offset, size and largest timestamp, oldest first; the last is the active one.</summary>
+    public IReadOnlyList<(long BaseOffset, long Size, long MaxTimestamp)> Segments() =>
+        _segments.Select(s => (s.BaseOffset, s.Size, s.MaxTimestamp)).ToList();
+
     /// <summary>Bytes of all segments.</summary>
     public long SizeInBytes => _segments.Sum(s => s.Size);
 

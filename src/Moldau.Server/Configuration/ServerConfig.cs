@@ -34,7 +34,7 @@ internal sealed class ServerConfig
         "log.retention.check.interval.ms", "default.replication.factor", "min.insync.replicas", "group.initial.rebalance.delay.ms",
         "offsets.topic.num.partitions", "share.coordinator.state.topic.replication.factor", "share.coordinator.state.topic.min.isr",
         "log.flush.interval.messages", "log.flush.interval.ms", "log.cleaner.enable", "delete.topic.enable", "zookeeper.connect",
-        "log.index.interval.bytes", "log.roll.ms", "log.roll.hours", "compression.type", "log.cleanup.policy", "unclean.leader.election.enable",
+        "log.index.interval.bytes", "log.roll.ms", "log.message.timestamp.type", "log.roll.hours", "compression.type", "log.cleanup.policy", "unclean.leader.election.enable",
     ];
 
     /// <summary>The broker's settings.</summary>
