@@ -14,6 +14,7 @@ needs=(
   "python3-snappy /usr/bin/python3 -c 'import snappy'"
   "python3-lz4    /usr/bin/python3 -c 'import lz4'"
   "python3-zstandard /usr/bin/python3 -c 'import zstandard'"
+  "python3-confluent-kafka /usr/bin/python3 -c 'import confluent_kafka'"
   "nodejs         command -v node"
   "npm            command -v npm"
   "golang-go      command -v go"

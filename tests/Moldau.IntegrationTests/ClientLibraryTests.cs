@@ -42,6 +42,14 @@ public sealed class ClientLibraryTests(SharedBroker shared)
         await AssertMatrixAsync("/usr/bin/python3", "python/kafka_python_matrix.py");
     }
 
+    /// <summary>librdkafka 2.0.2 through Debian's python3-confluent-kafka: the same matrix, with every codec and an idempotent producer.</summary>
+    [Fact]
+    public async Task ConfluentKafkaPythonOnLibrdkafka2_0_2()
+    {
+        Assert.True(File.Exists("/usr/bin/python3"), "Debian's /usr/bin/python3 is required (scripts/test.sh installs python3-confluent-kafka)");
+        await AssertMatrixAsync("/usr/bin/python3", "python/confluent_kafka_matrix.py");
+    }
+
     /// <summary>kafkajs: the same matrix (codecs: none and gzip, the ones kafkajs ships), with an idempotent producer.</summary>
     [Fact]
     public async Task Kafkajs()
