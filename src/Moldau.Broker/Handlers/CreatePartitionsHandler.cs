@@ -21,6 +21,13 @@ internal sealed class CreatePartitionsHandler(BrokerState state)
                 continue;
             }
 
+            if (t.Count > CreateTopicsHandler.MaxPartitions)
+            {
+                result.ErrorCode = (short)ErrorCode.InvalidPartitions;
+                result.ErrorMessage = $"Number of partitions {t.Count} is above Moldau's limit of {CreateTopicsHandler.MaxPartitions} per topic.";
+                continue;
+            }
+
             if (t.Count <= topic.Partitions.Length)
             {
                 result.ErrorCode = (short)ErrorCode.InvalidPartitions;

@@ -7,6 +7,9 @@ namespace Moldau.Broker.Handlers;
 /// <summary>CreateTopics: -1 partitions means num.partitions; one node can hold one replica.</summary>
 internal sealed class CreateTopicsHandler(BrokerState state)
 {
+    /// <summary>One request can't make a single node lay out millions of directories.</summary>
+    public const int MaxPartitions = 10_000;
+
     public CreateTopicsResponse Handle(CreateTopicsRequest request)
     {
         var response = new CreateTopicsResponse();
@@ -61,6 +64,11 @@ internal sealed class CreateTopicsHandler(BrokerState state)
             return (ErrorCode.TopicAlreadyExists, $"Topic '{t.Name}' already exists.");
         }
 
+        if (t.Assignments.Count > MaxPartitions)
+        {
+            return (ErrorCode.InvalidPartitions, $"Number of partitions {t.Assignments.Count} is above Moldau's limit of {MaxPartitions} per topic.");
+        }
+
         if (t.Assignments.Count > 0)
         {
             if (t.NumPartitions != -1 || t.ReplicationFactor != -1)
@@ -82,6 +90,11 @@ internal sealed class CreateTopicsHandler(BrokerState state)
         if (t.NumPartitions == 0 || t.NumPartitions < -1)
         {
             return (ErrorCode.InvalidPartitions, "Number of partitions must be larger than 0.");
+        }
+
+        if (t.NumPartitions > MaxPartitions)
+        {
+            return (ErrorCode.InvalidPartitions, $"Number of partitions {t.NumPartitions} is above Moldau's limit of {MaxPartitions} per topic.");
         }
 
         if (t.ReplicationFactor == 0 || t.ReplicationFactor < -1)

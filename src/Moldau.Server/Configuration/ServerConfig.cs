@@ -102,7 +102,7 @@ internal sealed class ServerConfig
         {
             NodeId = Int("node.id", Get("node.id") ?? Get("broker.id") ?? "1", 0, int.MaxValue),
             LogDirs = logDirs.Select(Path.GetFullPath).ToArray(),
-            NumPartitions = Int("num.partitions", Get("num.partitions") ?? "1", 1, int.MaxValue),
+            NumPartitions = Int("num.partitions", Get("num.partitions") ?? "1", 1, 10_000),
             AutoCreateTopicsEnable = Bool("auto.create.topics.enable", Get("auto.create.topics.enable") ?? "true"),
             SocketRequestMaxBytes = Int("socket.request.max.bytes", Get("socket.request.max.bytes") ?? "104857600", 1, int.MaxValue),
             MessageMaxBytes = Int("message.max.bytes", Get("message.max.bytes") ?? "1048588", 0, int.MaxValue),
