@@ -112,7 +112,7 @@ internal sealed class TopicRegistry : IDisposable
             case PartitionRecord.SpecApiKey when version <= PartitionRecord.HighestVersion:
                 {
                     var r = KafkaMessageExtensions.Decode<PartitionRecord>(body, version);
-                    if (_byId.TryGetValue(r.TopicId, out var topic) && r.PartitionId >= 0)
+                    if (_byId.TryGetValue(r.TopicId, out var topic) && r.PartitionId is >= 0 and < 1_000_000)
                     {
                         var partitions = topic.Partitions;
                         if (r.PartitionId >= partitions.Length)
