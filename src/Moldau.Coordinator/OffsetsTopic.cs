@@ -139,10 +139,10 @@ public static class OffsetsTopic
             }
 
             var entries = new List<Entry>();
-            var batches = new RecordBatchEnumerator(bytes, checkCrc: false);
+            var batches = new RecordBatchEnumerator(bytes.Span, checkCrc: false);
             while (batches.MoveNext())
             {
-                var batch = new RecordBatch(bytes.AsMemory(batches.CurrentStart, batches.CurrentLength));
+                var batch = new RecordBatch(bytes.Slice(batches.CurrentStart, batches.CurrentLength));
                 offset = batch.LastOffset + 1;
                 if (batch.IsControl || batch.Compression != CompressionType.None)
                 {

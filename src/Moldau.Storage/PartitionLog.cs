@@ -287,13 +287,13 @@ public sealed class PartitionLog : IDisposable
     /// <paramref name="maxBytes"/> (at least one batch when <paramref name="minOneBatch"/>), and
     /// none that starts at or beyond <paramref name="maxOffset"/>. Empty at the log end.
     /// </summary>
-    public byte[] Read(long offset, int maxBytes, bool minOneBatch, long maxOffset)
+    public ReadOnlyMemory<byte> Read(long offset, int maxBytes, bool minOneBatch, long maxOffset)
     {
         var segments = _segments;
         var index = SegmentFor(segments, offset);
         if (index < 0 || offset >= Math.Min(maxOffset, LogEndOffset))
         {
-            return [];
+            return ReadOnlyMemory<byte>.Empty;
         }
 
         // Find the batch holding the offset, in this segment or (if it ended) the next.
@@ -317,10 +317,10 @@ public sealed class PartitionLog : IDisposable
             }
         }
 
-        return [];
+        return ReadOnlyMemory<byte>.Empty;
     }
 
-    private static byte[] ReadFrom(LogSegment segment, long position, long size, int maxBytes, bool minOneBatch, long maxOffset)
+    private static ReadOnlyMemory<byte> ReadFrom(LogSegment segment, long position, long size, int maxBytes, bool minOneBatch, long maxOffset)
     {
         // Read what the limit allows, then cut at the last whole batch below maxOffset.
         var want = (int)Math.Min(Math.Max(maxBytes, 0), size - position);
@@ -347,7 +347,7 @@ public sealed class PartitionLog : IDisposable
             var first = (int)RecordBatch.DeclaredSize(header);
             if (BinaryPrimitives.ReadInt64BigEndian(header) >= maxOffset || position + first > size)
             {
-                return [];
+                return ReadOnlyMemory<byte>.Empty;
             }
 
             var whole = new byte[first];
@@ -355,7 +355,8 @@ public sealed class PartitionLog : IDisposable
             return whole;
         }
 
-        return end == buffer.Length ? buffer : buffer.AsSpan(0, end).ToArray();
+        // A slice, not a trimmed copy: the fetch path copies these bytes once, into the response.
+        return buffer.AsMemory(0, end);
     }
 
     private static int SegmentFor(LogSegment[] segments, long offset)

@@ -31,7 +31,7 @@ internal sealed class ListOffsetsHandler(BrokerState state)
                 return null;
             }
 
-            from = new RecordBatch(bytes.AsMemory(0, (int)RecordBatch.DeclaredSize(bytes))).LastOffset + 1;
+            from = new RecordBatch(bytes[..(int)RecordBatch.DeclaredSize(bytes.Span)]).LastOffset + 1;
         }
 
         return null;
@@ -48,7 +48,7 @@ internal sealed class ListOffsetsHandler(BrokerState state)
 
         try
         {
-            var batch = new RecordBatch(bytes.AsMemory(0, (int)RecordBatch.DeclaredSize(bytes)));
+            var batch = new RecordBatch(bytes[..(int)RecordBatch.DeclaredSize(bytes.Span)]);
             if (batch.IsLogAppendTime)
             {
                 return (Math.Max(batch.BaseOffset, log.LogStartOffset), batch.MaxTimestamp);
