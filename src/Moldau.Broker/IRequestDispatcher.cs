@@ -31,8 +31,9 @@ public sealed record ConnectionInfo(long Id, EndPoint? Remote, string ListenerNa
 /// <summary>What to do after a request: send a response, send nothing, or close.</summary>
 public readonly struct DispatchResult
 {
-    private DispatchResult(byte[]? response, int length, bool close, string? reason)
+    private DispatchResult(byte[]? response, int length, bool close, string? reason, bool pooled = false)
     {
+        Pooled = pooled;
         Response = response;
         Length = length;
         Close = close;
@@ -41,6 +42,9 @@ public readonly struct DispatchResult
 
     /// <summary>The response frame including its 4-byte size prefix, or null for none.</summary>
     public byte[]? Response { get; }
+
+    /// <summary>True when <see cref="Response"/> was rented from <c>ArrayPool&lt;byte&gt;.Shared</c>: the sender returns it after sending.</summary>
+    public bool Pooled { get; }
 
     /// <summary>Bytes of <see cref="Response"/> to send.</summary>
     public int Length { get; }
@@ -53,6 +57,9 @@ public readonly struct DispatchResult
 
     /// <summary>Send <paramref name="length"/> bytes of <paramref name="frame"/> (size prefix included).</summary>
     public static DispatchResult Send(byte[] frame, int length) => new(frame, length, false, null);
+
+    /// <summary>Send <paramref name="length"/> bytes of a frame rented from <c>ArrayPool&lt;byte&gt;.Shared</c>; the sender returns it.</summary>
+    public static DispatchResult SendPooled(byte[] frame, int length) => new(frame, length, false, null, pooled: true);
 
     /// <summary>Send nothing (acks=0 produce).</summary>
     public static DispatchResult None => default;

@@ -289,8 +289,20 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
 
     private async ValueTask<DispatchResult> FetchAsync(RequestContext context, short responseHeader, FetchRequest request)
     {
-        var response = await _fetch!.HandleAsync(context, request).ConfigureAwait(false);
-        return ResponseWriter.Encode(context.Header.CorrelationId, responseHeader, response, context.Version);
+        var rented = new List<byte[]>();
+        try
+        {
+            var response = await _fetch!.HandleAsync(context, request, rented).ConfigureAwait(false);
+            return ResponseWriter.Encode(context.Header.CorrelationId, responseHeader, response, context.Version);
+        }
+        finally
+        {
+            // The records were copied into the response frame: their read buffers go back.
+            foreach (var buffer in rented)
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
     }
 
     private static T Parse<T>(ref KafkaReader reader, short version)

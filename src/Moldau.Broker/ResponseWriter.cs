@@ -18,16 +18,18 @@ internal static class ResponseWriter
         var headerSize = ResponseHeader.Size(headerVersion);
         var bodySize = body.Size(version);
         var total = 4 + headerSize + bodySize;
-        var frame = new byte[total];
-        var writer = new KafkaWriter(frame);
+        // Rented: large fetch responses would otherwise churn the large-object heap.
+        var frame = System.Buffers.ArrayPool<byte>.Shared.Rent(total);
+        var writer = new KafkaWriter(frame.AsSpan(0, total));
         writer.WriteInt32(total - 4);
         ResponseHeader.Write(ref writer, correlationId, headerVersion);
         body.Write(ref writer, version);
         if (writer.Position != total)
         {
+            System.Buffers.ArrayPool<byte>.Shared.Return(frame);
             throw new InvalidOperationException($"{body.GetType().Name} v{version}: sized {total}, wrote {writer.Position}");
         }
 
-        return DispatchResult.Send(frame, total);
+        return DispatchResult.SendPooled(frame, total);
     }
 }

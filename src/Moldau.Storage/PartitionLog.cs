@@ -287,7 +287,14 @@ public sealed class PartitionLog : IDisposable
     /// <paramref name="maxBytes"/> (at least one batch when <paramref name="minOneBatch"/>), and
     /// none that starts at or beyond <paramref name="maxOffset"/>. Empty at the log end.
     /// </summary>
-    public ReadOnlyMemory<byte> Read(long offset, int maxBytes, bool minOneBatch, long maxOffset)
+    public ReadOnlyMemory<byte> Read(long offset, int maxBytes, bool minOneBatch, long maxOffset) =>
+        Read(offset, maxBytes, minOneBatch, maxOffset, rented: null);
+
+    /// <summary>
+    /// As <see cref="Read(long, int, bool, long)"/>, reading into a buffer rented from
+    /// <c>ArrayPool&lt;byte&gt;.Shared</c> that is added to <paramref name="rented"/> for the caller to return.
+    /// </summary>
+    public ReadOnlyMemory<byte> Read(long offset, int maxBytes, bool minOneBatch, long maxOffset, List<byte[]>? rented)
     {
         var segments = _segments;
         var index = SegmentFor(segments, offset);
@@ -310,7 +317,7 @@ public sealed class PartitionLog : IDisposable
                 var lastOffset = BinaryPrimitives.ReadInt64BigEndian(header) + BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(23));
                 if (lastOffset >= offset)
                 {
-                    return ReadFrom(segment, position, size, maxBytes, minOneBatch, maxOffset);
+                    return ReadFrom(segment, position, size, maxBytes, minOneBatch, maxOffset, rented);
                 }
 
                 position += batchSize;
@@ -320,11 +327,22 @@ public sealed class PartitionLog : IDisposable
         return ReadOnlyMemory<byte>.Empty;
     }
 
-    private static ReadOnlyMemory<byte> ReadFrom(LogSegment segment, long position, long size, int maxBytes, bool minOneBatch, long maxOffset)
+    private static ReadOnlyMemory<byte> ReadFrom(LogSegment segment, long position, long size, int maxBytes, bool minOneBatch, long maxOffset, List<byte[]>? rented)
     {
         // Read what the limit allows, then cut at the last whole batch below maxOffset.
         var want = (int)Math.Min(Math.Max(maxBytes, 0), size - position);
-        var buffer = new byte[Math.Max(want, RecordBatch.LogOverhead)];
+        var length = Math.Max(want, RecordBatch.LogOverhead);
+        byte[] buffer;
+        if (rented is not null)
+        {
+            buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
+            rented.Add(buffer);
+        }
+        else
+        {
+            buffer = new byte[length];
+        }
+
         var read = RandomAccess.Read(segment.Handle, buffer.AsSpan(0, want), position);
         var end = 0;
         while (end + RecordBatch.LogOverhead <= read)

@@ -12,7 +12,8 @@ namespace Moldau.Broker.Handlers;
 /// </summary>
 internal sealed class FetchHandler(BrokerState state)
 {
-    public async ValueTask<FetchResponse> HandleAsync(RequestContext context, FetchRequest request)
+    /// <summary>Handles the fetch; buffers rented for records go into <paramref name="rented"/>, to be returned once the response is encoded.</summary>
+    public async ValueTask<FetchResponse> HandleAsync(RequestContext context, FetchRequest request, List<byte[]> rented)
     {
         var response = new FetchResponse();
 
@@ -35,7 +36,7 @@ internal sealed class FetchHandler(BrokerState state)
         while (true)
         {
             waits.Clear();
-            var (bytes, anyError) = Read(context.Version, request, response, waits);
+            var (bytes, anyError) = Read(context.Version, request, response, waits, rented);
             var remaining = time.GetElapsedTime(time.GetTimestamp(), deadline);
             if (bytes >= request.MinBytes || anyError || remaining <= TimeSpan.Zero || waits.Count == 0)
             {
@@ -53,7 +54,7 @@ internal sealed class FetchHandler(BrokerState state)
         }
     }
 
-    private (long Bytes, bool AnyError) Read(short version, FetchRequest request, FetchResponse response, List<Task> waits)
+    private (long Bytes, bool AnyError) Read(short version, FetchRequest request, FetchResponse response, List<Task> waits, List<byte[]> rented)
     {
         var byId = version >= 13;
         var budget = (long)(request.MaxBytes > 0 ? request.MaxBytes : int.MaxValue);
@@ -76,7 +77,7 @@ internal sealed class FetchHandler(BrokerState state)
                     Records = ReadOnlyMemory<byte>.Empty,
                 };
                 topicResponse.Partitions.Add(result);
-                var error = ReadPartition(topic, p, result, ref budget, ref total, waits, byId);
+                var error = ReadPartition(topic, p, result, ref budget, ref total, waits, byId, rented);
                 result.ErrorCode = (short)error;
                 anyError |= error != ErrorCode.None;
             }
@@ -85,7 +86,7 @@ internal sealed class FetchHandler(BrokerState state)
         return (total, anyError);
     }
 
-    private static ErrorCode ReadPartition(TopicInfo? topic, FetchRequest.FetchPartition p, FetchResponse.PartitionData result, ref long budget, ref long total, List<Task> waits, bool byId)
+    private static ErrorCode ReadPartition(TopicInfo? topic, FetchRequest.FetchPartition p, FetchResponse.PartitionData result, ref long budget, ref long total, List<Task> waits, bool byId, List<byte[]> rented)
     {
         if (topic is null)
         {
@@ -114,7 +115,7 @@ internal sealed class FetchHandler(BrokerState state)
         }
 
         var limit = (int)Math.Min(Math.Max(0, p.PartitionMaxBytes), budget);
-        var records = log.Read(p.FetchOffset, limit, minOneBatch: total == 0, highWatermark);
+        var records = log.Read(p.FetchOffset, limit, minOneBatch: total == 0, highWatermark, rented);
         result.Records = records;
         total += records.Length;
         budget -= records.Length;

@@ -213,6 +213,13 @@ internal sealed class KafkaConnection
                 {
                     Abort("send failed: " + e.Message);
                 }
+                finally
+                {
+                    if (result.Pooled)
+                    {
+                        ArrayPool<byte>.Shared.Return(response);
+                    }
+                }
             }
         }
     }
