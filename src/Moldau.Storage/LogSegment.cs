@@ -159,8 +159,49 @@ internal sealed class LogSegment : IDisposable
         }
     }
 
-    /// <summary>fsync of the file.</summary>
-    public void Flush() => RandomAccess.FlushToDisk(Handle);
+    /// <summary>The suffix a retired segment's file gets until it is removed.</summary>
+    public const string DeletedSuffix = ".deleted";
+
+    private volatile bool _deleted;
+
+    /// <summary>fsync of the file; nothing once the segment is retired (its data no longer counts).</summary>
+    public void Flush()
+    {
+        if (_deleted)
+        {
+            return;
+        }
+
+        try
+        {
+            RandomAccess.FlushToDisk(Handle);
+        }
+        catch (ObjectDisposedException) when (_deleted)
+        {
+        }
+    }
+
+    /// <summary>Renames the file to <c>.deleted</c>; it stays open for readers until <see cref="DisposeAndDelete"/>.</summary>
+    public void MarkDeleted()
+    {
+        _deleted = true;
+        try
+        {
+            File.Move(Path, Path + DeletedSuffix, overwrite: true);
+        }
+        catch (IOException)
+        {
+            // Renaming is a courtesy for restarts; the segment is out of the log either way.
+        }
+    }
+
+    /// <summary>Closes the file and removes it.</summary>
+    public void DisposeAndDelete()
+    {
+        Handle.Dispose();
+        File.Delete(Path + DeletedSuffix);
+        File.Delete(Path);
+    }
 
     /// <inheritdoc/>
     public void Dispose() => Handle.Dispose();

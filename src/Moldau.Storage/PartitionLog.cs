@@ -29,11 +29,14 @@ public sealed class PartitionLog : IDisposable
     private long _highWatermark;
     private readonly Lock _flushLock = new();
     private readonly List<(long Offset, TaskCompletionSource Done)> _durabilityWaiters = [];
+    private readonly List<LogSegment> _retired = [];
+    private readonly TimeProvider _time;
     private bool _flushing;
     private bool _disposed;
 
-    private PartitionLog(string directory, PartitionLogOptions options, LogSegment[] segments, ProducerStateTable producers)
+    private PartitionLog(string directory, PartitionLogOptions options, LogSegment[] segments, ProducerStateTable producers, TimeProvider time)
     {
+        _time = time;
         _producers = producers;
         Directory = directory;
         _options = options;
@@ -63,6 +66,13 @@ public sealed class PartitionLog : IDisposable
     {
         ArgumentNullException.ThrowIfNull(time);
         System.IO.Directory.CreateDirectory(directory);
+
+        // Segments retired before a stop were waiting out their delete delay: they go now.
+        foreach (var retired in System.IO.Directory.GetFiles(directory, "*" + LogSegment.DeletedSuffix))
+        {
+            File.Delete(retired);
+        }
+
         var files = System.IO.Directory.GetFiles(directory, "*.log")
             .Select(p => (Path: p, Base: long.TryParse(System.IO.Path.GetFileNameWithoutExtension(p), out var b) ? b : -1))
             .Where(f => f.Base >= 0)
@@ -97,7 +107,7 @@ public sealed class PartitionLog : IDisposable
             s.Flush();
         }
 
-        var log = new PartitionLog(directory, options, [.. segments], producers) { RecoveredTruncatedBytes = truncated };
+        var log = new PartitionLog(directory, options, [.. segments], producers, time) { RecoveredTruncatedBytes = truncated };
         return log;
     }
 
@@ -206,7 +216,7 @@ public sealed class PartitionLog : IDisposable
             _flushing = true;
         }
 
-        _ = Task.Run(FlushLoop);
+        Flusher.Enqueue(FlushLoop);
     }
 
     private void FlushLoop()
@@ -221,7 +231,7 @@ public sealed class PartitionLog : IDisposable
                     s.Flush();
                 }
             }
-            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            catch (Exception e)
             {
                 // Waiters stay pending until a later flush succeeds (or the log closes); the
                 // high watermark does not pass data that is not on disk.
@@ -477,14 +487,52 @@ public sealed class PartitionLog : IDisposable
 
             Volatile.Write(ref _logStartOffset, Math.Min(offset, _logEndOffset));
             var keep = _segments.ToList();
+            var gone = new List<LogSegment>();
             while (keep.Count > 1 && keep[1].BaseOffset <= offset)
             {
-                keep[0].Dispose();
-                File.Delete(keep[0].Path);
+                gone.Add(keep[0]);
                 keep.RemoveAt(0);
             }
 
             _segments = [.. keep];
+            foreach (var segment in gone)
+            {
+                Retire(segment);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Takes a segment out of the log as Kafka does: renamed to <c>.deleted</c> at once (so a
+    /// restart drops it), its file closed and removed only after <c>file.delete.delay.ms</c>, so
+    /// a fetch or flush that picked it up just before still completes.
+    /// </summary>
+    private void Retire(LogSegment segment)
+    {
+        segment.MarkDeleted();
+        lock (_retired)
+        {
+            _retired.Add(segment);
+        }
+
+        _ = DeleteLaterAsync(segment);
+    }
+
+    private async Task DeleteLaterAsync(LogSegment segment)
+    {
+        try
+        {
+            await Task.Delay(_options.FileDeleteDelay, _time).ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (_retired)
+            {
+                if (_retired.Remove(segment))
+                {
+                    segment.DisposeAndDelete();
+                }
+            }
         }
     }
 
@@ -555,6 +603,16 @@ public sealed class PartitionLog : IDisposable
         foreach (var s in _segments)
         {
             s.Dispose();
+        }
+
+        lock (_retired)
+        {
+            foreach (var s in _retired)
+            {
+                s.DisposeAndDelete();
+            }
+
+            _retired.Clear();
         }
     }
 }

@@ -15,4 +15,7 @@ public sealed class PartitionLogOptions
 
     /// <summary>index.interval.bytes / log.index.interval.bytes: bytes between offset index entries.</summary>
     public int IndexIntervalBytes { get; init; } = 4096;
+
+    /// <summary>file.delete.delay.ms: how long a segment retired by retention stays open (as <c>.deleted</c>) before it is removed.</summary>
+    public TimeSpan FileDeleteDelay { get; init; } = TimeSpan.FromMinutes(1);
 }

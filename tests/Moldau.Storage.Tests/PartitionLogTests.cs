@@ -161,6 +161,46 @@ public sealed class PartitionLogTests : IDisposable
     }
 
     [Fact]
+    public async Task RetiredSegmentsStayReadableUntilTheDeleteDelayThenGo()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        using var log = PartitionLog.Open(_dir, new PartitionLogOptions { SegmentBytes = 200, SyncBeforeAck = true, FileDeleteDelay = TimeSpan.FromSeconds(60) }, clock);
+        for (var i = 0; i < 10; i++)
+        {
+            log.Append(Batch(1, 100), 0);
+        }
+
+        await log.WaitDurableAsync(log.LogEndOffset).WaitAsync(TimeSpan.FromSeconds(30));
+        log.AdvanceLogStartOffset(5);
+
+        // Renamed at once, so a restart would drop them; a flush that still sees them succeeds.
+        Assert.DoesNotContain("00000000000000000000.log", Directory.GetFiles(_dir).Select(Path.GetFileName));
+        Assert.Contains("00000000000000000000.log.deleted", Directory.GetFiles(_dir).Select(Path.GetFileName));
+        log.Append(Batch(1, 100), 0);
+        await log.WaitDurableAsync(log.LogEndOffset).WaitAsync(TimeSpan.FromSeconds(30));
+
+        clock.Advance(TimeSpan.FromSeconds(61));
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (Directory.GetFiles(_dir, "*.deleted").Length > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Empty(Directory.GetFiles(_dir, "*.deleted"));
+        Assert.Equal(5, new RecordBatch(log.Read(5, 1, true, log.HighWatermark)).BaseOffset);
+    }
+
+    [Fact]
+    public void SegmentsLeftAsDeletedByAStopAreRemovedOnOpen()
+    {
+        Directory.CreateDirectory(_dir);
+        File.WriteAllBytes(Path.Combine(_dir, "00000000000000000000.log.deleted"), Batch(1));
+        using var log = Open();
+        Assert.Empty(Directory.GetFiles(_dir, "*.deleted"));
+        Assert.Equal(0, log.LogEndOffset);
+    }
+
+    [Fact]
     public void PartitionMetadataIsKafkasText()
     {
         Directory.CreateDirectory(_dir);

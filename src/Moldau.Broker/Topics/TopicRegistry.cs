@@ -430,7 +430,14 @@ internal sealed class TopicRegistry : IDisposable
         var explicitFlush = topic.Configs.ContainsKey("flush.messages") || topic.Configs.ContainsKey("flush.ms")
             || _options.Properties.ContainsKey("log.flush.interval.messages") || _options.Properties.ContainsKey("log.flush.interval.ms");
         var segmentBytes = topic.Configs.TryGetValue("segment.bytes", out var sb) && long.TryParse(sb, out var parsed) ? parsed : _options.LogSegmentBytes;
-        var log = PartitionLog.Open(dir, new PartitionLogOptions { SegmentBytes = segmentBytes, SyncBeforeAck = !explicitFlush }, _time);
+        var options = new PartitionLogOptions
+        {
+            SegmentBytes = segmentBytes,
+            SyncBeforeAck = !explicitFlush,
+            IndexIntervalBytes = (int)Math.Clamp(LongConfig(topic, "index.interval.bytes", "log.index.interval.bytes", 4096), 1, int.MaxValue),
+            FileDeleteDelay = TimeSpan.FromMilliseconds(Math.Max(0, LongConfig(topic, "file.delete.delay.ms", "log.segment.delete.delay.ms", 60_000))),
+        };
+        var log = PartitionLog.Open(dir, options, _time);
         if (PartitionMetadataFile.Read(dir) is null)
         {
             PartitionMetadataFile.Write(dir, topic.Id);
@@ -438,6 +445,12 @@ internal sealed class TopicRegistry : IDisposable
 
         return log;
     }
+
+    /// <summary>A numeric setting: the topic's config, else the broker's property, else the default.</summary>
+    private long LongConfig(TopicInfo topic, string topicKey, string brokerKey, long fallback) =>
+        topic.Configs.TryGetValue(topicKey, out var t) && long.TryParse(t, out var fromTopic) ? fromTopic
+        : _options.Properties.TryGetValue(brokerKey, out var b) && long.TryParse(b, out var fromBroker) ? fromBroker
+        : fallback;
 
     private static int CountPartitions(string logDir) =>
         Directory.Exists(logDir) ? Directory.GetDirectories(logDir).Length : 0;
