@@ -5,16 +5,37 @@ using Moldau.Protocol.Records;
 namespace Moldau.Storage;
 
 /// <summary>
-/// One segment file, <c>&lt;20-digit base offset&gt;.log</c>: RecordBatch v2 bytes back to back,
-/// with a sparse offset index (batch base offset to file position) kept in memory.
+/// One segment, laid out as Kafka lays it out: <c>&lt;20-digit base offset&gt;.log</c> holding
+/// RecordBatch v2 bytes back to back, a sparse <c>.index</c> (8-byte entries: offset relative to
+/// the base, file position) and a <c>.timeindex</c> (12-byte entries: timestamp, relative offset).
+/// Both indexes are also kept in memory; the files let a clean start skip reading the log.
 /// </summary>
+/// <remarks>
+/// As in Kafka, an offset index entry names the last offset of the batch at its position, and is
+/// added once more than <c>index.interval.bytes</c> were appended since the previous one; a time
+/// index entry records the largest timestamp so far and the last offset of the batch that holds it,
+/// added with each offset entry when the timestamp grew, and once more when the segment rolls.
+/// </remarks>
 internal sealed class LogSegment : IDisposable
 {
+    /// <summary>The suffix a retired segment's file gets until it is removed.</summary>
+    public const string DeletedSuffix = ".deleted";
+
+    private const int IndexEntrySize = 8;
+    private const int TimeIndexEntrySize = 12;
+
     private readonly List<(long Offset, long Position)> _index = [];
+    private readonly List<(long Timestamp, long Offset)> _timeIndex = [];
     private readonly Lock _indexLock = new();
     private readonly int _indexInterval;
+    private SafeFileHandle? _indexFile;
+    private SafeFileHandle? _timeIndexFile;
     private long _bytesSinceIndex;
     private long _size;
+    private long _offsetOfMaxTimestamp = -1;
+    private volatile bool _deleted;
+    private volatile bool _dirty;
+    private bool _unsetTimestamps;
 
     private LogSegment(string path, long baseOffset, SafeFileHandle handle, int indexInterval)
     {
@@ -22,6 +43,11 @@ internal sealed class LogSegment : IDisposable
         BaseOffset = baseOffset;
         Handle = handle;
         _indexInterval = indexInterval;
+        NextOffset = baseOffset;
+
+        // An opened file may hold writes that reached only the page cache before a crash: the
+        // first flush syncs it whatever was appended since.
+        _dirty = true;
     }
 
     /// <summary>The file's path.</summary>
@@ -39,29 +65,61 @@ internal sealed class LogSegment : IDisposable
     /// <summary>The largest max timestamp of the segment's batches (-1 when empty), for time retention.</summary>
     public long MaxTimestamp { get; private set; } = -1;
 
+    /// <summary>The max timestamp of the first batch (or -1): the start of <c>segment.ms</c>, as in Kafka.</summary>
+    public long FirstBatchTimestamp { get; private set; } = -1;
+
+    /// <summary>When the segment started, for <c>segment.ms</c>: its first batch's timestamp, or when it was made.</summary>
+    public DateTimeOffset Created { get; set; }
+
     /// <summary>The offset after the last batch, or <see cref="BaseOffset"/> when empty.</summary>
     public long NextOffset { get; private set; }
 
-    /// <summary>The segment file name for <paramref name="baseOffset"/>.</summary>
-    public static string FileName(long baseOffset) => baseOffset.ToString("D20", System.Globalization.CultureInfo.InvariantCulture) + ".log";
+    /// <summary>Some batch leaves its max timestamp unset (below its base timestamp): the time index can't rule any out.</summary>
+    public bool HasUnsetTimestamps => Volatile.Read(ref _unsetTimestamps);
 
-    /// <summary>Creates an empty segment file.</summary>
+    /// <summary>Offset index entries (for tests and tools).</summary>
+    public int IndexEntries
+    {
+        get
+        {
+            lock (_indexLock)
+            {
+                return _index.Count;
+            }
+        }
+    }
+
+    /// <summary>The segment file name for <paramref name="baseOffset"/>.</summary>
+    public static string FileName(long baseOffset) => BaseName(baseOffset) + ".log";
+
+    private static string BaseName(long baseOffset) => baseOffset.ToString("D20", System.Globalization.CultureInfo.InvariantCulture);
+
+    private string IndexPath => System.IO.Path.ChangeExtension(Path, ".index");
+
+    private string TimeIndexPath => System.IO.Path.ChangeExtension(Path, ".timeindex");
+
+    /// <summary>Creates an empty segment and its empty index files.</summary>
     public static LogSegment Create(string directory, long baseOffset, int indexInterval)
     {
         var path = System.IO.Path.Combine(directory, FileName(baseOffset));
+        FileLayer.BeforeWrite(path);
         var handle = File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
-        return new LogSegment(path, baseOffset, handle, indexInterval) { NextOffset = baseOffset };
+        FileLayer.Created(path);
+        var segment = new LogSegment(path, baseOffset, handle, indexInterval);
+        segment.OpenIndexFiles(truncate: true);
+        return segment;
     }
 
     /// <summary>
-    /// Opens an existing segment and walks its batches, rebuilding the index. A torn or corrupt
-    /// tail (a partial batch, a bad CRC) is cut off at the last whole batch.
+    /// Opens an existing segment and walks its batches, checking each one's length, magic and
+    /// CRC, and rewrites its index files from what it finds. A torn or corrupt tail (a partial
+    /// batch, a bad CRC) is cut off at the last whole batch.
     /// </summary>
     /// <returns>The segment, and the number of bytes truncated.</returns>
     public static (LogSegment Segment, long Truncated) Recover(string path, long baseOffset, int indexInterval, ProducerStateTable producers)
     {
         var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
-        var segment = new LogSegment(path, baseOffset, handle, indexInterval) { NextOffset = baseOffset };
+        var segment = new LogSegment(path, baseOffset, handle, indexInterval);
         var length = RandomAccess.GetLength(handle);
         var position = 0L;
         var header = new byte[RecordBatch.HeaderSize];
@@ -92,10 +150,7 @@ internal sealed class LogSegment : IDisposable
                 producers.Update(batch);
             }
 
-            segment.MaxTimestamp = Math.Max(segment.MaxTimestamp, BinaryPrimitives.ReadInt64BigEndian(batch[35..]));
-            var batchBase = BinaryPrimitives.ReadInt64BigEndian(batch);
-            segment.AddToIndex(batchBase, position, size);
-            segment.NextOffset = batchBase + BinaryPrimitives.ReadInt32BigEndian(batch[23..]) + 1;
+            segment.Track(batch, position);
             position += size;
         }
 
@@ -106,33 +161,276 @@ internal sealed class LogSegment : IDisposable
         }
 
         segment._size = position;
+        segment.OpenIndexFiles(truncate: true);
         return (segment, truncated);
     }
 
-    /// <summary>Appends a whole batch at the end (the caller serializes appends).</summary>
-    public void Append(ReadOnlySpan<byte> batch, long baseOffset, long nextOffset)
+    /// <summary>
+    /// Opens a segment that was closed cleanly: its length is trusted and its indexes are loaded
+    /// from their files, so only the batch headers after the last index entry are read. An index
+    /// file that is missing or fails its checks is rebuilt by <see cref="Recover"/>.
+    /// </summary>
+    public static LogSegment Load(string path, long baseOffset, int indexInterval)
     {
-        var position = _size;
-        RandomAccess.Write(Handle, batch, position);
-        MaxTimestamp = Math.Max(MaxTimestamp, BinaryPrimitives.ReadInt64BigEndian(batch[35..]));
-        AddToIndex(baseOffset, position, batch.Length);
-        NextOffset = nextOffset;
-        Volatile.Write(ref _size, position + batch.Length);
+        var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+        var segment = new LogSegment(path, baseOffset, handle, indexInterval);
+        var length = RandomAccess.GetLength(handle);
+        if (!segment.TryLoadIndexes(length))
+        {
+            handle.Dispose();
+            return Recover(path, baseOffset, indexInterval, new ProducerStateTable()).Segment;
+        }
+
+        segment._size = length;
+        segment.OpenIndexFiles(truncate: false);
+        return segment;
     }
 
-    private void AddToIndex(long baseOffset, long position, long size)
+    private bool TryLoadIndexes(long length)
     {
-        if (position == 0 || _bytesSinceIndex >= _indexInterval)
+        if (!File.Exists(IndexPath) || !File.Exists(TimeIndexPath))
+        {
+            return length == 0;
+        }
+
+        var index = File.ReadAllBytes(IndexPath);
+        for (var i = 0; i + IndexEntrySize <= index.Length; i += IndexEntrySize)
+        {
+            var relative = BinaryPrimitives.ReadInt32BigEndian(index.AsSpan(i));
+            var position = BinaryPrimitives.ReadUInt32BigEndian(index.AsSpan(i + 4));
+            if (relative == 0 && position == 0 && i > 0)
+            {
+                break; // Kafka pre-allocates index files with zeros: the entries end here.
+            }
+
+            if (position >= length || (_index.Count > 0 && (BaseOffset + relative <= _index[^1].Offset || position <= _index[^1].Position)))
+            {
+                return false;
+            }
+
+            _index.Add((BaseOffset + relative, position));
+        }
+
+        var timeIndex = File.ReadAllBytes(TimeIndexPath);
+        for (var i = 0; i + TimeIndexEntrySize <= timeIndex.Length; i += TimeIndexEntrySize)
+        {
+            var timestamp = BinaryPrimitives.ReadInt64BigEndian(timeIndex.AsSpan(i));
+            var relative = BinaryPrimitives.ReadInt32BigEndian(timeIndex.AsSpan(i + 8));
+            if (timestamp == 0 && relative == 0 && i > 0)
+            {
+                break;
+            }
+
+            if (_timeIndex.Count > 0 && timestamp < _timeIndex[^1].Timestamp)
+            {
+                return false;
+            }
+
+            _timeIndex.Add((timestamp, BaseOffset + relative));
+        }
+
+        // The batches after the last index entry: their headers give the log end and timestamps.
+        if (_timeIndex.Count > 0)
+        {
+            MaxTimestamp = _timeIndex[^1].Timestamp;
+            _offsetOfMaxTimestamp = _timeIndex[^1].Offset;
+        }
+
+        var header = new byte[RecordBatch.HeaderSize];
+        var at = 0L;
+        if (length > 0)
+        {
+            RandomAccess.Read(Handle, header, 0);
+            FirstBatchTimestamp = BinaryPrimitives.ReadInt64BigEndian(header.AsSpan(35));
+        }
+
+        if (_index.Count > 0)
+        {
+            at = _index[^1].Position;
+        }
+
+        while (at + RecordBatch.HeaderSize <= length)
+        {
+            if (RandomAccess.Read(Handle, header, at) != header.Length || header[RecordBatch.MagicOffset] != 2)
+            {
+                return false;
+            }
+
+            var size = RecordBatch.DeclaredSize(header);
+            if (size < RecordBatch.HeaderSize || at + size > length)
+            {
+                return false;
+            }
+
+            var last = BinaryPrimitives.ReadInt64BigEndian(header) + BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(23));
+            var maxTimestamp = BinaryPrimitives.ReadInt64BigEndian(header.AsSpan(35));
+            if (maxTimestamp > MaxTimestamp)
+            {
+                MaxTimestamp = maxTimestamp;
+                _offsetOfMaxTimestamp = last;
+            }
+
+            NextOffset = last + 1;
+            at += size;
+        }
+
+        return at == length;
+    }
+
+    private void OpenIndexFiles(bool truncate)
+    {
+        var mode = truncate ? FileMode.Create : FileMode.OpenOrCreate;
+        _indexFile = File.OpenHandle(IndexPath, mode, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+        _timeIndexFile = File.OpenHandle(TimeIndexPath, mode, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+        if (!truncate)
+        {
+            // Drop any zero-filled tail a pre-allocating writer left.
+            RandomAccess.SetLength(_indexFile, (long)_index.Count * IndexEntrySize);
+            RandomAccess.SetLength(_timeIndexFile, (long)_timeIndex.Count * TimeIndexEntrySize);
+        }
+        else
+        {
+            WriteIndexes();
+        }
+    }
+
+    private void WriteIndexes()
+    {
+        var index = new byte[_index.Count * IndexEntrySize];
+        for (var i = 0; i < _index.Count; i++)
+        {
+            BinaryPrimitives.WriteInt32BigEndian(index.AsSpan(i * IndexEntrySize), (int)(_index[i].Offset - BaseOffset));
+            BinaryPrimitives.WriteUInt32BigEndian(index.AsSpan((i * IndexEntrySize) + 4), (uint)_index[i].Position);
+        }
+
+        var time = new byte[_timeIndex.Count * TimeIndexEntrySize];
+        for (var i = 0; i < _timeIndex.Count; i++)
+        {
+            BinaryPrimitives.WriteInt64BigEndian(time.AsSpan(i * TimeIndexEntrySize), _timeIndex[i].Timestamp);
+            BinaryPrimitives.WriteInt32BigEndian(time.AsSpan((i * TimeIndexEntrySize) + 8), (int)(_timeIndex[i].Offset - BaseOffset));
+        }
+
+        RandomAccess.SetLength(_indexFile!, index.Length);
+        RandomAccess.Write(_indexFile!, index, 0);
+        RandomAccess.SetLength(_timeIndexFile!, time.Length);
+        RandomAccess.Write(_timeIndexFile!, time, 0);
+    }
+
+    /// <summary>Appends a whole batch at the end (the caller serializes appends).</summary>
+    public void Append(ReadOnlySpan<byte> batch)
+    {
+        var position = _size;
+        FileLayer.BeforeWrite(Path);
+        RandomAccess.Write(Handle, batch, position);
+        _dirty = true;
+        var (indexed, timed) = Track(batch, position);
+        Volatile.Write(ref _size, position + batch.Length);
+        if (indexed)
+        {
+            WriteLastIndexEntries(timed);
+        }
+    }
+
+    /// <summary>Updates the segment's state for a batch written at <paramref name="position"/>.</summary>
+    /// <returns>Whether an offset index entry, and a time index entry, were added.</returns>
+    private (bool Indexed, bool Timed) Track(ReadOnlySpan<byte> batch, long position)
+    {
+        var last = BinaryPrimitives.ReadInt64BigEndian(batch) + BinaryPrimitives.ReadInt32BigEndian(batch[23..]);
+        var maxTimestamp = BinaryPrimitives.ReadInt64BigEndian(batch[35..]);
+        var baseTimestamp = BinaryPrimitives.ReadInt64BigEndian(batch[27..]);
+        if (maxTimestamp < baseTimestamp)
+        {
+            // Some clients (sarama 1.22) leave the max timestamp unset: only the records know it,
+            // so the time index can't rule out any batch of this segment.
+            _unsetTimestamps = true;
+            maxTimestamp = baseTimestamp;
+        }
+
+        if (position == 0)
+        {
+            FirstBatchTimestamp = maxTimestamp;
+        }
+
+        if (maxTimestamp > MaxTimestamp)
+        {
+            MaxTimestamp = maxTimestamp;
+            _offsetOfMaxTimestamp = last;
+        }
+
+        NextOffset = last + 1;
+        bool indexed = false, timed = false;
+        if (_bytesSinceIndex > _indexInterval)
         {
             lock (_indexLock)
             {
-                _index.Add((baseOffset, position));
+                _index.Add((last, position));
+                if (_timeIndex.Count == 0 || MaxTimestamp > _timeIndex[^1].Timestamp)
+                {
+                    _timeIndex.Add((MaxTimestamp, _offsetOfMaxTimestamp));
+                    timed = true;
+                }
             }
 
+            indexed = true;
             _bytesSinceIndex = 0;
         }
 
-        _bytesSinceIndex += size;
+        _bytesSinceIndex += batch.Length;
+        return (indexed, timed);
+    }
+
+    private void WriteLastIndexEntries(bool timed)
+    {
+        Span<byte> entry = stackalloc byte[TimeIndexEntrySize];
+        (long Offset, long Position) last;
+        (long Timestamp, long Offset) time;
+        int count, timeCount;
+        lock (_indexLock)
+        {
+            last = _index[^1];
+            count = _index.Count;
+            time = _timeIndex.Count > 0 ? _timeIndex[^1] : default;
+            timeCount = _timeIndex.Count;
+        }
+
+        BinaryPrimitives.WriteInt32BigEndian(entry, (int)(last.Offset - BaseOffset));
+        BinaryPrimitives.WriteUInt32BigEndian(entry[4..], (uint)last.Position);
+        RandomAccess.Write(_indexFile!, entry[..IndexEntrySize], (long)(count - 1) * IndexEntrySize);
+        if (timed)
+        {
+            WriteTimeEntry(time, timeCount);
+        }
+    }
+
+    private void WriteTimeEntry((long Timestamp, long Offset) time, int count)
+    {
+        Span<byte> entry = stackalloc byte[TimeIndexEntrySize];
+        BinaryPrimitives.WriteInt64BigEndian(entry, time.Timestamp);
+        BinaryPrimitives.WriteInt32BigEndian(entry[8..], (int)(time.Offset - BaseOffset));
+        RandomAccess.Write(_timeIndexFile!, entry, (long)(count - 1) * TimeIndexEntrySize);
+    }
+
+    /// <summary>
+    /// The segment stops being the active one: its time index gets a last entry for its largest
+    /// timestamp, so a clean start reads a closed segment's timestamps from the index alone.
+    /// </summary>
+    public void OnRolled()
+    {
+        (long, long) entry;
+        int count;
+        lock (_indexLock)
+        {
+            if (MaxTimestamp < 0 || (_timeIndex.Count > 0 && MaxTimestamp <= _timeIndex[^1].Timestamp))
+            {
+                return;
+            }
+
+            _timeIndex.Add((MaxTimestamp, _offsetOfMaxTimestamp));
+            entry = _timeIndex[^1];
+            count = _timeIndex.Count;
+        }
+
+        WriteTimeEntry(entry, count);
     }
 
     /// <summary>A file position at or before the batch holding <paramref name="offset"/>.</summary>
@@ -140,11 +438,12 @@ internal sealed class LogSegment : IDisposable
     {
         lock (_indexLock)
         {
+            // The largest entry whose batch ends before the offset: the batch holding it lies after.
             int lo = 0, hi = _index.Count - 1, found = -1;
             while (lo <= hi)
             {
                 var mid = (lo + hi) >>> 1;
-                if (_index[mid].Offset <= offset)
+                if (_index[mid].Offset < offset)
                 {
                     found = mid;
                     lo = mid + 1;
@@ -159,50 +458,113 @@ internal sealed class LogSegment : IDisposable
         }
     }
 
-    /// <summary>The suffix a retired segment's file gets until it is removed.</summary>
-    public const string DeletedSuffix = ".deleted";
+    /// <summary>
+    /// A file position at or before the first batch that may hold a timestamp at or after
+    /// <paramref name="timestamp"/>, from the time index: the batch after the last entry below it.
+    /// </summary>
+    public long LookupTimestampPosition(long timestamp)
+    {
+        long offset;
+        lock (_indexLock)
+        {
+            if (_unsetTimestamps)
+            {
+                return 0;
+            }
 
-    private volatile bool _deleted;
+            int lo = 0, hi = _timeIndex.Count - 1, found = -1;
+            while (lo <= hi)
+            {
+                var mid = (lo + hi) >>> 1;
+                if (_timeIndex[mid].Timestamp < timestamp)
+                {
+                    found = mid;
+                    lo = mid + 1;
+                }
+                else
+                {
+                    hi = mid - 1;
+                }
+            }
 
-    /// <summary>fsync of the file; nothing once the segment is retired (its data no longer counts).</summary>
+            if (found < 0)
+            {
+                return 0;
+            }
+
+            // Every batch up to that entry's offset has timestamps below the target.
+            offset = _timeIndex[found].Offset + 1;
+        }
+
+        return LookupPosition(offset);
+    }
+
+    /// <summary>fsync of the log file; nothing once the segment is retired (its data no longer counts).</summary>
     public void Flush()
     {
-        if (_deleted)
+        if (_deleted || !_dirty)
         {
             return;
         }
 
+        _dirty = false;
         try
         {
+            var length = Size;
+            FileLayer.BeforeWrite(Path);
             RandomAccess.FlushToDisk(Handle);
+            FileLayer.Synced(Path, length);
         }
         catch (ObjectDisposedException) when (_deleted)
         {
         }
+        catch
+        {
+            _dirty = true; // not synced: the next flush must try again
+            throw;
+        }
     }
 
-    /// <summary>Renames the file to <c>.deleted</c>; it stays open for readers until <see cref="DisposeAndDelete"/>.</summary>
+    /// <summary>fsync of the index files (a clean close; a crash rebuilds them from the log).</summary>
+    public void FlushIndexes()
+    {
+        RandomAccess.FlushToDisk(_indexFile!);
+        RandomAccess.FlushToDisk(_timeIndexFile!);
+    }
+
+    /// <summary>Renames the files to <c>.deleted</c>; the log stays open for readers until <see cref="DisposeAndDelete"/>.</summary>
     public void MarkDeleted()
     {
         _deleted = true;
-        try
+        foreach (var path in new[] { Path, IndexPath, TimeIndexPath })
         {
-            File.Move(Path, Path + DeletedSuffix, overwrite: true);
-        }
-        catch (IOException)
-        {
-            // Renaming is a courtesy for restarts; the segment is out of the log either way.
+            try
+            {
+                File.Move(path, path + DeletedSuffix, overwrite: true);
+            }
+            catch (IOException)
+            {
+                // Renaming is a courtesy for restarts; the segment is out of the log either way.
+            }
         }
     }
 
-    /// <summary>Closes the file and removes it.</summary>
+    /// <summary>Closes the files and removes them.</summary>
     public void DisposeAndDelete()
     {
-        Handle.Dispose();
-        File.Delete(Path + DeletedSuffix);
-        File.Delete(Path);
+        Dispose();
+        foreach (var path in new[] { Path, IndexPath, TimeIndexPath })
+        {
+            File.Delete(path + DeletedSuffix);
+            File.Delete(path);
+        }
     }
 
     /// <inheritdoc/>
-    public void Dispose() => Handle.Dispose();
+    public void Dispose()
+    {
+        Handle.Dispose();
+        _indexFile?.Dispose();
+        _timeIndexFile?.Dispose();
+    }
 }

@@ -33,6 +33,7 @@ public sealed class PartitionLog : IDisposable
     private readonly TimeProvider _time;
     private bool _flushing;
     private bool _disposed;
+    private volatile bool _directoryDirty;
 
     private PartitionLog(string directory, PartitionLogOptions options, LogSegment[] segments, ProducerStateTable producers, TimeProvider time)
     {
@@ -41,6 +42,10 @@ public sealed class PartitionLog : IDisposable
         Directory = directory;
         _options = options;
         _segments = segments;
+        foreach (var segment in segments)
+        {
+            segment.Created = segment.FirstBatchTimestamp >= 0 ? DateTimeOffset.FromUnixTimeMilliseconds(segment.FirstBatchTimestamp) : time.GetUtcNow();
+        }
         _logEndOffset = segments[^1].NextOffset;
         _logStartOffset = segments[0].BaseOffset;
         _highWatermark = _logEndOffset;
@@ -81,18 +86,49 @@ public sealed class PartitionLog : IDisposable
         var segments = new List<LogSegment>();
         var producers = new ProducerStateTable();
         long truncated = 0;
-        foreach (var (path, baseOffset) in files)
+        var snapshots = SnapshotFiles(directory);
+        if (options.CleanShutdown)
         {
-            if (truncated > 0)
+            foreach (var (path, baseOffset) in files)
             {
-                // Segments after a torn one can't be trusted to follow on: they go.
-                File.Delete(path);
-                continue;
+                segments.Add(LogSegment.Load(path, baseOffset, options.IndexIntervalBytes));
             }
 
-            var (segment, cut) = LogSegment.Recover(path, baseOffset, options.IndexIntervalBytes, producers);
-            segments.Add(segment);
-            truncated += cut;
+            // The producer state: the latest snapshot at or below the log end, then the batches after it.
+            var end = segments.Count > 0 ? segments[^1].NextOffset : 0;
+            var from = segments.Count > 0 ? segments[0].BaseOffset : 0;
+            foreach (var (path, offset) in snapshots.Where(s => s.Offset <= end).OrderByDescending(s => s.Offset))
+            {
+                if (producers.LoadSnapshot(path))
+                {
+                    from = offset;
+                    break;
+                }
+            }
+
+            ReplayProducerState(segments, from, producers);
+        }
+        else
+        {
+            foreach (var (path, baseOffset) in files)
+            {
+                if (truncated > 0)
+                {
+                    // Segments after a torn one can't be trusted to follow on: they go.
+                    File.Delete(path);
+                    continue;
+                }
+
+                var (segment, cut) = LogSegment.Recover(path, baseOffset, options.IndexIntervalBytes, producers);
+                segments.Add(segment);
+                truncated += cut;
+            }
+        }
+
+        // Snapshots are only trusted right after a clean stop; a later one is written at the next.
+        foreach (var (path, _) in snapshots)
+        {
+            File.Delete(path);
         }
 
         if (segments.Count == 0)
@@ -107,8 +143,34 @@ public sealed class PartitionLog : IDisposable
             s.Flush();
         }
 
+        DirectorySync.Sync(directory);
         var log = new PartitionLog(directory, options, [.. segments], producers, time) { RecoveredTruncatedBytes = truncated };
         return log;
+    }
+
+    private static List<(string Path, long Offset)> SnapshotFiles(string directory) =>
+        System.IO.Directory.GetFiles(directory, "*.snapshot")
+            .Select(p => (Path: p, Offset: long.TryParse(System.IO.Path.GetFileNameWithoutExtension(p), out var o) ? o : -1))
+            .Where(f => f.Offset >= 0)
+            .ToList();
+
+    /// <summary>Feeds the producer state the headers of the batches at or after <paramref name="from"/>.</summary>
+    private static void ReplayProducerState(List<LogSegment> segments, long from, ProducerStateTable producers)
+    {
+        var header = new byte[RecordBatch.HeaderSize];
+        foreach (var segment in segments.Where(s => s.NextOffset > from))
+        {
+            var size = segment.Size;
+            for (var position = segment.LookupPosition(from); position + RecordBatch.HeaderSize <= size; position += RecordBatch.DeclaredSize(header))
+            {
+                RandomAccess.Read(segment.Handle, header, position);
+                var last = BinaryPrimitives.ReadInt64BigEndian(header) + BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(23));
+                if (last >= from && ProducerStateTable.Tracks(header))
+                {
+                    producers.Update(header);
+                }
+            }
+        }
     }
 
     /// <summary>
@@ -136,13 +198,16 @@ public sealed class PartitionLog : IDisposable
             RecordBatch.SetPartitionLeaderEpoch(batch, leaderEpoch);
             var next = baseOffset + BinaryPrimitives.ReadInt32BigEndian(batch[23..]) + 1;
             var active = _segments[^1];
-            if (active.Size > 0 && active.Size + batch.Length > _options.SegmentBytes)
+            if (active.Size > 0 && (active.Size + batch.Length > _options.SegmentBytes || _time.GetUtcNow() - active.Created >= _options.SegmentAge))
             {
+                active.OnRolled();
                 active = LogSegment.Create(Directory, baseOffset, _options.IndexIntervalBytes);
+                active.Created = _time.GetUtcNow();
                 _segments = [.. _segments, active];
+                _directoryDirty = true;
             }
 
-            active.Append(batch, baseOffset, next);
+            active.Append(batch);
             if (tracked)
             {
                 _producers.Update(batch);
@@ -170,6 +235,8 @@ public sealed class PartitionLog : IDisposable
     public void Flush()
     {
         var target = LogEndOffset;
+        _directoryDirty = false;
+        DirectorySync.Sync(Directory);
         foreach (var s in _segments)
         {
             s.Flush();
@@ -226,6 +293,13 @@ public sealed class PartitionLog : IDisposable
             var target = LogEndOffset;
             try
             {
+                if (_directoryDirty)
+                {
+                    // A new segment's directory entry must be durable before the data in it counts.
+                    _directoryDirty = false;
+                    DirectorySync.Sync(Directory);
+                }
+
                 foreach (var s in _segments)
                 {
                     s.Flush();
@@ -408,18 +482,40 @@ public sealed class PartitionLog : IDisposable
     /// </summary>
     public OffsetAndTimestamp? FindOffsetForTimestamp(long timestamp, long fromOffset = 0)
     {
-        OffsetAndTimestamp? found = null;
-        WalkHeaders((baseOffset, lastOffset, baseTimestamp, maxTimestamp) =>
+        // Segments whose largest timestamp is below the target are skipped; in the first that
+        // may hold it, the time index says where to start reading batch headers.
+        var header = new byte[RecordBatch.HeaderSize];
+        var highWatermark = HighWatermark;
+        var logStart = LogStartOffset;
+        foreach (var segment in _segments)
         {
-            if (lastOffset >= fromOffset && (maxTimestamp >= timestamp || maxTimestamp < baseTimestamp))
+            if (segment.NextOffset <= fromOffset || (segment.MaxTimestamp < timestamp && !segment.HasUnsetTimestamps))
             {
-                found = new OffsetAndTimestamp(Math.Max(baseOffset, LogStartOffset), maxTimestamp);
-                return false;
+                continue;
             }
 
-            return true;
-        });
-        return found;
+            var size = segment.Size;
+            var position = Math.Max(segment.LookupTimestampPosition(timestamp), segment.LookupPosition(fromOffset));
+            for (; position + RecordBatch.HeaderSize <= size; position += RecordBatch.DeclaredSize(header))
+            {
+                RandomAccess.Read(segment.Handle, header, position);
+                var baseOffset = BinaryPrimitives.ReadInt64BigEndian(header);
+                if (baseOffset >= highWatermark)
+                {
+                    return null;
+                }
+
+                var lastOffset = baseOffset + BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(23));
+                var baseTimestamp = BinaryPrimitives.ReadInt64BigEndian(header.AsSpan(27));
+                var maxTimestamp = BinaryPrimitives.ReadInt64BigEndian(header.AsSpan(35));
+                if (lastOffset >= fromOffset && (maxTimestamp >= timestamp || maxTimestamp < baseTimestamp))
+                {
+                    return new OffsetAndTimestamp(Math.Max(baseOffset, logStart), maxTimestamp);
+                }
+            }
+        }
+
+        return null;
     }
 
     /// <summary>The batch holding the largest timestamp (its last offset and that timestamp).</summary>
@@ -576,6 +672,9 @@ public sealed class PartitionLog : IDisposable
         }
     }
 
+    /// <summary>True once <see cref="Dispose"/> synced everything a clean start relies on.</summary>
+    public bool ClosedCleanly { get; private set; }
+
     /// <summary>Flushes, then closes every segment file.</summary>
     public void Dispose()
     {
@@ -593,9 +692,19 @@ public sealed class PartitionLog : IDisposable
         {
             try
             {
+                // A clean close: data, indexes and the producer state on disk, so the next start
+                // can trust them instead of reading the log through.
                 Flush();
+                foreach (var s in _segments)
+                {
+                    s.FlushIndexes();
+                }
+
+                _producers.WriteSnapshot(System.IO.Path.Combine(Directory, ProducerStateTable.SnapshotFileName(LogEndOffset)));
+                DirectorySync.Sync(Directory);
+                ClosedCleanly = true;
             }
-            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            catch (Exception e) when (e is IOException or ObjectDisposedException or UnauthorizedAccessException)
             {
             }
         }

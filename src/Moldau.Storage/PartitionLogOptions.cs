@@ -18,4 +18,14 @@ public sealed class PartitionLogOptions
 
     /// <summary>file.delete.delay.ms: how long a segment retired by retention stays open (as <c>.deleted</c>) before it is removed.</summary>
     public TimeSpan FileDeleteDelay { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>segment.ms / log.roll.ms (log.roll.hours): roll to a new segment once the active one is this old.</summary>
+    public TimeSpan SegmentAge { get; init; } = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// The log dir was closed cleanly (Kafka's <c>.kafka_cleanshutdown</c> marker was there at
+    /// start): segments and their index files are trusted as they are and not read through; the
+    /// producer state comes from the latest <c>.snapshot</c>.
+    /// </summary>
+    public bool CleanShutdown { get; init; }
 }

@@ -55,11 +55,19 @@ public sealed class KafkaLayoutTests
         return log;
     }
 
-    [Fact]
-    public async Task TopicsFromTheMetadataLogAndTheirLogsAreServed()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task TopicsFromTheMetadataLogAndTheirLogsAreServed(bool cleanShutdownMarker)
     {
         var dataDir = BrokerProcess.NewDataDir();
         var log = LayOut(dataDir);
+        if (cleanShutdownMarker)
+        {
+            // Kafka's marker: the segments and (zero-padded) indexes are then taken as they are.
+            File.WriteAllText(Path.Combine(dataDir, ".kafka_cleanshutdown"), "{\"version\":0,\"brokerEpoch\":12}");
+        }
+
         await using var broker = await BrokerProcess.StartAsync(dataDir);
         await using var client = await KafkaTestClient.ConnectAsync(broker.Port);
 
@@ -108,8 +116,15 @@ public sealed class KafkaLayoutTests
             await client.SendAsync<ProduceResponse>(ApiKey.Produce, 11, new ProduceRequest { Acks = 1, TopicData = [new() { Name = "kept", PartitionData = [new() { Index = 0, Records = batch }] }] });
         }
 
+        // A clean stop leaves Kafka's marker, the segment's indexes and a producer snapshot at the
+        // log end; the next start takes the marker away (a crash after it means a full recovery).
         Assert.Equal(0, await broker.StopAsync());
+        Assert.True(File.Exists(Path.Combine(broker.DataDir, ".kafka_cleanshutdown")));
+        Assert.True(File.Exists(Path.Combine(broker.DataDir, "kept-0", "00000000000000000000.index")));
+        Assert.True(File.Exists(Path.Combine(broker.DataDir, "kept-0", "00000000000000000000.timeindex")));
+        Assert.True(File.Exists(Path.Combine(broker.DataDir, "kept-0", "00000000000000000001.snapshot")));
         await broker.RestartAsync();
+        Assert.False(File.Exists(Path.Combine(broker.DataDir, ".kafka_cleanshutdown")));
         await using var again = await KafkaTestClient.ConnectAsync(broker.Port);
         var after = await again.SendAsync<MetadataResponse>(ApiKey.Metadata, 12, new MetadataRequest { Topics = null });
         Assert.Equal(id, after.Topics.Single(t => t.Name == "kept").TopicId);

@@ -30,6 +30,10 @@ internal sealed class TopicRegistry : IDisposable
     private readonly ConcurrentDictionary<Uuid, TopicInfo> _byId = new();
     private readonly Lock _changeLock = new();
     private MetadataLogWriter? _metadataLog;
+    private readonly HashSet<string> _cleanLogDirs = new(StringComparer.Ordinal);
+
+    /// <summary>The marker Kafka writes in a log dir after closing all its logs cleanly.</summary>
+    public const string CleanShutdownFile = ".kafka_cleanshutdown";
 
     // Producer ids come in blocks recorded in the metadata log (ProducerIdsRecord), as Kafka's
     // controller hands them out, so ids are never reused after a restart.
@@ -59,6 +63,16 @@ internal sealed class TopicRegistry : IDisposable
     /// <summary>Replays the metadata log and opens every partition's log.</summary>
     public void Load()
     {
+        // Kafka's clean-shutdown marker: present means every log in that dir was closed cleanly,
+        // so its segments, indexes and producer snapshots are trusted as they are. It goes at
+        // once: after a crash from here on, the next start reads the logs through.
+        foreach (var logDir in _options.LogDirs.Where(d => File.Exists(Path.Combine(d, CleanShutdownFile))))
+        {
+            _cleanLogDirs.Add(Path.GetFullPath(logDir));
+            File.Delete(Path.Combine(logDir, CleanShutdownFile));
+            DirectorySync.Sync(logDir);
+        }
+
         var metadataDir = Path.Combine(_options.LogDirs[0], MetadataLogDirectory);
         var records = 0;
         foreach (var record in MetadataLogReader.ReadAll(metadataDir))
@@ -436,6 +450,8 @@ internal sealed class TopicRegistry : IDisposable
             SyncBeforeAck = !explicitFlush,
             IndexIntervalBytes = (int)Math.Clamp(LongConfig(topic, "index.interval.bytes", "log.index.interval.bytes", 4096), 1, int.MaxValue),
             FileDeleteDelay = TimeSpan.FromMilliseconds(Math.Max(0, LongConfig(topic, "file.delete.delay.ms", "log.segment.delete.delay.ms", 60_000))),
+            SegmentAge = TimeSpan.FromMilliseconds(Math.Max(1, LongConfig(topic, "segment.ms", "log.roll.ms", LongConfig(topic, "segment.ms", "log.roll.hours", 168) * 3_600_000))),
+            CleanShutdown = _cleanLogDirs.Contains(Path.GetFullPath(Path.GetDirectoryName(dir)!)),
         };
         var log = PartitionLog.Open(dir, options, _time);
         if (PartitionMetadataFile.Read(dir) is null)
@@ -458,14 +474,34 @@ internal sealed class TopicRegistry : IDisposable
     /// <summary>Closes every partition log and the metadata log.</summary>
     public void Dispose()
     {
+        var unclean = new HashSet<string>(StringComparer.Ordinal);
         foreach (var topic in _byName.Values)
         {
             foreach (var p in topic.Partitions)
             {
-                p?.Log?.Dispose();
+                if (p?.Log is { } log)
+                {
+                    log.Dispose();
+                    if (!log.ClosedCleanly)
+                    {
+                        unclean.Add(Path.GetFullPath(Path.GetDirectoryName(log.Directory)!));
+                    }
+                }
             }
         }
 
         _metadataLog?.Dispose();
+        foreach (var logDir in _options.LogDirs.Where(d => Directory.Exists(d) && !unclean.Contains(Path.GetFullPath(d))))
+        {
+            try
+            {
+                File.WriteAllText(Path.Combine(logDir, CleanShutdownFile), "{\"version\":0,\"brokerEpoch\":-1}");
+                DirectorySync.Sync(logDir);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                _log.LogWarning("could not write the clean-shutdown marker in {LogDir}: {Error}", logDir, e.Message);
+            }
+        }
     }
 }

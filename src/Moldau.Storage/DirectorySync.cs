@@ -1,0 +1,52 @@
+using System.Runtime.InteropServices;
+
+namespace Moldau.Storage;
+
+/// <summary>
+/// fsync of a directory, so that files created, renamed or removed in it survive a power loss.
+/// .NET has no API for it: on Linux it is open(O_RDONLY | O_DIRECTORY) and fsync; elsewhere a no-op.
+/// </summary>
+public static partial class DirectorySync
+{
+    private const int ReadOnlyDirectory = 0x10000; // O_RDONLY | O_DIRECTORY on Linux
+
+    /// <summary>Syncs <paramref name="directory"/>; throws <see cref="IOException"/> when the fsync fails.</summary>
+    public static void Sync(string directory)
+    {
+        FileLayer.BeforeWrite(directory);
+        if (!OperatingSystem.IsLinux())
+        {
+            FileLayer.DirectorySynced(directory);
+            return;
+        }
+
+        var fd = Open(directory, ReadOnlyDirectory);
+        if (fd < 0)
+        {
+            throw new IOException($"open of directory {directory} failed (errno {Marshal.GetLastPInvokeError()})");
+        }
+
+        try
+        {
+            if (Fsync(fd) != 0)
+            {
+                throw new IOException($"fsync of directory {directory} failed (errno {Marshal.GetLastPInvokeError()})");
+            }
+
+            FileLayer.DirectorySynced(directory);
+        }
+        finally
+        {
+            _ = Close(fd);
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    private static partial int Fsync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static partial int Close(int fd);
+}
