@@ -33,10 +33,13 @@ public sealed class InMemoryBrokerTests : IAsyncLifetime
         Directory.Delete(_dir, recursive: true);
     }
 
-    private async Task<T> Send<T>(ApiKey key, short version, IKafkaMessage request)
+    private Task<T> Send<T>(ApiKey key, short version, IKafkaMessage request)
+        where T : IKafkaMessage, new() => SendTo<T>(Broker, ++_correlation, key, version, request);
+
+    /// <summary>One request through <see cref="KafkaBroker.Dispatch"/>, its response parsed and checked for framing.</summary>
+    internal static async Task<T> SendTo<T>(KafkaBroker broker, int correlation, ApiKey key, short version, IKafkaMessage request)
         where T : IKafkaMessage, new()
     {
-        var correlation = ++_correlation;
         var spec = ApiSpecs.Find((short)key)!;
         var header = new RequestHeader { ApiKey = (short)key, ApiVersion = version, CorrelationId = correlation, ClientId = "test" };
         var hv = spec.RequestHeaderVersion(version);
@@ -44,7 +47,7 @@ public sealed class InMemoryBrokerTests : IAsyncLifetime
         var w = new KafkaWriter(frame);
         header.Write(ref w, hv);
         request.Write(ref w, version);
-        var result = await Broker.Dispatch(frame, new ConnectionInfo(1, null, "PLAINTEXT"), CancellationToken.None);
+        var result = await broker.Dispatch(frame, new ConnectionInfo(1, null, "PLAINTEXT"), CancellationToken.None);
         Assert.False(result.Close, result.CloseReason);
         var bytes = result.Response!.AsMemory(0, result.Length);
         Assert.Equal(result.Length - 4, BinaryPrimitives.ReadInt32BigEndian(bytes.Span));
