@@ -34,6 +34,7 @@ public sealed class PartitionLog : IDisposable
     private bool _flushing;
     private bool _disposed;
     private volatile bool _directoryDirty;
+    private TaskCompletionSource? _lingerWake;
 
     private PartitionLog(string directory, PartitionLogOptions options, LogSegment[] segments, ProducerStateTable producers, TimeProvider time)
     {
@@ -265,6 +266,7 @@ public sealed class PartitionLog : IDisposable
             }
 
             _durabilityWaiters.Add((offset, done));
+            _lingerWake?.TrySetResult();
         }
 
         RequestFlush();
@@ -324,6 +326,7 @@ public sealed class PartitionLog : IDisposable
             }
 
             MarkDurable(target);
+            var linger = false;
             lock (_flushLock)
             {
                 if (LogEndOffset == target || _disposed)
@@ -331,7 +334,48 @@ public sealed class PartitionLog : IDisposable
                     _flushing = false;
                     return;
                 }
+
+                if (_durabilityWaiters.Count == 0 && _options.FlushLinger > TimeSpan.Zero)
+                {
+                    // Only acks=1 appends since: nobody waits, so the next fsync may gather a few
+                    // milliseconds of them instead of running back to back with this one.
+                    linger = true;
+                }
             }
+
+            if (linger)
+            {
+                _ = FlushAfterLingerAsync();
+                return;
+            }
+        }
+    }
+
+    private async Task FlushAfterLingerAsync()
+    {
+        // An acks=all waiter arriving meanwhile cuts the pause short (WaitDurableAsync).
+        var wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_flushLock)
+        {
+            _lingerWake = wake;
+            if (_durabilityWaiters.Count > 0)
+            {
+                wake.TrySetResult();
+            }
+        }
+
+        try
+        {
+            await Task.WhenAny(Task.Delay(_options.FlushLinger, _time), wake.Task).ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (_flushLock)
+            {
+                _lingerWake = null;
+            }
+
+            Flusher.Enqueue(FlushLoop);
         }
     }
 

@@ -28,4 +28,10 @@ public sealed class PartitionLogOptions
     /// producer state comes from the latest <c>.snapshot</c>.
     /// </summary>
     public bool CleanShutdown { get; init; }
+
+    /// <summary>
+    /// Under acks=1 load with nobody waiting for durability, how long a finished fsync waits before
+    /// the next (acks=all waiters never wait: their fsync starts at once).
+    /// </summary>
+    public TimeSpan FlushLinger { get; init; } = TimeSpan.FromMilliseconds(10);
 }
