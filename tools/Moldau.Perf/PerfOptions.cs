@@ -60,7 +60,9 @@ internal sealed class PerfOptions
           moldau-perf consume --bootstrap HOST:PORT --topic T [--records N] [--timeout-ms MS]
                               [--config KEY=VALUE]...
           moldau-perf e2e     --bootstrap HOST:PORT --topic T --records N --record-size S
-                              [--throughput R] [--acks all|1|0] [--timeout-ms MS] [--config KEY=VALUE]...
+                              [--throughput R] [--acks all|1|0] [--linger-ms MS] [--batch-size BYTES]
+                              [--compression none|gzip|snappy|lz4|zstd] [--partitions P]
+                              [--timeout-ms MS] [--config KEY=VALUE]...
 
         produce   sends N records of S bytes; latency is the time from send to acknowledgement.
                   --throughput caps records/s (-1, the default, is as fast as possible);
@@ -71,7 +73,8 @@ internal sealed class PerfOptions
                   no record arrives for --timeout-ms (default 30000).
         e2e       produces N records stamped with their send time (S >= 8) and consumes them in the
                   same process; latency is from send to receipt. Reading starts at the end of
-                  each partition, so older records in the topic are not counted.
+                  each partition, so older records in the topic are not counted. linger.ms is 0
+                  unless --linger-ms is given. The other options are as for produce.
         --config  passes a librdkafka property to the clients (repeatable).
 
         Progress goes to stderr about once a second; the summary goes to stdout. Exit code 0 on
@@ -91,7 +94,7 @@ internal sealed class PerfOptions
         {
             "produce" => ["bootstrap", "topic", "records", "record-size", "throughput", "acks", "linger-ms", "batch-size", "compression", "partitions", "timeout-ms", "config"],
             "consume" => ["bootstrap", "topic", "records", "timeout-ms", "config"],
-            "e2e" => ["bootstrap", "topic", "records", "record-size", "throughput", "acks", "timeout-ms", "config"],
+            "e2e" => ["bootstrap", "topic", "records", "record-size", "throughput", "acks", "linger-ms", "batch-size", "compression", "partitions", "timeout-ms", "config"],
             _ => throw new UsageException($"unknown subcommand '{command}' (expected produce, consume or e2e)"),
         };
 
