@@ -1,0 +1,71 @@
+namespace Moldau.Perf;
+
+/// <summary>
+/// A fixed set of in-flight slots, each with its own cached delivery handler, so an acknowledgement
+/// finds its send time without a closure per record. The sending thread takes a slot, stamps it
+/// and produces; the delivery thread reads the stamp and gives the slot back. Free slots live in a
+/// single-producer single-consumer ring (the delivery thread writes, the sender reads).
+/// </summary>
+/// <typeparam name="TReport">The delivery report type.</typeparam>
+internal sealed class DeliverySlots<TReport>
+{
+    private readonly long[] _sentTicks;
+    private readonly int[] _free;
+    private readonly int _mask;
+    private long _read;
+    private long _written;
+
+    /// <summary>At least <paramref name="count"/> slots (rounded up to a power of two), all free; <paramref name="onDelivery"/> gets the slot's send time.</summary>
+    public DeliverySlots(int count, Action<long, TReport> onDelivery)
+    {
+        var size = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(count, 1));
+        _sentTicks = new long[size];
+        _free = new int[size];
+        _mask = size - 1;
+        Handlers = new Action<TReport>[size];
+        for (var i = 0; i < size; i++)
+        {
+            var slot = i;
+            _free[i] = i;
+            Handlers[i] = report =>
+            {
+                var sent = _sentTicks[slot];
+                onDelivery(sent, report);
+                Release(slot);
+            };
+        }
+
+        _written = size;
+    }
+
+    /// <summary>The number of slots.</summary>
+    public int Size => _free.Length;
+
+    /// <summary>The delivery handler of each slot.</summary>
+    public Action<TReport>[] Handlers { get; }
+
+    /// <summary>Takes a free slot and stamps it with <paramref name="sentTicks"/>; false when every slot is in flight.</summary>
+    public bool TryTake(long sentTicks, out int slot)
+    {
+        var read = _read;
+        if (read == Volatile.Read(ref _written))
+        {
+            slot = -1;
+            return false;
+        }
+
+        slot = _free[read & _mask];
+        _sentTicks[slot] = sentTicks;
+        Volatile.Write(ref _read, read + 1);
+        return true;
+    }
+
+    // Called on the delivery thread only (the client delivers reports from one thread), after the
+    // report is handled; the ring never holds more than Size entries, so it cannot overrun.
+    private void Release(int slot)
+    {
+        var written = _written;
+        _free[written & _mask] = slot;
+        Volatile.Write(ref _written, written + 1);
+    }
+}

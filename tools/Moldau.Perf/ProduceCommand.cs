@@ -1,0 +1,77 @@
+using Confluent.Kafka;
+
+namespace Moldau.Perf;
+
+/// <summary>
+/// produce: N records of S bytes, optionally throttled; latency is from the send call to the
+/// delivery report (the broker's acknowledgement, or the send itself for acks=0).
+/// </summary>
+internal static class ProduceCommand
+{
+    /// <summary>Runs; returns the exit code.</summary>
+    public static async Task<int> RunAsync(PerfOptions options, TextWriter output, TextWriter errors, CancellationToken cancel)
+    {
+        var records = options.Records!.Value;
+        var size = options.RecordSize;
+
+        // In-flight records are bounded by the slots and, for the client, by the same count and by
+        // 256 MiB of payload, so large records do not queue gigabytes.
+        var inFlight = (int)Math.Clamp(256L * 1024 * 1024 / size, 16, 100_000);
+        var failures = new Failures();
+        using var meter = new Meter("ack", errors);
+        var slots = new DeliverySlots<DeliveryReport<Null, byte[]>>(inFlight, (sentTicks, report) =>
+        {
+            if (report.Error.IsError)
+            {
+                failures.Add(report.Error.Reason);
+            }
+            else
+            {
+                meter.Record(size, Meter.Micros(sentTicks, Meter.Now()));
+            }
+        });
+
+        using var producer = new ProducerBuilder<Null, byte[]>(Clients.Producer(options, slots.Size))
+            .SetErrorHandler(Clients.ErrorHandler(errors, failures))
+            .SetLogHandler(Clients.IgnoreLog)
+            .Build();
+        await Clients.EnsureTopicAsync(producer, options, autoCreate: true, errors);
+
+        // librdkafka copies the value when the record is queued, so one message serves every send.
+        var message = new Message<Null, byte[]> { Value = Payload.Create(size) };
+        var throttle = new Throttle(options.Throughput);
+        meter.Start();
+        throttle.Start();
+        long sent = 0;
+        for (; sent < records && failures.Count == 0 && !cancel.IsCancellationRequested; sent++)
+        {
+            throttle.WaitFor(sent);
+            int slot;
+            while (!slots.TryTake(Meter.Now(), out slot))
+            {
+                Thread.Sleep(1);
+            }
+
+            while (true)
+            {
+                try
+                {
+                    producer.Produce(options.Topic, message, slots.Handlers[slot]);
+                    break;
+                }
+                catch (ProduceException<Null, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+                {
+                    Thread.Sleep(1);
+                }
+            }
+        }
+
+        var left = producer.Flush(TimeSpan.FromMilliseconds(options.TimeoutMs + 5_000L));
+        meter.Stop();
+        meter.WriteSummary(output);
+        return Outcome.Report(errors, failures, cancel, [
+            (left > 0, $"{left} records still undelivered after the timeout"),
+            (sent < records && failures.Count == 0 && !cancel.IsCancellationRequested, $"only {sent} of {records} records sent"),
+        ]);
+    }
+}
