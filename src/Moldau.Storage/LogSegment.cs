@@ -36,6 +36,7 @@ internal sealed class LogSegment : IDisposable
     private volatile bool _deleted;
     private volatile bool _dirty;
     private bool _unsetTimestamps;
+    private bool _indexFilesBroken;
 
     private LogSegment(string path, long baseOffset, SafeFileHandle handle, int indexInterval)
     {
@@ -325,9 +326,18 @@ internal sealed class LogSegment : IDisposable
         _dirty = true;
         var (indexed, timed) = Track(batch, position);
         Volatile.Write(ref _size, position + batch.Length);
-        if (indexed)
+        if (indexed && !_indexFilesBroken)
         {
-            WriteLastIndexEntries(timed);
+            try
+            {
+                WriteLastIndexEntries(timed);
+            }
+            catch (IOException)
+            {
+                // The batch is in; the index files are only a start-up shortcut. They are written
+                // whole at the clean close, or rebuilt from the log after a crash.
+                _indexFilesBroken = true;
+            }
         }
     }
 
@@ -528,6 +538,16 @@ internal sealed class LogSegment : IDisposable
     /// <summary>fsync of the index files (a clean close; a crash rebuilds them from the log).</summary>
     public void FlushIndexes()
     {
+        if (_indexFilesBroken)
+        {
+            lock (_indexLock)
+            {
+                WriteIndexes();
+            }
+
+            _indexFilesBroken = false;
+        }
+
         RandomAccess.FlushToDisk(_indexFile!);
         RandomAccess.FlushToDisk(_timeIndexFile!);
     }

@@ -124,9 +124,9 @@ public sealed class KafkaLayoutTests
         Assert.True(File.Exists(Path.Combine(broker.DataDir, "kept-0", "00000000000000000000.timeindex")));
         Assert.True(File.Exists(Path.Combine(broker.DataDir, "kept-0", "00000000000000000001.snapshot")));
         await broker.RestartAsync();
-        Assert.False(File.Exists(Path.Combine(broker.DataDir, ".kafka_cleanshutdown")));
         await using var again = await KafkaTestClient.ConnectAsync(broker.Port);
         var after = await again.SendAsync<MetadataResponse>(ApiKey.Metadata, 12, new MetadataRequest { Topics = null });
+        Assert.False(File.Exists(Path.Combine(broker.DataDir, ".kafka_cleanshutdown")));
         Assert.Equal(id, after.Topics.Single(t => t.Name == "kept").TopicId);
         var offsets = await again.SendAsync<ListOffsetsResponse>(ApiKey.ListOffsets, 7, new ListOffsetsRequest { ReplicaId = -1, Topics = [new() { Name = "kept", Partitions = [new() { PartitionIndex = 0, Timestamp = -1 }] }] });
         Assert.Equal(1, offsets.Topics.Single().Partitions.Single().Offset);
