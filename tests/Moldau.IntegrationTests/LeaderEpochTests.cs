@@ -96,6 +96,43 @@ public sealed class LeaderEpochTests
         Assert.DoesNotContain("leader epoch", broker.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task APartitionMissingFromTheMetadataLogKeepsItsBumpedEpochToo()
+    {
+        // The metadata log names partition 1 only; partition 0 (a hole) has a log with a torn tail.
+        var dataDir = BrokerProcess.NewDataDir();
+        var id = Uuid.NewRandom();
+        using (var writer = new MetadataLogWriter(Path.Combine(dataDir, "__cluster_metadata-0"), TimeProvider.System))
+        {
+            writer.Append(
+            [
+                (TopicRecord.SpecApiKey, 0, new TopicRecord { Name = Topic, TopicId = id }.ToBytes(0)),
+                (PartitionRecord.SpecApiKey, 0, new PartitionRecord { PartitionId = 1, TopicId = id, Replicas = [1], Isr = [1], Leader = 1 }.ToBytes(0)),
+            ]);
+        }
+
+        var partitionDir = Path.Combine(dataDir, Topic + "-0");
+        Directory.CreateDirectory(partitionDir);
+        var whole = RecordBatchBuilder.Build([new(null, Encoding.UTF8.GetBytes("kept"), 1)], baseOffset: 0, partitionLeaderEpoch: 0);
+        var torn = RecordBatchBuilder.Build([new(null, Encoding.UTF8.GetBytes("torn"), 2)], baseOffset: 1, partitionLeaderEpoch: 0);
+        File.WriteAllBytes(Path.Combine(partitionDir, "00000000000000000000.log"), [.. whole, .. torn.AsSpan(0, torn.Length - 3)]);
+
+        await using var broker = await BrokerProcess.StartAsync(dataDir);
+        for (var restart = 0; restart < 2; restart++)
+        {
+            await using (var client = await KafkaTestClient.ConnectAsync(broker.Port))
+            {
+                var metadata = await client.SendAsync<MetadataResponse>(ApiKey.Metadata, 12, new MetadataRequest { Topics = [new() { Name = Topic }] });
+                Assert.Equal([(0, 1), (1, 0)], metadata.Topics.Single().Partitions.Select(p => (p.PartitionIndex, p.LeaderEpoch)).Order());
+            }
+
+            Assert.Equal(0, await broker.StopAsync());
+            await broker.RestartAsync();
+        }
+
+        Assert.Equal("0\n2\n0 0\n1 1\n", await File.ReadAllTextAsync(Path.Combine(partitionDir, "leader-epoch-checkpoint")));
+    }
+
     private static async Task AssertEpochAsync(KafkaTestClient client, BrokerProcess broker, long expectedEnd)
     {
         var metadata = await client.SendAsync<MetadataResponse>(ApiKey.Metadata, 12, new MetadataRequest { Topics = [new() { Name = Topic }] });
