@@ -18,7 +18,7 @@ public readonly record struct OffsetAndTimestamp(long Offset, long Timestamp);
 /// because a segment publishes its new size only after the write returned. An append is a
 /// pwrite: when it returns, the batch is in the page cache and readable by other processes.
 /// </remarks>
-public sealed class PartitionLog : IDisposable
+public sealed partial class PartitionLog : IDisposable
 {
     private readonly PartitionLogOptions _options;
     private readonly Lock _appendLock = new();
@@ -146,6 +146,7 @@ public sealed class PartitionLog : IDisposable
 
         DirectorySync.Sync(directory);
         var log = new PartitionLog(directory, options, [.. segments], producers, time) { RecoveredTruncatedBytes = truncated };
+        log.LoadLeaderEpochs();
         return log;
     }
 
@@ -197,6 +198,7 @@ public sealed class PartitionLog : IDisposable
             var baseOffset = _logEndOffset;
             RecordBatch.SetBaseOffset(batch, baseOffset);
             RecordBatch.SetPartitionLeaderEpoch(batch, leaderEpoch);
+            RecordEpochStart(leaderEpoch, baseOffset);
             var next = baseOffset + BinaryPrimitives.ReadInt32BigEndian(batch[23..]) + 1;
             var active = _segments[^1];
             if (active.Size > 0 && (active.Size + batch.Length > _options.SegmentBytes || _time.GetUtcNow() - active.Created >= _options.SegmentAge))
@@ -626,6 +628,7 @@ public sealed class PartitionLog : IDisposable
             }
 
             Volatile.Write(ref _logStartOffset, Math.Min(offset, _logEndOffset));
+            _leaderEpochs.TruncateFromStart(_logStartOffset);
             var keep = _segments.ToList();
             var gone = new List<LogSegment>();
             while (keep.Count > 1 && keep[1].BaseOffset <= offset)
@@ -674,37 +677,6 @@ public sealed class PartitionLog : IDisposable
                 }
             }
         }
-    }
-
-    /// <summary>
-    /// OffsetForLeaderEpoch: the largest epoch at or below <paramref name="epoch"/> that has
-    /// batches in the log, and the offset where it ends (the first offset of a later epoch, or the
-    /// log end). (-1, -1) when the log has nothing at or below that epoch.
-    /// </summary>
-    public (int Epoch, long EndOffset) EndOffsetForEpoch(int epoch, int currentEpoch)
-    {
-        var found = -1;
-        long end = -1;
-        var header = new byte[RecordBatch.HeaderSize];
-        foreach (var segment in _segments)
-        {
-            var size = segment.Size;
-            for (long position = 0; position + RecordBatch.HeaderSize <= size; position += RecordBatch.DeclaredSize(header))
-            {
-                RandomAccess.Read(segment.Handle, header, position);
-                var batchEpoch = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(12));
-                if (batchEpoch > epoch)
-                {
-                    return found < 0 ? (-1, -1) : (found, BinaryPrimitives.ReadInt64BigEndian(header));
-                }
-
-                found = Math.Max(found, batchEpoch);
-            }
-        }
-
-        // Nothing newer in the log: the epoch (or the current one, if asked) runs to the log end.
-        end = LogEndOffset;
-        return found < 0 ? (epoch >= currentEpoch ? (currentEpoch, end) : (-1, -1)) : (epoch >= currentEpoch ? currentEpoch : found, end);
     }
 
     /// <summary>The idempotent producers this partition knows (DescribeProducers).</summary>

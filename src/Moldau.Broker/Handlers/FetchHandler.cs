@@ -77,7 +77,7 @@ internal sealed class FetchHandler(BrokerState state)
                     Records = ReadOnlyMemory<byte>.Empty,
                 };
                 topicResponse.Partitions.Add(result);
-                var error = ReadPartition(topic, p, result, ref budget, ref total, waits, byId, rented);
+                var error = ReadPartition(topic, p, result, ref budget, ref total, waits, byId, rented, state.Options.NodeId);
                 result.ErrorCode = (short)error;
                 anyError |= error != ErrorCode.None;
             }
@@ -86,7 +86,7 @@ internal sealed class FetchHandler(BrokerState state)
         return (total, anyError);
     }
 
-    private static ErrorCode ReadPartition(TopicInfo? topic, FetchRequest.FetchPartition p, FetchResponse.PartitionData result, ref long budget, ref long total, List<Task> waits, bool byId, List<byte[]> rented)
+    private static ErrorCode ReadPartition(TopicInfo? topic, FetchRequest.FetchPartition p, FetchResponse.PartitionData result, ref long budget, ref long total, List<Task> waits, bool byId, List<byte[]> rented, int nodeId)
     {
         if (topic is null)
         {
@@ -96,6 +96,22 @@ internal sealed class FetchHandler(BrokerState state)
         if (topic.Partition(p.Partition) is not { Log: { } log } partition)
         {
             return ErrorCode.UnknownTopicOrPartition;
+        }
+
+        // KIP-320: a client that read metadata of an older epoch may be reading records a
+        // truncation took back; it is fenced and told the current leader and epoch (KIP-951's
+        // current_leader, v12+) so it refreshes and validates its position. A newer epoch than
+        // ours means this broker is the one behind.
+        var epoch = partition.LeaderEpoch;
+        if (p.CurrentLeaderEpoch >= 0 && p.CurrentLeaderEpoch != epoch)
+        {
+            if (p.CurrentLeaderEpoch > epoch)
+            {
+                return ErrorCode.UnknownLeaderEpoch;
+            }
+
+            result.CurrentLeader = new FetchResponse.LeaderIdAndEpoch { LeaderId = nodeId, LeaderEpoch = epoch };
+            return ErrorCode.FencedLeaderEpoch;
         }
 
         // Take the append signal before reading, so an append between the read and the wait wakes us.

@@ -89,7 +89,16 @@ internal sealed class ListOffsetsHandler(BrokerState state)
                     continue;
                 }
 
-                result.LeaderEpoch = partition.LeaderEpoch;
+                var epoch = partition.LeaderEpoch;
+                if (p.CurrentLeaderEpoch >= 0 && p.CurrentLeaderEpoch != epoch)
+                {
+                    result.ErrorCode = (short)(p.CurrentLeaderEpoch < epoch ? ErrorCode.FencedLeaderEpoch : ErrorCode.UnknownLeaderEpoch);
+                    continue;
+                }
+
+                // As Kafka answers: the current epoch for the latest offset, else the epoch the
+                // offset found was written in (what a consumer later validates its position with).
+                result.LeaderEpoch = epoch;
                 switch (p.Timestamp)
                 {
                     case Latest:
@@ -122,6 +131,11 @@ internal sealed class ListOffsetsHandler(BrokerState state)
                         }
 
                         break;
+                }
+
+                if (p.Timestamp != Latest)
+                {
+                    result.LeaderEpoch = result.Offset >= 0 ? log.EpochForOffset(result.Offset) : -1;
                 }
             }
         }

@@ -3,7 +3,7 @@ using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
 
-/// <summary>OffsetForLeaderEpoch (KIP-320): where a leader epoch ends, from the epochs stamped on the stored batches.</summary>
+/// <summary>OffsetForLeaderEpoch (KIP-320): where a leader epoch ends, from the partition's leader-epoch cache.</summary>
 internal sealed class OffsetForLeaderEpochHandler(BrokerState state)
 {
     public OffsetForLeaderEpochResponse Handle(OffsetForLeaderEpochRequest request)
@@ -31,7 +31,7 @@ internal sealed class OffsetForLeaderEpochHandler(BrokerState state)
                     continue;
                 }
 
-                (r.LeaderEpoch, r.EndOffset) = log.EndOffsetForEpoch(p.LeaderEpoch, partition.LeaderEpoch);
+                (r.LeaderEpoch, r.EndOffset) = log.EndOffsetForEpoch(p.LeaderEpoch);
             }
         }
 

@@ -46,6 +46,12 @@ internal sealed class PartitionState(TopicInfo topic, int index, int leaderEpoch
     /// <summary>The partition epoch (bumped on every change of the partition's record).</summary>
     public int PartitionEpoch { get; set; }
 
+    /// <summary>The leader the metadata log names (-1: none).</summary>
+    public int Leader { get; set; } = -1;
+
+    /// <summary>The in-sync replicas the metadata log names.</summary>
+    public IReadOnlyList<int> Isr { get; set; } = [];
+
     private PartitionLog? _log;
 
     /// <summary>The log; null until opened. Long-polling fetches wake when its high watermark moves.</summary>

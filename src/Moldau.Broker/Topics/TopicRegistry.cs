@@ -88,14 +88,29 @@ internal sealed class TopicRegistry : IDisposable
             }
         }
 
+        var holes = new HashSet<PartitionState>();
         foreach (var topic in _byName.Values)
         {
             var partitions = topic.Partitions;
             for (var i = 0; i < partitions.Length; i++)
             {
                 // A partition missing from the log (a hole) is still served, from epoch 0.
-                partitions[i] ??= new PartitionState(topic, i, 0);
+                if (partitions[i] is null)
+                {
+                    partitions[i] = new PartitionState(topic, i, 0) { Leader = _options.NodeId, Isr = [_options.NodeId] };
+                    holes.Add(partitions[i]);
+                }
+
                 partitions[i].Log ??= OpenPartitionLog(topic, i);
+            }
+        }
+
+        BumpLeaderEpochsAfterTruncation(holes);
+        foreach (var topic in _byName.Values)
+        {
+            foreach (var p in topic.Partitions)
+            {
+                p.OpenLog.StartEpoch(p.LeaderEpoch);
             }
         }
 
@@ -134,7 +149,12 @@ internal sealed class TopicRegistry : IDisposable
                             Array.Resize(ref partitions, r.PartitionId + 1);
                         }
 
-                        partitions[r.PartitionId] = new PartitionState(topic, r.PartitionId, Math.Max(0, r.LeaderEpoch)) { PartitionEpoch = Math.Max(0, r.PartitionEpoch) };
+                        partitions[r.PartitionId] = new PartitionState(topic, r.PartitionId, Math.Max(0, r.LeaderEpoch))
+                        {
+                            PartitionEpoch = Math.Max(0, r.PartitionEpoch),
+                            Leader = r.Leader,
+                            Isr = r.Isr ?? [],
+                        };
                         topic.Partitions = partitions;
                     }
 
@@ -146,10 +166,17 @@ internal sealed class TopicRegistry : IDisposable
                     var r = KafkaMessageExtensions.Decode<PartitionChangeRecord>(body, version);
                     if (_byId.TryGetValue(r.TopicId, out var topic) && topic.Partition(r.PartitionId) is { } p)
                     {
-                        // A new leader (Leader != -2, "no change") starts a new leader epoch.
+                        // As Kafka's replay: a leader named (Leader != -2, "no change"), even the same
+                        // one, starts a new leader epoch; every change bumps the partition epoch.
                         if (r.Leader != -2)
                         {
+                            p.Leader = r.Leader;
                             p.LeaderEpoch++;
+                        }
+
+                        if (r.Isr is not null)
+                        {
+                            p.Isr = r.Isr;
                         }
 
                         p.PartitionEpoch++;
@@ -276,7 +303,7 @@ internal sealed class TopicRegistry : IDisposable
             var states = new PartitionState[partitions];
             for (var i = 0; i < partitions; i++)
             {
-                states[i] = new PartitionState(topic, i, 0) { Log = OpenPartitionLog(topic, i) };
+                states[i] = NewPartition(topic, i);
             }
 
             topic.Partitions = states;
@@ -367,7 +394,7 @@ internal sealed class TopicRegistry : IDisposable
             var states = topic.Partitions.ToList();
             for (var i = current; i < count; i++)
             {
-                states.Add(new PartitionState(topic, i, 0) { Log = OpenPartitionLog(topic, i) });
+                states.Add(NewPartition(topic, i));
             }
 
             topic.Partitions = [.. states];
@@ -425,6 +452,76 @@ internal sealed class TopicRegistry : IDisposable
             }
 
             LogStartOffsetCheckpoint.Write(logDir, entries);
+        }
+    }
+
+    /// <summary>A partition just recorded with leader epoch 0, its log opened and the epoch started in it.</summary>
+    private PartitionState NewPartition(TopicInfo topic, int index)
+    {
+        var state = new PartitionState(topic, index, 0) { Leader = _options.NodeId, Isr = [_options.NodeId], Log = OpenPartitionLog(topic, index) };
+        state.OpenLog.StartEpoch(0);
+        return state;
+    }
+
+    /// <summary>
+    /// A partition whose log lost a torn tail on opening gets a new leader epoch (KIP-101,
+    /// KIP-320): the records it lost may have been read under the old epoch, and a client that
+    /// validates its position with OffsetForLeaderEpoch learns where that epoch now ends. The
+    /// change goes to the metadata log (synced) as a PartitionChangeRecord naming this node as
+    /// leader, which is how Kafka's controller bumps an epoch, and is applied by the same replay
+    /// a restart runs. A partition the metadata log has no PartitionRecord for gets one instead,
+    /// since a change to it would not replay.
+    /// </summary>
+    private void BumpLeaderEpochsAfterTruncation(HashSet<PartitionState> holes)
+    {
+        var records = new List<(short Type, short Version, byte[] Body)>();
+        foreach (var topic in _byName.Values)
+        {
+            foreach (var p in topic.Partitions)
+            {
+                if (p.OpenLog.RecoveredTruncatedBytes <= 0)
+                {
+                    continue;
+                }
+
+                _log.LogWarning(
+                    "recovery cut {Bytes} bytes from the tail of {Topic}-{Partition} (log end now {End}): leader epoch {Epoch} -> {Next}",
+                    p.OpenLog.RecoveredTruncatedBytes, topic.Name, p.Index, p.OpenLog.LogEndOffset, p.LeaderEpoch, p.LeaderEpoch + 1);
+                records.Add(holes.Contains(p)
+                    ? ((short)PartitionRecord.SpecApiKey, (short)0, new PartitionRecord
+                    {
+                        PartitionId = p.Index,
+                        TopicId = topic.Id,
+                        Replicas = [_options.NodeId],
+                        Isr = [_options.NodeId],
+                        Leader = _options.NodeId,
+                        LeaderEpoch = p.LeaderEpoch + 1,
+                        PartitionEpoch = p.PartitionEpoch + 1,
+                    }.ToBytes(0))
+                    : ((short)PartitionChangeRecord.SpecApiKey, (short)0, new PartitionChangeRecord { PartitionId = p.Index, TopicId = topic.Id, Leader = _options.NodeId }.ToBytes(0)));
+            }
+        }
+
+        if (records.Count == 0)
+        {
+            return;
+        }
+
+        MetadataLog().Append(records);
+        var partitions = _byId.Values.SelectMany(t => t.Partitions).ToDictionary(p => (p.Topic.Id, p.Index));
+        foreach (var (type, version, body) in records)
+        {
+            if (type == PartitionRecord.SpecApiKey)
+            {
+                // Apply would replace the state (and its open log): take the epochs only.
+                var r = KafkaMessageExtensions.Decode<PartitionRecord>(body, version);
+                var p = partitions[(r.TopicId, r.PartitionId)];
+                (p.LeaderEpoch, p.PartitionEpoch) = (r.LeaderEpoch, r.PartitionEpoch);
+            }
+            else
+            {
+                Apply(type, version, body);
+            }
         }
     }
 
