@@ -81,7 +81,10 @@ internal sealed class TopicRegistry : IDisposable
             {
                 // A partition missing from the log (a hole) is still served, from epoch 0.
                 partitions[i] ??= new PartitionState(topic, i, 0);
-                partitions[i].Log ??= OpenPartitionLog(topic, i);
+                if (partitions[i].Log is null)
+                {
+                    OpenOrTakeOffline(partitions[i]);
+                }
             }
         }
 
@@ -262,7 +265,8 @@ internal sealed class TopicRegistry : IDisposable
             var states = new PartitionState[partitions];
             for (var i = 0; i < partitions; i++)
             {
-                states[i] = new PartitionState(topic, i, 0) { Log = OpenPartitionLog(topic, i) };
+                states[i] = new PartitionState(topic, i, 0);
+                OpenOrTakeOffline(states[i]);
             }
 
             topic.Partitions = states;
@@ -353,7 +357,9 @@ internal sealed class TopicRegistry : IDisposable
             var states = topic.Partitions.ToList();
             for (var i = current; i < count; i++)
             {
-                states.Add(new PartitionState(topic, i, 0) { Log = OpenPartitionLog(topic, i) });
+                var state = new PartitionState(topic, i, 0);
+                OpenOrTakeOffline(state);
+                states.Add(state);
             }
 
             topic.Partitions = [.. states];
@@ -414,6 +420,64 @@ internal sealed class TopicRegistry : IDisposable
         }
     }
 
+    /// <summary>How long an offline partition waits between attempts to open its log.</summary>
+    private static readonly TimeSpan RetryOpenInterval = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The partition's log; for an offline partition, tries to open it again (at most every few
+    /// seconds), so a partition whose disk was full or unwritable comes back without a restart.
+    /// </summary>
+    public PartitionLog? LogOf(PartitionState partition)
+    {
+        if (partition.Log is { } open)
+        {
+            return open;
+        }
+
+        if (!partition.IsOffline || _time.GetTimestamp() < partition.RetryOpenAt)
+        {
+            return null;
+        }
+
+        lock (_changeLock)
+        {
+            if (partition.Log is null && partition.IsOffline && _time.GetTimestamp() >= partition.RetryOpenAt && Find(partition.Topic.Id) == partition.Topic)
+            {
+                OpenOrTakeOffline(partition);
+            }
+
+            return partition.Log;
+        }
+    }
+
+    /// <summary>
+    /// Opens a partition's log; when the disk refuses (an unwritable directory, a segment that
+    /// can't be opened, no space), the partition goes offline instead of taking the broker down,
+    /// as Kafka takes a failed log dir offline. One log line when it goes offline, one when it's back.
+    /// </summary>
+    private void OpenOrTakeOffline(PartitionState partition)
+    {
+        try
+        {
+            partition.Log = OpenPartitionLog(partition.Topic, partition.Index);
+            if (partition.OfflineReason is not null)
+            {
+                _log.LogInformation("{Topic}-{Partition} is back online", partition.Topic.Name, partition.Index);
+                partition.OfflineReason = null;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            if (partition.OfflineReason is null)
+            {
+                _log.LogError("{Topic}-{Partition} is offline, answering KAFKA_STORAGE_ERROR: its log could not be opened: {Error}", partition.Topic.Name, partition.Index, e.Message);
+            }
+
+            partition.OfflineReason = e.Message;
+            partition.RetryOpenAt = _time.GetTimestamp() + (long)(RetryOpenInterval.TotalSeconds * _time.TimestampFrequency);
+        }
+    }
+
     private MetadataLogWriter MetadataLog() =>
         _metadataLog ??= new MetadataLogWriter(Path.Combine(_options.LogDirs[0], MetadataLogDirectory), _time);
 
@@ -438,11 +502,31 @@ internal sealed class TopicRegistry : IDisposable
             FileDeleteDelay = TimeSpan.FromMilliseconds(Math.Max(0, LongConfig(topic, "file.delete.delay.ms", "log.segment.delete.delay.ms", 60_000))),
         };
         var log = PartitionLog.Open(dir, options, _time);
-        if (PartitionMetadataFile.Read(dir) is null)
+        try
         {
-            PartitionMetadataFile.Write(dir, topic.Id);
+            if (PartitionMetadataFile.Read(dir) is null)
+            {
+                PartitionMetadataFile.Write(dir, topic.Id);
+            }
+        }
+        catch
+        {
+            log.Dispose();
+            throw;
         }
 
+        var name = $"{topic.Name}-{index}";
+        log.OnStorageErrorChanged = error =>
+        {
+            if (error is null)
+            {
+                _log.LogInformation("{Partition}: appends work again", name);
+            }
+            else
+            {
+                _log.LogError("{Partition}: append failed, answering KAFKA_STORAGE_ERROR until one succeeds: {Error}", name, error.Message);
+            }
+        };
         return log;
     }
 
