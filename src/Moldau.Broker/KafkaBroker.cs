@@ -93,7 +93,8 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
             _time,
             _log);
         var existing = topics.Find(OffsetsTopic.Name);
-        _groups.Start(existing is null ? [] : existing.Partitions.Select(p => p.OpenLog));
+        // An offline __consumer_offsets partition (its log could not be opened) is skipped: its groups start empty.
+        _groups.Start(existing is null ? [] : existing.Partitions.Where(p => p.Log is not null).Select(p => p.OpenLog));
         _findCoordinator = new FindCoordinatorHandler(_state, () => OffsetsTopicInfo() is not null);
         _joinGroup = new JoinGroupHandler(_groups);
         _syncGroup = new SyncGroupHandler(_groups);
@@ -259,7 +260,8 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     }
 
     private PartitionLog OffsetsPartition(int partition) =>
-        OffsetsTopicInfo()?.Partition(partition)?.OpenLog ?? throw new IOException($"{OffsetsTopic.Name}-{partition} is not available");
+        OffsetsTopicInfo()?.Partition(partition) is { } p && _state!.Topics.LogOf(p) is { } log ? log
+            : throw new IOException($"{OffsetsTopic.Name}-{partition} is not available");
 
     private static async ValueTask<DispatchResult> RespondAsync<T>(RequestContext context, short headerVersion, Task<T> pending)
         where T : IKafkaMessage

@@ -201,16 +201,25 @@ public sealed partial class PartitionLog : IDisposable
             RecordEpochStart(leaderEpoch, baseOffset);
             var next = baseOffset + BinaryPrimitives.ReadInt32BigEndian(batch[23..]) + 1;
             var active = _segments[^1];
-            if (active.Size > 0 && (active.Size + batch.Length > _options.SegmentBytes || _time.GetUtcNow() - active.Created >= _options.SegmentAge))
+            try
             {
-                active.OnRolled();
-                active = LogSegment.Create(Directory, baseOffset, _options.IndexIntervalBytes);
-                active.Created = _time.GetUtcNow();
-                _segments = [.. _segments, active];
-                _directoryDirty = true;
+                if (active.Size > 0 && (active.Size + batch.Length > _options.SegmentBytes || _time.GetUtcNow() - active.Created >= _options.SegmentAge))
+                {
+                    active.OnRolled();
+                    active = LogSegment.Create(Directory, baseOffset, _options.IndexIntervalBytes);
+                    active.Created = _time.GetUtcNow();
+                    _segments = [.. _segments, active];
+                    _directoryDirty = true;
+                }
+
+                active.Append(batch);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw AppendFailed(active, e);
             }
 
-            active.Append(batch);
+            AppendSucceeded();
             if (tracked)
             {
                 _producers.Update(batch);
@@ -228,6 +237,50 @@ public sealed partial class PartitionLog : IDisposable
             }
 
             return new AppendResult(AppendStatus.Appended, baseOffset);
+        }
+    }
+
+    // Disk errors (issue 4). A failed append leaves the log as it was before it: the bytes a
+    // partial write left past the segment's size are cut, the log end and producer state don't
+    // move. The log keeps serving reads, and every append tries the disk again, so the partition
+    // recovers by itself once space returns.
+    private IOException? _storageError;
+
+    /// <summary>The error of the last append while appends fail (a full disk, a failing device); null once one succeeds.</summary>
+    public IOException? StorageError => Volatile.Read(ref _storageError);
+
+    /// <summary>Called, under the append lock, when appends start failing (with the error) and when they work again (with null).</summary>
+    public Action<IOException?>? OnStorageErrorChanged { get; set; }
+
+    private IOException AppendFailed(LogSegment active, Exception e)
+    {
+        try
+        {
+            // A short write on a full disk leaves part of the batch in the file, beyond Size where
+            // no reader looks; the next append would follow it, so it goes now.
+            RandomAccess.SetLength(active.Handle, active.Size);
+        }
+        catch (Exception cut) when (cut is IOException or UnauthorizedAccessException)
+        {
+            // Still safe: the next append writes at Size over those bytes, and recovery cuts any
+            // that remain beyond the last whole batch.
+        }
+
+        var error = e as IOException ?? new IOException(e.Message, e);
+        var first = Interlocked.Exchange(ref _storageError, error) is null;
+        if (first)
+        {
+            OnStorageErrorChanged?.Invoke(error);
+        }
+
+        return error;
+    }
+
+    private void AppendSucceeded()
+    {
+        if (Volatile.Read(ref _storageError) is not null && Interlocked.Exchange(ref _storageError, null) is not null)
+        {
+            OnStorageErrorChanged?.Invoke(null);
         }
     }
 

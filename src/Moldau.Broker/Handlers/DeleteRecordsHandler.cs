@@ -21,7 +21,7 @@ internal sealed class DeleteRecordsHandler(BrokerState state)
                 var partition = topic?.Partition(p.PartitionIndex);
                 if (partition?.Log is not { } log)
                 {
-                    r.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
+                    r.ErrorCode = (short)(partition?.IsOffline == true ? ErrorCode.KafkaStorageError : ErrorCode.UnknownTopicOrPartition);
                     continue;
                 }
 

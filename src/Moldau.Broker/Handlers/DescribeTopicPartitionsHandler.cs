@@ -65,16 +65,18 @@ internal sealed class DescribeTopicPartitionsHandler(BrokerState state)
                 }
 
                 var p = partitions[i];
+                var offline = state.Topics.LogOf(p) is null && p.IsOffline;
                 entry.Partitions.Add(new DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition
                 {
+                    ErrorCode = (short)(offline ? ErrorCode.LeaderNotAvailable : ErrorCode.None),
                     PartitionIndex = p.Index,
-                    LeaderId = node,
+                    LeaderId = offline ? -1 : node,
                     LeaderEpoch = p.LeaderEpoch,
                     ReplicaNodes = [node],
                     IsrNodes = [node],
                     EligibleLeaderReplicas = [],
                     LastKnownElr = [],
-                    OfflineReplicas = [],
+                    OfflineReplicas = offline ? [node] : [],
                 });
                 remaining--;
             }

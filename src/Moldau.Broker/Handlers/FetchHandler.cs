@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Moldau.Broker.Topics;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
@@ -86,16 +87,21 @@ internal sealed class FetchHandler(BrokerState state)
         return (total, anyError);
     }
 
-    private static ErrorCode ReadPartition(TopicInfo? topic, FetchRequest.FetchPartition p, FetchResponse.PartitionData result, ref long budget, ref long total, List<Task> waits, bool byId, List<byte[]> rented, int nodeId)
+    private ErrorCode ReadPartition(TopicInfo? topic, FetchRequest.FetchPartition p, FetchResponse.PartitionData result, ref long budget, ref long total, List<Task> waits, bool byId, List<byte[]> rented, int nodeId)
     {
         if (topic is null)
         {
             return byId ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition;
         }
 
-        if (topic.Partition(p.Partition) is not { Log: { } log } partition)
+        if (topic.Partition(p.Partition) is not { } partition)
         {
             return ErrorCode.UnknownTopicOrPartition;
+        }
+
+        if (state.Topics.LogOf(partition) is not { } log)
+        {
+            return partition.IsOffline ? ErrorCode.KafkaStorageError : ErrorCode.UnknownTopicOrPartition;
         }
 
         // KIP-320: a client that read metadata of an older epoch may be reading records a
@@ -131,7 +137,22 @@ internal sealed class FetchHandler(BrokerState state)
         }
 
         var limit = (int)Math.Min(Math.Max(0, p.PartitionMaxBytes), budget);
-        var records = log.Read(p.FetchOffset, limit, minOneBatch: total == 0, highWatermark, rented);
+        ReadOnlyMemory<byte> records;
+        try
+        {
+            records = log.Read(p.FetchOffset, limit, minOneBatch: total == 0, highWatermark, rented);
+        }
+        catch (IOException e)
+        {
+            if (partition.ReadFailed())
+            {
+                state.Log.LogError("{Topic}-{Partition}: read failed, answering KAFKA_STORAGE_ERROR: {Error}", topic.Name, partition.Index, e.Message);
+            }
+
+            return ErrorCode.KafkaStorageError;
+        }
+
+        partition.ReadSucceeded();
         result.Records = records;
         total += records.Length;
         budget -= records.Length;

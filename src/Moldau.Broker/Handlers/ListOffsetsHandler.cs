@@ -85,7 +85,7 @@ internal sealed class ListOffsetsHandler(BrokerState state)
                 var partition = topic?.Partition(p.PartitionIndex);
                 if (partition?.Log is not { } log)
                 {
-                    result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
+                    result.ErrorCode = (short)(partition?.IsOffline == true ? ErrorCode.KafkaStorageError : ErrorCode.UnknownTopicOrPartition);
                     continue;
                 }
 

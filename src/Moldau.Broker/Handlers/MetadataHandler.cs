@@ -70,14 +70,18 @@ internal sealed class MetadataHandler(BrokerState state)
         var result = new MetadataResponse.MetadataResponseTopic { Name = topic.Name, TopicId = topic.Id, IsInternal = topic.IsInternal };
         foreach (var p in topic.Partitions)
         {
+            // A partition whose log can't be opened is shown as Kafka shows one on a failed log
+            // dir: no leader, LEADER_NOT_AVAILABLE, this node among the offline replicas.
+            var offline = state.Topics.LogOf(p) is null && p.IsOffline;
             result.Partitions.Add(new MetadataResponse.MetadataResponsePartition
             {
+                ErrorCode = (short)(offline ? ErrorCode.LeaderNotAvailable : ErrorCode.None),
                 PartitionIndex = p.Index,
-                LeaderId = node,
+                LeaderId = offline ? -1 : node,
                 LeaderEpoch = p.LeaderEpoch,
                 ReplicaNodes = [node],
                 IsrNodes = [node],
-                OfflineReplicas = [],
+                OfflineReplicas = offline ? [node] : [],
             });
         }
 

@@ -21,7 +21,7 @@ internal sealed class OffsetForLeaderEpochHandler(BrokerState state)
                 var partition = topic?.Partition(p.Partition);
                 if (partition?.Log is not { } log)
                 {
-                    r.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
+                    r.ErrorCode = (short)(partition?.IsOffline == true ? ErrorCode.KafkaStorageError : ErrorCode.UnknownTopicOrPartition);
                     continue;
                 }
 

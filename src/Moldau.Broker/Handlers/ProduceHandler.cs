@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
-using Microsoft.Extensions.Logging;
 using Moldau.Broker.Topics;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
@@ -90,10 +89,14 @@ internal sealed class ProduceHandler(BrokerState state)
 
     private ErrorCode Append(TopicInfo? topic, ProduceRequest.PartitionProduceData data, ProduceResponse.PartitionProduceResponse result)
     {
-        var partition = topic?.Partition(data.Index);
-        if (partition?.Log is not { } log)
+        if (topic?.Partition(data.Index) is not { } partition)
         {
             return ErrorCode.UnknownTopicOrPartition;
+        }
+
+        if (state.Topics.LogOf(partition) is not { } log)
+        {
+            return partition.IsOffline ? ErrorCode.KafkaStorageError : ErrorCode.UnknownTopicOrPartition;
         }
 
         if (data.Records is not { } records)
@@ -157,9 +160,10 @@ internal sealed class ProduceHandler(BrokerState state)
         {
             return ErrorCode.UnknownTopicOrPartition; // deleted while this request was in flight
         }
-        catch (IOException e)
+        catch (IOException)
         {
-            state.Log.LogError("append to {Topic}-{Partition} failed: {Error}", partition.Topic.Name, partition.Index, e.Message);
+            // A full disk or a failing device: logged once by the log's storage-error hook, and
+            // retried by the client (KAFKA_STORAGE_ERROR is retriable); the next append tries again.
             return ErrorCode.KafkaStorageError;
         }
 

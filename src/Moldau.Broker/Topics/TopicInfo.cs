@@ -68,6 +68,32 @@ internal sealed class PartitionState(TopicInfo topic, int index, int leaderEpoch
         }
     }
 
+    /// <summary>
+    /// Why the log could not be opened (an unwritable directory, a full disk), while the partition
+    /// is offline: it answers KAFKA_STORAGE_ERROR and Metadata shows it without a leader. Null when open.
+    /// </summary>
+    public string? OfflineReason { get; set; }
+
+    /// <summary>When (<see cref="TimeProvider.GetTimestamp"/>) an offline partition may next try to open its log.</summary>
+    public long RetryOpenAt { get; set; }
+
+    /// <summary>True while the log could not be opened.</summary>
+    public bool IsOffline => Log is null && OfflineReason is not null;
+
+    private int _readFailing;
+
+    /// <summary>Records a failed read; true for the first of a run, so it is logged once rather than per fetch.</summary>
+    public bool ReadFailed() => Interlocked.Exchange(ref _readFailing, 1) == 0;
+
+    /// <summary>Ends a run of failed reads.</summary>
+    public void ReadSucceeded()
+    {
+        if (Volatile.Read(ref _readFailing) != 0)
+        {
+            Volatile.Write(ref _readFailing, 0);
+        }
+    }
+
     /// <summary>The partition's log, which must be open.</summary>
     public PartitionLog OpenLog => Log ?? throw new InvalidOperationException($"{Topic.Name}-{Index} is not open");
 

@@ -101,7 +101,10 @@ internal sealed class TopicRegistry : IDisposable
                     holes.Add(partitions[i]);
                 }
 
-                partitions[i].Log ??= OpenPartitionLog(topic, i);
+                if (partitions[i].Log is null)
+                {
+                    OpenOrTakeOffline(partitions[i]);
+                }
             }
         }
 
@@ -110,7 +113,7 @@ internal sealed class TopicRegistry : IDisposable
         {
             foreach (var p in topic.Partitions)
             {
-                p.OpenLog.StartEpoch(p.LeaderEpoch);
+                p.Log?.StartEpoch(p.LeaderEpoch);
             }
         }
 
@@ -458,8 +461,9 @@ internal sealed class TopicRegistry : IDisposable
     /// <summary>A partition just recorded with leader epoch 0, its log opened and the epoch started in it.</summary>
     private PartitionState NewPartition(TopicInfo topic, int index)
     {
-        var state = new PartitionState(topic, index, 0) { Leader = _options.NodeId, Isr = [_options.NodeId], Log = OpenPartitionLog(topic, index) };
-        state.OpenLog.StartEpoch(0);
+        var state = new PartitionState(topic, index, 0) { Leader = _options.NodeId, Isr = [_options.NodeId] };
+        OpenOrTakeOffline(state);
+        state.Log?.StartEpoch(0);
         return state;
     }
 
@@ -479,14 +483,14 @@ internal sealed class TopicRegistry : IDisposable
         {
             foreach (var p in topic.Partitions)
             {
-                if (p.OpenLog.RecoveredTruncatedBytes <= 0)
+                if (p.Log is not { } log || log.RecoveredTruncatedBytes <= 0)
                 {
                     continue;
                 }
 
                 _log.LogWarning(
                     "recovery cut {Bytes} bytes from the tail of {Topic}-{Partition} (log end now {End}): leader epoch {Epoch} -> {Next}",
-                    p.OpenLog.RecoveredTruncatedBytes, topic.Name, p.Index, p.OpenLog.LogEndOffset, p.LeaderEpoch, p.LeaderEpoch + 1);
+                    log.RecoveredTruncatedBytes, topic.Name, p.Index, log.LogEndOffset, p.LeaderEpoch, p.LeaderEpoch + 1);
                 records.Add(holes.Contains(p)
                     ? ((short)PartitionRecord.SpecApiKey, (short)0, new PartitionRecord
                     {
@@ -525,6 +529,64 @@ internal sealed class TopicRegistry : IDisposable
         }
     }
 
+    /// <summary>How long an offline partition waits between attempts to open its log.</summary>
+    private static readonly TimeSpan RetryOpenInterval = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The partition's log; for an offline partition, tries to open it again (at most every few
+    /// seconds), so a partition whose disk was full or unwritable comes back without a restart.
+    /// </summary>
+    public PartitionLog? LogOf(PartitionState partition)
+    {
+        if (partition.Log is { } open)
+        {
+            return open;
+        }
+
+        if (!partition.IsOffline || _time.GetTimestamp() < partition.RetryOpenAt)
+        {
+            return null;
+        }
+
+        lock (_changeLock)
+        {
+            if (partition.Log is null && partition.IsOffline && _time.GetTimestamp() >= partition.RetryOpenAt && Find(partition.Topic.Id) == partition.Topic)
+            {
+                OpenOrTakeOffline(partition);
+            }
+
+            return partition.Log;
+        }
+    }
+
+    /// <summary>
+    /// Opens a partition's log; when the disk refuses (an unwritable directory, a segment that
+    /// can't be opened, no space), the partition goes offline instead of taking the broker down,
+    /// as Kafka takes a failed log dir offline. One log line when it goes offline, one when it's back.
+    /// </summary>
+    private void OpenOrTakeOffline(PartitionState partition)
+    {
+        try
+        {
+            partition.Log = OpenPartitionLog(partition.Topic, partition.Index);
+            if (partition.OfflineReason is not null)
+            {
+                _log.LogInformation("{Topic}-{Partition} is back online", partition.Topic.Name, partition.Index);
+                partition.OfflineReason = null;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            if (partition.OfflineReason is null)
+            {
+                _log.LogError("{Topic}-{Partition} is offline, answering KAFKA_STORAGE_ERROR: its log could not be opened: {Error}", partition.Topic.Name, partition.Index, e.Message);
+            }
+
+            partition.OfflineReason = e.Message;
+            partition.RetryOpenAt = _time.GetTimestamp() + (long)(RetryOpenInterval.TotalSeconds * _time.TimestampFrequency);
+        }
+    }
+
     private MetadataLogWriter MetadataLog() =>
         _metadataLog ??= new MetadataLogWriter(Path.Combine(_options.LogDirs[0], MetadataLogDirectory), _time);
 
@@ -551,11 +613,31 @@ internal sealed class TopicRegistry : IDisposable
             CleanShutdown = _cleanLogDirs.Contains(Path.GetFullPath(Path.GetDirectoryName(dir)!)),
         };
         var log = PartitionLog.Open(dir, options, _time);
-        if (PartitionMetadataFile.Read(dir) is null)
+        try
         {
-            PartitionMetadataFile.Write(dir, topic.Id);
+            if (PartitionMetadataFile.Read(dir) is null)
+            {
+                PartitionMetadataFile.Write(dir, topic.Id);
+            }
+        }
+        catch
+        {
+            log.Dispose();
+            throw;
         }
 
+        var name = $"{topic.Name}-{index}";
+        log.OnStorageErrorChanged = error =>
+        {
+            if (error is null)
+            {
+                _log.LogInformation("{Partition}: appends work again", name);
+            }
+            else
+            {
+                _log.LogError("{Partition}: append failed, answering KAFKA_STORAGE_ERROR until one succeeds: {Error}", name, error.Message);
+            }
+        };
         return log;
     }
 
