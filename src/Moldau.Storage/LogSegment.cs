@@ -163,6 +163,7 @@ internal sealed class LogSegment : IDisposable
     public const string DeletedSuffix = ".deleted";
 
     private volatile bool _deleted;
+    private volatile bool _renamed;
 
     /// <summary>fsync of the file; nothing once the segment is retired (its data no longer counts).</summary>
     public void Flush()
@@ -188,6 +189,7 @@ internal sealed class LogSegment : IDisposable
         try
         {
             File.Move(Path, Path + DeletedSuffix, overwrite: true);
+            _renamed = true;
         }
         catch (IOException)
         {
@@ -195,12 +197,14 @@ internal sealed class LogSegment : IDisposable
         }
     }
 
-    /// <summary>Closes the file and removes it.</summary>
+    /// <summary>
+    /// Closes the file and removes it. Once renamed, only the <c>.deleted</c> file goes: the
+    /// cleaner puts a segment's replacement at the original path.
+    /// </summary>
     public void DisposeAndDelete()
     {
         Handle.Dispose();
-        File.Delete(Path + DeletedSuffix);
-        File.Delete(Path);
+        File.Delete(_renamed ? Path + DeletedSuffix : Path);
     }
 
     /// <inheritdoc/>

@@ -18,7 +18,7 @@ public readonly record struct OffsetAndTimestamp(long Offset, long Timestamp);
 /// because a segment publishes its new size only after the write returned. An append is a
 /// pwrite: when it returns, the batch is in the page cache and readable by other processes.
 /// </remarks>
-public sealed class PartitionLog : IDisposable
+public sealed partial class PartitionLog : IDisposable
 {
     private readonly PartitionLogOptions _options;
     private readonly Lock _appendLock = new();
@@ -72,6 +72,9 @@ public sealed class PartitionLog : IDisposable
         {
             File.Delete(retired);
         }
+
+        // A cleaning pass the process did not finish: completed or dropped (PartitionLog.Cleaning.cs).
+        CompleteInterruptedCleaning(directory);
 
         var files = System.IO.Directory.GetFiles(directory, "*.log")
             .Select(p => (Path: p, Base: long.TryParse(System.IO.Path.GetFileNameWithoutExtension(p), out var b) ? b : -1))
