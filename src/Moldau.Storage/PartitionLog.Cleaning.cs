@@ -190,7 +190,15 @@ public sealed partial class PartitionLog
 
         foreach (var swap in System.IO.Directory.GetFiles(directory, "*.log" + SwapSuffix))
         {
-            File.Move(swap, swap[..^SwapSuffix.Length], overwrite: true);
+            // Index files beside the old segment describe the old bytes: they go, and opening the
+            // segment builds them again.
+            var segment = swap[..^SwapSuffix.Length];
+            foreach (var index in new[] { ".index", ".timeindex" })
+            {
+                File.Delete(Path.ChangeExtension(segment, index));
+            }
+
+            File.Move(swap, segment, overwrite: true);
         }
     }
 }

@@ -103,6 +103,37 @@ public sealed class CompactionTests : IDisposable
     }
 
     [Fact]
+    public void APassRunsOnlyOnceTheDirtyRatioIsReached()
+    {
+        var settings = new CleanerSettings { MinCleanableDirtyRatio = 0.5 };
+        using var log = Open(segmentBytes: 200);
+        for (var i = 0; i < 30; i++)
+        {
+            Append(log, $"k{i % 10}", $"v{i}", Now);
+        }
+
+        Assert.Equal(1.0, log.DirtyRatio);
+        Assert.NotNull(log.CleanIfDirty(settings));
+        Assert.Equal(0.0, log.DirtyRatio);
+
+        // One new closed segment against the cleaned ones: below the ratio, no pass.
+        var segments = log.Segments().Count;
+        while (log.Segments().Count < segments + 1)
+        {
+            Append(log, "k0", "more", Now);
+        }
+
+        Assert.InRange(log.DirtyRatio, 0.01, 0.49);
+        Assert.Null(log.CleanIfDirty(settings));
+        while (log.DirtyRatio < 0.5)
+        {
+            Append(log, "k1", "more", Now);
+        }
+
+        Assert.NotNull(log.CleanIfDirty(settings));
+    }
+
+    [Fact]
     public void ARewrittenBatchKeepsItsBaseOffsetLastOffsetAndProducerFields()
     {
         using var log = Open(segmentBytes: 150);
