@@ -31,6 +31,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     private GroupCoordinator? _groups;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _retention;
+    private Task? _cleaner;
     private FindCoordinatorHandler? _findCoordinator;
     private JoinGroupHandler? _joinGroup;
     private SyncGroupHandler? _syncGroup;
@@ -115,7 +116,13 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         _describeLogDirs = new DescribeLogDirsHandler(_state);
         _describeProducers = new DescribeProducersHandler(_state);
         var interval = long.TryParse(_options.Properties.GetValueOrDefault("log.retention.check.interval.ms"), out var ms) && ms > 0 ? ms : 300_000;
-        _retention = RunRetentionAsync(new RetentionPolicy(_state), TimeSpan.FromMilliseconds(interval), _stopping.Token);
+        _retention = RunPeriodicallyAsync(new RetentionPolicy(_state).Run, TimeSpan.FromMilliseconds(interval), _stopping.Token);
+        if (!string.Equals(_options.Properties.GetValueOrDefault("log.cleaner.enable"), "false", StringComparison.OrdinalIgnoreCase))
+        {
+            var backoff = long.TryParse(_options.Properties.GetValueOrDefault("log.cleaner.backoff.ms"), out var b) && b > 0 ? b : 15_000;
+            _cleaner = RunPeriodicallyAsync(new CompactionPolicy(_state).Run, TimeSpan.FromMilliseconds(backoff), _stopping.Token);
+        }
+
         _log.LogInformation("broker {NodeId} of cluster {ClusterId} ready, log.dirs {LogDirs}", _options.NodeId, clusterId, string.Join(",", _options.LogDirs));
     }
 
@@ -236,14 +243,14 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         }
     }
 
-    private async Task RunRetentionAsync(RetentionPolicy policy, TimeSpan interval, CancellationToken stop)
+    private async Task RunPeriodicallyAsync(Action run, TimeSpan interval, CancellationToken stop)
     {
         using var timer = new PeriodicTimer(interval, _time);
         try
         {
             while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
             {
-                policy.Run();
+                run();
             }
         }
         catch (OperationCanceledException)
@@ -327,6 +334,11 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         if (_retention is not null)
         {
             await _retention.ConfigureAwait(false);
+        }
+
+        if (_cleaner is not null)
+        {
+            await _cleaner.ConfigureAwait(false);
         }
 
         if (_groups is not null)

@@ -34,6 +34,7 @@ internal sealed class LogSegment : IDisposable
     private long _size;
     private long _offsetOfMaxTimestamp = -1;
     private volatile bool _deleted;
+    private readonly List<string> _renamed = [];
     private volatile bool _dirty;
     private bool _unsetTimestamps;
     private bool _indexFilesBroken;
@@ -348,6 +349,12 @@ internal sealed class LogSegment : IDisposable
         var last = BinaryPrimitives.ReadInt64BigEndian(batch) + BinaryPrimitives.ReadInt32BigEndian(batch[23..]);
         var maxTimestamp = BinaryPrimitives.ReadInt64BigEndian(batch[35..]);
         var baseTimestamp = BinaryPrimitives.ReadInt64BigEndian(batch[27..]);
+        if ((BinaryPrimitives.ReadInt16BigEndian(batch[RecordBatch.AttributesOffset..]) & 0x40) != 0)
+        {
+            // A compacted batch's delete horizon (KIP-534) sits in the base timestamp: not a record time.
+            baseTimestamp = long.MinValue;
+        }
+
         if (maxTimestamp < baseTimestamp)
         {
             // Some clients (sarama 1.22) leave the max timestamp unset: only the records know it,
@@ -561,6 +568,7 @@ internal sealed class LogSegment : IDisposable
             try
             {
                 File.Move(path, path + DeletedSuffix, overwrite: true);
+                _renamed.Add(path);
             }
             catch (IOException)
             {
@@ -569,14 +577,16 @@ internal sealed class LogSegment : IDisposable
         }
     }
 
-    /// <summary>Closes the files and removes them.</summary>
+    /// <summary>
+    /// Closes the files and removes them. Once renamed, only the <c>.deleted</c> files go: the
+    /// cleaner puts a segment's replacement at the original paths.
+    /// </summary>
     public void DisposeAndDelete()
     {
         Dispose();
         foreach (var path in new[] { Path, IndexPath, TimeIndexPath })
         {
-            File.Delete(path + DeletedSuffix);
-            File.Delete(path);
+            File.Delete(_renamed.Contains(path) ? path + DeletedSuffix : path);
         }
     }
 

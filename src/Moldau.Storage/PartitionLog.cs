@@ -79,6 +79,9 @@ public sealed partial class PartitionLog : IDisposable
             File.Delete(retired);
         }
 
+        // A cleaning pass the process did not finish: completed or dropped (PartitionLog.Cleaning.cs).
+        CompleteInterruptedCleaning(directory);
+
         var files = System.IO.Directory.GetFiles(directory, "*.log")
             .Select(p => (Path: p, Base: long.TryParse(System.IO.Path.GetFileNameWithoutExtension(p), out var b) ? b : -1))
             .Where(f => f.Base >= 0)

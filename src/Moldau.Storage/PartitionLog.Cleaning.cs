@@ -1,0 +1,205 @@
+using Microsoft.Win32.SafeHandles;
+using Moldau.Storage.Cleaning;
+
+namespace Moldau.Storage;
+
+/// <summary>Log compaction (cleanup.policy=compact): the PartitionLog side of <see cref="LogCleaner"/>.</summary>
+/// <remarks>
+/// A pass covers the closed segments below the high watermark (never the active segment). Each
+/// segment that changes is written to <c>&lt;base&gt;.log.cleaned</c> and fsynced, renamed to
+/// <c>.log.swap</c> (complete, to be swapped in), then, under the append lock, the old segment
+/// is retired as retention retires it (renamed to <c>.deleted</c>, kept open for in-flight reads
+/// until file.delete.delay.ms) and the swap file is renamed to <c>&lt;base&gt;.log</c> and opened.
+/// Opening a log drops <c>.cleaned</c> leftovers and completes <c>.swap</c> ones. Segments are
+/// swapped oldest first, so a crash between two swaps never leaves an older value of a key
+/// while its tombstone is gone.
+/// </remarks>
+public sealed partial class PartitionLog
+{
+    private const string CleanedSuffix = ".cleaned";
+    private const string SwapSuffix = ".swap";
+    private readonly Lock _cleanLock = new();
+
+    // Closed segments ending at or below this offset were cleaned by the last pass (in memory
+    // only: after a restart the first pass cleans every closed segment).
+    private long _cleanedUpTo;
+
+    // The earliest delete horizon of a tombstone kept by the last pass: the log is cleaned again once it passes.
+    private long _nextDeleteHorizon = long.MaxValue;
+
+    /// <summary>
+    /// The share of the closed segments' bytes not yet covered by a cleaning pass (Kafka's dirty
+    /// ratio, with the cleaned point kept in memory); 0 when there is no closed segment.
+    /// </summary>
+    public double DirtyRatio
+    {
+        get
+        {
+            var segments = _segments;
+            var closed = CleanableCount(segments);
+            long clean = 0, dirty = 0;
+            for (var i = 0; i < closed; i++)
+            {
+                if (segments[i + 1].BaseOffset <= Volatile.Read(ref _cleanedUpTo))
+                {
+                    clean += segments[i].Size;
+                }
+                else
+                {
+                    dirty += segments[i].Size;
+                }
+            }
+
+            return clean + dirty == 0 ? 0 : (double)dirty / (clean + dirty);
+        }
+    }
+
+    /// <summary>
+    /// Runs a pass when the log is dirty enough (<see cref="CleanerSettings.MinCleanableDirtyRatio"/>)
+    /// or a kept tombstone's delete horizon has passed; null when it did not run.
+    /// </summary>
+    public CleaningResult? CleanIfDirty(CleanerSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var ratio = DirtyRatio;
+        var horizonPassed = _time.GetUtcNow().ToUnixTimeMilliseconds() >= Volatile.Read(ref _nextDeleteHorizon);
+        return (ratio > 0 && ratio >= settings.MinCleanableDirtyRatio) || horizonPassed ? Clean(settings) : null;
+    }
+
+    /// <summary>Runs one cleaning pass over the closed segments now.</summary>
+    public CleaningResult Clean(CleanerSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        lock (_cleanLock)
+        {
+            var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            var segments = _segments;
+            var closed = CleanableCount(segments);
+            if (closed == 0)
+            {
+                return default;
+            }
+
+            var handles = new List<SafeFileHandle>();
+            try
+            {
+                var sources = new List<SegmentSource>();
+                var others = new List<SegmentSource>();
+                for (var i = 0; i < segments.Length; i++)
+                {
+                    // The cleaner's own handles: retention may retire (rename) a segment meanwhile.
+                    var handle = File.OpenHandle(segments[i].Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                    handles.Add(handle);
+                    (i < closed ? sources : others).Add(new SegmentSource(handle, segments[i].Size));
+                }
+
+                var lastBatchOfProducer = new Dictionary<long, long>();
+                var map = LogCleaner.BuildMap(sources, lastBatchOfProducer);
+                foreach (var later in others)
+                {
+                    LogCleaner.NoteProducers(later, lastBatchOfProducer);
+                }
+
+                var result = default(CleaningResult);
+                var horizon = long.MaxValue;
+                for (var i = 0; i < closed; i++)
+                {
+                    var old = segments[i];
+                    var cleaned = old.Path + CleanedSuffix;
+                    var outcome = LogCleaner.CleanSegment(sources[i], cleaned, map, lastBatchOfProducer, now, settings.DeleteRetentionMs);
+                    horizon = Math.Min(horizon, outcome.EarliestDeleteHorizon);
+                    var swapped = outcome.Changed && SwapIn(old, cleaned);
+                    result = new CleaningResult(
+                        result.SegmentsRewritten + (swapped ? 1 : 0),
+                        result.BytesBefore + sources[i].Size,
+                        result.BytesAfter + (swapped ? outcome.BytesAfter : sources[i].Size),
+                        result.RecordsRemoved + (swapped ? outcome.RecordsRemoved : 0));
+                }
+
+                Volatile.Write(ref _cleanedUpTo, segments[closed].BaseOffset);
+                Volatile.Write(ref _nextDeleteHorizon, horizon);
+                return result;
+            }
+            catch (FileNotFoundException)
+            {
+                // Retention retired a segment between the snapshot and the open: the next pass sees the new log.
+                return default;
+            }
+            finally
+            {
+                foreach (var h in handles)
+                {
+                    h.Dispose();
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Replaces <paramref name="old"/> by the cleaned file; false (and the file removed) when the
+    /// segment left the log meanwhile (retention, DeleteRecords).
+    /// </summary>
+    private bool SwapIn(LogSegment old, string cleaned)
+    {
+        var swap = old.Path + SwapSuffix;
+        File.Move(cleaned, swap, overwrite: true);
+        lock (_appendLock)
+        {
+            var index = Array.IndexOf(_segments, old);
+            if (index < 0 || _disposed)
+            {
+                File.Delete(swap);
+                return false;
+            }
+
+            Retire(old);
+            File.Move(swap, old.Path, overwrite: true);
+
+            // Opening the file rebuilds the segment's index; the producer state already holds every batch.
+            var (segment, _) = LogSegment.Recover(old.Path, old.BaseOffset, _options.IndexIntervalBytes, new ProducerStateTable());
+            var next = (LogSegment[])_segments.Clone();
+            next[index] = segment;
+            _segments = next;
+            _directoryDirty = true; // the next flush makes the renames durable
+            return true;
+        }
+    }
+
+    /// <summary>Closed segments wholly below the high watermark, counted from the first.</summary>
+    private int CleanableCount(LogSegment[] segments)
+    {
+        var highWatermark = HighWatermark;
+        var count = 0;
+        while (count < segments.Length - 1 && segments[count + 1].BaseOffset <= highWatermark)
+        {
+            count++;
+        }
+
+        return count;
+    }
+
+    /// <summary>
+    /// On open: a <c>.cleaned</c> file was never complete and goes; a <c>.swap</c> file was
+    /// complete and fsynced before it got that name, so it replaces its segment.
+    /// </summary>
+    private static void CompleteInterruptedCleaning(string directory)
+    {
+        foreach (var cleaned in System.IO.Directory.GetFiles(directory, "*.log" + CleanedSuffix))
+        {
+            File.Delete(cleaned);
+        }
+
+        foreach (var swap in System.IO.Directory.GetFiles(directory, "*.log" + SwapSuffix))
+        {
+            // Index files beside the old segment describe the old bytes: they go, and opening the
+            // segment builds them again.
+            var segment = swap[..^SwapSuffix.Length];
+            foreach (var index in new[] { ".index", ".timeindex" })
+            {
+                File.Delete(Path.ChangeExtension(segment, index));
+            }
+
+            File.Move(swap, segment, overwrite: true);
+        }
+    }
+}
