@@ -136,7 +136,21 @@ public sealed class PowerLossTests : IDisposable
             }
         })).ToArray();
 
-        await Task.Delay(new Random(seed).Next(20, 300));
+        int AckedCount()
+        {
+            lock (acked)
+            {
+                return acked.Count;
+            }
+        }
+
+        // Some acknowledgements first, then the cut at a random moment.
+        for (var wait = 0; wait < 1000 && AckedCount() < 3; wait++)
+        {
+            await Task.Delay(10);
+        }
+
+        await Task.Delay(new Random(seed).Next(0, 250));
         power.PowerOff();
         await Task.WhenAny(Task.WhenAll(producers), Task.Delay(2000));
         await Task.Delay(100);
