@@ -527,7 +527,9 @@ internal sealed class LogSegment : IDisposable
         _dirty = false;
         try
         {
-            var length = Size;
+            // What the fsync covers: every write that returned before it starts, some perhaps not
+            // yet published in Size (an append sets the dirty flag before publishing its size).
+            var length = FileLayer.Observer is null ? 0 : RandomAccess.GetLength(Handle);
             FileLayer.BeforeWrite(Path);
             RandomAccess.FlushToDisk(Handle);
             FileLayer.Synced(Path, length);
