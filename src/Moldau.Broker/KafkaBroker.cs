@@ -168,7 +168,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
                 case ApiKey.DescribeTopicPartitions:
                     return Respond(context, responseHeader, _describeTopicPartitions!.Handle(Parse<DescribeTopicPartitionsRequest>(ref reader, apiVersion)));
                 case ApiKey.ListOffsets:
-                    return Respond(context, responseHeader, _listOffsets!.Handle(Parse<ListOffsetsRequest>(ref reader, apiVersion)));
+                    return ListOffsetsAsync(context, responseHeader, Parse<ListOffsetsRequest>(ref reader, apiVersion));
                 case ApiKey.Produce:
                     {
                         var request = Parse<ProduceRequest>(ref reader, apiVersion);
@@ -294,6 +294,45 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         }
 
         return ResponseWriter.Encode(context.Header.CorrelationId, responseHeader, response, context.Version);
+    }
+
+    /// <summary>
+    /// ListOffsets for the latest offset answers the high watermark: appends not yet durable
+    /// (acks=1, still lingering before their fsync) are synced first, so a client sees what it
+    /// wrote, as it does with Kafka.
+    /// </summary>
+    private ValueTask<DispatchResult> ListOffsetsAsync(RequestContext context, short responseHeader, ListOffsetsRequest request)
+    {
+        List<Task>? pending = null;
+        foreach (var topic in request.Topics)
+        {
+            foreach (var p in topic.Partitions)
+            {
+                if (p.Timestamp == -1 && _state!.Topics.Find(topic.Name)?.Partition(p.PartitionIndex)?.Log is { } log && log.HighWatermark < log.LogEndOffset)
+                {
+                    log.RequestDurableSoon();
+                    (pending ??= []).Add(log.WaitDurableAsync(log.LogEndOffset));
+                }
+            }
+        }
+
+        return pending is null
+            ? Respond(context, responseHeader, _listOffsets!.Handle(request))
+            : ListOffsetsWhenDurableAsync(context, responseHeader, request, pending);
+    }
+
+    private async ValueTask<DispatchResult> ListOffsetsWhenDurableAsync(RequestContext context, short responseHeader, ListOffsetsRequest request, List<Task> pending)
+    {
+        try
+        {
+            await Task.WhenAll(pending).ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            // A failed fsync: the high watermark stays where it is, and that is the answer.
+        }
+
+        return ResponseWriter.Encode(context.Header.CorrelationId, responseHeader, _listOffsets!.Handle(request), context.Version);
     }
 
     private async ValueTask<DispatchResult> FetchAsync(RequestContext context, short responseHeader, FetchRequest request)

@@ -35,6 +35,7 @@ public sealed partial class PartitionLog : IDisposable
     private bool _disposed;
     private volatile bool _directoryDirty;
     private TaskCompletionSource? _lingerWake;
+    private bool _wanted;
 
     private PartitionLog(string directory, PartitionLogOptions options, LogSegment[] segments, ProducerStateTable producers, TimeProvider time)
     {
@@ -231,7 +232,7 @@ public sealed partial class PartitionLog : IDisposable
             Volatile.Write(ref _logEndOffset, next);
             if (_options.SyncBeforeAck)
             {
-                RequestFlush();
+                RequestFlush(linger: true);
             }
             else
             {
@@ -331,8 +332,14 @@ public sealed partial class PartitionLog : IDisposable
         return done.Task;
     }
 
-    private void RequestFlush()
+    /// <summary>
+    /// Starts a flush episode unless one runs. With <paramref name="linger"/> (an acks=1 append,
+    /// nobody waiting yet) the fsync waits up to <see cref="PartitionLogOptions.FlushLinger"/>
+    /// first, so it covers more appends; a durability waiter or a reader cuts the wait short.
+    /// </summary>
+    private void RequestFlush(bool linger = false)
     {
+        TaskCompletionSource? wake = null;
         lock (_flushLock)
         {
             if (_flushing || _disposed)
@@ -341,15 +348,51 @@ public sealed partial class PartitionLog : IDisposable
             }
 
             _flushing = true;
+            if (linger && _options.FlushLinger > TimeSpan.Zero && _durabilityWaiters.Count == 0 && !_wanted)
+            {
+                wake = _lingerWake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
         }
 
-        Flusher.Enqueue(FlushLoop);
+        if (wake is null)
+        {
+            Flusher.Enqueue(FlushLoop);
+        }
+        else
+        {
+            _ = FlushAfterLingerAsync(wake);
+        }
+    }
+
+    /// <summary>
+    /// A reader waits at the high watermark (a fetch, ListOffsets) while appends are not yet
+    /// durable: the pending fsync starts now instead of after its linger.
+    /// </summary>
+    public void RequestDurableSoon()
+    {
+        if (!_options.SyncBeforeAck || HighWatermark >= LogEndOffset)
+        {
+            return;
+        }
+
+        lock (_flushLock)
+        {
+            _wanted = true;
+            _lingerWake?.TrySetResult();
+        }
+
+        RequestFlush();
     }
 
     private void FlushLoop()
     {
         while (true)
         {
+            lock (_flushLock)
+            {
+                _wanted = false;
+            }
+
             var target = LogEndOffset;
             try
             {
@@ -384,7 +427,7 @@ public sealed partial class PartitionLog : IDisposable
             }
 
             MarkDurable(target);
-            var linger = false;
+            TaskCompletionSource? wake = null;
             lock (_flushLock)
             {
                 if (LogEndOffset == target || _disposed)
@@ -393,35 +436,25 @@ public sealed partial class PartitionLog : IDisposable
                     return;
                 }
 
-                if (_durabilityWaiters.Count == 0 && _options.FlushLinger > TimeSpan.Zero)
+                if (_durabilityWaiters.Count == 0 && !_wanted && _options.FlushLinger > TimeSpan.Zero)
                 {
-                    // Only acks=1 appends since: nobody waits, so the next fsync may gather a few
-                    // milliseconds of them instead of running back to back with this one.
-                    linger = true;
+                    // Only acks=1 appends since, and nobody waits for them: the next fsync may
+                    // gather them for a while instead of running back to back with this one.
+                    wake = _lingerWake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 }
             }
 
-            if (linger)
+            if (wake is not null)
             {
-                _ = FlushAfterLingerAsync();
+                _ = FlushAfterLingerAsync(wake);
                 return;
             }
         }
     }
 
-    private async Task FlushAfterLingerAsync()
+    private async Task FlushAfterLingerAsync(TaskCompletionSource wake)
     {
-        // An acks=all waiter arriving meanwhile cuts the pause short (WaitDurableAsync).
-        var wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (_flushLock)
-        {
-            _lingerWake = wake;
-            if (_durabilityWaiters.Count > 0)
-            {
-                wake.TrySetResult();
-            }
-        }
-
+        // An acks=all waiter (WaitDurableAsync) or a reader (RequestDurableSoon) cuts the pause short.
         try
         {
             await Task.WhenAny(Task.Delay(_options.FlushLinger, _time), wake.Task).ConfigureAwait(false);

@@ -30,8 +30,8 @@ public sealed class PartitionLogOptions
     public bool CleanShutdown { get; init; }
 
     /// <summary>
-    /// Under acks=1 load with nobody waiting for durability, how long a finished fsync waits before
-    /// the next (acks=all waiters never wait: their fsync starts at once).
+    /// How long appends that nobody waits for yet (acks=1) may stay unsynced before an fsync
+    /// covers them; an acks=all producer, or a reader at the high watermark, starts it at once.
     /// </summary>
-    public TimeSpan FlushLinger { get; init; } = TimeSpan.FromMilliseconds(10);
+    public TimeSpan FlushLinger { get; init; } = TimeSpan.FromSeconds(1);
 }

@@ -42,6 +42,42 @@ public sealed class PartitionLogTests : IDisposable
     }
 
     [Fact]
+    public async Task Acks1AppendsAreSyncedWithinTheLingerOrAtOnceWhenSomeoneWaits()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        using var log = PartitionLog.Open(_dir, new PartitionLogOptions { SyncBeforeAck = true, FlushLinger = TimeSpan.FromSeconds(1) }, clock);
+
+        async Task HighWatermarkReaches(long offset)
+        {
+            for (var i = 0; i < 500 && log.HighWatermark < offset; i++)
+            {
+                await Task.Delay(10);
+            }
+
+            Assert.Equal(offset, log.HighWatermark);
+        }
+
+        // Nobody waits: the fsync lingers until the clock says so.
+        log.Append(Batch(1), 0);
+        await Task.Delay(100);
+        Assert.Equal(0, log.HighWatermark);
+        clock.Advance(TimeSpan.FromSeconds(1));
+        await HighWatermarkReaches(1);
+
+        // A reader at the high watermark cuts the linger short.
+        log.Append(Batch(1), 0);
+        await Task.Delay(100);
+        Assert.Equal(1, log.HighWatermark);
+        log.RequestDurableSoon();
+        await HighWatermarkReaches(2);
+
+        // So does an acks=all producer.
+        log.Append(Batch(1), 0);
+        await log.WaitDurableAsync(3).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(3, log.HighWatermark);
+    }
+
+    [Fact]
     public void AppendsGetContiguousOffsetsAndReadBack()
     {
         using var log = Open();

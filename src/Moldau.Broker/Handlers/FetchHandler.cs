@@ -131,6 +131,12 @@ internal sealed class FetchHandler(BrokerState state)
             return ErrorCode.OffsetOutOfRange;
         }
 
+        if (p.FetchOffset >= highWatermark)
+        {
+            // A consumer caught up with what is durable: appends past it get their fsync now.
+            log.RequestDurableSoon();
+        }
+
         if (p.FetchOffset >= highWatermark || budget <= 0)
         {
             return ErrorCode.None;
