@@ -185,7 +185,7 @@ public sealed partial class PartitionLog : IDisposable
     /// batch of an idempotent producer is first checked against that producer's sequence: a
     /// retry of one of its last five batches is not written again and gets its original offset.
     /// </summary>
-    public AppendResult Append(Span<byte> batch, int leaderEpoch)
+    public AppendResult Append(Span<byte> batch, int leaderEpoch, bool durabilityWanted = false)
     {
         lock (_appendLock)
         {
@@ -232,7 +232,7 @@ public sealed partial class PartitionLog : IDisposable
             Volatile.Write(ref _logEndOffset, next);
             if (_options.SyncBeforeAck)
             {
-                RequestFlush(linger: true);
+                RequestFlush(linger: !durabilityWanted);
             }
             else
             {
@@ -455,9 +455,14 @@ public sealed partial class PartitionLog : IDisposable
     private async Task FlushAfterLingerAsync(TaskCompletionSource wake)
     {
         // An acks=all waiter (WaitDurableAsync) or a reader (RequestDurableSoon) cuts the pause short.
+        using var timer = new CancellationTokenSource(_options.FlushLinger, _time);
         try
         {
-            await Task.WhenAny(Task.Delay(_options.FlushLinger, _time), wake.Task).ConfigureAwait(false);
+            await wake.Task.WaitAsync(timer.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // The linger ran out.
         }
         finally
         {

@@ -45,7 +45,7 @@ internal sealed class ProduceHandler(BrokerState state)
                     LogAppendTimeMs = -1,
                     LogStartOffset = -1,
                 };
-                var error = refuse != ErrorCode.None ? refuse : Append(topic, partitionData, result);
+                var error = refuse != ErrorCode.None ? refuse : Append(topic, partitionData, result, request.Acks == -1);
                 result.ErrorCode = (short)error;
                 if (error == ErrorCode.None && request.Acks == -1 && topic?.Partition(partitionData.Index)?.Log is { } log)
                 {
@@ -87,7 +87,7 @@ internal sealed class ProduceHandler(BrokerState state)
         }
     }
 
-    private ErrorCode Append(TopicInfo? topic, ProduceRequest.PartitionProduceData data, ProduceResponse.PartitionProduceResponse result)
+    private ErrorCode Append(TopicInfo? topic, ProduceRequest.PartitionProduceData data, ProduceResponse.PartitionProduceResponse result, bool acksAll)
     {
         if (topic?.Partition(data.Index) is not { } partition)
         {
@@ -138,7 +138,7 @@ internal sealed class ProduceHandler(BrokerState state)
 
         try
         {
-            var appended = log.Append(batch, partition.LeaderEpoch);
+            var appended = log.Append(batch, partition.LeaderEpoch, durabilityWanted: acksAll);
             switch (appended.Status)
             {
                 case AppendStatus.OutOfOrderSequence:
