@@ -269,5 +269,6 @@ public sealed class LeaderEpochCache
         }
 
         File.Move(tmp, _path, overwrite: true);
+        DirectorySync.Sync(Path.GetDirectoryName(_path)!);
     }
 }

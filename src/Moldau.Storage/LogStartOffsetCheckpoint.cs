@@ -57,5 +57,6 @@ public static class LogStartOffsetCheckpoint
         }
 
         File.Move(tmp, path, overwrite: true);
+        DirectorySync.Sync(logDir);
     }
 }

@@ -26,6 +26,7 @@ public static class PartitionMetadataFile
         }
 
         File.Move(tmp, path, overwrite: true);
+        DirectorySync.Sync(Path.GetDirectoryName(path)!);
     }
 
     /// <summary>The topic id in the file, or null when there is no (readable) file.</summary>

@@ -1,4 +1,5 @@
 using Moldau.Protocol;
+using Moldau.Storage;
 
 namespace Moldau.Broker.Topics;
 
@@ -41,6 +42,7 @@ internal static class ClusterIdentity
             }
 
             File.Move(tmp, path, overwrite: true);
+            DirectorySync.Sync(Path.GetDirectoryName(path)!);
         }
 
         return clusterId;
