@@ -138,7 +138,7 @@ public sealed partial class PartitionLog : IDisposable
 
         if (segments.Count == 0)
         {
-            segments.Add(LogSegment.Create(directory, 0, options.IndexIntervalBytes));
+            segments.Add(LogSegment.Create(directory, options.InitialOffset, options.IndexIntervalBytes));
         }
 
         // What survived on disk becomes the high watermark only once it is fsynced: after a kill -9

@@ -34,4 +34,7 @@ public sealed class PartitionLogOptions
     /// covers them; an acks=all producer, or a reader at the high watermark, starts it at once.
     /// </summary>
     public TimeSpan FlushLinger { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The offset the first segment of a log with no segment yet starts at (0, or a metadata snapshot's end).</summary>
+    public long InitialOffset { get; init; }
 }

@@ -104,6 +104,61 @@ public sealed class KafkaLayoutTests
     }
 
     [Fact]
+    public async Task TopicsKnownOnlyFromAKafkaSnapshotAreServed()
+    {
+        // Kafka deleted the segments its snapshot covers: the topic "old" is only in the
+        // snapshot ending at offset 100, "new" in the segment that follows it.
+        var dataDir = BrokerProcess.NewDataDir();
+        var metadataDir = Path.Combine(dataDir, "__cluster_metadata-0");
+        Directory.CreateDirectory(metadataDir);
+        static byte[] Control(short type, long offset)
+        {
+            var key = new byte[4];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt16BigEndian(key.AsSpan(2), type);
+            return RecordBatchBuilder.Build([new(key, [0, 0, 0], 1)], baseOffset: offset, attributes: 0x20);
+        }
+
+        static byte[] Data(long offset, params (short Type, short Version, byte[] Body)[] records) =>
+            RecordBatchBuilder.Build(records.Select(r => new RecordToWrite(null, MetadataLogReader.Frame(r.Type, r.Version, r.Body), 1)).ToList(), baseOffset: offset);
+
+        var oldId = new Uuid(11, 12);
+        var newId = new Uuid(13, 14);
+        var snapshot = Data(
+            1,
+            (FeatureLevelRecord.SpecApiKey, 0, new FeatureLevelRecord { Name = "metadata.version", FeatureLevel = 21 }.ToBytes(0)),
+            (TopicRecord.SpecApiKey, 0, new TopicRecord { Name = "old", TopicId = oldId }.ToBytes(0)),
+            (PartitionRecord.SpecApiKey, 1, new PartitionRecord { PartitionId = 0, TopicId = oldId, Replicas = [1], Isr = [1], Leader = 1, LeaderEpoch = 2 }.ToBytes(1)));
+        await File.WriteAllBytesAsync(Path.Combine(metadataDir, "00000000000000000100-0000000003.checkpoint"), [.. Control(3, 0), .. snapshot, .. Control(4, 4)]);
+        var segment = Data(
+            100,
+            (TopicRecord.SpecApiKey, 0, new TopicRecord { Name = "new", TopicId = newId }.ToBytes(0)),
+            (PartitionRecord.SpecApiKey, 1, new PartitionRecord { PartitionId = 0, TopicId = newId, Replicas = [1], Isr = [1], Leader = 1, LeaderEpoch = 0 }.ToBytes(1)));
+        await File.WriteAllBytesAsync(Path.Combine(metadataDir, "00000000000000000100.log"), segment);
+        File.WriteAllText(Path.Combine(dataDir, "meta.properties"), "#\nnode.id=1\ndirectory.id=abc\nversion=1\ncluster.id=kafka-made-cluster\n");
+
+        await using var broker = await BrokerProcess.StartAsync(dataDir);
+        await using (var client = await KafkaTestClient.ConnectAsync(broker.Port))
+        {
+            var metadata = await client.SendAsync<MetadataResponse>(ApiKey.Metadata, 12, new MetadataRequest { Topics = null });
+            Assert.Equal(["new", "old"], metadata.Topics.Select(t => t.Name).Order(StringComparer.Ordinal));
+            Assert.Equal(oldId, metadata.Topics.Single(t => t.Name == "old").TopicId);
+            Assert.Equal(2, metadata.Topics.Single(t => t.Name == "old").Partitions.Single().LeaderEpoch);
+
+            // A topic made now is appended after the segment, so a restart keeps all three.
+            var created = await client.SendAsync<CreateTopicsResponse>(ApiKey.CreateTopics, 7, new CreateTopicsRequest { Topics = [new() { Name = "made", NumPartitions = 1, ReplicationFactor = 1 }] });
+            Assert.Equal(0, created.Topics.Single().ErrorCode);
+        }
+
+        Assert.Equal(0, await broker.StopAsync());
+        var made = MetadataLogReader.ReadAll(metadataDir).Single(r => r.RecordType == TopicRecord.SpecApiKey && KafkaMessageExtensions.Decode<TopicRecord>(r.Body, r.RecordVersion).Name == "made");
+        Assert.True(made.Offset >= 102, $"the new topic's record went to offset {made.Offset}, inside what the snapshot covers");
+        await broker.RestartAsync();
+        await using var again = await KafkaTestClient.ConnectAsync(broker.Port);
+        var after = await again.SendAsync<MetadataResponse>(ApiKey.Metadata, 12, new MetadataRequest { Topics = null });
+        Assert.Equal(["made", "new", "old"], after.Topics.Select(t => t.Name).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task ARestartKeepsTopicsIdsAndRecords()
     {
         await using var broker = await BrokerProcess.StartAsync();

@@ -23,12 +23,27 @@ public readonly record struct MetadataLogRecord(long Offset, short RecordType, s
 /// </summary>
 public static class MetadataLogReader
 {
-    /// <summary>Every record in every segment of <paramref name="directory"/>, in offset order; none when it doesn't exist.</summary>
+    /// <summary>
+    /// Every record of the metadata log in <paramref name="directory"/>, in offset order; none when
+    /// it doesn't exist. When Kafka left a snapshot (<c>&lt;end offset&gt;-&lt;epoch&gt;.checkpoint</c>),
+    /// the latest whole one comes first and stands for every offset below its end offset; the
+    /// segments then add the records at or after it. (Kafka deletes segments a snapshot covers.)
+    /// </summary>
     public static IEnumerable<MetadataLogRecord> ReadAll(string directory)
     {
         if (!Directory.Exists(directory))
         {
             yield break;
+        }
+
+        var from = 0L;
+        if (LatestSnapshot(directory) is { } snapshot)
+        {
+            from = snapshot.EndOffset;
+            foreach (var record in snapshot.Records)
+            {
+                yield return record;
+            }
         }
 
         var segments = Directory.GetFiles(directory, "*.log")
@@ -38,12 +53,73 @@ public static class MetadataLogReader
         foreach (var (path, _) in segments)
         {
             var bytes = File.ReadAllBytes(path);
-            foreach (var record in ReadSegment(bytes))
+            foreach (var record in ReadSegment(bytes).Where(r => r.Offset >= from))
             {
                 yield return record;
             }
         }
     }
+
+    /// <summary>The end offset of the latest whole snapshot in <paramref name="directory"/>, or 0.</summary>
+    public static long SnapshotEndOffset(string directory) =>
+        Directory.Exists(directory) && LatestSnapshot(directory) is { } snapshot ? snapshot.EndOffset : 0;
+
+    /// <summary>
+    /// The latest snapshot that is whole: every batch's CRC holds, nothing trails the last batch,
+    /// and the last batch is the control batch with the SnapshotFooterRecord (control type 4).
+    /// An incomplete one (a crash while Kafka wrote it) is passed over for an older one.
+    /// </summary>
+    private static (long EndOffset, List<MetadataLogRecord> Records)? LatestSnapshot(string directory)
+    {
+        var snapshots = Directory.GetFiles(directory, "*.checkpoint")
+            .Select(p => (Path: p, Name: Path.GetFileNameWithoutExtension(p)))
+            .Select(f => (f.Path, End: f.Name.Split('-') is [var offset, var epoch] && long.TryParse(offset, out var o) && int.TryParse(epoch, out _) ? o : -1))
+            .Where(f => f.End >= 0)
+            .OrderByDescending(f => f.End);
+        foreach (var (path, end) in snapshots)
+        {
+            var bytes = File.ReadAllBytes(path);
+            if (IsWholeSnapshot(bytes))
+            {
+                return (end, ReadSegment(bytes));
+            }
+        }
+
+        return null;
+    }
+
+    private static bool IsWholeSnapshot(byte[] bytes)
+    {
+        var batches = new RecordBatchEnumerator(bytes, checkCrc: true);
+        var end = 0;
+        var lastIsFooter = false;
+        while (batches.MoveNext())
+        {
+            end = batches.CurrentStart + batches.CurrentLength;
+            var batch = new RecordBatch(bytes.AsMemory(batches.CurrentStart, batches.CurrentLength));
+            lastIsFooter = false;
+            if (batch.IsControl)
+            {
+                try
+                {
+                    foreach (var record in batch.GetRecords())
+                    {
+                        // A control record's key: int16 version, int16 type.
+                        lastIsFooter = record.Key is { Length: >= 4 } key && System.Buffers.Binary.BinaryPrimitives.ReadInt16BigEndian(key.Span[2..]) == SnapshotFooterType;
+                    }
+                }
+                catch (KafkaProtocolException)
+                {
+                    return false;
+                }
+            }
+        }
+
+        return end == bytes.Length && lastIsFooter;
+    }
+
+    /// <summary>The control record type of KRaft's SnapshotFooterRecord.</summary>
+    private const short SnapshotFooterType = 4;
 
     /// <summary>The records of one segment's bytes, stopping at a torn tail.</summary>
     public static List<MetadataLogRecord> ReadSegment(byte[] bytes)
@@ -53,12 +129,23 @@ public static class MetadataLogReader
         while (batches.MoveNext())
         {
             var batch = new RecordBatch(bytes.AsMemory(batches.CurrentStart, batches.CurrentLength));
-            if (batch.IsControl || batch.Compression != CompressionType.None)
+            if (batch.IsControl)
             {
                 continue;
             }
 
-            foreach (var record in batch.GetRecords())
+            RecordEnumerator records;
+            try
+            {
+                // Kafka may compress metadata batches (snapshots especially): read them all the same.
+                records = batch.GetRecords();
+            }
+            catch (KafkaProtocolException)
+            {
+                continue;
+            }
+
+            foreach (var record in records)
             {
                 if (record.Value is not { } value)
                 {
@@ -109,7 +196,9 @@ public sealed class MetadataLogWriter : IDisposable
     public MetadataLogWriter(string directory, TimeProvider time)
     {
         _time = time;
-        _log = PartitionLog.Open(directory, new PartitionLogOptions(), time);
+
+        // After a snapshot Kafka may have deleted every segment: the log goes on at its end offset.
+        _log = PartitionLog.Open(directory, new PartitionLogOptions { InitialOffset = MetadataLogReader.SnapshotEndOffset(directory) }, time);
     }
 
     /// <summary>Appends the records as one batch and fsyncs; returns the batch's base offset.</summary>
