@@ -238,6 +238,7 @@ public sealed partial class PartitionLog : IDisposable
             {
                 Volatile.Write(ref _highWatermark, next);
                 OnHighWatermarkAdvanced?.Invoke();
+                FlushByKafkaSettings(next - baseOffset);
             }
 
             return new AppendResult(AppendStatus.Appended, baseOffset);
@@ -285,6 +286,71 @@ public sealed partial class PartitionLog : IDisposable
         if (Volatile.Read(ref _storageError) is not null && Interlocked.Exchange(ref _storageError, null) is not null)
         {
             OnStorageErrorChanged?.Invoke(null);
+        }
+    }
+
+    // Kafka's own flush settings (flush.messages / flush.ms and the broker's log.flush.interval.*),
+    // in force when set: the page cache is trusted between flushes, as in Kafka.
+    private long _unflushedMessages;
+    private bool _flushTimerPending;
+
+    /// <summary>
+    /// After an append under Kafka's flush settings (called under the append lock): fsync at once
+    /// once <c>flush.messages</c> messages are unflushed, as Kafka does in its append path, and
+    /// otherwise within <c>flush.ms</c> of the first unflushed one.
+    /// </summary>
+    private void FlushByKafkaSettings(long messages)
+    {
+        _unflushedMessages += messages;
+        if (_unflushedMessages >= _options.FlushMessages)
+        {
+            try
+            {
+                foreach (var segment in _segments)
+                {
+                    segment.Flush();
+                }
+
+                _unflushedMessages = 0;
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                // The batch is written; the next append tries the fsync again.
+            }
+
+            return;
+        }
+
+        if (_options.FlushInterval is { } interval && !_flushTimerPending)
+        {
+            _flushTimerPending = true;
+            _ = FlushAfterIntervalAsync(interval);
+        }
+    }
+
+    private async Task FlushAfterIntervalAsync(TimeSpan interval)
+    {
+        await Task.Delay(interval, _time).ConfigureAwait(false);
+        lock (_appendLock)
+        {
+            _flushTimerPending = false;
+            if (_disposed || _unflushedMessages == 0)
+            {
+                return;
+            }
+
+            _unflushedMessages = 0;
+            try
+            {
+                foreach (var segment in _segments)
+                {
+                    segment.Flush();
+                }
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                // The next append or interval tries again; the page cache still holds the data.
+            }
         }
     }
 

@@ -37,4 +37,10 @@ public sealed class PartitionLogOptions
 
     /// <summary>The offset the first segment of a log with no segment yet starts at (0, or a metadata snapshot's end).</summary>
     public long InitialOffset { get; init; }
+
+    /// <summary>flush.messages / log.flush.interval.messages, when <see cref="SyncBeforeAck"/> is off: fsync once this many messages are unflushed.</summary>
+    public long FlushMessages { get; init; } = long.MaxValue;
+
+    /// <summary>flush.ms / log.flush.interval.ms, when <see cref="SyncBeforeAck"/> is off: fsync at most this long after an unflushed append.</summary>
+    public TimeSpan? FlushInterval { get; init; }
 }

@@ -9,6 +9,7 @@ namespace Moldau.Storage.Tests;
 /// synced is thrown away (and files whose directory entry was never synced vanish), the log
 /// recovers, and every acks=all acknowledgement must still hold.
 /// </summary>
+[Collection("FileLayer")] // FileLayer.Observer is process-wide: these classes take turns
 public sealed class PowerLossTests : IDisposable
 {
     private readonly string _root = Path.Combine(Path.GetTempPath(), "moldau-power-" + Guid.NewGuid().ToString("N")[..10]);

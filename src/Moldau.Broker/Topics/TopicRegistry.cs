@@ -611,6 +611,10 @@ internal sealed class TopicRegistry : IDisposable
             FileDeleteDelay = TimeSpan.FromMilliseconds(Math.Max(0, LongConfig(topic, "file.delete.delay.ms", "log.segment.delete.delay.ms", 60_000))),
             SegmentAge = TimeSpan.FromMilliseconds(Math.Max(1, LongConfig(topic, "segment.ms", "log.roll.ms", LongConfig(topic, "segment.ms", "log.roll.hours", 168) * 3_600_000))),
             CleanShutdown = _cleanLogDirs.Contains(Path.GetFullPath(Path.GetDirectoryName(dir)!)),
+            FlushMessages = Math.Max(1, LongConfig(topic, "flush.messages", "log.flush.interval.messages", long.MaxValue)),
+            FlushInterval = LongConfig(topic, "flush.ms", "log.flush.interval.ms", LongConfig(topic, "flush.ms", "log.flush.scheduler.interval.ms", long.MaxValue)) is var ms && ms < 100L * 365 * 24 * 3_600_000
+                ? TimeSpan.FromMilliseconds(Math.Max(1, ms))
+                : null,
         };
         var log = PartitionLog.Open(dir, options, _time);
         try
