@@ -32,6 +32,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private Task? _retention;
     private Task? _cleaner;
+    private Task? _checkpoints;
     private FindCoordinatorHandler? _findCoordinator;
     private JoinGroupHandler? _joinGroup;
     private SyncGroupHandler? _syncGroup;
@@ -117,6 +118,8 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         _describeProducers = new DescribeProducersHandler(_state);
         var interval = long.TryParse(_options.Properties.GetValueOrDefault("log.retention.check.interval.ms"), out var ms) && ms > 0 ? ms : 300_000;
         _retention = RunPeriodicallyAsync(new RetentionPolicy(_state).Run, TimeSpan.FromMilliseconds(interval), _stopping.Token);
+        var checkpointInterval = long.TryParse(_options.Properties.GetValueOrDefault("log.flush.offset.checkpoint.interval.ms"), out var c) && c > 0 ? c : 60_000;
+        _checkpoints = RunPeriodicallyAsync(_state.Topics.WriteRecoveryPoints, TimeSpan.FromMilliseconds(checkpointInterval), _stopping.Token);
         if (!string.Equals(_options.Properties.GetValueOrDefault("log.cleaner.enable"), "false", StringComparison.OrdinalIgnoreCase))
         {
             var backoff = long.TryParse(_options.Properties.GetValueOrDefault("log.cleaner.backoff.ms"), out var b) && b > 0 ? b : 15_000;
@@ -378,6 +381,11 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         if (_cleaner is not null)
         {
             await _cleaner.ConfigureAwait(false);
+        }
+
+        if (_checkpoints is not null)
+        {
+            await _checkpoints.ConfigureAwait(false);
         }
 
         if (_groups is not null)

@@ -16,11 +16,14 @@ public static class LogStartOffsetCheckpoint
     /// <summary>The file's name.</summary>
     public const string FileName = "log-start-offset-checkpoint";
 
-    /// <summary>Reads the entries; none when the file is missing or malformed.</summary>
-    public static Dictionary<(string Topic, int Partition), long> Read(string logDir)
+    /// <summary>Kafka's file of each partition's recovery point, in the same format.</summary>
+    public const string RecoveryPointFileName = "recovery-point-offset-checkpoint";
+
+    /// <summary>Reads the entries of <paramref name="fileName"/>; none when the file is missing or malformed.</summary>
+    public static Dictionary<(string Topic, int Partition), long> Read(string logDir, string fileName = FileName)
     {
         var result = new Dictionary<(string, int), long>();
-        var path = Path.Combine(logDir, FileName);
+        var path = Path.Combine(logDir, fileName);
         if (!File.Exists(path))
         {
             return result;
@@ -44,10 +47,10 @@ public static class LogStartOffsetCheckpoint
         return result;
     }
 
-    /// <summary>Writes the entries through a synced temporary file and a rename.</summary>
-    public static void Write(string logDir, IReadOnlyDictionary<(string Topic, int Partition), long> entries)
+    /// <summary>Writes the entries to <paramref name="fileName"/> through a synced temporary file and a rename.</summary>
+    public static void Write(string logDir, IReadOnlyDictionary<(string Topic, int Partition), long> entries, string fileName = FileName)
     {
-        var path = Path.Combine(logDir, FileName);
+        var path = Path.Combine(logDir, fileName);
         var tmp = path + ".tmp";
         var text = $"0\n{entries.Count}\n" + string.Concat(entries.Select(e => string.Create(CultureInfo.InvariantCulture, $"{e.Key.Topic} {e.Key.Partition} {e.Value}\n")));
         using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write))

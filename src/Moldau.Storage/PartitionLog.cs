@@ -115,7 +115,17 @@ public sealed partial class PartitionLog : IDisposable
         }
         else
         {
-            foreach (var (path, baseOffset) in files)
+            // Segments that end at or below the recovery point were durable, indexes included,
+            // before the stop: they are loaded as they are. The rest are read through.
+            var trusted = 0;
+            while (trusted + 1 < files.Count && files[trusted + 1].Base <= options.RecoveryPoint)
+            {
+                segments.Add(LogSegment.Load(files[trusted].Path, files[trusted].Base, options.IndexIntervalBytes));
+                trusted++;
+            }
+
+            ReplayProducerState(segments, 0, producers);
+            foreach (var (path, baseOffset) in files.Skip(trusted))
             {
                 if (truncated > 0)
                 {
@@ -149,7 +159,18 @@ public sealed partial class PartitionLog : IDisposable
         }
 
         DirectorySync.Sync(directory);
+        // Closed segments whose index files were just rebuilt: synced too, so that all of the log
+        // is below the recovery point from here on.
+        if (!options.CleanShutdown)
+        {
+            foreach (var s in segments.Take(segments.Count - 1))
+            {
+                s.FlushIndexes();
+            }
+        }
+
         var log = new PartitionLog(directory, options, [.. segments], producers, time) { RecoveredTruncatedBytes = truncated };
+        log._recoveryPoint = log.LogEndOffset;
         log.LoadLeaderEpochs();
         return log;
     }
@@ -210,6 +231,7 @@ public sealed partial class PartitionLog : IDisposable
                 if (active.Size > 0 && (active.Size + batch.Length > _options.SegmentBytes || _time.GetUtcNow() - active.Created >= _options.SegmentAge))
                 {
                     active.OnRolled();
+                    _indexesToSync.Enqueue(active);
                     active = LogSegment.Create(Directory, baseOffset, _options.IndexIntervalBytes);
                     active.Created = _time.GetUtcNow();
                     _segments = [.. _segments, active];
@@ -306,12 +328,14 @@ public sealed partial class PartitionLog : IDisposable
         {
             try
             {
+                SyncRolledIndexes();
                 foreach (var segment in _segments)
                 {
                     segment.Flush();
                 }
 
                 _unflushedMessages = 0;
+                MarkRecoveryPoint(LogEndOffset);
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException)
             {
@@ -342,10 +366,13 @@ public sealed partial class PartitionLog : IDisposable
             _unflushedMessages = 0;
             try
             {
+                SyncRolledIndexes();
                 foreach (var segment in _segments)
                 {
                     segment.Flush();
                 }
+
+                MarkRecoveryPoint(LogEndOffset);
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException)
             {
@@ -363,6 +390,7 @@ public sealed partial class PartitionLog : IDisposable
         var target = LogEndOffset;
         _directoryDirty = false;
         DirectorySync.Sync(Directory);
+        SyncRolledIndexes();
         foreach (var s in _segments)
         {
             s.Flush();
@@ -460,22 +488,30 @@ public sealed partial class PartitionLog : IDisposable
             }
 
             var target = LogEndOffset;
+
+            // Data first, then the directory: a new segment's entry must be durable before the
+            // data in it counts, and it must never outlive the unsynced tail of the segment
+            // before it (recovery would then find a hole below the new segment's base).
+            var newSegment = _directoryDirty;
+            _directoryDirty = false;
             try
             {
-                if (_directoryDirty)
-                {
-                    // A new segment's directory entry must be durable before the data in it counts.
-                    _directoryDirty = false;
-                    DirectorySync.Sync(Directory);
-                }
-
                 foreach (var s in _segments)
                 {
                     s.Flush();
                 }
+
+                if (newSegment)
+                {
+                    DirectorySync.Sync(Directory);
+                }
+
+                SyncRolledIndexes();
             }
             catch (Exception e)
             {
+                _directoryDirty |= newSegment;
+
                 // Waiters stay pending until a later flush succeeds (or the log closes); the
                 // high watermark does not pass data that is not on disk.
                 lock (_flushLock)
@@ -541,8 +577,37 @@ public sealed partial class PartitionLog : IDisposable
         }
     }
 
+    // Segments rolled since the last flush: their index files are synced by the next flush, so
+    // that everything below the recovery point can be trusted without reading it through.
+    private readonly System.Collections.Concurrent.ConcurrentQueue<LogSegment> _indexesToSync = new();
+    private long _recoveryPoint;
+
+    /// <summary>
+    /// The offset below which the log, its closed segments' index files included, is known to be on
+    /// disk: what Kafka keeps in <c>recovery-point-offset-checkpoint</c>.
+    /// </summary>
+    public long RecoveryPoint => Volatile.Read(ref _recoveryPoint);
+
+    private void SyncRolledIndexes()
+    {
+        while (_indexesToSync.TryPeek(out var segment))
+        {
+            segment.FlushIndexes();
+            _indexesToSync.TryDequeue(out _);
+        }
+    }
+
+    private void MarkRecoveryPoint(long offset)
+    {
+        long current;
+        while ((current = Volatile.Read(ref _recoveryPoint)) < offset && Interlocked.CompareExchange(ref _recoveryPoint, offset, current) != current)
+        {
+        }
+    }
+
     private void MarkDurable(long target)
     {
+        MarkRecoveryPoint(target);
         List<TaskCompletionSource> ready = [];
         lock (_flushLock)
         {

@@ -43,4 +43,10 @@ public sealed class PartitionLogOptions
 
     /// <summary>flush.ms / log.flush.interval.ms, when <see cref="SyncBeforeAck"/> is off: fsync at most this long after an unflushed append.</summary>
     public TimeSpan? FlushInterval { get; init; }
+
+    /// <summary>
+    /// From <c>recovery-point-offset-checkpoint</c>: after an unclean stop, segments that end at or
+    /// below it are loaded as they are, and only the later ones are read through.
+    /// </summary>
+    public long RecoveryPoint { get; init; }
 }

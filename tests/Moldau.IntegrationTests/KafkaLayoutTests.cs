@@ -178,6 +178,7 @@ public sealed class KafkaLayoutTests
         Assert.True(File.Exists(Path.Combine(broker.DataDir, "kept-0", "00000000000000000000.index")));
         Assert.True(File.Exists(Path.Combine(broker.DataDir, "kept-0", "00000000000000000000.timeindex")));
         Assert.True(File.Exists(Path.Combine(broker.DataDir, "kept-0", "00000000000000000001.snapshot")));
+        Assert.Contains("kept 0 1\n", await File.ReadAllTextAsync(Path.Combine(broker.DataDir, "recovery-point-offset-checkpoint")), StringComparison.Ordinal);
         await broker.RestartAsync();
         await using var again = await KafkaTestClient.ConnectAsync(broker.Port);
         var after = await again.SendAsync<MetadataResponse>(ApiKey.Metadata, 12, new MetadataRequest { Topics = null });

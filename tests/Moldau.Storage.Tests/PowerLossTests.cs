@@ -165,6 +165,7 @@ public sealed class PowerLossTests : IDisposable
         while (expected < recovered.LogEndOffset)
         {
             var bytes = recovered.Read(expected, 1, minOneBatch: true, long.MaxValue);
+            Assert.True(bytes.Length > 0, $"a hole at offset {expected} below the recovered log end {recovered.LogEndOffset}");
             var batch = new RecordBatch(bytes[..(int)RecordBatch.DeclaredSize(bytes.Span)]);
             Assert.Equal(expected, batch.BaseOffset); // contiguous offsets
             foreach (var record in batch.GetRecords())

@@ -31,6 +31,7 @@ internal sealed class TopicRegistry : IDisposable
     private readonly Lock _changeLock = new();
     private MetadataLogWriter? _metadataLog;
     private readonly HashSet<string> _cleanLogDirs = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Topic, int Partition), long> _recoveryPoints = [];
 
     /// <summary>The marker Kafka writes in a log dir after closing all its logs cleanly.</summary>
     public const string CleanShutdownFile = ".kafka_cleanshutdown";
@@ -66,6 +67,14 @@ internal sealed class TopicRegistry : IDisposable
         // Kafka's clean-shutdown marker: present means every log in that dir was closed cleanly,
         // so its segments, indexes and producer snapshots are trusted as they are. It goes at
         // once: after a crash from here on, the next start reads the logs through.
+        foreach (var logDir in _options.LogDirs)
+        {
+            foreach (var (key, offset) in LogStartOffsetCheckpoint.Read(logDir, LogStartOffsetCheckpoint.RecoveryPointFileName))
+            {
+                _recoveryPoints[key] = offset;
+            }
+        }
+
         foreach (var logDir in _options.LogDirs.Where(d => File.Exists(Path.Combine(d, CleanShutdownFile))))
         {
             _cleanLogDirs.Add(Path.GetFullPath(logDir));
@@ -434,6 +443,43 @@ internal sealed class TopicRegistry : IDisposable
         }
     }
 
+    /// <summary>
+    /// Writes each log dir's <c>recovery-point-offset-checkpoint</c>: per partition, the offset below
+    /// which its log is known to be on disk (Kafka writes it every
+    /// <c>log.flush.offset.checkpoint.interval.ms</c> and at shutdown). An unclean start reads
+    /// through only the segments past it.
+    /// </summary>
+    public void WriteRecoveryPoints()
+    {
+        lock (_changeLock)
+        {
+            foreach (var logDir in _options.LogDirs)
+            {
+                var full = Path.GetFullPath(logDir);
+                var entries = new Dictionary<(string, int), long>();
+                foreach (var t in _byName.Values)
+                {
+                    foreach (var p in t.Partitions)
+                    {
+                        if (p?.Log is { } l && Path.GetFullPath(Path.GetDirectoryName(l.Directory)!) == full)
+                        {
+                            entries[(t.Name, p.Index)] = l.RecoveryPoint;
+                        }
+                    }
+                }
+
+                try
+                {
+                    LogStartOffsetCheckpoint.Write(logDir, entries, LogStartOffsetCheckpoint.RecoveryPointFileName);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    _log.LogWarning("could not write the recovery point checkpoint in {LogDir}: {Error}", logDir, e.Message);
+                }
+            }
+        }
+    }
+
     /// <summary>Advances a partition's log start offset and records it in the log dir's checkpoint.</summary>
     public void AdvanceLogStart(PartitionState partition, long offset)
     {
@@ -611,6 +657,7 @@ internal sealed class TopicRegistry : IDisposable
             FileDeleteDelay = TimeSpan.FromMilliseconds(Math.Max(0, LongConfig(topic, "file.delete.delay.ms", "log.segment.delete.delay.ms", 60_000))),
             SegmentAge = TimeSpan.FromMilliseconds(Math.Max(1, LongConfig(topic, "segment.ms", "log.roll.ms", LongConfig(topic, "segment.ms", "log.roll.hours", 168) * 3_600_000))),
             CleanShutdown = _cleanLogDirs.Contains(Path.GetFullPath(Path.GetDirectoryName(dir)!)),
+            RecoveryPoint = _recoveryPoints.GetValueOrDefault((topic.Name, index)),
             FlushMessages = Math.Max(1, LongConfig(topic, "flush.messages", "log.flush.interval.messages", long.MaxValue)),
             FlushInterval = LongConfig(topic, "flush.ms", "log.flush.interval.ms", LongConfig(topic, "flush.ms", "log.flush.scheduler.interval.ms", long.MaxValue)) is var ms && ms < 100L * 365 * 24 * 3_600_000
                 ? TimeSpan.FromMilliseconds(Math.Max(1, ms))
@@ -674,6 +721,7 @@ internal sealed class TopicRegistry : IDisposable
         }
 
         _metadataLog?.Dispose();
+        WriteRecoveryPoints();
         foreach (var logDir in _options.LogDirs.Where(d => Directory.Exists(d) && !unclean.Contains(Path.GetFullPath(d))))
         {
             try

@@ -36,6 +36,7 @@ internal sealed class ServerConfig
         "offsets.topic.num.partitions", "share.coordinator.state.topic.replication.factor", "share.coordinator.state.topic.min.isr",
         "log.flush.interval.messages", "log.flush.interval.ms", "log.cleaner.enable", "delete.topic.enable", "zookeeper.connect",
         "log.index.interval.bytes", "log.roll.ms", "log.message.timestamp.type", "log.roll.hours", "compression.type", "log.cleanup.policy", "unclean.leader.election.enable",
+        "log.flush.offset.checkpoint.interval.ms", "log.flush.scheduler.interval.ms", "log.segment.delete.delay.ms",
     ];
 
     /// <summary>The broker's settings.</summary>

@@ -1,0 +1,75 @@
+using System.Text;
+using Moldau.Protocol.Records;
+
+namespace Moldau.Storage.Tests;
+
+/// <summary>After an unclean stop, only the segments past the recovery point are read through.</summary>
+public sealed class RecoveryPointTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "moldau-recovery-" + Guid.NewGuid().ToString("N")[..10]);
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private PartitionLog Open(long recoveryPoint) =>
+        PartitionLog.Open(_dir, new PartitionLogOptions { SegmentBytes = 600, IndexIntervalBytes = 100, SyncBeforeAck = true, RecoveryPoint = recoveryPoint }, TimeProvider.System);
+
+    private static byte[] Batch(int sequence) =>
+        RecordBatchBuilder.Build([new(null, Encoding.UTF8.GetBytes(new string('r', 150)), 1000 + sequence)], producerId: 9, producerEpoch: 0, baseSequence: sequence);
+
+    /// <summary>Twenty batches over several segments, synced; returns the recovery point then.</summary>
+    private long Fill()
+    {
+        var log = Open(0);
+        for (var i = 0; i < 20; i++)
+        {
+            log.Append(Batch(i), 0);
+        }
+
+        log.Flush();
+        var point = log.RecoveryPoint;
+        log.Dispose();
+        return point;
+    }
+
+    private string[] Segments() => [.. Directory.GetFiles(_dir, "*.log").Order(StringComparer.Ordinal)];
+
+    [Fact]
+    public void SegmentsBelowTheRecoveryPointAreTrustedAndTheRestIsReadThrough()
+    {
+        var point = Fill();
+        Assert.Equal(20, point);
+        var segments = Segments();
+        Assert.True(segments.Length >= 4);
+
+        // A damaged byte in the first segment (below the point) and a torn tail on the last.
+        var first = File.ReadAllBytes(segments[0]);
+        first[100] ^= 0xFF;
+        File.WriteAllBytes(segments[0], first);
+        File.AppendAllText(segments[^1], "torn");
+
+        using (var log = Open(point))
+        {
+            Assert.Equal(20, log.LogEndOffset); // the first segment was not read through
+            Assert.Equal(4, log.RecoveredTruncatedBytes); // the last one was
+            Assert.Equal(20, log.RecoveryPoint);
+
+            // The producer state covers the trusted segments too: a retry of the last batch is a duplicate.
+            Assert.Equal(new AppendResult(AppendStatus.Duplicate, 19), log.Append(Batch(19), 0));
+            Assert.Equal(AppendStatus.OutOfOrderSequence, log.Append(Batch(25), 0).Status);
+        }
+    }
+
+    [Fact]
+    public void WithoutARecoveryPointEverySegmentIsReadThrough()
+    {
+        Fill();
+        var segments = Segments();
+        var first = File.ReadAllBytes(segments[0]);
+        first[100] ^= 0xFF;
+        File.WriteAllBytes(segments[0], first);
+
+        using var log = Open(0);
+        Assert.Equal(0, log.LogEndOffset); // the damaged first batch cut everything after it
+        Assert.True(log.RecoveredTruncatedBytes > 0);
+    }
+}
