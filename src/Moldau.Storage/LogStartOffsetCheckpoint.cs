@@ -19,6 +19,9 @@ public static class LogStartOffsetCheckpoint
     /// <summary>Kafka's file of each partition's recovery point, in the same format.</summary>
     public const string RecoveryPointFileName = "recovery-point-offset-checkpoint";
 
+    /// <summary>Kafka's file of how far each compacted log was cleaned, in the same format.</summary>
+    public const string CleanerOffsetFileName = "cleaner-offset-checkpoint";
+
     /// <summary>Reads the entries of <paramref name="fileName"/>; none when the file is missing or malformed.</summary>
     public static Dictionary<(string Topic, int Partition), long> Read(string logDir, string fileName = FileName)
     {

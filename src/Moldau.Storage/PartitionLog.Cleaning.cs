@@ -20,9 +20,12 @@ public sealed partial class PartitionLog
     private const string SwapSuffix = ".swap";
     private readonly Lock _cleanLock = new();
 
-    // Closed segments ending at or below this offset were cleaned by the last pass (in memory
-    // only: after a restart the first pass cleans every closed segment).
+    // Closed segments ending at or below this offset were cleaned by the last pass; kept across
+    // restarts in the log dir's cleaner-offset-checkpoint (PartitionLogOptions.CleanedUpTo).
     private long _cleanedUpTo;
+
+    /// <summary>The offset up to which the closed segments were cleaned: Kafka's <c>cleaner-offset-checkpoint</c> entry.</summary>
+    public long CleanedUpTo => Volatile.Read(ref _cleanedUpTo);
 
     // The earliest delete horizon of a tombstone kept by the last pass: the log is cleaned again once it passes.
     private long _nextDeleteHorizon = long.MaxValue;

@@ -171,6 +171,7 @@ public sealed partial class PartitionLog : IDisposable
 
         var log = new PartitionLog(directory, options, [.. segments], producers, time) { RecoveredTruncatedBytes = truncated };
         log._recoveryPoint = log.LogEndOffset;
+        log._cleanedUpTo = Math.Clamp(options.CleanedUpTo, 0, log.LogEndOffset);
         log.LoadLeaderEpochs();
         return log;
     }

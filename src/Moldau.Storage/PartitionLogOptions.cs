@@ -49,4 +49,7 @@ public sealed class PartitionLogOptions
     /// below it are loaded as they are, and only the later ones are read through.
     /// </summary>
     public long RecoveryPoint { get; init; }
+
+    /// <summary>From <c>cleaner-offset-checkpoint</c>: the offset up to which a compacted log was cleaned.</summary>
+    public long CleanedUpTo { get; init; }
 }

@@ -72,4 +72,21 @@ public sealed class RecoveryPointTests : IDisposable
         Assert.Equal(0, log.LogEndOffset); // the damaged first batch cut everything after it
         Assert.True(log.RecoveredTruncatedBytes > 0);
     }
+
+    [Fact]
+    public void TheCleanedPointFromTheCheckpointMakesTheCleanedSegmentsCountAsClean()
+    {
+        Fill();
+        var bases = Segments().Select(f => long.Parse(Path.GetFileNameWithoutExtension(f), System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        using (var fresh = PartitionLog.Open(_dir, new PartitionLogOptions { SegmentBytes = 600, CleanShutdown = true }, TimeProvider.System))
+        {
+            Assert.Equal(0, fresh.CleanedUpTo);
+            Assert.Equal(1.0, fresh.DirtyRatio);
+        }
+
+        // Everything below the last closed segment's base was cleaned: only that segment is dirty.
+        using var log = PartitionLog.Open(_dir, new PartitionLogOptions { SegmentBytes = 600, CleanShutdown = true, CleanedUpTo = bases[^2] }, TimeProvider.System);
+        Assert.Equal(bases[^2], log.CleanedUpTo);
+        Assert.InRange(log.DirtyRatio, 0.01, 0.5);
+    }
 }

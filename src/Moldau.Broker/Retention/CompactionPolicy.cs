@@ -17,6 +17,7 @@ internal sealed class CompactionPolicy(BrokerState state)
     /// <summary>Cleans every compacted partition that needs it, once.</summary>
     public void Run()
     {
+        var cleaned = false;
         foreach (var topic in state.Topics.Topics.ToList())
         {
             var policy = Setting(topic, "cleanup.policy", "log.cleanup.policy") ?? "delete";
@@ -39,7 +40,9 @@ internal sealed class CompactionPolicy(BrokerState state)
 
                 try
                 {
-                    if (log.CleanIfDirty(settings) is { SegmentsRewritten: > 0 } result)
+                    var ran = log.CleanIfDirty(settings);
+                    cleaned |= ran is not null;
+                    if (ran is { SegmentsRewritten: > 0 } result)
                     {
                         state.Log.LogInformation(
                             "cleaner: {Topic}-{Partition} {Segments} segments, {Before} -> {After} bytes, {Removed} records removed",
@@ -57,6 +60,12 @@ internal sealed class CompactionPolicy(BrokerState state)
                     state.Log.LogWarning("cleaning {Topic}-{Partition} failed: {Error}", topic.Name, partition.Index, e.Message);
                 }
             }
+        }
+
+        if (cleaned)
+        {
+            // How far each log was cleaned survives a restart, as Kafka's cleaner-offset-checkpoint.
+            state.Topics.WriteCleanerOffsets();
         }
     }
 

@@ -32,6 +32,7 @@ internal sealed class TopicRegistry : IDisposable
     private MetadataLogWriter? _metadataLog;
     private readonly HashSet<string> _cleanLogDirs = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Topic, int Partition), long> _recoveryPoints = [];
+    private readonly Dictionary<(string Topic, int Partition), long> _cleanerOffsets = [];
 
     /// <summary>The marker Kafka writes in a log dir after closing all its logs cleanly.</summary>
     public const string CleanShutdownFile = ".kafka_cleanshutdown";
@@ -72,6 +73,11 @@ internal sealed class TopicRegistry : IDisposable
             foreach (var (key, offset) in LogStartOffsetCheckpoint.Read(logDir, LogStartOffsetCheckpoint.RecoveryPointFileName))
             {
                 _recoveryPoints[key] = offset;
+            }
+
+            foreach (var (key, offset) in LogStartOffsetCheckpoint.Read(logDir, LogStartOffsetCheckpoint.CleanerOffsetFileName))
+            {
+                _cleanerOffsets[key] = offset;
             }
         }
 
@@ -449,7 +455,14 @@ internal sealed class TopicRegistry : IDisposable
     /// <c>log.flush.offset.checkpoint.interval.ms</c> and at shutdown). An unclean start reads
     /// through only the segments past it.
     /// </summary>
-    public void WriteRecoveryPoints()
+    public void WriteRecoveryPoints() =>
+        WriteCheckpoints(LogStartOffsetCheckpoint.RecoveryPointFileName, l => l.RecoveryPoint);
+
+    /// <summary>Writes each log dir's <c>cleaner-offset-checkpoint</c>: how far each compacted log was cleaned.</summary>
+    public void WriteCleanerOffsets() =>
+        WriteCheckpoints(LogStartOffsetCheckpoint.CleanerOffsetFileName, l => l.CleanedUpTo);
+
+    private void WriteCheckpoints(string fileName, Func<PartitionLog, long> offsetOf)
     {
         lock (_changeLock)
         {
@@ -461,20 +474,20 @@ internal sealed class TopicRegistry : IDisposable
                 {
                     foreach (var p in t.Partitions)
                     {
-                        if (p?.Log is { } l && Path.GetFullPath(Path.GetDirectoryName(l.Directory)!) == full)
+                        if (p?.Log is { } l && Path.GetFullPath(Path.GetDirectoryName(l.Directory)!) == full && offsetOf(l) > 0)
                         {
-                            entries[(t.Name, p.Index)] = l.RecoveryPoint;
+                            entries[(t.Name, p.Index)] = offsetOf(l);
                         }
                     }
                 }
 
                 try
                 {
-                    LogStartOffsetCheckpoint.Write(logDir, entries, LogStartOffsetCheckpoint.RecoveryPointFileName);
+                    LogStartOffsetCheckpoint.Write(logDir, entries, fileName);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
-                    _log.LogWarning("could not write the recovery point checkpoint in {LogDir}: {Error}", logDir, e.Message);
+                    _log.LogWarning("could not write {File} in {LogDir}: {Error}", fileName, logDir, e.Message);
                 }
             }
         }
@@ -658,6 +671,7 @@ internal sealed class TopicRegistry : IDisposable
             SegmentAge = TimeSpan.FromMilliseconds(Math.Max(1, LongConfig(topic, "segment.ms", "log.roll.ms", LongConfig(topic, "segment.ms", "log.roll.hours", 168) * 3_600_000))),
             CleanShutdown = _cleanLogDirs.Contains(Path.GetFullPath(Path.GetDirectoryName(dir)!)),
             RecoveryPoint = _recoveryPoints.GetValueOrDefault((topic.Name, index)),
+            CleanedUpTo = _cleanerOffsets.GetValueOrDefault((topic.Name, index)),
             FlushMessages = Math.Max(1, LongConfig(topic, "flush.messages", "log.flush.interval.messages", long.MaxValue)),
             FlushInterval = LongConfig(topic, "flush.ms", "log.flush.interval.ms", LongConfig(topic, "flush.ms", "log.flush.scheduler.interval.ms", long.MaxValue)) is var ms && ms < 100L * 365 * 24 * 3_600_000
                 ? TimeSpan.FromMilliseconds(Math.Max(1, ms))
@@ -722,6 +736,7 @@ internal sealed class TopicRegistry : IDisposable
 
         _metadataLog?.Dispose();
         WriteRecoveryPoints();
+        WriteCleanerOffsets();
         foreach (var logDir in _options.LogDirs.Where(d => Directory.Exists(d) && !unclean.Contains(Path.GetFullPath(d))))
         {
             try
