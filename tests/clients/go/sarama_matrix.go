@@ -55,7 +55,9 @@ func keyBytes(i int) []byte {
 	return nil
 }
 
-func valueOf(i int) string { return fmt.Sprintf("value-%d-%s", i, string(bytes.Repeat([]byte("z"), i%100))) }
+func valueOf(i int) string {
+	return fmt.Sprintf("value-%d-%s", i, string(bytes.Repeat([]byte("z"), i%100)))
+}
 
 func headersOf(i int) []sarama.RecordHeader {
 	if i%3 == 0 {
@@ -66,6 +68,7 @@ func headersOf(i int) []sarama.RecordHeader {
 
 type groupHandler struct {
 	mu       sync.Mutex
+	seenMu   *sync.Mutex // guards seen, which two members of one group share
 	seen     map[string]bool
 	claims   int
 	claimsAt time.Time
@@ -81,9 +84,9 @@ func (h *groupHandler) Setup(s sarama.ConsumerGroupSession) error {
 func (h *groupHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
 	for m := range c.Messages() {
-		h.mu.Lock()
+		h.seenMu.Lock()
 		h.seen[string(m.Value)] = true
-		h.mu.Unlock()
+		h.seenMu.Unlock()
 		s.MarkMessage(m, "")
 	}
 	return nil
@@ -252,12 +255,12 @@ func main() {
 	}
 	send(0, 200)
 	shared := map[string]bool{}
-	ha := &groupHandler{seen: shared}
-	hb := &groupHandler{seen: shared}
-	hb.mu = sync.Mutex{}
+	sharedMu := &sync.Mutex{}
+	ha := &groupHandler{seen: shared, seenMu: sharedMu}
+	hb := &groupHandler{seen: shared, seenMu: sharedMu}
 	a, cancelA := member(group, ha)
 	b, cancelB := member(group, hb)
-	count := func() int { ha.mu.Lock(); hb.mu.Lock(); defer ha.mu.Unlock(); defer hb.mu.Unlock(); return len(shared) }
+	count := func() int { sharedMu.Lock(); defer sharedMu.Unlock(); return len(shared) }
 	wait(60*time.Second, func() bool {
 		ha.mu.Lock()
 		ca := ha.claims
@@ -282,16 +285,17 @@ func main() {
 	send(200, 210)
 	producer.Close()
 	fresh := map[string]bool{}
-	hc := &groupHandler{seen: fresh}
+	freshMu := &sync.Mutex{}
+	hc := &groupHandler{seen: fresh, seenMu: freshMu}
 	c, cancelC := member(group, hc)
-	wait(30*time.Second, func() bool { hc.mu.Lock(); defer hc.mu.Unlock(); return len(fresh) >= 10 })
+	wait(30*time.Second, func() bool { freshMu.Lock(); defer freshMu.Unlock(); return len(fresh) >= 10 })
 	time.Sleep(500 * time.Millisecond)
-	hc.mu.Lock()
+	freshMu.Lock()
 	exact := len(fresh) == 10
 	for i := 200; i < 210; i++ {
 		exact = exact && fresh[fmt.Sprintf("g%d", i)]
 	}
-	hc.mu.Unlock()
+	freshMu.Unlock()
 	checks["new_member_resumes_exactly"] = exact
 	cancelC()
 	c.Close()
