@@ -68,6 +68,12 @@ public sealed partial class PartitionLog : IDisposable
     /// <summary>Bytes truncated from a torn tail when the log was opened.</summary>
     public long RecoveredTruncatedBytes { get; private set; }
 
+    /// <summary>
+    /// Opening after an unclean stop lost records that had offsets: a torn tail was cut, or a
+    /// segment's unsynced tail vanished while the next segment's file survived empty.
+    /// </summary>
+    public bool RecoveryLostRecords { get; private set; }
+
     /// <summary>Opens (or creates) the log in <paramref name="directory"/>, recovering a torn tail.</summary>
     public static PartitionLog Open(string directory, PartitionLogOptions options, TimeProvider time)
     {
@@ -91,6 +97,7 @@ public sealed partial class PartitionLog : IDisposable
         var segments = new List<LogSegment>();
         var producers = new ProducerStateTable();
         long truncated = 0;
+        var recoveryLeftAHole = false;
         var snapshots = SnapshotFiles(directory);
         if (options.CleanShutdown)
         {
@@ -138,6 +145,15 @@ public sealed partial class PartitionLog : IDisposable
                 segments.Add(segment);
                 truncated += cut;
             }
+
+            // An empty last segment whose base lies past the end of the one before it: the file's
+            // directory entry reached the disk (a journal commit can do that without our directory
+            // fsync) while the tail of the previous segment did not. The offsets between were
+            // assigned before the stop and are gone. They are not handed out again (the log end stays
+            // at the empty segment's base, a hole readers step over); the loss counts as a cut, so
+            // the partition gets a new leader epoch. (A compacted log can leave the same shape
+            // legitimately; a needless epoch bump only makes clients check their positions.)
+            recoveryLeftAHole = segments.Count > 1 && segments[^1].Size == 0 && segments[^2].NextOffset < segments[^1].BaseOffset;
         }
 
         // Snapshots are only trusted right after a clean stop; a later one is written at the next.
@@ -169,7 +185,7 @@ public sealed partial class PartitionLog : IDisposable
             }
         }
 
-        var log = new PartitionLog(directory, options, [.. segments], producers, time) { RecoveredTruncatedBytes = truncated };
+        var log = new PartitionLog(directory, options, [.. segments], producers, time) { RecoveredTruncatedBytes = truncated, RecoveryLostRecords = truncated > 0 || recoveryLeftAHole };
         log._recoveryPoint = log.LogEndOffset;
         log._cleanedUpTo = Math.Clamp(options.CleanedUpTo, 0, log.LogEndOffset);
         log.LoadLeaderEpochs();

@@ -89,4 +89,41 @@ public sealed class RecoveryPointTests : IDisposable
         Assert.Equal(bases[^2], log.CleanedUpTo);
         Assert.InRange(log.DirtyRatio, 0.01, 0.5);
     }
+
+    [Fact]
+    public void ASegmentTailLostBeforeASurvivingEmptySegmentCountsAsLostAndOffsetsAreNotReused()
+    {
+        Fill();
+        var segments = Segments();
+        var batchSize = Batch(0).Length;
+
+        // The power went after the next segment's directory entry reached the disk but before the
+        // tail of the one before it (and any data of the last) did: a cut at a batch boundary,
+        // which no CRC can see, followed by an empty file.
+        File.WriteAllBytes(segments[^1], []);
+        using (var handle = File.OpenHandle(segments[^2], FileMode.Open, FileAccess.ReadWrite))
+        {
+            RandomAccess.SetLength(handle, RandomAccess.GetLength(handle) - batchSize);
+        }
+
+        var lastBase = long.Parse(Path.GetFileNameWithoutExtension(segments[^1]), System.Globalization.CultureInfo.InvariantCulture);
+        using var log = Open(0);
+        Assert.Equal(0, log.RecoveredTruncatedBytes);
+        Assert.True(log.RecoveryLostRecords);
+        Assert.Equal(lastBase, log.LogEndOffset);
+
+        // The lost offset is not handed out again; a reader at it steps over the hole.
+        var next = RecordBatchBuilder.Build([new(null, [1], 1)]);
+        Assert.Equal(lastBase, log.Append(next, 0).BaseOffset);
+        Assert.Equal(lastBase, new RecordBatch(log.Read(lastBase - 1, 1, true, log.LogEndOffset)).BaseOffset);
+    }
+
+    [Fact]
+    public void ACleanCutLeavesNothingLost()
+    {
+        Fill();
+        using var log = Open(0);
+        Assert.False(log.RecoveryLostRecords);
+        Assert.Equal(20, log.LogEndOffset);
+    }
 }

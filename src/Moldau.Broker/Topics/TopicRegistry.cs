@@ -542,7 +542,7 @@ internal sealed class TopicRegistry : IDisposable
         {
             foreach (var p in topic.Partitions)
             {
-                if (p.Log is not { } log || log.RecoveredTruncatedBytes <= 0)
+                if (p.Log is not { } log || !log.RecoveryLostRecords)
                 {
                     continue;
                 }
