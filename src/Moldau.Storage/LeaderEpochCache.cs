@@ -92,9 +92,7 @@ public sealed class LeaderEpochCache
             }
 
             var next = current.Where(e => e.Epoch < epoch && e.StartOffset < startOffset).Append(new EpochEntry(epoch, startOffset)).ToArray();
-            Write(next);
-            Volatile.Write(ref _entries, next);
-            return true;
+            return Replace(next);
         }
     }
 
@@ -113,9 +111,7 @@ public sealed class LeaderEpochCache
             }
 
             var next = current.Where(e => e.StartOffset < endOffset).ToArray();
-            Write(next);
-            Volatile.Write(ref _entries, next);
-            return true;
+            return Replace(next);
         }
     }
 
@@ -137,9 +133,7 @@ public sealed class LeaderEpochCache
 
             var next = current[covered..];
             next[0] = next[0] with { StartOffset = startOffset };
-            Write(next);
-            Volatile.Write(ref _entries, next);
-            return true;
+            return Replace(next);
         }
     }
 
@@ -252,6 +246,14 @@ public sealed class LeaderEpochCache
         }
 
         return [.. result];
+    }
+
+    /// <summary>Makes <paramref name="next"/> the entries, in the file first; always true (the file was rewritten).</summary>
+    private bool Replace(EpochEntry[] next)
+    {
+        Write(next);
+        Volatile.Write(ref _entries, next);
+        return true;
     }
 
     private void Write(EpochEntry[] entries)

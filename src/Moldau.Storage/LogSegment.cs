@@ -79,18 +79,6 @@ internal sealed class LogSegment : IDisposable
     /// <summary>Some batch leaves its max timestamp unset (below its base timestamp): the time index can't rule any out.</summary>
     public bool HasUnsetTimestamps => Volatile.Read(ref _unsetTimestamps);
 
-    /// <summary>Offset index entries (for tests and tools).</summary>
-    public int IndexEntries
-    {
-        get
-        {
-            lock (_indexLock)
-            {
-                return _index.Count;
-            }
-        }
-    }
-
     /// <summary>The segment file name for <paramref name="baseOffset"/>.</summary>
     public static string FileName(long baseOffset) => BaseName(baseOffset) + ".log";
 
@@ -447,7 +435,15 @@ internal sealed class LogSegment : IDisposable
             count = _timeIndex.Count;
         }
 
-        WriteTimeEntry(entry, count);
+        try
+        {
+            WriteTimeEntry(entry, count);
+        }
+        catch (IOException)
+        {
+            // As for an append: the entry is in memory, and the files are written whole at the close.
+            _indexFilesBroken = true;
+        }
     }
 
     /// <summary>A file position at or before the batch holding <paramref name="offset"/>.</summary>

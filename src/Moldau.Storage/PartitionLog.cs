@@ -345,12 +345,7 @@ public sealed partial class PartitionLog : IDisposable
         {
             try
             {
-                SyncRolledIndexes();
-                foreach (var segment in _segments)
-                {
-                    segment.Flush();
-                }
-
+                SyncToDisk();
                 _unflushedMessages = 0;
                 MarkRecoveryPoint(LogEndOffset);
             }
@@ -383,12 +378,7 @@ public sealed partial class PartitionLog : IDisposable
             _unflushedMessages = 0;
             try
             {
-                SyncRolledIndexes();
-                foreach (var segment in _segments)
-                {
-                    segment.Flush();
-                }
-
+                SyncToDisk();
                 MarkRecoveryPoint(LogEndOffset);
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException)
@@ -405,14 +395,7 @@ public sealed partial class PartitionLog : IDisposable
     public void Flush()
     {
         var target = LogEndOffset;
-        _directoryDirty = false;
-        DirectorySync.Sync(Directory);
-        SyncRolledIndexes();
-        foreach (var s in _segments)
-        {
-            s.Flush();
-        }
-
+        SyncToDisk();
         MarkDurable(target);
     }
 
@@ -505,30 +488,12 @@ public sealed partial class PartitionLog : IDisposable
             }
 
             var target = LogEndOffset;
-
-            // Data first, then the directory: a new segment's entry must be durable before the
-            // data in it counts, and it must never outlive the unsynced tail of the segment
-            // before it (recovery would then find a hole below the new segment's base).
-            var newSegment = _directoryDirty;
-            _directoryDirty = false;
             try
             {
-                foreach (var s in _segments)
-                {
-                    s.Flush();
-                }
-
-                if (newSegment)
-                {
-                    DirectorySync.Sync(Directory);
-                }
-
-                SyncRolledIndexes();
+                SyncToDisk();
             }
             catch (Exception e)
             {
-                _directoryDirty |= newSegment;
-
                 // Waiters stay pending until a later flush succeeds (or the log closes); the
                 // high watermark does not pass data that is not on disk.
                 lock (_flushLock)
@@ -604,6 +569,37 @@ public sealed partial class PartitionLog : IDisposable
     /// disk: what Kafka keeps in <c>recovery-point-offset-checkpoint</c>.
     /// </summary>
     public long RecoveryPoint => Volatile.Read(ref _recoveryPoint);
+
+    /// <summary>
+    /// The one way the log reaches the disk: every segment with unsynced appends, then the
+    /// directory when a segment was created since the last time, then the index files of segments
+    /// rolled since. Data comes before the directory: a new segment's entry must be durable before
+    /// the data in it counts, and should not outlive the unsynced tail of the segment before it.
+    /// </summary>
+    private void SyncToDisk()
+    {
+        var newSegment = _directoryDirty;
+        _directoryDirty = false;
+        try
+        {
+            foreach (var s in _segments)
+            {
+                s.Flush();
+            }
+
+            if (newSegment)
+            {
+                DirectorySync.Sync(Directory);
+            }
+
+            SyncRolledIndexes();
+        }
+        catch
+        {
+            _directoryDirty |= newSegment;
+            throw;
+        }
+    }
 
     private void SyncRolledIndexes()
     {

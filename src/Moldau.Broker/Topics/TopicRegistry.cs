@@ -498,23 +498,10 @@ internal sealed class TopicRegistry : IDisposable
     {
         lock (_changeLock)
         {
-            var log = partition.OpenLog;
-            log.AdvanceLogStartOffset(offset);
-            var logDir = Path.GetDirectoryName(log.Directory)!;
-            var entries = new Dictionary<(string, int), long>();
-            foreach (var t in _byName.Values)
-            {
-                foreach (var p in t.Partitions)
-                {
-                    if (p.Log is { } l && Path.GetDirectoryName(l.Directory) == logDir && l.LogStartOffset > 0)
-                    {
-                        entries[(t.Name, p.Index)] = l.LogStartOffset;
-                    }
-                }
-            }
-
-            LogStartOffsetCheckpoint.Write(logDir, entries);
+            partition.OpenLog.AdvanceLogStartOffset(offset);
         }
+
+        WriteCheckpoints(LogStartOffsetCheckpoint.FileName, l => l.LogStartOffset);
     }
 
     /// <summary>A partition just recorded with leader epoch 0, its log opened and the epoch started in it.</summary>
