@@ -9,37 +9,56 @@ namespace Moldau.Storage;
 /// </summary>
 internal static class Flusher
 {
-    private const int Threads = 4;
-    private static readonly BlockingCollection<Action> Work = Start();
+    private static readonly IoThreads Threads = new("moldau-flusher", 4);
 
     /// <summary>Queues one flush episode.</summary>
-    public static void Enqueue(Action flush) => Work.Add(flush);
+    public static void Enqueue(Action flush) => Threads.Enqueue(flush);
+}
 
-    private static BlockingCollection<Action> Start()
+/// <summary>
+/// The threads that read segment chunks ahead of consumers (see <see cref="DirectIo"/>): a direct
+/// read waits for the device, which would starve request handling on thread-pool threads.
+/// </summary>
+internal static class ReadAheadThreads
+{
+    private static readonly IoThreads Threads = new("moldau-reader", 4);
+
+    /// <summary>Queues one chunk load.</summary>
+    public static void Enqueue(Action load) => Threads.Enqueue(load);
+}
+
+/// <summary>A few dedicated threads for work that blocks on the disk, taken in the order queued.</summary>
+internal sealed class IoThreads
+{
+    private readonly BlockingCollection<Action> _work = [];
+
+    public IoThreads(string name, int count)
     {
-        var work = new BlockingCollection<Action>();
-        for (var i = 0; i < Threads; i++)
+        for (var i = 0; i < count; i++)
         {
-            new Thread(() =>
-            {
-                foreach (var flush in work.GetConsumingEnumerable())
-                {
-                    try
-                    {
-                        flush();
-                    }
-                    catch (Exception)
-                    {
-                        // A flush episode reports its own failures to its waiters; the thread goes on.
-                    }
-                }
-            })
+            new Thread(Run)
             {
                 IsBackground = true,
-                Name = $"moldau-flusher-{i}",
+                Name = $"{name}-{i}",
             }.Start();
         }
+    }
 
-        return work;
+    /// <summary>Queues <paramref name="work"/>.</summary>
+    public void Enqueue(Action work) => _work.Add(work);
+
+    private void Run()
+    {
+        foreach (var work in _work.GetConsumingEnumerable())
+        {
+            try
+            {
+                work();
+            }
+            catch (Exception)
+            {
+                // Each piece of work reports its own failures (to flush waiters, to readers); the thread goes on.
+            }
+        }
     }
 }

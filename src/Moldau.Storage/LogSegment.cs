@@ -38,6 +38,8 @@ internal sealed class LogSegment : IDisposable
     private volatile bool _dirty;
     private bool _unsetTimestamps;
     private bool _indexFilesBroken;
+    private SafeFileHandle? _direct;
+    private byte[]? _tail;
 
     private LogSegment(string path, long baseOffset, SafeFileHandle handle, int indexInterval)
     {
@@ -89,7 +91,7 @@ internal sealed class LogSegment : IDisposable
     private string TimeIndexPath => System.IO.Path.ChangeExtension(Path, ".timeindex");
 
     /// <summary>Creates an empty segment and its empty index files.</summary>
-    public static LogSegment Create(string directory, long baseOffset, int indexInterval)
+    public static LogSegment Create(string directory, long baseOffset, int indexInterval, bool directIo = false)
     {
         var path = System.IO.Path.Combine(directory, FileName(baseOffset));
         FileLayer.BeforeWrite(path);
@@ -97,7 +99,19 @@ internal sealed class LogSegment : IDisposable
         FileLayer.Created(path);
         var segment = new LogSegment(path, baseOffset, handle, indexInterval);
         segment.OpenIndexFiles(truncate: true);
+        segment.OpenDirect(directIo);
         return segment;
+    }
+
+    /// <summary>True when the segment's data goes to and from the device with direct I/O (see <see cref="DirectIo"/>).</summary>
+    public bool IsDirect => _direct is not null;
+
+    private void OpenDirect(bool directIo)
+    {
+        if (directIo)
+        {
+            _direct = DirectIo.TryOpen(Path);
+        }
     }
 
     /// <summary>
@@ -106,7 +120,7 @@ internal sealed class LogSegment : IDisposable
     /// batch, a bad CRC) is cut off at the last whole batch.
     /// </summary>
     /// <returns>The segment, and the number of bytes truncated.</returns>
-    public static (LogSegment Segment, long Truncated) Recover(string path, long baseOffset, int indexInterval, ProducerStateTable producers)
+    public static (LogSegment Segment, long Truncated) Recover(string path, long baseOffset, int indexInterval, ProducerStateTable producers, bool directIo = false)
     {
         var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
         var segment = new LogSegment(path, baseOffset, handle, indexInterval);
@@ -147,11 +161,18 @@ internal sealed class LogSegment : IDisposable
         var truncated = length - position;
         if (truncated > 0)
         {
+            // Zeros up to the end of the last block are the padding of a direct write, not a loss.
+            if (length == DirectIo.AlignUp(position) && IsZero(handle, position, (int)truncated))
+            {
+                truncated = 0;
+            }
+
             RandomAccess.SetLength(handle, position);
         }
 
         segment._size = position;
         segment.OpenIndexFiles(truncate: true);
+        segment.OpenDirect(directIo);
         return (segment, truncated);
     }
 
@@ -160,7 +181,7 @@ internal sealed class LogSegment : IDisposable
     /// from their files, so only the batch headers after the last index entry are read. An index
     /// file that is missing or fails its checks is rebuilt by <see cref="Recover"/>.
     /// </summary>
-    public static LogSegment Load(string path, long baseOffset, int indexInterval)
+    public static LogSegment Load(string path, long baseOffset, int indexInterval, bool directIo = false)
     {
         var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
         var segment = new LogSegment(path, baseOffset, handle, indexInterval);
@@ -168,12 +189,20 @@ internal sealed class LogSegment : IDisposable
         if (!segment.TryLoadIndexes(length))
         {
             handle.Dispose();
-            return Recover(path, baseOffset, indexInterval, new ProducerStateTable()).Segment;
+            return Recover(path, baseOffset, indexInterval, new ProducerStateTable(), directIo).Segment;
         }
 
         segment._size = length;
         segment.OpenIndexFiles(truncate: false);
+        segment.OpenDirect(directIo);
         return segment;
+    }
+
+    private static bool IsZero(SafeFileHandle handle, long position, int length)
+    {
+        Span<byte> bytes = stackalloc byte[DirectIo.BlockSize];
+        var read = RandomAccess.Read(handle, bytes[..length], position);
+        return read == length && !bytes[..length].ContainsAnyExcept((byte)0);
     }
 
     private bool TryLoadIndexes(long length)
@@ -311,7 +340,15 @@ internal sealed class LogSegment : IDisposable
     {
         var position = _size;
         FileLayer.BeforeWrite(Path);
-        RandomAccess.Write(Handle, batch, position);
+        if (_direct is { } direct)
+        {
+            WriteDirect(direct, batch, position);
+        }
+        else
+        {
+            RandomAccess.Write(Handle, batch, position);
+        }
+
         _dirty = true;
         var (indexed, timed) = Track(batch, position);
         Volatile.Write(ref _size, position + batch.Length);
@@ -421,6 +458,7 @@ internal sealed class LogSegment : IDisposable
     /// </summary>
     public void OnRolled()
     {
+        TrimPadding();
         (long, long) entry;
         int count;
         lock (_indexLock)
@@ -512,6 +550,370 @@ internal sealed class LogSegment : IDisposable
         return LookupPosition(offset);
     }
 
+    // The block holding the end of the data is rewritten whole: the bytes of it already in the
+    // file (kept in _tail), then the batch, then zeros to the block's end. Larger batches go in
+    // ChunkSize pieces; readers never look past Size, which moves only once all are written.
+    private void WriteDirect(SafeFileHandle direct, ReadOnlySpan<byte> batch, long position)
+    {
+        var start = DirectIo.AlignDown(position);
+        var head = (int)(position - start);
+        if (head > 0 && _tail is null)
+        {
+            // Opened with a partial last block: read it once.
+            _tail = new byte[DirectIo.BlockSize];
+            if (RandomAccess.Read(Handle, _tail.AsSpan(0, head), start) != head)
+            {
+                throw new IOException($"short read of the last block of {Path}");
+            }
+        }
+
+        var buffer = DirectIo.Rent();
+        try
+        {
+            var chunk = buffer.Span;
+            _tail.AsSpan(0, head).CopyTo(chunk);
+            var filled = head;
+            var at = start;
+            while (true)
+            {
+                var take = Math.Min(batch.Length, chunk.Length - filled);
+                batch[..take].CopyTo(chunk[filled..]);
+                batch = batch[take..];
+                filled += take;
+                if (batch.IsEmpty)
+                {
+                    break;
+                }
+
+                RandomAccess.Write(direct, chunk, at);
+                at += chunk.Length;
+                filled = 0;
+            }
+
+            var padded = (int)DirectIo.AlignUp(filled);
+            chunk[filled..padded].Clear();
+            RandomAccess.Write(direct, chunk[..padded], at);
+
+            // What stays in memory: the part of the last block that holds data.
+            var last = (int)DirectIo.AlignDown(filled);
+            _tail ??= new byte[DirectIo.BlockSize];
+            chunk[last..filled].CopyTo(_tail);
+        }
+        finally
+        {
+            DirectIo.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// Reads from <paramref name="position"/> into <paramref name="destination"/>; returns the bytes
+    /// read. Callers read only below <see cref="Size"/>, where the bytes never change. With
+    /// <paramref name="readAhead"/> (a consumer reading on), the chunk after the bytes read is
+    /// fetched in the background, so the consumer's next read is served from memory.
+    /// </summary>
+    public int Read(Span<byte> destination, long position, bool readAhead = false)
+    {
+        var direct = _direct;
+        if (direct is null)
+        {
+            return RandomAccess.Read(Handle, destination, position);
+        }
+
+        // Only a consumer catching up reads this much at once; one at the end of the log does not.
+        var ahead = _ahead;
+        if (readAhead && destination.Length >= ReadWindow.Length && !_deleted)
+        {
+            if (ahead is null)
+            {
+                Interlocked.CompareExchange(ref _ahead, new ReadAhead(this, direct), null);
+                ahead = _ahead;
+            }
+
+            ahead.Start(position);
+        }
+
+        var done = ahead?.Copy(destination, position) ?? 0;
+        if (done < destination.Length)
+        {
+            var rest = destination[done..];
+            done += rest.Length <= ReadWindow.Length / 2
+                ? (t_window ??= new ReadWindow()).Read(this, direct, rest, position + done)
+                : DirectIo.Read(direct, rest, position + done);
+        }
+
+        if (readAhead && ahead is not null)
+        {
+            ahead.Start(position + done);
+        }
+
+        return done;
+    }
+
+    private ReadAhead? _ahead;
+
+    // Chunks fetched ahead of a consumer, per segment: the next few aligned megabytes after where
+    // it reads load in the background while it works through the ones before. A reader that
+    // needs a chunk still queued loads it itself; one that is loading, it waits for. Buffers held
+    // this way are capped for the whole process; past the cap reads simply go to the device.
+    private sealed class ReadAhead(LogSegment segment, SafeFileHandle direct)
+    {
+        private const int Depth = 4;
+        private const int MaxBuffers = 80;
+        private const int ChunkBytes = DirectIo.ChunkSize;
+        private static int s_buffers;
+
+        private readonly object _lock = new();
+        private readonly Chunk[] _chunks = [new(), new(), new(), new(), new()];
+        private bool _closed;
+
+        private enum State
+        {
+            Empty,
+            Queued,
+            Loading,
+            Ready,
+        }
+
+        private sealed class Chunk
+        {
+            public AlignedBuffer? Buffer;
+            public long Start = -1;
+            public int Valid;
+            public State State;
+        }
+
+        /// <summary>Copies what the chunks hold from <paramref name="position"/> on; returns the bytes copied.</summary>
+        public int Copy(Span<byte> destination, long position)
+        {
+            var done = 0;
+            lock (_lock)
+            {
+                while (done < destination.Length && !_closed)
+                {
+                    var at = position + done;
+                    var chunk = Array.Find(_chunks, c => c.State != State.Empty && at >= c.Start && at < c.Start + ChunkBytes);
+                    if (chunk is null)
+                    {
+                        break;
+                    }
+
+                    if (chunk.State == State.Queued)
+                    {
+                        // Needed now: load it on this thread rather than wait for its turn.
+                        chunk.State = State.Loading;
+                        Monitor.Exit(_lock);
+                        try
+                        {
+                            Load(chunk, claimed: true);
+                        }
+                        finally
+                        {
+                            Monitor.Enter(_lock);
+                        }
+
+                        continue;
+                    }
+
+                    if (chunk.State == State.Loading)
+                    {
+                        Monitor.Wait(_lock);
+                        continue;
+                    }
+
+                    if (at >= chunk.Start + chunk.Valid)
+                    {
+                        break;
+                    }
+
+                    var n = (int)Math.Min(destination.Length - done, chunk.Start + chunk.Valid - at);
+                    chunk.Buffer!.Span.Slice((int)(at - chunk.Start), n).CopyTo(destination[done..]);
+                    done += n;
+                }
+            }
+
+            return done;
+        }
+
+        /// <summary>The consumer reads on from <paramref name="position"/>: the chunks from there on are loaded, or queued.</summary>
+        public void Start(long position)
+        {
+            List<Chunk>? queued = null;
+            lock (_lock)
+            {
+                if (_closed)
+                {
+                    return;
+                }
+
+                // The chunks from the one holding position on; the one before stays too (a
+                // consumer goes on from the end of the last whole batch it got, often just before).
+                var size = segment.Size;
+                var first = position / ChunkBytes * ChunkBytes;
+                var end = first + (Depth * ChunkBytes);
+                var keep = first - ChunkBytes;
+                for (var start = first; start < end && start < size; start += ChunkBytes)
+                {
+                    var at = start;
+                    if (Array.Exists(_chunks, c => c.Start == at && (c.State is State.Queued or State.Loading || c.Valid == ChunkBytes || c.Start + c.Valid >= size)))
+                    {
+                        continue; // loaded (or on its way) as far as there is data
+                    }
+
+                    // The chunk for this range holding less than there is now, else one behind the reader.
+                    var free = Array.Find(_chunks, c => c.State == State.Ready && c.Start == at)
+                        ?? Array.Find(_chunks, c => c.State is State.Empty or State.Ready && (c.Start < keep || c.Start >= end));
+                    if (free is null)
+                    {
+                        break;
+                    }
+
+                    if (free.Buffer is null)
+                    {
+                        if (Interlocked.Increment(ref s_buffers) > MaxBuffers)
+                        {
+                            Interlocked.Decrement(ref s_buffers);
+                            break;
+                        }
+
+                        free.Buffer = new AlignedBuffer(ChunkBytes);
+                    }
+
+                    free.State = State.Queued;
+                    free.Start = at;
+                    free.Valid = 0;
+                    (queued ??= []).Add(free);
+                }
+            }
+
+            foreach (var chunk in queued ?? [])
+            {
+                ReadAheadThreads.Enqueue(() => Load(chunk, claimed: false));
+            }
+        }
+
+        private void Load(Chunk chunk, bool claimed)
+        {
+            if (!claimed)
+            {
+                lock (_lock)
+                {
+                    if (chunk.State != State.Queued)
+                    {
+                        return; // a reader took it
+                    }
+
+                    chunk.State = State.Loading;
+                }
+            }
+
+            var valid = 0;
+            try
+            {
+                // Only bytes below the size seen before the read are kept: they never change.
+                var size = segment.Size;
+                var read = RandomAccess.Read(direct, chunk.Buffer!.Span, chunk.Start);
+                valid = (int)Math.Max(0, Math.Min(read, size - chunk.Start));
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or UnauthorizedAccessException)
+            {
+                // Nothing kept: the consumer's own read reports the error.
+            }
+
+            lock (_lock)
+            {
+                chunk.Valid = valid;
+                chunk.State = State.Ready;
+                if (_closed)
+                {
+                    Release(chunk);
+                }
+
+                Monitor.PulseAll(_lock);
+            }
+        }
+
+        public void Close()
+        {
+            lock (_lock)
+            {
+                _closed = true;
+                foreach (var chunk in _chunks)
+                {
+                    if (chunk.State != State.Loading)
+                    {
+                        Release(chunk);
+                    }
+                }
+
+                Monitor.PulseAll(_lock);
+            }
+        }
+
+        private static void Release(Chunk chunk)
+        {
+            if (chunk.Buffer is not null)
+            {
+                chunk.Buffer.Dispose();
+                chunk.Buffer = null;
+                chunk.Start = -1;
+                chunk.Valid = 0;
+                chunk.State = State.Empty;
+                Interlocked.Decrement(ref s_buffers);
+            }
+        }
+    }
+
+    [ThreadStatic]
+    private static ReadWindow? t_window;
+
+    // Batch headers are read a few dozen bytes at a time, often one after another: each thread
+    // keeps the last block range it read directly, so a walk over headers costs one read.
+    private sealed class ReadWindow
+    {
+        public const int Length = 64 * 1024;
+
+        private readonly AlignedBuffer _buffer = new(Length);
+        private LogSegment? _segment;
+        private long _start;
+        private int _valid;
+
+        public int Read(LogSegment segment, SafeFileHandle direct, Span<byte> destination, long position)
+        {
+            if (!ReferenceEquals(segment, _segment) || position < _start || position + destination.Length > _start + _valid)
+            {
+                // Only bytes below the size seen before the read are kept: they never change.
+                var size = segment.Size;
+                _segment = null;
+                _start = DirectIo.AlignDown(position);
+                var read = RandomAccess.Read(direct, _buffer.Span, _start);
+                _valid = (int)Math.Max(0, Math.Min(read, size - _start));
+                _segment = segment;
+                if (position + destination.Length > _start + _valid)
+                {
+                    // Past what is published: read it as it is now, without keeping it.
+                    return DirectIo.Read(direct, destination, position);
+                }
+            }
+
+            _buffer.Span.Slice((int)(position - _start), destination.Length).CopyTo(destination);
+            return destination.Length;
+        }
+    }
+
+    /// <summary>
+    /// Cuts the file back to <see cref="Size"/> when direct writes left zeros after the last block's
+    /// data: a segment that stops being active, or closes, has exactly its batches in it, as in Kafka.
+    /// </summary>
+    public void TrimPadding()
+    {
+        if (_direct is not null && RandomAccess.GetLength(Handle) > Size)
+        {
+            FileLayer.BeforeWrite(Path);
+            RandomAccess.SetLength(Handle, Size);
+            _dirty = true;
+        }
+    }
+
     /// <summary>fsync of the log file; nothing once the segment is retired (its data no longer counts).</summary>
     public void Flush()
     {
@@ -591,6 +993,8 @@ internal sealed class LogSegment : IDisposable
     /// <inheritdoc/>
     public void Dispose()
     {
+        _ahead?.Close();
+        _direct?.Dispose();
         Handle.Dispose();
         _indexFile?.Dispose();
         _timeIndexFile?.Dispose();

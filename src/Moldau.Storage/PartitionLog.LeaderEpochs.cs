@@ -76,7 +76,7 @@ public sealed partial class PartitionLog
             var size = segment.Size;
             for (long position = 0; position + RecordBatch.HeaderSize <= size; position += RecordBatch.DeclaredSize(header))
             {
-                RandomAccess.Read(segment.Handle, header, position);
+                segment.Read(header, position);
                 var epoch = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(12));
                 if (epoch >= 0 && (starts.Count == 0 || epoch > starts[^1].Epoch))
                 {

@@ -103,7 +103,7 @@ public sealed partial class PartitionLog : IDisposable
         {
             foreach (var (path, baseOffset) in files)
             {
-                segments.Add(LogSegment.Load(path, baseOffset, options.IndexIntervalBytes));
+                segments.Add(LogSegment.Load(path, baseOffset, options.IndexIntervalBytes, options.DirectIo));
             }
 
             // The producer state: the latest snapshot at or below the log end, then the batches after it.
@@ -127,7 +127,7 @@ public sealed partial class PartitionLog : IDisposable
             var trusted = 0;
             while (trusted + 1 < files.Count && files[trusted + 1].Base <= options.RecoveryPoint)
             {
-                segments.Add(LogSegment.Load(files[trusted].Path, files[trusted].Base, options.IndexIntervalBytes));
+                segments.Add(LogSegment.Load(files[trusted].Path, files[trusted].Base, options.IndexIntervalBytes, options.DirectIo));
                 trusted++;
             }
 
@@ -141,7 +141,7 @@ public sealed partial class PartitionLog : IDisposable
                     continue;
                 }
 
-                var (segment, cut) = LogSegment.Recover(path, baseOffset, options.IndexIntervalBytes, producers);
+                var (segment, cut) = LogSegment.Recover(path, baseOffset, options.IndexIntervalBytes, producers, options.DirectIo);
                 segments.Add(segment);
                 truncated += cut;
             }
@@ -164,7 +164,7 @@ public sealed partial class PartitionLog : IDisposable
 
         if (segments.Count == 0)
         {
-            segments.Add(LogSegment.Create(directory, options.InitialOffset, options.IndexIntervalBytes));
+            segments.Add(LogSegment.Create(directory, options.InitialOffset, options.IndexIntervalBytes, options.DirectIo));
         }
 
         // What survived on disk becomes the high watermark only once it is fsynced: after a kill -9
@@ -207,7 +207,7 @@ public sealed partial class PartitionLog : IDisposable
             var size = segment.Size;
             for (var position = segment.LookupPosition(from); position + RecordBatch.HeaderSize <= size; position += RecordBatch.DeclaredSize(header))
             {
-                RandomAccess.Read(segment.Handle, header, position);
+                segment.Read(header, position);
                 var last = BinaryPrimitives.ReadInt64BigEndian(header) + BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(23));
                 if (last >= from && ProducerStateTable.Tracks(header))
                 {
@@ -249,7 +249,7 @@ public sealed partial class PartitionLog : IDisposable
                 {
                     active.OnRolled();
                     _indexesToSync.Enqueue(active);
-                    active = LogSegment.Create(Directory, baseOffset, _options.IndexIntervalBytes);
+                    active = LogSegment.Create(Directory, baseOffset, _options.IndexIntervalBytes, _options.DirectIo);
                     active.Created = _time.GetUtcNow();
                     _segments = [.. _segments, active];
                     _directoryDirty = true;
@@ -656,13 +656,15 @@ public sealed partial class PartitionLog : IDisposable
     /// none that starts at or beyond <paramref name="maxOffset"/>. Empty at the log end.
     /// </summary>
     public ReadOnlyMemory<byte> Read(long offset, int maxBytes, bool minOneBatch, long maxOffset) =>
-        Read(offset, maxBytes, minOneBatch, maxOffset, rented: null);
+        Read(offset, maxBytes, minOneBatch ? long.MaxValue : 0, maxOffset, rented: null);
 
     /// <summary>
     /// As <see cref="Read(long, int, bool, long)"/>, reading into a buffer rented from
-    /// <c>ArrayPool&lt;byte&gt;.Shared</c> that is added to <paramref name="rented"/> for the caller to return.
+    /// <c>ArrayPool&lt;byte&gt;.Shared</c> that is added to <paramref name="rented"/> for the caller to
+    /// return. A first batch larger than <paramref name="maxBytes"/> is returned whole when it is
+    /// at most <paramref name="wholeFirstBatchUpTo"/> bytes.
     /// </summary>
-    public ReadOnlyMemory<byte> Read(long offset, int maxBytes, bool minOneBatch, long maxOffset, List<byte[]>? rented)
+    public ReadOnlyMemory<byte> Read(long offset, int maxBytes, long wholeFirstBatchUpTo, long maxOffset, List<byte[]>? rented)
     {
         var segments = _segments;
         var index = SegmentFor(segments, offset);
@@ -680,12 +682,12 @@ public sealed partial class PartitionLog : IDisposable
             var header = new byte[RecordBatch.HeaderSize];
             while (position + RecordBatch.HeaderSize <= size)
             {
-                RandomAccess.Read(segment.Handle, header, position);
+                segment.Read(header, position);
                 var batchSize = RecordBatch.DeclaredSize(header);
                 var lastOffset = BinaryPrimitives.ReadInt64BigEndian(header) + BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(23));
                 if (lastOffset >= offset)
                 {
-                    return ReadFrom(segment, position, size, maxBytes, minOneBatch, maxOffset, rented);
+                    return ReadFrom(segment, position, size, maxBytes, wholeFirstBatchUpTo, maxOffset, rented);
                 }
 
                 position += batchSize;
@@ -695,10 +697,28 @@ public sealed partial class PartitionLog : IDisposable
         return ReadOnlyMemory<byte>.Empty;
     }
 
-    private static ReadOnlyMemory<byte> ReadFrom(LogSegment segment, long position, long size, int maxBytes, bool minOneBatch, long maxOffset, List<byte[]>? rented)
+    private static ReadOnlyMemory<byte> ReadFrom(LogSegment segment, long position, long size, int maxBytes, long wholeFirstBatchUpTo, long maxOffset, List<byte[]>? rented)
     {
-        // Read what the limit allows, then cut at the last whole batch below maxOffset.
+        // Read what the limit allows, then cut at the last whole batch below maxOffset. When the
+        // first batch alone is larger than the limit it is returned whole anyway, as Kafka does:
+        // then exactly that batch is read.
         var want = (int)Math.Min(Math.Max(maxBytes, 0), size - position);
+        if (wholeFirstBatchUpTo > want && position + RecordBatch.LogOverhead <= size)
+        {
+            Span<byte> header = stackalloc byte[RecordBatch.LogOverhead];
+            segment.Read(header, position);
+            var first = RecordBatch.DeclaredSize(header);
+            if (BinaryPrimitives.ReadInt64BigEndian(header) >= maxOffset || position + first > size)
+            {
+                return ReadOnlyMemory<byte>.Empty;
+            }
+
+            if (first <= wholeFirstBatchUpTo)
+            {
+                want = (int)Math.Max(want, first);
+            }
+        }
+
         var length = Math.Max(want, RecordBatch.LogOverhead);
         byte[] buffer;
         if (rented is not null)
@@ -711,7 +731,7 @@ public sealed partial class PartitionLog : IDisposable
             buffer = new byte[length];
         }
 
-        var read = RandomAccess.Read(segment.Handle, buffer.AsSpan(0, want), position);
+        var read = segment.Read(buffer.AsSpan(0, want), position, readAhead: rented is not null);
         var end = 0;
         while (end + RecordBatch.LogOverhead <= read)
         {
@@ -723,22 +743,6 @@ public sealed partial class PartitionLog : IDisposable
             }
 
             end += (int)batchSize;
-        }
-
-        if (end == 0 && minOneBatch)
-        {
-            // The first batch is larger than the limit: it is returned whole anyway, as Kafka does.
-            var header = new byte[RecordBatch.LogOverhead];
-            RandomAccess.Read(segment.Handle, header, position);
-            var first = (int)RecordBatch.DeclaredSize(header);
-            if (BinaryPrimitives.ReadInt64BigEndian(header) >= maxOffset || position + first > size)
-            {
-                return ReadOnlyMemory<byte>.Empty;
-            }
-
-            var whole = new byte[first];
-            RandomAccess.Read(segment.Handle, whole, position);
-            return whole;
         }
 
         // A slice, not a trimmed copy: the fetch path copies these bytes once, into the response.
@@ -782,7 +786,7 @@ public sealed partial class PartitionLog : IDisposable
             var position = Math.Max(segment.LookupTimestampPosition(timestamp), segment.LookupPosition(fromOffset));
             for (; position + RecordBatch.HeaderSize <= size; position += RecordBatch.DeclaredSize(header))
             {
-                RandomAccess.Read(segment.Handle, header, position);
+                segment.Read(header, position);
                 var baseOffset = BinaryPrimitives.ReadInt64BigEndian(header);
                 if (baseOffset >= highWatermark)
                 {
@@ -827,7 +831,7 @@ public sealed partial class PartitionLog : IDisposable
             var size = segment.Size;
             for (long position = 0; position + RecordBatch.HeaderSize <= size;)
             {
-                RandomAccess.Read(segment.Handle, header, position);
+                segment.Read(header, position);
                 var baseOffset = BinaryPrimitives.ReadInt64BigEndian(header);
                 if (baseOffset >= highWatermark)
                 {
@@ -948,6 +952,7 @@ public sealed partial class PartitionLog : IDisposable
             {
                 // A clean close: data, indexes and the producer state on disk, so the next start
                 // can trust them instead of reading the log through.
+                _segments[^1].TrimPadding();
                 Flush();
                 foreach (var s in _segments)
                 {

@@ -13,6 +13,12 @@ public sealed class PartitionLogOptions
     /// </summary>
     public bool SyncBeforeAck { get; init; } = true;
 
+    /// <summary>
+    /// Segment data written and read with O_DIRECT where the file system allows it (see
+    /// <see cref="DirectIo"/>); <c>moldau.log.direct.io=false</c> goes through the page cache.
+    /// </summary>
+    public bool DirectIo { get; init; } = true;
+
     /// <summary>index.interval.bytes / log.index.interval.bytes: bytes between offset index entries.</summary>
     public int IndexIntervalBytes { get; init; } = 4096;
 

@@ -93,7 +93,12 @@ public sealed class DiskFailureTests
             Assert.Equal(Enumerable.Range(0, 5).Select(i => $"normal-{i}"), (await FetchAsync(client, "on-normal", 0)).Values);
 
             // No torn bytes: the segment files hold exactly the acknowledged batches.
-            var stored = Directory.GetFiles(Path.Combine(small, "on-full-0"), "*.log").Sum(s => new FileInfo(s).Length);
+            long stored = 0;
+            foreach (var segment in Directory.GetFiles(Path.Combine(small, "on-full-0"), "*.log"))
+            {
+                stored += (await SegmentFile.ReadBatchesAsync(segment)).Length;
+            }
+
             Assert.Equal((await FetchAsync(client, "on-full", 0)).Bytes, stored);
 
             // Space returns: the next produce succeeds, at the next offset.

@@ -71,7 +71,7 @@ public sealed class ProduceFetchTests(SharedBroker shared)
         // The batch is in the file, readable by another process, once the response is out; only
         // the base offset and the leader epoch differ from what the client sent.
         var file = Path.Combine(shared.Broker.DataDir, topic.Name + "-0", "00000000000000000000.log");
-        var stored = await File.ReadAllBytesAsync(file);
+        var stored = await SegmentFile.ReadBatchesAsync(file);
         Assert.Equal(first.Length + Batch(2).Length, stored.Length);
         Assert.Equal(first.AsSpan(16).ToArray(), stored.AsSpan(16, first.Length - 16).ToArray());
         Assert.Equal(0, new RecordBatch(stored.AsMemory(0, first.Length)).PartitionLeaderEpoch);
@@ -92,7 +92,7 @@ public sealed class ProduceFetchTests(SharedBroker shared)
         await using var _ = client;
         await client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, Produce(topic.Name!, -1, Batch(3)));
         await client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, Produce(topic.Name!, -1, Batch(4)));
-        var file = await File.ReadAllBytesAsync(Path.Combine(shared.Broker.DataDir, topic.Name + "-0", "00000000000000000000.log"));
+        var file = await SegmentFile.ReadBatchesAsync(Path.Combine(shared.Broker.DataDir, topic.Name + "-0", "00000000000000000000.log"));
 
         var all = await client.SendAsync<FetchResponse>(ApiKey.Fetch, version, Fetch(topic, 0, version));
         var p = all.Responses.Single().Partitions.Single();

@@ -53,7 +53,7 @@ public sealed class RetentionTests
         Assert.Equal(10, await Earliest("by-time"));
         var bySize = await Earliest("by-size");
         Assert.InRange(bySize, 10, 20);
-        Assert.True(Directory.GetFiles(Path.Combine(broker.DataDir, "by-size-0"), "*.log").Sum(f => new FileInfo(f).Length) < 4000);
+        Assert.True(Directory.GetFiles(Path.Combine(broker.DataDir, "by-size-0"), "*.log").Sum(SegmentFile.DataLength) < 4000);
         Assert.Equal(0, await Earliest("kept"));
         Assert.Contains("by-time 0 10", await File.ReadAllTextAsync(Path.Combine(broker.DataDir, "log-start-offset-checkpoint")), StringComparison.Ordinal);
 

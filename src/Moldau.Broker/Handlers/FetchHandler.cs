@@ -146,7 +146,9 @@ internal sealed class FetchHandler(BrokerState state)
         ReadOnlyMemory<byte> records;
         try
         {
-            records = log.Read(p.FetchOffset, limit, minOneBatch: total == 0, highWatermark, rented);
+            // KIP-74: the first partition with data returns its first batch whole whatever the
+            // limits; a later one too when that batch still fits in the response's max_bytes.
+            records = log.Read(p.FetchOffset, limit, wholeFirstBatchUpTo: total == 0 ? long.MaxValue : budget, highWatermark, rented);
         }
         catch (IOException e)
         {

@@ -653,6 +653,7 @@ internal sealed class TopicRegistry : IDisposable
         {
             SegmentBytes = segmentBytes,
             SyncBeforeAck = !explicitFlush,
+            DirectIo = !string.Equals(_options.Properties.GetValueOrDefault("moldau.log.direct.io"), "false", StringComparison.OrdinalIgnoreCase),
             IndexIntervalBytes = (int)Math.Clamp(LongConfig(topic, "index.interval.bytes", "log.index.interval.bytes", 4096), 1, int.MaxValue),
             FileDeleteDelay = TimeSpan.FromMilliseconds(Math.Max(0, LongConfig(topic, "file.delete.delay.ms", "log.segment.delete.delay.ms", 60_000))),
             SegmentAge = TimeSpan.FromMilliseconds(Math.Max(1, LongConfig(topic, "segment.ms", "log.roll.ms", LongConfig(topic, "segment.ms", "log.roll.hours", 168) * 3_600_000))),

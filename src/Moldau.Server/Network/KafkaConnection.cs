@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
@@ -20,9 +19,11 @@ namespace Moldau.Server.Network;
 ///        | int32 BE  | size bytes                   |
 ///        +-----------+------------------------------+
 /// </code>
-/// The declared size is checked before anything is allocated for the body, and the body is
-/// copied out of the pipe only once all its bytes have arrived. Requests in flight are bounded,
-/// which also bounds the bytes held per connection.
+/// The declared size is checked before anything is allocated for the body. Frames are cut from a
+/// 64 KiB receive buffer; a larger frame is received straight into its own pooled array, which
+/// grows with the bytes that arrive rather than with the size the client declared. Requests in
+/// flight are bounded, which also bounds the bytes held per connection. Large frames are
+/// dispatched by a second loop so that reading goes on while a big batch is written.
 /// </remarks>
 internal sealed class KafkaConnection
 {
@@ -55,48 +56,100 @@ internal sealed class KafkaConnection
 
     private readonly record struct Pending(ValueTask<DispatchResult> Result, byte[] Frame, int Length);
 
+    /// <summary>Frames at least this large are dispatched off the reading thread, so that the next one is read while this one is written to disk.</summary>
+    public const int OffloadBytes = 64 * 1024;
+
+    private const int ReceiveBufferBytes = 64 * 1024;
+
+    // A frame larger than the receive buffer starts in an array of this size at most.
+    private const int GrowFrom = 1024 * 1024 + 4096;
+
+    private Channel<Pending>? _inflight;
+    private Channel<(byte[] Frame, int Length)>? _offloaded;
+    private Task? _offloader;
+    private int _queued;
+
     /// <summary>Serves the connection until the peer closes it, a frame is bad, or the broker stops.</summary>
     public async Task RunAsync(CancellationToken stopping)
     {
-        var inflight = Channel.CreateBounded<Pending>(new BoundedChannelOptions(MaxInFlight) { SingleReader = true, SingleWriter = true });
-        var writer = WriteResponsesAsync(inflight.Reader);
-        await using var stream = new NetworkStream(_socket, ownsSocket: false);
-        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 4096, leaveOpen: true));
+        // Two writers (this loop and the offloading one), never at once: see Offload.
+        _inflight = Channel.CreateBounded<Pending>(new BoundedChannelOptions(MaxInFlight) { SingleReader = true, SingleWriter = false });
+        var writer = WriteResponsesAsync(_inflight.Reader);
+        var buffer = ArrayPool<byte>.Shared.Rent(ReceiveBufferBytes);
         try
         {
-            while (!_closed.IsCancellationRequested)
+            // buffer[start..end] holds received bytes not yet cut into frames.
+            int start = 0, end = 0;
+            while (!_closed.IsCancellationRequested && _closeReason is null)
             {
-                var result = await reader.ReadAsync(_closed.Token).ConfigureAwait(false);
-                var buffer = result.Buffer;
-                while (_closeReason is null && TryReadFrame(ref buffer, out var frame))
+                if (end - start >= 4 && FrameSize(buffer, start) is var size && (size < 0 || size > _maxFrameBytes))
                 {
-                    // Bound the bytes held by requests in flight: wait for responses to drain.
-                    while (Interlocked.Read(ref _inFlightBytes) > 0 && Interlocked.Read(ref _inFlightBytes) + frame.Length > MaxInFlightBytes)
-                    {
-                        await _drained.WaitAsync(_closed.Token).ConfigureAwait(false);
-                    }
-
-                    Interlocked.Add(ref _inFlightBytes, frame.Length);
-                    var bytes = ArrayPool<byte>.Shared.Rent((int)frame.Length);
-                    frame.CopyTo(bytes);
-                    ValueTask<DispatchResult> pending;
-                    try
-                    {
-                        pending = _dispatcher.Dispatch(bytes.AsMemory(0, (int)frame.Length), _info, _closed.Token);
-                    }
-                    catch (Exception e)
-                    {
-                        pending = ValueTask.FromException<DispatchResult>(e);
-                    }
-
-                    await inflight.Writer.WriteAsync(new Pending(pending, bytes, (int)frame.Length), _closed.Token).ConfigureAwait(false);
-                }
-
-                reader.AdvanceTo(buffer.Start, buffer.End);
-                if (_closeReason is not null || result.IsCompleted)
-                {
+                    // Stop reading; the responses to earlier requests still go out, then the connection closes.
+                    _closeReason ??= $"declared frame size {size} outside 0..{_maxFrameBytes} (socket.request.max.bytes)";
                     break;
                 }
+
+                if (end - start < 4 || end - start - 4 < FrameSize(buffer, start))
+                {
+                    if (end - start >= 4 && FrameSize(buffer, start) + 4 > buffer.Length)
+                    {
+                        // A frame larger than the receive buffer: its body is received straight into its own array.
+                        var length = FrameSize(buffer, start);
+                        await ReserveAsync(length).ConfigureAwait(false);
+
+                        // The array grows with the bytes that arrive, not with what the size prefix claims.
+                        var frame = ArrayPool<byte>.Shared.Rent(Math.Min(length, GrowFrom));
+                        var have = end - start - 4;
+                        buffer.AsSpan(start + 4, have).CopyTo(frame);
+                        start = end = 0;
+                        while (have < length)
+                        {
+                            if (have == frame.Length)
+                            {
+                                var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(length, 2L * frame.Length));
+                                frame.AsSpan(0, have).CopyTo(larger);
+                                ArrayPool<byte>.Shared.Return(frame);
+                                frame = larger;
+                            }
+
+                            var n = await _socket.ReceiveAsync(frame.AsMemory(have, Math.Min(length, frame.Length) - have), SocketFlags.None, _closed.Token).ConfigureAwait(false);
+                            if (n == 0)
+                            {
+                                Release(frame, length);
+                                throw new IOException("the peer closed the connection inside a frame");
+                            }
+
+                            have += n;
+                        }
+
+                        await DispatchAsync(frame, length).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    // Need more bytes: move what is left to the front, then receive.
+                    if (start > 0)
+                    {
+                        buffer.AsSpan(start, end - start).CopyTo(buffer);
+                        end -= start;
+                        start = 0;
+                    }
+
+                    var received = await _socket.ReceiveAsync(buffer.AsMemory(end), SocketFlags.None, _closed.Token).ConfigureAwait(false);
+                    if (received == 0)
+                    {
+                        break;
+                    }
+
+                    end += received;
+                    continue;
+                }
+
+                var bodyLength = FrameSize(buffer, start);
+                await ReserveAsync(bodyLength).ConfigureAwait(false);
+                var body = ArrayPool<byte>.Shared.Rent(Math.Max(bodyLength, 1));
+                buffer.AsSpan(start + 4, bodyLength).CopyTo(body);
+                start += 4 + bodyLength;
+                await DispatchAsync(body, bodyLength).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)
@@ -108,8 +161,14 @@ internal sealed class KafkaConnection
         }
         finally
         {
-            inflight.Writer.TryComplete();
-            await reader.CompleteAsync().ConfigureAwait(false);
+            ArrayPool<byte>.Shared.Return(buffer);
+            _offloaded?.Writer.TryComplete();
+            if (_offloader is not null)
+            {
+                await _offloader.ConfigureAwait(false);
+            }
+
+            _inflight.Writer.TryComplete();
         }
 
         await writer.ConfigureAwait(false);
@@ -131,32 +190,105 @@ internal sealed class KafkaConnection
         _drained.Dispose();
     }
 
-    private bool TryReadFrame(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> frame)
+    private static int FrameSize(byte[] buffer, int start) => BinaryPrimitives.ReadInt32BigEndian(buffer.AsSpan(start, 4));
+
+    // Bounds the bytes held by requests in flight: waits for responses to drain.
+    private async ValueTask ReserveAsync(int length)
     {
-        frame = default;
-        if (buffer.Length < 4)
+        while (Interlocked.Read(ref _inFlightBytes) > 0 && Interlocked.Read(ref _inFlightBytes) + length > MaxInFlightBytes)
         {
-            return false;
+            await _drained.WaitAsync(_closed.Token).ConfigureAwait(false);
         }
 
-        Span<byte> prefix = stackalloc byte[4];
-        buffer.Slice(0, 4).CopyTo(prefix);
-        var size = BinaryPrimitives.ReadInt32BigEndian(prefix);
-        if (size < 0 || size > _maxFrameBytes)
+        Interlocked.Add(ref _inFlightBytes, length);
+    }
+
+    private void Release(byte[] frame, int length)
+    {
+        ArrayPool<byte>.Shared.Return(frame);
+        Interlocked.Add(ref _inFlightBytes, -length);
+        _drained.Release();
+    }
+
+    // A large frame (a produce request carrying a big batch) is dispatched by a second loop, so
+    // this one goes on receiving while the batch is written; so is every frame behind one still
+    // waiting there, which keeps dispatches in arrival order. Small frames are dispatched here.
+    private ValueTask DispatchAsync(byte[] frame, int length)
+    {
+        if (length < OffloadBytes && Volatile.Read(ref _queued) == 0)
         {
-            // Stop reading; the responses to earlier requests still go out, then the connection closes.
-            _closeReason ??= $"declared frame size {size} outside 0..{_maxFrameBytes} (socket.request.max.bytes)";
-            return false;
+            return _inflight!.Writer.WriteAsync(new Pending(Dispatch(frame, length), frame, length), _closed.Token);
         }
 
-        if (buffer.Length - 4 < size)
+        if (_offloaded is null)
         {
-            return false;
+            _offloaded = Channel.CreateBounded<(byte[], int)>(new BoundedChannelOptions(MaxInFlight) { SingleReader = true, SingleWriter = true });
+            _offloader = Task.Run(OffloadLoopAsync);
         }
 
-        frame = buffer.Slice(4, size);
-        buffer = buffer.Slice(frame.End);
-        return true;
+        Interlocked.Increment(ref _queued);
+        return _offloaded.Writer.WriteAsync((frame, length), _closed.Token);
+    }
+
+    private async Task OffloadLoopAsync()
+    {
+        try
+        {
+            await foreach (var (frame, length) in _offloaded!.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+            {
+                var pending = new Pending(Dispatch(frame, length), frame, length);
+                try
+                {
+                    await _inflight!.Writer.WriteAsync(pending, _closed.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
+                {
+                    await AbandonAsync(pending).ConfigureAwait(false);
+                }
+                finally
+                {
+                    // Only after its response has its place in line may the reader dispatch by itself again.
+                    Interlocked.Decrement(ref _queued);
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            _log.LogError(e, "dispatching on connection {Id} from {Peer} failed", _info.Id, _info.Remote);
+            Abort("dispatch failed: " + e.Message);
+        }
+    }
+
+    private async ValueTask AbandonAsync(Pending pending)
+    {
+        try
+        {
+            var result = await pending.Result.ConfigureAwait(false);
+            if (result.Pooled && result.Response is { } response)
+            {
+                ArrayPool<byte>.Shared.Return(response);
+            }
+        }
+        catch (Exception)
+        {
+            // The connection is closing; the request's outcome no longer matters.
+        }
+        finally
+        {
+            Release(pending.Frame, pending.Length);
+        }
+    }
+
+    private ValueTask<DispatchResult> Dispatch(byte[] frame, int length)
+    {
+        try
+        {
+            return _dispatcher.Dispatch(frame.AsMemory(0, length), _info, _closed.Token);
+        }
+        catch (Exception e)
+        {
+            return ValueTask.FromException<DispatchResult>(e);
+        }
     }
 
     private void Abort(string reason)
@@ -187,9 +319,7 @@ internal sealed class KafkaConnection
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(p.Frame);
-                Interlocked.Add(ref _inFlightBytes, -p.Length);
-                _drained.Release();
+                Release(p.Frame, p.Length);
             }
 
             if (_closed.IsCancellationRequested)
