@@ -73,10 +73,14 @@ internal static partial class DirectIo
         return new AlignedBuffer(ChunkSize);
     }
 
-    /// <summary>Gives a buffer from <see cref="Rent"/> back; the pool keeps a few, enough for the threads that append and read at once.</summary>
+    /// <summary>
+    /// Gives a buffer from <see cref="Rent"/> back. The pool keeps enough for the appends, reads
+    /// and read-ahead going on at once: memory the process touched once stays cheap to reuse,
+    /// while fresh memory costs a page fault per page again.
+    /// </summary>
     public static void Return(AlignedBuffer buffer)
     {
-        if (Interlocked.Increment(ref s_pooled) <= 16)
+        if (Interlocked.Increment(ref s_pooled) <= 128)
         {
             s_pool.Add(buffer);
         }

@@ -654,17 +654,23 @@ internal sealed class LogSegment : IDisposable
     // Chunks fetched ahead of a consumer, per segment: the next few aligned megabytes after where
     // it reads load in the background while it works through the ones before. A reader that
     // needs a chunk still queued loads it itself; one that is loading, it waits for. Buffers held
-    // this way are capped for the whole process; past the cap reads simply go to the device.
+    // this way are capped for the whole process (past the cap reads simply go to the device),
+    // come from the pool of transfer buffers and go back to it once their reader is idle for a
+    // second, so a consumer that stopped holds none.
     private sealed class ReadAhead(LogSegment segment, SafeFileHandle direct)
     {
-        private const int Depth = 4;
-        private const int MaxBuffers = 80;
+        private const int Depth = 8;
+        private const int MaxBuffers = 96;
         private const int ChunkBytes = DirectIo.ChunkSize;
+        private const long IdleMilliseconds = 1000;
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<ReadAhead, byte> s_holding = new();
         private static int s_buffers;
+        private static Timer? s_sweep;
 
         private readonly object _lock = new();
-        private readonly Chunk[] _chunks = [new(), new(), new(), new(), new()];
+        private readonly Chunk[] _chunks = [.. Enumerable.Range(0, Depth + 1).Select(_ => new Chunk())];
         private bool _closed;
+        private long _lastUse;
 
         private enum State
         {
@@ -688,6 +694,7 @@ internal sealed class LogSegment : IDisposable
             var done = 0;
             lock (_lock)
             {
+                _lastUse = Environment.TickCount64;
                 while (done < destination.Length && !_closed)
                 {
                     var at = position + done;
@@ -745,6 +752,7 @@ internal sealed class LogSegment : IDisposable
                     return;
                 }
 
+                _lastUse = Environment.TickCount64;
                 // The chunks from the one holding position on; the one before stays too (a
                 // consumer goes on from the end of the last whole batch it got, often just before).
                 var size = segment.Size;
@@ -775,7 +783,11 @@ internal sealed class LogSegment : IDisposable
                             break;
                         }
 
-                        free.Buffer = new AlignedBuffer(ChunkBytes);
+                        free.Buffer = DirectIo.Rent();
+                        if (s_holding.TryAdd(this, 0) && s_sweep is null)
+                        {
+                            Interlocked.CompareExchange(ref s_sweep, new Timer(static _ => Sweep(), null, 500, 500), null);
+                        }
                     }
 
                     free.State = State.Queued;
@@ -837,15 +849,45 @@ internal sealed class LogSegment : IDisposable
             lock (_lock)
             {
                 _closed = true;
-                foreach (var chunk in _chunks)
+                ReleaseAll();
+                Monitor.PulseAll(_lock);
+            }
+        }
+
+        // Gives the buffers of readers idle for a while back to the pool.
+        private static void Sweep()
+        {
+            var now = Environment.TickCount64;
+            foreach (var ahead in s_holding.Keys)
+            {
+                lock (ahead._lock)
                 {
-                    if (chunk.State != State.Loading)
+                    if (now - ahead._lastUse >= IdleMilliseconds)
                     {
-                        Release(chunk);
+                        ahead.ReleaseAll();
                     }
                 }
+            }
+        }
 
-                Monitor.PulseAll(_lock);
+        private void ReleaseAll()
+        {
+            var holding = false;
+            foreach (var chunk in _chunks)
+            {
+                if (chunk.State is State.Loading)
+                {
+                    holding = true;
+                }
+                else
+                {
+                    Release(chunk);
+                }
+            }
+
+            if (!holding)
+            {
+                s_holding.TryRemove(this, out _);
             }
         }
 
@@ -853,7 +895,7 @@ internal sealed class LogSegment : IDisposable
         {
             if (chunk.Buffer is not null)
             {
-                chunk.Buffer.Dispose();
+                DirectIo.Return(chunk.Buffer);
                 chunk.Buffer = null;
                 chunk.Start = -1;
                 chunk.Valid = 0;
