@@ -134,8 +134,12 @@ internal static partial class DirectIo
     private static partial int Open(string path, int flags, int mode);
 }
 
-/// <summary>Native memory aligned to <see cref="DirectIo.BlockSize"/>, freed when disposed or collected.</summary>
-internal sealed unsafe class AlignedBuffer : IDisposable
+/// <summary>
+/// Native memory aligned to <see cref="DirectIo.BlockSize"/>, freed when disposed. Buffers live
+/// in the pool (or with a segment's read-ahead, or a thread's read window) and are disposed
+/// explicitly; there is no finalizer, so no span over one can outlive its memory.
+/// </summary>
+internal sealed unsafe class AlignedBuffer : System.Buffers.MemoryManager<byte>
 {
     private byte* _memory;
 
@@ -146,8 +150,6 @@ internal sealed unsafe class AlignedBuffer : IDisposable
         GC.AddMemoryPressure(length);
     }
 
-    ~AlignedBuffer() => Free();
-
     /// <summary>Bytes in the buffer.</summary>
     public int Length { get; }
 
@@ -155,11 +157,21 @@ internal sealed unsafe class AlignedBuffer : IDisposable
     public Span<byte> Span => new(_memory, Length);
 
     /// <inheritdoc/>
-    public void Dispose()
+    public override Span<byte> GetSpan() => Span;
+
+    /// <inheritdoc/>
+    public override System.Buffers.MemoryHandle Pin(int elementIndex = 0) => new(_memory + elementIndex);
+
+    /// <inheritdoc/>
+    public override void Unpin()
     {
-        Free();
-        GC.SuppressFinalize(this);
     }
+
+    /// <summary>Frees the memory.</summary>
+    public void Dispose() => ((IDisposable)this).Dispose();
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing) => Free();
 
     private void Free()
     {

@@ -567,17 +567,28 @@ internal sealed class LogSegment : IDisposable
             }
         }
 
-        var buffer = DirectIo.Rent();
+        // One pooled chunk per ChunkSize bytes, all written with one pwritev.
+        var chunks = t_chunks ??= [];
+        var pieces = t_pieces ??= [];
         try
         {
-            var chunk = buffer.Span;
-            _tail.AsSpan(0, head).CopyTo(chunk);
             var filled = head;
-            var at = start;
             while (true)
             {
-                var take = Math.Min(batch.Length, chunk.Length - filled);
-                batch[..take].CopyTo(chunk[filled..]);
+                var chunk = DirectIo.Rent();
+                chunks.Add(chunk);
+                var span = chunk.Span;
+                if (chunks.Count == 1)
+                {
+                    _tail.AsSpan(0, head).CopyTo(span);
+                }
+                else
+                {
+                    filled = 0;
+                }
+
+                var take = Math.Min(batch.Length, span.Length - filled);
+                batch[..take].CopyTo(span[filled..]);
                 batch = batch[take..];
                 filled += take;
                 if (batch.IsEmpty)
@@ -585,25 +596,44 @@ internal sealed class LogSegment : IDisposable
                     break;
                 }
 
-                RandomAccess.Write(direct, chunk, at);
-                at += chunk.Length;
-                filled = 0;
+                pieces.Add(chunk.Memory);
             }
 
+            var last = chunks[^1].Span;
             var padded = (int)DirectIo.AlignUp(filled);
-            chunk[filled..padded].Clear();
-            RandomAccess.Write(direct, chunk[..padded], at);
+            last[filled..padded].Clear();
+            if (pieces.Count == 0)
+            {
+                RandomAccess.Write(direct, last[..padded], start);
+            }
+            else
+            {
+                pieces.Add(chunks[^1].Memory[..padded]);
+                RandomAccess.Write(direct, pieces, start);
+            }
 
             // What stays in memory: the part of the last block that holds data.
-            var last = (int)DirectIo.AlignDown(filled);
+            var kept = (int)DirectIo.AlignDown(filled);
             _tail ??= new byte[DirectIo.BlockSize];
-            chunk[last..filled].CopyTo(_tail);
+            last[kept..filled].CopyTo(_tail);
         }
         finally
         {
-            DirectIo.Return(buffer);
+            foreach (var chunk in chunks)
+            {
+                DirectIo.Return(chunk);
+            }
+
+            chunks.Clear();
+            pieces.Clear();
         }
     }
+
+    [ThreadStatic]
+    private static List<AlignedBuffer>? t_chunks;
+
+    [ThreadStatic]
+    private static List<ReadOnlyMemory<byte>>? t_pieces;
 
     /// <summary>
     /// Reads from <paramref name="position"/> into <paramref name="destination"/>; returns the bytes
