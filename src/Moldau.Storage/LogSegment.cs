@@ -40,6 +40,8 @@ internal sealed class LogSegment : IDisposable
     private bool _indexFilesBroken;
     private SafeFileHandle? _direct;
     private byte[]? _tail;
+    private long _preallocatedTo;
+    private bool _cannotPreallocate;
 
     private LogSegment(string path, long baseOffset, SafeFileHandle handle, int indexInterval)
     {
@@ -567,6 +569,22 @@ internal sealed class LogSegment : IDisposable
             }
         }
 
+        // Blocks are reserved ahead of the writes, a few megabytes at a time.
+        var end = DirectIo.AlignUp(position + batch.Length);
+        if (end > _preallocatedTo && !_cannotPreallocate)
+        {
+            var from = Math.Max(_preallocatedTo, start);
+            var to = end + PreallocateBytes;
+            if (DirectIo.Preallocate(direct, from, to - from))
+            {
+                _preallocatedTo = to;
+            }
+            else
+            {
+                _cannotPreallocate = true;
+            }
+        }
+
         // One pooled chunk per ChunkSize bytes, all written with one pwritev.
         var chunks = t_chunks ??= [];
         var pieces = t_pieces ??= [];
@@ -628,6 +646,8 @@ internal sealed class LogSegment : IDisposable
             pieces.Clear();
         }
     }
+
+    private const long PreallocateBytes = 8L * 1024 * 1024;
 
     [ThreadStatic]
     private static List<AlignedBuffer>? t_chunks;
@@ -978,6 +998,13 @@ internal sealed class LogSegment : IDisposable
     /// </summary>
     public void TrimPadding()
     {
+        if (_direct is not null && _preallocatedTo > DirectIo.AlignUp(Size))
+        {
+            // The blocks reserved past the data go back.
+            DirectIo.Release(_direct, DirectIo.AlignUp(Size), _preallocatedTo - DirectIo.AlignUp(Size));
+            _preallocatedTo = 0;
+        }
+
         if (_direct is not null && RandomAccess.GetLength(Handle) > Size)
         {
             FileLayer.BeforeWrite(Path);
