@@ -20,6 +20,15 @@ public interface IRequestDispatcher
     /// <param name="connection">Who sent it.</param>
     /// <param name="cancellationToken">Cancelled when the connection or the broker shuts down.</param>
     ValueTask<DispatchResult> Dispatch(ReadOnlyMemory<byte> frame, ConnectionInfo connection, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// What a request must stay in order with. The network layer may dispatch requests of a
+    /// connection that have different keys at the same time (each keeps its order with earlier
+    /// requests of its key), and dispatches a request without a key (null) only after every
+    /// earlier one. The default, null for everything, keeps strict arrival order.
+    /// </summary>
+    /// <param name="frame">Request header and body.</param>
+    int? OrderingKey(ReadOnlySpan<byte> frame) => null;
 }
 
 /// <summary>Facts about the connection a request came in on.</summary>

@@ -130,6 +130,9 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     }
 
     /// <inheritdoc/>
+    public int? OrderingKey(ReadOnlySpan<byte> frame) => ProduceOrdering.Key(frame);
+
+    /// <inheritdoc/>
     public ValueTask<DispatchResult> Dispatch(ReadOnlyMemory<byte> frame, ConnectionInfo connection, CancellationToken cancellationToken)
     {
         if (_state is null)

@@ -64,16 +64,19 @@ internal sealed class KafkaConnection
     // A frame larger than the receive buffer starts in an array of this size at most.
     private const int GrowFrom = 1024 * 1024 + 4096;
 
+    // Lanes for large frames with an ordering key (see DispatchAsync).
+    private const int Lanes = 2;
+
+    private readonly SemaphoreSlim _lanesDrained = new(0);
     private Channel<Pending>? _inflight;
-    private Channel<(byte[] Frame, int Length)>? _offloaded;
-    private Task? _offloader;
+    private Channel<Offloaded>[]? _lanes;
+    private Task[]? _laneLoops;
     private int _queued;
 
     /// <summary>Serves the connection until the peer closes it, a frame is bad, or the broker stops.</summary>
     public async Task RunAsync(CancellationToken stopping)
     {
-        // Two writers (this loop and the offloading one), never at once: see Offload.
-        _inflight = Channel.CreateBounded<Pending>(new BoundedChannelOptions(MaxInFlight) { SingleReader = true, SingleWriter = false });
+        _inflight = Channel.CreateBounded<Pending>(new BoundedChannelOptions(MaxInFlight) { SingleReader = true, SingleWriter = true });
         var writer = WriteResponsesAsync(_inflight.Reader);
         var buffer = ArrayPool<byte>.Shared.Rent(ReceiveBufferBytes);
         try
@@ -162,11 +165,12 @@ internal sealed class KafkaConnection
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
-            _offloaded?.Writer.TryComplete();
-            if (_offloader is not null)
+            foreach (var lane in _lanes ?? [])
             {
-                await _offloader.ConfigureAwait(false);
+                lane.Writer.TryComplete();
             }
+
+            await Task.WhenAll(_laneLoops ?? []).ConfigureAwait(false);
 
             _inflight.Writer.TryComplete();
         }
@@ -188,6 +192,7 @@ internal sealed class KafkaConnection
         _socket.Dispose();
         _closed.Dispose();
         _drained.Dispose();
+        _lanesDrained.Dispose();
     }
 
     private static int FrameSize(byte[] buffer, int start) => BinaryPrimitives.ReadInt32BigEndian(buffer.AsSpan(start, 4));
@@ -210,72 +215,89 @@ internal sealed class KafkaConnection
         _drained.Release();
     }
 
-    // A large frame (a produce request carrying a big batch) is dispatched by a second loop, so
-    // this one goes on receiving while the batch is written; so is every frame behind one still
-    // waiting there, which keeps dispatches in arrival order. Small frames are dispatched here.
-    private ValueTask DispatchAsync(byte[] frame, int length)
+    // A large frame (a produce request carrying a big batch) is dispatched by one of the lanes, so
+    // this loop goes on receiving while the batch is written. Frames with the same ordering key
+    // (one partition) share a lane and keep their order; frames of different partitions may be
+    // written at once. A frame without a key (every other request) is dispatched here, only once
+    // every frame before it has been: the lanes are drained first. Responses keep arrival order
+    // whatever the lanes do: each frame's place in line is taken here, as it arrives.
+    private async ValueTask DispatchAsync(byte[] frame, int length)
     {
-        if (length < OffloadBytes && Volatile.Read(ref _queued) == 0)
+        var key = length >= OffloadBytes ? _dispatcher.OrderingKey(frame.AsSpan(0, length)) : null;
+        if (key is null)
         {
-            return _inflight!.Writer.WriteAsync(new Pending(Dispatch(frame, length), frame, length), _closed.Token);
+            while (Volatile.Read(ref _queued) > 0)
+            {
+                await _lanesDrained.WaitAsync(_closed.Token).ConfigureAwait(false);
+            }
+
+            await _inflight!.Writer.WriteAsync(new Pending(Dispatch(frame, length), frame, length), _closed.Token).ConfigureAwait(false);
+            return;
         }
 
-        if (_offloaded is null)
+        if (_lanes is null)
         {
-            _offloaded = Channel.CreateBounded<(byte[], int)>(new BoundedChannelOptions(MaxInFlight) { SingleReader = true, SingleWriter = true });
-            _offloader = Task.Run(OffloadLoopAsync);
+            _lanes = new Channel<Offloaded>[Lanes];
+            _laneLoops = new Task[Lanes];
+            for (var i = 0; i < Lanes; i++)
+            {
+                _lanes[i] = Channel.CreateBounded<Offloaded>(new BoundedChannelOptions(MaxInFlight) { SingleReader = true, SingleWriter = true });
+                var lane = _lanes[i];
+                _laneLoops[i] = Task.Run(() => LaneLoopAsync(lane));
+            }
         }
 
+        var result = new TaskCompletionSource<DispatchResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         Interlocked.Increment(ref _queued);
-        return _offloaded.Writer.WriteAsync((frame, length), _closed.Token);
+        await _lanes[(int)((uint)key.Value % Lanes)].Writer.WriteAsync(new Offloaded(frame, length, result), _closed.Token).ConfigureAwait(false);
+        await _inflight!.Writer.WriteAsync(new Pending(new ValueTask<DispatchResult>(result.Task), frame, length), _closed.Token).ConfigureAwait(false);
     }
 
-    private async Task OffloadLoopAsync()
+    private readonly record struct Offloaded(byte[] Frame, int Length, TaskCompletionSource<DispatchResult> Result);
+
+    private async Task LaneLoopAsync(Channel<Offloaded> lane)
+    {
+        await foreach (var (frame, length, result) in lane.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            var pending = Dispatch(frame, length);
+            if (Interlocked.Decrement(ref _queued) == 0)
+            {
+                _lanesDrained.Release();
+            }
+
+            // The state change is done; the answer may still wait (an fsync), without holding the lane.
+            if (pending.IsCompleted)
+            {
+                Complete(pending, result);
+            }
+            else
+            {
+                _ = CompleteLaterAsync(pending, result);
+            }
+        }
+    }
+
+    private static void Complete(ValueTask<DispatchResult> pending, TaskCompletionSource<DispatchResult> result)
     {
         try
         {
-            await foreach (var (frame, length) in _offloaded!.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
-            {
-                var pending = new Pending(Dispatch(frame, length), frame, length);
-                try
-                {
-                    await _inflight!.Writer.WriteAsync(pending, _closed.Token).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
-                {
-                    await AbandonAsync(pending).ConfigureAwait(false);
-                }
-                finally
-                {
-                    // Only after its response has its place in line may the reader dispatch by itself again.
-                    Interlocked.Decrement(ref _queued);
-                }
-            }
+            result.SetResult(pending.Result);
         }
         catch (Exception e)
         {
-            _log.LogError(e, "dispatching on connection {Id} from {Peer} failed", _info.Id, _info.Remote);
-            Abort("dispatch failed: " + e.Message);
+            result.SetException(e);
         }
     }
 
-    private async ValueTask AbandonAsync(Pending pending)
+    private static async Task CompleteLaterAsync(ValueTask<DispatchResult> pending, TaskCompletionSource<DispatchResult> result)
     {
         try
         {
-            var result = await pending.Result.ConfigureAwait(false);
-            if (result.Pooled && result.Response is { } response)
-            {
-                ArrayPool<byte>.Shared.Return(response);
-            }
+            result.SetResult(await pending.ConfigureAwait(false));
         }
-        catch (Exception)
+        catch (Exception e)
         {
-            // The connection is closing; the request's outcome no longer matters.
-        }
-        finally
-        {
-            Release(pending.Frame, pending.Length);
+            result.SetException(e);
         }
     }
 
