@@ -732,6 +732,7 @@ internal sealed class LogSegment : IDisposable
 
         private sealed class Chunk
         {
+            public Action? Load;
             public AlignedBuffer? Buffer;
             public long Start = -1;
             public int Valid;
@@ -748,7 +749,7 @@ internal sealed class LogSegment : IDisposable
                 while (done < destination.Length && !_closed)
                 {
                     var at = position + done;
-                    var chunk = Array.Find(_chunks, c => c.State != State.Empty && at >= c.Start && at < c.Start + ChunkBytes);
+                    var chunk = Holding(at);
                     if (chunk is null)
                     {
                         break;
@@ -794,7 +795,6 @@ internal sealed class LogSegment : IDisposable
         /// <summary>The consumer reads on from <paramref name="position"/>: the chunks from there on are loaded, or queued.</summary>
         public void Start(long position)
         {
-            List<Chunk>? queued = null;
             lock (_lock)
             {
                 if (_closed)
@@ -812,14 +812,14 @@ internal sealed class LogSegment : IDisposable
                 for (var start = first; start < end && start < size; start += ChunkBytes)
                 {
                     var at = start;
-                    if (Array.Exists(_chunks, c => c.Start == at && (c.State is State.Queued or State.Loading || c.Valid == ChunkBytes || c.Start + c.Valid >= size)))
+                    var existing = Holding(at);
+                    if (existing is not null && (existing.State is State.Queued or State.Loading || existing.Valid == ChunkBytes || existing.Start + existing.Valid >= size))
                     {
                         continue; // loaded (or on its way) as far as there is data
                     }
 
                     // The chunk for this range holding less than there is now, else one behind the reader.
-                    var free = Array.Find(_chunks, c => c.State == State.Ready && c.Start == at)
-                        ?? Array.Find(_chunks, c => c.State is State.Empty or State.Ready && (c.Start < keep || c.Start >= end));
+                    var free = existing ?? Reusable(keep, end);
                     if (free is null)
                     {
                         break;
@@ -843,14 +843,38 @@ internal sealed class LogSegment : IDisposable
                     free.State = State.Queued;
                     free.Start = at;
                     free.Valid = 0;
-                    (queued ??= []).Add(free);
+                    free.Load ??= () => Load(free, claimed: false);
+                    ReadAheadThreads.Enqueue(free.Load);
+                }
+            }
+        }
+
+        // The chunk holding the range of position, if any.
+        private Chunk? Holding(long position)
+        {
+            foreach (var chunk in _chunks)
+            {
+                if (chunk.State != State.Empty && position >= chunk.Start && position < chunk.Start + ChunkBytes)
+                {
+                    return chunk;
                 }
             }
 
-            foreach (var chunk in queued ?? [])
+            return null;
+        }
+
+        // A chunk not loading and outside [keep, end): never used, or behind the reader.
+        private Chunk? Reusable(long keep, long end)
+        {
+            foreach (var chunk in _chunks)
             {
-                ReadAheadThreads.Enqueue(() => Load(chunk, claimed: false));
+                if (chunk.State is State.Empty or State.Ready && (chunk.Start < keep || chunk.Start >= end))
+                {
+                    return chunk;
+                }
             }
+
+            return null;
         }
 
         private void Load(Chunk chunk, bool claimed)

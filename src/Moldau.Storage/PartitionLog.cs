@@ -674,17 +674,17 @@ public sealed partial class PartitionLog : IDisposable
         }
 
         // Find the batch holding the offset, in this segment or (if it ended) the next.
+        Span<byte> header = stackalloc byte[RecordBatch.HeaderSize];
         for (; index < segments.Length; index++)
         {
             var segment = segments[index];
             var size = segment.Size;
             var position = segment.LookupPosition(offset);
-            var header = new byte[RecordBatch.HeaderSize];
             while (position + RecordBatch.HeaderSize <= size)
             {
                 segment.Read(header, position);
                 var batchSize = RecordBatch.DeclaredSize(header);
-                var lastOffset = BinaryPrimitives.ReadInt64BigEndian(header) + BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(23));
+                var lastOffset = BinaryPrimitives.ReadInt64BigEndian(header) + BinaryPrimitives.ReadInt32BigEndian(header[23..]);
                 if (lastOffset >= offset)
                 {
                     return ReadFrom(segment, position, size, maxBytes, wholeFirstBatchUpTo, maxOffset, rented);

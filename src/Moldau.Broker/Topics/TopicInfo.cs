@@ -97,12 +97,31 @@ internal sealed class PartitionState(TopicInfo topic, int index, int leaderEpoch
     /// <summary>The partition's log, which must be open.</summary>
     public PartitionLog OpenLog => Log ?? throw new InvalidOperationException($"{Topic.Name}-{Index} is not open");
 
-    /// <summary>A task that completes at the next append (for long-polling fetches).</summary>
-    public Task NextAppend => Volatile.Read(ref _appended).Task;
+    private int _taken;
 
-    /// <summary>Wakes the fetches waiting for data on this partition.</summary>
+    /// <summary>A task that completes at the next append (for long-polling fetches). Take it before reading the log.</summary>
+    public Task NextAppend
+    {
+        get
+        {
+            // Noted before the task is read: an append after this point completes it.
+            Interlocked.Exchange(ref _taken, 1);
+            return Volatile.Read(ref _appended).Task;
+        }
+    }
+
+    /// <summary>
+    /// Wakes the fetches waiting for data on this partition. When nobody took the task since the
+    /// last signal there is nobody to wake, and the task stays for the next one: whoever takes it
+    /// from now on reads the log after this append was published.
+    /// </summary>
     public void SignalAppend()
     {
+        if (Interlocked.Exchange(ref _taken, 0) == 0)
+        {
+            return;
+        }
+
         var fresh = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Interlocked.Exchange(ref _appended, fresh).TrySetResult();
     }
