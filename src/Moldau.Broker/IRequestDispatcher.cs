@@ -28,7 +28,7 @@ public interface IRequestDispatcher
     /// earlier one. The default, null for everything, keeps strict arrival order.
     /// </summary>
     /// <param name="frame">Request header and body.</param>
-    int? OrderingKey(ReadOnlySpan<byte> frame) => null;
+    int? OrderingKey(ReadOnlyMemory<byte> frame) => null;
 }
 
 /// <summary>Facts about the connection a request came in on.</summary>

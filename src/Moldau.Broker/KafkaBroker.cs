@@ -130,7 +130,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     }
 
     /// <inheritdoc/>
-    public int? OrderingKey(ReadOnlySpan<byte> frame) => ProduceOrdering.Key(frame);
+    public int? OrderingKey(ReadOnlyMemory<byte> frame) => ProduceOrdering.Key(frame);
 
     /// <inheritdoc/>
     public ValueTask<DispatchResult> Dispatch(ReadOnlyMemory<byte> frame, ConnectionInfo connection, CancellationToken cancellationToken)

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Moldau.Protocol;
 
 namespace Moldau.Broker;
@@ -12,17 +11,17 @@ namespace Moldau.Broker;
 internal static class ProduceOrdering
 {
     /// <summary>The key of <paramref name="frame"/> (request header and body), or null.</summary>
-    public static int? Key(ReadOnlySpan<byte> frame)
+    public static int? Key(ReadOnlyMemory<byte> frame)
     {
         try
         {
-            var r = new SpanReader(frame);
-            if (r.Int16() != (short)ApiKey.Produce)
+            var r = new KafkaReader(frame);
+            if (r.ReadInt16() != (short)ApiKey.Produce)
             {
                 return null;
             }
 
-            var version = r.Int16();
+            var version = r.ReadInt16();
             if (version is < 3 or > 12)
             {
                 return null; // v13 names topics by id; Moldau serves Produce up to v11
@@ -30,84 +29,38 @@ internal static class ProduceOrdering
 
             var flexible = version >= 9;
             r.Skip(4); // correlation id
-            r.Skip(Math.Max(0, (int)r.Int16())); // client id, a nullable string in every header version
+            r.Skip(Math.Max(0, (int)r.ReadInt16())); // client id, a nullable string in every header version
             if (flexible)
             {
-                r.SkipTaggedFields();
-            }
-
-            r.SkipNullableString(flexible); // transactional id
-            r.Skip(2 + 4); // acks, timeout
-            if (r.ArrayLength(flexible) != 1)
-            {
-                return null;
-            }
-
-            var topic = r.Take(r.StringLength(flexible));
-            if (r.ArrayLength(flexible) != 1)
-            {
-                return null;
-            }
-
-            var partition = r.Int32();
-            var hash = new HashCode();
-            hash.AddBytes(topic);
-            hash.Add(partition);
-            return hash.ToHashCode();
-        }
-        catch (ArgumentOutOfRangeException)
-        {
-            return null; // truncated: Dispatch reports the bad request
-        }
-    }
-
-    private ref struct SpanReader(ReadOnlySpan<byte> bytes)
-    {
-        private ReadOnlySpan<byte> _rest = bytes;
-
-        public ReadOnlySpan<byte> Take(int count)
-        {
-            var taken = _rest[..count];
-            _rest = _rest[count..];
-            return taken;
-        }
-
-        public void Skip(int count) => Take(count);
-
-        public short Int16() => BinaryPrimitives.ReadInt16BigEndian(Take(2));
-
-        public int Int32() => BinaryPrimitives.ReadInt32BigEndian(Take(4));
-
-        public uint UnsignedVarInt()
-        {
-            uint value = 0;
-            for (var shift = 0; shift < 35; shift += 7)
-            {
-                var b = Take(1)[0];
-                value |= (uint)(b & 0x7F) << shift;
-                if ((b & 0x80) == 0)
+                for (var fields = r.ReadTaggedFieldCount(); fields > 0; fields--)
                 {
-                    return value;
+                    r.ReadTaggedField(out _);
                 }
             }
 
-            throw new ArgumentOutOfRangeException(nameof(UnsignedVarInt), "varint too long");
-        }
-
-        public int ArrayLength(bool compact) => compact ? (int)UnsignedVarInt() - 1 : Int32();
-
-        public int StringLength(bool compact) => compact ? (int)UnsignedVarInt() - 1 : Int16();
-
-        public void SkipNullableString(bool compact) => Skip(Math.Max(0, StringLength(compact)));
-
-        public void SkipTaggedFields()
-        {
-            var count = UnsignedVarInt();
-            for (var i = 0; i < count; i++)
+            r.Skip(Math.Max(0, StringLength(ref r, flexible))); // transactional id
+            r.Skip(2 + 4); // acks, timeout
+            if (r.ReadArrayLength(flexible) != 1)
             {
-                _ = UnsignedVarInt();
-                Skip((int)UnsignedVarInt());
+                return null;
             }
+
+            var topic = r.ReadRawSpan(StringLength(ref r, flexible));
+            if (r.ReadArrayLength(flexible) != 1)
+            {
+                return null;
+            }
+
+            var hash = new HashCode();
+            hash.AddBytes(topic);
+            hash.Add(r.ReadInt32());
+            return hash.ToHashCode();
+        }
+        catch (Exception e) when (e is KafkaProtocolException or ArgumentOutOfRangeException)
+        {
+            return null; // Dispatch reports the bad request
         }
     }
+
+    private static int StringLength(ref KafkaReader r, bool compact) => compact ? (int)r.ReadUnsignedVarInt() - 1 : r.ReadInt16();
 }

@@ -54,7 +54,7 @@ public sealed class ProduceOrderingTests
         var whole = Produce(9, ("orders", 0));
         for (var cut = 0; cut < 40; cut++)
         {
-            Assert.Null(ProduceOrdering.Key(whole.AsSpan(0, cut)));
+            Assert.Null(ProduceOrdering.Key(whole.AsMemory(0, cut)));
         }
     }
 }

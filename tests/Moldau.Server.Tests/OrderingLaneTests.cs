@@ -46,9 +46,9 @@ public sealed class OrderingLaneTests : IAsyncLifetime
 
         public int MaxRunning { get; private set; }
 
-        public int? OrderingKey(ReadOnlySpan<byte> frame)
+        public int? OrderingKey(ReadOnlyMemory<byte> frame)
         {
-            var key = BinaryPrimitives.ReadInt32BigEndian(frame[8..]);
+            var key = BinaryPrimitives.ReadInt32BigEndian(frame.Span[8..]);
             return key < 0 ? null : key;
         }
 

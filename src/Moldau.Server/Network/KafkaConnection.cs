@@ -223,7 +223,7 @@ internal sealed class KafkaConnection
     // whatever the lanes do: each frame's place in line is taken here, as it arrives.
     private async ValueTask DispatchAsync(byte[] frame, int length)
     {
-        var key = length >= OffloadBytes ? _dispatcher.OrderingKey(frame.AsSpan(0, length)) : null;
+        var key = length >= OffloadBytes ? _dispatcher.OrderingKey(frame.AsMemory(0, length)) : null;
         if (key is null)
         {
             while (Volatile.Read(ref _queued) > 0)
