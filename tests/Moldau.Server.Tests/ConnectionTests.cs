@@ -8,26 +8,11 @@ using Moldau.Server.Network;
 namespace Moldau.Server.Tests;
 
 /// <summary>The network layer over real sockets, with a dispatcher that only echoes.</summary>
-public sealed class ConnectionTests : IAsyncLifetime
+public sealed class ConnectionTests : ListenerTestBase
 {
-    private readonly CancellationTokenSource _stop = new();
-    private readonly EchoDispatcher _dispatcher = new();
-    private KafkaListener? _listener;
-
-    private int Port => _listener!.EndPoint.Port;
-
-    public Task InitializeAsync()
+    public ConnectionTests()
+        : base(new EchoDispatcher(), maxFrameBytes: 1024)
     {
-        _listener = KafkaListener.Bind("PLAINTEXT", "127.0.0.1", 0, NullLogger.Instance);
-        _listener.Start(_dispatcher, maxFrameBytes: 1024, _stop.Token);
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        await _listener!.DisposeAsync();
-        _stop.Dispose();
     }
 
     /// <summary>Answers a frame "api(2) version(2) correlation(4) delay-ms(4)" with its correlation id after the delay.</summary>
@@ -66,13 +51,6 @@ public sealed class ConnectionTests : IAsyncLifetime
         BinaryPrimitives.WriteInt32BigEndian(f.AsSpan(8), correlation);
         BinaryPrimitives.WriteInt32BigEndian(f.AsSpan(12), delay);
         return f;
-    }
-
-    private async Task<Socket> ConnectAsync()
-    {
-        var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await s.ConnectAsync(IPAddress.Loopback, Port);
-        return s;
     }
 
     private static async Task<int?> ReadCorrelationAsync(Socket s)

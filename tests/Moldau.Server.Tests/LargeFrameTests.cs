@@ -1,10 +1,7 @@
 using System.Buffers.Binary;
-using Moldau.Protocol.Records;
-using System.Net;
 using System.Net.Sockets;
-using Microsoft.Extensions.Logging.Abstractions;
 using Moldau.Broker;
-using Moldau.Server.Network;
+using Moldau.Protocol.Records;
 
 namespace Moldau.Server.Tests;
 
@@ -13,24 +10,19 @@ namespace Moldau.Server.Tests;
 /// off the reading loop; mixed with small ones they must still arrive whole, be dispatched in
 /// arrival order and be answered in that order.
 /// </summary>
-public sealed class LargeFrameTests : IAsyncLifetime
+public sealed class LargeFrameTests : ListenerTestBase
 {
-    private readonly CancellationTokenSource _stop = new();
-    private readonly RecordingDispatcher _dispatcher = new();
-    private KafkaListener? _listener;
+    private readonly RecordingDispatcher _dispatcher;
 
-    public Task InitializeAsync()
+    public LargeFrameTests()
+        : this(new RecordingDispatcher())
     {
-        _listener = KafkaListener.Bind("PLAINTEXT", "127.0.0.1", 0, NullLogger.Instance);
-        _listener.Start(_dispatcher, maxFrameBytes: 8 * 1024 * 1024, _stop.Token);
-        return Task.CompletedTask;
     }
 
-    public async Task DisposeAsync()
+    private LargeFrameTests(RecordingDispatcher dispatcher)
+        : base(dispatcher, maxFrameBytes: 8 * 1024 * 1024)
     {
-        await _stop.CancelAsync();
-        await _listener!.DisposeAsync();
-        _stop.Dispose();
+        _dispatcher = dispatcher;
     }
 
     /// <summary>Answers "correlation, CRC32C of the whole frame", and notes the order frames were dispatched in.</summary>
@@ -77,8 +69,7 @@ public sealed class LargeFrameTests : IAsyncLifetime
         var random = new Random(42);
         int[] sizes = [16, 70_000, 16, 3 * 1024 * 1024 + 17, 16, 16, 65_536 - 4, 65_536 - 3, 1_100_000, 16, 200_000, 16];
         var frames = Enumerable.Range(0, 60).Select(i => Frame(i, sizes[i % sizes.Length], random)).ToList();
-        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await s.ConnectAsync(IPAddress.Loopback, _listener!.EndPoint.Port);
+        using var s = await ConnectAsync();
 
         // Sent in uneven pieces that cut frames and size prefixes anywhere, while reading answers.
         var all = frames.SelectMany(f => f).ToArray();
@@ -113,15 +104,13 @@ public sealed class LargeFrameTests : IAsyncLifetime
     [Fact]
     public async Task APeerThatClosesInsideALargeFrameOnlyEndsItsConnection()
     {
-        using (var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        using (var s = await ConnectAsync())
         {
-            await s.ConnectAsync(IPAddress.Loopback, _listener!.EndPoint.Port);
             var frame = Frame(1, 2 * 1024 * 1024, new Random(1));
             await s.SendAsync(frame.AsMemory(0, 1024 * 1024), SocketFlags.None);
         }
 
-        using var next = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await next.ConnectAsync(IPAddress.Loopback, _listener!.EndPoint.Port);
+        using var next = await ConnectAsync();
         await next.SendAsync(Frame(2, 100_000, new Random(2)), SocketFlags.None);
         var answer = new byte[12];
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));

@@ -1,9 +1,6 @@
 using System.Buffers.Binary;
-using System.Net;
 using System.Net.Sockets;
-using Microsoft.Extensions.Logging.Abstractions;
 using Moldau.Broker;
-using Moldau.Server.Network;
 
 namespace Moldau.Server.Tests;
 
@@ -12,24 +9,19 @@ namespace Moldau.Server.Tests;
 /// its order, a frame without a key waits for every frame before it, and responses keep arrival
 /// order whatever the lanes did.
 /// </summary>
-public sealed class OrderingLaneTests : IAsyncLifetime
+public sealed class OrderingLaneTests : ListenerTestBase
 {
-    private readonly CancellationTokenSource _stop = new();
-    private readonly KeyedDispatcher _dispatcher = new();
-    private KafkaListener? _listener;
+    private readonly KeyedDispatcher _dispatcher;
 
-    public Task InitializeAsync()
+    public OrderingLaneTests()
+        : this(new KeyedDispatcher())
     {
-        _listener = KafkaListener.Bind("PLAINTEXT", "127.0.0.1", 0, NullLogger.Instance);
-        _listener.Start(_dispatcher, maxFrameBytes: 1024 * 1024, _stop.Token);
-        return Task.CompletedTask;
     }
 
-    public async Task DisposeAsync()
+    private OrderingLaneTests(KeyedDispatcher dispatcher)
+        : base(dispatcher, maxFrameBytes: 1024 * 1024)
     {
-        await _stop.CancelAsync();
-        await _listener!.DisposeAsync();
-        _stop.Dispose();
+        _dispatcher = dispatcher;
     }
 
     // Frame body: api(2) version(2) correlation(4) key(4; -1 = none) work-ms(4), padding.
@@ -107,8 +99,7 @@ public sealed class OrderingLaneTests : IAsyncLifetime
     public async Task KeysRunSideBySideKeepingTheirOrderAndKeylessFramesWaitForAll()
     {
         const int count = 40;
-        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await s.ConnectAsync(IPAddress.Loopback, _listener!.EndPoint.Port);
+        using var s = await ConnectAsync();
         var all = Enumerable.Range(0, count).SelectMany(Frame).ToArray();
         var sending = s.SendAsync(all, SocketFlags.None);
 
