@@ -68,7 +68,7 @@ public class HotPathBenchmarks
     [Benchmark(Description = "Segment read (1 MiB from offset 80,000, pooled)")]
     public int Read()
     {
-        var length = _log!.Read(80_000, 1 << 20, minOneBatch: true, _log.HighWatermark, _rented).Length;
+        var length = _log!.Read(80_000, 1 << 20, wholeFirstBatchUpTo: long.MaxValue, _log.HighWatermark, _rented).Length;
         foreach (var buffer in _rented)
         {
             System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
