@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Moldau.Broker.Handlers;
 using Moldau.Broker.Retention;
@@ -52,6 +54,8 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     private DeleteRecordsHandler? _deleteRecords;
     private DescribeLogDirsHandler? _describeLogDirs;
     private DescribeProducersHandler? _describeProducers;
+    private readonly ReusePool<ProduceExchange> _produceExchanges = new();
+    private readonly ReusePool<FetchExchange> _fetchExchanges = new();
 
     /// <summary>Creates a broker over <paramref name="options"/>; call <see cref="Start"/> before serving.</summary>
     public KafkaBroker(BrokerOptions options, ILoggerFactory loggers, TimeProvider time)
@@ -157,6 +161,15 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         }
 
         var spec = ApiSpecs.Find(apiKey)!;
+        switch ((ApiKey)apiKey)
+        {
+            // The hot path: request, response and the rest are reused, nothing is allocated.
+            case ApiKey.Produce:
+                return Produce(frame, spec, apiVersion, connection, cancellationToken);
+            case ApiKey.Fetch:
+                return Fetch(frame, spec, apiVersion, connection, cancellationToken);
+        }
+
         var header = new RequestHeader();
         var reader = new KafkaReader(frame);
         try
@@ -175,22 +188,6 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
                     return Respond(context, responseHeader, _describeTopicPartitions!.Handle(Parse<DescribeTopicPartitionsRequest>(ref reader, apiVersion)));
                 case ApiKey.ListOffsets:
                     return ListOffsetsAsync(context, responseHeader, Parse<ListOffsetsRequest>(ref reader, apiVersion));
-                case ApiKey.Produce:
-                    {
-                        var request = Parse<ProduceRequest>(ref reader, apiVersion);
-                        var response = _produce!.Handle(context, request, out var anyError, out var durable);
-                        if (request.Acks == 0 && context.Version >= 3)
-                        {
-                            // acks=0 gets no response; a failure closes the connection so the client
-                            // refreshes its metadata, as Kafka does.
-                            return anyError
-                                ? Close("acks=0 produce failed; closing so the client refreshes its metadata")
-                                : ValueTask.FromResult(DispatchResult.None);
-                        }
-
-                        return durable is null ? Respond(context, responseHeader, response) : ProduceWhenDurableAsync(context, responseHeader, response, durable);
-                    }
-
                 case ApiKey.CreateTopics:
                     return Respond(context, responseHeader, _createTopics!.Handle(Parse<CreateTopicsRequest>(ref reader, apiVersion)));
                 case ApiKey.DeleteTopics:
@@ -237,8 +234,6 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
                     return Respond(context, responseHeader, _describeLogDirs!.Handle(Parse<DescribeLogDirsRequest>(ref reader, apiVersion)));
                 case ApiKey.DescribeProducers:
                     return Respond(context, responseHeader, _describeProducers!.Handle(Parse<DescribeProducersRequest>(ref reader, apiVersion)));
-                case ApiKey.Fetch:
-                    return FetchAsync(context, responseHeader, Parse<FetchRequest>(ref reader, apiVersion));
                 default:
                     return Close($"API key {apiKey} has no handler");
             }
@@ -283,23 +278,95 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         return ResponseWriter.Encode(context.Header.CorrelationId, headerVersion, body, context.Version);
     }
 
-    private async ValueTask<DispatchResult> ProduceWhenDurableAsync(RequestContext context, short responseHeader, ProduceResponse response, List<(ProduceResponse.PartitionProduceResponse Result, Task Durable)> durable)
+    /// <summary>
+    /// Produce: appends synchronously (in request order, see <see cref="IRequestDispatcher"/>);
+    /// acks=0 and acks=1 are answered at once, acks=all once the appends are durable.
+    /// </summary>
+    private ValueTask<DispatchResult> Produce(ReadOnlyMemory<byte> frame, ApiSpec spec, short apiVersion, ConnectionInfo connection, CancellationToken cancellationToken)
     {
-        foreach (var (result, task) in durable)
+        var exchange = _produceExchanges.Rent();
+        var handedOver = false;
+        try
         {
-            try
+            var reader = new KafkaReader(frame);
+            exchange.Header.Read(ref reader, spec.RequestHeaderVersion(apiVersion));
+            var request = exchange.Request;
+            request.Read(ref reader, apiVersion);
+            var context = new RequestContext(exchange.Header, connection, cancellationToken);
+            var responseHeader = spec.ResponseHeaderVersion(apiVersion);
+            exchange.Response.Reset();
+            _produce!.Handle(context, request, exchange.Response, exchange.Durable, out var anyError);
+            if (request.Acks == 0 && context.Version >= 3)
             {
-                await task.ConfigureAwait(false);
+                // acks=0 gets no response; a failure closes the connection so the client
+                // refreshes its metadata, as Kafka does.
+                return anyError
+                    ? Close("acks=0 produce failed; closing so the client refreshes its metadata")
+                    : ValueTask.FromResult(DispatchResult.None);
             }
-            catch (IOException e)
+
+            if (exchange.Durable.Count == 0)
             {
-                _log.LogError("fsync failed; answering KAFKA_STORAGE_ERROR: {Error}", e.Message);
-                result.ErrorCode = (short)ErrorCode.KafkaStorageError;
-                result.BaseOffset = -1;
+                return Respond(context, responseHeader, exchange.Response);
+            }
+
+            handedOver = true;
+            return ProduceWhenDurableAsync(context, responseHeader, exchange);
+        }
+        catch (KafkaProtocolException e)
+        {
+            return Close($"unparseable {ApiKey.Produce} v{apiVersion} request: {e.Message}");
+        }
+        finally
+        {
+            if (!handedOver)
+            {
+                Release(exchange);
+            }
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<DispatchResult> ProduceWhenDurableAsync(RequestContext context, short responseHeader, ProduceExchange exchange)
+    {
+        try
+        {
+            foreach (var (result, task) in exchange.Durable)
+            {
+                try
+                {
+                    await task.ConfigureAwait(false);
+                }
+                catch (IOException e)
+                {
+                    _log.LogError("fsync failed; answering KAFKA_STORAGE_ERROR: {Error}", e.Message);
+                    result.ErrorCode = (short)ErrorCode.KafkaStorageError;
+                    result.BaseOffset = -1;
+                }
+            }
+
+            return ResponseWriter.Encode(context.Header.CorrelationId, responseHeader, exchange.Response, context.Version);
+        }
+        finally
+        {
+            Release(exchange);
+        }
+    }
+
+    private void Release(ProduceExchange exchange)
+    {
+        // The records are slices of the request frame, which goes back to the connection: a
+        // pooled request must not keep it reachable.
+        foreach (var topic in exchange.Request.TopicData)
+        {
+            foreach (var partition in topic.PartitionData)
+            {
+                partition.Records = null;
             }
         }
 
-        return ResponseWriter.Encode(context.Header.CorrelationId, responseHeader, response, context.Version);
+        exchange.Durable.Clear();
+        _produceExchanges.Return(exchange);
     }
 
     /// <summary>
@@ -341,22 +408,75 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         return ResponseWriter.Encode(context.Header.CorrelationId, responseHeader, _listOffsets!.Handle(request), context.Version);
     }
 
-    private async ValueTask<DispatchResult> FetchAsync(RequestContext context, short responseHeader, FetchRequest request)
+    /// <summary>Fetch: answered at once when there is data (or nothing to wait for), else when data comes or max_wait_ms passes.</summary>
+    private ValueTask<DispatchResult> Fetch(ReadOnlyMemory<byte> frame, ApiSpec spec, short apiVersion, ConnectionInfo connection, CancellationToken cancellationToken)
     {
-        var rented = new List<byte[]>();
+        var exchange = _fetchExchanges.Rent();
+        var handedOver = false;
         try
         {
-            var response = await _fetch!.HandleAsync(context, request, rented).ConfigureAwait(false);
-            return ResponseWriter.Encode(context.Header.CorrelationId, responseHeader, response, context.Version);
+            var reader = new KafkaReader(frame);
+            exchange.Header.Read(ref reader, spec.RequestHeaderVersion(apiVersion));
+            exchange.Request.Read(ref reader, apiVersion);
+            var context = new RequestContext(exchange.Header, connection, cancellationToken);
+            var responseHeader = spec.ResponseHeaderVersion(apiVersion);
+            var pending = _fetch!.HandleAsync(context, exchange.Request, exchange.Response, exchange.Waits, exchange.Rented);
+            if (pending.IsCompletedSuccessfully)
+            {
+                pending.GetAwaiter().GetResult();
+                return Respond(context, responseHeader, exchange.Response);
+            }
+
+            handedOver = true;
+            return FetchWhenReadyAsync(context, responseHeader, pending, exchange);
+        }
+        catch (KafkaProtocolException e)
+        {
+            return Close($"unparseable {ApiKey.Fetch} v{apiVersion} request: {e.Message}");
         }
         finally
         {
-            // The records were copied into the response frame: their read buffers go back.
-            foreach (var buffer in rented)
+            if (!handedOver)
             {
-                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                Release(exchange);
             }
         }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<DispatchResult> FetchWhenReadyAsync(RequestContext context, short responseHeader, ValueTask pending, FetchExchange exchange)
+    {
+        try
+        {
+            await pending.ConfigureAwait(false);
+            return ResponseWriter.Encode(context.Header.CorrelationId, responseHeader, exchange.Response, context.Version);
+        }
+        finally
+        {
+            Release(exchange);
+        }
+    }
+
+    private void Release(FetchExchange exchange)
+    {
+        // The records were copied into the response frame: their read buffers go back, and the
+        // pooled response keeps no slice of them.
+        foreach (var buffer in exchange.Rented)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        exchange.Rented.Clear();
+        exchange.Waits.Clear();
+        foreach (var topic in exchange.Response.Responses)
+        {
+            foreach (var partition in topic.Partitions)
+            {
+                partition.Records = null;
+            }
+        }
+
+        _fetchExchanges.Return(exchange);
     }
 
     private static T Parse<T>(ref KafkaReader reader, short version)
@@ -371,6 +491,71 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         ValueTask.FromResult(ResponseWriter.Encode(context.Header.CorrelationId, headerVersion, body, context.Version));
 
     private static ValueTask<DispatchResult> Close(string reason) => ValueTask.FromResult(DispatchResult.CloseConnection(reason));
+
+    /// <summary>What a Produce request uses, kept for the next one.</summary>
+    private sealed class ProduceExchange
+    {
+        public RequestHeader Header { get; } = new();
+
+        public ProduceRequest Request { get; } = new();
+
+        public ProduceResponse Response { get; } = new();
+
+        public List<(ProduceResponse.PartitionProduceResponse Result, Task Durable)> Durable { get; } = [];
+    }
+
+    /// <summary>What a Fetch request uses, kept for the next one.</summary>
+    private sealed class FetchExchange
+    {
+        public RequestHeader Header { get; } = new();
+
+        public FetchRequest Request { get; } = new();
+
+        public FetchResponse Response { get; } = new();
+
+        public List<Task> Waits { get; } = [];
+
+        public List<byte[]> Rented { get; } = [];
+    }
+
+    /// <summary>
+    /// A few objects kept for reuse across requests and connections (requests of one connection
+    /// are in flight together, and dispatched from more than one thread). A full pool drops what
+    /// is returned; an empty one makes a new object.
+    /// </summary>
+    private sealed class ReusePool<T>
+        where T : class, new()
+    {
+        private readonly T?[] _items = new T?[64];
+        private readonly Lock _lock = new();
+        private int _count;
+
+        public T Rent()
+        {
+            lock (_lock)
+            {
+                if (_count > 0)
+                {
+                    var item = _items[--_count]!;
+                    _items[_count] = null;
+                    return item;
+                }
+            }
+
+            return new T();
+        }
+
+        public void Return(T item)
+        {
+            lock (_lock)
+            {
+                if (_count < _items.Length)
+                {
+                    _items[_count++] = item;
+                }
+            }
+        }
+    }
 
     /// <summary>Closes every file (appends are synchronous, so none is in flight once connections are closed).</summary>
     public async ValueTask DisposeAsync()

@@ -161,6 +161,38 @@ public ref struct KafkaReader
         return length == 0 ? string.Empty : Encoding.UTF8.GetString(Take(length));
     }
 
+    /// <summary>
+    /// Reads a non-null string, returning <paramref name="previous"/> itself when the bytes are
+    /// its ASCII text: a reused message keeps the strings it held (topic names, client ids) rather
+    /// than decoding a new one per request.
+    /// </summary>
+    public string ReadString(bool compact, string? previous)
+    {
+        var s = ReadNullableString(compact, previous);
+        return s ?? throw new KafkaProtocolException("null where a non-nullable string was expected");
+    }
+
+    /// <summary>Reads a string that may be null, returning <paramref name="previous"/> when the bytes are its ASCII text.</summary>
+    public string? ReadNullableString(bool compact, string? previous)
+    {
+        var length = ReadStringLength(compact);
+        if (length < 0)
+        {
+            return length == -1 ? null : throw new KafkaProtocolException($"string length {length}");
+        }
+
+        if (length == 0)
+        {
+            return string.Empty;
+        }
+
+        var bytes = Take(length);
+        // Ascii.Equals is false for any byte or char above 0x7F: other text is decoded afresh.
+        return previous is not null && previous.Length == length && Ascii.Equals(bytes, previous)
+            ? previous
+            : Encoding.UTF8.GetString(bytes);
+    }
+
     /// <summary>Reads the length of a byte field (int32, or compact) or -1 for null.</summary>
     public int ReadBytesLength(bool compact)
     {

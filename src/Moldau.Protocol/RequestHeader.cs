@@ -57,7 +57,7 @@ public sealed class RequestHeader
         ApiKey = reader.ReadInt16();
         ApiVersion = reader.ReadInt16();
         CorrelationId = reader.ReadInt32();
-        ClientId = headerVersion >= 1 ? reader.ReadNullableString(compact: false) : null;
+        ClientId = headerVersion >= 1 ? reader.ReadNullableString(compact: false, ClientId) : null;
         UnknownTaggedFields = headerVersion >= 2 ? reader.ReadUnknownTaggedFields() : null;
     }
 

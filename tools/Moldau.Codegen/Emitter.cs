@@ -6,7 +6,7 @@ namespace Moldau.Codegen;
 /// <summary>Writes the C# type for one message spec: one class serving every valid version.</summary>
 internal sealed class Emitter
 {
-    private static readonly HashSet<string> ReservedMembers = ["Read", "Write", "Size", "UnknownTaggedFields", "IsAllDefault", "SpecApiKey", "LowestVersion", "HighestVersion", "FlexibleFromVersion"];
+    private static readonly HashSet<string> ReservedMembers = ["Read", "Write", "Size", "Reset", "UnknownTaggedFields", "IsAllDefault", "SpecApiKey", "LowestVersion", "HighestVersion", "FlexibleFromVersion"];
 
     private readonly MessageSpec _spec;
     private readonly string _namespace;
@@ -131,6 +131,7 @@ internal sealed class Emitter
             Line();
         }
 
+        EmitReuseFields(fields);
         EmitRead(fields);
         Line();
         EmitWrite(fields);
@@ -138,6 +139,9 @@ internal sealed class Emitter
         EmitSize(fields);
         Line();
         EmitIsDefault(fields);
+        Line();
+        EmitReset(fields);
+        EmitReuseMethods(fields);
     }
 
     private IEnumerable<FieldSpec> Live(List<FieldSpec> fields) => fields.Where(f => !f.Versions.Intersect(Valid).IsEmpty);
@@ -285,6 +289,13 @@ internal sealed class Emitter
             Line($"var flexible = {_spec.Flexible.Condition(Valid)};");
         }
 
+        if (HasFlexible)
+        {
+            Line("UnknownTaggedFields = null;");
+        }
+
+        // Every field is assigned, those absent from this version (and tagged ones, before their
+        // section) their default: a message read again holds exactly what it read last.
         foreach (var f in Live(fields))
         {
             var regular = RegularVersions(f);
@@ -293,7 +304,12 @@ internal sealed class Emitter
                 continue;
             }
 
-            WithCondition(regular.Condition(Valid), () => ReadField(f, "reader", Compact(f)));
+            WithCondition(regular.Condition(Valid), () => ReadField(f, "reader", Compact(f)), () => ResetField(f));
+        }
+
+        foreach (var f in Live(fields).Where(f => RegularVersions(f).IsEmpty))
+        {
+            ResetField(f);
         }
 
         if (HasFlexible)
@@ -377,25 +393,27 @@ internal sealed class Emitter
                     Line($"if (!({nullable})) throw new global::Moldau.Protocol.KafkaProtocolException(\"null {_spec.Name}.{p}\");");
                 }
 
-                Line($"{p} = null;");
+                Line($"Set{p}ToNull();");
             }
 
             Close();
             Line("else");
             Open();
             var list = $"list{_tmp++}";
-            Line($"var {list} = new global::System.Collections.Generic.List<{ElementCsType(f)}>({n});");
+            Line($"var {list} = {p} ?? {NewList(f)};");
+            Line(f.IsStruct ? $"global::Moldau.Protocol.MessageReuse.Recycle({list}, ref {Spare(f)});" : $"{list}.Clear();");
+            Line($"{list}.EnsureCapacity({n});");
             Line($"for (var j = 0; j < {n}; j++)");
             Open();
             if (f.IsStruct)
             {
-                Line($"var e = new {StructClass(f.ElementType)}();");
+                Line($"var e = global::Moldau.Protocol.MessageReuse.Take(ref {Spare(f)});");
                 Line($"e.Read(ref {r}, version);");
                 Line($"{list}.Add(e);");
             }
             else
             {
-                Line($"{list}.Add({ReadScalar(f.ElementType, r, compact, "false")});");
+                Line($"{list}.Add({ReadScalar(f.ElementType, r, compact, "false", null)});");
             }
 
             Close();
@@ -417,7 +435,7 @@ internal sealed class Emitter
             }
 
             var s = $"s{_tmp++}";
-            Line($"var {s} = new {StructClass(f.Type)}();");
+            Line($"var {s} = {p} ?? new {StructClass(f.Type)}();");
             Line($"{s}.Read(ref {r}, version);");
             Line($"{p} = {s};");
             if (nullable != "false")
@@ -428,10 +446,11 @@ internal sealed class Emitter
             return;
         }
 
-        Line($"{p} = {ReadScalar(f.Type, r, compact, nullable)};");
+        Line($"{p} = {ReadScalar(f.Type, r, compact, nullable, p)};");
     }
 
-    private static string ReadScalar(string type, string r, string compact, string nullable) => type switch
+    /// <summary>A scalar read; strings given <paramref name="previous"/> keep it when it is what was read.</summary>
+    private static string ReadScalar(string type, string r, string compact, string nullable, string? previous) => type switch
     {
         "bool" => $"{r}.ReadBool()",
         "int8" => $"{r}.ReadInt8()",
@@ -441,11 +460,11 @@ internal sealed class Emitter
         "int64" => $"{r}.ReadInt64()",
         "float64" => $"{r}.ReadFloat64()",
         "uuid" => $"{r}.ReadUuid()",
-        "string" => nullable switch
+        "string" => (nullable, previous is null ? string.Empty : ", " + previous) switch
         {
-            "false" => $"{r}.ReadString({compact})",
-            "true" => $"{r}.ReadNullableString({compact})",
-            _ => $"(({nullable}) ? {r}.ReadNullableString({compact}) : {r}.ReadString({compact}))",
+            ("false", var prev) => $"{r}.ReadString({compact}{prev})",
+            ("true", var prev) => $"{r}.ReadNullableString({compact}{prev})",
+            (_, var prev) => $"(({nullable}) ? {r}.ReadNullableString({compact}{prev}) : {r}.ReadString({compact}{prev}))",
         },
         "bytes" => nullable switch
         {
@@ -733,9 +752,145 @@ internal sealed class Emitter
         Close();
     }
 
+    // ---------------------------------------------------------------- reuse
+
+    // A message can be read into, or reset and refilled, again and again (a broker keeps its
+    // Produce and Fetch requests and responses): the elements its lists held are kept aside in a
+    // private spare list and handed out again, and a list set to null is kept to be the next one.
+
+    private static string Camel(string prop) => "_" + char.ToLowerInvariant(prop[0]) + prop[1..];
+
+    private static string Spare(FieldSpec f) => Camel(Prop(f)) + "Spare";
+
+    private static string Emptied(FieldSpec f) => Camel(Prop(f)) + "Emptied";
+
+    private string NewList(FieldSpec f) => Nullable(f) ? $"global::Moldau.Protocol.MessageReuse.List(ref {Emptied(f)})" : "new()";
+
+    private void EmitReuseFields(List<FieldSpec> fields)
+    {
+        var any = false;
+        foreach (var f in Live(fields).Where(f => f.IsArray))
+        {
+            var list = $"global::System.Collections.Generic.List<{ElementCsType(f)}>?";
+            if (f.IsStruct)
+            {
+                Line($"private {list} {Spare(f)};");
+                any = true;
+            }
+
+            if (Nullable(f))
+            {
+                Line($"private {list} {Emptied(f)};");
+                any = true;
+            }
+        }
+
+        if (any)
+        {
+            Line();
+        }
+    }
+
+    /// <summary>Assigns the field its default value, emptying lists in place.</summary>
+    private void ResetField(FieldSpec f)
+    {
+        var p = Prop(f);
+        if (f.IsArray)
+        {
+            if (DefaultNull(f))
+            {
+                Line($"Set{p}ToNull();");
+            }
+            else
+            {
+                Line($"if ({p} is null) {p} = {NewList(f)}; else {(f.IsStruct ? $"global::Moldau.Protocol.MessageReuse.Recycle({p}, ref {Spare(f)})" : $"{p}.Clear()")};");
+            }
+
+            return;
+        }
+
+        if (f.IsStruct)
+        {
+            Line(DefaultNull(f) ? $"{p} = null;" : $"if ({p} is null) {p} = new(); else {p}.Reset();");
+            return;
+        }
+
+        Line($"{p} = {DefaultValue(f) ?? "default"};");
+    }
+
+    private void EmitReset(List<FieldSpec> fields)
+    {
+        Line("/// <summary>");
+        Line("/// Sets every field to its default value, as a new instance has them. Lists are emptied in");
+        Line("/// place and their elements kept, to be handed out again by Read and the Add...Item methods.");
+        Line("/// </summary>");
+        Line("public void Reset()");
+        Open();
+        foreach (var f in Live(fields))
+        {
+            ResetField(f);
+        }
+
+        if (HasFlexible)
+        {
+            Line("UnknownTaggedFields = null;");
+        }
+
+        Close();
+    }
+
+    private void EmitReuseMethods(List<FieldSpec> fields)
+    {
+        var props = new HashSet<string>(Live(fields).Select(Prop), StringComparer.Ordinal);
+        foreach (var f in Live(fields).Where(f => f.IsArray))
+        {
+            var p = Prop(f);
+            if (f.IsStruct)
+            {
+                var add = $"Add{p}Item";
+                var e = StructClass(f.ElementType);
+                Check(add);
+                Line();
+                Line($"/// <summary>Adds an element with every field at its default to <see cref=\"{p}\"/>, reusing one this message held before, and returns it.</summary>");
+                Line($"public {e} {add}()");
+                Open();
+                Line($"var e = global::Moldau.Protocol.MessageReuse.Take(ref {Spare(f)});");
+                Line("e.Reset();");
+                Line($"({p} ??= {NewList(f)}).Add(e);");
+                Line("return e;");
+                Close();
+            }
+
+            if (Nullable(f))
+            {
+                var setNull = $"Set{p}ToNull";
+                Check(setNull);
+                Line();
+                Line($"/// <summary>Sets <see cref=\"{p}\"/> to null, keeping the emptied list and its elements to be reused.</summary>");
+                Line($"public void {setNull}()");
+                Open();
+                Line($"if ({p} is not null)");
+                Open();
+                Line(f.IsStruct ? $"global::Moldau.Protocol.MessageReuse.Recycle({p}, ref {Spare(f)});" : $"{p}.Clear();");
+                Line($"{Emptied(f)} = {p};");
+                Line($"{p} = null;");
+                Close();
+                Close();
+            }
+        }
+
+        void Check(string member)
+        {
+            if (props.Contains(member) || ReservedMembers.Contains(member))
+            {
+                throw new InvalidOperationException($"{_spec.Name}: generated member {member} clashes with a field");
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- text
 
-    private void WithCondition(string condition, Action body)
+    private void WithCondition(string condition, Action body, Action? otherwise = null)
     {
         if (condition == "true")
         {
@@ -747,6 +902,13 @@ internal sealed class Emitter
         Open();
         body();
         Close();
+        if (otherwise is not null)
+        {
+            Line("else");
+            Open();
+            otherwise();
+            Close();
+        }
     }
 
     private void Open()

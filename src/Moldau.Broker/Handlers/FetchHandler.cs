@@ -13,27 +13,31 @@ namespace Moldau.Broker.Handlers;
 /// </summary>
 internal sealed class FetchHandler(BrokerState state)
 {
-    /// <summary>Handles the fetch; buffers rented for records go into <paramref name="rented"/>, to be returned once the response is encoded.</summary>
-    public async ValueTask<FetchResponse> HandleAsync(RequestContext context, FetchRequest request, List<byte[]> rented)
+    /// <summary>
+    /// Handles the fetch into <paramref name="response"/> (reset here, reused per request); buffers
+    /// rented for records go into <paramref name="rented"/>, to be returned once the response is
+    /// encoded. <paramref name="waits"/> is scratch space. Completes synchronously unless it waits
+    /// for data.
+    /// </summary>
+    public async ValueTask HandleAsync(RequestContext context, FetchRequest request, FetchResponse response, List<Task> waits, List<byte[]> rented)
     {
-        var response = new FetchResponse();
+        response.Reset();
 
         // Moldau never creates fetch sessions, so an incremental fetch names a session it doesn't have.
         if (request.SessionId != 0)
         {
             response.ErrorCode = (short)ErrorCode.FetchSessionIdNotFound;
-            return response;
+            return;
         }
 
         if (request.SessionEpoch is not (-1 or 0))
         {
             response.ErrorCode = (short)ErrorCode.InvalidFetchSessionEpoch;
-            return response;
+            return;
         }
 
         var time = state.Time;
         var deadline = time.GetTimestamp() + (long)(Math.Max(0, request.MaxWaitMs) * (time.TimestampFrequency / 1000.0));
-        var waits = new List<Task>();
         while (true)
         {
             waits.Clear();
@@ -41,7 +45,7 @@ internal sealed class FetchHandler(BrokerState state)
             var remaining = time.GetElapsedTime(time.GetTimestamp(), deadline);
             if (bytes >= request.MinBytes || anyError || remaining <= TimeSpan.Zero || waits.Count == 0)
             {
-                return response;
+                return;
             }
 
             // Wait for an append to any partition asked for, or the deadline.
@@ -51,7 +55,7 @@ internal sealed class FetchHandler(BrokerState state)
             await Task.WhenAny(waits).ConfigureAwait(false);
             await timeout.CancelAsync().ConfigureAwait(false);
             context.CancellationToken.ThrowIfCancellationRequested();
-            response = new FetchResponse();
+            response.Reset();
         }
     }
 
@@ -64,20 +68,22 @@ internal sealed class FetchHandler(BrokerState state)
         foreach (var wanted in request.Topics)
         {
             var topic = byId ? state.Topics.Find(wanted.TopicId) : state.Topics.Find(wanted.Topic);
-            var topicResponse = new FetchResponse.FetchableTopicResponse { Topic = wanted.Topic, TopicId = wanted.TopicId };
-            response.Responses.Add(topicResponse);
+            var topicResponse = response.AddResponsesItem();
+            topicResponse.Topic = wanted.Topic;
+            topicResponse.TopicId = wanted.TopicId;
             foreach (var p in wanted.Partitions)
             {
-                var result = new FetchResponse.PartitionData
+                var result = topicResponse.AddPartitionsItem();
+                result.PartitionIndex = p.Partition;
+                result.HighWatermark = -1;
+                result.LastStableOffset = -1;
+                result.LogStartOffset = -1;
+                result.Records = ReadOnlyMemory<byte>.Empty;
+                if (request.IsolationLevel == 0)
                 {
-                    PartitionIndex = p.Partition,
-                    HighWatermark = -1,
-                    LastStableOffset = -1,
-                    LogStartOffset = -1,
-                    AbortedTransactions = request.IsolationLevel == 0 ? null : [],
-                    Records = ReadOnlyMemory<byte>.Empty,
-                };
-                topicResponse.Partitions.Add(result);
+                    result.SetAbortedTransactionsToNull(); // else the empty list Reset left
+                }
+
                 var error = ReadPartition(topic, p, result, ref budget, ref total, waits, byId, rented, state.Options.NodeId);
                 result.ErrorCode = (short)error;
                 anyError |= error != ErrorCode.None;
@@ -116,7 +122,8 @@ internal sealed class FetchHandler(BrokerState state)
                 return ErrorCode.UnknownLeaderEpoch;
             }
 
-            result.CurrentLeader = new FetchResponse.LeaderIdAndEpoch { LeaderId = nodeId, LeaderEpoch = epoch };
+            result.CurrentLeader.LeaderId = nodeId;
+            result.CurrentLeader.LeaderEpoch = epoch;
             return ErrorCode.FencedLeaderEpoch;
         }
 

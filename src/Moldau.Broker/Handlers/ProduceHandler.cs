@@ -16,14 +16,13 @@ namespace Moldau.Broker.Handlers;
 internal sealed class ProduceHandler(BrokerState state)
 {
     /// <summary>
-    /// Handles the request; <paramref name="anyError"/> tells an acks=0 caller to close the
-    /// connection, and <paramref name="durable"/> (acks=all) holds what to wait for before answering.
+    /// Handles the request into <paramref name="response"/> (reset, reused per request);
+    /// <paramref name="anyError"/> tells an acks=0 caller to close the connection, and
+    /// <paramref name="durable"/> (empty, acks=all) receives what to wait for before answering.
     /// </summary>
-    public ProduceResponse Handle(RequestContext context, ProduceRequest request, out bool anyError, out List<(ProduceResponse.PartitionProduceResponse Result, Task Durable)>? durable)
+    public void Handle(RequestContext context, ProduceRequest request, ProduceResponse response, List<(ProduceResponse.PartitionProduceResponse Result, Task Durable)> durable, out bool anyError)
     {
         anyError = false;
-        durable = null;
-        var response = new ProduceResponse();
 
         // Kafka 4 advertises Produce v0-v2 for old librdkafka but refuses them: they carry the
         // pre-0.11 message format.
@@ -33,32 +32,27 @@ internal sealed class ProduceHandler(BrokerState state)
 
         foreach (var topicData in request.TopicData)
         {
-            var topicResponse = new ProduceResponse.TopicProduceResponse { Name = topicData.Name };
-            response.Responses.Add(topicResponse);
+            var topicResponse = response.AddResponsesItem();
+            topicResponse.Name = topicData.Name;
             var topic = refuse == ErrorCode.None ? state.Topics.Find(topicData.Name) : null;
             foreach (var partitionData in topicData.PartitionData)
             {
-                var result = new ProduceResponse.PartitionProduceResponse
-                {
-                    Index = partitionData.Index,
-                    BaseOffset = -1,
-                    LogAppendTimeMs = -1,
-                    LogStartOffset = -1,
-                };
+                var result = topicResponse.AddPartitionResponsesItem();
+                result.Index = partitionData.Index;
+                result.BaseOffset = -1;
+                result.LogAppendTimeMs = -1;
+                result.LogStartOffset = -1;
                 var error = refuse != ErrorCode.None ? refuse : Append(topic, partitionData, result, request.Acks == -1);
                 result.ErrorCode = (short)error;
                 if (error == ErrorCode.None && request.Acks == -1 && topic?.Partition(partitionData.Index)?.Log is { } log)
                 {
                     // acks=all: answered once the batch is fsynced (group commit, see PartitionLog).
-                    (durable ??= []).Add((result, log.WaitDurableAsync(log.LogEndOffset)));
+                    durable.Add((result, log.WaitDurableAsync(log.LogEndOffset)));
                 }
 
                 anyError |= error != ErrorCode.None;
-                topicResponse.PartitionResponses.Add(result);
             }
         }
-
-        return response;
     }
 
     private string TimestampType(Dictionary<string, string> topicConfigs) =>

@@ -36,10 +36,14 @@ public sealed partial class ConsumerGroupCurrentMemberAssignmentValue : global::
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TopicPartitions>? _assignedPartitionsSpare;
+    private global::System.Collections.Generic.List<TopicPartitions>? _partitionsPendingRevocationSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         MemberEpoch = reader.ReadInt32();
         PreviousMemberEpoch = reader.ReadInt32();
         State = reader.ReadInt8();
@@ -50,10 +54,12 @@ public sealed partial class ConsumerGroupCurrentMemberAssignmentValue : global::
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TopicPartitions>(n0);
+            var list1 = AssignedPartitions ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _assignedPartitionsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TopicPartitions();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _assignedPartitionsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -66,10 +72,12 @@ public sealed partial class ConsumerGroupCurrentMemberAssignmentValue : global::
         }
         else
         {
-            var list3 = new global::System.Collections.Generic.List<TopicPartitions>(n2);
+            var list3 = PartitionsPendingRevocation ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _partitionsPendingRevocationSpare);
+            list3.EnsureCapacity(n2);
             for (var j = 0; j < n2; j++)
             {
-                var e = new TopicPartitions();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsPendingRevocationSpare);
                 e.Read(ref reader, version);
                 list3.Add(e);
             }
@@ -187,6 +195,38 @@ public sealed partial class ConsumerGroupCurrentMemberAssignmentValue : global::
         return !(MemberEpoch != 0) && !(PreviousMemberEpoch != 0) && !(State != 0) && !(AssignedPartitions is { Count: > 0 }) && !(PartitionsPendingRevocation is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        MemberEpoch = default;
+        PreviousMemberEpoch = default;
+        State = default;
+        if (AssignedPartitions is null) AssignedPartitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(AssignedPartitions, ref _assignedPartitionsSpare);
+        if (PartitionsPendingRevocation is null) PartitionsPendingRevocation = new(); else global::Moldau.Protocol.MessageReuse.Recycle(PartitionsPendingRevocation, ref _partitionsPendingRevocationSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="AssignedPartitions"/>, reusing one this message held before, and returns it.</summary>
+    public TopicPartitions AddAssignedPartitionsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _assignedPartitionsSpare);
+        e.Reset();
+        (AssignedPartitions ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="PartitionsPendingRevocation"/>, reusing one this message held before, and returns it.</summary>
+    public TopicPartitions AddPartitionsPendingRevocationItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsPendingRevocationSpare);
+        e.Reset();
+        (PartitionsPendingRevocation ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TopicPartitions struct of ConsumerGroupCurrentMemberAssignmentValue.</summary>
     public sealed partial class TopicPartitions : global::Moldau.Protocol.IKafkaMessage
     {
@@ -203,6 +243,7 @@ public sealed partial class ConsumerGroupCurrentMemberAssignmentValue : global::
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             TopicId = reader.ReadUuid();
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
@@ -211,7 +252,9 @@ public sealed partial class ConsumerGroupCurrentMemberAssignmentValue : global::
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<int>(n4);
+                var list5 = Partitions ?? new();
+                list5.Clear();
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
                     list5.Add(reader.ReadInt32());
@@ -298,6 +341,17 @@ public sealed partial class ConsumerGroupCurrentMemberAssignmentValue : global::
         public bool IsAllDefault()
         {
             return !(!TopicId.IsZero) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicId = default;
+            if (Partitions is null) Partitions = new(); else Partitions.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -27,8 +27,8 @@ public sealed partial class ConsumerGroupMemberMetadataKey : global::Moldau.Prot
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
-        GroupId = reader.ReadString(false);
-        MemberId = reader.ReadString(false);
+        GroupId = reader.ReadString(false, GroupId);
+        MemberId = reader.ReadString(false, MemberId);
     }
 
     /// <inheritdoc/>
@@ -51,5 +51,15 @@ public sealed partial class ConsumerGroupMemberMetadataKey : global::Moldau.Prot
     public bool IsAllDefault()
     {
         return !((GroupId is not null && GroupId != "")) && !((MemberId is not null && MemberId != ""));
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        GroupId = "";
+        MemberId = "";
     }
 }

@@ -52,10 +52,11 @@ public sealed partial class ConsumerGroupMemberMetadataValue : global::Moldau.Pr
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
-        InstanceId = reader.ReadNullableString(flexible);
-        RackId = reader.ReadNullableString(flexible);
-        ClientId = reader.ReadString(flexible);
-        ClientHost = reader.ReadString(flexible);
+        UnknownTaggedFields = null;
+        InstanceId = reader.ReadNullableString(flexible, InstanceId);
+        RackId = reader.ReadNullableString(flexible, RackId);
+        ClientId = reader.ReadString(flexible, ClientId);
+        ClientHost = reader.ReadString(flexible, ClientHost);
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -63,16 +64,19 @@ public sealed partial class ConsumerGroupMemberMetadataValue : global::Moldau.Pr
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<string>(n0);
+            var list1 = SubscribedTopicNames ?? new();
+            list1.Clear();
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
                 list1.Add(reader.ReadString(flexible));
             }
             SubscribedTopicNames = list1;
         }
-        SubscribedTopicRegex = reader.ReadNullableString(flexible);
+        SubscribedTopicRegex = reader.ReadNullableString(flexible, SubscribedTopicRegex);
         RebalanceTimeoutMs = reader.ReadInt32();
-        ServerAssignor = reader.ReadNullableString(flexible);
+        ServerAssignor = reader.ReadNullableString(flexible, ServerAssignor);
+        if (ClassicMemberMetadata is null) ClassicMemberMetadata = new(); else ClassicMemberMetadata.Reset();
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -90,7 +94,7 @@ public sealed partial class ConsumerGroupMemberMetadataValue : global::Moldau.Pr
                         }
                         else
                         {
-                            var s2 = new ClassicMemberMetadataData();
+                            var s2 = ClassicMemberMetadata ?? new ClassicMemberMetadataData();
                             s2.Read(ref tagReader, version);
                             ClassicMemberMetadata = s2;
                         }
@@ -213,6 +217,24 @@ public sealed partial class ConsumerGroupMemberMetadataValue : global::Moldau.Pr
         return !((InstanceId is not null && InstanceId != "")) && !((RackId is not null && RackId != "")) && !((ClientId is not null && ClientId != "")) && !((ClientHost is not null && ClientHost != "")) && !(SubscribedTopicNames is { Count: > 0 }) && !((SubscribedTopicRegex is not null && SubscribedTopicRegex != "")) && !(RebalanceTimeoutMs != -1) && !((ServerAssignor is not null && ServerAssignor != "")) && !((ClassicMemberMetadata is not null && !ClassicMemberMetadata.IsAllDefault())) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        InstanceId = "";
+        RackId = "";
+        ClientId = "";
+        ClientHost = "";
+        if (SubscribedTopicNames is null) SubscribedTopicNames = new(); else SubscribedTopicNames.Clear();
+        SubscribedTopicRegex = "";
+        RebalanceTimeoutMs = -1;
+        ServerAssignor = "";
+        if (ClassicMemberMetadata is null) ClassicMemberMetadata = new(); else ClassicMemberMetadata.Reset();
+        UnknownTaggedFields = null;
+    }
+
     /// <summary>The ClassicMemberMetadata struct of ConsumerGroupMemberMetadataValue.</summary>
     public sealed partial class ClassicMemberMetadataData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -225,10 +247,13 @@ public sealed partial class ConsumerGroupMemberMetadataValue : global::Moldau.Pr
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<ClassicProtocol>? _supportedProtocolsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             SessionTimeoutMs = reader.ReadInt32();
             var n3 = reader.ReadArrayLength(flexible);
             if (n3 < 0)
@@ -237,10 +262,12 @@ public sealed partial class ConsumerGroupMemberMetadataValue : global::Moldau.Pr
             }
             else
             {
-                var list4 = new global::System.Collections.Generic.List<ClassicProtocol>(n3);
+                var list4 = SupportedProtocols ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list4, ref _supportedProtocolsSpare);
+                list4.EnsureCapacity(n3);
                 for (var j = 0; j < n3; j++)
                 {
-                    var e = new ClassicProtocol();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _supportedProtocolsSpare);
                     e.Read(ref reader, version);
                     list4.Add(e);
                 }
@@ -330,6 +357,26 @@ public sealed partial class ConsumerGroupMemberMetadataValue : global::Moldau.Pr
         {
             return !(SessionTimeoutMs != 0) && !(SupportedProtocols is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            SessionTimeoutMs = default;
+            if (SupportedProtocols is null) SupportedProtocols = new(); else global::Moldau.Protocol.MessageReuse.Recycle(SupportedProtocols, ref _supportedProtocolsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="SupportedProtocols"/>, reusing one this message held before, and returns it.</summary>
+        public ClassicProtocol AddSupportedProtocolsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _supportedProtocolsSpare);
+            e.Reset();
+            (SupportedProtocols ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The ClassicProtocol struct of ConsumerGroupMemberMetadataValue.</summary>
@@ -348,7 +395,8 @@ public sealed partial class ConsumerGroupMemberMetadataValue : global::Moldau.Pr
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             Metadata = reader.ReadBytes(flexible);
             if (flexible)
             {
@@ -412,6 +460,17 @@ public sealed partial class ConsumerGroupMemberMetadataValue : global::Moldau.Pr
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !(Metadata is { Length: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            Metadata = global::System.Array.Empty<byte>();
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -23,7 +23,7 @@ public sealed partial class GroupMetadataKey : global::Moldau.Protocol.IKafkaMes
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
-        Group = reader.ReadString(false);
+        Group = reader.ReadString(false, Group);
     }
 
     /// <inheritdoc/>
@@ -44,5 +44,14 @@ public sealed partial class GroupMetadataKey : global::Moldau.Protocol.IKafkaMes
     public bool IsAllDefault()
     {
         return !((Group is not null && Group != ""));
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        Group = "";
     }
 }

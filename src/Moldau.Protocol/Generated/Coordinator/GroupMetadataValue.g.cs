@@ -33,17 +33,24 @@ public sealed partial class GroupMetadataValue : global::Moldau.Protocol.IKafkaM
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<MemberMetadata>? _membersSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 4;
-        ProtocolType = reader.ReadString(flexible);
+        UnknownTaggedFields = null;
+        ProtocolType = reader.ReadString(flexible, ProtocolType);
         Generation = reader.ReadInt32();
-        Protocol = reader.ReadNullableString(flexible);
-        Leader = reader.ReadNullableString(flexible);
+        Protocol = reader.ReadNullableString(flexible, Protocol);
+        Leader = reader.ReadNullableString(flexible, Leader);
         if (version >= 2)
         {
             CurrentStateTimestamp = reader.ReadInt64();
+        }
+        else
+        {
+            CurrentStateTimestamp = -1L;
         }
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -52,10 +59,12 @@ public sealed partial class GroupMetadataValue : global::Moldau.Protocol.IKafkaM
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<MemberMetadata>(n0);
+            var list1 = Members ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _membersSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new MemberMetadata();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _membersSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -160,6 +169,30 @@ public sealed partial class GroupMetadataValue : global::Moldau.Protocol.IKafkaM
         return !((ProtocolType is not null && ProtocolType != "")) && !(Generation != 0) && !((Protocol is not null && Protocol != "")) && !((Leader is not null && Leader != "")) && !(CurrentStateTimestamp != -1L) && !(Members is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ProtocolType = "";
+        Generation = default;
+        Protocol = "";
+        Leader = "";
+        CurrentStateTimestamp = -1L;
+        if (Members is null) Members = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Members, ref _membersSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Members"/>, reusing one this message held before, and returns it.</summary>
+    public MemberMetadata AddMembersItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _membersSpare);
+        e.Reset();
+        (Members ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The MemberMetadata struct of GroupMetadataValue.</summary>
     public sealed partial class MemberMetadata : global::Moldau.Protocol.IKafkaMessage
     {
@@ -186,16 +219,25 @@ public sealed partial class GroupMetadataValue : global::Moldau.Protocol.IKafkaM
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 4;
-            MemberId = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            MemberId = reader.ReadString(flexible, MemberId);
             if (version >= 3)
             {
-                GroupInstanceId = ((version >= 3) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+                GroupInstanceId = ((version >= 3) ? reader.ReadNullableString(flexible, GroupInstanceId) : reader.ReadString(flexible, GroupInstanceId));
             }
-            ClientId = reader.ReadString(flexible);
-            ClientHost = reader.ReadString(flexible);
+            else
+            {
+                GroupInstanceId = default;
+            }
+            ClientId = reader.ReadString(flexible, ClientId);
+            ClientHost = reader.ReadString(flexible, ClientHost);
             if (version >= 1)
             {
                 RebalanceTimeout = reader.ReadInt32();
+            }
+            else
+            {
+                RebalanceTimeout = -1;
             }
             SessionTimeout = reader.ReadInt32();
             Subscription = reader.ReadBytes(flexible);
@@ -286,6 +328,23 @@ public sealed partial class GroupMetadataValue : global::Moldau.Protocol.IKafkaM
         public bool IsAllDefault()
         {
             return !((MemberId is not null && MemberId != "")) && !(GroupInstanceId is not null) && !((ClientId is not null && ClientId != "")) && !((ClientHost is not null && ClientHost != "")) && !(RebalanceTimeout != -1) && !(SessionTimeout != 0) && !(Subscription is { Length: > 0 }) && !(Assignment is { Length: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            MemberId = "";
+            GroupInstanceId = default;
+            ClientId = "";
+            ClientHost = "";
+            RebalanceTimeout = -1;
+            SessionTimeout = default;
+            Subscription = global::System.Array.Empty<byte>();
+            Assignment = global::System.Array.Empty<byte>();
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -27,8 +27,8 @@ public sealed partial class OffsetCommitKey : global::Moldau.Protocol.IKafkaMess
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
-        Group = reader.ReadString(false);
-        Topic = reader.ReadString(false);
+        Group = reader.ReadString(false, Group);
+        Topic = reader.ReadString(false, Topic);
         Partition = reader.ReadInt32();
     }
 
@@ -54,5 +54,16 @@ public sealed partial class OffsetCommitKey : global::Moldau.Protocol.IKafkaMess
     public bool IsAllDefault()
     {
         return !((Group is not null && Group != "")) && !((Topic is not null && Topic != "")) && !(Partition != 0);
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        Group = "";
+        Topic = "";
+        Partition = default;
     }
 }

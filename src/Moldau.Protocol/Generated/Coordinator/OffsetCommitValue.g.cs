@@ -35,16 +35,25 @@ public sealed partial class OffsetCommitValue : global::Moldau.Protocol.IKafkaMe
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 4;
+        UnknownTaggedFields = null;
         Offset = reader.ReadInt64();
         if (version >= 3)
         {
             LeaderEpoch = reader.ReadInt32();
         }
-        Metadata = reader.ReadString(flexible);
+        else
+        {
+            LeaderEpoch = -1;
+        }
+        Metadata = reader.ReadString(flexible, Metadata);
         CommitTimestamp = reader.ReadInt64();
         if (version == 1)
         {
             ExpireTimestamp = reader.ReadInt64();
+        }
+        else
+        {
+            ExpireTimestamp = -1L;
         }
         if (flexible)
         {
@@ -126,5 +135,19 @@ public sealed partial class OffsetCommitValue : global::Moldau.Protocol.IKafkaMe
     public bool IsAllDefault()
     {
         return !(Offset != 0) && !(LeaderEpoch != -1) && !((Metadata is not null && Metadata != "")) && !(CommitTimestamp != 0) && !(ExpireTimestamp != -1L) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        Offset = default;
+        LeaderEpoch = -1;
+        Metadata = "";
+        CommitTimestamp = default;
+        ExpireTimestamp = -1L;
+        UnknownTaggedFields = null;
     }
 }

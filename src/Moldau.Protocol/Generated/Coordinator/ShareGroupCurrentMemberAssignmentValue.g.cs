@@ -33,10 +33,13 @@ public sealed partial class ShareGroupCurrentMemberAssignmentValue : global::Mol
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TopicPartitions>? _assignedPartitionsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         MemberEpoch = reader.ReadInt32();
         PreviousMemberEpoch = reader.ReadInt32();
         State = reader.ReadInt8();
@@ -47,10 +50,12 @@ public sealed partial class ShareGroupCurrentMemberAssignmentValue : global::Mol
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TopicPartitions>(n0);
+            var list1 = AssignedPartitions ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _assignedPartitionsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TopicPartitions();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _assignedPartitionsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -145,6 +150,28 @@ public sealed partial class ShareGroupCurrentMemberAssignmentValue : global::Mol
         return !(MemberEpoch != 0) && !(PreviousMemberEpoch != 0) && !(State != 0) && !(AssignedPartitions is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        MemberEpoch = default;
+        PreviousMemberEpoch = default;
+        State = default;
+        if (AssignedPartitions is null) AssignedPartitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(AssignedPartitions, ref _assignedPartitionsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="AssignedPartitions"/>, reusing one this message held before, and returns it.</summary>
+    public TopicPartitions AddAssignedPartitionsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _assignedPartitionsSpare);
+        e.Reset();
+        (AssignedPartitions ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TopicPartitions struct of ShareGroupCurrentMemberAssignmentValue.</summary>
     public sealed partial class TopicPartitions : global::Moldau.Protocol.IKafkaMessage
     {
@@ -161,6 +188,7 @@ public sealed partial class ShareGroupCurrentMemberAssignmentValue : global::Mol
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             TopicId = reader.ReadUuid();
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
@@ -169,7 +197,9 @@ public sealed partial class ShareGroupCurrentMemberAssignmentValue : global::Mol
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<int>(n2);
+                var list3 = Partitions ?? new();
+                list3.Clear();
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
                     list3.Add(reader.ReadInt32());
@@ -256,6 +286,17 @@ public sealed partial class ShareGroupCurrentMemberAssignmentValue : global::Mol
         public bool IsAllDefault()
         {
             return !(!TopicId.IsZero) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicId = default;
+            if (Partitions is null) Partitions = new(); else Partitions.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -37,9 +37,10 @@ public sealed partial class ShareGroupMemberMetadataValue : global::Moldau.Proto
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
-        RackId = reader.ReadNullableString(flexible);
-        ClientId = reader.ReadString(flexible);
-        ClientHost = reader.ReadString(flexible);
+        UnknownTaggedFields = null;
+        RackId = reader.ReadNullableString(flexible, RackId);
+        ClientId = reader.ReadString(flexible, ClientId);
+        ClientHost = reader.ReadString(flexible, ClientHost);
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -47,7 +48,9 @@ public sealed partial class ShareGroupMemberMetadataValue : global::Moldau.Proto
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<string>(n0);
+            var list1 = SubscribedTopicNames ?? new();
+            list1.Clear();
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
                 list1.Add(reader.ReadString(flexible));
@@ -141,5 +144,18 @@ public sealed partial class ShareGroupMemberMetadataValue : global::Moldau.Proto
     public bool IsAllDefault()
     {
         return !((RackId is not null && RackId != "")) && !((ClientId is not null && ClientId != "")) && !((ClientHost is not null && ClientHost != "")) && !(SubscribedTopicNames is { Count: > 0 }) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        RackId = "";
+        ClientId = "";
+        ClientHost = "";
+        if (SubscribedTopicNames is null) SubscribedTopicNames = new(); else SubscribedTopicNames.Clear();
+        UnknownTaggedFields = null;
     }
 }

@@ -24,7 +24,7 @@ public sealed partial class ShareGroupPartitionMetadataKey : global::Moldau.Prot
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
-        GroupId = reader.ReadString(false);
+        GroupId = reader.ReadString(false, GroupId);
     }
 
     /// <inheritdoc/>
@@ -45,5 +45,14 @@ public sealed partial class ShareGroupPartitionMetadataKey : global::Moldau.Prot
     public bool IsAllDefault()
     {
         return !((GroupId is not null && GroupId != ""));
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        GroupId = "";
     }
 }

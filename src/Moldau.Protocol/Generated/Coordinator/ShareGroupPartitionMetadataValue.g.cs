@@ -24,10 +24,13 @@ public sealed partial class ShareGroupPartitionMetadataValue : global::Moldau.Pr
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TopicMetadata>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -35,10 +38,12 @@ public sealed partial class ShareGroupPartitionMetadataValue : global::Moldau.Pr
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TopicMetadata>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TopicMetadata();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -127,6 +132,25 @@ public sealed partial class ShareGroupPartitionMetadataValue : global::Moldau.Pr
         return !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public TopicMetadata AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TopicMetadata struct of ShareGroupPartitionMetadataValue.</summary>
     public sealed partial class TopicMetadata : global::Moldau.Protocol.IKafkaMessage
     {
@@ -145,12 +169,15 @@ public sealed partial class ShareGroupPartitionMetadataValue : global::Moldau.Pr
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<PartitionMetadata>? _partitionMetadataSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             TopicId = reader.ReadUuid();
-            TopicName = reader.ReadString(flexible);
+            TopicName = reader.ReadString(flexible, TopicName);
             NumPartitions = reader.ReadInt32();
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
@@ -159,10 +186,12 @@ public sealed partial class ShareGroupPartitionMetadataValue : global::Moldau.Pr
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<PartitionMetadata>(n2);
+                var list3 = PartitionMetadata ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _partitionMetadataSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new PartitionMetadata();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionMetadataSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -256,6 +285,28 @@ public sealed partial class ShareGroupPartitionMetadataValue : global::Moldau.Pr
         {
             return !(!TopicId.IsZero) && !((TopicName is not null && TopicName != "")) && !(NumPartitions != 0) && !(PartitionMetadata is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicId = default;
+            TopicName = "";
+            NumPartitions = default;
+            if (PartitionMetadata is null) PartitionMetadata = new(); else global::Moldau.Protocol.MessageReuse.Recycle(PartitionMetadata, ref _partitionMetadataSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="PartitionMetadata"/>, reusing one this message held before, and returns it.</summary>
+        public PartitionMetadata AddPartitionMetadataItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionMetadataSpare);
+            e.Reset();
+            (PartitionMetadata ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The PartitionMetadata struct of ShareGroupPartitionMetadataValue.</summary>
@@ -274,6 +325,7 @@ public sealed partial class ShareGroupPartitionMetadataValue : global::Moldau.Pr
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             Partition = reader.ReadInt32();
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
@@ -282,7 +334,9 @@ public sealed partial class ShareGroupPartitionMetadataValue : global::Moldau.Pr
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<string>(n4);
+                var list5 = Racks ?? new();
+                list5.Clear();
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
                     list5.Add(reader.ReadString(flexible));
@@ -372,6 +426,17 @@ public sealed partial class ShareGroupPartitionMetadataValue : global::Moldau.Pr
         public bool IsAllDefault()
         {
             return !(Partition != 0) && !(Racks is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Partition = default;
+            if (Racks is null) Racks = new(); else Racks.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

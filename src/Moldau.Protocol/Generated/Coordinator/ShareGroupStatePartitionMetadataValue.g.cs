@@ -27,10 +27,14 @@ public sealed partial class ShareGroupStatePartitionMetadataValue : global::Mold
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TopicPartitionsInfo>? _initializedTopicsSpare;
+    private global::System.Collections.Generic.List<TopicInfo>? _deletingTopicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -38,10 +42,12 @@ public sealed partial class ShareGroupStatePartitionMetadataValue : global::Mold
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TopicPartitionsInfo>(n0);
+            var list1 = InitializedTopics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _initializedTopicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TopicPartitionsInfo();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _initializedTopicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -54,10 +60,12 @@ public sealed partial class ShareGroupStatePartitionMetadataValue : global::Mold
         }
         else
         {
-            var list3 = new global::System.Collections.Generic.List<TopicInfo>(n2);
+            var list3 = DeletingTopics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _deletingTopicsSpare);
+            list3.EnsureCapacity(n2);
             for (var j = 0; j < n2; j++)
             {
-                var e = new TopicInfo();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _deletingTopicsSpare);
                 e.Read(ref reader, version);
                 list3.Add(e);
             }
@@ -169,6 +177,35 @@ public sealed partial class ShareGroupStatePartitionMetadataValue : global::Mold
         return !(InitializedTopics is { Count: > 0 }) && !(DeletingTopics is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (InitializedTopics is null) InitializedTopics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(InitializedTopics, ref _initializedTopicsSpare);
+        if (DeletingTopics is null) DeletingTopics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(DeletingTopics, ref _deletingTopicsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="InitializedTopics"/>, reusing one this message held before, and returns it.</summary>
+    public TopicPartitionsInfo AddInitializedTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _initializedTopicsSpare);
+        e.Reset();
+        (InitializedTopics ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="DeletingTopics"/>, reusing one this message held before, and returns it.</summary>
+    public TopicInfo AddDeletingTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _deletingTopicsSpare);
+        e.Reset();
+        (DeletingTopics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TopicPartitionsInfo struct of ShareGroupStatePartitionMetadataValue.</summary>
     public sealed partial class TopicPartitionsInfo : global::Moldau.Protocol.IKafkaMessage
     {
@@ -188,8 +225,9 @@ public sealed partial class ShareGroupStatePartitionMetadataValue : global::Mold
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             TopicId = reader.ReadUuid();
-            TopicName = reader.ReadString(flexible);
+            TopicName = reader.ReadString(flexible, TopicName);
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
             {
@@ -197,7 +235,9 @@ public sealed partial class ShareGroupStatePartitionMetadataValue : global::Mold
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<int>(n4);
+                var list5 = Partitions ?? new();
+                list5.Clear();
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
                     list5.Add(reader.ReadInt32());
@@ -287,6 +327,18 @@ public sealed partial class ShareGroupStatePartitionMetadataValue : global::Mold
         {
             return !(!TopicId.IsZero) && !((TopicName is not null && TopicName != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicId = default;
+            TopicName = "";
+            if (Partitions is null) Partitions = new(); else Partitions.Clear();
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The TopicInfo struct of ShareGroupStatePartitionMetadataValue.</summary>
@@ -305,8 +357,9 @@ public sealed partial class ShareGroupStatePartitionMetadataValue : global::Mold
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             TopicId = reader.ReadUuid();
-            TopicName = reader.ReadString(flexible);
+            TopicName = reader.ReadString(flexible, TopicName);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -369,6 +422,17 @@ public sealed partial class ShareGroupStatePartitionMetadataValue : global::Mold
         public bool IsAllDefault()
         {
             return !(!TopicId.IsZero) && !((TopicName is not null && TopicName != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicId = default;
+            TopicName = "";
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -24,10 +24,13 @@ public sealed partial class ShareGroupTargetAssignmentMemberValue : global::Mold
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TopicPartition>? _topicPartitionsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -35,10 +38,12 @@ public sealed partial class ShareGroupTargetAssignmentMemberValue : global::Mold
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TopicPartition>(n0);
+            var list1 = TopicPartitions ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicPartitionsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TopicPartition();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicPartitionsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -127,6 +132,25 @@ public sealed partial class ShareGroupTargetAssignmentMemberValue : global::Mold
         return !(TopicPartitions is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (TopicPartitions is null) TopicPartitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(TopicPartitions, ref _topicPartitionsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="TopicPartitions"/>, reusing one this message held before, and returns it.</summary>
+    public TopicPartition AddTopicPartitionsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicPartitionsSpare);
+        e.Reset();
+        (TopicPartitions ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TopicPartition struct of ShareGroupTargetAssignmentMemberValue.</summary>
     public sealed partial class TopicPartition : global::Moldau.Protocol.IKafkaMessage
     {
@@ -141,6 +165,7 @@ public sealed partial class ShareGroupTargetAssignmentMemberValue : global::Mold
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             TopicId = reader.ReadUuid();
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
@@ -149,7 +174,9 @@ public sealed partial class ShareGroupTargetAssignmentMemberValue : global::Mold
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<int>(n2);
+                var list3 = Partitions ?? new();
+                list3.Clear();
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
                     list3.Add(reader.ReadInt32());
@@ -236,6 +263,17 @@ public sealed partial class ShareGroupTargetAssignmentMemberValue : global::Mold
         public bool IsAllDefault()
         {
             return !(!TopicId.IsZero) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicId = default;
+            if (Partitions is null) Partitions = new(); else Partitions.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -28,6 +28,7 @@ public sealed partial class ShareGroupTargetAssignmentMetadataValue : global::Mo
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         AssignmentEpoch = reader.ReadInt32();
         if (flexible)
         {
@@ -89,5 +90,15 @@ public sealed partial class ShareGroupTargetAssignmentMetadataValue : global::Mo
     public bool IsAllDefault()
     {
         return !(AssignmentEpoch != 0) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        AssignmentEpoch = default;
+        UnknownTaggedFields = null;
     }
 }

@@ -23,7 +23,7 @@ public sealed partial class TransactionLogKey : global::Moldau.Protocol.IKafkaMe
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
-        TransactionalId = reader.ReadString(false);
+        TransactionalId = reader.ReadString(false, TransactionalId);
     }
 
     /// <inheritdoc/>
@@ -44,5 +44,14 @@ public sealed partial class TransactionLogKey : global::Moldau.Protocol.IKafkaMe
     public bool IsAllDefault()
     {
         return !((TransactionalId is not null && TransactionalId != ""));
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        TransactionalId = "";
     }
 }

@@ -42,10 +42,14 @@ public sealed partial class TransactionLogValue : global::Moldau.Protocol.IKafka
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<PartitionsSchema>? _transactionPartitionsSpare;
+    private global::System.Collections.Generic.List<PartitionsSchema>? _transactionPartitionsEmptied;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 1;
+        UnknownTaggedFields = null;
         ProducerId = reader.ReadInt64();
         ProducerEpoch = reader.ReadInt16();
         TransactionTimeoutMs = reader.ReadInt32();
@@ -53,14 +57,16 @@ public sealed partial class TransactionLogValue : global::Moldau.Protocol.IKafka
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
-            TransactionPartitions = null;
+            SetTransactionPartitionsToNull();
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<PartitionsSchema>(n0);
+            var list1 = TransactionPartitions ?? global::Moldau.Protocol.MessageReuse.List(ref _transactionPartitionsEmptied);
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _transactionPartitionsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new PartitionsSchema();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _transactionPartitionsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -163,6 +169,42 @@ public sealed partial class TransactionLogValue : global::Moldau.Protocol.IKafka
         return !(ProducerId != 0) && !(ProducerEpoch != 0) && !(TransactionTimeoutMs != 0) && !(TransactionStatus != 0) && !(TransactionPartitions is { Count: > 0 }) && !(TransactionLastUpdateTimestampMs != 0) && !(TransactionStartTimestampMs != 0) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ProducerId = default;
+        ProducerEpoch = default;
+        TransactionTimeoutMs = default;
+        TransactionStatus = default;
+        if (TransactionPartitions is null) TransactionPartitions = global::Moldau.Protocol.MessageReuse.List(ref _transactionPartitionsEmptied); else global::Moldau.Protocol.MessageReuse.Recycle(TransactionPartitions, ref _transactionPartitionsSpare);
+        TransactionLastUpdateTimestampMs = default;
+        TransactionStartTimestampMs = default;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="TransactionPartitions"/>, reusing one this message held before, and returns it.</summary>
+    public PartitionsSchema AddTransactionPartitionsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _transactionPartitionsSpare);
+        e.Reset();
+        (TransactionPartitions ??= global::Moldau.Protocol.MessageReuse.List(ref _transactionPartitionsEmptied)).Add(e);
+        return e;
+    }
+
+    /// <summary>Sets <see cref="TransactionPartitions"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetTransactionPartitionsToNull()
+    {
+        if (TransactionPartitions is not null)
+        {
+            global::Moldau.Protocol.MessageReuse.Recycle(TransactionPartitions, ref _transactionPartitionsSpare);
+            _transactionPartitionsEmptied = TransactionPartitions;
+            TransactionPartitions = null;
+        }
+    }
+
     /// <summary>The PartitionsSchema struct of TransactionLogValue.</summary>
     public sealed partial class PartitionsSchema : global::Moldau.Protocol.IKafkaMessage
     {
@@ -177,7 +219,8 @@ public sealed partial class TransactionLogValue : global::Moldau.Protocol.IKafka
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
-            Topic = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Topic = reader.ReadString(flexible, Topic);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -185,7 +228,9 @@ public sealed partial class TransactionLogValue : global::Moldau.Protocol.IKafka
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<int>(n2);
+                var list3 = PartitionIds ?? new();
+                list3.Clear();
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
                     list3.Add(reader.ReadInt32());
@@ -272,6 +317,17 @@ public sealed partial class TransactionLogValue : global::Moldau.Protocol.IKafka
         public bool IsAllDefault()
         {
             return !((Topic is not null && Topic != "")) && !(PartitionIds is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Topic = "";
+            if (PartitionIds is null) PartitionIds = new(); else PartitionIds.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

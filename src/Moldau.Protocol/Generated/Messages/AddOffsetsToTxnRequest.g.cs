@@ -40,10 +40,11 @@ public sealed partial class AddOffsetsToTxnRequest : global::Moldau.Protocol.IKa
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 3;
-        TransactionalId = reader.ReadString(flexible);
+        UnknownTaggedFields = null;
+        TransactionalId = reader.ReadString(flexible, TransactionalId);
         ProducerId = reader.ReadInt64();
         ProducerEpoch = reader.ReadInt16();
-        GroupId = reader.ReadString(flexible);
+        GroupId = reader.ReadString(flexible, GroupId);
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -110,5 +111,18 @@ public sealed partial class AddOffsetsToTxnRequest : global::Moldau.Protocol.IKa
     public bool IsAllDefault()
     {
         return !((TransactionalId is not null && TransactionalId != "")) && !(ProducerId != 0) && !(ProducerEpoch != 0) && !((GroupId is not null && GroupId != "")) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        TransactionalId = "";
+        ProducerId = default;
+        ProducerEpoch = default;
+        GroupId = "";
+        UnknownTaggedFields = null;
     }
 }

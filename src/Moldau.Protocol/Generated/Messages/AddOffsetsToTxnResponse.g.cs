@@ -34,6 +34,7 @@ public sealed partial class AddOffsetsToTxnResponse : global::Moldau.Protocol.IK
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 3;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
         if (flexible)
@@ -98,5 +99,16 @@ public sealed partial class AddOffsetsToTxnResponse : global::Moldau.Protocol.IK
     public bool IsAllDefault()
     {
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        UnknownTaggedFields = null;
     }
 }

@@ -39,10 +39,14 @@ public sealed partial class AddPartitionsToTxnRequest : global::Moldau.Protocol.
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<AddPartitionsToTxnTransaction>? _transactionsSpare;
+    private global::System.Collections.Generic.List<AddPartitionsToTxnTopic>? _v3AndBelowTopicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 3;
+        UnknownTaggedFields = null;
         if (version >= 4)
         {
             var n0 = reader.ReadArrayLength(flexible);
@@ -52,27 +56,45 @@ public sealed partial class AddPartitionsToTxnRequest : global::Moldau.Protocol.
             }
             else
             {
-                var list1 = new global::System.Collections.Generic.List<AddPartitionsToTxnTransaction>(n0);
+                var list1 = Transactions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _transactionsSpare);
+                list1.EnsureCapacity(n0);
                 for (var j = 0; j < n0; j++)
                 {
-                    var e = new AddPartitionsToTxnTransaction();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _transactionsSpare);
                     e.Read(ref reader, version);
                     list1.Add(e);
                 }
                 Transactions = list1;
             }
         }
+        else
+        {
+            if (Transactions is null) Transactions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Transactions, ref _transactionsSpare);
+        }
         if (version <= 3)
         {
-            V3AndBelowTransactionalId = reader.ReadString(flexible);
+            V3AndBelowTransactionalId = reader.ReadString(flexible, V3AndBelowTransactionalId);
+        }
+        else
+        {
+            V3AndBelowTransactionalId = "";
         }
         if (version <= 3)
         {
             V3AndBelowProducerId = reader.ReadInt64();
         }
+        else
+        {
+            V3AndBelowProducerId = default;
+        }
         if (version <= 3)
         {
             V3AndBelowProducerEpoch = reader.ReadInt16();
+        }
+        else
+        {
+            V3AndBelowProducerEpoch = default;
         }
         if (version <= 3)
         {
@@ -83,15 +105,21 @@ public sealed partial class AddPartitionsToTxnRequest : global::Moldau.Protocol.
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<AddPartitionsToTxnTopic>(n2);
+                var list3 = V3AndBelowTopics ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _v3AndBelowTopicsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new AddPartitionsToTxnTopic();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _v3AndBelowTopicsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
                 V3AndBelowTopics = list3;
             }
+        }
+        else
+        {
+            if (V3AndBelowTopics is null) V3AndBelowTopics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(V3AndBelowTopics, ref _v3AndBelowTopicsSpare);
         }
         if (flexible)
         {
@@ -235,6 +263,38 @@ public sealed partial class AddPartitionsToTxnRequest : global::Moldau.Protocol.
         return !(Transactions is { Count: > 0 }) && !((V3AndBelowTransactionalId is not null && V3AndBelowTransactionalId != "")) && !(V3AndBelowProducerId != 0) && !(V3AndBelowProducerEpoch != 0) && !(V3AndBelowTopics is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Transactions is null) Transactions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Transactions, ref _transactionsSpare);
+        V3AndBelowTransactionalId = "";
+        V3AndBelowProducerId = default;
+        V3AndBelowProducerEpoch = default;
+        if (V3AndBelowTopics is null) V3AndBelowTopics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(V3AndBelowTopics, ref _v3AndBelowTopicsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Transactions"/>, reusing one this message held before, and returns it.</summary>
+    public AddPartitionsToTxnTransaction AddTransactionsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _transactionsSpare);
+        e.Reset();
+        (Transactions ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="V3AndBelowTopics"/>, reusing one this message held before, and returns it.</summary>
+    public AddPartitionsToTxnTopic AddV3AndBelowTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _v3AndBelowTopicsSpare);
+        e.Reset();
+        (V3AndBelowTopics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The AddPartitionsToTxnTransaction struct of AddPartitionsToTxnRequest.</summary>
     public sealed partial class AddPartitionsToTxnTransaction : global::Moldau.Protocol.IKafkaMessage
     {
@@ -256,25 +316,44 @@ public sealed partial class AddPartitionsToTxnRequest : global::Moldau.Protocol.
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<AddPartitionsToTxnTopic>? _topicsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 3;
+            UnknownTaggedFields = null;
             if (version >= 4)
             {
-                TransactionalId = reader.ReadString(flexible);
+                TransactionalId = reader.ReadString(flexible, TransactionalId);
+            }
+            else
+            {
+                TransactionalId = "";
             }
             if (version >= 4)
             {
                 ProducerId = reader.ReadInt64();
             }
+            else
+            {
+                ProducerId = default;
+            }
             if (version >= 4)
             {
                 ProducerEpoch = reader.ReadInt16();
             }
+            else
+            {
+                ProducerEpoch = default;
+            }
             if (version >= 4)
             {
                 VerifyOnly = reader.ReadBool();
+            }
+            else
+            {
+                VerifyOnly = default;
             }
             if (version >= 4)
             {
@@ -285,15 +364,21 @@ public sealed partial class AddPartitionsToTxnRequest : global::Moldau.Protocol.
                 }
                 else
                 {
-                    var list5 = new global::System.Collections.Generic.List<AddPartitionsToTxnTopic>(n4);
+                    var list5 = Topics ?? new();
+                    global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _topicsSpare);
+                    list5.EnsureCapacity(n4);
                     for (var j = 0; j < n4; j++)
                     {
-                        var e = new AddPartitionsToTxnTopic();
+                        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                         e.Read(ref reader, version);
                         list5.Add(e);
                     }
                     Topics = list5;
                 }
+            }
+            else
+            {
+                if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
             }
             if (flexible)
             {
@@ -415,6 +500,29 @@ public sealed partial class AddPartitionsToTxnRequest : global::Moldau.Protocol.
         {
             return !((TransactionalId is not null && TransactionalId != "")) && !(ProducerId != 0) && !(ProducerEpoch != 0) && !(VerifyOnly) && !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TransactionalId = "";
+            ProducerId = default;
+            ProducerEpoch = default;
+            VerifyOnly = default;
+            if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+        public AddPartitionsToTxnTopic AddTopicsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+            e.Reset();
+            (Topics ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The AddPartitionsToTxnTopic struct of AddPartitionsToTxnRequest.</summary>
@@ -433,7 +541,8 @@ public sealed partial class AddPartitionsToTxnRequest : global::Moldau.Protocol.
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 3;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             var n6 = reader.ReadArrayLength(flexible);
             if (n6 < 0)
             {
@@ -441,7 +550,9 @@ public sealed partial class AddPartitionsToTxnRequest : global::Moldau.Protocol.
             }
             else
             {
-                var list7 = new global::System.Collections.Generic.List<int>(n6);
+                var list7 = Partitions ?? new();
+                list7.Clear();
+                list7.EnsureCapacity(n6);
                 for (var j = 0; j < n6; j++)
                 {
                     list7.Add(reader.ReadInt32());
@@ -528,6 +639,17 @@ public sealed partial class AddPartitionsToTxnRequest : global::Moldau.Protocol.
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (Partitions is null) Partitions = new(); else Partitions.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -36,14 +36,22 @@ public sealed partial class AddPartitionsToTxnResponse : global::Moldau.Protocol
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<AddPartitionsToTxnResult>? _resultsByTransactionSpare;
+    private global::System.Collections.Generic.List<AddPartitionsToTxnTopicResult>? _resultsByTopicV3AndBelowSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 3;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         if (version >= 4)
         {
             ErrorCode = reader.ReadInt16();
+        }
+        else
+        {
+            ErrorCode = default;
         }
         if (version >= 4)
         {
@@ -54,15 +62,21 @@ public sealed partial class AddPartitionsToTxnResponse : global::Moldau.Protocol
             }
             else
             {
-                var list1 = new global::System.Collections.Generic.List<AddPartitionsToTxnResult>(n0);
+                var list1 = ResultsByTransaction ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _resultsByTransactionSpare);
+                list1.EnsureCapacity(n0);
                 for (var j = 0; j < n0; j++)
                 {
-                    var e = new AddPartitionsToTxnResult();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _resultsByTransactionSpare);
                     e.Read(ref reader, version);
                     list1.Add(e);
                 }
                 ResultsByTransaction = list1;
             }
+        }
+        else
+        {
+            if (ResultsByTransaction is null) ResultsByTransaction = new(); else global::Moldau.Protocol.MessageReuse.Recycle(ResultsByTransaction, ref _resultsByTransactionSpare);
         }
         if (version <= 3)
         {
@@ -73,15 +87,21 @@ public sealed partial class AddPartitionsToTxnResponse : global::Moldau.Protocol
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<AddPartitionsToTxnTopicResult>(n2);
+                var list3 = ResultsByTopicV3AndBelow ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _resultsByTopicV3AndBelowSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new AddPartitionsToTxnTopicResult();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _resultsByTopicV3AndBelowSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
                 ResultsByTopicV3AndBelow = list3;
             }
+        }
+        else
+        {
+            if (ResultsByTopicV3AndBelow is null) ResultsByTopicV3AndBelow = new(); else global::Moldau.Protocol.MessageReuse.Recycle(ResultsByTopicV3AndBelow, ref _resultsByTopicV3AndBelowSpare);
         }
         if (flexible)
         {
@@ -211,6 +231,37 @@ public sealed partial class AddPartitionsToTxnResponse : global::Moldau.Protocol
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(ResultsByTransaction is { Count: > 0 }) && !(ResultsByTopicV3AndBelow is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        if (ResultsByTransaction is null) ResultsByTransaction = new(); else global::Moldau.Protocol.MessageReuse.Recycle(ResultsByTransaction, ref _resultsByTransactionSpare);
+        if (ResultsByTopicV3AndBelow is null) ResultsByTopicV3AndBelow = new(); else global::Moldau.Protocol.MessageReuse.Recycle(ResultsByTopicV3AndBelow, ref _resultsByTopicV3AndBelowSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="ResultsByTransaction"/>, reusing one this message held before, and returns it.</summary>
+    public AddPartitionsToTxnResult AddResultsByTransactionItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _resultsByTransactionSpare);
+        e.Reset();
+        (ResultsByTransaction ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="ResultsByTopicV3AndBelow"/>, reusing one this message held before, and returns it.</summary>
+    public AddPartitionsToTxnTopicResult AddResultsByTopicV3AndBelowItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _resultsByTopicV3AndBelowSpare);
+        e.Reset();
+        (ResultsByTopicV3AndBelow ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The AddPartitionsToTxnResult struct of AddPartitionsToTxnResponse.</summary>
     public sealed partial class AddPartitionsToTxnResult : global::Moldau.Protocol.IKafkaMessage
     {
@@ -223,13 +274,20 @@ public sealed partial class AddPartitionsToTxnResponse : global::Moldau.Protocol
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<AddPartitionsToTxnTopicResult>? _topicResultsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 3;
+            UnknownTaggedFields = null;
             if (version >= 4)
             {
-                TransactionalId = reader.ReadString(flexible);
+                TransactionalId = reader.ReadString(flexible, TransactionalId);
+            }
+            else
+            {
+                TransactionalId = "";
             }
             if (version >= 4)
             {
@@ -240,15 +298,21 @@ public sealed partial class AddPartitionsToTxnResponse : global::Moldau.Protocol
                 }
                 else
                 {
-                    var list5 = new global::System.Collections.Generic.List<AddPartitionsToTxnTopicResult>(n4);
+                    var list5 = TopicResults ?? new();
+                    global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _topicResultsSpare);
+                    list5.EnsureCapacity(n4);
                     for (var j = 0; j < n4; j++)
                     {
-                        var e = new AddPartitionsToTxnTopicResult();
+                        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicResultsSpare);
                         e.Read(ref reader, version);
                         list5.Add(e);
                     }
                     TopicResults = list5;
                 }
+            }
+            else
+            {
+                if (TopicResults is null) TopicResults = new(); else global::Moldau.Protocol.MessageReuse.Recycle(TopicResults, ref _topicResultsSpare);
             }
             if (flexible)
             {
@@ -346,6 +410,26 @@ public sealed partial class AddPartitionsToTxnResponse : global::Moldau.Protocol
         {
             return !((TransactionalId is not null && TransactionalId != "")) && !(TopicResults is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TransactionalId = "";
+            if (TopicResults is null) TopicResults = new(); else global::Moldau.Protocol.MessageReuse.Recycle(TopicResults, ref _topicResultsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="TopicResults"/>, reusing one this message held before, and returns it.</summary>
+        public AddPartitionsToTxnTopicResult AddTopicResultsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicResultsSpare);
+            e.Reset();
+            (TopicResults ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The AddPartitionsToTxnTopicResult struct of AddPartitionsToTxnResponse.</summary>
@@ -360,11 +444,14 @@ public sealed partial class AddPartitionsToTxnResponse : global::Moldau.Protocol
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<AddPartitionsToTxnPartitionResult>? _resultsByPartitionSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 3;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             var n6 = reader.ReadArrayLength(flexible);
             if (n6 < 0)
             {
@@ -372,10 +459,12 @@ public sealed partial class AddPartitionsToTxnResponse : global::Moldau.Protocol
             }
             else
             {
-                var list7 = new global::System.Collections.Generic.List<AddPartitionsToTxnPartitionResult>(n6);
+                var list7 = ResultsByPartition ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list7, ref _resultsByPartitionSpare);
+                list7.EnsureCapacity(n6);
                 for (var j = 0; j < n6; j++)
                 {
-                    var e = new AddPartitionsToTxnPartitionResult();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _resultsByPartitionSpare);
                     e.Read(ref reader, version);
                     list7.Add(e);
                 }
@@ -465,6 +554,26 @@ public sealed partial class AddPartitionsToTxnResponse : global::Moldau.Protocol
         {
             return !((Name is not null && Name != "")) && !(ResultsByPartition is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (ResultsByPartition is null) ResultsByPartition = new(); else global::Moldau.Protocol.MessageReuse.Recycle(ResultsByPartition, ref _resultsByPartitionSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="ResultsByPartition"/>, reusing one this message held before, and returns it.</summary>
+        public AddPartitionsToTxnPartitionResult AddResultsByPartitionItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _resultsByPartitionSpare);
+            e.Reset();
+            (ResultsByPartition ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The AddPartitionsToTxnPartitionResult struct of AddPartitionsToTxnResponse.</summary>
@@ -483,6 +592,7 @@ public sealed partial class AddPartitionsToTxnResponse : global::Moldau.Protocol
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 3;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             PartitionErrorCode = reader.ReadInt16();
             if (flexible)
@@ -547,6 +657,17 @@ public sealed partial class AddPartitionsToTxnResponse : global::Moldau.Protocol
         public bool IsAllDefault()
         {
             return !(PartitionIndex != 0) && !(PartitionErrorCode != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            PartitionErrorCode = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -37,11 +37,14 @@ public sealed partial class AddRaftVoterRequest : global::Moldau.Protocol.IKafka
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<Listener>? _listenersSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
-        ClusterId = reader.ReadNullableString(flexible);
+        UnknownTaggedFields = null;
+        ClusterId = reader.ReadNullableString(flexible, ClusterId);
         TimeoutMs = reader.ReadInt32();
         VoterId = reader.ReadInt32();
         VoterDirectoryId = reader.ReadUuid();
@@ -52,10 +55,12 @@ public sealed partial class AddRaftVoterRequest : global::Moldau.Protocol.IKafka
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<Listener>(n0);
+            var list1 = Listeners ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _listenersSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new Listener();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _listenersSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -152,6 +157,29 @@ public sealed partial class AddRaftVoterRequest : global::Moldau.Protocol.IKafka
         return !((ClusterId is not null && ClusterId != "")) && !(TimeoutMs != 0) && !(VoterId != 0) && !(!VoterDirectoryId.IsZero) && !(Listeners is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ClusterId = "";
+        TimeoutMs = default;
+        VoterId = default;
+        VoterDirectoryId = default;
+        if (Listeners is null) Listeners = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Listeners, ref _listenersSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Listeners"/>, reusing one this message held before, and returns it.</summary>
+    public Listener AddListenersItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _listenersSpare);
+        e.Reset();
+        (Listeners ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The Listener struct of AddRaftVoterRequest.</summary>
     public sealed partial class Listener : global::Moldau.Protocol.IKafkaMessage
     {
@@ -171,8 +199,9 @@ public sealed partial class AddRaftVoterRequest : global::Moldau.Protocol.IKafka
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
-            Host = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
+            Host = reader.ReadString(flexible, Host);
             Port = reader.ReadUInt16();
             if (flexible)
             {
@@ -238,6 +267,18 @@ public sealed partial class AddRaftVoterRequest : global::Moldau.Protocol.IKafka
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !((Host is not null && Host != "")) && !(Port != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            Host = "";
+            Port = default;
+            UnknownTaggedFields = null;
         }
     }
 }

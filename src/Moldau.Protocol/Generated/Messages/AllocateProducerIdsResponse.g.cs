@@ -40,6 +40,7 @@ public sealed partial class AllocateProducerIdsResponse : global::Moldau.Protoco
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
         ProducerIdStart = reader.ReadInt64();
@@ -110,5 +111,18 @@ public sealed partial class AllocateProducerIdsResponse : global::Moldau.Protoco
     public bool IsAllDefault()
     {
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(ProducerIdStart != 0) && !(ProducerIdLen != 0) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        ProducerIdStart = default;
+        ProducerIdLen = default;
+        UnknownTaggedFields = null;
     }
 }

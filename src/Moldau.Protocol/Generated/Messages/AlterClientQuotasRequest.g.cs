@@ -30,10 +30,13 @@ public sealed partial class AlterClientQuotasRequest : global::Moldau.Protocol.I
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<EntryData>? _entriesSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 1;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -41,10 +44,12 @@ public sealed partial class AlterClientQuotasRequest : global::Moldau.Protocol.I
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<EntryData>(n0);
+            var list1 = Entries ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _entriesSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new EntryData();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _entriesSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -136,6 +141,26 @@ public sealed partial class AlterClientQuotasRequest : global::Moldau.Protocol.I
         return !(Entries is { Count: > 0 }) && !(ValidateOnly) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Entries is null) Entries = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Entries, ref _entriesSpare);
+        ValidateOnly = default;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Entries"/>, reusing one this message held before, and returns it.</summary>
+    public EntryData AddEntriesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _entriesSpare);
+        e.Reset();
+        (Entries ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The EntryData struct of AlterClientQuotasRequest.</summary>
     public sealed partial class EntryData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -148,10 +173,14 @@ public sealed partial class AlterClientQuotasRequest : global::Moldau.Protocol.I
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<EntityData>? _entitySpare;
+        private global::System.Collections.Generic.List<OpData>? _opsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
+            UnknownTaggedFields = null;
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -159,10 +188,12 @@ public sealed partial class AlterClientQuotasRequest : global::Moldau.Protocol.I
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<EntityData>(n2);
+                var list3 = Entity ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _entitySpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new EntityData();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _entitySpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -175,10 +206,12 @@ public sealed partial class AlterClientQuotasRequest : global::Moldau.Protocol.I
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<OpData>(n4);
+                var list5 = Ops ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _opsSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new OpData();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _opsSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
@@ -289,6 +322,35 @@ public sealed partial class AlterClientQuotasRequest : global::Moldau.Protocol.I
         {
             return !(Entity is { Count: > 0 }) && !(Ops is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            if (Entity is null) Entity = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Entity, ref _entitySpare);
+            if (Ops is null) Ops = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Ops, ref _opsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Entity"/>, reusing one this message held before, and returns it.</summary>
+        public EntityData AddEntityItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _entitySpare);
+            e.Reset();
+            (Entity ??= new()).Add(e);
+            return e;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Ops"/>, reusing one this message held before, and returns it.</summary>
+        public OpData AddOpsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _opsSpare);
+            e.Reset();
+            (Ops ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The EntityData struct of AlterClientQuotasRequest.</summary>
@@ -307,8 +369,9 @@ public sealed partial class AlterClientQuotasRequest : global::Moldau.Protocol.I
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
-            EntityType = reader.ReadString(flexible);
-            EntityName = reader.ReadNullableString(flexible);
+            UnknownTaggedFields = null;
+            EntityType = reader.ReadString(flexible, EntityType);
+            EntityName = reader.ReadNullableString(flexible, EntityName);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -372,6 +435,17 @@ public sealed partial class AlterClientQuotasRequest : global::Moldau.Protocol.I
         {
             return !((EntityType is not null && EntityType != "")) && !((EntityName is not null && EntityName != "")) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            EntityType = "";
+            EntityName = "";
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The OpData struct of AlterClientQuotasRequest.</summary>
@@ -393,7 +467,8 @@ public sealed partial class AlterClientQuotasRequest : global::Moldau.Protocol.I
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
-            Key = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Key = reader.ReadString(flexible, Key);
             Value = reader.ReadFloat64();
             Remove = reader.ReadBool();
             if (flexible)
@@ -460,6 +535,18 @@ public sealed partial class AlterClientQuotasRequest : global::Moldau.Protocol.I
         public bool IsAllDefault()
         {
             return !((Key is not null && Key != "")) && !(Value != 0) && !(Remove) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Key = "";
+            Value = default;
+            Remove = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -30,10 +30,13 @@ public sealed partial class AlterClientQuotasResponse : global::Moldau.Protocol.
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<EntryData>? _entriesSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 1;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -42,10 +45,12 @@ public sealed partial class AlterClientQuotasResponse : global::Moldau.Protocol.
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<EntryData>(n0);
+            var list1 = Entries ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _entriesSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new EntryData();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _entriesSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -136,6 +141,26 @@ public sealed partial class AlterClientQuotasResponse : global::Moldau.Protocol.
         return !(ThrottleTimeMs != 0) && !(Entries is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        if (Entries is null) Entries = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Entries, ref _entriesSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Entries"/>, reusing one this message held before, and returns it.</summary>
+    public EntryData AddEntriesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _entriesSpare);
+        e.Reset();
+        (Entries ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The EntryData struct of AlterClientQuotasResponse.</summary>
     public sealed partial class EntryData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -151,12 +176,15 @@ public sealed partial class AlterClientQuotasResponse : global::Moldau.Protocol.
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<EntityData>? _entitySpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
+            UnknownTaggedFields = null;
             ErrorCode = reader.ReadInt16();
-            ErrorMessage = reader.ReadNullableString(flexible);
+            ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -164,10 +192,12 @@ public sealed partial class AlterClientQuotasResponse : global::Moldau.Protocol.
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<EntityData>(n2);
+                var list3 = Entity ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _entitySpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new EntityData();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _entitySpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -259,6 +289,27 @@ public sealed partial class AlterClientQuotasResponse : global::Moldau.Protocol.
         {
             return !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && !(Entity is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ErrorCode = default;
+            ErrorMessage = "";
+            if (Entity is null) Entity = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Entity, ref _entitySpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Entity"/>, reusing one this message held before, and returns it.</summary>
+        public EntityData AddEntityItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _entitySpare);
+            e.Reset();
+            (Entity ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The EntityData struct of AlterClientQuotasResponse.</summary>
@@ -277,8 +328,9 @@ public sealed partial class AlterClientQuotasResponse : global::Moldau.Protocol.
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
-            EntityType = reader.ReadString(flexible);
-            EntityName = reader.ReadNullableString(flexible);
+            UnknownTaggedFields = null;
+            EntityType = reader.ReadString(flexible, EntityType);
+            EntityName = reader.ReadNullableString(flexible, EntityName);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -341,6 +393,17 @@ public sealed partial class AlterClientQuotasResponse : global::Moldau.Protocol.
         public bool IsAllDefault()
         {
             return !((EntityType is not null && EntityType != "")) && !((EntityName is not null && EntityName != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            EntityType = "";
+            EntityName = "";
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -36,13 +36,16 @@ public sealed partial class AlterPartitionReassignmentsResponse : global::Moldau
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<ReassignableTopicResponse>? _responsesSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
-        ErrorMessage = reader.ReadNullableString(flexible);
+        ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -50,10 +53,12 @@ public sealed partial class AlterPartitionReassignmentsResponse : global::Moldau
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<ReassignableTopicResponse>(n0);
+            var list1 = Responses ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _responsesSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new ReassignableTopicResponse();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _responsesSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -148,6 +153,28 @@ public sealed partial class AlterPartitionReassignmentsResponse : global::Moldau
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && !(Responses is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        ErrorMessage = "";
+        if (Responses is null) Responses = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Responses, ref _responsesSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Responses"/>, reusing one this message held before, and returns it.</summary>
+    public ReassignableTopicResponse AddResponsesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _responsesSpare);
+        e.Reset();
+        (Responses ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The ReassignableTopicResponse struct of AlterPartitionReassignmentsResponse.</summary>
     public sealed partial class ReassignableTopicResponse : global::Moldau.Protocol.IKafkaMessage
     {
@@ -160,11 +187,14 @@ public sealed partial class AlterPartitionReassignmentsResponse : global::Moldau
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<ReassignablePartitionResponse>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -172,10 +202,12 @@ public sealed partial class AlterPartitionReassignmentsResponse : global::Moldau
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<ReassignablePartitionResponse>(n2);
+                var list3 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _partitionsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new ReassignablePartitionResponse();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -265,6 +297,26 @@ public sealed partial class AlterPartitionReassignmentsResponse : global::Moldau
         {
             return !((Name is not null && Name != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public ReassignablePartitionResponse AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The ReassignablePartitionResponse struct of AlterPartitionReassignmentsResponse.</summary>
@@ -286,9 +338,10 @@ public sealed partial class AlterPartitionReassignmentsResponse : global::Moldau
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             ErrorCode = reader.ReadInt16();
-            ErrorMessage = reader.ReadNullableString(flexible);
+            ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -353,6 +406,18 @@ public sealed partial class AlterPartitionReassignmentsResponse : global::Moldau
         public bool IsAllDefault()
         {
             return !(PartitionIndex != 0) && !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            ErrorCode = default;
+            ErrorMessage = "";
+            UnknownTaggedFields = null;
         }
     }
 }

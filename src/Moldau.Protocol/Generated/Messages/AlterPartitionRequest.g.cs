@@ -32,10 +32,13 @@ public sealed partial class AlterPartitionRequest : global::Moldau.Protocol.IKaf
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TopicData>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         BrokerId = reader.ReadInt32();
         BrokerEpoch = reader.ReadInt64();
         var n0 = reader.ReadArrayLength(flexible);
@@ -45,10 +48,12 @@ public sealed partial class AlterPartitionRequest : global::Moldau.Protocol.IKaf
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TopicData>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TopicData();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -141,6 +146,27 @@ public sealed partial class AlterPartitionRequest : global::Moldau.Protocol.IKaf
         return !(BrokerId != 0) && !(BrokerEpoch != -1L) && !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        BrokerId = default;
+        BrokerEpoch = -1L;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public TopicData AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TopicData struct of AlterPartitionRequest.</summary>
     public sealed partial class TopicData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -155,17 +181,28 @@ public sealed partial class AlterPartitionRequest : global::Moldau.Protocol.IKaf
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<PartitionData>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             if (version <= 1)
             {
-                TopicName = reader.ReadString(flexible);
+                TopicName = reader.ReadString(flexible, TopicName);
+            }
+            else
+            {
+                TopicName = "";
             }
             if (version >= 2)
             {
                 TopicId = reader.ReadUuid();
+            }
+            else
+            {
+                TopicId = default;
             }
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
@@ -174,10 +211,12 @@ public sealed partial class AlterPartitionRequest : global::Moldau.Protocol.IKaf
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<PartitionData>(n2);
+                var list3 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _partitionsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new PartitionData();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -281,6 +320,27 @@ public sealed partial class AlterPartitionRequest : global::Moldau.Protocol.IKaf
         {
             return !((TopicName is not null && TopicName != "")) && !(!TopicId.IsZero) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicName = "";
+            TopicId = default;
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public PartitionData AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The PartitionData struct of AlterPartitionRequest.</summary>
@@ -306,10 +366,13 @@ public sealed partial class AlterPartitionRequest : global::Moldau.Protocol.IKaf
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<BrokerState>? _newIsrWithEpochsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             LeaderEpoch = reader.ReadInt32();
             if (version <= 2)
@@ -321,13 +384,19 @@ public sealed partial class AlterPartitionRequest : global::Moldau.Protocol.IKaf
                 }
                 else
                 {
-                    var list5 = new global::System.Collections.Generic.List<int>(n4);
+                    var list5 = NewIsr ?? new();
+                    list5.Clear();
+                    list5.EnsureCapacity(n4);
                     for (var j = 0; j < n4; j++)
                     {
                         list5.Add(reader.ReadInt32());
                     }
                     NewIsr = list5;
                 }
+            }
+            else
+            {
+                if (NewIsr is null) NewIsr = new(); else NewIsr.Clear();
             }
             if (version >= 3)
             {
@@ -338,19 +407,29 @@ public sealed partial class AlterPartitionRequest : global::Moldau.Protocol.IKaf
                 }
                 else
                 {
-                    var list7 = new global::System.Collections.Generic.List<BrokerState>(n6);
+                    var list7 = NewIsrWithEpochs ?? new();
+                    global::Moldau.Protocol.MessageReuse.Recycle(list7, ref _newIsrWithEpochsSpare);
+                    list7.EnsureCapacity(n6);
                     for (var j = 0; j < n6; j++)
                     {
-                        var e = new BrokerState();
+                        var e = global::Moldau.Protocol.MessageReuse.Take(ref _newIsrWithEpochsSpare);
                         e.Read(ref reader, version);
                         list7.Add(e);
                     }
                     NewIsrWithEpochs = list7;
                 }
             }
+            else
+            {
+                if (NewIsrWithEpochs is null) NewIsrWithEpochs = new(); else global::Moldau.Protocol.MessageReuse.Recycle(NewIsrWithEpochs, ref _newIsrWithEpochsSpare);
+            }
             if (version >= 1)
             {
                 LeaderRecoveryState = reader.ReadInt8();
+            }
+            else
+            {
+                LeaderRecoveryState = default;
             }
             PartitionEpoch = reader.ReadInt32();
             if (flexible)
@@ -481,6 +560,30 @@ public sealed partial class AlterPartitionRequest : global::Moldau.Protocol.IKaf
         {
             return !(PartitionIndex != 0) && !(LeaderEpoch != 0) && !(NewIsr is { Count: > 0 }) && !(NewIsrWithEpochs is { Count: > 0 }) && !(LeaderRecoveryState != 0) && !(PartitionEpoch != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            LeaderEpoch = default;
+            if (NewIsr is null) NewIsr = new(); else NewIsr.Clear();
+            if (NewIsrWithEpochs is null) NewIsrWithEpochs = new(); else global::Moldau.Protocol.MessageReuse.Recycle(NewIsrWithEpochs, ref _newIsrWithEpochsSpare);
+            LeaderRecoveryState = default;
+            PartitionEpoch = default;
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="NewIsrWithEpochs"/>, reusing one this message held before, and returns it.</summary>
+        public BrokerState AddNewIsrWithEpochsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _newIsrWithEpochsSpare);
+            e.Reset();
+            (NewIsrWithEpochs ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The BrokerState struct of AlterPartitionRequest.</summary>
@@ -499,13 +602,22 @@ public sealed partial class AlterPartitionRequest : global::Moldau.Protocol.IKaf
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             if (version >= 3)
             {
                 BrokerId = reader.ReadInt32();
             }
+            else
+            {
+                BrokerId = default;
+            }
             if (version >= 3)
             {
                 BrokerEpoch = reader.ReadInt64();
+            }
+            else
+            {
+                BrokerEpoch = -1L;
             }
             if (flexible)
             {
@@ -581,6 +693,17 @@ public sealed partial class AlterPartitionRequest : global::Moldau.Protocol.IKaf
         public bool IsAllDefault()
         {
             return !(BrokerId != 0) && !(BrokerEpoch != -1L) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            BrokerId = default;
+            BrokerEpoch = -1L;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -27,10 +27,13 @@ public sealed partial class AlterReplicaLogDirsRequest : global::Moldau.Protocol
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<AlterReplicaLogDir>? _dirsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -38,10 +41,12 @@ public sealed partial class AlterReplicaLogDirsRequest : global::Moldau.Protocol
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<AlterReplicaLogDir>(n0);
+            var list1 = Dirs ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _dirsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new AlterReplicaLogDir();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _dirsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -130,6 +135,25 @@ public sealed partial class AlterReplicaLogDirsRequest : global::Moldau.Protocol
         return !(Dirs is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Dirs is null) Dirs = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Dirs, ref _dirsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Dirs"/>, reusing one this message held before, and returns it.</summary>
+    public AlterReplicaLogDir AddDirsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _dirsSpare);
+        e.Reset();
+        (Dirs ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The AlterReplicaLogDir struct of AlterReplicaLogDirsRequest.</summary>
     public sealed partial class AlterReplicaLogDir : global::Moldau.Protocol.IKafkaMessage
     {
@@ -142,11 +166,14 @@ public sealed partial class AlterReplicaLogDirsRequest : global::Moldau.Protocol
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<AlterReplicaLogDirTopic>? _topicsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
-            Path = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Path = reader.ReadString(flexible, Path);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -154,10 +181,12 @@ public sealed partial class AlterReplicaLogDirsRequest : global::Moldau.Protocol
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<AlterReplicaLogDirTopic>(n2);
+                var list3 = Topics ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _topicsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new AlterReplicaLogDirTopic();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -247,6 +276,26 @@ public sealed partial class AlterReplicaLogDirsRequest : global::Moldau.Protocol
         {
             return !((Path is not null && Path != "")) && !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Path = "";
+            if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+        public AlterReplicaLogDirTopic AddTopicsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+            e.Reset();
+            (Topics ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The AlterReplicaLogDirTopic struct of AlterReplicaLogDirsRequest.</summary>
@@ -265,7 +314,8 @@ public sealed partial class AlterReplicaLogDirsRequest : global::Moldau.Protocol
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
             {
@@ -273,7 +323,9 @@ public sealed partial class AlterReplicaLogDirsRequest : global::Moldau.Protocol
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<int>(n4);
+                var list5 = Partitions ?? new();
+                list5.Clear();
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
                     list5.Add(reader.ReadInt32());
@@ -360,6 +412,17 @@ public sealed partial class AlterReplicaLogDirsRequest : global::Moldau.Protocol
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (Partitions is null) Partitions = new(); else Partitions.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

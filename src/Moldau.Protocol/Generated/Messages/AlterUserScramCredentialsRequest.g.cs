@@ -30,10 +30,14 @@ public sealed partial class AlterUserScramCredentialsRequest : global::Moldau.Pr
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<ScramCredentialDeletion>? _deletionsSpare;
+    private global::System.Collections.Generic.List<ScramCredentialUpsertion>? _upsertionsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -41,10 +45,12 @@ public sealed partial class AlterUserScramCredentialsRequest : global::Moldau.Pr
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<ScramCredentialDeletion>(n0);
+            var list1 = Deletions ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _deletionsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new ScramCredentialDeletion();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _deletionsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -57,10 +63,12 @@ public sealed partial class AlterUserScramCredentialsRequest : global::Moldau.Pr
         }
         else
         {
-            var list3 = new global::System.Collections.Generic.List<ScramCredentialUpsertion>(n2);
+            var list3 = Upsertions ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _upsertionsSpare);
+            list3.EnsureCapacity(n2);
             for (var j = 0; j < n2; j++)
             {
-                var e = new ScramCredentialUpsertion();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _upsertionsSpare);
                 e.Read(ref reader, version);
                 list3.Add(e);
             }
@@ -172,6 +180,35 @@ public sealed partial class AlterUserScramCredentialsRequest : global::Moldau.Pr
         return !(Deletions is { Count: > 0 }) && !(Upsertions is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Deletions is null) Deletions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Deletions, ref _deletionsSpare);
+        if (Upsertions is null) Upsertions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Upsertions, ref _upsertionsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Deletions"/>, reusing one this message held before, and returns it.</summary>
+    public ScramCredentialDeletion AddDeletionsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _deletionsSpare);
+        e.Reset();
+        (Deletions ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Upsertions"/>, reusing one this message held before, and returns it.</summary>
+    public ScramCredentialUpsertion AddUpsertionsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _upsertionsSpare);
+        e.Reset();
+        (Upsertions ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The ScramCredentialDeletion struct of AlterUserScramCredentialsRequest.</summary>
     public sealed partial class ScramCredentialDeletion : global::Moldau.Protocol.IKafkaMessage
     {
@@ -188,7 +225,8 @@ public sealed partial class AlterUserScramCredentialsRequest : global::Moldau.Pr
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             Mechanism = reader.ReadInt8();
             if (flexible)
             {
@@ -253,6 +291,17 @@ public sealed partial class AlterUserScramCredentialsRequest : global::Moldau.Pr
         {
             return !((Name is not null && Name != "")) && !(Mechanism != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            Mechanism = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The ScramCredentialUpsertion struct of AlterUserScramCredentialsRequest.</summary>
@@ -280,7 +329,8 @@ public sealed partial class AlterUserScramCredentialsRequest : global::Moldau.Pr
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             Mechanism = reader.ReadInt8();
             Iterations = reader.ReadInt32();
             Salt = reader.ReadBytes(flexible);
@@ -353,6 +403,20 @@ public sealed partial class AlterUserScramCredentialsRequest : global::Moldau.Pr
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !(Mechanism != 0) && !(Iterations != 0) && !(Salt is { Length: > 0 }) && !(SaltedPassword is { Length: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            Mechanism = default;
+            Iterations = default;
+            Salt = global::System.Array.Empty<byte>();
+            SaltedPassword = global::System.Array.Empty<byte>();
+            UnknownTaggedFields = null;
         }
     }
 }

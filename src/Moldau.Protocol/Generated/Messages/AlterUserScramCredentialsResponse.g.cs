@@ -30,10 +30,13 @@ public sealed partial class AlterUserScramCredentialsResponse : global::Moldau.P
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<AlterUserScramCredentialsResult>? _resultsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -42,10 +45,12 @@ public sealed partial class AlterUserScramCredentialsResponse : global::Moldau.P
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<AlterUserScramCredentialsResult>(n0);
+            var list1 = Results ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _resultsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new AlterUserScramCredentialsResult();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _resultsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -136,6 +141,26 @@ public sealed partial class AlterUserScramCredentialsResponse : global::Moldau.P
         return !(ThrottleTimeMs != 0) && !(Results is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        if (Results is null) Results = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Results, ref _resultsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Results"/>, reusing one this message held before, and returns it.</summary>
+    public AlterUserScramCredentialsResult AddResultsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _resultsSpare);
+        e.Reset();
+        (Results ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The AlterUserScramCredentialsResult struct of AlterUserScramCredentialsResponse.</summary>
     public sealed partial class AlterUserScramCredentialsResult : global::Moldau.Protocol.IKafkaMessage
     {
@@ -155,9 +180,10 @@ public sealed partial class AlterUserScramCredentialsResponse : global::Moldau.P
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            User = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            User = reader.ReadString(flexible, User);
             ErrorCode = reader.ReadInt16();
-            ErrorMessage = reader.ReadNullableString(flexible);
+            ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -222,6 +248,18 @@ public sealed partial class AlterUserScramCredentialsResponse : global::Moldau.P
         public bool IsAllDefault()
         {
             return !((User is not null && User != "")) && !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            User = "";
+            ErrorCode = default;
+            ErrorMessage = "";
+            UnknownTaggedFields = null;
         }
     }
 }

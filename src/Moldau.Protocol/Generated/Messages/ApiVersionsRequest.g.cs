@@ -34,13 +34,22 @@ public sealed partial class ApiVersionsRequest : global::Moldau.Protocol.IKafkaM
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 3;
+        UnknownTaggedFields = null;
         if (version >= 3)
         {
-            ClientSoftwareName = reader.ReadString(flexible);
+            ClientSoftwareName = reader.ReadString(flexible, ClientSoftwareName);
+        }
+        else
+        {
+            ClientSoftwareName = "";
         }
         if (version >= 3)
         {
-            ClientSoftwareVersion = reader.ReadString(flexible);
+            ClientSoftwareVersion = reader.ReadString(flexible, ClientSoftwareVersion);
+        }
+        else
+        {
+            ClientSoftwareVersion = "";
         }
         if (flexible)
         {
@@ -116,5 +125,16 @@ public sealed partial class ApiVersionsRequest : global::Moldau.Protocol.IKafkaM
     public bool IsAllDefault()
     {
         return !((ClientSoftwareName is not null && ClientSoftwareName != "")) && !((ClientSoftwareVersion is not null && ClientSoftwareVersion != "")) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ClientSoftwareName = "";
+        ClientSoftwareVersion = "";
+        UnknownTaggedFields = null;
     }
 }

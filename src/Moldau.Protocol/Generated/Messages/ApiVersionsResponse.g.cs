@@ -45,10 +45,15 @@ public sealed partial class ApiVersionsResponse : global::Moldau.Protocol.IKafka
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<ApiVersion>? _apiKeysSpare;
+    private global::System.Collections.Generic.List<SupportedFeatureKey>? _supportedFeaturesSpare;
+    private global::System.Collections.Generic.List<FinalizedFeatureKey>? _finalizedFeaturesSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 3;
+        UnknownTaggedFields = null;
         ErrorCode = reader.ReadInt16();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -57,10 +62,12 @@ public sealed partial class ApiVersionsResponse : global::Moldau.Protocol.IKafka
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<ApiVersion>(n0);
+            var list1 = ApiKeys ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _apiKeysSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new ApiVersion();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _apiKeysSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -70,6 +77,14 @@ public sealed partial class ApiVersionsResponse : global::Moldau.Protocol.IKafka
         {
             ThrottleTimeMs = reader.ReadInt32();
         }
+        else
+        {
+            ThrottleTimeMs = default;
+        }
+        if (SupportedFeatures is null) SupportedFeatures = new(); else global::Moldau.Protocol.MessageReuse.Recycle(SupportedFeatures, ref _supportedFeaturesSpare);
+        FinalizedFeaturesEpoch = -1L;
+        if (FinalizedFeatures is null) FinalizedFeatures = new(); else global::Moldau.Protocol.MessageReuse.Recycle(FinalizedFeatures, ref _finalizedFeaturesSpare);
+        ZkMigrationReady = default;
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -88,10 +103,12 @@ public sealed partial class ApiVersionsResponse : global::Moldau.Protocol.IKafka
                         }
                         else
                         {
-                            var list3 = new global::System.Collections.Generic.List<SupportedFeatureKey>(n2);
+                            var list3 = SupportedFeatures ?? new();
+                            global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _supportedFeaturesSpare);
+                            list3.EnsureCapacity(n2);
                             for (var j = 0; j < n2; j++)
                             {
-                                var e = new SupportedFeatureKey();
+                                var e = global::Moldau.Protocol.MessageReuse.Take(ref _supportedFeaturesSpare);
                                 e.Read(ref tagReader, version);
                                 list3.Add(e);
                             }
@@ -115,10 +132,12 @@ public sealed partial class ApiVersionsResponse : global::Moldau.Protocol.IKafka
                         }
                         else
                         {
-                            var list5 = new global::System.Collections.Generic.List<FinalizedFeatureKey>(n4);
+                            var list5 = FinalizedFeatures ?? new();
+                            global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _finalizedFeaturesSpare);
+                            list5.EnsureCapacity(n4);
                             for (var j = 0; j < n4; j++)
                             {
-                                var e = new FinalizedFeatureKey();
+                                var e = global::Moldau.Protocol.MessageReuse.Take(ref _finalizedFeaturesSpare);
                                 e.Read(ref tagReader, version);
                                 list5.Add(e);
                             }
@@ -337,6 +356,49 @@ public sealed partial class ApiVersionsResponse : global::Moldau.Protocol.IKafka
         return !(ErrorCode != 0) && !(ApiKeys is { Count: > 0 }) && !(ThrottleTimeMs != 0) && !(SupportedFeatures is { Count: > 0 }) && !(FinalizedFeaturesEpoch != -1L) && !(FinalizedFeatures is { Count: > 0 }) && !(ZkMigrationReady) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ErrorCode = default;
+        if (ApiKeys is null) ApiKeys = new(); else global::Moldau.Protocol.MessageReuse.Recycle(ApiKeys, ref _apiKeysSpare);
+        ThrottleTimeMs = default;
+        if (SupportedFeatures is null) SupportedFeatures = new(); else global::Moldau.Protocol.MessageReuse.Recycle(SupportedFeatures, ref _supportedFeaturesSpare);
+        FinalizedFeaturesEpoch = -1L;
+        if (FinalizedFeatures is null) FinalizedFeatures = new(); else global::Moldau.Protocol.MessageReuse.Recycle(FinalizedFeatures, ref _finalizedFeaturesSpare);
+        ZkMigrationReady = default;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="ApiKeys"/>, reusing one this message held before, and returns it.</summary>
+    public ApiVersion AddApiKeysItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _apiKeysSpare);
+        e.Reset();
+        (ApiKeys ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="SupportedFeatures"/>, reusing one this message held before, and returns it.</summary>
+    public SupportedFeatureKey AddSupportedFeaturesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _supportedFeaturesSpare);
+        e.Reset();
+        (SupportedFeatures ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="FinalizedFeatures"/>, reusing one this message held before, and returns it.</summary>
+    public FinalizedFeatureKey AddFinalizedFeaturesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _finalizedFeaturesSpare);
+        e.Reset();
+        (FinalizedFeatures ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The ApiVersion struct of ApiVersionsResponse.</summary>
     public sealed partial class ApiVersion : global::Moldau.Protocol.IKafkaMessage
     {
@@ -356,6 +418,7 @@ public sealed partial class ApiVersionsResponse : global::Moldau.Protocol.IKafka
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 3;
+            UnknownTaggedFields = null;
             ApiKey = reader.ReadInt16();
             MinVersion = reader.ReadInt16();
             MaxVersion = reader.ReadInt16();
@@ -424,6 +487,18 @@ public sealed partial class ApiVersionsResponse : global::Moldau.Protocol.IKafka
         {
             return !(ApiKey != 0) && !(MinVersion != 0) && !(MaxVersion != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ApiKey = default;
+            MinVersion = default;
+            MaxVersion = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The SupportedFeatureKey struct of ApiVersionsResponse.</summary>
@@ -445,17 +520,30 @@ public sealed partial class ApiVersionsResponse : global::Moldau.Protocol.IKafka
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 3;
+            UnknownTaggedFields = null;
             if (version >= 3)
             {
-                Name = reader.ReadString(flexible);
+                Name = reader.ReadString(flexible, Name);
+            }
+            else
+            {
+                Name = "";
             }
             if (version >= 3)
             {
                 MinVersion = reader.ReadInt16();
             }
+            else
+            {
+                MinVersion = default;
+            }
             if (version >= 3)
             {
                 MaxVersion = reader.ReadInt16();
+            }
+            else
+            {
+                MaxVersion = default;
             }
             if (flexible)
             {
@@ -540,6 +628,18 @@ public sealed partial class ApiVersionsResponse : global::Moldau.Protocol.IKafka
         {
             return !((Name is not null && Name != "")) && !(MinVersion != 0) && !(MaxVersion != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            MinVersion = default;
+            MaxVersion = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The FinalizedFeatureKey struct of ApiVersionsResponse.</summary>
@@ -561,17 +661,30 @@ public sealed partial class ApiVersionsResponse : global::Moldau.Protocol.IKafka
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 3;
+            UnknownTaggedFields = null;
             if (version >= 3)
             {
-                Name = reader.ReadString(flexible);
+                Name = reader.ReadString(flexible, Name);
+            }
+            else
+            {
+                Name = "";
             }
             if (version >= 3)
             {
                 MaxVersionLevel = reader.ReadInt16();
             }
+            else
+            {
+                MaxVersionLevel = default;
+            }
             if (version >= 3)
             {
                 MinVersionLevel = reader.ReadInt16();
+            }
+            else
+            {
+                MinVersionLevel = default;
             }
             if (flexible)
             {
@@ -655,6 +768,18 @@ public sealed partial class ApiVersionsResponse : global::Moldau.Protocol.IKafka
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !(MaxVersionLevel != 0) && !(MinVersionLevel != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            MaxVersionLevel = default;
+            MinVersionLevel = default;
+            UnknownTaggedFields = null;
         }
     }
 }

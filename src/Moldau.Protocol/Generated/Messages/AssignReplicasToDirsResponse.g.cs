@@ -32,10 +32,13 @@ public sealed partial class AssignReplicasToDirsResponse : global::Moldau.Protoc
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<DirectoryData>? _directoriesSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
         var n0 = reader.ReadArrayLength(flexible);
@@ -45,10 +48,12 @@ public sealed partial class AssignReplicasToDirsResponse : global::Moldau.Protoc
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<DirectoryData>(n0);
+            var list1 = Directories ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _directoriesSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new DirectoryData();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _directoriesSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -141,6 +146,27 @@ public sealed partial class AssignReplicasToDirsResponse : global::Moldau.Protoc
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(Directories is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        if (Directories is null) Directories = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Directories, ref _directoriesSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Directories"/>, reusing one this message held before, and returns it.</summary>
+    public DirectoryData AddDirectoriesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _directoriesSpare);
+        e.Reset();
+        (Directories ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The DirectoryData struct of AssignReplicasToDirsResponse.</summary>
     public sealed partial class DirectoryData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -152,10 +178,13 @@ public sealed partial class AssignReplicasToDirsResponse : global::Moldau.Protoc
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<TopicData>? _topicsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             Id = reader.ReadUuid();
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
@@ -164,10 +193,12 @@ public sealed partial class AssignReplicasToDirsResponse : global::Moldau.Protoc
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<TopicData>(n2);
+                var list3 = Topics ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _topicsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new TopicData();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -257,6 +288,26 @@ public sealed partial class AssignReplicasToDirsResponse : global::Moldau.Protoc
         {
             return !(!Id.IsZero) && !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Id = default;
+            if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+        public TopicData AddTopicsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+            e.Reset();
+            (Topics ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The TopicData struct of AssignReplicasToDirsResponse.</summary>
@@ -270,10 +321,13 @@ public sealed partial class AssignReplicasToDirsResponse : global::Moldau.Protoc
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<PartitionData>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             TopicId = reader.ReadUuid();
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
@@ -282,10 +336,12 @@ public sealed partial class AssignReplicasToDirsResponse : global::Moldau.Protoc
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<PartitionData>(n4);
+                var list5 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _partitionsSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new PartitionData();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
@@ -375,6 +431,26 @@ public sealed partial class AssignReplicasToDirsResponse : global::Moldau.Protoc
         {
             return !(!TopicId.IsZero) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicId = default;
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public PartitionData AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The PartitionData struct of AssignReplicasToDirsResponse.</summary>
@@ -393,6 +469,7 @@ public sealed partial class AssignReplicasToDirsResponse : global::Moldau.Protoc
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             ErrorCode = reader.ReadInt16();
             if (flexible)
@@ -457,6 +534,17 @@ public sealed partial class AssignReplicasToDirsResponse : global::Moldau.Protoc
         public bool IsAllDefault()
         {
             return !(PartitionIndex != 0) && !(ErrorCode != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            ErrorCode = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -34,14 +34,22 @@ public sealed partial class BeginQuorumEpochRequest : global::Moldau.Protocol.IK
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TopicData>? _topicsSpare;
+    private global::System.Collections.Generic.List<LeaderEndpoint>? _leaderEndpointsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 1;
-        ClusterId = reader.ReadNullableString(flexible);
+        UnknownTaggedFields = null;
+        ClusterId = reader.ReadNullableString(flexible, ClusterId);
         if (version >= 1)
         {
             VoterId = reader.ReadInt32();
+        }
+        else
+        {
+            VoterId = -1;
         }
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -50,10 +58,12 @@ public sealed partial class BeginQuorumEpochRequest : global::Moldau.Protocol.IK
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TopicData>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TopicData();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -68,15 +78,21 @@ public sealed partial class BeginQuorumEpochRequest : global::Moldau.Protocol.IK
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<LeaderEndpoint>(n2);
+                var list3 = LeaderEndpoints ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _leaderEndpointsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new LeaderEndpoint();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _leaderEndpointsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
                 LeaderEndpoints = list3;
             }
+        }
+        else
+        {
+            if (LeaderEndpoints is null) LeaderEndpoints = new(); else global::Moldau.Protocol.MessageReuse.Recycle(LeaderEndpoints, ref _leaderEndpointsSpare);
         }
         if (flexible)
         {
@@ -200,6 +216,37 @@ public sealed partial class BeginQuorumEpochRequest : global::Moldau.Protocol.IK
         return !(ClusterId is not null) && !(VoterId != -1) && !(Topics is { Count: > 0 }) && !(LeaderEndpoints is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ClusterId = default;
+        VoterId = -1;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        if (LeaderEndpoints is null) LeaderEndpoints = new(); else global::Moldau.Protocol.MessageReuse.Recycle(LeaderEndpoints, ref _leaderEndpointsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public TopicData AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="LeaderEndpoints"/>, reusing one this message held before, and returns it.</summary>
+    public LeaderEndpoint AddLeaderEndpointsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _leaderEndpointsSpare);
+        e.Reset();
+        (LeaderEndpoints ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TopicData struct of BeginQuorumEpochRequest.</summary>
     public sealed partial class TopicData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -211,11 +258,14 @@ public sealed partial class BeginQuorumEpochRequest : global::Moldau.Protocol.IK
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<PartitionData>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
-            TopicName = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            TopicName = reader.ReadString(flexible, TopicName);
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
             {
@@ -223,10 +273,12 @@ public sealed partial class BeginQuorumEpochRequest : global::Moldau.Protocol.IK
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<PartitionData>(n4);
+                var list5 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _partitionsSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new PartitionData();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
@@ -316,6 +368,26 @@ public sealed partial class BeginQuorumEpochRequest : global::Moldau.Protocol.IK
         {
             return !((TopicName is not null && TopicName != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicName = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public PartitionData AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The PartitionData struct of BeginQuorumEpochRequest.</summary>
@@ -340,10 +412,15 @@ public sealed partial class BeginQuorumEpochRequest : global::Moldau.Protocol.IK
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             if (version >= 1)
             {
                 VoterDirectoryId = reader.ReadUuid();
+            }
+            else
+            {
+                VoterDirectoryId = default;
             }
             LeaderId = reader.ReadInt32();
             LeaderEpoch = reader.ReadInt32();
@@ -420,6 +497,19 @@ public sealed partial class BeginQuorumEpochRequest : global::Moldau.Protocol.IK
         {
             return !(PartitionIndex != 0) && !(!VoterDirectoryId.IsZero) && !(LeaderId != 0) && !(LeaderEpoch != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            VoterDirectoryId = default;
+            LeaderId = default;
+            LeaderEpoch = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The LeaderEndpoint struct of BeginQuorumEpochRequest.</summary>
@@ -441,17 +531,30 @@ public sealed partial class BeginQuorumEpochRequest : global::Moldau.Protocol.IK
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
+            UnknownTaggedFields = null;
             if (version >= 1)
             {
-                Name = reader.ReadString(flexible);
+                Name = reader.ReadString(flexible, Name);
+            }
+            else
+            {
+                Name = "";
             }
             if (version >= 1)
             {
-                Host = reader.ReadString(flexible);
+                Host = reader.ReadString(flexible, Host);
+            }
+            else
+            {
+                Host = "";
             }
             if (version >= 1)
             {
                 Port = reader.ReadUInt16();
+            }
+            else
+            {
+                Port = default;
             }
             if (flexible)
             {
@@ -535,6 +638,18 @@ public sealed partial class BeginQuorumEpochRequest : global::Moldau.Protocol.IK
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !((Host is not null && Host != "")) && !(Port != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            Host = "";
+            Port = default;
+            UnknownTaggedFields = null;
         }
     }
 }

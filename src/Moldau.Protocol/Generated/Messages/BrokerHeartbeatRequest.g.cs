@@ -46,11 +46,13 @@ public sealed partial class BrokerHeartbeatRequest : global::Moldau.Protocol.IKa
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         BrokerId = reader.ReadInt32();
         BrokerEpoch = reader.ReadInt64();
         CurrentMetadataOffset = reader.ReadInt64();
         WantFence = reader.ReadBool();
         WantShutDown = reader.ReadBool();
+        if (OfflineLogDirs is null) OfflineLogDirs = new(); else OfflineLogDirs.Clear();
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -69,7 +71,9 @@ public sealed partial class BrokerHeartbeatRequest : global::Moldau.Protocol.IKa
                         }
                         else
                         {
-                            var list1 = new global::System.Collections.Generic.List<global::Moldau.Protocol.Uuid>(n0);
+                            var list1 = OfflineLogDirs ?? new();
+                            list1.Clear();
+                            list1.EnsureCapacity(n0);
                             for (var j = 0; j < n0; j++)
                             {
                                 list1.Add(tagReader.ReadUuid());
@@ -176,5 +180,20 @@ public sealed partial class BrokerHeartbeatRequest : global::Moldau.Protocol.IKa
     public bool IsAllDefault()
     {
         return !(BrokerId != 0) && !(BrokerEpoch != -1L) && !(CurrentMetadataOffset != 0) && !(WantFence) && !(WantShutDown) && !(OfflineLogDirs is { Count: > 0 }) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        BrokerId = default;
+        BrokerEpoch = -1L;
+        CurrentMetadataOffset = default;
+        WantFence = default;
+        WantShutDown = default;
+        if (OfflineLogDirs is null) OfflineLogDirs = new(); else OfflineLogDirs.Clear();
+        UnknownTaggedFields = null;
     }
 }

@@ -43,6 +43,7 @@ public sealed partial class BrokerHeartbeatResponse : global::Moldau.Protocol.IK
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
         IsCaughtUp = reader.ReadBool();
@@ -116,5 +117,19 @@ public sealed partial class BrokerHeartbeatResponse : global::Moldau.Protocol.IK
     public bool IsAllDefault()
     {
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(IsCaughtUp) && !(!IsFenced) && !(ShouldShutDown) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        IsCaughtUp = default;
+        IsFenced = true;
+        ShouldShutDown = default;
+        UnknownTaggedFields = null;
     }
 }

@@ -51,12 +51,16 @@ public sealed partial class BrokerRegistrationRequest : global::Moldau.Protocol.
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<Listener>? _listenersSpare;
+    private global::System.Collections.Generic.List<Feature>? _featuresSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         BrokerId = reader.ReadInt32();
-        ClusterId = reader.ReadString(flexible);
+        ClusterId = reader.ReadString(flexible, ClusterId);
         IncarnationId = reader.ReadUuid();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -65,10 +69,12 @@ public sealed partial class BrokerRegistrationRequest : global::Moldau.Protocol.
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<Listener>(n0);
+            var list1 = Listeners ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _listenersSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new Listener();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _listenersSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -81,19 +87,25 @@ public sealed partial class BrokerRegistrationRequest : global::Moldau.Protocol.
         }
         else
         {
-            var list3 = new global::System.Collections.Generic.List<Feature>(n2);
+            var list3 = Features ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _featuresSpare);
+            list3.EnsureCapacity(n2);
             for (var j = 0; j < n2; j++)
             {
-                var e = new Feature();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _featuresSpare);
                 e.Read(ref reader, version);
                 list3.Add(e);
             }
             Features = list3;
         }
-        Rack = reader.ReadNullableString(flexible);
+        Rack = reader.ReadNullableString(flexible, Rack);
         if (version >= 1)
         {
             IsMigratingZkBroker = reader.ReadBool();
+        }
+        else
+        {
+            IsMigratingZkBroker = default;
         }
         if (version >= 2)
         {
@@ -104,7 +116,9 @@ public sealed partial class BrokerRegistrationRequest : global::Moldau.Protocol.
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<global::Moldau.Protocol.Uuid>(n4);
+                var list5 = LogDirs ?? new();
+                list5.Clear();
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
                     list5.Add(reader.ReadUuid());
@@ -112,9 +126,17 @@ public sealed partial class BrokerRegistrationRequest : global::Moldau.Protocol.
                 LogDirs = list5;
             }
         }
+        else
+        {
+            if (LogDirs is null) LogDirs = new(); else LogDirs.Clear();
+        }
         if (version >= 3)
         {
             PreviousBrokerEpoch = reader.ReadInt64();
+        }
+        else
+        {
+            PreviousBrokerEpoch = -1L;
         }
         if (flexible)
         {
@@ -272,6 +294,42 @@ public sealed partial class BrokerRegistrationRequest : global::Moldau.Protocol.
         return !(BrokerId != 0) && !((ClusterId is not null && ClusterId != "")) && !(!IncarnationId.IsZero) && !(Listeners is { Count: > 0 }) && !(Features is { Count: > 0 }) && !((Rack is not null && Rack != "")) && !(IsMigratingZkBroker) && !(LogDirs is { Count: > 0 }) && !(PreviousBrokerEpoch != -1L) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        BrokerId = default;
+        ClusterId = "";
+        IncarnationId = default;
+        if (Listeners is null) Listeners = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Listeners, ref _listenersSpare);
+        if (Features is null) Features = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Features, ref _featuresSpare);
+        Rack = "";
+        IsMigratingZkBroker = default;
+        if (LogDirs is null) LogDirs = new(); else LogDirs.Clear();
+        PreviousBrokerEpoch = -1L;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Listeners"/>, reusing one this message held before, and returns it.</summary>
+    public Listener AddListenersItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _listenersSpare);
+        e.Reset();
+        (Listeners ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Features"/>, reusing one this message held before, and returns it.</summary>
+    public Feature AddFeaturesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _featuresSpare);
+        e.Reset();
+        (Features ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The Listener struct of BrokerRegistrationRequest.</summary>
     public sealed partial class Listener : global::Moldau.Protocol.IKafkaMessage
     {
@@ -294,8 +352,9 @@ public sealed partial class BrokerRegistrationRequest : global::Moldau.Protocol.
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
-            Host = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
+            Host = reader.ReadString(flexible, Host);
             Port = reader.ReadUInt16();
             SecurityProtocol = reader.ReadInt16();
             if (flexible)
@@ -365,6 +424,19 @@ public sealed partial class BrokerRegistrationRequest : global::Moldau.Protocol.
         {
             return !((Name is not null && Name != "")) && !((Host is not null && Host != "")) && !(Port != 0) && !(SecurityProtocol != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            Host = "";
+            Port = default;
+            SecurityProtocol = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The Feature struct of BrokerRegistrationRequest.</summary>
@@ -386,7 +458,8 @@ public sealed partial class BrokerRegistrationRequest : global::Moldau.Protocol.
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             MinSupportedVersion = reader.ReadInt16();
             MaxSupportedVersion = reader.ReadInt16();
             if (flexible)
@@ -453,6 +526,18 @@ public sealed partial class BrokerRegistrationRequest : global::Moldau.Protocol.
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !(MinSupportedVersion != 0) && !(MaxSupportedVersion != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            MinSupportedVersion = default;
+            MaxSupportedVersion = default;
+            UnknownTaggedFields = null;
         }
     }
 }

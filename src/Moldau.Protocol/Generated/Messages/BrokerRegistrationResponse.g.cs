@@ -37,6 +37,7 @@ public sealed partial class BrokerRegistrationResponse : global::Moldau.Protocol
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
         BrokerEpoch = reader.ReadInt64();
@@ -104,5 +105,17 @@ public sealed partial class BrokerRegistrationResponse : global::Moldau.Protocol
     public bool IsAllDefault()
     {
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(BrokerEpoch != -1L) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        BrokerEpoch = -1L;
+        UnknownTaggedFields = null;
     }
 }

@@ -30,10 +30,13 @@ public sealed partial class ConsumerGroupDescribeResponse : global::Moldau.Proto
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<DescribedGroup>? _groupsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -42,10 +45,12 @@ public sealed partial class ConsumerGroupDescribeResponse : global::Moldau.Proto
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<DescribedGroup>(n0);
+            var list1 = Groups ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _groupsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new DescribedGroup();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _groupsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -136,6 +141,26 @@ public sealed partial class ConsumerGroupDescribeResponse : global::Moldau.Proto
         return !(ThrottleTimeMs != 0) && !(Groups is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        if (Groups is null) Groups = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Groups, ref _groupsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Groups"/>, reusing one this message held before, and returns it.</summary>
+    public DescribedGroup AddGroupsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _groupsSpare);
+        e.Reset();
+        (Groups ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The DescribedGroup struct of ConsumerGroupDescribeResponse.</summary>
     public sealed partial class DescribedGroup : global::Moldau.Protocol.IKafkaMessage
     {
@@ -169,17 +194,20 @@ public sealed partial class ConsumerGroupDescribeResponse : global::Moldau.Proto
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<Member>? _membersSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             ErrorCode = reader.ReadInt16();
-            ErrorMessage = reader.ReadNullableString(flexible);
-            GroupId = reader.ReadString(flexible);
-            GroupState = reader.ReadString(flexible);
+            ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
+            GroupId = reader.ReadString(flexible, GroupId);
+            GroupState = reader.ReadString(flexible, GroupState);
             GroupEpoch = reader.ReadInt32();
             AssignmentEpoch = reader.ReadInt32();
-            AssignorName = reader.ReadString(flexible);
+            AssignorName = reader.ReadString(flexible, AssignorName);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -187,10 +215,12 @@ public sealed partial class ConsumerGroupDescribeResponse : global::Moldau.Proto
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<Member>(n2);
+                var list3 = Members ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _membersSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new Member();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _membersSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -295,6 +325,33 @@ public sealed partial class ConsumerGroupDescribeResponse : global::Moldau.Proto
         {
             return !(ErrorCode != 0) && !(ErrorMessage is not null) && !((GroupId is not null && GroupId != "")) && !((GroupState is not null && GroupState != "")) && !(GroupEpoch != 0) && !(AssignmentEpoch != 0) && !((AssignorName is not null && AssignorName != "")) && !(Members is { Count: > 0 }) && !(AuthorizedOperations != -2147483648) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ErrorCode = default;
+            ErrorMessage = default;
+            GroupId = "";
+            GroupState = "";
+            GroupEpoch = default;
+            AssignmentEpoch = default;
+            AssignorName = "";
+            if (Members is null) Members = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Members, ref _membersSpare);
+            AuthorizedOperations = -2147483648;
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Members"/>, reusing one this message held before, and returns it.</summary>
+        public Member AddMembersItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _membersSpare);
+            e.Reset();
+            (Members ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The Member struct of ConsumerGroupDescribeResponse.</summary>
@@ -337,12 +394,13 @@ public sealed partial class ConsumerGroupDescribeResponse : global::Moldau.Proto
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            MemberId = reader.ReadString(flexible);
-            InstanceId = reader.ReadNullableString(flexible);
-            RackId = reader.ReadNullableString(flexible);
+            UnknownTaggedFields = null;
+            MemberId = reader.ReadString(flexible, MemberId);
+            InstanceId = reader.ReadNullableString(flexible, InstanceId);
+            RackId = reader.ReadNullableString(flexible, RackId);
             MemberEpoch = reader.ReadInt32();
-            ClientId = reader.ReadString(flexible);
-            ClientHost = reader.ReadString(flexible);
+            ClientId = reader.ReadString(flexible, ClientId);
+            ClientHost = reader.ReadString(flexible, ClientHost);
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
             {
@@ -350,18 +408,20 @@ public sealed partial class ConsumerGroupDescribeResponse : global::Moldau.Proto
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<string>(n4);
+                var list5 = SubscribedTopicNames ?? new();
+                list5.Clear();
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
                     list5.Add(reader.ReadString(flexible));
                 }
                 SubscribedTopicNames = list5;
             }
-            SubscribedTopicRegex = reader.ReadNullableString(flexible);
-            var s6 = new Assignment();
+            SubscribedTopicRegex = reader.ReadNullableString(flexible, SubscribedTopicRegex);
+            var s6 = Assignment ?? new Assignment();
             s6.Read(ref reader, version);
             Assignment = s6;
-            var s7 = new Assignment();
+            var s7 = TargetAssignment ?? new Assignment();
             s7.Read(ref reader, version);
             TargetAssignment = s7;
             if (flexible)
@@ -464,6 +524,25 @@ public sealed partial class ConsumerGroupDescribeResponse : global::Moldau.Proto
         {
             return !((MemberId is not null && MemberId != "")) && !(InstanceId is not null) && !(RackId is not null) && !(MemberEpoch != 0) && !((ClientId is not null && ClientId != "")) && !((ClientHost is not null && ClientHost != "")) && !(SubscribedTopicNames is { Count: > 0 }) && !(SubscribedTopicRegex is not null) && !((Assignment is not null && !Assignment.IsAllDefault())) && !((TargetAssignment is not null && !TargetAssignment.IsAllDefault())) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            MemberId = "";
+            InstanceId = default;
+            RackId = default;
+            MemberEpoch = default;
+            ClientId = "";
+            ClientHost = "";
+            if (SubscribedTopicNames is null) SubscribedTopicNames = new(); else SubscribedTopicNames.Clear();
+            SubscribedTopicRegex = default;
+            if (Assignment is null) Assignment = new(); else Assignment.Reset();
+            if (TargetAssignment is null) TargetAssignment = new(); else TargetAssignment.Reset();
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The TopicPartitions struct of ConsumerGroupDescribeResponse.</summary>
@@ -485,8 +564,9 @@ public sealed partial class ConsumerGroupDescribeResponse : global::Moldau.Proto
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             TopicId = reader.ReadUuid();
-            TopicName = reader.ReadString(flexible);
+            TopicName = reader.ReadString(flexible, TopicName);
             var n8 = reader.ReadArrayLength(flexible);
             if (n8 < 0)
             {
@@ -494,7 +574,9 @@ public sealed partial class ConsumerGroupDescribeResponse : global::Moldau.Proto
             }
             else
             {
-                var list9 = new global::System.Collections.Generic.List<int>(n8);
+                var list9 = Partitions ?? new();
+                list9.Clear();
+                list9.EnsureCapacity(n8);
                 for (var j = 0; j < n8; j++)
                 {
                     list9.Add(reader.ReadInt32());
@@ -584,6 +666,18 @@ public sealed partial class ConsumerGroupDescribeResponse : global::Moldau.Proto
         {
             return !(!TopicId.IsZero) && !((TopicName is not null && TopicName != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicId = default;
+            TopicName = "";
+            if (Partitions is null) Partitions = new(); else Partitions.Clear();
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The Assignment struct of ConsumerGroupDescribeResponse.</summary>
@@ -595,10 +689,13 @@ public sealed partial class ConsumerGroupDescribeResponse : global::Moldau.Proto
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<TopicPartitions>? _topicPartitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             var n10 = reader.ReadArrayLength(flexible);
             if (n10 < 0)
             {
@@ -606,10 +703,12 @@ public sealed partial class ConsumerGroupDescribeResponse : global::Moldau.Proto
             }
             else
             {
-                var list11 = new global::System.Collections.Generic.List<TopicPartitions>(n10);
+                var list11 = TopicPartitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list11, ref _topicPartitionsSpare);
+                list11.EnsureCapacity(n10);
                 for (var j = 0; j < n10; j++)
                 {
-                    var e = new TopicPartitions();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicPartitionsSpare);
                     e.Read(ref reader, version);
                     list11.Add(e);
                 }
@@ -696,6 +795,25 @@ public sealed partial class ConsumerGroupDescribeResponse : global::Moldau.Proto
         public bool IsAllDefault()
         {
             return !(TopicPartitions is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            if (TopicPartitions is null) TopicPartitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(TopicPartitions, ref _topicPartitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="TopicPartitions"/>, reusing one this message held before, and returns it.</summary>
+        public TopicPartitions AddTopicPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicPartitionsSpare);
+            e.Reset();
+            (TopicPartitions ??= new()).Add(e);
+            return e;
         }
     }
 }

@@ -54,24 +54,31 @@ public sealed partial class ConsumerGroupHeartbeatRequest : global::Moldau.Proto
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<string>? _subscribedTopicNamesEmptied;
+    private global::System.Collections.Generic.List<TopicPartitionsData>? _topicPartitionsSpare;
+    private global::System.Collections.Generic.List<TopicPartitionsData>? _topicPartitionsEmptied;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
-        GroupId = reader.ReadString(flexible);
-        MemberId = reader.ReadString(flexible);
+        UnknownTaggedFields = null;
+        GroupId = reader.ReadString(flexible, GroupId);
+        MemberId = reader.ReadString(flexible, MemberId);
         MemberEpoch = reader.ReadInt32();
-        InstanceId = reader.ReadNullableString(flexible);
-        RackId = reader.ReadNullableString(flexible);
+        InstanceId = reader.ReadNullableString(flexible, InstanceId);
+        RackId = reader.ReadNullableString(flexible, RackId);
         RebalanceTimeoutMs = reader.ReadInt32();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
-            SubscribedTopicNames = null;
+            SetSubscribedTopicNamesToNull();
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<string>(n0);
+            var list1 = SubscribedTopicNames ?? global::Moldau.Protocol.MessageReuse.List(ref _subscribedTopicNamesEmptied);
+            list1.Clear();
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
                 list1.Add(reader.ReadString(flexible));
@@ -80,20 +87,26 @@ public sealed partial class ConsumerGroupHeartbeatRequest : global::Moldau.Proto
         }
         if (version >= 1)
         {
-            SubscribedTopicRegex = ((version >= 1) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
-        }
-        ServerAssignor = reader.ReadNullableString(flexible);
-        var n2 = reader.ReadArrayLength(flexible);
-        if (n2 < 0)
-        {
-            TopicPartitions = null;
+            SubscribedTopicRegex = ((version >= 1) ? reader.ReadNullableString(flexible, SubscribedTopicRegex) : reader.ReadString(flexible, SubscribedTopicRegex));
         }
         else
         {
-            var list3 = new global::System.Collections.Generic.List<TopicPartitionsData>(n2);
+            SubscribedTopicRegex = default;
+        }
+        ServerAssignor = reader.ReadNullableString(flexible, ServerAssignor);
+        var n2 = reader.ReadArrayLength(flexible);
+        if (n2 < 0)
+        {
+            SetTopicPartitionsToNull();
+        }
+        else
+        {
+            var list3 = TopicPartitions ?? global::Moldau.Protocol.MessageReuse.List(ref _topicPartitionsEmptied);
+            global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _topicPartitionsSpare);
+            list3.EnsureCapacity(n2);
             for (var j = 0; j < n2; j++)
             {
-                var e = new TopicPartitionsData();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicPartitionsSpare);
                 e.Read(ref reader, version);
                 list3.Add(e);
             }
@@ -227,6 +240,56 @@ public sealed partial class ConsumerGroupHeartbeatRequest : global::Moldau.Proto
         return !((GroupId is not null && GroupId != "")) && !((MemberId is not null && MemberId != "")) && !(MemberEpoch != 0) && !(InstanceId is not null) && !(RackId is not null) && !(RebalanceTimeoutMs != -1) && !(SubscribedTopicNames is not null) && !(SubscribedTopicRegex is not null) && !(ServerAssignor is not null) && !(TopicPartitions is not null) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        GroupId = "";
+        MemberId = "";
+        MemberEpoch = default;
+        InstanceId = default;
+        RackId = default;
+        RebalanceTimeoutMs = -1;
+        SetSubscribedTopicNamesToNull();
+        SubscribedTopicRegex = default;
+        ServerAssignor = default;
+        SetTopicPartitionsToNull();
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Sets <see cref="SubscribedTopicNames"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetSubscribedTopicNamesToNull()
+    {
+        if (SubscribedTopicNames is not null)
+        {
+            SubscribedTopicNames.Clear();
+            _subscribedTopicNamesEmptied = SubscribedTopicNames;
+            SubscribedTopicNames = null;
+        }
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="TopicPartitions"/>, reusing one this message held before, and returns it.</summary>
+    public TopicPartitionsData AddTopicPartitionsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicPartitionsSpare);
+        e.Reset();
+        (TopicPartitions ??= global::Moldau.Protocol.MessageReuse.List(ref _topicPartitionsEmptied)).Add(e);
+        return e;
+    }
+
+    /// <summary>Sets <see cref="TopicPartitions"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetTopicPartitionsToNull()
+    {
+        if (TopicPartitions is not null)
+        {
+            global::Moldau.Protocol.MessageReuse.Recycle(TopicPartitions, ref _topicPartitionsSpare);
+            _topicPartitionsEmptied = TopicPartitions;
+            TopicPartitions = null;
+        }
+    }
+
     /// <summary>The TopicPartitions struct of ConsumerGroupHeartbeatRequest.</summary>
     public sealed partial class TopicPartitionsData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -243,6 +306,7 @@ public sealed partial class ConsumerGroupHeartbeatRequest : global::Moldau.Proto
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             TopicId = reader.ReadUuid();
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
@@ -251,7 +315,9 @@ public sealed partial class ConsumerGroupHeartbeatRequest : global::Moldau.Proto
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<int>(n4);
+                var list5 = Partitions ?? new();
+                list5.Clear();
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
                     list5.Add(reader.ReadInt32());
@@ -338,6 +404,17 @@ public sealed partial class ConsumerGroupHeartbeatRequest : global::Moldau.Proto
         public bool IsAllDefault()
         {
             return !(!TopicId.IsZero) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicId = default;
+            if (Partitions is null) Partitions = new(); else Partitions.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

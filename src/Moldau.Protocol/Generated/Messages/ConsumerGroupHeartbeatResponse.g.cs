@@ -49,10 +49,11 @@ public sealed partial class ConsumerGroupHeartbeatResponse : global::Moldau.Prot
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
-        ErrorMessage = reader.ReadNullableString(flexible);
-        MemberId = reader.ReadNullableString(flexible);
+        ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
+        MemberId = reader.ReadNullableString(flexible, MemberId);
         MemberEpoch = reader.ReadInt32();
         HeartbeatIntervalMs = reader.ReadInt32();
         if (reader.ReadInt8() < 0)
@@ -61,7 +62,7 @@ public sealed partial class ConsumerGroupHeartbeatResponse : global::Moldau.Prot
         }
         else
         {
-            var s0 = new AssignmentData();
+            var s0 = Assignment ?? new AssignmentData();
             s0.Read(ref reader, version);
             Assignment = s0;
         }
@@ -147,6 +148,22 @@ public sealed partial class ConsumerGroupHeartbeatResponse : global::Moldau.Prot
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(ErrorMessage is not null) && !(MemberId is not null) && !(MemberEpoch != 0) && !(HeartbeatIntervalMs != 0) && !(Assignment is not null) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        ErrorMessage = default;
+        MemberId = default;
+        MemberEpoch = default;
+        HeartbeatIntervalMs = default;
+        Assignment = null;
+        UnknownTaggedFields = null;
+    }
+
     /// <summary>The Assignment struct of ConsumerGroupHeartbeatResponse.</summary>
     public sealed partial class AssignmentData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -156,10 +173,13 @@ public sealed partial class ConsumerGroupHeartbeatResponse : global::Moldau.Prot
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<TopicPartitions>? _topicPartitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             var n1 = reader.ReadArrayLength(flexible);
             if (n1 < 0)
             {
@@ -167,10 +187,12 @@ public sealed partial class ConsumerGroupHeartbeatResponse : global::Moldau.Prot
             }
             else
             {
-                var list2 = new global::System.Collections.Generic.List<TopicPartitions>(n1);
+                var list2 = TopicPartitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list2, ref _topicPartitionsSpare);
+                list2.EnsureCapacity(n1);
                 for (var j = 0; j < n1; j++)
                 {
-                    var e = new TopicPartitions();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicPartitionsSpare);
                     e.Read(ref reader, version);
                     list2.Add(e);
                 }
@@ -258,6 +280,25 @@ public sealed partial class ConsumerGroupHeartbeatResponse : global::Moldau.Prot
         {
             return !(TopicPartitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            if (TopicPartitions is null) TopicPartitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(TopicPartitions, ref _topicPartitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="TopicPartitions"/>, reusing one this message held before, and returns it.</summary>
+        public TopicPartitions AddTopicPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicPartitionsSpare);
+            e.Reset();
+            (TopicPartitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The TopicPartitions struct of ConsumerGroupHeartbeatResponse.</summary>
@@ -276,6 +317,7 @@ public sealed partial class ConsumerGroupHeartbeatResponse : global::Moldau.Prot
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             TopicId = reader.ReadUuid();
             var n3 = reader.ReadArrayLength(flexible);
             if (n3 < 0)
@@ -284,7 +326,9 @@ public sealed partial class ConsumerGroupHeartbeatResponse : global::Moldau.Prot
             }
             else
             {
-                var list4 = new global::System.Collections.Generic.List<int>(n3);
+                var list4 = Partitions ?? new();
+                list4.Clear();
+                list4.EnsureCapacity(n3);
                 for (var j = 0; j < n3; j++)
                 {
                     list4.Add(reader.ReadInt32());
@@ -371,6 +415,17 @@ public sealed partial class ConsumerGroupHeartbeatResponse : global::Moldau.Prot
         public bool IsAllDefault()
         {
             return !(!TopicId.IsZero) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicId = default;
+            if (Partitions is null) Partitions = new(); else Partitions.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -22,6 +22,8 @@ public sealed partial class ConsumerProtocolAssignment : global::Moldau.Protocol
 
     public byte[]? UserData { get; set; }
 
+    private global::System.Collections.Generic.List<TopicPartition>? _assignedPartitionsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
@@ -32,10 +34,12 @@ public sealed partial class ConsumerProtocolAssignment : global::Moldau.Protocol
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TopicPartition>(n0);
+            var list1 = AssignedPartitions ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _assignedPartitionsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TopicPartition();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _assignedPartitionsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -87,6 +91,25 @@ public sealed partial class ConsumerProtocolAssignment : global::Moldau.Protocol
         return !(AssignedPartitions is { Count: > 0 }) && !(UserData is not null);
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (AssignedPartitions is null) AssignedPartitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(AssignedPartitions, ref _assignedPartitionsSpare);
+        UserData = default;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="AssignedPartitions"/>, reusing one this message held before, and returns it.</summary>
+    public TopicPartition AddAssignedPartitionsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _assignedPartitionsSpare);
+        e.Reset();
+        (AssignedPartitions ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TopicPartition struct of ConsumerProtocolAssignment.</summary>
     public sealed partial class TopicPartition : global::Moldau.Protocol.IKafkaMessage
     {
@@ -97,7 +120,7 @@ public sealed partial class ConsumerProtocolAssignment : global::Moldau.Protocol
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
-            Topic = reader.ReadString(false);
+            Topic = reader.ReadString(false, Topic);
             var n2 = reader.ReadArrayLength(false);
             if (n2 < 0)
             {
@@ -105,7 +128,9 @@ public sealed partial class ConsumerProtocolAssignment : global::Moldau.Protocol
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<int>(n2);
+                var list3 = Partitions ?? new();
+                list3.Clear();
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
                     list3.Add(reader.ReadInt32());
@@ -152,6 +177,16 @@ public sealed partial class ConsumerProtocolAssignment : global::Moldau.Protocol
         public bool IsAllDefault()
         {
             return !((Topic is not null && Topic != "")) && !(Partitions is { Count: > 0 });
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Topic = "";
+            if (Partitions is null) Partitions = new(); else Partitions.Clear();
         }
     }
 }

@@ -28,6 +28,8 @@ public sealed partial class ConsumerProtocolSubscription : global::Moldau.Protoc
 
     public string? RackId { get; set; }
 
+    private global::System.Collections.Generic.List<TopicPartition>? _ownedPartitionsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
@@ -38,7 +40,9 @@ public sealed partial class ConsumerProtocolSubscription : global::Moldau.Protoc
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<string>(n0);
+            var list1 = Topics ?? new();
+            list1.Clear();
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
                 list1.Add(reader.ReadString(false));
@@ -55,23 +59,37 @@ public sealed partial class ConsumerProtocolSubscription : global::Moldau.Protoc
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<TopicPartition>(n2);
+                var list3 = OwnedPartitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _ownedPartitionsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new TopicPartition();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _ownedPartitionsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
                 OwnedPartitions = list3;
             }
         }
+        else
+        {
+            if (OwnedPartitions is null) OwnedPartitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(OwnedPartitions, ref _ownedPartitionsSpare);
+        }
         if (version >= 2)
         {
             GenerationId = reader.ReadInt32();
         }
+        else
+        {
+            GenerationId = -1;
+        }
         if (version >= 3)
         {
-            RackId = ((version >= 3) ? reader.ReadNullableString(false) : reader.ReadString(false));
+            RackId = ((version >= 3) ? reader.ReadNullableString(false, RackId) : reader.ReadString(false, RackId));
+        }
+        else
+        {
+            RackId = default;
         }
     }
 
@@ -163,6 +181,28 @@ public sealed partial class ConsumerProtocolSubscription : global::Moldau.Protoc
         return !(Topics is { Count: > 0 }) && !(UserData is not null) && !(OwnedPartitions is { Count: > 0 }) && !(GenerationId != -1) && !(RackId is not null);
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Topics is null) Topics = new(); else Topics.Clear();
+        UserData = default;
+        if (OwnedPartitions is null) OwnedPartitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(OwnedPartitions, ref _ownedPartitionsSpare);
+        GenerationId = -1;
+        RackId = default;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="OwnedPartitions"/>, reusing one this message held before, and returns it.</summary>
+    public TopicPartition AddOwnedPartitionsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _ownedPartitionsSpare);
+        e.Reset();
+        (OwnedPartitions ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TopicPartition struct of ConsumerProtocolSubscription.</summary>
     public sealed partial class TopicPartition : global::Moldau.Protocol.IKafkaMessage
     {
@@ -175,7 +215,11 @@ public sealed partial class ConsumerProtocolSubscription : global::Moldau.Protoc
         {
             if (version >= 1)
             {
-                Topic = reader.ReadString(false);
+                Topic = reader.ReadString(false, Topic);
+            }
+            else
+            {
+                Topic = "";
             }
             if (version >= 1)
             {
@@ -186,13 +230,19 @@ public sealed partial class ConsumerProtocolSubscription : global::Moldau.Protoc
                 }
                 else
                 {
-                    var list5 = new global::System.Collections.Generic.List<int>(n4);
+                    var list5 = Partitions ?? new();
+                    list5.Clear();
+                    list5.EnsureCapacity(n4);
                     for (var j = 0; j < n4; j++)
                     {
                         list5.Add(reader.ReadInt32());
                     }
                     Partitions = list5;
                 }
+            }
+            else
+            {
+                if (Partitions is null) Partitions = new(); else Partitions.Clear();
             }
         }
 
@@ -246,6 +296,16 @@ public sealed partial class ConsumerProtocolSubscription : global::Moldau.Protoc
         public bool IsAllDefault()
         {
             return !((Topic is not null && Topic != "")) && !(Partitions is { Count: > 0 });
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Topic = "";
+            if (Partitions is null) Partitions = new(); else Partitions.Clear();
         }
     }
 }

@@ -34,10 +34,15 @@ public sealed partial class ControlledShutdownRequest : global::Moldau.Protocol.
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 3;
+        UnknownTaggedFields = null;
         BrokerId = reader.ReadInt32();
         if (version >= 2)
         {
             BrokerEpoch = reader.ReadInt64();
+        }
+        else
+        {
+            BrokerEpoch = -1L;
         }
         if (flexible)
         {
@@ -107,5 +112,16 @@ public sealed partial class ControlledShutdownRequest : global::Moldau.Protocol.
     public bool IsAllDefault()
     {
         return !(BrokerId != 0) && !(BrokerEpoch != -1L) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        BrokerId = default;
+        BrokerEpoch = -1L;
+        UnknownTaggedFields = null;
     }
 }

@@ -30,10 +30,13 @@ public sealed partial class ControlledShutdownResponse : global::Moldau.Protocol
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<RemainingPartition>? _remainingPartitionsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 3;
+        UnknownTaggedFields = null;
         ErrorCode = reader.ReadInt16();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -42,10 +45,12 @@ public sealed partial class ControlledShutdownResponse : global::Moldau.Protocol
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<RemainingPartition>(n0);
+            var list1 = RemainingPartitions ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _remainingPartitionsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new RemainingPartition();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _remainingPartitionsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -136,6 +141,26 @@ public sealed partial class ControlledShutdownResponse : global::Moldau.Protocol
         return !(ErrorCode != 0) && !(RemainingPartitions is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ErrorCode = default;
+        if (RemainingPartitions is null) RemainingPartitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(RemainingPartitions, ref _remainingPartitionsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="RemainingPartitions"/>, reusing one this message held before, and returns it.</summary>
+    public RemainingPartition AddRemainingPartitionsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _remainingPartitionsSpare);
+        e.Reset();
+        (RemainingPartitions ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The RemainingPartition struct of ControlledShutdownResponse.</summary>
     public sealed partial class RemainingPartition : global::Moldau.Protocol.IKafkaMessage
     {
@@ -152,7 +177,8 @@ public sealed partial class ControlledShutdownResponse : global::Moldau.Protocol
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 3;
-            TopicName = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            TopicName = reader.ReadString(flexible, TopicName);
             PartitionIndex = reader.ReadInt32();
             if (flexible)
             {
@@ -216,6 +242,17 @@ public sealed partial class ControlledShutdownResponse : global::Moldau.Protocol
         public bool IsAllDefault()
         {
             return !((TopicName is not null && TopicName != "")) && !(PartitionIndex != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicName = "";
+            PartitionIndex = default;
+            UnknownTaggedFields = null;
         }
     }
 }

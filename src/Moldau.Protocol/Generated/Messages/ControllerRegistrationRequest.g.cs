@@ -39,10 +39,14 @@ public sealed partial class ControllerRegistrationRequest : global::Moldau.Proto
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<Listener>? _listenersSpare;
+    private global::System.Collections.Generic.List<Feature>? _featuresSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ControllerId = reader.ReadInt32();
         IncarnationId = reader.ReadUuid();
         ZkMigrationReady = reader.ReadBool();
@@ -53,10 +57,12 @@ public sealed partial class ControllerRegistrationRequest : global::Moldau.Proto
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<Listener>(n0);
+            var list1 = Listeners ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _listenersSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new Listener();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _listenersSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -69,10 +75,12 @@ public sealed partial class ControllerRegistrationRequest : global::Moldau.Proto
         }
         else
         {
-            var list3 = new global::System.Collections.Generic.List<Feature>(n2);
+            var list3 = Features ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _featuresSpare);
+            list3.EnsureCapacity(n2);
             for (var j = 0; j < n2; j++)
             {
-                var e = new Feature();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _featuresSpare);
                 e.Read(ref reader, version);
                 list3.Add(e);
             }
@@ -190,6 +198,38 @@ public sealed partial class ControllerRegistrationRequest : global::Moldau.Proto
         return !(ControllerId != 0) && !(!IncarnationId.IsZero) && !(ZkMigrationReady) && !(Listeners is { Count: > 0 }) && !(Features is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ControllerId = default;
+        IncarnationId = default;
+        ZkMigrationReady = default;
+        if (Listeners is null) Listeners = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Listeners, ref _listenersSpare);
+        if (Features is null) Features = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Features, ref _featuresSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Listeners"/>, reusing one this message held before, and returns it.</summary>
+    public Listener AddListenersItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _listenersSpare);
+        e.Reset();
+        (Listeners ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Features"/>, reusing one this message held before, and returns it.</summary>
+    public Feature AddFeaturesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _featuresSpare);
+        e.Reset();
+        (Features ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The Listener struct of ControllerRegistrationRequest.</summary>
     public sealed partial class Listener : global::Moldau.Protocol.IKafkaMessage
     {
@@ -212,8 +252,9 @@ public sealed partial class ControllerRegistrationRequest : global::Moldau.Proto
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
-            Host = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
+            Host = reader.ReadString(flexible, Host);
             Port = reader.ReadUInt16();
             SecurityProtocol = reader.ReadInt16();
             if (flexible)
@@ -283,6 +324,19 @@ public sealed partial class ControllerRegistrationRequest : global::Moldau.Proto
         {
             return !((Name is not null && Name != "")) && !((Host is not null && Host != "")) && !(Port != 0) && !(SecurityProtocol != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            Host = "";
+            Port = default;
+            SecurityProtocol = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The Feature struct of ControllerRegistrationRequest.</summary>
@@ -304,7 +358,8 @@ public sealed partial class ControllerRegistrationRequest : global::Moldau.Proto
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             MinSupportedVersion = reader.ReadInt16();
             MaxSupportedVersion = reader.ReadInt16();
             if (flexible)
@@ -371,6 +426,18 @@ public sealed partial class ControllerRegistrationRequest : global::Moldau.Proto
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !(MinSupportedVersion != 0) && !(MaxSupportedVersion != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            MinSupportedVersion = default;
+            MaxSupportedVersion = default;
+            UnknownTaggedFields = null;
         }
     }
 }

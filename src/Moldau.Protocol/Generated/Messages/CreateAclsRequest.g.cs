@@ -27,10 +27,13 @@ public sealed partial class CreateAclsRequest : global::Moldau.Protocol.IKafkaMe
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<AclCreation>? _creationsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -38,10 +41,12 @@ public sealed partial class CreateAclsRequest : global::Moldau.Protocol.IKafkaMe
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<AclCreation>(n0);
+            var list1 = Creations ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _creationsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new AclCreation();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _creationsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -130,6 +135,25 @@ public sealed partial class CreateAclsRequest : global::Moldau.Protocol.IKafkaMe
         return !(Creations is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Creations is null) Creations = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Creations, ref _creationsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Creations"/>, reusing one this message held before, and returns it.</summary>
+    public AclCreation AddCreationsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _creationsSpare);
+        e.Reset();
+        (Creations ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The AclCreation struct of CreateAclsRequest.</summary>
     public sealed partial class AclCreation : global::Moldau.Protocol.IKafkaMessage
     {
@@ -161,14 +185,19 @@ public sealed partial class CreateAclsRequest : global::Moldau.Protocol.IKafkaMe
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
+            UnknownTaggedFields = null;
             ResourceType = reader.ReadInt8();
-            ResourceName = reader.ReadString(flexible);
+            ResourceName = reader.ReadString(flexible, ResourceName);
             if (version >= 1)
             {
                 ResourcePatternType = reader.ReadInt8();
             }
-            Principal = reader.ReadString(flexible);
-            Host = reader.ReadString(flexible);
+            else
+            {
+                ResourcePatternType = 3;
+            }
+            Principal = reader.ReadString(flexible, Principal);
+            Host = reader.ReadString(flexible, Host);
             Operation = reader.ReadInt8();
             PermissionType = reader.ReadInt8();
             if (flexible)
@@ -249,6 +278,22 @@ public sealed partial class CreateAclsRequest : global::Moldau.Protocol.IKafkaMe
         public bool IsAllDefault()
         {
             return !(ResourceType != 0) && !((ResourceName is not null && ResourceName != "")) && !(ResourcePatternType != 3) && !((Principal is not null && Principal != "")) && !((Host is not null && Host != "")) && !(Operation != 0) && !(PermissionType != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ResourceType = default;
+            ResourceName = "";
+            ResourcePatternType = 3;
+            Principal = "";
+            Host = "";
+            Operation = default;
+            PermissionType = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -36,17 +36,28 @@ public sealed partial class CreateDelegationTokenRequest : global::Moldau.Protoc
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<CreatableRenewers>? _renewersSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         if (version >= 3)
         {
-            OwnerPrincipalType = ((version >= 3) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+            OwnerPrincipalType = ((version >= 3) ? reader.ReadNullableString(flexible, OwnerPrincipalType) : reader.ReadString(flexible, OwnerPrincipalType));
+        }
+        else
+        {
+            OwnerPrincipalType = "";
         }
         if (version >= 3)
         {
-            OwnerPrincipalName = ((version >= 3) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+            OwnerPrincipalName = ((version >= 3) ? reader.ReadNullableString(flexible, OwnerPrincipalName) : reader.ReadString(flexible, OwnerPrincipalName));
+        }
+        else
+        {
+            OwnerPrincipalName = "";
         }
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -55,10 +66,12 @@ public sealed partial class CreateDelegationTokenRequest : global::Moldau.Protoc
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<CreatableRenewers>(n0);
+            var list1 = Renewers ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _renewersSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new CreatableRenewers();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _renewersSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -166,6 +179,28 @@ public sealed partial class CreateDelegationTokenRequest : global::Moldau.Protoc
         return !((OwnerPrincipalType is not null && OwnerPrincipalType != "")) && !((OwnerPrincipalName is not null && OwnerPrincipalName != "")) && !(Renewers is { Count: > 0 }) && !(MaxLifetimeMs != 0) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        OwnerPrincipalType = "";
+        OwnerPrincipalName = "";
+        if (Renewers is null) Renewers = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Renewers, ref _renewersSpare);
+        MaxLifetimeMs = default;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Renewers"/>, reusing one this message held before, and returns it.</summary>
+    public CreatableRenewers AddRenewersItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _renewersSpare);
+        e.Reset();
+        (Renewers ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The CreatableRenewers struct of CreateDelegationTokenRequest.</summary>
     public sealed partial class CreatableRenewers : global::Moldau.Protocol.IKafkaMessage
     {
@@ -182,8 +217,9 @@ public sealed partial class CreateDelegationTokenRequest : global::Moldau.Protoc
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
-            PrincipalType = reader.ReadString(flexible);
-            PrincipalName = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            PrincipalType = reader.ReadString(flexible, PrincipalType);
+            PrincipalName = reader.ReadString(flexible, PrincipalName);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -246,6 +282,17 @@ public sealed partial class CreateDelegationTokenRequest : global::Moldau.Protoc
         public bool IsAllDefault()
         {
             return !((PrincipalType is not null && PrincipalType != "")) && !((PrincipalName is not null && PrincipalName != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PrincipalType = "";
+            PrincipalName = "";
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -61,21 +61,30 @@ public sealed partial class CreateDelegationTokenResponse : global::Moldau.Proto
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         ErrorCode = reader.ReadInt16();
-        PrincipalType = reader.ReadString(flexible);
-        PrincipalName = reader.ReadString(flexible);
+        PrincipalType = reader.ReadString(flexible, PrincipalType);
+        PrincipalName = reader.ReadString(flexible, PrincipalName);
         if (version >= 3)
         {
-            TokenRequesterPrincipalType = reader.ReadString(flexible);
+            TokenRequesterPrincipalType = reader.ReadString(flexible, TokenRequesterPrincipalType);
+        }
+        else
+        {
+            TokenRequesterPrincipalType = "";
         }
         if (version >= 3)
         {
-            TokenRequesterPrincipalName = reader.ReadString(flexible);
+            TokenRequesterPrincipalName = reader.ReadString(flexible, TokenRequesterPrincipalName);
+        }
+        else
+        {
+            TokenRequesterPrincipalName = "";
         }
         IssueTimestampMs = reader.ReadInt64();
         ExpiryTimestampMs = reader.ReadInt64();
         MaxTimestampMs = reader.ReadInt64();
-        TokenId = reader.ReadString(flexible);
+        TokenId = reader.ReadString(flexible, TokenId);
         Hmac = reader.ReadBytes(flexible);
         ThrottleTimeMs = reader.ReadInt32();
         if (flexible)
@@ -170,5 +179,25 @@ public sealed partial class CreateDelegationTokenResponse : global::Moldau.Proto
     public bool IsAllDefault()
     {
         return !(ErrorCode != 0) && !((PrincipalType is not null && PrincipalType != "")) && !((PrincipalName is not null && PrincipalName != "")) && !((TokenRequesterPrincipalType is not null && TokenRequesterPrincipalType != "")) && !((TokenRequesterPrincipalName is not null && TokenRequesterPrincipalName != "")) && !(IssueTimestampMs != 0) && !(ExpiryTimestampMs != 0) && !(MaxTimestampMs != 0) && !((TokenId is not null && TokenId != "")) && !(Hmac is { Length: > 0 }) && !(ThrottleTimeMs != 0) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ErrorCode = default;
+        PrincipalType = "";
+        PrincipalName = "";
+        TokenRequesterPrincipalType = "";
+        TokenRequesterPrincipalName = "";
+        IssueTimestampMs = default;
+        ExpiryTimestampMs = default;
+        MaxTimestampMs = default;
+        TokenId = "";
+        Hmac = global::System.Array.Empty<byte>();
+        ThrottleTimeMs = default;
+        UnknownTaggedFields = null;
     }
 }

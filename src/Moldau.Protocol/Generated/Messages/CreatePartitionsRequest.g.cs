@@ -33,10 +33,13 @@ public sealed partial class CreatePartitionsRequest : global::Moldau.Protocol.IK
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<CreatePartitionsTopic>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -44,10 +47,12 @@ public sealed partial class CreatePartitionsRequest : global::Moldau.Protocol.IK
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<CreatePartitionsTopic>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new CreatePartitionsTopic();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -142,6 +147,27 @@ public sealed partial class CreatePartitionsRequest : global::Moldau.Protocol.IK
         return !(Topics is { Count: > 0 }) && !(TimeoutMs != 0) && !(ValidateOnly) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        TimeoutMs = default;
+        ValidateOnly = default;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public CreatePartitionsTopic AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The CreatePartitionsTopic struct of CreatePartitionsRequest.</summary>
     public sealed partial class CreatePartitionsTopic : global::Moldau.Protocol.IKafkaMessage
     {
@@ -157,23 +183,29 @@ public sealed partial class CreatePartitionsRequest : global::Moldau.Protocol.IK
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<CreatePartitionsAssignment>? _assignmentsSpare;
+        private global::System.Collections.Generic.List<CreatePartitionsAssignment>? _assignmentsEmptied;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             Count = reader.ReadInt32();
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
-                Assignments = null;
+                SetAssignmentsToNull();
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<CreatePartitionsAssignment>(n2);
+                var list3 = Assignments ?? global::Moldau.Protocol.MessageReuse.List(ref _assignmentsEmptied);
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _assignmentsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new CreatePartitionsAssignment();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _assignmentsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -265,6 +297,38 @@ public sealed partial class CreatePartitionsRequest : global::Moldau.Protocol.IK
         {
             return !((Name is not null && Name != "")) && !(Count != 0) && !(Assignments is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            Count = default;
+            if (Assignments is null) Assignments = global::Moldau.Protocol.MessageReuse.List(ref _assignmentsEmptied); else global::Moldau.Protocol.MessageReuse.Recycle(Assignments, ref _assignmentsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Assignments"/>, reusing one this message held before, and returns it.</summary>
+        public CreatePartitionsAssignment AddAssignmentsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _assignmentsSpare);
+            e.Reset();
+            (Assignments ??= global::Moldau.Protocol.MessageReuse.List(ref _assignmentsEmptied)).Add(e);
+            return e;
+        }
+
+        /// <summary>Sets <see cref="Assignments"/> to null, keeping the emptied list and its elements to be reused.</summary>
+        public void SetAssignmentsToNull()
+        {
+            if (Assignments is not null)
+            {
+                global::Moldau.Protocol.MessageReuse.Recycle(Assignments, ref _assignmentsSpare);
+                _assignmentsEmptied = Assignments;
+                Assignments = null;
+            }
+        }
     }
 
     /// <summary>The CreatePartitionsAssignment struct of CreatePartitionsRequest.</summary>
@@ -280,6 +344,7 @@ public sealed partial class CreatePartitionsRequest : global::Moldau.Protocol.IK
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
+            UnknownTaggedFields = null;
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
             {
@@ -287,7 +352,9 @@ public sealed partial class CreatePartitionsRequest : global::Moldau.Protocol.IK
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<int>(n4);
+                var list5 = BrokerIds ?? new();
+                list5.Clear();
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
                     list5.Add(reader.ReadInt32());
@@ -372,6 +439,16 @@ public sealed partial class CreatePartitionsRequest : global::Moldau.Protocol.IK
         public bool IsAllDefault()
         {
             return !(BrokerIds is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            if (BrokerIds is null) BrokerIds = new(); else BrokerIds.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

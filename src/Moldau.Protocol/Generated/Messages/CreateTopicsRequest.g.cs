@@ -33,10 +33,13 @@ public sealed partial class CreateTopicsRequest : global::Moldau.Protocol.IKafka
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<CreatableTopic>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 5;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -44,10 +47,12 @@ public sealed partial class CreateTopicsRequest : global::Moldau.Protocol.IKafka
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<CreatableTopic>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new CreatableTopic();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -57,6 +62,10 @@ public sealed partial class CreateTopicsRequest : global::Moldau.Protocol.IKafka
         if (version >= 1)
         {
             ValidateOnly = reader.ReadBool();
+        }
+        else
+        {
+            ValidateOnly = default;
         }
         if (flexible)
         {
@@ -151,6 +160,27 @@ public sealed partial class CreateTopicsRequest : global::Moldau.Protocol.IKafka
         return !(Topics is { Count: > 0 }) && !(TimeoutMs != 60000) && !(ValidateOnly) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        TimeoutMs = 60000;
+        ValidateOnly = default;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public CreatableTopic AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The CreatableTopic struct of CreateTopicsRequest.</summary>
     public sealed partial class CreatableTopic : global::Moldau.Protocol.IKafkaMessage
     {
@@ -172,11 +202,15 @@ public sealed partial class CreateTopicsRequest : global::Moldau.Protocol.IKafka
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<CreatableReplicaAssignment>? _assignmentsSpare;
+        private global::System.Collections.Generic.List<CreatableTopicConfig>? _configsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 5;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             NumPartitions = reader.ReadInt32();
             ReplicationFactor = reader.ReadInt16();
             var n2 = reader.ReadArrayLength(flexible);
@@ -186,10 +220,12 @@ public sealed partial class CreateTopicsRequest : global::Moldau.Protocol.IKafka
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<CreatableReplicaAssignment>(n2);
+                var list3 = Assignments ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _assignmentsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new CreatableReplicaAssignment();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _assignmentsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -202,10 +238,12 @@ public sealed partial class CreateTopicsRequest : global::Moldau.Protocol.IKafka
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<CreatableTopicConfig>(n4);
+                var list5 = Configs ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _configsSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new CreatableTopicConfig();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _configsSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
@@ -322,6 +360,38 @@ public sealed partial class CreateTopicsRequest : global::Moldau.Protocol.IKafka
         {
             return !((Name is not null && Name != "")) && !(NumPartitions != 0) && !(ReplicationFactor != 0) && !(Assignments is { Count: > 0 }) && !(Configs is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            NumPartitions = default;
+            ReplicationFactor = default;
+            if (Assignments is null) Assignments = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Assignments, ref _assignmentsSpare);
+            if (Configs is null) Configs = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Configs, ref _configsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Assignments"/>, reusing one this message held before, and returns it.</summary>
+        public CreatableReplicaAssignment AddAssignmentsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _assignmentsSpare);
+            e.Reset();
+            (Assignments ??= new()).Add(e);
+            return e;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Configs"/>, reusing one this message held before, and returns it.</summary>
+        public CreatableTopicConfig AddConfigsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _configsSpare);
+            e.Reset();
+            (Configs ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The CreatableReplicaAssignment struct of CreateTopicsRequest.</summary>
@@ -340,6 +410,7 @@ public sealed partial class CreateTopicsRequest : global::Moldau.Protocol.IKafka
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 5;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             var n6 = reader.ReadArrayLength(flexible);
             if (n6 < 0)
@@ -348,7 +419,9 @@ public sealed partial class CreateTopicsRequest : global::Moldau.Protocol.IKafka
             }
             else
             {
-                var list7 = new global::System.Collections.Generic.List<int>(n6);
+                var list7 = BrokerIds ?? new();
+                list7.Clear();
+                list7.EnsureCapacity(n6);
                 for (var j = 0; j < n6; j++)
                 {
                     list7.Add(reader.ReadInt32());
@@ -436,6 +509,17 @@ public sealed partial class CreateTopicsRequest : global::Moldau.Protocol.IKafka
         {
             return !(PartitionIndex != 0) && !(BrokerIds is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            if (BrokerIds is null) BrokerIds = new(); else BrokerIds.Clear();
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The CreatableTopicConfig struct of CreateTopicsRequest.</summary>
@@ -454,8 +538,9 @@ public sealed partial class CreateTopicsRequest : global::Moldau.Protocol.IKafka
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 5;
-            Name = reader.ReadString(flexible);
-            Value = reader.ReadNullableString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
+            Value = reader.ReadNullableString(flexible, Value);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -518,6 +603,17 @@ public sealed partial class CreateTopicsRequest : global::Moldau.Protocol.IKafka
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !((Value is not null && Value != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            Value = "";
+            UnknownTaggedFields = null;
         }
     }
 }

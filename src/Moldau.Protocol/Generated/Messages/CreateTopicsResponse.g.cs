@@ -30,13 +30,20 @@ public sealed partial class CreateTopicsResponse : global::Moldau.Protocol.IKafk
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<CreatableTopicResult>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 5;
+        UnknownTaggedFields = null;
         if (version >= 2)
         {
             ThrottleTimeMs = reader.ReadInt32();
+        }
+        else
+        {
+            ThrottleTimeMs = default;
         }
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -45,10 +52,12 @@ public sealed partial class CreateTopicsResponse : global::Moldau.Protocol.IKafk
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<CreatableTopicResult>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new CreatableTopicResult();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -145,6 +154,26 @@ public sealed partial class CreateTopicsResponse : global::Moldau.Protocol.IKafk
         return !(ThrottleTimeMs != 0) && !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public CreatableTopicResult AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The CreatableTopicResult struct of CreateTopicsResponse.</summary>
     public sealed partial class CreatableTopicResult : global::Moldau.Protocol.IKafkaMessage
     {
@@ -175,27 +204,47 @@ public sealed partial class CreateTopicsResponse : global::Moldau.Protocol.IKafk
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<CreatableTopicConfigs>? _configsSpare;
+        private global::System.Collections.Generic.List<CreatableTopicConfigs>? _configsEmptied;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 5;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             if (version >= 7)
             {
                 TopicId = reader.ReadUuid();
             }
+            else
+            {
+                TopicId = default;
+            }
             ErrorCode = reader.ReadInt16();
             if (version >= 1)
             {
-                ErrorMessage = reader.ReadNullableString(flexible);
+                ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
+            }
+            else
+            {
+                ErrorMessage = "";
             }
             if (version >= 5)
             {
                 NumPartitions = reader.ReadInt32();
             }
+            else
+            {
+                NumPartitions = -1;
+            }
             if (version >= 5)
             {
                 ReplicationFactor = reader.ReadInt16();
+            }
+            else
+            {
+                ReplicationFactor = -1;
             }
             if (version >= 5)
             {
@@ -203,20 +252,27 @@ public sealed partial class CreateTopicsResponse : global::Moldau.Protocol.IKafk
                 if (n2 < 0)
                 {
                     if (!(version >= 5)) throw new global::Moldau.Protocol.KafkaProtocolException("null CreateTopicsResponse.Configs");
-                    Configs = null;
+                    SetConfigsToNull();
                 }
                 else
                 {
-                    var list3 = new global::System.Collections.Generic.List<CreatableTopicConfigs>(n2);
+                    var list3 = Configs ?? global::Moldau.Protocol.MessageReuse.List(ref _configsEmptied);
+                    global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _configsSpare);
+                    list3.EnsureCapacity(n2);
                     for (var j = 0; j < n2; j++)
                     {
-                        var e = new CreatableTopicConfigs();
+                        var e = global::Moldau.Protocol.MessageReuse.Take(ref _configsSpare);
                         e.Read(ref reader, version);
                         list3.Add(e);
                     }
                     Configs = list3;
                 }
             }
+            else
+            {
+                if (Configs is null) Configs = global::Moldau.Protocol.MessageReuse.List(ref _configsEmptied); else global::Moldau.Protocol.MessageReuse.Recycle(Configs, ref _configsSpare);
+            }
+            TopicConfigErrorCode = default;
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -363,6 +419,43 @@ public sealed partial class CreateTopicsResponse : global::Moldau.Protocol.IKafk
         {
             return !((Name is not null && Name != "")) && !(!TopicId.IsZero) && !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && !(TopicConfigErrorCode != 0) && !(NumPartitions != -1) && !(ReplicationFactor != -1) && !(Configs is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            TopicId = default;
+            ErrorCode = default;
+            ErrorMessage = "";
+            TopicConfigErrorCode = default;
+            NumPartitions = -1;
+            ReplicationFactor = -1;
+            if (Configs is null) Configs = global::Moldau.Protocol.MessageReuse.List(ref _configsEmptied); else global::Moldau.Protocol.MessageReuse.Recycle(Configs, ref _configsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Configs"/>, reusing one this message held before, and returns it.</summary>
+        public CreatableTopicConfigs AddConfigsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _configsSpare);
+            e.Reset();
+            (Configs ??= global::Moldau.Protocol.MessageReuse.List(ref _configsEmptied)).Add(e);
+            return e;
+        }
+
+        /// <summary>Sets <see cref="Configs"/> to null, keeping the emptied list and its elements to be reused.</summary>
+        public void SetConfigsToNull()
+        {
+            if (Configs is not null)
+            {
+                global::Moldau.Protocol.MessageReuse.Recycle(Configs, ref _configsSpare);
+                _configsEmptied = Configs;
+                Configs = null;
+            }
+        }
     }
 
     /// <summary>The CreatableTopicConfigs struct of CreateTopicsResponse.</summary>
@@ -390,25 +483,46 @@ public sealed partial class CreateTopicsResponse : global::Moldau.Protocol.IKafk
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 5;
+            UnknownTaggedFields = null;
             if (version >= 5)
             {
-                Name = reader.ReadString(flexible);
+                Name = reader.ReadString(flexible, Name);
+            }
+            else
+            {
+                Name = "";
             }
             if (version >= 5)
             {
-                Value = ((version >= 5) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+                Value = ((version >= 5) ? reader.ReadNullableString(flexible, Value) : reader.ReadString(flexible, Value));
+            }
+            else
+            {
+                Value = "";
             }
             if (version >= 5)
             {
                 ReadOnly = reader.ReadBool();
             }
+            else
+            {
+                ReadOnly = default;
+            }
             if (version >= 5)
             {
                 ConfigSource = reader.ReadInt8();
             }
+            else
+            {
+                ConfigSource = -1;
+            }
             if (version >= 5)
             {
                 IsSensitive = reader.ReadBool();
+            }
+            else
+            {
+                IsSensitive = default;
             }
             if (flexible)
             {
@@ -508,6 +622,20 @@ public sealed partial class CreateTopicsResponse : global::Moldau.Protocol.IKafk
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !((Value is not null && Value != "")) && !(ReadOnly) && !(ConfigSource != -1) && !(IsSensitive) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            Value = "";
+            ReadOnly = default;
+            ConfigSource = -1;
+            IsSensitive = default;
+            UnknownTaggedFields = null;
         }
     }
 }

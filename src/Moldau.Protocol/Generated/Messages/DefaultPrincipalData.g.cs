@@ -34,8 +34,9 @@ public sealed partial class DefaultPrincipalData : global::Moldau.Protocol.IKafk
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
-        Type = reader.ReadString(flexible);
-        Name = reader.ReadString(flexible);
+        UnknownTaggedFields = null;
+        Type = reader.ReadString(flexible, Type);
+        Name = reader.ReadString(flexible, Name);
         TokenAuthenticated = reader.ReadBool();
         if (flexible)
         {
@@ -101,5 +102,17 @@ public sealed partial class DefaultPrincipalData : global::Moldau.Protocol.IKafk
     public bool IsAllDefault()
     {
         return !((Type is not null && Type != "")) && !((Name is not null && Name != "")) && !(TokenAuthenticated) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        Type = "";
+        Name = "";
+        TokenAuthenticated = default;
+        UnknownTaggedFields = null;
     }
 }

@@ -27,10 +27,13 @@ public sealed partial class DeleteAclsRequest : global::Moldau.Protocol.IKafkaMe
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<DeleteAclsFilter>? _filtersSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -38,10 +41,12 @@ public sealed partial class DeleteAclsRequest : global::Moldau.Protocol.IKafkaMe
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<DeleteAclsFilter>(n0);
+            var list1 = Filters ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _filtersSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new DeleteAclsFilter();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _filtersSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -130,6 +135,25 @@ public sealed partial class DeleteAclsRequest : global::Moldau.Protocol.IKafkaMe
         return !(Filters is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Filters is null) Filters = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Filters, ref _filtersSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Filters"/>, reusing one this message held before, and returns it.</summary>
+    public DeleteAclsFilter AddFiltersItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _filtersSpare);
+        e.Reset();
+        (Filters ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The DeleteAclsFilter struct of DeleteAclsRequest.</summary>
     public sealed partial class DeleteAclsFilter : global::Moldau.Protocol.IKafkaMessage
     {
@@ -161,14 +185,19 @@ public sealed partial class DeleteAclsRequest : global::Moldau.Protocol.IKafkaMe
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
+            UnknownTaggedFields = null;
             ResourceTypeFilter = reader.ReadInt8();
-            ResourceNameFilter = reader.ReadNullableString(flexible);
+            ResourceNameFilter = reader.ReadNullableString(flexible, ResourceNameFilter);
             if (version >= 1)
             {
                 PatternTypeFilter = reader.ReadInt8();
             }
-            PrincipalFilter = reader.ReadNullableString(flexible);
-            HostFilter = reader.ReadNullableString(flexible);
+            else
+            {
+                PatternTypeFilter = 3;
+            }
+            PrincipalFilter = reader.ReadNullableString(flexible, PrincipalFilter);
+            HostFilter = reader.ReadNullableString(flexible, HostFilter);
             Operation = reader.ReadInt8();
             PermissionType = reader.ReadInt8();
             if (flexible)
@@ -249,6 +278,22 @@ public sealed partial class DeleteAclsRequest : global::Moldau.Protocol.IKafkaMe
         public bool IsAllDefault()
         {
             return !(ResourceTypeFilter != 0) && !((ResourceNameFilter is not null && ResourceNameFilter != "")) && !(PatternTypeFilter != 3) && !((PrincipalFilter is not null && PrincipalFilter != "")) && !((HostFilter is not null && HostFilter != "")) && !(Operation != 0) && !(PermissionType != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ResourceTypeFilter = default;
+            ResourceNameFilter = "";
+            PatternTypeFilter = 3;
+            PrincipalFilter = "";
+            HostFilter = "";
+            Operation = default;
+            PermissionType = default;
+            UnknownTaggedFields = null;
         }
     }
 }

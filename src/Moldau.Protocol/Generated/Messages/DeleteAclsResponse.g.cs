@@ -30,10 +30,13 @@ public sealed partial class DeleteAclsResponse : global::Moldau.Protocol.IKafkaM
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<DeleteAclsFilterResult>? _filterResultsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -42,10 +45,12 @@ public sealed partial class DeleteAclsResponse : global::Moldau.Protocol.IKafkaM
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<DeleteAclsFilterResult>(n0);
+            var list1 = FilterResults ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _filterResultsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new DeleteAclsFilterResult();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _filterResultsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -136,6 +141,26 @@ public sealed partial class DeleteAclsResponse : global::Moldau.Protocol.IKafkaM
         return !(ThrottleTimeMs != 0) && !(FilterResults is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        if (FilterResults is null) FilterResults = new(); else global::Moldau.Protocol.MessageReuse.Recycle(FilterResults, ref _filterResultsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="FilterResults"/>, reusing one this message held before, and returns it.</summary>
+    public DeleteAclsFilterResult AddFilterResultsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _filterResultsSpare);
+        e.Reset();
+        (FilterResults ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The DeleteAclsFilterResult struct of DeleteAclsResponse.</summary>
     public sealed partial class DeleteAclsFilterResult : global::Moldau.Protocol.IKafkaMessage
     {
@@ -151,12 +176,15 @@ public sealed partial class DeleteAclsResponse : global::Moldau.Protocol.IKafkaM
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<DeleteAclsMatchingAcl>? _matchingAclsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
+            UnknownTaggedFields = null;
             ErrorCode = reader.ReadInt16();
-            ErrorMessage = reader.ReadNullableString(flexible);
+            ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -164,10 +192,12 @@ public sealed partial class DeleteAclsResponse : global::Moldau.Protocol.IKafkaM
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<DeleteAclsMatchingAcl>(n2);
+                var list3 = MatchingAcls ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _matchingAclsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new DeleteAclsMatchingAcl();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _matchingAclsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -259,6 +289,27 @@ public sealed partial class DeleteAclsResponse : global::Moldau.Protocol.IKafkaM
         {
             return !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && !(MatchingAcls is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ErrorCode = default;
+            ErrorMessage = "";
+            if (MatchingAcls is null) MatchingAcls = new(); else global::Moldau.Protocol.MessageReuse.Recycle(MatchingAcls, ref _matchingAclsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="MatchingAcls"/>, reusing one this message held before, and returns it.</summary>
+        public DeleteAclsMatchingAcl AddMatchingAclsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _matchingAclsSpare);
+            e.Reset();
+            (MatchingAcls ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The DeleteAclsMatchingAcl struct of DeleteAclsResponse.</summary>
@@ -298,16 +349,21 @@ public sealed partial class DeleteAclsResponse : global::Moldau.Protocol.IKafkaM
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
+            UnknownTaggedFields = null;
             ErrorCode = reader.ReadInt16();
-            ErrorMessage = reader.ReadNullableString(flexible);
+            ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
             ResourceType = reader.ReadInt8();
-            ResourceName = reader.ReadString(flexible);
+            ResourceName = reader.ReadString(flexible, ResourceName);
             if (version >= 1)
             {
                 PatternType = reader.ReadInt8();
             }
-            Principal = reader.ReadString(flexible);
-            Host = reader.ReadString(flexible);
+            else
+            {
+                PatternType = 3;
+            }
+            Principal = reader.ReadString(flexible, Principal);
+            Host = reader.ReadString(flexible, Host);
             Operation = reader.ReadInt8();
             PermissionType = reader.ReadInt8();
             if (flexible)
@@ -392,6 +448,24 @@ public sealed partial class DeleteAclsResponse : global::Moldau.Protocol.IKafkaM
         public bool IsAllDefault()
         {
             return !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && !(ResourceType != 0) && !((ResourceName is not null && ResourceName != "")) && !(PatternType != 3) && !((Principal is not null && Principal != "")) && !((Host is not null && Host != "")) && !(Operation != 0) && !(PermissionType != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ErrorCode = default;
+            ErrorMessage = "";
+            ResourceType = default;
+            ResourceName = "";
+            PatternType = 3;
+            Principal = "";
+            Host = "";
+            Operation = default;
+            PermissionType = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -30,11 +30,14 @@ public sealed partial class DeleteShareGroupStateRequest : global::Moldau.Protoc
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<DeleteStateData>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
-        GroupId = reader.ReadString(flexible);
+        UnknownTaggedFields = null;
+        GroupId = reader.ReadString(flexible, GroupId);
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -42,10 +45,12 @@ public sealed partial class DeleteShareGroupStateRequest : global::Moldau.Protoc
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<DeleteStateData>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new DeleteStateData();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -136,6 +141,26 @@ public sealed partial class DeleteShareGroupStateRequest : global::Moldau.Protoc
         return !((GroupId is not null && GroupId != "")) && !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        GroupId = "";
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public DeleteStateData AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The DeleteStateData struct of DeleteShareGroupStateRequest.</summary>
     public sealed partial class DeleteStateData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -148,10 +173,13 @@ public sealed partial class DeleteShareGroupStateRequest : global::Moldau.Protoc
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<PartitionData>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             TopicId = reader.ReadUuid();
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
@@ -160,10 +188,12 @@ public sealed partial class DeleteShareGroupStateRequest : global::Moldau.Protoc
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<PartitionData>(n2);
+                var list3 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _partitionsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new PartitionData();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -253,6 +283,26 @@ public sealed partial class DeleteShareGroupStateRequest : global::Moldau.Protoc
         {
             return !(!TopicId.IsZero) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicId = default;
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public PartitionData AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The PartitionData struct of DeleteShareGroupStateRequest.</summary>
@@ -268,6 +318,7 @@ public sealed partial class DeleteShareGroupStateRequest : global::Moldau.Protoc
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             Partition = reader.ReadInt32();
             if (flexible)
             {
@@ -329,6 +380,16 @@ public sealed partial class DeleteShareGroupStateRequest : global::Moldau.Protoc
         public bool IsAllDefault()
         {
             return !(Partition != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Partition = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -33,10 +33,13 @@ public sealed partial class DeleteTopicsRequest : global::Moldau.Protocol.IKafka
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<DeleteTopicState>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 4;
+        UnknownTaggedFields = null;
         if (version >= 6)
         {
             var n0 = reader.ReadArrayLength(flexible);
@@ -46,15 +49,21 @@ public sealed partial class DeleteTopicsRequest : global::Moldau.Protocol.IKafka
             }
             else
             {
-                var list1 = new global::System.Collections.Generic.List<DeleteTopicState>(n0);
+                var list1 = Topics ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+                list1.EnsureCapacity(n0);
                 for (var j = 0; j < n0; j++)
                 {
-                    var e = new DeleteTopicState();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                     e.Read(ref reader, version);
                     list1.Add(e);
                 }
                 Topics = list1;
             }
+        }
+        else
+        {
+            if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
         }
         if (version <= 5)
         {
@@ -65,13 +74,19 @@ public sealed partial class DeleteTopicsRequest : global::Moldau.Protocol.IKafka
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<string>(n2);
+                var list3 = TopicNames ?? new();
+                list3.Clear();
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
                     list3.Add(reader.ReadString(flexible));
                 }
                 TopicNames = list3;
             }
+        }
+        else
+        {
+            if (TopicNames is null) TopicNames = new(); else TopicNames.Clear();
         }
         TimeoutMs = reader.ReadInt32();
         if (flexible)
@@ -194,6 +209,27 @@ public sealed partial class DeleteTopicsRequest : global::Moldau.Protocol.IKafka
         return !(Topics is { Count: > 0 }) && !(TopicNames is { Count: > 0 }) && !(TimeoutMs != 0) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        if (TopicNames is null) TopicNames = new(); else TopicNames.Clear();
+        TimeoutMs = default;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public DeleteTopicState AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The DeleteTopicState struct of DeleteTopicsRequest.</summary>
     public sealed partial class DeleteTopicState : global::Moldau.Protocol.IKafkaMessage
     {
@@ -210,13 +246,22 @@ public sealed partial class DeleteTopicsRequest : global::Moldau.Protocol.IKafka
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 4;
+            UnknownTaggedFields = null;
             if (version >= 6)
             {
-                Name = ((version >= 6) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+                Name = ((version >= 6) ? reader.ReadNullableString(flexible, Name) : reader.ReadString(flexible, Name));
+            }
+            else
+            {
+                Name = default;
             }
             if (version >= 6)
             {
                 TopicId = reader.ReadUuid();
+            }
+            else
+            {
+                TopicId = default;
             }
             if (flexible)
             {
@@ -292,6 +337,17 @@ public sealed partial class DeleteTopicsRequest : global::Moldau.Protocol.IKafka
         public bool IsAllDefault()
         {
             return !(Name is not null) && !(!TopicId.IsZero) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = default;
+            TopicId = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -30,13 +30,20 @@ public sealed partial class DeleteTopicsResponse : global::Moldau.Protocol.IKafk
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<DeletableTopicResult>? _responsesSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 4;
+        UnknownTaggedFields = null;
         if (version >= 1)
         {
             ThrottleTimeMs = reader.ReadInt32();
+        }
+        else
+        {
+            ThrottleTimeMs = default;
         }
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -45,10 +52,12 @@ public sealed partial class DeleteTopicsResponse : global::Moldau.Protocol.IKafk
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<DeletableTopicResult>(n0);
+            var list1 = Responses ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _responsesSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new DeletableTopicResult();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _responsesSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -145,6 +154,26 @@ public sealed partial class DeleteTopicsResponse : global::Moldau.Protocol.IKafk
         return !(ThrottleTimeMs != 0) && !(Responses is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        if (Responses is null) Responses = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Responses, ref _responsesSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Responses"/>, reusing one this message held before, and returns it.</summary>
+    public DeletableTopicResult AddResponsesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _responsesSpare);
+        e.Reset();
+        (Responses ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The DeletableTopicResult struct of DeleteTopicsResponse.</summary>
     public sealed partial class DeletableTopicResult : global::Moldau.Protocol.IKafkaMessage
     {
@@ -167,15 +196,24 @@ public sealed partial class DeleteTopicsResponse : global::Moldau.Protocol.IKafk
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 4;
-            Name = ((version >= 6) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+            UnknownTaggedFields = null;
+            Name = ((version >= 6) ? reader.ReadNullableString(flexible, Name) : reader.ReadString(flexible, Name));
             if (version >= 6)
             {
                 TopicId = reader.ReadUuid();
             }
+            else
+            {
+                TopicId = default;
+            }
             ErrorCode = reader.ReadInt16();
             if (version >= 5)
             {
-                ErrorMessage = ((version >= 5) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+                ErrorMessage = ((version >= 5) ? reader.ReadNullableString(flexible, ErrorMessage) : reader.ReadString(flexible, ErrorMessage));
+            }
+            else
+            {
+                ErrorMessage = default;
             }
             if (flexible)
             {
@@ -255,6 +293,19 @@ public sealed partial class DeleteTopicsResponse : global::Moldau.Protocol.IKafk
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !(!TopicId.IsZero) && !(ErrorCode != 0) && !(ErrorMessage is not null) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            TopicId = default;
+            ErrorCode = default;
+            ErrorMessage = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -49,14 +49,19 @@ public sealed partial class DescribeAclsRequest : global::Moldau.Protocol.IKafka
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         ResourceTypeFilter = reader.ReadInt8();
-        ResourceNameFilter = reader.ReadNullableString(flexible);
+        ResourceNameFilter = reader.ReadNullableString(flexible, ResourceNameFilter);
         if (version >= 1)
         {
             PatternTypeFilter = reader.ReadInt8();
         }
-        PrincipalFilter = reader.ReadNullableString(flexible);
-        HostFilter = reader.ReadNullableString(flexible);
+        else
+        {
+            PatternTypeFilter = 3;
+        }
+        PrincipalFilter = reader.ReadNullableString(flexible, PrincipalFilter);
+        HostFilter = reader.ReadNullableString(flexible, HostFilter);
         Operation = reader.ReadInt8();
         PermissionType = reader.ReadInt8();
         if (flexible)
@@ -137,5 +142,21 @@ public sealed partial class DescribeAclsRequest : global::Moldau.Protocol.IKafka
     public bool IsAllDefault()
     {
         return !(ResourceTypeFilter != 0) && !((ResourceNameFilter is not null && ResourceNameFilter != "")) && !(PatternTypeFilter != 3) && !((PrincipalFilter is not null && PrincipalFilter != "")) && !((HostFilter is not null && HostFilter != "")) && !(Operation != 0) && !(PermissionType != 0) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ResourceTypeFilter = default;
+        ResourceNameFilter = "";
+        PatternTypeFilter = 3;
+        PrincipalFilter = "";
+        HostFilter = "";
+        Operation = default;
+        PermissionType = default;
+        UnknownTaggedFields = null;
     }
 }

@@ -36,13 +36,16 @@ public sealed partial class DescribeAclsResponse : global::Moldau.Protocol.IKafk
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<DescribeAclsResource>? _resourcesSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
-        ErrorMessage = reader.ReadNullableString(flexible);
+        ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -50,10 +53,12 @@ public sealed partial class DescribeAclsResponse : global::Moldau.Protocol.IKafk
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<DescribeAclsResource>(n0);
+            var list1 = Resources ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _resourcesSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new DescribeAclsResource();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _resourcesSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -148,6 +153,28 @@ public sealed partial class DescribeAclsResponse : global::Moldau.Protocol.IKafk
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && !(Resources is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        ErrorMessage = "";
+        if (Resources is null) Resources = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Resources, ref _resourcesSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Resources"/>, reusing one this message held before, and returns it.</summary>
+    public DescribeAclsResource AddResourcesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _resourcesSpare);
+        e.Reset();
+        (Resources ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The DescribeAclsResource struct of DescribeAclsResponse.</summary>
     public sealed partial class DescribeAclsResource : global::Moldau.Protocol.IKafkaMessage
     {
@@ -166,15 +193,22 @@ public sealed partial class DescribeAclsResponse : global::Moldau.Protocol.IKafk
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<AclDescription>? _aclsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
+            UnknownTaggedFields = null;
             ResourceType = reader.ReadInt8();
-            ResourceName = reader.ReadString(flexible);
+            ResourceName = reader.ReadString(flexible, ResourceName);
             if (version >= 1)
             {
                 PatternType = reader.ReadInt8();
+            }
+            else
+            {
+                PatternType = 3;
             }
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
@@ -183,10 +217,12 @@ public sealed partial class DescribeAclsResponse : global::Moldau.Protocol.IKafk
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<AclDescription>(n2);
+                var list3 = Acls ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _aclsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new AclDescription();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _aclsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -286,6 +322,28 @@ public sealed partial class DescribeAclsResponse : global::Moldau.Protocol.IKafk
         {
             return !(ResourceType != 0) && !((ResourceName is not null && ResourceName != "")) && !(PatternType != 3) && !(Acls is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ResourceType = default;
+            ResourceName = "";
+            PatternType = 3;
+            if (Acls is null) Acls = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Acls, ref _aclsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Acls"/>, reusing one this message held before, and returns it.</summary>
+        public AclDescription AddAclsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _aclsSpare);
+            e.Reset();
+            (Acls ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The AclDescription struct of DescribeAclsResponse.</summary>
@@ -310,8 +368,9 @@ public sealed partial class DescribeAclsResponse : global::Moldau.Protocol.IKafk
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
-            Principal = reader.ReadString(flexible);
-            Host = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Principal = reader.ReadString(flexible, Principal);
+            Host = reader.ReadString(flexible, Host);
             Operation = reader.ReadInt8();
             PermissionType = reader.ReadInt8();
             if (flexible)
@@ -380,6 +439,19 @@ public sealed partial class DescribeAclsResponse : global::Moldau.Protocol.IKafk
         public bool IsAllDefault()
         {
             return !((Principal is not null && Principal != "")) && !((Host is not null && Host != "")) && !(Operation != 0) && !(PermissionType != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Principal = "";
+            Host = "";
+            Operation = default;
+            PermissionType = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -30,10 +30,13 @@ public sealed partial class DescribeClientQuotasRequest : global::Moldau.Protoco
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<ComponentData>? _componentsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 1;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -41,10 +44,12 @@ public sealed partial class DescribeClientQuotasRequest : global::Moldau.Protoco
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<ComponentData>(n0);
+            var list1 = Components ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _componentsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new ComponentData();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _componentsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -136,6 +141,26 @@ public sealed partial class DescribeClientQuotasRequest : global::Moldau.Protoco
         return !(Components is { Count: > 0 }) && !(Strict) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Components is null) Components = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Components, ref _componentsSpare);
+        Strict = default;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Components"/>, reusing one this message held before, and returns it.</summary>
+    public ComponentData AddComponentsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _componentsSpare);
+        e.Reset();
+        (Components ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The ComponentData struct of DescribeClientQuotasRequest.</summary>
     public sealed partial class ComponentData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -155,9 +180,10 @@ public sealed partial class DescribeClientQuotasRequest : global::Moldau.Protoco
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
-            EntityType = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            EntityType = reader.ReadString(flexible, EntityType);
             MatchType = reader.ReadInt8();
-            Match = reader.ReadNullableString(flexible);
+            Match = reader.ReadNullableString(flexible, Match);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -222,6 +248,18 @@ public sealed partial class DescribeClientQuotasRequest : global::Moldau.Protoco
         public bool IsAllDefault()
         {
             return !((EntityType is not null && EntityType != "")) && !(MatchType != 0) && !((Match is not null && Match != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            EntityType = "";
+            MatchType = default;
+            Match = "";
+            UnknownTaggedFields = null;
         }
     }
 }

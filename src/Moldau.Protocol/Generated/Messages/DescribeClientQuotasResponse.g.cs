@@ -36,24 +36,30 @@ public sealed partial class DescribeClientQuotasResponse : global::Moldau.Protoc
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<EntryData>? _entriesSpare;
+    private global::System.Collections.Generic.List<EntryData>? _entriesEmptied;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 1;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
-        ErrorMessage = reader.ReadNullableString(flexible);
+        ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
-            Entries = null;
+            SetEntriesToNull();
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<EntryData>(n0);
+            var list1 = Entries ?? global::Moldau.Protocol.MessageReuse.List(ref _entriesEmptied);
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _entriesSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new EntryData();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _entriesSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -148,6 +154,39 @@ public sealed partial class DescribeClientQuotasResponse : global::Moldau.Protoc
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && !(Entries is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        ErrorMessage = "";
+        if (Entries is null) Entries = global::Moldau.Protocol.MessageReuse.List(ref _entriesEmptied); else global::Moldau.Protocol.MessageReuse.Recycle(Entries, ref _entriesSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Entries"/>, reusing one this message held before, and returns it.</summary>
+    public EntryData AddEntriesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _entriesSpare);
+        e.Reset();
+        (Entries ??= global::Moldau.Protocol.MessageReuse.List(ref _entriesEmptied)).Add(e);
+        return e;
+    }
+
+    /// <summary>Sets <see cref="Entries"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetEntriesToNull()
+    {
+        if (Entries is not null)
+        {
+            global::Moldau.Protocol.MessageReuse.Recycle(Entries, ref _entriesSpare);
+            _entriesEmptied = Entries;
+            Entries = null;
+        }
+    }
+
     /// <summary>The EntryData struct of DescribeClientQuotasResponse.</summary>
     public sealed partial class EntryData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -160,10 +199,14 @@ public sealed partial class DescribeClientQuotasResponse : global::Moldau.Protoc
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<EntityData>? _entitySpare;
+        private global::System.Collections.Generic.List<ValueData>? _valuesSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
+            UnknownTaggedFields = null;
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -171,10 +214,12 @@ public sealed partial class DescribeClientQuotasResponse : global::Moldau.Protoc
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<EntityData>(n2);
+                var list3 = Entity ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _entitySpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new EntityData();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _entitySpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -187,10 +232,12 @@ public sealed partial class DescribeClientQuotasResponse : global::Moldau.Protoc
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<ValueData>(n4);
+                var list5 = Values ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _valuesSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new ValueData();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _valuesSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
@@ -301,6 +348,35 @@ public sealed partial class DescribeClientQuotasResponse : global::Moldau.Protoc
         {
             return !(Entity is { Count: > 0 }) && !(Values is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            if (Entity is null) Entity = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Entity, ref _entitySpare);
+            if (Values is null) Values = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Values, ref _valuesSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Entity"/>, reusing one this message held before, and returns it.</summary>
+        public EntityData AddEntityItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _entitySpare);
+            e.Reset();
+            (Entity ??= new()).Add(e);
+            return e;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Values"/>, reusing one this message held before, and returns it.</summary>
+        public ValueData AddValuesItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _valuesSpare);
+            e.Reset();
+            (Values ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The EntityData struct of DescribeClientQuotasResponse.</summary>
@@ -319,8 +395,9 @@ public sealed partial class DescribeClientQuotasResponse : global::Moldau.Protoc
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
-            EntityType = reader.ReadString(flexible);
-            EntityName = reader.ReadNullableString(flexible);
+            UnknownTaggedFields = null;
+            EntityType = reader.ReadString(flexible, EntityType);
+            EntityName = reader.ReadNullableString(flexible, EntityName);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -384,6 +461,17 @@ public sealed partial class DescribeClientQuotasResponse : global::Moldau.Protoc
         {
             return !((EntityType is not null && EntityType != "")) && !((EntityName is not null && EntityName != "")) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            EntityType = "";
+            EntityName = "";
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The ValueData struct of DescribeClientQuotasResponse.</summary>
@@ -402,7 +490,8 @@ public sealed partial class DescribeClientQuotasResponse : global::Moldau.Protoc
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
-            Key = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Key = reader.ReadString(flexible, Key);
             Value = reader.ReadFloat64();
             if (flexible)
             {
@@ -466,6 +555,17 @@ public sealed partial class DescribeClientQuotasResponse : global::Moldau.Protoc
         public bool IsAllDefault()
         {
             return !((Key is not null && Key != "")) && !(Value != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Key = "";
+            Value = default;
+            UnknownTaggedFields = null;
         }
     }
 }

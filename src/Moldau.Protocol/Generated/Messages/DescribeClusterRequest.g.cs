@@ -34,10 +34,15 @@ public sealed partial class DescribeClusterRequest : global::Moldau.Protocol.IKa
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         IncludeClusterAuthorizedOperations = reader.ReadBool();
         if (version >= 1)
         {
             EndpointType = reader.ReadInt8();
+        }
+        else
+        {
+            EndpointType = 1;
         }
         if (flexible)
         {
@@ -107,5 +112,16 @@ public sealed partial class DescribeClusterRequest : global::Moldau.Protocol.IKa
     public bool IsAllDefault()
     {
         return !(IncludeClusterAuthorizedOperations) && !(EndpointType != 1) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        IncludeClusterAuthorizedOperations = default;
+        EndpointType = 1;
+        UnknownTaggedFields = null;
     }
 }

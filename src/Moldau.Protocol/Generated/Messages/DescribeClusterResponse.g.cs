@@ -48,18 +48,25 @@ public sealed partial class DescribeClusterResponse : global::Moldau.Protocol.IK
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<DescribeClusterBroker>? _brokersSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
-        ErrorMessage = reader.ReadNullableString(flexible);
+        ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
         if (version >= 1)
         {
             EndpointType = reader.ReadInt8();
         }
-        ClusterId = reader.ReadString(flexible);
+        else
+        {
+            EndpointType = 1;
+        }
+        ClusterId = reader.ReadString(flexible, ClusterId);
         ControllerId = reader.ReadInt32();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -68,10 +75,12 @@ public sealed partial class DescribeClusterResponse : global::Moldau.Protocol.IK
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<DescribeClusterBroker>(n0);
+            var list1 = Brokers ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _brokersSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new DescribeClusterBroker();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _brokersSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -181,6 +190,32 @@ public sealed partial class DescribeClusterResponse : global::Moldau.Protocol.IK
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(ErrorMessage is not null) && !(EndpointType != 1) && !((ClusterId is not null && ClusterId != "")) && !(ControllerId != -1) && !(Brokers is { Count: > 0 }) && !(ClusterAuthorizedOperations != -2147483648) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        ErrorMessage = default;
+        EndpointType = 1;
+        ClusterId = "";
+        ControllerId = -1;
+        if (Brokers is null) Brokers = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Brokers, ref _brokersSpare);
+        ClusterAuthorizedOperations = -2147483648;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Brokers"/>, reusing one this message held before, and returns it.</summary>
+    public DescribeClusterBroker AddBrokersItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _brokersSpare);
+        e.Reset();
+        (Brokers ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The DescribeClusterBroker struct of DescribeClusterResponse.</summary>
     public sealed partial class DescribeClusterBroker : global::Moldau.Protocol.IKafkaMessage
     {
@@ -203,10 +238,11 @@ public sealed partial class DescribeClusterResponse : global::Moldau.Protocol.IK
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             BrokerId = reader.ReadInt32();
-            Host = reader.ReadString(flexible);
+            Host = reader.ReadString(flexible, Host);
             Port = reader.ReadInt32();
-            Rack = reader.ReadNullableString(flexible);
+            Rack = reader.ReadNullableString(flexible, Rack);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -273,6 +309,19 @@ public sealed partial class DescribeClusterResponse : global::Moldau.Protocol.IK
         public bool IsAllDefault()
         {
             return !(BrokerId != 0) && !((Host is not null && Host != "")) && !(Port != 0) && !(Rack is not null) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            BrokerId = default;
+            Host = "";
+            Port = default;
+            Rack = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -33,10 +33,13 @@ public sealed partial class DescribeConfigsRequest : global::Moldau.Protocol.IKa
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<DescribeConfigsResource>? _resourcesSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 4;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -44,10 +47,12 @@ public sealed partial class DescribeConfigsRequest : global::Moldau.Protocol.IKa
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<DescribeConfigsResource>(n0);
+            var list1 = Resources ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _resourcesSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new DescribeConfigsResource();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _resourcesSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -57,9 +62,17 @@ public sealed partial class DescribeConfigsRequest : global::Moldau.Protocol.IKa
         {
             IncludeSynonyms = reader.ReadBool();
         }
+        else
+        {
+            IncludeSynonyms = default;
+        }
         if (version >= 3)
         {
             IncludeDocumentation = reader.ReadBool();
+        }
+        else
+        {
+            IncludeDocumentation = default;
         }
         if (flexible)
         {
@@ -160,6 +173,27 @@ public sealed partial class DescribeConfigsRequest : global::Moldau.Protocol.IKa
         return !(Resources is { Count: > 0 }) && !(IncludeSynonyms) && !(IncludeDocumentation) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Resources is null) Resources = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Resources, ref _resourcesSpare);
+        IncludeSynonyms = default;
+        IncludeDocumentation = default;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Resources"/>, reusing one this message held before, and returns it.</summary>
+    public DescribeConfigsResource AddResourcesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _resourcesSpare);
+        e.Reset();
+        (Resources ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The DescribeConfigsResource struct of DescribeConfigsRequest.</summary>
     public sealed partial class DescribeConfigsResource : global::Moldau.Protocol.IKafkaMessage
     {
@@ -175,20 +209,25 @@ public sealed partial class DescribeConfigsRequest : global::Moldau.Protocol.IKa
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<string>? _configurationKeysEmptied;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 4;
+            UnknownTaggedFields = null;
             ResourceType = reader.ReadInt8();
-            ResourceName = reader.ReadString(flexible);
+            ResourceName = reader.ReadString(flexible, ResourceName);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
-                ConfigurationKeys = null;
+                SetConfigurationKeysToNull();
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<string>(n2);
+                var list3 = ConfigurationKeys ?? global::Moldau.Protocol.MessageReuse.List(ref _configurationKeysEmptied);
+                list3.Clear();
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
                     list3.Add(reader.ReadString(flexible));
@@ -280,6 +319,29 @@ public sealed partial class DescribeConfigsRequest : global::Moldau.Protocol.IKa
         public bool IsAllDefault()
         {
             return !(ResourceType != 0) && !((ResourceName is not null && ResourceName != "")) && !(ConfigurationKeys is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ResourceType = default;
+            ResourceName = "";
+            if (ConfigurationKeys is null) ConfigurationKeys = global::Moldau.Protocol.MessageReuse.List(ref _configurationKeysEmptied); else ConfigurationKeys.Clear();
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Sets <see cref="ConfigurationKeys"/> to null, keeping the emptied list and its elements to be reused.</summary>
+        public void SetConfigurationKeysToNull()
+        {
+            if (ConfigurationKeys is not null)
+            {
+                ConfigurationKeys.Clear();
+                _configurationKeysEmptied = ConfigurationKeys;
+                ConfigurationKeys = null;
+            }
         }
     }
 }

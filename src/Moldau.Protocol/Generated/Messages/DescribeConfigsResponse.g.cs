@@ -30,10 +30,13 @@ public sealed partial class DescribeConfigsResponse : global::Moldau.Protocol.IK
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<DescribeConfigsResult>? _resultsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 4;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -42,10 +45,12 @@ public sealed partial class DescribeConfigsResponse : global::Moldau.Protocol.IK
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<DescribeConfigsResult>(n0);
+            var list1 = Results ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _resultsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new DescribeConfigsResult();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _resultsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -136,6 +141,26 @@ public sealed partial class DescribeConfigsResponse : global::Moldau.Protocol.IK
         return !(ThrottleTimeMs != 0) && !(Results is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        if (Results is null) Results = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Results, ref _resultsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Results"/>, reusing one this message held before, and returns it.</summary>
+    public DescribeConfigsResult AddResultsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _resultsSpare);
+        e.Reset();
+        (Results ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The DescribeConfigsResult struct of DescribeConfigsResponse.</summary>
     public sealed partial class DescribeConfigsResult : global::Moldau.Protocol.IKafkaMessage
     {
@@ -157,14 +182,17 @@ public sealed partial class DescribeConfigsResponse : global::Moldau.Protocol.IK
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<DescribeConfigsResourceResult>? _configsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 4;
+            UnknownTaggedFields = null;
             ErrorCode = reader.ReadInt16();
-            ErrorMessage = reader.ReadNullableString(flexible);
+            ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
             ResourceType = reader.ReadInt8();
-            ResourceName = reader.ReadString(flexible);
+            ResourceName = reader.ReadString(flexible, ResourceName);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -172,10 +200,12 @@ public sealed partial class DescribeConfigsResponse : global::Moldau.Protocol.IK
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<DescribeConfigsResourceResult>(n2);
+                var list3 = Configs ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _configsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new DescribeConfigsResourceResult();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _configsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -271,6 +301,29 @@ public sealed partial class DescribeConfigsResponse : global::Moldau.Protocol.IK
         {
             return !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && !(ResourceType != 0) && !((ResourceName is not null && ResourceName != "")) && !(Configs is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ErrorCode = default;
+            ErrorMessage = "";
+            ResourceType = default;
+            ResourceName = "";
+            if (Configs is null) Configs = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Configs, ref _configsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Configs"/>, reusing one this message held before, and returns it.</summary>
+        public DescribeConfigsResourceResult AddConfigsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _configsSpare);
+            e.Reset();
+            (Configs ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The DescribeConfigsResourceResult struct of DescribeConfigsResponse.</summary>
@@ -306,20 +359,31 @@ public sealed partial class DescribeConfigsResponse : global::Moldau.Protocol.IK
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<DescribeConfigsSynonym>? _synonymsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 4;
-            Name = reader.ReadString(flexible);
-            Value = reader.ReadNullableString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
+            Value = reader.ReadNullableString(flexible, Value);
             ReadOnly = reader.ReadBool();
             if (version <= 0)
             {
                 IsDefault = reader.ReadBool();
             }
+            else
+            {
+                IsDefault = default;
+            }
             if (version >= 1)
             {
                 ConfigSource = reader.ReadInt8();
+            }
+            else
+            {
+                ConfigSource = -1;
             }
             IsSensitive = reader.ReadBool();
             if (version >= 1)
@@ -331,23 +395,37 @@ public sealed partial class DescribeConfigsResponse : global::Moldau.Protocol.IK
                 }
                 else
                 {
-                    var list5 = new global::System.Collections.Generic.List<DescribeConfigsSynonym>(n4);
+                    var list5 = Synonyms ?? new();
+                    global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _synonymsSpare);
+                    list5.EnsureCapacity(n4);
                     for (var j = 0; j < n4; j++)
                     {
-                        var e = new DescribeConfigsSynonym();
+                        var e = global::Moldau.Protocol.MessageReuse.Take(ref _synonymsSpare);
                         e.Read(ref reader, version);
                         list5.Add(e);
                     }
                     Synonyms = list5;
                 }
             }
+            else
+            {
+                if (Synonyms is null) Synonyms = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Synonyms, ref _synonymsSpare);
+            }
             if (version >= 3)
             {
                 ConfigType = reader.ReadInt8();
             }
+            else
+            {
+                ConfigType = default;
+            }
             if (version >= 3)
             {
-                Documentation = reader.ReadNullableString(flexible);
+                Documentation = reader.ReadNullableString(flexible, Documentation);
+            }
+            else
+            {
+                Documentation = "";
             }
             if (flexible)
             {
@@ -477,6 +555,33 @@ public sealed partial class DescribeConfigsResponse : global::Moldau.Protocol.IK
         {
             return !((Name is not null && Name != "")) && !((Value is not null && Value != "")) && !(ReadOnly) && !(IsDefault) && !(ConfigSource != -1) && !(IsSensitive) && !(Synonyms is { Count: > 0 }) && !(ConfigType != 0) && !((Documentation is not null && Documentation != "")) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            Value = "";
+            ReadOnly = default;
+            IsDefault = default;
+            ConfigSource = -1;
+            IsSensitive = default;
+            if (Synonyms is null) Synonyms = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Synonyms, ref _synonymsSpare);
+            ConfigType = default;
+            Documentation = "";
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Synonyms"/>, reusing one this message held before, and returns it.</summary>
+        public DescribeConfigsSynonym AddSynonymsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _synonymsSpare);
+            e.Reset();
+            (Synonyms ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The DescribeConfigsSynonym struct of DescribeConfigsResponse.</summary>
@@ -498,17 +603,30 @@ public sealed partial class DescribeConfigsResponse : global::Moldau.Protocol.IK
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 4;
+            UnknownTaggedFields = null;
             if (version >= 1)
             {
-                Name = reader.ReadString(flexible);
+                Name = reader.ReadString(flexible, Name);
+            }
+            else
+            {
+                Name = "";
             }
             if (version >= 1)
             {
-                Value = reader.ReadNullableString(flexible);
+                Value = reader.ReadNullableString(flexible, Value);
+            }
+            else
+            {
+                Value = "";
             }
             if (version >= 1)
             {
                 Source = reader.ReadInt8();
+            }
+            else
+            {
+                Source = default;
             }
             if (flexible)
             {
@@ -592,6 +710,18 @@ public sealed partial class DescribeConfigsResponse : global::Moldau.Protocol.IK
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !((Value is not null && Value != "")) && !(Source != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            Value = "";
+            Source = default;
+            UnknownTaggedFields = null;
         }
     }
 }

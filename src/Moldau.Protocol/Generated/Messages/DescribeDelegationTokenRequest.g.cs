@@ -27,21 +27,27 @@ public sealed partial class DescribeDelegationTokenRequest : global::Moldau.Prot
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<DescribeDelegationTokenOwner>? _ownersSpare;
+    private global::System.Collections.Generic.List<DescribeDelegationTokenOwner>? _ownersEmptied;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
-            Owners = null;
+            SetOwnersToNull();
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<DescribeDelegationTokenOwner>(n0);
+            var list1 = Owners ?? global::Moldau.Protocol.MessageReuse.List(ref _ownersEmptied);
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _ownersSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new DescribeDelegationTokenOwner();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _ownersSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -130,6 +136,36 @@ public sealed partial class DescribeDelegationTokenRequest : global::Moldau.Prot
         return !(Owners is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Owners is null) Owners = global::Moldau.Protocol.MessageReuse.List(ref _ownersEmptied); else global::Moldau.Protocol.MessageReuse.Recycle(Owners, ref _ownersSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Owners"/>, reusing one this message held before, and returns it.</summary>
+    public DescribeDelegationTokenOwner AddOwnersItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _ownersSpare);
+        e.Reset();
+        (Owners ??= global::Moldau.Protocol.MessageReuse.List(ref _ownersEmptied)).Add(e);
+        return e;
+    }
+
+    /// <summary>Sets <see cref="Owners"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetOwnersToNull()
+    {
+        if (Owners is not null)
+        {
+            global::Moldau.Protocol.MessageReuse.Recycle(Owners, ref _ownersSpare);
+            _ownersEmptied = Owners;
+            Owners = null;
+        }
+    }
+
     /// <summary>The DescribeDelegationTokenOwner struct of DescribeDelegationTokenRequest.</summary>
     public sealed partial class DescribeDelegationTokenOwner : global::Moldau.Protocol.IKafkaMessage
     {
@@ -146,8 +182,9 @@ public sealed partial class DescribeDelegationTokenRequest : global::Moldau.Prot
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
-            PrincipalType = reader.ReadString(flexible);
-            PrincipalName = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            PrincipalType = reader.ReadString(flexible, PrincipalType);
+            PrincipalName = reader.ReadString(flexible, PrincipalName);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -210,6 +247,17 @@ public sealed partial class DescribeDelegationTokenRequest : global::Moldau.Prot
         public bool IsAllDefault()
         {
             return !((PrincipalType is not null && PrincipalType != "")) && !((PrincipalName is not null && PrincipalName != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PrincipalType = "";
+            PrincipalName = "";
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -33,10 +33,13 @@ public sealed partial class DescribeDelegationTokenResponse : global::Moldau.Pro
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<DescribedDelegationToken>? _tokensSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         ErrorCode = reader.ReadInt16();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -45,10 +48,12 @@ public sealed partial class DescribeDelegationTokenResponse : global::Moldau.Pro
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<DescribedDelegationToken>(n0);
+            var list1 = Tokens ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _tokensSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new DescribedDelegationToken();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _tokensSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -142,6 +147,27 @@ public sealed partial class DescribeDelegationTokenResponse : global::Moldau.Pro
         return !(ErrorCode != 0) && !(Tokens is { Count: > 0 }) && !(ThrottleTimeMs != 0) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ErrorCode = default;
+        if (Tokens is null) Tokens = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Tokens, ref _tokensSpare);
+        ThrottleTimeMs = default;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Tokens"/>, reusing one this message held before, and returns it.</summary>
+    public DescribedDelegationToken AddTokensItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _tokensSpare);
+        e.Reset();
+        (Tokens ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The DescribedDelegationToken struct of DescribeDelegationTokenResponse.</summary>
     public sealed partial class DescribedDelegationToken : global::Moldau.Protocol.IKafkaMessage
     {
@@ -178,24 +204,35 @@ public sealed partial class DescribeDelegationTokenResponse : global::Moldau.Pro
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<DescribedDelegationTokenRenewer>? _renewersSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
-            PrincipalType = reader.ReadString(flexible);
-            PrincipalName = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            PrincipalType = reader.ReadString(flexible, PrincipalType);
+            PrincipalName = reader.ReadString(flexible, PrincipalName);
             if (version >= 3)
             {
-                TokenRequesterPrincipalType = reader.ReadString(flexible);
+                TokenRequesterPrincipalType = reader.ReadString(flexible, TokenRequesterPrincipalType);
+            }
+            else
+            {
+                TokenRequesterPrincipalType = "";
             }
             if (version >= 3)
             {
-                TokenRequesterPrincipalName = reader.ReadString(flexible);
+                TokenRequesterPrincipalName = reader.ReadString(flexible, TokenRequesterPrincipalName);
+            }
+            else
+            {
+                TokenRequesterPrincipalName = "";
             }
             IssueTimestamp = reader.ReadInt64();
             ExpiryTimestamp = reader.ReadInt64();
             MaxTimestamp = reader.ReadInt64();
-            TokenId = reader.ReadString(flexible);
+            TokenId = reader.ReadString(flexible, TokenId);
             Hmac = reader.ReadBytes(flexible);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
@@ -204,10 +241,12 @@ public sealed partial class DescribeDelegationTokenResponse : global::Moldau.Pro
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<DescribedDelegationTokenRenewer>(n2);
+                var list3 = Renewers ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _renewersSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new DescribedDelegationTokenRenewer();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _renewersSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -325,6 +364,34 @@ public sealed partial class DescribeDelegationTokenResponse : global::Moldau.Pro
         {
             return !((PrincipalType is not null && PrincipalType != "")) && !((PrincipalName is not null && PrincipalName != "")) && !((TokenRequesterPrincipalType is not null && TokenRequesterPrincipalType != "")) && !((TokenRequesterPrincipalName is not null && TokenRequesterPrincipalName != "")) && !(IssueTimestamp != 0) && !(ExpiryTimestamp != 0) && !(MaxTimestamp != 0) && !((TokenId is not null && TokenId != "")) && !(Hmac is { Length: > 0 }) && !(Renewers is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PrincipalType = "";
+            PrincipalName = "";
+            TokenRequesterPrincipalType = "";
+            TokenRequesterPrincipalName = "";
+            IssueTimestamp = default;
+            ExpiryTimestamp = default;
+            MaxTimestamp = default;
+            TokenId = "";
+            Hmac = global::System.Array.Empty<byte>();
+            if (Renewers is null) Renewers = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Renewers, ref _renewersSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Renewers"/>, reusing one this message held before, and returns it.</summary>
+        public DescribedDelegationTokenRenewer AddRenewersItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _renewersSpare);
+            e.Reset();
+            (Renewers ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The DescribedDelegationTokenRenewer struct of DescribeDelegationTokenResponse.</summary>
@@ -343,8 +410,9 @@ public sealed partial class DescribeDelegationTokenResponse : global::Moldau.Pro
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
-            PrincipalType = reader.ReadString(flexible);
-            PrincipalName = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            PrincipalType = reader.ReadString(flexible, PrincipalType);
+            PrincipalName = reader.ReadString(flexible, PrincipalName);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -407,6 +475,17 @@ public sealed partial class DescribeDelegationTokenResponse : global::Moldau.Pro
         public bool IsAllDefault()
         {
             return !((PrincipalType is not null && PrincipalType != "")) && !((PrincipalName is not null && PrincipalName != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PrincipalType = "";
+            PrincipalName = "";
+            UnknownTaggedFields = null;
         }
     }
 }

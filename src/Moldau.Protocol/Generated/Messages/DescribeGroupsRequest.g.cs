@@ -34,6 +34,7 @@ public sealed partial class DescribeGroupsRequest : global::Moldau.Protocol.IKaf
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 5;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -41,7 +42,9 @@ public sealed partial class DescribeGroupsRequest : global::Moldau.Protocol.IKaf
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<string>(n0);
+            var list1 = Groups ?? new();
+            list1.Clear();
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
                 list1.Add(reader.ReadString(flexible));
@@ -51,6 +54,10 @@ public sealed partial class DescribeGroupsRequest : global::Moldau.Protocol.IKaf
         if (version >= 3)
         {
             IncludeAuthorizedOperations = reader.ReadBool();
+        }
+        else
+        {
+            IncludeAuthorizedOperations = default;
         }
         if (flexible)
         {
@@ -141,5 +148,16 @@ public sealed partial class DescribeGroupsRequest : global::Moldau.Protocol.IKaf
     public bool IsAllDefault()
     {
         return !(Groups is { Count: > 0 }) && !(IncludeAuthorizedOperations) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Groups is null) Groups = new(); else Groups.Clear();
+        IncludeAuthorizedOperations = default;
+        UnknownTaggedFields = null;
     }
 }

@@ -30,13 +30,20 @@ public sealed partial class DescribeGroupsResponse : global::Moldau.Protocol.IKa
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<DescribedGroup>? _groupsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 5;
+        UnknownTaggedFields = null;
         if (version >= 1)
         {
             ThrottleTimeMs = reader.ReadInt32();
+        }
+        else
+        {
+            ThrottleTimeMs = default;
         }
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -45,10 +52,12 @@ public sealed partial class DescribeGroupsResponse : global::Moldau.Protocol.IKa
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<DescribedGroup>(n0);
+            var list1 = Groups ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _groupsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new DescribedGroup();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _groupsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -145,6 +154,26 @@ public sealed partial class DescribeGroupsResponse : global::Moldau.Protocol.IKa
         return !(ThrottleTimeMs != 0) && !(Groups is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        if (Groups is null) Groups = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Groups, ref _groupsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Groups"/>, reusing one this message held before, and returns it.</summary>
+    public DescribedGroup AddGroupsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _groupsSpare);
+        e.Reset();
+        (Groups ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The DescribedGroup struct of DescribeGroupsResponse.</summary>
     public sealed partial class DescribedGroup : global::Moldau.Protocol.IKafkaMessage
     {
@@ -172,15 +201,18 @@ public sealed partial class DescribeGroupsResponse : global::Moldau.Protocol.IKa
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<DescribedGroupMember>? _membersSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 5;
+            UnknownTaggedFields = null;
             ErrorCode = reader.ReadInt16();
-            GroupId = reader.ReadString(flexible);
-            GroupState = reader.ReadString(flexible);
-            ProtocolType = reader.ReadString(flexible);
-            ProtocolData = reader.ReadString(flexible);
+            GroupId = reader.ReadString(flexible, GroupId);
+            GroupState = reader.ReadString(flexible, GroupState);
+            ProtocolType = reader.ReadString(flexible, ProtocolType);
+            ProtocolData = reader.ReadString(flexible, ProtocolData);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -188,10 +220,12 @@ public sealed partial class DescribeGroupsResponse : global::Moldau.Protocol.IKa
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<DescribedGroupMember>(n2);
+                var list3 = Members ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _membersSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new DescribedGroupMember();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _membersSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -200,6 +234,10 @@ public sealed partial class DescribeGroupsResponse : global::Moldau.Protocol.IKa
             if (version >= 3)
             {
                 AuthorizedOperations = reader.ReadInt32();
+            }
+            else
+            {
+                AuthorizedOperations = -2147483648;
             }
             if (flexible)
             {
@@ -301,6 +339,31 @@ public sealed partial class DescribeGroupsResponse : global::Moldau.Protocol.IKa
         {
             return !(ErrorCode != 0) && !((GroupId is not null && GroupId != "")) && !((GroupState is not null && GroupState != "")) && !((ProtocolType is not null && ProtocolType != "")) && !((ProtocolData is not null && ProtocolData != "")) && !(Members is { Count: > 0 }) && !(AuthorizedOperations != -2147483648) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ErrorCode = default;
+            GroupId = "";
+            GroupState = "";
+            ProtocolType = "";
+            ProtocolData = "";
+            if (Members is null) Members = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Members, ref _membersSpare);
+            AuthorizedOperations = -2147483648;
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Members"/>, reusing one this message held before, and returns it.</summary>
+        public DescribedGroupMember AddMembersItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _membersSpare);
+            e.Reset();
+            (Members ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The DescribedGroupMember struct of DescribeGroupsResponse.</summary>
@@ -331,13 +394,18 @@ public sealed partial class DescribeGroupsResponse : global::Moldau.Protocol.IKa
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 5;
-            MemberId = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            MemberId = reader.ReadString(flexible, MemberId);
             if (version >= 4)
             {
-                GroupInstanceId = ((version >= 4) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+                GroupInstanceId = ((version >= 4) ? reader.ReadNullableString(flexible, GroupInstanceId) : reader.ReadString(flexible, GroupInstanceId));
             }
-            ClientId = reader.ReadString(flexible);
-            ClientHost = reader.ReadString(flexible);
+            else
+            {
+                GroupInstanceId = default;
+            }
+            ClientId = reader.ReadString(flexible, ClientId);
+            ClientHost = reader.ReadString(flexible, ClientHost);
             MemberMetadata = reader.ReadBytes(flexible);
             MemberAssignment = reader.ReadBytes(flexible);
             if (flexible)
@@ -416,6 +484,21 @@ public sealed partial class DescribeGroupsResponse : global::Moldau.Protocol.IKa
         public bool IsAllDefault()
         {
             return !((MemberId is not null && MemberId != "")) && !(GroupInstanceId is not null) && !((ClientId is not null && ClientId != "")) && !((ClientHost is not null && ClientHost != "")) && !(MemberMetadata is { Length: > 0 }) && !(MemberAssignment is { Length: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            MemberId = "";
+            GroupInstanceId = default;
+            ClientId = "";
+            ClientHost = "";
+            MemberMetadata = global::System.Array.Empty<byte>();
+            MemberAssignment = global::System.Array.Empty<byte>();
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -27,21 +27,27 @@ public sealed partial class DescribeLogDirsRequest : global::Moldau.Protocol.IKa
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<DescribableLogDirTopic>? _topicsSpare;
+    private global::System.Collections.Generic.List<DescribableLogDirTopic>? _topicsEmptied;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
-            Topics = null;
+            SetTopicsToNull();
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<DescribableLogDirTopic>(n0);
+            var list1 = Topics ?? global::Moldau.Protocol.MessageReuse.List(ref _topicsEmptied);
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new DescribableLogDirTopic();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -130,6 +136,36 @@ public sealed partial class DescribeLogDirsRequest : global::Moldau.Protocol.IKa
         return !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Topics is null) Topics = global::Moldau.Protocol.MessageReuse.List(ref _topicsEmptied); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public DescribableLogDirTopic AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= global::Moldau.Protocol.MessageReuse.List(ref _topicsEmptied)).Add(e);
+        return e;
+    }
+
+    /// <summary>Sets <see cref="Topics"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetTopicsToNull()
+    {
+        if (Topics is not null)
+        {
+            global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+            _topicsEmptied = Topics;
+            Topics = null;
+        }
+    }
+
     /// <summary>The DescribableLogDirTopic struct of DescribeLogDirsRequest.</summary>
     public sealed partial class DescribableLogDirTopic : global::Moldau.Protocol.IKafkaMessage
     {
@@ -146,7 +182,8 @@ public sealed partial class DescribeLogDirsRequest : global::Moldau.Protocol.IKa
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
-            Topic = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Topic = reader.ReadString(flexible, Topic);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -154,7 +191,9 @@ public sealed partial class DescribeLogDirsRequest : global::Moldau.Protocol.IKa
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<int>(n2);
+                var list3 = Partitions ?? new();
+                list3.Clear();
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
                     list3.Add(reader.ReadInt32());
@@ -241,6 +280,17 @@ public sealed partial class DescribeLogDirsRequest : global::Moldau.Protocol.IKa
         public bool IsAllDefault()
         {
             return !((Topic is not null && Topic != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Topic = "";
+            if (Partitions is null) Partitions = new(); else Partitions.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -33,14 +33,21 @@ public sealed partial class DescribeLogDirsResponse : global::Moldau.Protocol.IK
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<DescribeLogDirsResult>? _resultsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         if (version >= 3)
         {
             ErrorCode = reader.ReadInt16();
+        }
+        else
+        {
+            ErrorCode = default;
         }
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -49,10 +56,12 @@ public sealed partial class DescribeLogDirsResponse : global::Moldau.Protocol.IK
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<DescribeLogDirsResult>(n0);
+            var list1 = Results ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _resultsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new DescribeLogDirsResult();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _resultsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -151,6 +160,27 @@ public sealed partial class DescribeLogDirsResponse : global::Moldau.Protocol.IK
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(Results is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        if (Results is null) Results = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Results, ref _resultsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Results"/>, reusing one this message held before, and returns it.</summary>
+    public DescribeLogDirsResult AddResultsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _resultsSpare);
+        e.Reset();
+        (Results ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The DescribeLogDirsResult struct of DescribeLogDirsResponse.</summary>
     public sealed partial class DescribeLogDirsResult : global::Moldau.Protocol.IKafkaMessage
     {
@@ -172,12 +202,15 @@ public sealed partial class DescribeLogDirsResponse : global::Moldau.Protocol.IK
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<DescribeLogDirsTopic>? _topicsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
+            UnknownTaggedFields = null;
             ErrorCode = reader.ReadInt16();
-            LogDir = reader.ReadString(flexible);
+            LogDir = reader.ReadString(flexible, LogDir);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -185,10 +218,12 @@ public sealed partial class DescribeLogDirsResponse : global::Moldau.Protocol.IK
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<DescribeLogDirsTopic>(n2);
+                var list3 = Topics ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _topicsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new DescribeLogDirsTopic();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -198,9 +233,17 @@ public sealed partial class DescribeLogDirsResponse : global::Moldau.Protocol.IK
             {
                 TotalBytes = reader.ReadInt64();
             }
+            else
+            {
+                TotalBytes = -1L;
+            }
             if (version >= 4)
             {
                 UsableBytes = reader.ReadInt64();
+            }
+            else
+            {
+                UsableBytes = -1L;
             }
             if (flexible)
             {
@@ -304,6 +347,29 @@ public sealed partial class DescribeLogDirsResponse : global::Moldau.Protocol.IK
         {
             return !(ErrorCode != 0) && !((LogDir is not null && LogDir != "")) && !(Topics is { Count: > 0 }) && !(TotalBytes != -1L) && !(UsableBytes != -1L) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ErrorCode = default;
+            LogDir = "";
+            if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+            TotalBytes = -1L;
+            UsableBytes = -1L;
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+        public DescribeLogDirsTopic AddTopicsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+            e.Reset();
+            (Topics ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The DescribeLogDirsTopic struct of DescribeLogDirsResponse.</summary>
@@ -317,11 +383,14 @@ public sealed partial class DescribeLogDirsResponse : global::Moldau.Protocol.IK
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<DescribeLogDirsPartition>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
             {
@@ -329,10 +398,12 @@ public sealed partial class DescribeLogDirsResponse : global::Moldau.Protocol.IK
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<DescribeLogDirsPartition>(n4);
+                var list5 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _partitionsSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new DescribeLogDirsPartition();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
@@ -422,6 +493,26 @@ public sealed partial class DescribeLogDirsResponse : global::Moldau.Protocol.IK
         {
             return !((Name is not null && Name != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public DescribeLogDirsPartition AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The DescribeLogDirsPartition struct of DescribeLogDirsResponse.</summary>
@@ -446,6 +537,7 @@ public sealed partial class DescribeLogDirsResponse : global::Moldau.Protocol.IK
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             PartitionSize = reader.ReadInt64();
             OffsetLag = reader.ReadInt64();
@@ -516,6 +608,19 @@ public sealed partial class DescribeLogDirsResponse : global::Moldau.Protocol.IK
         public bool IsAllDefault()
         {
             return !(PartitionIndex != 0) && !(PartitionSize != 0) && !(OffsetLag != 0) && !(IsFutureKey) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            PartitionSize = default;
+            OffsetLag = default;
+            IsFutureKey = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -26,10 +26,13 @@ public sealed partial class DescribeProducersRequest : global::Moldau.Protocol.I
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TopicRequest>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -37,10 +40,12 @@ public sealed partial class DescribeProducersRequest : global::Moldau.Protocol.I
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TopicRequest>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TopicRequest();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -129,6 +134,25 @@ public sealed partial class DescribeProducersRequest : global::Moldau.Protocol.I
         return !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public TopicRequest AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TopicRequest struct of DescribeProducersRequest.</summary>
     public sealed partial class TopicRequest : global::Moldau.Protocol.IKafkaMessage
     {
@@ -145,7 +169,8 @@ public sealed partial class DescribeProducersRequest : global::Moldau.Protocol.I
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -153,7 +178,9 @@ public sealed partial class DescribeProducersRequest : global::Moldau.Protocol.I
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<int>(n2);
+                var list3 = PartitionIndexes ?? new();
+                list3.Clear();
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
                     list3.Add(reader.ReadInt32());
@@ -240,6 +267,17 @@ public sealed partial class DescribeProducersRequest : global::Moldau.Protocol.I
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !(PartitionIndexes is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (PartitionIndexes is null) PartitionIndexes = new(); else PartitionIndexes.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

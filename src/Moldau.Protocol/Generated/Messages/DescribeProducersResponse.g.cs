@@ -30,10 +30,13 @@ public sealed partial class DescribeProducersResponse : global::Moldau.Protocol.
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TopicResponse>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -42,10 +45,12 @@ public sealed partial class DescribeProducersResponse : global::Moldau.Protocol.
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TopicResponse>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TopicResponse();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -136,6 +141,26 @@ public sealed partial class DescribeProducersResponse : global::Moldau.Protocol.
         return !(ThrottleTimeMs != 0) && !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public TopicResponse AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TopicResponse struct of DescribeProducersResponse.</summary>
     public sealed partial class TopicResponse : global::Moldau.Protocol.IKafkaMessage
     {
@@ -148,11 +173,14 @@ public sealed partial class DescribeProducersResponse : global::Moldau.Protocol.
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<PartitionResponse>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -160,10 +188,12 @@ public sealed partial class DescribeProducersResponse : global::Moldau.Protocol.
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<PartitionResponse>(n2);
+                var list3 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _partitionsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new PartitionResponse();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -253,6 +283,26 @@ public sealed partial class DescribeProducersResponse : global::Moldau.Protocol.
         {
             return !((Name is not null && Name != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public PartitionResponse AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The PartitionResponse struct of DescribeProducersResponse.</summary>
@@ -272,13 +322,16 @@ public sealed partial class DescribeProducersResponse : global::Moldau.Protocol.
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<ProducerState>? _activeProducersSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             ErrorCode = reader.ReadInt16();
-            ErrorMessage = reader.ReadNullableString(flexible);
+            ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
             {
@@ -286,10 +339,12 @@ public sealed partial class DescribeProducersResponse : global::Moldau.Protocol.
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<ProducerState>(n4);
+                var list5 = ActiveProducers ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _activeProducersSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new ProducerState();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _activeProducersSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
@@ -383,6 +438,28 @@ public sealed partial class DescribeProducersResponse : global::Moldau.Protocol.
         {
             return !(PartitionIndex != 0) && !(ErrorCode != 0) && !(ErrorMessage is not null) && !(ActiveProducers is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            ErrorCode = default;
+            ErrorMessage = default;
+            if (ActiveProducers is null) ActiveProducers = new(); else global::Moldau.Protocol.MessageReuse.Recycle(ActiveProducers, ref _activeProducersSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="ActiveProducers"/>, reusing one this message held before, and returns it.</summary>
+        public ProducerState AddActiveProducersItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _activeProducersSpare);
+            e.Reset();
+            (ActiveProducers ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The ProducerState struct of DescribeProducersResponse.</summary>
@@ -407,6 +484,7 @@ public sealed partial class DescribeProducersResponse : global::Moldau.Protocol.
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             ProducerId = reader.ReadInt64();
             ProducerEpoch = reader.ReadInt32();
             LastSequence = reader.ReadInt32();
@@ -483,6 +561,21 @@ public sealed partial class DescribeProducersResponse : global::Moldau.Protocol.
         public bool IsAllDefault()
         {
             return !(ProducerId != 0) && !(ProducerEpoch != 0) && !(LastSequence != -1) && !(LastTimestamp != -1L) && !(CoordinatorEpoch != 0) && !(CurrentTxnStartOffset != -1L) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ProducerId = default;
+            ProducerEpoch = default;
+            LastSequence = -1;
+            LastTimestamp = -1L;
+            CoordinatorEpoch = default;
+            CurrentTxnStartOffset = -1L;
+            UnknownTaggedFields = null;
         }
     }
 }

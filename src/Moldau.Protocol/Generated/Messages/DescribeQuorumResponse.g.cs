@@ -34,14 +34,22 @@ public sealed partial class DescribeQuorumResponse : global::Moldau.Protocol.IKa
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TopicData>? _topicsSpare;
+    private global::System.Collections.Generic.List<Node>? _nodesSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ErrorCode = reader.ReadInt16();
         if (version >= 2)
         {
-            ErrorMessage = ((version >= 2) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+            ErrorMessage = ((version >= 2) ? reader.ReadNullableString(flexible, ErrorMessage) : reader.ReadString(flexible, ErrorMessage));
+        }
+        else
+        {
+            ErrorMessage = "";
         }
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -50,10 +58,12 @@ public sealed partial class DescribeQuorumResponse : global::Moldau.Protocol.IKa
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TopicData>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TopicData();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -68,15 +78,21 @@ public sealed partial class DescribeQuorumResponse : global::Moldau.Protocol.IKa
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<Node>(n2);
+                var list3 = Nodes ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _nodesSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new Node();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _nodesSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
                 Nodes = list3;
             }
+        }
+        else
+        {
+            if (Nodes is null) Nodes = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Nodes, ref _nodesSpare);
         }
         if (flexible)
         {
@@ -200,6 +216,37 @@ public sealed partial class DescribeQuorumResponse : global::Moldau.Protocol.IKa
         return !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && !(Topics is { Count: > 0 }) && !(Nodes is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ErrorCode = default;
+        ErrorMessage = "";
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        if (Nodes is null) Nodes = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Nodes, ref _nodesSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public TopicData AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Nodes"/>, reusing one this message held before, and returns it.</summary>
+    public Node AddNodesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _nodesSpare);
+        e.Reset();
+        (Nodes ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TopicData struct of DescribeQuorumResponse.</summary>
     public sealed partial class TopicData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -211,11 +258,14 @@ public sealed partial class DescribeQuorumResponse : global::Moldau.Protocol.IKa
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<PartitionData>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            TopicName = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            TopicName = reader.ReadString(flexible, TopicName);
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
             {
@@ -223,10 +273,12 @@ public sealed partial class DescribeQuorumResponse : global::Moldau.Protocol.IKa
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<PartitionData>(n4);
+                var list5 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _partitionsSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new PartitionData();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
@@ -316,6 +368,26 @@ public sealed partial class DescribeQuorumResponse : global::Moldau.Protocol.IKa
         {
             return !((TopicName is not null && TopicName != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicName = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public PartitionData AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The PartitionData struct of DescribeQuorumResponse.</summary>
@@ -344,15 +416,23 @@ public sealed partial class DescribeQuorumResponse : global::Moldau.Protocol.IKa
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<ReplicaState>? _currentVotersSpare;
+        private global::System.Collections.Generic.List<ReplicaState>? _observersSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             ErrorCode = reader.ReadInt16();
             if (version >= 2)
             {
-                ErrorMessage = ((version >= 2) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+                ErrorMessage = ((version >= 2) ? reader.ReadNullableString(flexible, ErrorMessage) : reader.ReadString(flexible, ErrorMessage));
+            }
+            else
+            {
+                ErrorMessage = "";
             }
             LeaderId = reader.ReadInt32();
             LeaderEpoch = reader.ReadInt32();
@@ -364,10 +444,12 @@ public sealed partial class DescribeQuorumResponse : global::Moldau.Protocol.IKa
             }
             else
             {
-                var list7 = new global::System.Collections.Generic.List<ReplicaState>(n6);
+                var list7 = CurrentVoters ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list7, ref _currentVotersSpare);
+                list7.EnsureCapacity(n6);
                 for (var j = 0; j < n6; j++)
                 {
-                    var e = new ReplicaState();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _currentVotersSpare);
                     e.Read(ref reader, version);
                     list7.Add(e);
                 }
@@ -380,10 +462,12 @@ public sealed partial class DescribeQuorumResponse : global::Moldau.Protocol.IKa
             }
             else
             {
-                var list9 = new global::System.Collections.Generic.List<ReplicaState>(n8);
+                var list9 = Observers ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list9, ref _observersSpare);
+                list9.EnsureCapacity(n8);
                 for (var j = 0; j < n8; j++)
                 {
-                    var e = new ReplicaState();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _observersSpare);
                     e.Read(ref reader, version);
                     list9.Add(e);
                 }
@@ -512,6 +596,41 @@ public sealed partial class DescribeQuorumResponse : global::Moldau.Protocol.IKa
         {
             return !(PartitionIndex != 0) && !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && !(LeaderId != 0) && !(LeaderEpoch != 0) && !(HighWatermark != 0) && !(CurrentVoters is { Count: > 0 }) && !(Observers is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            ErrorCode = default;
+            ErrorMessage = "";
+            LeaderId = default;
+            LeaderEpoch = default;
+            HighWatermark = default;
+            if (CurrentVoters is null) CurrentVoters = new(); else global::Moldau.Protocol.MessageReuse.Recycle(CurrentVoters, ref _currentVotersSpare);
+            if (Observers is null) Observers = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Observers, ref _observersSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="CurrentVoters"/>, reusing one this message held before, and returns it.</summary>
+        public ReplicaState AddCurrentVotersItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _currentVotersSpare);
+            e.Reset();
+            (CurrentVoters ??= new()).Add(e);
+            return e;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Observers"/>, reusing one this message held before, and returns it.</summary>
+        public ReplicaState AddObserversItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _observersSpare);
+            e.Reset();
+            (Observers ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The Node struct of DescribeQuorumResponse.</summary>
@@ -526,13 +645,20 @@ public sealed partial class DescribeQuorumResponse : global::Moldau.Protocol.IKa
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<Listener>? _listenersSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             if (version >= 2)
             {
                 NodeId = reader.ReadInt32();
+            }
+            else
+            {
+                NodeId = default;
             }
             if (version >= 2)
             {
@@ -543,15 +669,21 @@ public sealed partial class DescribeQuorumResponse : global::Moldau.Protocol.IKa
                 }
                 else
                 {
-                    var list11 = new global::System.Collections.Generic.List<Listener>(n10);
+                    var list11 = Listeners ?? new();
+                    global::Moldau.Protocol.MessageReuse.Recycle(list11, ref _listenersSpare);
+                    list11.EnsureCapacity(n10);
                     for (var j = 0; j < n10; j++)
                     {
-                        var e = new Listener();
+                        var e = global::Moldau.Protocol.MessageReuse.Take(ref _listenersSpare);
                         e.Read(ref reader, version);
                         list11.Add(e);
                     }
                     Listeners = list11;
                 }
+            }
+            else
+            {
+                if (Listeners is null) Listeners = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Listeners, ref _listenersSpare);
             }
             if (flexible)
             {
@@ -649,6 +781,26 @@ public sealed partial class DescribeQuorumResponse : global::Moldau.Protocol.IKa
         {
             return !(NodeId != 0) && !(Listeners is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            NodeId = default;
+            if (Listeners is null) Listeners = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Listeners, ref _listenersSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Listeners"/>, reusing one this message held before, and returns it.</summary>
+        public Listener AddListenersItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _listenersSpare);
+            e.Reset();
+            (Listeners ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The Listener struct of DescribeQuorumResponse.</summary>
@@ -670,17 +822,30 @@ public sealed partial class DescribeQuorumResponse : global::Moldau.Protocol.IKa
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             if (version >= 2)
             {
-                Name = reader.ReadString(flexible);
+                Name = reader.ReadString(flexible, Name);
+            }
+            else
+            {
+                Name = "";
             }
             if (version >= 2)
             {
-                Host = reader.ReadString(flexible);
+                Host = reader.ReadString(flexible, Host);
+            }
+            else
+            {
+                Host = "";
             }
             if (version >= 2)
             {
                 Port = reader.ReadUInt16();
+            }
+            else
+            {
+                Port = default;
             }
             if (flexible)
             {
@@ -765,6 +930,18 @@ public sealed partial class DescribeQuorumResponse : global::Moldau.Protocol.IKa
         {
             return !((Name is not null && Name != "")) && !((Host is not null && Host != "")) && !(Port != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            Host = "";
+            Port = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The ReplicaState struct of DescribeQuorumResponse.</summary>
@@ -790,19 +967,32 @@ public sealed partial class DescribeQuorumResponse : global::Moldau.Protocol.IKa
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             ReplicaId = reader.ReadInt32();
             if (version >= 2)
             {
                 ReplicaDirectoryId = reader.ReadUuid();
+            }
+            else
+            {
+                ReplicaDirectoryId = default;
             }
             LogEndOffset = reader.ReadInt64();
             if (version >= 1)
             {
                 LastFetchTimestamp = reader.ReadInt64();
             }
+            else
+            {
+                LastFetchTimestamp = -1L;
+            }
             if (version >= 1)
             {
                 LastCaughtUpTimestamp = reader.ReadInt64();
+            }
+            else
+            {
+                LastCaughtUpTimestamp = -1L;
             }
             if (flexible)
             {
@@ -890,6 +1080,20 @@ public sealed partial class DescribeQuorumResponse : global::Moldau.Protocol.IKa
         public bool IsAllDefault()
         {
             return !(ReplicaId != 0) && !(!ReplicaDirectoryId.IsZero) && !(LogEndOffset != 0) && !(LastFetchTimestamp != -1L) && !(LastCaughtUpTimestamp != -1L) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ReplicaId = default;
+            ReplicaDirectoryId = default;
+            LogEndOffset = default;
+            LastFetchTimestamp = -1L;
+            LastCaughtUpTimestamp = -1L;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -33,10 +33,13 @@ public sealed partial class DescribeTopicPartitionsRequest : global::Moldau.Prot
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TopicRequest>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -44,10 +47,12 @@ public sealed partial class DescribeTopicPartitionsRequest : global::Moldau.Prot
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TopicRequest>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TopicRequest();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -60,7 +65,7 @@ public sealed partial class DescribeTopicPartitionsRequest : global::Moldau.Prot
         }
         else
         {
-            var s2 = new CursorData();
+            var s2 = Cursor ?? new CursorData();
             s2.Read(ref reader, version);
             Cursor = s2;
         }
@@ -159,6 +164,27 @@ public sealed partial class DescribeTopicPartitionsRequest : global::Moldau.Prot
         return !(Topics is { Count: > 0 }) && !(ResponsePartitionLimit != 2000) && !(Cursor is not null) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        ResponsePartitionLimit = 2000;
+        Cursor = null;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public TopicRequest AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TopicRequest struct of DescribeTopicPartitionsRequest.</summary>
     public sealed partial class TopicRequest : global::Moldau.Protocol.IKafkaMessage
     {
@@ -172,7 +198,8 @@ public sealed partial class DescribeTopicPartitionsRequest : global::Moldau.Prot
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -234,6 +261,16 @@ public sealed partial class DescribeTopicPartitionsRequest : global::Moldau.Prot
         {
             return !((Name is not null && Name != "")) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The Cursor struct of DescribeTopicPartitionsRequest.</summary>
@@ -252,7 +289,8 @@ public sealed partial class DescribeTopicPartitionsRequest : global::Moldau.Prot
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            TopicName = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            TopicName = reader.ReadString(flexible, TopicName);
             PartitionIndex = reader.ReadInt32();
             if (flexible)
             {
@@ -316,6 +354,17 @@ public sealed partial class DescribeTopicPartitionsRequest : global::Moldau.Prot
         public bool IsAllDefault()
         {
             return !((TopicName is not null && TopicName != "")) && !(PartitionIndex != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicName = "";
+            PartitionIndex = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -33,10 +33,13 @@ public sealed partial class DescribeTopicPartitionsResponse : global::Moldau.Pro
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<DescribeTopicPartitionsResponseTopic>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -45,10 +48,12 @@ public sealed partial class DescribeTopicPartitionsResponse : global::Moldau.Pro
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<DescribeTopicPartitionsResponseTopic>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new DescribeTopicPartitionsResponseTopic();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -60,7 +65,7 @@ public sealed partial class DescribeTopicPartitionsResponse : global::Moldau.Pro
         }
         else
         {
-            var s2 = new Cursor();
+            var s2 = NextCursor ?? new Cursor();
             s2.Read(ref reader, version);
             NextCursor = s2;
         }
@@ -159,6 +164,27 @@ public sealed partial class DescribeTopicPartitionsResponse : global::Moldau.Pro
         return !(ThrottleTimeMs != 0) && !(Topics is { Count: > 0 }) && !(NextCursor is not null) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        NextCursor = null;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public DescribeTopicPartitionsResponseTopic AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The DescribeTopicPartitionsResponseTopic struct of DescribeTopicPartitionsResponse.</summary>
     public sealed partial class DescribeTopicPartitionsResponseTopic : global::Moldau.Protocol.IKafkaMessage
     {
@@ -183,12 +209,15 @@ public sealed partial class DescribeTopicPartitionsResponse : global::Moldau.Pro
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<DescribeTopicPartitionsResponsePartition>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             ErrorCode = reader.ReadInt16();
-            Name = reader.ReadNullableString(flexible);
+            Name = reader.ReadNullableString(flexible, Name);
             TopicId = reader.ReadUuid();
             IsInternal = reader.ReadBool();
             var n3 = reader.ReadArrayLength(flexible);
@@ -198,10 +227,12 @@ public sealed partial class DescribeTopicPartitionsResponse : global::Moldau.Pro
             }
             else
             {
-                var list4 = new global::System.Collections.Generic.List<DescribeTopicPartitionsResponsePartition>(n3);
+                var list4 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list4, ref _partitionsSpare);
+                list4.EnsureCapacity(n3);
                 for (var j = 0; j < n3; j++)
                 {
-                    var e = new DescribeTopicPartitionsResponsePartition();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list4.Add(e);
                 }
@@ -300,6 +331,30 @@ public sealed partial class DescribeTopicPartitionsResponse : global::Moldau.Pro
         {
             return !(ErrorCode != 0) && !((Name is not null && Name != "")) && !(!TopicId.IsZero) && !(IsInternal) && !(Partitions is { Count: > 0 }) && !(TopicAuthorizedOperations != -2147483648) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ErrorCode = default;
+            Name = "";
+            TopicId = default;
+            IsInternal = default;
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            TopicAuthorizedOperations = -2147483648;
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public DescribeTopicPartitionsResponsePartition AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The DescribeTopicPartitionsResponsePartition struct of DescribeTopicPartitionsResponse.</summary>
@@ -335,10 +390,14 @@ public sealed partial class DescribeTopicPartitionsResponse : global::Moldau.Pro
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<int>? _eligibleLeaderReplicasEmptied;
+        private global::System.Collections.Generic.List<int>? _lastKnownElrEmptied;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             ErrorCode = reader.ReadInt16();
             PartitionIndex = reader.ReadInt32();
             LeaderId = reader.ReadInt32();
@@ -350,7 +409,9 @@ public sealed partial class DescribeTopicPartitionsResponse : global::Moldau.Pro
             }
             else
             {
-                var list6 = new global::System.Collections.Generic.List<int>(n5);
+                var list6 = ReplicaNodes ?? new();
+                list6.Clear();
+                list6.EnsureCapacity(n5);
                 for (var j = 0; j < n5; j++)
                 {
                     list6.Add(reader.ReadInt32());
@@ -364,7 +425,9 @@ public sealed partial class DescribeTopicPartitionsResponse : global::Moldau.Pro
             }
             else
             {
-                var list8 = new global::System.Collections.Generic.List<int>(n7);
+                var list8 = IsrNodes ?? new();
+                list8.Clear();
+                list8.EnsureCapacity(n7);
                 for (var j = 0; j < n7; j++)
                 {
                     list8.Add(reader.ReadInt32());
@@ -374,11 +437,13 @@ public sealed partial class DescribeTopicPartitionsResponse : global::Moldau.Pro
             var n9 = reader.ReadArrayLength(flexible);
             if (n9 < 0)
             {
-                EligibleLeaderReplicas = null;
+                SetEligibleLeaderReplicasToNull();
             }
             else
             {
-                var list10 = new global::System.Collections.Generic.List<int>(n9);
+                var list10 = EligibleLeaderReplicas ?? global::Moldau.Protocol.MessageReuse.List(ref _eligibleLeaderReplicasEmptied);
+                list10.Clear();
+                list10.EnsureCapacity(n9);
                 for (var j = 0; j < n9; j++)
                 {
                     list10.Add(reader.ReadInt32());
@@ -388,11 +453,13 @@ public sealed partial class DescribeTopicPartitionsResponse : global::Moldau.Pro
             var n11 = reader.ReadArrayLength(flexible);
             if (n11 < 0)
             {
-                LastKnownElr = null;
+                SetLastKnownElrToNull();
             }
             else
             {
-                var list12 = new global::System.Collections.Generic.List<int>(n11);
+                var list12 = LastKnownElr ?? global::Moldau.Protocol.MessageReuse.List(ref _lastKnownElrEmptied);
+                list12.Clear();
+                list12.EnsureCapacity(n11);
                 for (var j = 0; j < n11; j++)
                 {
                     list12.Add(reader.ReadInt32());
@@ -406,7 +473,9 @@ public sealed partial class DescribeTopicPartitionsResponse : global::Moldau.Pro
             }
             else
             {
-                var list14 = new global::System.Collections.Generic.List<int>(n13);
+                var list14 = OfflineReplicas ?? new();
+                list14.Clear();
+                list14.EnsureCapacity(n13);
                 for (var j = 0; j < n13; j++)
                 {
                     list14.Add(reader.ReadInt32());
@@ -580,6 +649,46 @@ public sealed partial class DescribeTopicPartitionsResponse : global::Moldau.Pro
         {
             return !(ErrorCode != 0) && !(PartitionIndex != 0) && !(LeaderId != 0) && !(LeaderEpoch != -1) && !(ReplicaNodes is { Count: > 0 }) && !(IsrNodes is { Count: > 0 }) && !(EligibleLeaderReplicas is not null) && !(LastKnownElr is not null) && !(OfflineReplicas is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ErrorCode = default;
+            PartitionIndex = default;
+            LeaderId = default;
+            LeaderEpoch = -1;
+            if (ReplicaNodes is null) ReplicaNodes = new(); else ReplicaNodes.Clear();
+            if (IsrNodes is null) IsrNodes = new(); else IsrNodes.Clear();
+            SetEligibleLeaderReplicasToNull();
+            SetLastKnownElrToNull();
+            if (OfflineReplicas is null) OfflineReplicas = new(); else OfflineReplicas.Clear();
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Sets <see cref="EligibleLeaderReplicas"/> to null, keeping the emptied list and its elements to be reused.</summary>
+        public void SetEligibleLeaderReplicasToNull()
+        {
+            if (EligibleLeaderReplicas is not null)
+            {
+                EligibleLeaderReplicas.Clear();
+                _eligibleLeaderReplicasEmptied = EligibleLeaderReplicas;
+                EligibleLeaderReplicas = null;
+            }
+        }
+
+        /// <summary>Sets <see cref="LastKnownElr"/> to null, keeping the emptied list and its elements to be reused.</summary>
+        public void SetLastKnownElrToNull()
+        {
+            if (LastKnownElr is not null)
+            {
+                LastKnownElr.Clear();
+                _lastKnownElrEmptied = LastKnownElr;
+                LastKnownElr = null;
+            }
+        }
     }
 
     /// <summary>The Cursor struct of DescribeTopicPartitionsResponse.</summary>
@@ -598,7 +707,8 @@ public sealed partial class DescribeTopicPartitionsResponse : global::Moldau.Pro
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            TopicName = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            TopicName = reader.ReadString(flexible, TopicName);
             PartitionIndex = reader.ReadInt32();
             if (flexible)
             {
@@ -662,6 +772,17 @@ public sealed partial class DescribeTopicPartitionsResponse : global::Moldau.Pro
         public bool IsAllDefault()
         {
             return !((TopicName is not null && TopicName != "")) && !(PartitionIndex != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicName = "";
+            PartitionIndex = default;
+            UnknownTaggedFields = null;
         }
     }
 }

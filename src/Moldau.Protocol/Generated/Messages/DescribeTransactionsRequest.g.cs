@@ -31,6 +31,7 @@ public sealed partial class DescribeTransactionsRequest : global::Moldau.Protoco
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -38,7 +39,9 @@ public sealed partial class DescribeTransactionsRequest : global::Moldau.Protoco
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<string>(n0);
+            var list1 = TransactionalIds ?? new();
+            list1.Clear();
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
                 list1.Add(reader.ReadString(flexible));
@@ -126,5 +129,15 @@ public sealed partial class DescribeTransactionsRequest : global::Moldau.Protoco
     public bool IsAllDefault()
     {
         return !(TransactionalIds is { Count: > 0 }) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (TransactionalIds is null) TransactionalIds = new(); else TransactionalIds.Clear();
+        UnknownTaggedFields = null;
     }
 }

@@ -29,10 +29,13 @@ public sealed partial class DescribeTransactionsResponse : global::Moldau.Protoc
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TransactionStateData>? _transactionStatesSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -41,10 +44,12 @@ public sealed partial class DescribeTransactionsResponse : global::Moldau.Protoc
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TransactionStateData>(n0);
+            var list1 = TransactionStates ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _transactionStatesSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TransactionStateData();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _transactionStatesSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -135,6 +140,26 @@ public sealed partial class DescribeTransactionsResponse : global::Moldau.Protoc
         return !(ThrottleTimeMs != 0) && !(TransactionStates is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        if (TransactionStates is null) TransactionStates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(TransactionStates, ref _transactionStatesSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="TransactionStates"/>, reusing one this message held before, and returns it.</summary>
+    public TransactionStateData AddTransactionStatesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _transactionStatesSpare);
+        e.Reset();
+        (TransactionStates ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TransactionState struct of DescribeTransactionsResponse.</summary>
     public sealed partial class TransactionStateData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -158,13 +183,16 @@ public sealed partial class DescribeTransactionsResponse : global::Moldau.Protoc
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<TopicData>? _topicsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             ErrorCode = reader.ReadInt16();
-            TransactionalId = reader.ReadString(flexible);
-            TransactionState = reader.ReadString(flexible);
+            TransactionalId = reader.ReadString(flexible, TransactionalId);
+            TransactionState = reader.ReadString(flexible, TransactionState);
             TransactionTimeoutMs = reader.ReadInt32();
             TransactionStartTimeMs = reader.ReadInt64();
             ProducerId = reader.ReadInt64();
@@ -176,10 +204,12 @@ public sealed partial class DescribeTransactionsResponse : global::Moldau.Protoc
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<TopicData>(n2);
+                var list3 = Topics ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _topicsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new TopicData();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -281,6 +311,32 @@ public sealed partial class DescribeTransactionsResponse : global::Moldau.Protoc
         {
             return !(ErrorCode != 0) && !((TransactionalId is not null && TransactionalId != "")) && !((TransactionState is not null && TransactionState != "")) && !(TransactionTimeoutMs != 0) && !(TransactionStartTimeMs != 0) && !(ProducerId != 0) && !(ProducerEpoch != 0) && !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ErrorCode = default;
+            TransactionalId = "";
+            TransactionState = "";
+            TransactionTimeoutMs = default;
+            TransactionStartTimeMs = default;
+            ProducerId = default;
+            ProducerEpoch = default;
+            if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+        public TopicData AddTopicsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+            e.Reset();
+            (Topics ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The TopicData struct of DescribeTransactionsResponse.</summary>
@@ -297,7 +353,8 @@ public sealed partial class DescribeTransactionsResponse : global::Moldau.Protoc
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Topic = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Topic = reader.ReadString(flexible, Topic);
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
             {
@@ -305,7 +362,9 @@ public sealed partial class DescribeTransactionsResponse : global::Moldau.Protoc
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<int>(n4);
+                var list5 = Partitions ?? new();
+                list5.Clear();
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
                     list5.Add(reader.ReadInt32());
@@ -392,6 +451,17 @@ public sealed partial class DescribeTransactionsResponse : global::Moldau.Protoc
         public bool IsAllDefault()
         {
             return !((Topic is not null && Topic != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Topic = "";
+            if (Partitions is null) Partitions = new(); else Partitions.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -27,21 +27,27 @@ public sealed partial class DescribeUserScramCredentialsRequest : global::Moldau
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<UserName>? _usersSpare;
+    private global::System.Collections.Generic.List<UserName>? _usersEmptied;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
-            Users = null;
+            SetUsersToNull();
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<UserName>(n0);
+            var list1 = Users ?? global::Moldau.Protocol.MessageReuse.List(ref _usersEmptied);
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _usersSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new UserName();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _usersSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -130,6 +136,36 @@ public sealed partial class DescribeUserScramCredentialsRequest : global::Moldau
         return !(Users is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Users is null) Users = global::Moldau.Protocol.MessageReuse.List(ref _usersEmptied); else global::Moldau.Protocol.MessageReuse.Recycle(Users, ref _usersSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Users"/>, reusing one this message held before, and returns it.</summary>
+    public UserName AddUsersItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _usersSpare);
+        e.Reset();
+        (Users ??= global::Moldau.Protocol.MessageReuse.List(ref _usersEmptied)).Add(e);
+        return e;
+    }
+
+    /// <summary>Sets <see cref="Users"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetUsersToNull()
+    {
+        if (Users is not null)
+        {
+            global::Moldau.Protocol.MessageReuse.Recycle(Users, ref _usersSpare);
+            _usersEmptied = Users;
+            Users = null;
+        }
+    }
+
     /// <summary>The UserName struct of DescribeUserScramCredentialsRequest.</summary>
     public sealed partial class UserName : global::Moldau.Protocol.IKafkaMessage
     {
@@ -143,7 +179,8 @@ public sealed partial class DescribeUserScramCredentialsRequest : global::Moldau
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -204,6 +241,16 @@ public sealed partial class DescribeUserScramCredentialsRequest : global::Moldau
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -36,13 +36,16 @@ public sealed partial class DescribeUserScramCredentialsResponse : global::Molda
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<DescribeUserScramCredentialsResult>? _resultsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
-        ErrorMessage = reader.ReadNullableString(flexible);
+        ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -50,10 +53,12 @@ public sealed partial class DescribeUserScramCredentialsResponse : global::Molda
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<DescribeUserScramCredentialsResult>(n0);
+            var list1 = Results ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _resultsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new DescribeUserScramCredentialsResult();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _resultsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -148,6 +153,28 @@ public sealed partial class DescribeUserScramCredentialsResponse : global::Molda
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && !(Results is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        ErrorMessage = "";
+        if (Results is null) Results = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Results, ref _resultsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Results"/>, reusing one this message held before, and returns it.</summary>
+    public DescribeUserScramCredentialsResult AddResultsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _resultsSpare);
+        e.Reset();
+        (Results ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The DescribeUserScramCredentialsResult struct of DescribeUserScramCredentialsResponse.</summary>
     public sealed partial class DescribeUserScramCredentialsResult : global::Moldau.Protocol.IKafkaMessage
     {
@@ -166,13 +193,16 @@ public sealed partial class DescribeUserScramCredentialsResponse : global::Molda
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<CredentialInfo>? _credentialInfosSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            User = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            User = reader.ReadString(flexible, User);
             ErrorCode = reader.ReadInt16();
-            ErrorMessage = reader.ReadNullableString(flexible);
+            ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -180,10 +210,12 @@ public sealed partial class DescribeUserScramCredentialsResponse : global::Molda
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<CredentialInfo>(n2);
+                var list3 = CredentialInfos ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _credentialInfosSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new CredentialInfo();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _credentialInfosSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -277,6 +309,28 @@ public sealed partial class DescribeUserScramCredentialsResponse : global::Molda
         {
             return !((User is not null && User != "")) && !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && !(CredentialInfos is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            User = "";
+            ErrorCode = default;
+            ErrorMessage = "";
+            if (CredentialInfos is null) CredentialInfos = new(); else global::Moldau.Protocol.MessageReuse.Recycle(CredentialInfos, ref _credentialInfosSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="CredentialInfos"/>, reusing one this message held before, and returns it.</summary>
+        public CredentialInfo AddCredentialInfosItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _credentialInfosSpare);
+            e.Reset();
+            (CredentialInfos ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The CredentialInfo struct of DescribeUserScramCredentialsResponse.</summary>
@@ -295,6 +349,7 @@ public sealed partial class DescribeUserScramCredentialsResponse : global::Molda
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             Mechanism = reader.ReadInt8();
             Iterations = reader.ReadInt32();
             if (flexible)
@@ -359,6 +414,17 @@ public sealed partial class DescribeUserScramCredentialsResponse : global::Molda
         public bool IsAllDefault()
         {
             return !(Mechanism != 0) && !(Iterations != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Mechanism = default;
+            Iterations = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -33,25 +33,35 @@ public sealed partial class ElectLeadersRequest : global::Moldau.Protocol.IKafka
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TopicPartitionsData>? _topicPartitionsSpare;
+    private global::System.Collections.Generic.List<TopicPartitionsData>? _topicPartitionsEmptied;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         if (version >= 1)
         {
             ElectionType = reader.ReadInt8();
         }
+        else
+        {
+            ElectionType = default;
+        }
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
-            TopicPartitions = null;
+            SetTopicPartitionsToNull();
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TopicPartitionsData>(n0);
+            var list1 = TopicPartitions ?? global::Moldau.Protocol.MessageReuse.List(ref _topicPartitionsEmptied);
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicPartitionsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TopicPartitionsData();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicPartitionsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -151,6 +161,38 @@ public sealed partial class ElectLeadersRequest : global::Moldau.Protocol.IKafka
         return !(ElectionType != 0) && !(TopicPartitions is { Count: > 0 }) && !(TimeoutMs != 60000) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ElectionType = default;
+        if (TopicPartitions is null) TopicPartitions = global::Moldau.Protocol.MessageReuse.List(ref _topicPartitionsEmptied); else global::Moldau.Protocol.MessageReuse.Recycle(TopicPartitions, ref _topicPartitionsSpare);
+        TimeoutMs = 60000;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="TopicPartitions"/>, reusing one this message held before, and returns it.</summary>
+    public TopicPartitionsData AddTopicPartitionsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicPartitionsSpare);
+        e.Reset();
+        (TopicPartitions ??= global::Moldau.Protocol.MessageReuse.List(ref _topicPartitionsEmptied)).Add(e);
+        return e;
+    }
+
+    /// <summary>Sets <see cref="TopicPartitions"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetTopicPartitionsToNull()
+    {
+        if (TopicPartitions is not null)
+        {
+            global::Moldau.Protocol.MessageReuse.Recycle(TopicPartitions, ref _topicPartitionsSpare);
+            _topicPartitionsEmptied = TopicPartitions;
+            TopicPartitions = null;
+        }
+    }
+
     /// <summary>The TopicPartitions struct of ElectLeadersRequest.</summary>
     public sealed partial class TopicPartitionsData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -167,7 +209,8 @@ public sealed partial class ElectLeadersRequest : global::Moldau.Protocol.IKafka
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
-            Topic = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Topic = reader.ReadString(flexible, Topic);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -175,7 +218,9 @@ public sealed partial class ElectLeadersRequest : global::Moldau.Protocol.IKafka
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<int>(n2);
+                var list3 = Partitions ?? new();
+                list3.Clear();
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
                     list3.Add(reader.ReadInt32());
@@ -262,6 +307,17 @@ public sealed partial class ElectLeadersRequest : global::Moldau.Protocol.IKafka
         public bool IsAllDefault()
         {
             return !((Topic is not null && Topic != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Topic = "";
+            if (Partitions is null) Partitions = new(); else Partitions.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

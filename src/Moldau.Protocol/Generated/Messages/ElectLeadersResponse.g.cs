@@ -33,14 +33,21 @@ public sealed partial class ElectLeadersResponse : global::Moldau.Protocol.IKafk
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<ReplicaElectionResult>? _replicaElectionResultsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         if (version >= 1)
         {
             ErrorCode = reader.ReadInt16();
+        }
+        else
+        {
+            ErrorCode = default;
         }
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -49,10 +56,12 @@ public sealed partial class ElectLeadersResponse : global::Moldau.Protocol.IKafk
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<ReplicaElectionResult>(n0);
+            var list1 = ReplicaElectionResults ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _replicaElectionResultsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new ReplicaElectionResult();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _replicaElectionResultsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -151,6 +160,27 @@ public sealed partial class ElectLeadersResponse : global::Moldau.Protocol.IKafk
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(ReplicaElectionResults is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        if (ReplicaElectionResults is null) ReplicaElectionResults = new(); else global::Moldau.Protocol.MessageReuse.Recycle(ReplicaElectionResults, ref _replicaElectionResultsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="ReplicaElectionResults"/>, reusing one this message held before, and returns it.</summary>
+    public ReplicaElectionResult AddReplicaElectionResultsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _replicaElectionResultsSpare);
+        e.Reset();
+        (ReplicaElectionResults ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The ReplicaElectionResult struct of ElectLeadersResponse.</summary>
     public sealed partial class ReplicaElectionResult : global::Moldau.Protocol.IKafkaMessage
     {
@@ -163,11 +193,14 @@ public sealed partial class ElectLeadersResponse : global::Moldau.Protocol.IKafk
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<PartitionResult>? _partitionResultSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
-            Topic = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Topic = reader.ReadString(flexible, Topic);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -175,10 +208,12 @@ public sealed partial class ElectLeadersResponse : global::Moldau.Protocol.IKafk
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<PartitionResult>(n2);
+                var list3 = PartitionResult ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _partitionResultSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new PartitionResult();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionResultSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -268,6 +303,26 @@ public sealed partial class ElectLeadersResponse : global::Moldau.Protocol.IKafk
         {
             return !((Topic is not null && Topic != "")) && !(PartitionResult is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Topic = "";
+            if (PartitionResult is null) PartitionResult = new(); else global::Moldau.Protocol.MessageReuse.Recycle(PartitionResult, ref _partitionResultSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="PartitionResult"/>, reusing one this message held before, and returns it.</summary>
+        public PartitionResult AddPartitionResultItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionResultSpare);
+            e.Reset();
+            (PartitionResult ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The PartitionResult struct of ElectLeadersResponse.</summary>
@@ -289,9 +344,10 @@ public sealed partial class ElectLeadersResponse : global::Moldau.Protocol.IKafk
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
+            UnknownTaggedFields = null;
             PartitionId = reader.ReadInt32();
             ErrorCode = reader.ReadInt16();
-            ErrorMessage = reader.ReadNullableString(flexible);
+            ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -356,6 +412,18 @@ public sealed partial class ElectLeadersResponse : global::Moldau.Protocol.IKafk
         public bool IsAllDefault()
         {
             return !(PartitionId != 0) && !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionId = default;
+            ErrorCode = default;
+            ErrorMessage = "";
+            UnknownTaggedFields = null;
         }
     }
 }

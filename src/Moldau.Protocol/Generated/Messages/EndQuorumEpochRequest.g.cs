@@ -31,11 +31,15 @@ public sealed partial class EndQuorumEpochRequest : global::Moldau.Protocol.IKaf
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TopicData>? _topicsSpare;
+    private global::System.Collections.Generic.List<LeaderEndpoint>? _leaderEndpointsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 1;
-        ClusterId = reader.ReadNullableString(flexible);
+        UnknownTaggedFields = null;
+        ClusterId = reader.ReadNullableString(flexible, ClusterId);
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -43,10 +47,12 @@ public sealed partial class EndQuorumEpochRequest : global::Moldau.Protocol.IKaf
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TopicData>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TopicData();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -61,15 +67,21 @@ public sealed partial class EndQuorumEpochRequest : global::Moldau.Protocol.IKaf
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<LeaderEndpoint>(n2);
+                var list3 = LeaderEndpoints ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _leaderEndpointsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new LeaderEndpoint();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _leaderEndpointsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
                 LeaderEndpoints = list3;
             }
+        }
+        else
+        {
+            if (LeaderEndpoints is null) LeaderEndpoints = new(); else global::Moldau.Protocol.MessageReuse.Recycle(LeaderEndpoints, ref _leaderEndpointsSpare);
         }
         if (flexible)
         {
@@ -185,6 +197,36 @@ public sealed partial class EndQuorumEpochRequest : global::Moldau.Protocol.IKaf
         return !(ClusterId is not null) && !(Topics is { Count: > 0 }) && !(LeaderEndpoints is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ClusterId = default;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        if (LeaderEndpoints is null) LeaderEndpoints = new(); else global::Moldau.Protocol.MessageReuse.Recycle(LeaderEndpoints, ref _leaderEndpointsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public TopicData AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="LeaderEndpoints"/>, reusing one this message held before, and returns it.</summary>
+    public LeaderEndpoint AddLeaderEndpointsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _leaderEndpointsSpare);
+        e.Reset();
+        (LeaderEndpoints ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TopicData struct of EndQuorumEpochRequest.</summary>
     public sealed partial class TopicData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -196,11 +238,14 @@ public sealed partial class EndQuorumEpochRequest : global::Moldau.Protocol.IKaf
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<PartitionData>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
-            TopicName = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            TopicName = reader.ReadString(flexible, TopicName);
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
             {
@@ -208,10 +253,12 @@ public sealed partial class EndQuorumEpochRequest : global::Moldau.Protocol.IKaf
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<PartitionData>(n4);
+                var list5 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _partitionsSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new PartitionData();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
@@ -301,6 +348,26 @@ public sealed partial class EndQuorumEpochRequest : global::Moldau.Protocol.IKaf
         {
             return !((TopicName is not null && TopicName != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicName = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public PartitionData AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The PartitionData struct of EndQuorumEpochRequest.</summary>
@@ -324,10 +391,13 @@ public sealed partial class EndQuorumEpochRequest : global::Moldau.Protocol.IKaf
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<ReplicaInfo>? _preferredCandidatesSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             LeaderId = reader.ReadInt32();
             LeaderEpoch = reader.ReadInt32();
@@ -340,13 +410,19 @@ public sealed partial class EndQuorumEpochRequest : global::Moldau.Protocol.IKaf
                 }
                 else
                 {
-                    var list7 = new global::System.Collections.Generic.List<int>(n6);
+                    var list7 = PreferredSuccessors ?? new();
+                    list7.Clear();
+                    list7.EnsureCapacity(n6);
                     for (var j = 0; j < n6; j++)
                     {
                         list7.Add(reader.ReadInt32());
                     }
                     PreferredSuccessors = list7;
                 }
+            }
+            else
+            {
+                if (PreferredSuccessors is null) PreferredSuccessors = new(); else PreferredSuccessors.Clear();
             }
             if (version >= 1)
             {
@@ -357,15 +433,21 @@ public sealed partial class EndQuorumEpochRequest : global::Moldau.Protocol.IKaf
                 }
                 else
                 {
-                    var list9 = new global::System.Collections.Generic.List<ReplicaInfo>(n8);
+                    var list9 = PreferredCandidates ?? new();
+                    global::Moldau.Protocol.MessageReuse.Recycle(list9, ref _preferredCandidatesSpare);
+                    list9.EnsureCapacity(n8);
                     for (var j = 0; j < n8; j++)
                     {
-                        var e = new ReplicaInfo();
+                        var e = global::Moldau.Protocol.MessageReuse.Take(ref _preferredCandidatesSpare);
                         e.Read(ref reader, version);
                         list9.Add(e);
                     }
                     PreferredCandidates = list9;
                 }
+            }
+            else
+            {
+                if (PreferredCandidates is null) PreferredCandidates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(PreferredCandidates, ref _preferredCandidatesSpare);
             }
             if (flexible)
             {
@@ -487,6 +569,29 @@ public sealed partial class EndQuorumEpochRequest : global::Moldau.Protocol.IKaf
         {
             return !(PartitionIndex != 0) && !(LeaderId != 0) && !(LeaderEpoch != 0) && !(PreferredSuccessors is { Count: > 0 }) && !(PreferredCandidates is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            LeaderId = default;
+            LeaderEpoch = default;
+            if (PreferredSuccessors is null) PreferredSuccessors = new(); else PreferredSuccessors.Clear();
+            if (PreferredCandidates is null) PreferredCandidates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(PreferredCandidates, ref _preferredCandidatesSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="PreferredCandidates"/>, reusing one this message held before, and returns it.</summary>
+        public ReplicaInfo AddPreferredCandidatesItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _preferredCandidatesSpare);
+            e.Reset();
+            (PreferredCandidates ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The ReplicaInfo struct of EndQuorumEpochRequest.</summary>
@@ -503,13 +608,22 @@ public sealed partial class EndQuorumEpochRequest : global::Moldau.Protocol.IKaf
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
+            UnknownTaggedFields = null;
             if (version >= 1)
             {
                 CandidateId = reader.ReadInt32();
             }
+            else
+            {
+                CandidateId = default;
+            }
             if (version >= 1)
             {
                 CandidateDirectoryId = reader.ReadUuid();
+            }
+            else
+            {
+                CandidateDirectoryId = default;
             }
             if (flexible)
             {
@@ -586,6 +700,17 @@ public sealed partial class EndQuorumEpochRequest : global::Moldau.Protocol.IKaf
         {
             return !(CandidateId != 0) && !(!CandidateDirectoryId.IsZero) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            CandidateId = default;
+            CandidateDirectoryId = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The LeaderEndpoint struct of EndQuorumEpochRequest.</summary>
@@ -607,17 +732,30 @@ public sealed partial class EndQuorumEpochRequest : global::Moldau.Protocol.IKaf
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
+            UnknownTaggedFields = null;
             if (version >= 1)
             {
-                Name = reader.ReadString(flexible);
+                Name = reader.ReadString(flexible, Name);
+            }
+            else
+            {
+                Name = "";
             }
             if (version >= 1)
             {
-                Host = reader.ReadString(flexible);
+                Host = reader.ReadString(flexible, Host);
+            }
+            else
+            {
+                Host = "";
             }
             if (version >= 1)
             {
                 Port = reader.ReadUInt16();
+            }
+            else
+            {
+                Port = default;
             }
             if (flexible)
             {
@@ -701,6 +839,18 @@ public sealed partial class EndQuorumEpochRequest : global::Moldau.Protocol.IKaf
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !((Host is not null && Host != "")) && !(Port != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            Host = "";
+            Port = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -32,10 +32,14 @@ public sealed partial class EndQuorumEpochResponse : global::Moldau.Protocol.IKa
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TopicData>? _topicsSpare;
+    private global::System.Collections.Generic.List<NodeEndpoint>? _nodeEndpointsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 1;
+        UnknownTaggedFields = null;
         ErrorCode = reader.ReadInt16();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -44,15 +48,18 @@ public sealed partial class EndQuorumEpochResponse : global::Moldau.Protocol.IKa
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TopicData>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TopicData();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
             Topics = list1;
         }
+        if (NodeEndpoints is null) NodeEndpoints = new(); else global::Moldau.Protocol.MessageReuse.Recycle(NodeEndpoints, ref _nodeEndpointsSpare);
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -71,10 +78,12 @@ public sealed partial class EndQuorumEpochResponse : global::Moldau.Protocol.IKa
                         }
                         else
                         {
-                            var list3 = new global::System.Collections.Generic.List<NodeEndpoint>(n2);
+                            var list3 = NodeEndpoints ?? new();
+                            global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _nodeEndpointsSpare);
+                            list3.EnsureCapacity(n2);
                             for (var j = 0; j < n2; j++)
                             {
-                                var e = new NodeEndpoint();
+                                var e = global::Moldau.Protocol.MessageReuse.Take(ref _nodeEndpointsSpare);
                                 e.Read(ref tagReader, version);
                                 list3.Add(e);
                             }
@@ -203,6 +212,36 @@ public sealed partial class EndQuorumEpochResponse : global::Moldau.Protocol.IKa
         return !(ErrorCode != 0) && !(Topics is { Count: > 0 }) && !(NodeEndpoints is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ErrorCode = default;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        if (NodeEndpoints is null) NodeEndpoints = new(); else global::Moldau.Protocol.MessageReuse.Recycle(NodeEndpoints, ref _nodeEndpointsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public TopicData AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="NodeEndpoints"/>, reusing one this message held before, and returns it.</summary>
+    public NodeEndpoint AddNodeEndpointsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _nodeEndpointsSpare);
+        e.Reset();
+        (NodeEndpoints ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TopicData struct of EndQuorumEpochResponse.</summary>
     public sealed partial class TopicData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -214,11 +253,14 @@ public sealed partial class EndQuorumEpochResponse : global::Moldau.Protocol.IKa
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<PartitionData>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
-            TopicName = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            TopicName = reader.ReadString(flexible, TopicName);
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
             {
@@ -226,10 +268,12 @@ public sealed partial class EndQuorumEpochResponse : global::Moldau.Protocol.IKa
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<PartitionData>(n4);
+                var list5 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _partitionsSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new PartitionData();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
@@ -319,6 +363,26 @@ public sealed partial class EndQuorumEpochResponse : global::Moldau.Protocol.IKa
         {
             return !((TopicName is not null && TopicName != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicName = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public PartitionData AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The PartitionData struct of EndQuorumEpochResponse.</summary>
@@ -342,6 +406,7 @@ public sealed partial class EndQuorumEpochResponse : global::Moldau.Protocol.IKa
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             ErrorCode = reader.ReadInt16();
             LeaderId = reader.ReadInt32();
@@ -413,6 +478,19 @@ public sealed partial class EndQuorumEpochResponse : global::Moldau.Protocol.IKa
         {
             return !(PartitionIndex != 0) && !(ErrorCode != 0) && !(LeaderId != 0) && !(LeaderEpoch != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            ErrorCode = default;
+            LeaderId = default;
+            LeaderEpoch = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The NodeEndpoint struct of EndQuorumEpochResponse.</summary>
@@ -434,17 +512,30 @@ public sealed partial class EndQuorumEpochResponse : global::Moldau.Protocol.IKa
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
+            UnknownTaggedFields = null;
             if (version >= 1)
             {
                 NodeId = reader.ReadInt32();
             }
+            else
+            {
+                NodeId = default;
+            }
             if (version >= 1)
             {
-                Host = reader.ReadString(flexible);
+                Host = reader.ReadString(flexible, Host);
+            }
+            else
+            {
+                Host = "";
             }
             if (version >= 1)
             {
                 Port = reader.ReadUInt16();
+            }
+            else
+            {
+                Port = default;
             }
             if (flexible)
             {
@@ -528,6 +619,18 @@ public sealed partial class EndQuorumEpochResponse : global::Moldau.Protocol.IKa
         public bool IsAllDefault()
         {
             return !(NodeId != 0) && !((Host is not null && Host != "")) && !(Port != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            NodeId = default;
+            Host = "";
+            Port = default;
+            UnknownTaggedFields = null;
         }
     }
 }

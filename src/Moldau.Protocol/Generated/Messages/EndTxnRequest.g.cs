@@ -40,7 +40,8 @@ public sealed partial class EndTxnRequest : global::Moldau.Protocol.IKafkaMessag
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 3;
-        TransactionalId = reader.ReadString(flexible);
+        UnknownTaggedFields = null;
+        TransactionalId = reader.ReadString(flexible, TransactionalId);
         ProducerId = reader.ReadInt64();
         ProducerEpoch = reader.ReadInt16();
         Committed = reader.ReadBool();
@@ -110,5 +111,18 @@ public sealed partial class EndTxnRequest : global::Moldau.Protocol.IKafkaMessag
     public bool IsAllDefault()
     {
         return !((TransactionalId is not null && TransactionalId != "")) && !(ProducerId != 0) && !(ProducerEpoch != 0) && !(Committed) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        TransactionalId = "";
+        ProducerId = default;
+        ProducerEpoch = default;
+        Committed = default;
+        UnknownTaggedFields = null;
     }
 }

@@ -40,15 +40,24 @@ public sealed partial class EndTxnResponse : global::Moldau.Protocol.IKafkaMessa
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 3;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
         if (version >= 5)
         {
             ProducerId = reader.ReadInt64();
         }
+        else
+        {
+            ProducerId = -1L;
+        }
         if (version >= 5)
         {
             ProducerEpoch = reader.ReadInt16();
+        }
+        else
+        {
+            ProducerEpoch = -1;
         }
         if (flexible)
         {
@@ -128,5 +137,18 @@ public sealed partial class EndTxnResponse : global::Moldau.Protocol.IKafkaMessa
     public bool IsAllDefault()
     {
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(ProducerId != -1L) && !(ProducerEpoch != -1) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        ProducerId = -1L;
+        ProducerEpoch = -1;
+        UnknownTaggedFields = null;
     }
 }

@@ -37,6 +37,7 @@ public sealed partial class EnvelopeRequest : global::Moldau.Protocol.IKafkaMess
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         RequestData = reader.ReadBytes(flexible);
         RequestPrincipal = reader.ReadNullableBytes(flexible);
         ClientHostAddress = reader.ReadBytes(flexible);
@@ -104,5 +105,17 @@ public sealed partial class EnvelopeRequest : global::Moldau.Protocol.IKafkaMess
     public bool IsAllDefault()
     {
         return !(RequestData is { Length: > 0 }) && !(RequestPrincipal is { Length: > 0 }) && !(ClientHostAddress is { Length: > 0 }) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        RequestData = global::System.Array.Empty<byte>();
+        RequestPrincipal = global::System.Array.Empty<byte>();
+        ClientHostAddress = global::System.Array.Empty<byte>();
+        UnknownTaggedFields = null;
     }
 }

@@ -34,6 +34,7 @@ public sealed partial class EnvelopeResponse : global::Moldau.Protocol.IKafkaMes
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ResponseData = reader.ReadNullableBytes(flexible);
         ErrorCode = reader.ReadInt16();
         if (flexible)
@@ -98,5 +99,16 @@ public sealed partial class EnvelopeResponse : global::Moldau.Protocol.IKafkaMes
     public bool IsAllDefault()
     {
         return !(ResponseData is not null) && !(ErrorCode != 0) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ResponseData = default;
+        ErrorCode = default;
+        UnknownTaggedFields = null;
     }
 }

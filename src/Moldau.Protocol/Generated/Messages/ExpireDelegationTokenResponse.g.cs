@@ -37,6 +37,7 @@ public sealed partial class ExpireDelegationTokenResponse : global::Moldau.Proto
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         ErrorCode = reader.ReadInt16();
         ExpiryTimestampMs = reader.ReadInt64();
         ThrottleTimeMs = reader.ReadInt32();
@@ -104,5 +105,17 @@ public sealed partial class ExpireDelegationTokenResponse : global::Moldau.Proto
     public bool IsAllDefault()
     {
         return !(ErrorCode != 0) && !(ExpiryTimestampMs != 0) && !(ThrottleTimeMs != 0) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ErrorCode = default;
+        ExpiryTimestampMs = default;
+        ThrottleTimeMs = default;
+        UnknownTaggedFields = null;
     }
 }

@@ -59,13 +59,21 @@ public sealed partial class FetchRequest : global::Moldau.Protocol.IKafkaMessage
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<FetchTopic>? _topicsSpare;
+    private global::System.Collections.Generic.List<ForgottenTopic>? _forgottenTopicsDataSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 12;
+        UnknownTaggedFields = null;
         if (version <= 14)
         {
             ReplicaId = reader.ReadInt32();
+        }
+        else
+        {
+            ReplicaId = -1;
         }
         MaxWaitMs = reader.ReadInt32();
         MinBytes = reader.ReadInt32();
@@ -73,17 +81,33 @@ public sealed partial class FetchRequest : global::Moldau.Protocol.IKafkaMessage
         {
             MaxBytes = reader.ReadInt32();
         }
+        else
+        {
+            MaxBytes = 2147483647;
+        }
         if (version >= 4)
         {
             IsolationLevel = reader.ReadInt8();
+        }
+        else
+        {
+            IsolationLevel = default;
         }
         if (version >= 7)
         {
             SessionId = reader.ReadInt32();
         }
+        else
+        {
+            SessionId = default;
+        }
         if (version >= 7)
         {
             SessionEpoch = reader.ReadInt32();
+        }
+        else
+        {
+            SessionEpoch = -1;
         }
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -92,10 +116,12 @@ public sealed partial class FetchRequest : global::Moldau.Protocol.IKafkaMessage
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<FetchTopic>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new FetchTopic();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -110,20 +136,32 @@ public sealed partial class FetchRequest : global::Moldau.Protocol.IKafkaMessage
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<ForgottenTopic>(n2);
+                var list3 = ForgottenTopicsData ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _forgottenTopicsDataSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new ForgottenTopic();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _forgottenTopicsDataSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
                 ForgottenTopicsData = list3;
             }
         }
+        else
+        {
+            if (ForgottenTopicsData is null) ForgottenTopicsData = new(); else global::Moldau.Protocol.MessageReuse.Recycle(ForgottenTopicsData, ref _forgottenTopicsDataSpare);
+        }
         if (version >= 11)
         {
-            RackId = reader.ReadString(flexible);
+            RackId = reader.ReadString(flexible, RackId);
         }
+        else
+        {
+            RackId = "";
+        }
+        ClusterId = default;
+        if (ReplicaState is null) ReplicaState = new(); else ReplicaState.Reset();
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -135,13 +173,13 @@ public sealed partial class FetchRequest : global::Moldau.Protocol.IKafkaMessage
                     case 0 when version >= 12:
                     {
                         var tagReader = new global::Moldau.Protocol.KafkaReader(tagData);
-                        ClusterId = ((version >= 12) ? tagReader.ReadNullableString(true) : tagReader.ReadString(true));
+                        ClusterId = ((version >= 12) ? tagReader.ReadNullableString(true, ClusterId) : tagReader.ReadString(true, ClusterId));
                         break;
                     }
                     case 1 when version >= 15:
                     {
                         var tagReader = new global::Moldau.Protocol.KafkaReader(tagData);
-                        var s4 = new ReplicaStateData();
+                        var s4 = ReplicaState ?? new ReplicaStateData();
                         s4.Read(ref tagReader, version);
                         ReplicaState = s4;
                         break;
@@ -334,6 +372,45 @@ public sealed partial class FetchRequest : global::Moldau.Protocol.IKafkaMessage
         return !(ClusterId is not null) && !(ReplicaId != -1) && !((ReplicaState is not null && !ReplicaState.IsAllDefault())) && !(MaxWaitMs != 0) && !(MinBytes != 0) && !(MaxBytes != 2147483647) && !(IsolationLevel != 0) && !(SessionId != 0) && !(SessionEpoch != -1) && !(Topics is { Count: > 0 }) && !(ForgottenTopicsData is { Count: > 0 }) && !((RackId is not null && RackId != "")) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ClusterId = default;
+        ReplicaId = -1;
+        if (ReplicaState is null) ReplicaState = new(); else ReplicaState.Reset();
+        MaxWaitMs = default;
+        MinBytes = default;
+        MaxBytes = 2147483647;
+        IsolationLevel = default;
+        SessionId = default;
+        SessionEpoch = -1;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        if (ForgottenTopicsData is null) ForgottenTopicsData = new(); else global::Moldau.Protocol.MessageReuse.Recycle(ForgottenTopicsData, ref _forgottenTopicsDataSpare);
+        RackId = "";
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public FetchTopic AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="ForgottenTopicsData"/>, reusing one this message held before, and returns it.</summary>
+    public ForgottenTopic AddForgottenTopicsDataItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _forgottenTopicsDataSpare);
+        e.Reset();
+        (ForgottenTopicsData ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The ReplicaState struct of FetchRequest.</summary>
     public sealed partial class ReplicaStateData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -350,13 +427,22 @@ public sealed partial class FetchRequest : global::Moldau.Protocol.IKafkaMessage
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 12;
+            UnknownTaggedFields = null;
             if (version >= 15)
             {
                 ReplicaId = reader.ReadInt32();
             }
+            else
+            {
+                ReplicaId = -1;
+            }
             if (version >= 15)
             {
                 ReplicaEpoch = reader.ReadInt64();
+            }
+            else
+            {
+                ReplicaEpoch = -1L;
             }
             if (flexible)
             {
@@ -433,6 +519,17 @@ public sealed partial class FetchRequest : global::Moldau.Protocol.IKafkaMessage
         {
             return !(ReplicaId != -1) && !(ReplicaEpoch != -1L) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ReplicaId = -1;
+            ReplicaEpoch = -1L;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The FetchTopic struct of FetchRequest.</summary>
@@ -450,17 +547,28 @@ public sealed partial class FetchRequest : global::Moldau.Protocol.IKafkaMessage
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<FetchPartition>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 12;
+            UnknownTaggedFields = null;
             if (version <= 12)
             {
-                Topic = reader.ReadString(flexible);
+                Topic = reader.ReadString(flexible, Topic);
+            }
+            else
+            {
+                Topic = "";
             }
             if (version >= 13)
             {
                 TopicId = reader.ReadUuid();
+            }
+            else
+            {
+                TopicId = default;
             }
             var n5 = reader.ReadArrayLength(flexible);
             if (n5 < 0)
@@ -469,10 +577,12 @@ public sealed partial class FetchRequest : global::Moldau.Protocol.IKafkaMessage
             }
             else
             {
-                var list6 = new global::System.Collections.Generic.List<FetchPartition>(n5);
+                var list6 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list6, ref _partitionsSpare);
+                list6.EnsureCapacity(n5);
                 for (var j = 0; j < n5; j++)
                 {
-                    var e = new FetchPartition();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list6.Add(e);
                 }
@@ -576,6 +686,27 @@ public sealed partial class FetchRequest : global::Moldau.Protocol.IKafkaMessage
         {
             return !((Topic is not null && Topic != "")) && !(!TopicId.IsZero) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Topic = "";
+            TopicId = default;
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public FetchPartition AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The FetchPartition struct of FetchRequest.</summary>
@@ -609,21 +740,35 @@ public sealed partial class FetchRequest : global::Moldau.Protocol.IKafkaMessage
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 12;
+            UnknownTaggedFields = null;
             Partition = reader.ReadInt32();
             if (version >= 9)
             {
                 CurrentLeaderEpoch = reader.ReadInt32();
+            }
+            else
+            {
+                CurrentLeaderEpoch = -1;
             }
             FetchOffset = reader.ReadInt64();
             if (version >= 12)
             {
                 LastFetchedEpoch = reader.ReadInt32();
             }
+            else
+            {
+                LastFetchedEpoch = -1;
+            }
             if (version >= 5)
             {
                 LogStartOffset = reader.ReadInt64();
             }
+            else
+            {
+                LogStartOffset = -1L;
+            }
             PartitionMaxBytes = reader.ReadInt32();
+            ReplicaDirectoryId = default;
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -735,6 +880,22 @@ public sealed partial class FetchRequest : global::Moldau.Protocol.IKafkaMessage
         {
             return !(Partition != 0) && !(CurrentLeaderEpoch != -1) && !(FetchOffset != 0) && !(LastFetchedEpoch != -1) && !(LogStartOffset != -1L) && !(PartitionMaxBytes != 0) && !(!ReplicaDirectoryId.IsZero) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Partition = default;
+            CurrentLeaderEpoch = -1;
+            FetchOffset = default;
+            LastFetchedEpoch = -1;
+            LogStartOffset = -1L;
+            PartitionMaxBytes = default;
+            ReplicaDirectoryId = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The ForgottenTopic struct of FetchRequest.</summary>
@@ -756,13 +917,22 @@ public sealed partial class FetchRequest : global::Moldau.Protocol.IKafkaMessage
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 12;
+            UnknownTaggedFields = null;
             if (version >= 7 && version <= 12)
             {
-                Topic = reader.ReadString(flexible);
+                Topic = reader.ReadString(flexible, Topic);
+            }
+            else
+            {
+                Topic = "";
             }
             if (version >= 13)
             {
                 TopicId = reader.ReadUuid();
+            }
+            else
+            {
+                TopicId = default;
             }
             if (version >= 7)
             {
@@ -773,13 +943,19 @@ public sealed partial class FetchRequest : global::Moldau.Protocol.IKafkaMessage
                 }
                 else
                 {
-                    var list8 = new global::System.Collections.Generic.List<int>(n7);
+                    var list8 = Partitions ?? new();
+                    list8.Clear();
+                    list8.EnsureCapacity(n7);
                     for (var j = 0; j < n7; j++)
                     {
                         list8.Add(reader.ReadInt32());
                     }
                     Partitions = list8;
                 }
+            }
+            else
+            {
+                if (Partitions is null) Partitions = new(); else Partitions.Clear();
             }
             if (flexible)
             {
@@ -881,6 +1057,18 @@ public sealed partial class FetchRequest : global::Moldau.Protocol.IKafkaMessage
         public bool IsAllDefault()
         {
             return !((Topic is not null && Topic != "")) && !(!TopicId.IsZero) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Topic = "";
+            TopicId = default;
+            if (Partitions is null) Partitions = new(); else Partitions.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

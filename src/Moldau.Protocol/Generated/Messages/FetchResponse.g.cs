@@ -39,21 +39,37 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<FetchableTopicResponse>? _responsesSpare;
+    private global::System.Collections.Generic.List<NodeEndpoint>? _nodeEndpointsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 12;
+        UnknownTaggedFields = null;
         if (version >= 1)
         {
             ThrottleTimeMs = reader.ReadInt32();
+        }
+        else
+        {
+            ThrottleTimeMs = default;
         }
         if (version >= 7)
         {
             ErrorCode = reader.ReadInt16();
         }
+        else
+        {
+            ErrorCode = default;
+        }
         if (version >= 7)
         {
             SessionId = reader.ReadInt32();
+        }
+        else
+        {
+            SessionId = default;
         }
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -62,15 +78,18 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<FetchableTopicResponse>(n0);
+            var list1 = Responses ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _responsesSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new FetchableTopicResponse();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _responsesSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
             Responses = list1;
         }
+        if (NodeEndpoints is null) NodeEndpoints = new(); else global::Moldau.Protocol.MessageReuse.Recycle(NodeEndpoints, ref _nodeEndpointsSpare);
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -89,10 +108,12 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
                         }
                         else
                         {
-                            var list3 = new global::System.Collections.Generic.List<NodeEndpoint>(n2);
+                            var list3 = NodeEndpoints ?? new();
+                            global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _nodeEndpointsSpare);
+                            list3.EnsureCapacity(n2);
                             for (var j = 0; j < n2; j++)
                             {
-                                var e = new NodeEndpoint();
+                                var e = global::Moldau.Protocol.MessageReuse.Take(ref _nodeEndpointsSpare);
                                 e.Read(ref tagReader, version);
                                 list3.Add(e);
                             }
@@ -243,6 +264,38 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(SessionId != 0) && !(Responses is { Count: > 0 }) && !(NodeEndpoints is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        SessionId = default;
+        if (Responses is null) Responses = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Responses, ref _responsesSpare);
+        if (NodeEndpoints is null) NodeEndpoints = new(); else global::Moldau.Protocol.MessageReuse.Recycle(NodeEndpoints, ref _nodeEndpointsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Responses"/>, reusing one this message held before, and returns it.</summary>
+    public FetchableTopicResponse AddResponsesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _responsesSpare);
+        e.Reset();
+        (Responses ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="NodeEndpoints"/>, reusing one this message held before, and returns it.</summary>
+    public NodeEndpoint AddNodeEndpointsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _nodeEndpointsSpare);
+        e.Reset();
+        (NodeEndpoints ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The FetchableTopicResponse struct of FetchResponse.</summary>
     public sealed partial class FetchableTopicResponse : global::Moldau.Protocol.IKafkaMessage
     {
@@ -258,17 +311,28 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<PartitionData>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 12;
+            UnknownTaggedFields = null;
             if (version <= 12)
             {
-                Topic = reader.ReadString(flexible);
+                Topic = reader.ReadString(flexible, Topic);
+            }
+            else
+            {
+                Topic = "";
             }
             if (version >= 13)
             {
                 TopicId = reader.ReadUuid();
+            }
+            else
+            {
+                TopicId = default;
             }
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
@@ -277,10 +341,12 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<PartitionData>(n4);
+                var list5 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _partitionsSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new PartitionData();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
@@ -384,6 +450,27 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
         {
             return !((Topic is not null && Topic != "")) && !(!TopicId.IsZero) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Topic = "";
+            TopicId = default;
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public PartitionData AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The PartitionData struct of FetchResponse.</summary>
@@ -424,10 +511,14 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<AbortedTransaction>? _abortedTransactionsSpare;
+        private global::System.Collections.Generic.List<AbortedTransaction>? _abortedTransactionsEmptied;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 12;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             ErrorCode = reader.ReadInt16();
             HighWatermark = reader.ReadInt64();
@@ -435,9 +526,17 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
             {
                 LastStableOffset = reader.ReadInt64();
             }
+            else
+            {
+                LastStableOffset = -1L;
+            }
             if (version >= 5)
             {
                 LogStartOffset = reader.ReadInt64();
+            }
+            else
+            {
+                LogStartOffset = -1L;
             }
             if (version >= 4)
             {
@@ -445,25 +544,38 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
                 if (n6 < 0)
                 {
                     if (!(version >= 4)) throw new global::Moldau.Protocol.KafkaProtocolException("null FetchResponse.AbortedTransactions");
-                    AbortedTransactions = null;
+                    SetAbortedTransactionsToNull();
                 }
                 else
                 {
-                    var list7 = new global::System.Collections.Generic.List<AbortedTransaction>(n6);
+                    var list7 = AbortedTransactions ?? global::Moldau.Protocol.MessageReuse.List(ref _abortedTransactionsEmptied);
+                    global::Moldau.Protocol.MessageReuse.Recycle(list7, ref _abortedTransactionsSpare);
+                    list7.EnsureCapacity(n6);
                     for (var j = 0; j < n6; j++)
                     {
-                        var e = new AbortedTransaction();
+                        var e = global::Moldau.Protocol.MessageReuse.Take(ref _abortedTransactionsSpare);
                         e.Read(ref reader, version);
                         list7.Add(e);
                     }
                     AbortedTransactions = list7;
                 }
             }
+            else
+            {
+                if (AbortedTransactions is null) AbortedTransactions = global::Moldau.Protocol.MessageReuse.List(ref _abortedTransactionsEmptied); else global::Moldau.Protocol.MessageReuse.Recycle(AbortedTransactions, ref _abortedTransactionsSpare);
+            }
             if (version >= 11)
             {
                 PreferredReadReplica = reader.ReadInt32();
             }
+            else
+            {
+                PreferredReadReplica = -1;
+            }
             Records = reader.ReadNullableBytesSlice(flexible);
+            if (DivergingEpoch is null) DivergingEpoch = new(); else DivergingEpoch.Reset();
+            if (CurrentLeader is null) CurrentLeader = new(); else CurrentLeader.Reset();
+            if (SnapshotId is null) SnapshotId = new(); else SnapshotId.Reset();
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -475,7 +587,7 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
                         case 0 when version >= 12:
                         {
                             var tagReader = new global::Moldau.Protocol.KafkaReader(tagData);
-                            var s8 = new EpochEndOffset();
+                            var s8 = DivergingEpoch ?? new EpochEndOffset();
                             s8.Read(ref tagReader, version);
                             DivergingEpoch = s8;
                             break;
@@ -483,7 +595,7 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
                         case 1 when version >= 12:
                         {
                             var tagReader = new global::Moldau.Protocol.KafkaReader(tagData);
-                            var s9 = new LeaderIdAndEpoch();
+                            var s9 = CurrentLeader ?? new LeaderIdAndEpoch();
                             s9.Read(ref tagReader, version);
                             CurrentLeader = s9;
                             break;
@@ -491,7 +603,7 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
                         case 2 when version >= 12:
                         {
                             var tagReader = new global::Moldau.Protocol.KafkaReader(tagData);
-                            var s10 = new SnapshotId();
+                            var s10 = SnapshotId ?? new SnapshotId();
                             s10.Read(ref tagReader, version);
                             SnapshotId = s10;
                             break;
@@ -656,6 +768,46 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
         {
             return !(PartitionIndex != 0) && !(ErrorCode != 0) && !(HighWatermark != 0) && !(LastStableOffset != -1L) && !(LogStartOffset != -1L) && !((DivergingEpoch is not null && !DivergingEpoch.IsAllDefault())) && !((CurrentLeader is not null && !CurrentLeader.IsAllDefault())) && !((SnapshotId is not null && !SnapshotId.IsAllDefault())) && !(AbortedTransactions is { Count: > 0 }) && !(PreferredReadReplica != -1) && !(Records.HasValue) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            ErrorCode = default;
+            HighWatermark = default;
+            LastStableOffset = -1L;
+            LogStartOffset = -1L;
+            if (DivergingEpoch is null) DivergingEpoch = new(); else DivergingEpoch.Reset();
+            if (CurrentLeader is null) CurrentLeader = new(); else CurrentLeader.Reset();
+            if (SnapshotId is null) SnapshotId = new(); else SnapshotId.Reset();
+            if (AbortedTransactions is null) AbortedTransactions = global::Moldau.Protocol.MessageReuse.List(ref _abortedTransactionsEmptied); else global::Moldau.Protocol.MessageReuse.Recycle(AbortedTransactions, ref _abortedTransactionsSpare);
+            PreferredReadReplica = -1;
+            Records = default;
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="AbortedTransactions"/>, reusing one this message held before, and returns it.</summary>
+        public AbortedTransaction AddAbortedTransactionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _abortedTransactionsSpare);
+            e.Reset();
+            (AbortedTransactions ??= global::Moldau.Protocol.MessageReuse.List(ref _abortedTransactionsEmptied)).Add(e);
+            return e;
+        }
+
+        /// <summary>Sets <see cref="AbortedTransactions"/> to null, keeping the emptied list and its elements to be reused.</summary>
+        public void SetAbortedTransactionsToNull()
+        {
+            if (AbortedTransactions is not null)
+            {
+                global::Moldau.Protocol.MessageReuse.Recycle(AbortedTransactions, ref _abortedTransactionsSpare);
+                _abortedTransactionsEmptied = AbortedTransactions;
+                AbortedTransactions = null;
+            }
+        }
     }
 
     /// <summary>The EpochEndOffset struct of FetchResponse.</summary>
@@ -672,13 +824,22 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 12;
+            UnknownTaggedFields = null;
             if (version >= 12)
             {
                 Epoch = reader.ReadInt32();
             }
+            else
+            {
+                Epoch = -1;
+            }
             if (version >= 12)
             {
                 EndOffset = reader.ReadInt64();
+            }
+            else
+            {
+                EndOffset = -1L;
             }
             if (flexible)
             {
@@ -755,6 +916,17 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
         {
             return !(Epoch != -1) && !(EndOffset != -1L) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Epoch = -1;
+            EndOffset = -1L;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The LeaderIdAndEpoch struct of FetchResponse.</summary>
@@ -773,13 +945,22 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 12;
+            UnknownTaggedFields = null;
             if (version >= 12)
             {
                 LeaderId = reader.ReadInt32();
             }
+            else
+            {
+                LeaderId = -1;
+            }
             if (version >= 12)
             {
                 LeaderEpoch = reader.ReadInt32();
+            }
+            else
+            {
+                LeaderEpoch = -1;
             }
             if (flexible)
             {
@@ -856,6 +1037,17 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
         {
             return !(LeaderId != -1) && !(LeaderEpoch != -1) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            LeaderId = -1;
+            LeaderEpoch = -1;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The SnapshotId struct of FetchResponse.</summary>
@@ -872,6 +1064,7 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 12;
+            UnknownTaggedFields = null;
             EndOffset = reader.ReadInt64();
             Epoch = reader.ReadInt32();
             if (flexible)
@@ -937,6 +1130,17 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
         {
             return !(EndOffset != -1L) && !(Epoch != -1) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            EndOffset = -1L;
+            Epoch = -1;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The AbortedTransaction struct of FetchResponse.</summary>
@@ -955,13 +1159,22 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 12;
+            UnknownTaggedFields = null;
             if (version >= 4)
             {
                 ProducerId = reader.ReadInt64();
             }
+            else
+            {
+                ProducerId = default;
+            }
             if (version >= 4)
             {
                 FirstOffset = reader.ReadInt64();
+            }
+            else
+            {
+                FirstOffset = default;
             }
             if (flexible)
             {
@@ -1038,6 +1251,17 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
         {
             return !(ProducerId != 0) && !(FirstOffset != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ProducerId = default;
+            FirstOffset = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The NodeEndpoint struct of FetchResponse.</summary>
@@ -1062,21 +1286,38 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 12;
+            UnknownTaggedFields = null;
             if (version >= 16)
             {
                 NodeId = reader.ReadInt32();
             }
+            else
+            {
+                NodeId = default;
+            }
             if (version >= 16)
             {
-                Host = reader.ReadString(flexible);
+                Host = reader.ReadString(flexible, Host);
+            }
+            else
+            {
+                Host = "";
             }
             if (version >= 16)
             {
                 Port = reader.ReadInt32();
             }
+            else
+            {
+                Port = default;
+            }
             if (version >= 16)
             {
-                Rack = ((version >= 16) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+                Rack = ((version >= 16) ? reader.ReadNullableString(flexible, Rack) : reader.ReadString(flexible, Rack));
+            }
+            else
+            {
+                Rack = default;
             }
             if (flexible)
             {
@@ -1168,6 +1409,19 @@ public sealed partial class FetchResponse : global::Moldau.Protocol.IKafkaMessag
         public bool IsAllDefault()
         {
             return !(NodeId != 0) && !((Host is not null && Host != "")) && !(Port != 0) && !(Rack is not null) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            NodeId = default;
+            Host = "";
+            Port = default;
+            Rack = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -36,10 +36,13 @@ public sealed partial class FetchSnapshotRequest : global::Moldau.Protocol.IKafk
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TopicSnapshot>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ReplicaId = reader.ReadInt32();
         MaxBytes = reader.ReadInt32();
         var n0 = reader.ReadArrayLength(flexible);
@@ -49,15 +52,18 @@ public sealed partial class FetchSnapshotRequest : global::Moldau.Protocol.IKafk
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TopicSnapshot>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TopicSnapshot();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
             Topics = list1;
         }
+        ClusterId = default;
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -69,7 +75,7 @@ public sealed partial class FetchSnapshotRequest : global::Moldau.Protocol.IKafk
                     case 0:
                     {
                         var tagReader = new global::Moldau.Protocol.KafkaReader(tagData);
-                        ClusterId = tagReader.ReadNullableString(true);
+                        ClusterId = tagReader.ReadNullableString(true, ClusterId);
                         break;
                     }
                     default:
@@ -167,6 +173,28 @@ public sealed partial class FetchSnapshotRequest : global::Moldau.Protocol.IKafk
         return !(ClusterId is not null) && !(ReplicaId != -1) && !(MaxBytes != 2147483647) && !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ClusterId = default;
+        ReplicaId = -1;
+        MaxBytes = 2147483647;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public TopicSnapshot AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TopicSnapshot struct of FetchSnapshotRequest.</summary>
     public sealed partial class TopicSnapshot : global::Moldau.Protocol.IKafkaMessage
     {
@@ -179,11 +207,14 @@ public sealed partial class FetchSnapshotRequest : global::Moldau.Protocol.IKafk
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<PartitionSnapshot>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -191,10 +222,12 @@ public sealed partial class FetchSnapshotRequest : global::Moldau.Protocol.IKafk
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<PartitionSnapshot>(n2);
+                var list3 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _partitionsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new PartitionSnapshot();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -284,6 +317,26 @@ public sealed partial class FetchSnapshotRequest : global::Moldau.Protocol.IKafk
         {
             return !((Name is not null && Name != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public PartitionSnapshot AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The PartitionSnapshot struct of FetchSnapshotRequest.</summary>
@@ -311,12 +364,14 @@ public sealed partial class FetchSnapshotRequest : global::Moldau.Protocol.IKafk
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             Partition = reader.ReadInt32();
             CurrentLeaderEpoch = reader.ReadInt32();
-            var s4 = new SnapshotId();
+            var s4 = SnapshotId ?? new SnapshotId();
             s4.Read(ref reader, version);
             SnapshotId = s4;
             Position = reader.ReadInt64();
+            ReplicaDirectoryId = default;
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -406,6 +461,20 @@ public sealed partial class FetchSnapshotRequest : global::Moldau.Protocol.IKafk
         {
             return !(Partition != 0) && !(CurrentLeaderEpoch != 0) && !((SnapshotId is not null && !SnapshotId.IsAllDefault())) && !(Position != 0) && !(!ReplicaDirectoryId.IsZero) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Partition = default;
+            CurrentLeaderEpoch = default;
+            if (SnapshotId is null) SnapshotId = new(); else SnapshotId.Reset();
+            Position = default;
+            ReplicaDirectoryId = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The SnapshotId struct of FetchSnapshotRequest.</summary>
@@ -422,6 +491,7 @@ public sealed partial class FetchSnapshotRequest : global::Moldau.Protocol.IKafk
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             EndOffset = reader.ReadInt64();
             Epoch = reader.ReadInt32();
             if (flexible)
@@ -486,6 +556,17 @@ public sealed partial class FetchSnapshotRequest : global::Moldau.Protocol.IKafk
         public bool IsAllDefault()
         {
             return !(EndOffset != 0) && !(Epoch != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            EndOffset = default;
+            Epoch = default;
+            UnknownTaggedFields = null;
         }
     }
 }

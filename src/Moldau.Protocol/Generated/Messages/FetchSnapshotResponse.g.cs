@@ -36,10 +36,14 @@ public sealed partial class FetchSnapshotResponse : global::Moldau.Protocol.IKaf
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TopicSnapshot>? _topicsSpare;
+    private global::System.Collections.Generic.List<NodeEndpoint>? _nodeEndpointsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
         var n0 = reader.ReadArrayLength(flexible);
@@ -49,15 +53,18 @@ public sealed partial class FetchSnapshotResponse : global::Moldau.Protocol.IKaf
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TopicSnapshot>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TopicSnapshot();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
             Topics = list1;
         }
+        if (NodeEndpoints is null) NodeEndpoints = new(); else global::Moldau.Protocol.MessageReuse.Recycle(NodeEndpoints, ref _nodeEndpointsSpare);
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -76,10 +83,12 @@ public sealed partial class FetchSnapshotResponse : global::Moldau.Protocol.IKaf
                         }
                         else
                         {
-                            var list3 = new global::System.Collections.Generic.List<NodeEndpoint>(n2);
+                            var list3 = NodeEndpoints ?? new();
+                            global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _nodeEndpointsSpare);
+                            list3.EnsureCapacity(n2);
                             for (var j = 0; j < n2; j++)
                             {
-                                var e = new NodeEndpoint();
+                                var e = global::Moldau.Protocol.MessageReuse.Take(ref _nodeEndpointsSpare);
                                 e.Read(ref tagReader, version);
                                 list3.Add(e);
                             }
@@ -210,6 +219,37 @@ public sealed partial class FetchSnapshotResponse : global::Moldau.Protocol.IKaf
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(Topics is { Count: > 0 }) && !(NodeEndpoints is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        if (NodeEndpoints is null) NodeEndpoints = new(); else global::Moldau.Protocol.MessageReuse.Recycle(NodeEndpoints, ref _nodeEndpointsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public TopicSnapshot AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="NodeEndpoints"/>, reusing one this message held before, and returns it.</summary>
+    public NodeEndpoint AddNodeEndpointsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _nodeEndpointsSpare);
+        e.Reset();
+        (NodeEndpoints ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TopicSnapshot struct of FetchSnapshotResponse.</summary>
     public sealed partial class TopicSnapshot : global::Moldau.Protocol.IKafkaMessage
     {
@@ -222,11 +262,14 @@ public sealed partial class FetchSnapshotResponse : global::Moldau.Protocol.IKaf
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<PartitionSnapshot>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
             {
@@ -234,10 +277,12 @@ public sealed partial class FetchSnapshotResponse : global::Moldau.Protocol.IKaf
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<PartitionSnapshot>(n4);
+                var list5 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _partitionsSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new PartitionSnapshot();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
@@ -327,6 +372,26 @@ public sealed partial class FetchSnapshotResponse : global::Moldau.Protocol.IKaf
         {
             return !((Name is not null && Name != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public PartitionSnapshot AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The PartitionSnapshot struct of FetchSnapshotResponse.</summary>
@@ -359,14 +424,16 @@ public sealed partial class FetchSnapshotResponse : global::Moldau.Protocol.IKaf
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             Index = reader.ReadInt32();
             ErrorCode = reader.ReadInt16();
-            var s6 = new SnapshotId();
+            var s6 = SnapshotId ?? new SnapshotId();
             s6.Read(ref reader, version);
             SnapshotId = s6;
             SizeField = reader.ReadInt64();
             Position = reader.ReadInt64();
             UnalignedRecords = reader.ReadNullableBytesSlice(flexible);
+            if (CurrentLeader is null) CurrentLeader = new(); else CurrentLeader.Reset();
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -378,7 +445,7 @@ public sealed partial class FetchSnapshotResponse : global::Moldau.Protocol.IKaf
                         case 0:
                         {
                             var tagReader = new global::Moldau.Protocol.KafkaReader(tagData);
-                            var s7 = new LeaderIdAndEpoch();
+                            var s7 = CurrentLeader ?? new LeaderIdAndEpoch();
                             s7.Read(ref tagReader, version);
                             CurrentLeader = s7;
                             break;
@@ -462,6 +529,22 @@ public sealed partial class FetchSnapshotResponse : global::Moldau.Protocol.IKaf
         {
             return !(Index != 0) && !(ErrorCode != 0) && !((SnapshotId is not null && !SnapshotId.IsAllDefault())) && !((CurrentLeader is not null && !CurrentLeader.IsAllDefault())) && !(SizeField != 0) && !(Position != 0) && !(UnalignedRecords.HasValue) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Index = default;
+            ErrorCode = default;
+            if (SnapshotId is null) SnapshotId = new(); else SnapshotId.Reset();
+            if (CurrentLeader is null) CurrentLeader = new(); else CurrentLeader.Reset();
+            SizeField = default;
+            Position = default;
+            UnalignedRecords = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The SnapshotId struct of FetchSnapshotResponse.</summary>
@@ -478,6 +561,7 @@ public sealed partial class FetchSnapshotResponse : global::Moldau.Protocol.IKaf
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             EndOffset = reader.ReadInt64();
             Epoch = reader.ReadInt32();
             if (flexible)
@@ -543,6 +627,17 @@ public sealed partial class FetchSnapshotResponse : global::Moldau.Protocol.IKaf
         {
             return !(EndOffset != 0) && !(Epoch != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            EndOffset = default;
+            Epoch = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The LeaderIdAndEpoch struct of FetchSnapshotResponse.</summary>
@@ -561,6 +656,7 @@ public sealed partial class FetchSnapshotResponse : global::Moldau.Protocol.IKaf
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             LeaderId = reader.ReadInt32();
             LeaderEpoch = reader.ReadInt32();
             if (flexible)
@@ -626,6 +722,17 @@ public sealed partial class FetchSnapshotResponse : global::Moldau.Protocol.IKaf
         {
             return !(LeaderId != 0) && !(LeaderEpoch != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            LeaderId = default;
+            LeaderEpoch = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The NodeEndpoint struct of FetchSnapshotResponse.</summary>
@@ -647,17 +754,30 @@ public sealed partial class FetchSnapshotResponse : global::Moldau.Protocol.IKaf
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             if (version >= 1)
             {
                 NodeId = reader.ReadInt32();
             }
+            else
+            {
+                NodeId = default;
+            }
             if (version >= 1)
             {
-                Host = reader.ReadString(flexible);
+                Host = reader.ReadString(flexible, Host);
+            }
+            else
+            {
+                Host = "";
             }
             if (version >= 1)
             {
                 Port = reader.ReadUInt16();
+            }
+            else
+            {
+                Port = default;
             }
             if (flexible)
             {
@@ -741,6 +861,18 @@ public sealed partial class FetchSnapshotResponse : global::Moldau.Protocol.IKaf
         public bool IsAllDefault()
         {
             return !(NodeId != 0) && !((Host is not null && Host != "")) && !(Port != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            NodeId = default;
+            Host = "";
+            Port = default;
+            UnknownTaggedFields = null;
         }
     }
 }

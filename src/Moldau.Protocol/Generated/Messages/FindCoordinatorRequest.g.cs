@@ -37,13 +37,22 @@ public sealed partial class FindCoordinatorRequest : global::Moldau.Protocol.IKa
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 3;
+        UnknownTaggedFields = null;
         if (version <= 3)
         {
-            Key = reader.ReadString(flexible);
+            Key = reader.ReadString(flexible, Key);
+        }
+        else
+        {
+            Key = "";
         }
         if (version >= 1)
         {
             KeyType = reader.ReadInt8();
+        }
+        else
+        {
+            KeyType = default;
         }
         if (version >= 4)
         {
@@ -54,13 +63,19 @@ public sealed partial class FindCoordinatorRequest : global::Moldau.Protocol.IKa
             }
             else
             {
-                var list1 = new global::System.Collections.Generic.List<string>(n0);
+                var list1 = CoordinatorKeys ?? new();
+                list1.Clear();
+                list1.EnsureCapacity(n0);
                 for (var j = 0; j < n0; j++)
                 {
                     list1.Add(reader.ReadString(flexible));
                 }
                 CoordinatorKeys = list1;
             }
+        }
+        else
+        {
+            if (CoordinatorKeys is null) CoordinatorKeys = new(); else CoordinatorKeys.Clear();
         }
         if (flexible)
         {
@@ -165,5 +180,17 @@ public sealed partial class FindCoordinatorRequest : global::Moldau.Protocol.IKa
     public bool IsAllDefault()
     {
         return !((Key is not null && Key != "")) && !(KeyType != 0) && !(CoordinatorKeys is { Count: > 0 }) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        Key = "";
+        KeyType = default;
+        if (CoordinatorKeys is null) CoordinatorKeys = new(); else CoordinatorKeys.Clear();
+        UnknownTaggedFields = null;
     }
 }

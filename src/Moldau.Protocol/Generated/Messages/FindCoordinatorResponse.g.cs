@@ -45,33 +45,60 @@ public sealed partial class FindCoordinatorResponse : global::Moldau.Protocol.IK
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<Coordinator>? _coordinatorsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 3;
+        UnknownTaggedFields = null;
         if (version >= 1)
         {
             ThrottleTimeMs = reader.ReadInt32();
+        }
+        else
+        {
+            ThrottleTimeMs = default;
         }
         if (version <= 3)
         {
             ErrorCode = reader.ReadInt16();
         }
+        else
+        {
+            ErrorCode = default;
+        }
         if (version >= 1 && version <= 3)
         {
-            ErrorMessage = ((version >= 1 && version <= 3) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+            ErrorMessage = ((version >= 1 && version <= 3) ? reader.ReadNullableString(flexible, ErrorMessage) : reader.ReadString(flexible, ErrorMessage));
+        }
+        else
+        {
+            ErrorMessage = "";
         }
         if (version <= 3)
         {
             NodeId = reader.ReadInt32();
         }
+        else
+        {
+            NodeId = default;
+        }
         if (version <= 3)
         {
-            Host = reader.ReadString(flexible);
+            Host = reader.ReadString(flexible, Host);
+        }
+        else
+        {
+            Host = "";
         }
         if (version <= 3)
         {
             Port = reader.ReadInt32();
+        }
+        else
+        {
+            Port = default;
         }
         if (version >= 4)
         {
@@ -82,15 +109,21 @@ public sealed partial class FindCoordinatorResponse : global::Moldau.Protocol.IK
             }
             else
             {
-                var list1 = new global::System.Collections.Generic.List<Coordinator>(n0);
+                var list1 = Coordinators ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _coordinatorsSpare);
+                list1.EnsureCapacity(n0);
                 for (var j = 0; j < n0; j++)
                 {
-                    var e = new Coordinator();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _coordinatorsSpare);
                     e.Read(ref reader, version);
                     list1.Add(e);
                 }
                 Coordinators = list1;
             }
+        }
+        else
+        {
+            if (Coordinators is null) Coordinators = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Coordinators, ref _coordinatorsSpare);
         }
         if (flexible)
         {
@@ -229,6 +262,31 @@ public sealed partial class FindCoordinatorResponse : global::Moldau.Protocol.IK
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && !(NodeId != 0) && !((Host is not null && Host != "")) && !(Port != 0) && !(Coordinators is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        ErrorMessage = "";
+        NodeId = default;
+        Host = "";
+        Port = default;
+        if (Coordinators is null) Coordinators = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Coordinators, ref _coordinatorsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Coordinators"/>, reusing one this message held before, and returns it.</summary>
+    public Coordinator AddCoordinatorsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _coordinatorsSpare);
+        e.Reset();
+        (Coordinators ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The Coordinator struct of FindCoordinatorResponse.</summary>
     public sealed partial class Coordinator : global::Moldau.Protocol.IKafkaMessage
     {
@@ -257,29 +315,54 @@ public sealed partial class FindCoordinatorResponse : global::Moldau.Protocol.IK
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 3;
+            UnknownTaggedFields = null;
             if (version >= 4)
             {
-                Key = reader.ReadString(flexible);
+                Key = reader.ReadString(flexible, Key);
+            }
+            else
+            {
+                Key = "";
             }
             if (version >= 4)
             {
                 NodeId = reader.ReadInt32();
             }
+            else
+            {
+                NodeId = default;
+            }
             if (version >= 4)
             {
-                Host = reader.ReadString(flexible);
+                Host = reader.ReadString(flexible, Host);
+            }
+            else
+            {
+                Host = "";
             }
             if (version >= 4)
             {
                 Port = reader.ReadInt32();
             }
+            else
+            {
+                Port = default;
+            }
             if (version >= 4)
             {
                 ErrorCode = reader.ReadInt16();
             }
+            else
+            {
+                ErrorCode = default;
+            }
             if (version >= 4)
             {
-                ErrorMessage = ((version >= 4) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+                ErrorMessage = ((version >= 4) ? reader.ReadNullableString(flexible, ErrorMessage) : reader.ReadString(flexible, ErrorMessage));
+            }
+            else
+            {
+                ErrorMessage = "";
             }
             if (flexible)
             {
@@ -387,6 +470,21 @@ public sealed partial class FindCoordinatorResponse : global::Moldau.Protocol.IK
         public bool IsAllDefault()
         {
             return !((Key is not null && Key != "")) && !(NodeId != 0) && !((Host is not null && Host != "")) && !(Port != 0) && !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Key = "";
+            NodeId = default;
+            Host = "";
+            Port = default;
+            ErrorCode = default;
+            ErrorMessage = "";
+            UnknownTaggedFields = null;
         }
     }
 }

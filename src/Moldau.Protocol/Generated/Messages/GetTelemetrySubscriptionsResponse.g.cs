@@ -55,6 +55,7 @@ public sealed partial class GetTelemetrySubscriptionsResponse : global::Moldau.P
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
         ClientInstanceId = reader.ReadUuid();
@@ -66,7 +67,9 @@ public sealed partial class GetTelemetrySubscriptionsResponse : global::Moldau.P
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<sbyte>(n0);
+            var list1 = AcceptedCompressionTypes ?? new();
+            list1.Clear();
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
                 list1.Add(reader.ReadInt8());
@@ -83,7 +86,9 @@ public sealed partial class GetTelemetrySubscriptionsResponse : global::Moldau.P
         }
         else
         {
-            var list3 = new global::System.Collections.Generic.List<string>(n2);
+            var list3 = RequestedMetrics ?? new();
+            list3.Clear();
+            list3.EnsureCapacity(n2);
             for (var j = 0; j < n2; j++)
             {
                 list3.Add(reader.ReadString(flexible));
@@ -205,5 +210,23 @@ public sealed partial class GetTelemetrySubscriptionsResponse : global::Moldau.P
     public bool IsAllDefault()
     {
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(!ClientInstanceId.IsZero) && !(SubscriptionId != 0) && !(AcceptedCompressionTypes is { Count: > 0 }) && !(PushIntervalMs != 0) && !(TelemetryMaxBytes != 0) && !(DeltaTemporality) && !(RequestedMetrics is { Count: > 0 }) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        ClientInstanceId = default;
+        SubscriptionId = default;
+        if (AcceptedCompressionTypes is null) AcceptedCompressionTypes = new(); else AcceptedCompressionTypes.Clear();
+        PushIntervalMs = default;
+        TelemetryMaxBytes = default;
+        DeltaTemporality = default;
+        if (RequestedMetrics is null) RequestedMetrics = new(); else RequestedMetrics.Clear();
+        UnknownTaggedFields = null;
     }
 }

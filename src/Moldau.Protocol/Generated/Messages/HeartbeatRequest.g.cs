@@ -40,12 +40,17 @@ public sealed partial class HeartbeatRequest : global::Moldau.Protocol.IKafkaMes
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 4;
-        GroupId = reader.ReadString(flexible);
+        UnknownTaggedFields = null;
+        GroupId = reader.ReadString(flexible, GroupId);
         GenerationId = reader.ReadInt32();
-        MemberId = reader.ReadString(flexible);
+        MemberId = reader.ReadString(flexible, MemberId);
         if (version >= 3)
         {
-            GroupInstanceId = ((version >= 3) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+            GroupInstanceId = ((version >= 3) ? reader.ReadNullableString(flexible, GroupInstanceId) : reader.ReadString(flexible, GroupInstanceId));
+        }
+        else
+        {
+            GroupInstanceId = default;
         }
         if (flexible)
         {
@@ -119,5 +124,18 @@ public sealed partial class HeartbeatRequest : global::Moldau.Protocol.IKafkaMes
     public bool IsAllDefault()
     {
         return !((GroupId is not null && GroupId != "")) && !(GenerationId != 0) && !((MemberId is not null && MemberId != "")) && !(GroupInstanceId is not null) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        GroupId = "";
+        GenerationId = default;
+        MemberId = "";
+        GroupInstanceId = default;
+        UnknownTaggedFields = null;
     }
 }

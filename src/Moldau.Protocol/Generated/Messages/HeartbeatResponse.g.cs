@@ -34,9 +34,14 @@ public sealed partial class HeartbeatResponse : global::Moldau.Protocol.IKafkaMe
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 4;
+        UnknownTaggedFields = null;
         if (version >= 1)
         {
             ThrottleTimeMs = reader.ReadInt32();
+        }
+        else
+        {
+            ThrottleTimeMs = default;
         }
         ErrorCode = reader.ReadInt16();
         if (flexible)
@@ -107,5 +112,16 @@ public sealed partial class HeartbeatResponse : global::Moldau.Protocol.IKafkaMe
     public bool IsAllDefault()
     {
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        UnknownTaggedFields = null;
     }
 }

@@ -30,10 +30,13 @@ public sealed partial class IncrementalAlterConfigsRequest : global::Moldau.Prot
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<AlterConfigsResource>? _resourcesSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 1;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -41,10 +44,12 @@ public sealed partial class IncrementalAlterConfigsRequest : global::Moldau.Prot
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<AlterConfigsResource>(n0);
+            var list1 = Resources ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _resourcesSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new AlterConfigsResource();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _resourcesSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -136,6 +141,26 @@ public sealed partial class IncrementalAlterConfigsRequest : global::Moldau.Prot
         return !(Resources is { Count: > 0 }) && !(ValidateOnly) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Resources is null) Resources = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Resources, ref _resourcesSpare);
+        ValidateOnly = default;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Resources"/>, reusing one this message held before, and returns it.</summary>
+    public AlterConfigsResource AddResourcesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _resourcesSpare);
+        e.Reset();
+        (Resources ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The AlterConfigsResource struct of IncrementalAlterConfigsRequest.</summary>
     public sealed partial class AlterConfigsResource : global::Moldau.Protocol.IKafkaMessage
     {
@@ -151,12 +176,15 @@ public sealed partial class IncrementalAlterConfigsRequest : global::Moldau.Prot
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<AlterableConfig>? _configsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
+            UnknownTaggedFields = null;
             ResourceType = reader.ReadInt8();
-            ResourceName = reader.ReadString(flexible);
+            ResourceName = reader.ReadString(flexible, ResourceName);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -164,10 +192,12 @@ public sealed partial class IncrementalAlterConfigsRequest : global::Moldau.Prot
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<AlterableConfig>(n2);
+                var list3 = Configs ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _configsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new AlterableConfig();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _configsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -259,6 +289,27 @@ public sealed partial class IncrementalAlterConfigsRequest : global::Moldau.Prot
         {
             return !(ResourceType != 0) && !((ResourceName is not null && ResourceName != "")) && !(Configs is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ResourceType = default;
+            ResourceName = "";
+            if (Configs is null) Configs = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Configs, ref _configsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Configs"/>, reusing one this message held before, and returns it.</summary>
+        public AlterableConfig AddConfigsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _configsSpare);
+            e.Reset();
+            (Configs ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The AlterableConfig struct of IncrementalAlterConfigsRequest.</summary>
@@ -280,9 +331,10 @@ public sealed partial class IncrementalAlterConfigsRequest : global::Moldau.Prot
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             ConfigOperation = reader.ReadInt8();
-            Value = reader.ReadNullableString(flexible);
+            Value = reader.ReadNullableString(flexible, Value);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -347,6 +399,18 @@ public sealed partial class IncrementalAlterConfigsRequest : global::Moldau.Prot
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !(ConfigOperation != 0) && !((Value is not null && Value != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            ConfigOperation = default;
+            Value = "";
+            UnknownTaggedFields = null;
         }
     }
 }

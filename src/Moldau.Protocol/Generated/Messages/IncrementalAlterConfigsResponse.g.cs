@@ -30,10 +30,13 @@ public sealed partial class IncrementalAlterConfigsResponse : global::Moldau.Pro
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<AlterConfigsResourceResponse>? _responsesSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 1;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -42,10 +45,12 @@ public sealed partial class IncrementalAlterConfigsResponse : global::Moldau.Pro
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<AlterConfigsResourceResponse>(n0);
+            var list1 = Responses ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _responsesSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new AlterConfigsResourceResponse();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _responsesSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -136,6 +141,26 @@ public sealed partial class IncrementalAlterConfigsResponse : global::Moldau.Pro
         return !(ThrottleTimeMs != 0) && !(Responses is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        if (Responses is null) Responses = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Responses, ref _responsesSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Responses"/>, reusing one this message held before, and returns it.</summary>
+    public AlterConfigsResourceResponse AddResponsesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _responsesSpare);
+        e.Reset();
+        (Responses ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The AlterConfigsResourceResponse struct of IncrementalAlterConfigsResponse.</summary>
     public sealed partial class AlterConfigsResourceResponse : global::Moldau.Protocol.IKafkaMessage
     {
@@ -158,10 +183,11 @@ public sealed partial class IncrementalAlterConfigsResponse : global::Moldau.Pro
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
+            UnknownTaggedFields = null;
             ErrorCode = reader.ReadInt16();
-            ErrorMessage = reader.ReadNullableString(flexible);
+            ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
             ResourceType = reader.ReadInt8();
-            ResourceName = reader.ReadString(flexible);
+            ResourceName = reader.ReadString(flexible, ResourceName);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -228,6 +254,19 @@ public sealed partial class IncrementalAlterConfigsResponse : global::Moldau.Pro
         public bool IsAllDefault()
         {
             return !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && !(ResourceType != 0) && !((ResourceName is not null && ResourceName != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ErrorCode = default;
+            ErrorMessage = "";
+            ResourceType = default;
+            ResourceName = "";
+            UnknownTaggedFields = null;
         }
     }
 }

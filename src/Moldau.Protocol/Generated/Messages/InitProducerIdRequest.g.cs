@@ -40,15 +40,24 @@ public sealed partial class InitProducerIdRequest : global::Moldau.Protocol.IKaf
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
-        TransactionalId = reader.ReadNullableString(flexible);
+        UnknownTaggedFields = null;
+        TransactionalId = reader.ReadNullableString(flexible, TransactionalId);
         TransactionTimeoutMs = reader.ReadInt32();
         if (version >= 3)
         {
             ProducerId = reader.ReadInt64();
         }
+        else
+        {
+            ProducerId = -1L;
+        }
         if (version >= 3)
         {
             ProducerEpoch = reader.ReadInt16();
+        }
+        else
+        {
+            ProducerEpoch = -1;
         }
         if (flexible)
         {
@@ -128,5 +137,18 @@ public sealed partial class InitProducerIdRequest : global::Moldau.Protocol.IKaf
     public bool IsAllDefault()
     {
         return !((TransactionalId is not null && TransactionalId != "")) && !(TransactionTimeoutMs != 0) && !(ProducerId != -1L) && !(ProducerEpoch != -1) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        TransactionalId = "";
+        TransactionTimeoutMs = default;
+        ProducerId = -1L;
+        ProducerEpoch = -1;
+        UnknownTaggedFields = null;
     }
 }

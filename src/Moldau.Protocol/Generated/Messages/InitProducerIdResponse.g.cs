@@ -40,6 +40,7 @@ public sealed partial class InitProducerIdResponse : global::Moldau.Protocol.IKa
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
         ProducerId = reader.ReadInt64();
@@ -110,5 +111,18 @@ public sealed partial class InitProducerIdResponse : global::Moldau.Protocol.IKa
     public bool IsAllDefault()
     {
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(ProducerId != -1L) && !(ProducerEpoch != 0) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        ProducerId = -1L;
+        ProducerEpoch = default;
+        UnknownTaggedFields = null;
     }
 }

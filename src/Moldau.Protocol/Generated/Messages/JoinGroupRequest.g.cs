@@ -48,22 +48,33 @@ public sealed partial class JoinGroupRequest : global::Moldau.Protocol.IKafkaMes
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<JoinGroupRequestProtocol>? _protocolsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 6;
-        GroupId = reader.ReadString(flexible);
+        UnknownTaggedFields = null;
+        GroupId = reader.ReadString(flexible, GroupId);
         SessionTimeoutMs = reader.ReadInt32();
         if (version >= 1)
         {
             RebalanceTimeoutMs = reader.ReadInt32();
         }
-        MemberId = reader.ReadString(flexible);
+        else
+        {
+            RebalanceTimeoutMs = -1;
+        }
+        MemberId = reader.ReadString(flexible, MemberId);
         if (version >= 5)
         {
-            GroupInstanceId = ((version >= 5) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+            GroupInstanceId = ((version >= 5) ? reader.ReadNullableString(flexible, GroupInstanceId) : reader.ReadString(flexible, GroupInstanceId));
         }
-        ProtocolType = reader.ReadString(flexible);
+        else
+        {
+            GroupInstanceId = default;
+        }
+        ProtocolType = reader.ReadString(flexible, ProtocolType);
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -71,10 +82,12 @@ public sealed partial class JoinGroupRequest : global::Moldau.Protocol.IKafkaMes
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<JoinGroupRequestProtocol>(n0);
+            var list1 = Protocols ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _protocolsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new JoinGroupRequestProtocol();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _protocolsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -82,7 +95,11 @@ public sealed partial class JoinGroupRequest : global::Moldau.Protocol.IKafkaMes
         }
         if (version >= 8)
         {
-            Reason = ((version >= 8) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+            Reason = ((version >= 8) ? reader.ReadNullableString(flexible, Reason) : reader.ReadString(flexible, Reason));
+        }
+        else
+        {
+            Reason = default;
         }
         if (flexible)
         {
@@ -199,6 +216,32 @@ public sealed partial class JoinGroupRequest : global::Moldau.Protocol.IKafkaMes
         return !((GroupId is not null && GroupId != "")) && !(SessionTimeoutMs != 0) && !(RebalanceTimeoutMs != -1) && !((MemberId is not null && MemberId != "")) && !(GroupInstanceId is not null) && !((ProtocolType is not null && ProtocolType != "")) && !(Protocols is { Count: > 0 }) && !(Reason is not null) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        GroupId = "";
+        SessionTimeoutMs = default;
+        RebalanceTimeoutMs = -1;
+        MemberId = "";
+        GroupInstanceId = default;
+        ProtocolType = "";
+        if (Protocols is null) Protocols = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Protocols, ref _protocolsSpare);
+        Reason = default;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Protocols"/>, reusing one this message held before, and returns it.</summary>
+    public JoinGroupRequestProtocol AddProtocolsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _protocolsSpare);
+        e.Reset();
+        (Protocols ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The JoinGroupRequestProtocol struct of JoinGroupRequest.</summary>
     public sealed partial class JoinGroupRequestProtocol : global::Moldau.Protocol.IKafkaMessage
     {
@@ -215,7 +258,8 @@ public sealed partial class JoinGroupRequest : global::Moldau.Protocol.IKafkaMes
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 6;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             Metadata = reader.ReadBytes(flexible);
             if (flexible)
             {
@@ -279,6 +323,17 @@ public sealed partial class JoinGroupRequest : global::Moldau.Protocol.IKafkaMes
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !(Metadata is { Length: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            Metadata = global::System.Array.Empty<byte>();
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -50,27 +50,42 @@ public sealed partial class JoinGroupResponse : global::Moldau.Protocol.IKafkaMe
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<JoinGroupResponseMember>? _membersSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 6;
+        UnknownTaggedFields = null;
         if (version >= 2)
         {
             ThrottleTimeMs = reader.ReadInt32();
+        }
+        else
+        {
+            ThrottleTimeMs = default;
         }
         ErrorCode = reader.ReadInt16();
         GenerationId = reader.ReadInt32();
         if (version >= 7)
         {
-            ProtocolType = ((version >= 7) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+            ProtocolType = ((version >= 7) ? reader.ReadNullableString(flexible, ProtocolType) : reader.ReadString(flexible, ProtocolType));
         }
-        ProtocolName = ((version >= 7) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
-        Leader = reader.ReadString(flexible);
+        else
+        {
+            ProtocolType = default;
+        }
+        ProtocolName = ((version >= 7) ? reader.ReadNullableString(flexible, ProtocolName) : reader.ReadString(flexible, ProtocolName));
+        Leader = reader.ReadString(flexible, Leader);
         if (version >= 9)
         {
             SkipAssignment = reader.ReadBool();
         }
-        MemberId = reader.ReadString(flexible);
+        else
+        {
+            SkipAssignment = default;
+        }
+        MemberId = reader.ReadString(flexible, MemberId);
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -78,10 +93,12 @@ public sealed partial class JoinGroupResponse : global::Moldau.Protocol.IKafkaMe
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<JoinGroupResponseMember>(n0);
+            var list1 = Members ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _membersSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new JoinGroupResponseMember();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _membersSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -204,6 +221,33 @@ public sealed partial class JoinGroupResponse : global::Moldau.Protocol.IKafkaMe
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(GenerationId != -1) && !(ProtocolType is not null) && !((ProtocolName is not null && ProtocolName != "")) && !((Leader is not null && Leader != "")) && !(SkipAssignment) && !((MemberId is not null && MemberId != "")) && !(Members is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        GenerationId = -1;
+        ProtocolType = default;
+        ProtocolName = "";
+        Leader = "";
+        SkipAssignment = default;
+        MemberId = "";
+        if (Members is null) Members = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Members, ref _membersSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Members"/>, reusing one this message held before, and returns it.</summary>
+    public JoinGroupResponseMember AddMembersItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _membersSpare);
+        e.Reset();
+        (Members ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The JoinGroupResponseMember struct of JoinGroupResponse.</summary>
     public sealed partial class JoinGroupResponseMember : global::Moldau.Protocol.IKafkaMessage
     {
@@ -223,10 +267,15 @@ public sealed partial class JoinGroupResponse : global::Moldau.Protocol.IKafkaMe
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 6;
-            MemberId = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            MemberId = reader.ReadString(flexible, MemberId);
             if (version >= 5)
             {
-                GroupInstanceId = ((version >= 5) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+                GroupInstanceId = ((version >= 5) ? reader.ReadNullableString(flexible, GroupInstanceId) : reader.ReadString(flexible, GroupInstanceId));
+            }
+            else
+            {
+                GroupInstanceId = default;
             }
             Metadata = reader.ReadBytes(flexible);
             if (flexible)
@@ -299,6 +348,18 @@ public sealed partial class JoinGroupResponse : global::Moldau.Protocol.IKafkaMe
         public bool IsAllDefault()
         {
             return !((MemberId is not null && MemberId != "")) && !(GroupInstanceId is not null) && !(Metadata is { Length: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            MemberId = "";
+            GroupInstanceId = default;
+            Metadata = global::System.Array.Empty<byte>();
+            UnknownTaggedFields = null;
         }
     }
 }

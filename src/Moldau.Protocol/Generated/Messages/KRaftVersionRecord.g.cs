@@ -31,6 +31,7 @@ public sealed partial class KRaftVersionRecord : global::Moldau.Protocol.IKafkaM
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         Version = reader.ReadInt16();
         KRaftVersion = reader.ReadInt16();
         if (flexible)
@@ -95,5 +96,16 @@ public sealed partial class KRaftVersionRecord : global::Moldau.Protocol.IKafkaM
     public bool IsAllDefault()
     {
         return !(Version != 0) && !(KRaftVersion != 0) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        Version = default;
+        KRaftVersion = default;
+        UnknownTaggedFields = null;
     }
 }

@@ -48,23 +48,40 @@ public sealed partial class LeaderAndIsrRequest : global::Moldau.Protocol.IKafka
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<LeaderAndIsrPartitionState>? _ungroupedPartitionStatesSpare;
+    private global::System.Collections.Generic.List<LeaderAndIsrTopicState>? _topicStatesSpare;
+    private global::System.Collections.Generic.List<LeaderAndIsrLiveLeader>? _liveLeadersSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 4;
+        UnknownTaggedFields = null;
         ControllerId = reader.ReadInt32();
         if (version >= 7)
         {
             IsKRaftController = reader.ReadBool();
+        }
+        else
+        {
+            IsKRaftController = default;
         }
         ControllerEpoch = reader.ReadInt32();
         if (version >= 2)
         {
             BrokerEpoch = reader.ReadInt64();
         }
+        else
+        {
+            BrokerEpoch = -1L;
+        }
         if (version >= 5)
         {
             Type = reader.ReadInt8();
+        }
+        else
+        {
+            Type = default;
         }
         if (version <= 1)
         {
@@ -75,15 +92,21 @@ public sealed partial class LeaderAndIsrRequest : global::Moldau.Protocol.IKafka
             }
             else
             {
-                var list1 = new global::System.Collections.Generic.List<LeaderAndIsrPartitionState>(n0);
+                var list1 = UngroupedPartitionStates ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _ungroupedPartitionStatesSpare);
+                list1.EnsureCapacity(n0);
                 for (var j = 0; j < n0; j++)
                 {
-                    var e = new LeaderAndIsrPartitionState();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _ungroupedPartitionStatesSpare);
                     e.Read(ref reader, version);
                     list1.Add(e);
                 }
                 UngroupedPartitionStates = list1;
             }
+        }
+        else
+        {
+            if (UngroupedPartitionStates is null) UngroupedPartitionStates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(UngroupedPartitionStates, ref _ungroupedPartitionStatesSpare);
         }
         if (version >= 2)
         {
@@ -94,15 +117,21 @@ public sealed partial class LeaderAndIsrRequest : global::Moldau.Protocol.IKafka
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<LeaderAndIsrTopicState>(n2);
+                var list3 = TopicStates ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _topicStatesSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new LeaderAndIsrTopicState();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicStatesSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
                 TopicStates = list3;
             }
+        }
+        else
+        {
+            if (TopicStates is null) TopicStates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(TopicStates, ref _topicStatesSpare);
         }
         var n4 = reader.ReadArrayLength(flexible);
         if (n4 < 0)
@@ -111,10 +140,12 @@ public sealed partial class LeaderAndIsrRequest : global::Moldau.Protocol.IKafka
         }
         else
         {
-            var list5 = new global::System.Collections.Generic.List<LeaderAndIsrLiveLeader>(n4);
+            var list5 = LiveLeaders ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _liveLeadersSpare);
+            list5.EnsureCapacity(n4);
             for (var j = 0; j < n4; j++)
             {
-                var e = new LeaderAndIsrLiveLeader();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _liveLeadersSpare);
                 e.Read(ref reader, version);
                 list5.Add(e);
             }
@@ -289,6 +320,50 @@ public sealed partial class LeaderAndIsrRequest : global::Moldau.Protocol.IKafka
         return !(ControllerId != 0) && !(IsKRaftController) && !(ControllerEpoch != 0) && !(BrokerEpoch != -1L) && !(Type != 0) && !(UngroupedPartitionStates is { Count: > 0 }) && !(TopicStates is { Count: > 0 }) && !(LiveLeaders is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ControllerId = default;
+        IsKRaftController = default;
+        ControllerEpoch = default;
+        BrokerEpoch = -1L;
+        Type = default;
+        if (UngroupedPartitionStates is null) UngroupedPartitionStates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(UngroupedPartitionStates, ref _ungroupedPartitionStatesSpare);
+        if (TopicStates is null) TopicStates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(TopicStates, ref _topicStatesSpare);
+        if (LiveLeaders is null) LiveLeaders = new(); else global::Moldau.Protocol.MessageReuse.Recycle(LiveLeaders, ref _liveLeadersSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="UngroupedPartitionStates"/>, reusing one this message held before, and returns it.</summary>
+    public LeaderAndIsrPartitionState AddUngroupedPartitionStatesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _ungroupedPartitionStatesSpare);
+        e.Reset();
+        (UngroupedPartitionStates ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="TopicStates"/>, reusing one this message held before, and returns it.</summary>
+    public LeaderAndIsrTopicState AddTopicStatesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicStatesSpare);
+        e.Reset();
+        (TopicStates ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="LiveLeaders"/>, reusing one this message held before, and returns it.</summary>
+    public LeaderAndIsrLiveLeader AddLiveLeadersItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _liveLeadersSpare);
+        e.Reset();
+        (LiveLeaders ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The LeaderAndIsrTopicState struct of LeaderAndIsrRequest.</summary>
     public sealed partial class LeaderAndIsrTopicState : global::Moldau.Protocol.IKafkaMessage
     {
@@ -304,17 +379,28 @@ public sealed partial class LeaderAndIsrRequest : global::Moldau.Protocol.IKafka
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<LeaderAndIsrPartitionState>? _partitionStatesSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 4;
+            UnknownTaggedFields = null;
             if (version >= 2)
             {
-                TopicName = reader.ReadString(flexible);
+                TopicName = reader.ReadString(flexible, TopicName);
+            }
+            else
+            {
+                TopicName = "";
             }
             if (version >= 5)
             {
                 TopicId = reader.ReadUuid();
+            }
+            else
+            {
+                TopicId = default;
             }
             if (version >= 2)
             {
@@ -325,15 +411,21 @@ public sealed partial class LeaderAndIsrRequest : global::Moldau.Protocol.IKafka
                 }
                 else
                 {
-                    var list7 = new global::System.Collections.Generic.List<LeaderAndIsrPartitionState>(n6);
+                    var list7 = PartitionStates ?? new();
+                    global::Moldau.Protocol.MessageReuse.Recycle(list7, ref _partitionStatesSpare);
+                    list7.EnsureCapacity(n6);
                     for (var j = 0; j < n6; j++)
                     {
-                        var e = new LeaderAndIsrPartitionState();
+                        var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionStatesSpare);
                         e.Read(ref reader, version);
                         list7.Add(e);
                     }
                     PartitionStates = list7;
                 }
+            }
+            else
+            {
+                if (PartitionStates is null) PartitionStates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(PartitionStates, ref _partitionStatesSpare);
             }
             if (flexible)
             {
@@ -439,6 +531,27 @@ public sealed partial class LeaderAndIsrRequest : global::Moldau.Protocol.IKafka
         {
             return !((TopicName is not null && TopicName != "")) && !(!TopicId.IsZero) && !(PartitionStates is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicName = "";
+            TopicId = default;
+            if (PartitionStates is null) PartitionStates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(PartitionStates, ref _partitionStatesSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="PartitionStates"/>, reusing one this message held before, and returns it.</summary>
+        public LeaderAndIsrPartitionState AddPartitionStatesItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionStatesSpare);
+            e.Reset();
+            (PartitionStates ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The LeaderAndIsrLiveLeader struct of LeaderAndIsrRequest.</summary>
@@ -460,8 +573,9 @@ public sealed partial class LeaderAndIsrRequest : global::Moldau.Protocol.IKafka
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 4;
+            UnknownTaggedFields = null;
             BrokerId = reader.ReadInt32();
-            HostName = reader.ReadString(flexible);
+            HostName = reader.ReadString(flexible, HostName);
             Port = reader.ReadInt32();
             if (flexible)
             {
@@ -528,6 +642,18 @@ public sealed partial class LeaderAndIsrRequest : global::Moldau.Protocol.IKafka
         {
             return !(BrokerId != 0) && !((HostName is not null && HostName != "")) && !(Port != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            BrokerId = default;
+            HostName = "";
+            Port = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The LeaderAndIsrPartitionState struct of LeaderAndIsrRequest.</summary>
@@ -576,9 +702,14 @@ public sealed partial class LeaderAndIsrRequest : global::Moldau.Protocol.IKafka
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 4;
+            UnknownTaggedFields = null;
             if (version <= 1)
             {
-                TopicName = reader.ReadString(flexible);
+                TopicName = reader.ReadString(flexible, TopicName);
+            }
+            else
+            {
+                TopicName = "";
             }
             PartitionIndex = reader.ReadInt32();
             ControllerEpoch = reader.ReadInt32();
@@ -591,7 +722,9 @@ public sealed partial class LeaderAndIsrRequest : global::Moldau.Protocol.IKafka
             }
             else
             {
-                var list9 = new global::System.Collections.Generic.List<int>(n8);
+                var list9 = Isr ?? new();
+                list9.Clear();
+                list9.EnsureCapacity(n8);
                 for (var j = 0; j < n8; j++)
                 {
                     list9.Add(reader.ReadInt32());
@@ -606,7 +739,9 @@ public sealed partial class LeaderAndIsrRequest : global::Moldau.Protocol.IKafka
             }
             else
             {
-                var list11 = new global::System.Collections.Generic.List<int>(n10);
+                var list11 = Replicas ?? new();
+                list11.Clear();
+                list11.EnsureCapacity(n10);
                 for (var j = 0; j < n10; j++)
                 {
                     list11.Add(reader.ReadInt32());
@@ -622,13 +757,19 @@ public sealed partial class LeaderAndIsrRequest : global::Moldau.Protocol.IKafka
                 }
                 else
                 {
-                    var list13 = new global::System.Collections.Generic.List<int>(n12);
+                    var list13 = AddingReplicas ?? new();
+                    list13.Clear();
+                    list13.EnsureCapacity(n12);
                     for (var j = 0; j < n12; j++)
                     {
                         list13.Add(reader.ReadInt32());
                     }
                     AddingReplicas = list13;
                 }
+            }
+            else
+            {
+                if (AddingReplicas is null) AddingReplicas = new(); else AddingReplicas.Clear();
             }
             if (version >= 3)
             {
@@ -639,7 +780,9 @@ public sealed partial class LeaderAndIsrRequest : global::Moldau.Protocol.IKafka
                 }
                 else
                 {
-                    var list15 = new global::System.Collections.Generic.List<int>(n14);
+                    var list15 = RemovingReplicas ?? new();
+                    list15.Clear();
+                    list15.EnsureCapacity(n14);
                     for (var j = 0; j < n14; j++)
                     {
                         list15.Add(reader.ReadInt32());
@@ -647,13 +790,25 @@ public sealed partial class LeaderAndIsrRequest : global::Moldau.Protocol.IKafka
                     RemovingReplicas = list15;
                 }
             }
+            else
+            {
+                if (RemovingReplicas is null) RemovingReplicas = new(); else RemovingReplicas.Clear();
+            }
             if (version >= 1)
             {
                 IsNew = reader.ReadBool();
             }
+            else
+            {
+                IsNew = default;
+            }
             if (version >= 6)
             {
                 LeaderRecoveryState = reader.ReadInt8();
+            }
+            else
+            {
+                LeaderRecoveryState = default;
             }
             if (flexible)
             {
@@ -839,6 +994,27 @@ public sealed partial class LeaderAndIsrRequest : global::Moldau.Protocol.IKafka
         public bool IsAllDefault()
         {
             return !((TopicName is not null && TopicName != "")) && !(PartitionIndex != 0) && !(ControllerEpoch != 0) && !(Leader != 0) && !(LeaderEpoch != 0) && !(Isr is { Count: > 0 }) && !(PartitionEpoch != 0) && !(Replicas is { Count: > 0 }) && !(AddingReplicas is { Count: > 0 }) && !(RemovingReplicas is { Count: > 0 }) && !(IsNew) && !(LeaderRecoveryState != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicName = "";
+            PartitionIndex = default;
+            ControllerEpoch = default;
+            Leader = default;
+            LeaderEpoch = default;
+            if (Isr is null) Isr = new(); else Isr.Clear();
+            PartitionEpoch = default;
+            if (Replicas is null) Replicas = new(); else Replicas.Clear();
+            if (AddingReplicas is null) AddingReplicas = new(); else AddingReplicas.Clear();
+            if (RemovingReplicas is null) RemovingReplicas = new(); else RemovingReplicas.Clear();
+            IsNew = default;
+            LeaderRecoveryState = default;
+            UnknownTaggedFields = null;
         }
     }
 }

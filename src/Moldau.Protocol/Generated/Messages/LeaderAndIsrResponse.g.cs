@@ -33,10 +33,14 @@ public sealed partial class LeaderAndIsrResponse : global::Moldau.Protocol.IKafk
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<LeaderAndIsrPartitionError>? _partitionErrorsSpare;
+    private global::System.Collections.Generic.List<LeaderAndIsrTopicError>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 4;
+        UnknownTaggedFields = null;
         ErrorCode = reader.ReadInt16();
         if (version <= 4)
         {
@@ -47,15 +51,21 @@ public sealed partial class LeaderAndIsrResponse : global::Moldau.Protocol.IKafk
             }
             else
             {
-                var list1 = new global::System.Collections.Generic.List<LeaderAndIsrPartitionError>(n0);
+                var list1 = PartitionErrors ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _partitionErrorsSpare);
+                list1.EnsureCapacity(n0);
                 for (var j = 0; j < n0; j++)
                 {
-                    var e = new LeaderAndIsrPartitionError();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionErrorsSpare);
                     e.Read(ref reader, version);
                     list1.Add(e);
                 }
                 PartitionErrors = list1;
             }
+        }
+        else
+        {
+            if (PartitionErrors is null) PartitionErrors = new(); else global::Moldau.Protocol.MessageReuse.Recycle(PartitionErrors, ref _partitionErrorsSpare);
         }
         if (version >= 5)
         {
@@ -66,15 +76,21 @@ public sealed partial class LeaderAndIsrResponse : global::Moldau.Protocol.IKafk
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<LeaderAndIsrTopicError>(n2);
+                var list3 = Topics ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _topicsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new LeaderAndIsrTopicError();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
                 Topics = list3;
             }
+        }
+        else
+        {
+            if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
         }
         if (flexible)
         {
@@ -196,6 +212,36 @@ public sealed partial class LeaderAndIsrResponse : global::Moldau.Protocol.IKafk
         return !(ErrorCode != 0) && !(PartitionErrors is { Count: > 0 }) && !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ErrorCode = default;
+        if (PartitionErrors is null) PartitionErrors = new(); else global::Moldau.Protocol.MessageReuse.Recycle(PartitionErrors, ref _partitionErrorsSpare);
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="PartitionErrors"/>, reusing one this message held before, and returns it.</summary>
+    public LeaderAndIsrPartitionError AddPartitionErrorsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionErrorsSpare);
+        e.Reset();
+        (PartitionErrors ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public LeaderAndIsrTopicError AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The LeaderAndIsrTopicError struct of LeaderAndIsrResponse.</summary>
     public sealed partial class LeaderAndIsrTopicError : global::Moldau.Protocol.IKafkaMessage
     {
@@ -208,13 +254,20 @@ public sealed partial class LeaderAndIsrResponse : global::Moldau.Protocol.IKafk
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<LeaderAndIsrPartitionError>? _partitionErrorsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 4;
+            UnknownTaggedFields = null;
             if (version >= 5)
             {
                 TopicId = reader.ReadUuid();
+            }
+            else
+            {
+                TopicId = default;
             }
             if (version >= 5)
             {
@@ -225,15 +278,21 @@ public sealed partial class LeaderAndIsrResponse : global::Moldau.Protocol.IKafk
                 }
                 else
                 {
-                    var list5 = new global::System.Collections.Generic.List<LeaderAndIsrPartitionError>(n4);
+                    var list5 = PartitionErrors ?? new();
+                    global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _partitionErrorsSpare);
+                    list5.EnsureCapacity(n4);
                     for (var j = 0; j < n4; j++)
                     {
-                        var e = new LeaderAndIsrPartitionError();
+                        var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionErrorsSpare);
                         e.Read(ref reader, version);
                         list5.Add(e);
                     }
                     PartitionErrors = list5;
                 }
+            }
+            else
+            {
+                if (PartitionErrors is null) PartitionErrors = new(); else global::Moldau.Protocol.MessageReuse.Recycle(PartitionErrors, ref _partitionErrorsSpare);
             }
             if (flexible)
             {
@@ -331,6 +390,26 @@ public sealed partial class LeaderAndIsrResponse : global::Moldau.Protocol.IKafk
         {
             return !(!TopicId.IsZero) && !(PartitionErrors is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicId = default;
+            if (PartitionErrors is null) PartitionErrors = new(); else global::Moldau.Protocol.MessageReuse.Recycle(PartitionErrors, ref _partitionErrorsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="PartitionErrors"/>, reusing one this message held before, and returns it.</summary>
+        public LeaderAndIsrPartitionError AddPartitionErrorsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionErrorsSpare);
+            e.Reset();
+            (PartitionErrors ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The LeaderAndIsrPartitionError struct of LeaderAndIsrResponse.</summary>
@@ -352,9 +431,14 @@ public sealed partial class LeaderAndIsrResponse : global::Moldau.Protocol.IKafk
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 4;
+            UnknownTaggedFields = null;
             if (version <= 4)
             {
-                TopicName = reader.ReadString(flexible);
+                TopicName = reader.ReadString(flexible, TopicName);
+            }
+            else
+            {
+                TopicName = "";
             }
             PartitionIndex = reader.ReadInt32();
             ErrorCode = reader.ReadInt16();
@@ -428,6 +512,18 @@ public sealed partial class LeaderAndIsrResponse : global::Moldau.Protocol.IKafk
         public bool IsAllDefault()
         {
             return !((TopicName is not null && TopicName != "")) && !(PartitionIndex != 0) && !(ErrorCode != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicName = "";
+            PartitionIndex = default;
+            ErrorCode = default;
+            UnknownTaggedFields = null;
         }
     }
 }

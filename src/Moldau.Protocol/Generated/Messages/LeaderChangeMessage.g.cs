@@ -33,10 +33,14 @@ public sealed partial class LeaderChangeMessage : global::Moldau.Protocol.IKafka
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<Voter>? _votersSpare;
+    private global::System.Collections.Generic.List<Voter>? _grantingVotersSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         Version = reader.ReadInt16();
         LeaderId = reader.ReadInt32();
         var n0 = reader.ReadArrayLength(flexible);
@@ -46,10 +50,12 @@ public sealed partial class LeaderChangeMessage : global::Moldau.Protocol.IKafka
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<Voter>(n0);
+            var list1 = Voters ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _votersSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new Voter();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _votersSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -62,10 +68,12 @@ public sealed partial class LeaderChangeMessage : global::Moldau.Protocol.IKafka
         }
         else
         {
-            var list3 = new global::System.Collections.Generic.List<Voter>(n2);
+            var list3 = GrantingVoters ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _grantingVotersSpare);
+            list3.EnsureCapacity(n2);
             for (var j = 0; j < n2; j++)
             {
-                var e = new Voter();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _grantingVotersSpare);
                 e.Read(ref reader, version);
                 list3.Add(e);
             }
@@ -181,6 +189,37 @@ public sealed partial class LeaderChangeMessage : global::Moldau.Protocol.IKafka
         return !(Version != 0) && !(LeaderId != 0) && !(Voters is { Count: > 0 }) && !(GrantingVoters is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        Version = default;
+        LeaderId = default;
+        if (Voters is null) Voters = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Voters, ref _votersSpare);
+        if (GrantingVoters is null) GrantingVoters = new(); else global::Moldau.Protocol.MessageReuse.Recycle(GrantingVoters, ref _grantingVotersSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Voters"/>, reusing one this message held before, and returns it.</summary>
+    public Voter AddVotersItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _votersSpare);
+        e.Reset();
+        (Voters ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="GrantingVoters"/>, reusing one this message held before, and returns it.</summary>
+    public Voter AddGrantingVotersItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _grantingVotersSpare);
+        e.Reset();
+        (GrantingVoters ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The Voter struct of LeaderChangeMessage.</summary>
     public sealed partial class Voter : global::Moldau.Protocol.IKafkaMessage
     {
@@ -196,10 +235,15 @@ public sealed partial class LeaderChangeMessage : global::Moldau.Protocol.IKafka
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             VoterId = reader.ReadInt32();
             if (version >= 1)
             {
                 VoterDirectoryId = reader.ReadUuid();
+            }
+            else
+            {
+                VoterDirectoryId = default;
             }
             if (flexible)
             {
@@ -269,6 +313,17 @@ public sealed partial class LeaderChangeMessage : global::Moldau.Protocol.IKafka
         public bool IsAllDefault()
         {
             return !(VoterId != 0) && !(!VoterDirectoryId.IsZero) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            VoterId = default;
+            VoterDirectoryId = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -33,14 +33,21 @@ public sealed partial class LeaveGroupRequest : global::Moldau.Protocol.IKafkaMe
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<MemberIdentity>? _membersSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 4;
-        GroupId = reader.ReadString(flexible);
+        UnknownTaggedFields = null;
+        GroupId = reader.ReadString(flexible, GroupId);
         if (version <= 2)
         {
-            MemberId = reader.ReadString(flexible);
+            MemberId = reader.ReadString(flexible, MemberId);
+        }
+        else
+        {
+            MemberId = "";
         }
         if (version >= 3)
         {
@@ -51,15 +58,21 @@ public sealed partial class LeaveGroupRequest : global::Moldau.Protocol.IKafkaMe
             }
             else
             {
-                var list1 = new global::System.Collections.Generic.List<MemberIdentity>(n0);
+                var list1 = Members ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _membersSpare);
+                list1.EnsureCapacity(n0);
                 for (var j = 0; j < n0; j++)
                 {
-                    var e = new MemberIdentity();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _membersSpare);
                     e.Read(ref reader, version);
                     list1.Add(e);
                 }
                 Members = list1;
             }
+        }
+        else
+        {
+            if (Members is null) Members = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Members, ref _membersSpare);
         }
         if (flexible)
         {
@@ -160,6 +173,27 @@ public sealed partial class LeaveGroupRequest : global::Moldau.Protocol.IKafkaMe
         return !((GroupId is not null && GroupId != "")) && !((MemberId is not null && MemberId != "")) && !(Members is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        GroupId = "";
+        MemberId = "";
+        if (Members is null) Members = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Members, ref _membersSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Members"/>, reusing one this message held before, and returns it.</summary>
+    public MemberIdentity AddMembersItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _membersSpare);
+        e.Reset();
+        (Members ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The MemberIdentity struct of LeaveGroupRequest.</summary>
     public sealed partial class MemberIdentity : global::Moldau.Protocol.IKafkaMessage
     {
@@ -179,17 +213,30 @@ public sealed partial class LeaveGroupRequest : global::Moldau.Protocol.IKafkaMe
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 4;
+            UnknownTaggedFields = null;
             if (version >= 3)
             {
-                MemberId = reader.ReadString(flexible);
+                MemberId = reader.ReadString(flexible, MemberId);
+            }
+            else
+            {
+                MemberId = "";
             }
             if (version >= 3)
             {
-                GroupInstanceId = ((version >= 3) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+                GroupInstanceId = ((version >= 3) ? reader.ReadNullableString(flexible, GroupInstanceId) : reader.ReadString(flexible, GroupInstanceId));
+            }
+            else
+            {
+                GroupInstanceId = default;
             }
             if (version >= 5)
             {
-                Reason = ((version >= 5) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+                Reason = ((version >= 5) ? reader.ReadNullableString(flexible, Reason) : reader.ReadString(flexible, Reason));
+            }
+            else
+            {
+                Reason = default;
             }
             if (flexible)
             {
@@ -273,6 +320,18 @@ public sealed partial class LeaveGroupRequest : global::Moldau.Protocol.IKafkaMe
         public bool IsAllDefault()
         {
             return !((MemberId is not null && MemberId != "")) && !(GroupInstanceId is not null) && !(Reason is not null) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            MemberId = "";
+            GroupInstanceId = default;
+            Reason = default;
+            UnknownTaggedFields = null;
         }
     }
 }

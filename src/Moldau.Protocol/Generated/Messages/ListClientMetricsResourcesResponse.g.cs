@@ -33,10 +33,13 @@ public sealed partial class ListClientMetricsResourcesResponse : global::Moldau.
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<ClientMetricsResource>? _clientMetricsResourcesSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
         var n0 = reader.ReadArrayLength(flexible);
@@ -46,10 +49,12 @@ public sealed partial class ListClientMetricsResourcesResponse : global::Moldau.
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<ClientMetricsResource>(n0);
+            var list1 = ClientMetricsResources ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _clientMetricsResourcesSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new ClientMetricsResource();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _clientMetricsResourcesSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -142,6 +147,27 @@ public sealed partial class ListClientMetricsResourcesResponse : global::Moldau.
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(ClientMetricsResources is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        if (ClientMetricsResources is null) ClientMetricsResources = new(); else global::Moldau.Protocol.MessageReuse.Recycle(ClientMetricsResources, ref _clientMetricsResourcesSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="ClientMetricsResources"/>, reusing one this message held before, and returns it.</summary>
+    public ClientMetricsResource AddClientMetricsResourcesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _clientMetricsResourcesSpare);
+        e.Reset();
+        (ClientMetricsResources ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The ClientMetricsResource struct of ListClientMetricsResourcesResponse.</summary>
     public sealed partial class ClientMetricsResource : global::Moldau.Protocol.IKafkaMessage
     {
@@ -155,7 +181,8 @@ public sealed partial class ListClientMetricsResourcesResponse : global::Moldau.
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -216,6 +243,16 @@ public sealed partial class ListClientMetricsResourcesResponse : global::Moldau.
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -34,6 +34,7 @@ public sealed partial class ListGroupsRequest : global::Moldau.Protocol.IKafkaMe
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 3;
+        UnknownTaggedFields = null;
         if (version >= 4)
         {
             var n0 = reader.ReadArrayLength(flexible);
@@ -43,13 +44,19 @@ public sealed partial class ListGroupsRequest : global::Moldau.Protocol.IKafkaMe
             }
             else
             {
-                var list1 = new global::System.Collections.Generic.List<string>(n0);
+                var list1 = StatesFilter ?? new();
+                list1.Clear();
+                list1.EnsureCapacity(n0);
                 for (var j = 0; j < n0; j++)
                 {
                     list1.Add(reader.ReadString(flexible));
                 }
                 StatesFilter = list1;
             }
+        }
+        else
+        {
+            if (StatesFilter is null) StatesFilter = new(); else StatesFilter.Clear();
         }
         if (version >= 5)
         {
@@ -60,13 +67,19 @@ public sealed partial class ListGroupsRequest : global::Moldau.Protocol.IKafkaMe
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<string>(n2);
+                var list3 = TypesFilter ?? new();
+                list3.Clear();
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
                     list3.Add(reader.ReadString(flexible));
                 }
                 TypesFilter = list3;
             }
+        }
+        else
+        {
+            if (TypesFilter is null) TypesFilter = new(); else TypesFilter.Clear();
         }
         if (flexible)
         {
@@ -184,5 +197,16 @@ public sealed partial class ListGroupsRequest : global::Moldau.Protocol.IKafkaMe
     public bool IsAllDefault()
     {
         return !(StatesFilter is { Count: > 0 }) && !(TypesFilter is { Count: > 0 }) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (StatesFilter is null) StatesFilter = new(); else StatesFilter.Clear();
+        if (TypesFilter is null) TypesFilter = new(); else TypesFilter.Clear();
+        UnknownTaggedFields = null;
     }
 }

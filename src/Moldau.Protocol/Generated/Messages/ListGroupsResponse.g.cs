@@ -33,13 +33,20 @@ public sealed partial class ListGroupsResponse : global::Moldau.Protocol.IKafkaM
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<ListedGroup>? _groupsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 3;
+        UnknownTaggedFields = null;
         if (version >= 1)
         {
             ThrottleTimeMs = reader.ReadInt32();
+        }
+        else
+        {
+            ThrottleTimeMs = default;
         }
         ErrorCode = reader.ReadInt16();
         var n0 = reader.ReadArrayLength(flexible);
@@ -49,10 +56,12 @@ public sealed partial class ListGroupsResponse : global::Moldau.Protocol.IKafkaM
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<ListedGroup>(n0);
+            var list1 = Groups ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _groupsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new ListedGroup();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _groupsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -151,6 +160,27 @@ public sealed partial class ListGroupsResponse : global::Moldau.Protocol.IKafkaM
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(Groups is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        if (Groups is null) Groups = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Groups, ref _groupsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Groups"/>, reusing one this message held before, and returns it.</summary>
+    public ListedGroup AddGroupsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _groupsSpare);
+        e.Reset();
+        (Groups ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The ListedGroup struct of ListGroupsResponse.</summary>
     public sealed partial class ListedGroup : global::Moldau.Protocol.IKafkaMessage
     {
@@ -173,15 +203,24 @@ public sealed partial class ListGroupsResponse : global::Moldau.Protocol.IKafkaM
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 3;
-            GroupId = reader.ReadString(flexible);
-            ProtocolType = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            GroupId = reader.ReadString(flexible, GroupId);
+            ProtocolType = reader.ReadString(flexible, ProtocolType);
             if (version >= 4)
             {
-                GroupState = reader.ReadString(flexible);
+                GroupState = reader.ReadString(flexible, GroupState);
+            }
+            else
+            {
+                GroupState = "";
             }
             if (version >= 5)
             {
-                GroupType = reader.ReadString(flexible);
+                GroupType = reader.ReadString(flexible, GroupType);
+            }
+            else
+            {
+                GroupType = "";
             }
             if (flexible)
             {
@@ -261,6 +300,19 @@ public sealed partial class ListGroupsResponse : global::Moldau.Protocol.IKafkaM
         public bool IsAllDefault()
         {
             return !((GroupId is not null && GroupId != "")) && !((ProtocolType is not null && ProtocolType != "")) && !((GroupState is not null && GroupState != "")) && !((GroupType is not null && GroupType != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            GroupId = "";
+            ProtocolType = "";
+            GroupState = "";
+            GroupType = "";
+            UnknownTaggedFields = null;
         }
     }
 }

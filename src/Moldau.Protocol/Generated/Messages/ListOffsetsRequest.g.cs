@@ -36,14 +36,21 @@ public sealed partial class ListOffsetsRequest : global::Moldau.Protocol.IKafkaM
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<ListOffsetsTopic>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 6;
+        UnknownTaggedFields = null;
         ReplicaId = reader.ReadInt32();
         if (version >= 2)
         {
             IsolationLevel = reader.ReadInt8();
+        }
+        else
+        {
+            IsolationLevel = default;
         }
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -52,10 +59,12 @@ public sealed partial class ListOffsetsRequest : global::Moldau.Protocol.IKafkaM
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<ListOffsetsTopic>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new ListOffsetsTopic();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -64,6 +73,10 @@ public sealed partial class ListOffsetsRequest : global::Moldau.Protocol.IKafkaM
         if (version >= 10)
         {
             TimeoutMs = reader.ReadInt32();
+        }
+        else
+        {
+            TimeoutMs = default;
         }
         if (flexible)
         {
@@ -166,6 +179,28 @@ public sealed partial class ListOffsetsRequest : global::Moldau.Protocol.IKafkaM
         return !(ReplicaId != 0) && !(IsolationLevel != 0) && !(Topics is { Count: > 0 }) && !(TimeoutMs != 0) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ReplicaId = default;
+        IsolationLevel = default;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        TimeoutMs = default;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public ListOffsetsTopic AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The ListOffsetsTopic struct of ListOffsetsRequest.</summary>
     public sealed partial class ListOffsetsTopic : global::Moldau.Protocol.IKafkaMessage
     {
@@ -178,11 +213,14 @@ public sealed partial class ListOffsetsRequest : global::Moldau.Protocol.IKafkaM
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<ListOffsetsPartition>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 6;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -190,10 +228,12 @@ public sealed partial class ListOffsetsRequest : global::Moldau.Protocol.IKafkaM
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<ListOffsetsPartition>(n2);
+                var list3 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _partitionsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new ListOffsetsPartition();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -283,6 +323,26 @@ public sealed partial class ListOffsetsRequest : global::Moldau.Protocol.IKafkaM
         {
             return !((Name is not null && Name != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public ListOffsetsPartition AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The ListOffsetsPartition struct of ListOffsetsRequest.</summary>
@@ -307,15 +367,24 @@ public sealed partial class ListOffsetsRequest : global::Moldau.Protocol.IKafkaM
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 6;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             if (version >= 4)
             {
                 CurrentLeaderEpoch = reader.ReadInt32();
             }
+            else
+            {
+                CurrentLeaderEpoch = -1;
+            }
             Timestamp = reader.ReadInt64();
             if (version <= 0)
             {
                 MaxNumOffsets = reader.ReadInt32();
+            }
+            else
+            {
+                MaxNumOffsets = 1;
             }
             if (flexible)
             {
@@ -395,6 +464,19 @@ public sealed partial class ListOffsetsRequest : global::Moldau.Protocol.IKafkaM
         public bool IsAllDefault()
         {
             return !(PartitionIndex != 0) && !(CurrentLeaderEpoch != -1) && !(Timestamp != 0) && !(MaxNumOffsets != 1) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            CurrentLeaderEpoch = -1;
+            Timestamp = default;
+            MaxNumOffsets = 1;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -30,22 +30,28 @@ public sealed partial class ListPartitionReassignmentsRequest : global::Moldau.P
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<ListPartitionReassignmentsTopics>? _topicsSpare;
+    private global::System.Collections.Generic.List<ListPartitionReassignmentsTopics>? _topicsEmptied;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         TimeoutMs = reader.ReadInt32();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
-            Topics = null;
+            SetTopicsToNull();
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<ListPartitionReassignmentsTopics>(n0);
+            var list1 = Topics ?? global::Moldau.Protocol.MessageReuse.List(ref _topicsEmptied);
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new ListPartitionReassignmentsTopics();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -136,6 +142,37 @@ public sealed partial class ListPartitionReassignmentsRequest : global::Moldau.P
         return !(TimeoutMs != 60000) && !(Topics is not null) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        TimeoutMs = 60000;
+        SetTopicsToNull();
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public ListPartitionReassignmentsTopics AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= global::Moldau.Protocol.MessageReuse.List(ref _topicsEmptied)).Add(e);
+        return e;
+    }
+
+    /// <summary>Sets <see cref="Topics"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetTopicsToNull()
+    {
+        if (Topics is not null)
+        {
+            global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+            _topicsEmptied = Topics;
+            Topics = null;
+        }
+    }
+
     /// <summary>The ListPartitionReassignmentsTopics struct of ListPartitionReassignmentsRequest.</summary>
     public sealed partial class ListPartitionReassignmentsTopics : global::Moldau.Protocol.IKafkaMessage
     {
@@ -152,7 +189,8 @@ public sealed partial class ListPartitionReassignmentsRequest : global::Moldau.P
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -160,7 +198,9 @@ public sealed partial class ListPartitionReassignmentsRequest : global::Moldau.P
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<int>(n2);
+                var list3 = PartitionIndexes ?? new();
+                list3.Clear();
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
                     list3.Add(reader.ReadInt32());
@@ -247,6 +287,17 @@ public sealed partial class ListPartitionReassignmentsRequest : global::Moldau.P
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !(PartitionIndexes is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (PartitionIndexes is null) PartitionIndexes = new(); else PartitionIndexes.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -36,13 +36,16 @@ public sealed partial class ListPartitionReassignmentsResponse : global::Moldau.
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<OngoingTopicReassignment>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
-        ErrorMessage = reader.ReadNullableString(flexible);
+        ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -50,10 +53,12 @@ public sealed partial class ListPartitionReassignmentsResponse : global::Moldau.
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<OngoingTopicReassignment>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new OngoingTopicReassignment();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -148,6 +153,28 @@ public sealed partial class ListPartitionReassignmentsResponse : global::Moldau.
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        ErrorMessage = "";
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public OngoingTopicReassignment AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The OngoingTopicReassignment struct of ListPartitionReassignmentsResponse.</summary>
     public sealed partial class OngoingTopicReassignment : global::Moldau.Protocol.IKafkaMessage
     {
@@ -160,11 +187,14 @@ public sealed partial class ListPartitionReassignmentsResponse : global::Moldau.
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<OngoingPartitionReassignment>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -172,10 +202,12 @@ public sealed partial class ListPartitionReassignmentsResponse : global::Moldau.
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<OngoingPartitionReassignment>(n2);
+                var list3 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _partitionsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new OngoingPartitionReassignment();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -265,6 +297,26 @@ public sealed partial class ListPartitionReassignmentsResponse : global::Moldau.
         {
             return !((Name is not null && Name != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public OngoingPartitionReassignment AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The OngoingPartitionReassignment struct of ListPartitionReassignmentsResponse.</summary>
@@ -289,6 +341,7 @@ public sealed partial class ListPartitionReassignmentsResponse : global::Moldau.
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
@@ -297,7 +350,9 @@ public sealed partial class ListPartitionReassignmentsResponse : global::Moldau.
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<int>(n4);
+                var list5 = Replicas ?? new();
+                list5.Clear();
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
                     list5.Add(reader.ReadInt32());
@@ -311,7 +366,9 @@ public sealed partial class ListPartitionReassignmentsResponse : global::Moldau.
             }
             else
             {
-                var list7 = new global::System.Collections.Generic.List<int>(n6);
+                var list7 = AddingReplicas ?? new();
+                list7.Clear();
+                list7.EnsureCapacity(n6);
                 for (var j = 0; j < n6; j++)
                 {
                     list7.Add(reader.ReadInt32());
@@ -325,7 +382,9 @@ public sealed partial class ListPartitionReassignmentsResponse : global::Moldau.
             }
             else
             {
-                var list9 = new global::System.Collections.Generic.List<int>(n8);
+                var list9 = RemovingReplicas ?? new();
+                list9.Clear();
+                list9.EnsureCapacity(n8);
                 for (var j = 0; j < n8; j++)
                 {
                     list9.Add(reader.ReadInt32());
@@ -452,6 +511,19 @@ public sealed partial class ListPartitionReassignmentsResponse : global::Moldau.
         public bool IsAllDefault()
         {
             return !(PartitionIndex != 0) && !(Replicas is { Count: > 0 }) && !(AddingReplicas is { Count: > 0 }) && !(RemovingReplicas is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            if (Replicas is null) Replicas = new(); else Replicas.Clear();
+            if (AddingReplicas is null) AddingReplicas = new(); else AddingReplicas.Clear();
+            if (RemovingReplicas is null) RemovingReplicas = new(); else RemovingReplicas.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -37,6 +37,7 @@ public sealed partial class ListTransactionsRequest : global::Moldau.Protocol.IK
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -44,7 +45,9 @@ public sealed partial class ListTransactionsRequest : global::Moldau.Protocol.IK
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<string>(n0);
+            var list1 = StateFilters ?? new();
+            list1.Clear();
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
                 list1.Add(reader.ReadString(flexible));
@@ -58,7 +61,9 @@ public sealed partial class ListTransactionsRequest : global::Moldau.Protocol.IK
         }
         else
         {
-            var list3 = new global::System.Collections.Generic.List<long>(n2);
+            var list3 = ProducerIdFilters ?? new();
+            list3.Clear();
+            list3.EnsureCapacity(n2);
             for (var j = 0; j < n2; j++)
             {
                 list3.Add(reader.ReadInt64());
@@ -68,6 +73,10 @@ public sealed partial class ListTransactionsRequest : global::Moldau.Protocol.IK
         if (version >= 1)
         {
             DurationFilter = reader.ReadInt64();
+        }
+        else
+        {
+            DurationFilter = -1L;
         }
         if (flexible)
         {
@@ -178,5 +187,17 @@ public sealed partial class ListTransactionsRequest : global::Moldau.Protocol.IK
     public bool IsAllDefault()
     {
         return !(StateFilters is { Count: > 0 }) && !(ProducerIdFilters is { Count: > 0 }) && !(DurationFilter != -1L) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (StateFilters is null) StateFilters = new(); else StateFilters.Clear();
+        if (ProducerIdFilters is null) ProducerIdFilters = new(); else ProducerIdFilters.Clear();
+        DurationFilter = -1L;
+        UnknownTaggedFields = null;
     }
 }

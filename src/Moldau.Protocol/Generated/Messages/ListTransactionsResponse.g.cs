@@ -34,10 +34,13 @@ public sealed partial class ListTransactionsResponse : global::Moldau.Protocol.I
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TransactionStateData>? _transactionStatesSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
         var n0 = reader.ReadArrayLength(flexible);
@@ -47,7 +50,9 @@ public sealed partial class ListTransactionsResponse : global::Moldau.Protocol.I
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<string>(n0);
+            var list1 = UnknownStateFilters ?? new();
+            list1.Clear();
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
                 list1.Add(reader.ReadString(flexible));
@@ -61,10 +66,12 @@ public sealed partial class ListTransactionsResponse : global::Moldau.Protocol.I
         }
         else
         {
-            var list3 = new global::System.Collections.Generic.List<TransactionStateData>(n2);
+            var list3 = TransactionStates ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _transactionStatesSpare);
+            list3.EnsureCapacity(n2);
             for (var j = 0; j < n2; j++)
             {
-                var e = new TransactionStateData();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _transactionStatesSpare);
                 e.Read(ref reader, version);
                 list3.Add(e);
             }
@@ -180,6 +187,28 @@ public sealed partial class ListTransactionsResponse : global::Moldau.Protocol.I
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(UnknownStateFilters is { Count: > 0 }) && !(TransactionStates is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        if (UnknownStateFilters is null) UnknownStateFilters = new(); else UnknownStateFilters.Clear();
+        if (TransactionStates is null) TransactionStates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(TransactionStates, ref _transactionStatesSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="TransactionStates"/>, reusing one this message held before, and returns it.</summary>
+    public TransactionStateData AddTransactionStatesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _transactionStatesSpare);
+        e.Reset();
+        (TransactionStates ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TransactionState struct of ListTransactionsResponse.</summary>
     public sealed partial class TransactionStateData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -197,9 +226,10 @@ public sealed partial class ListTransactionsResponse : global::Moldau.Protocol.I
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            TransactionalId = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            TransactionalId = reader.ReadString(flexible, TransactionalId);
             ProducerId = reader.ReadInt64();
-            TransactionState = reader.ReadString(flexible);
+            TransactionState = reader.ReadString(flexible, TransactionState);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -264,6 +294,18 @@ public sealed partial class ListTransactionsResponse : global::Moldau.Protocol.I
         public bool IsAllDefault()
         {
             return !((TransactionalId is not null && TransactionalId != "")) && !(ProducerId != 0) && !((TransactionState is not null && TransactionState != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TransactionalId = "";
+            ProducerId = default;
+            TransactionState = "";
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -36,22 +36,28 @@ public sealed partial class MetadataRequest : global::Moldau.Protocol.IKafkaMess
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<MetadataRequestTopic>? _topicsSpare;
+    private global::System.Collections.Generic.List<MetadataRequestTopic>? _topicsEmptied;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 9;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
             if (!(version >= 1)) throw new global::Moldau.Protocol.KafkaProtocolException("null MetadataRequest.Topics");
-            Topics = null;
+            SetTopicsToNull();
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<MetadataRequestTopic>(n0);
+            var list1 = Topics ?? global::Moldau.Protocol.MessageReuse.List(ref _topicsEmptied);
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new MetadataRequestTopic();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -61,13 +67,25 @@ public sealed partial class MetadataRequest : global::Moldau.Protocol.IKafkaMess
         {
             AllowAutoTopicCreation = reader.ReadBool();
         }
+        else
+        {
+            AllowAutoTopicCreation = true;
+        }
         if (version >= 8 && version <= 10)
         {
             IncludeClusterAuthorizedOperations = reader.ReadBool();
         }
+        else
+        {
+            IncludeClusterAuthorizedOperations = default;
+        }
         if (version >= 8)
         {
             IncludeTopicAuthorizedOperations = reader.ReadBool();
+        }
+        else
+        {
+            IncludeTopicAuthorizedOperations = default;
         }
         if (flexible)
         {
@@ -176,6 +194,39 @@ public sealed partial class MetadataRequest : global::Moldau.Protocol.IKafkaMess
         return !(Topics is { Count: > 0 }) && !(!AllowAutoTopicCreation) && !(IncludeClusterAuthorizedOperations) && !(IncludeTopicAuthorizedOperations) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Topics is null) Topics = global::Moldau.Protocol.MessageReuse.List(ref _topicsEmptied); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        AllowAutoTopicCreation = true;
+        IncludeClusterAuthorizedOperations = default;
+        IncludeTopicAuthorizedOperations = default;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public MetadataRequestTopic AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= global::Moldau.Protocol.MessageReuse.List(ref _topicsEmptied)).Add(e);
+        return e;
+    }
+
+    /// <summary>Sets <see cref="Topics"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetTopicsToNull()
+    {
+        if (Topics is not null)
+        {
+            global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+            _topicsEmptied = Topics;
+            Topics = null;
+        }
+    }
+
     /// <summary>The MetadataRequestTopic struct of MetadataRequest.</summary>
     public sealed partial class MetadataRequestTopic : global::Moldau.Protocol.IKafkaMessage
     {
@@ -192,11 +243,16 @@ public sealed partial class MetadataRequest : global::Moldau.Protocol.IKafkaMess
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 9;
+            UnknownTaggedFields = null;
             if (version >= 10)
             {
                 TopicId = reader.ReadUuid();
             }
-            Name = ((version >= 10) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+            else
+            {
+                TopicId = default;
+            }
+            Name = ((version >= 10) ? reader.ReadNullableString(flexible, Name) : reader.ReadString(flexible, Name));
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -265,6 +321,17 @@ public sealed partial class MetadataRequest : global::Moldau.Protocol.IKafkaMess
         public bool IsAllDefault()
         {
             return !(!TopicId.IsZero) && !((Name is not null && Name != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicId = default;
+            Name = "";
+            UnknownTaggedFields = null;
         }
     }
 }

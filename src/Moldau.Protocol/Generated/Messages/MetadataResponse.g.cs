@@ -42,13 +42,21 @@ public sealed partial class MetadataResponse : global::Moldau.Protocol.IKafkaMes
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<MetadataResponseBroker>? _brokersSpare;
+    private global::System.Collections.Generic.List<MetadataResponseTopic>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 9;
+        UnknownTaggedFields = null;
         if (version >= 3)
         {
             ThrottleTimeMs = reader.ReadInt32();
+        }
+        else
+        {
+            ThrottleTimeMs = default;
         }
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -57,10 +65,12 @@ public sealed partial class MetadataResponse : global::Moldau.Protocol.IKafkaMes
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<MetadataResponseBroker>(n0);
+            var list1 = Brokers ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _brokersSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new MetadataResponseBroker();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _brokersSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -68,11 +78,19 @@ public sealed partial class MetadataResponse : global::Moldau.Protocol.IKafkaMes
         }
         if (version >= 2)
         {
-            ClusterId = ((version >= 2) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+            ClusterId = ((version >= 2) ? reader.ReadNullableString(flexible, ClusterId) : reader.ReadString(flexible, ClusterId));
+        }
+        else
+        {
+            ClusterId = default;
         }
         if (version >= 1)
         {
             ControllerId = reader.ReadInt32();
+        }
+        else
+        {
+            ControllerId = -1;
         }
         var n2 = reader.ReadArrayLength(flexible);
         if (n2 < 0)
@@ -81,10 +99,12 @@ public sealed partial class MetadataResponse : global::Moldau.Protocol.IKafkaMes
         }
         else
         {
-            var list3 = new global::System.Collections.Generic.List<MetadataResponseTopic>(n2);
+            var list3 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _topicsSpare);
+            list3.EnsureCapacity(n2);
             for (var j = 0; j < n2; j++)
             {
-                var e = new MetadataResponseTopic();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list3.Add(e);
             }
@@ -93,6 +113,10 @@ public sealed partial class MetadataResponse : global::Moldau.Protocol.IKafkaMes
         if (version >= 8 && version <= 10)
         {
             ClusterAuthorizedOperations = reader.ReadInt32();
+        }
+        else
+        {
+            ClusterAuthorizedOperations = -2147483648;
         }
         if (flexible)
         {
@@ -232,6 +256,39 @@ public sealed partial class MetadataResponse : global::Moldau.Protocol.IKafkaMes
         return !(ThrottleTimeMs != 0) && !(Brokers is { Count: > 0 }) && !(ClusterId is not null) && !(ControllerId != -1) && !(Topics is { Count: > 0 }) && !(ClusterAuthorizedOperations != -2147483648) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        if (Brokers is null) Brokers = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Brokers, ref _brokersSpare);
+        ClusterId = default;
+        ControllerId = -1;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        ClusterAuthorizedOperations = -2147483648;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Brokers"/>, reusing one this message held before, and returns it.</summary>
+    public MetadataResponseBroker AddBrokersItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _brokersSpare);
+        e.Reset();
+        (Brokers ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public MetadataResponseTopic AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The MetadataResponseBroker struct of MetadataResponse.</summary>
     public sealed partial class MetadataResponseBroker : global::Moldau.Protocol.IKafkaMessage
     {
@@ -254,12 +311,17 @@ public sealed partial class MetadataResponse : global::Moldau.Protocol.IKafkaMes
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 9;
+            UnknownTaggedFields = null;
             NodeId = reader.ReadInt32();
-            Host = reader.ReadString(flexible);
+            Host = reader.ReadString(flexible, Host);
             Port = reader.ReadInt32();
             if (version >= 1)
             {
-                Rack = ((version >= 1) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+                Rack = ((version >= 1) ? reader.ReadNullableString(flexible, Rack) : reader.ReadString(flexible, Rack));
+            }
+            else
+            {
+                Rack = default;
             }
             if (flexible)
             {
@@ -334,6 +396,19 @@ public sealed partial class MetadataResponse : global::Moldau.Protocol.IKafkaMes
         {
             return !(NodeId != 0) && !((Host is not null && Host != "")) && !(Port != 0) && !(Rack is not null) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            NodeId = default;
+            Host = "";
+            Port = default;
+            Rack = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The MetadataResponseTopic struct of MetadataResponse.</summary>
@@ -360,19 +435,30 @@ public sealed partial class MetadataResponse : global::Moldau.Protocol.IKafkaMes
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<MetadataResponsePartition>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 9;
+            UnknownTaggedFields = null;
             ErrorCode = reader.ReadInt16();
-            Name = ((version >= 12) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+            Name = ((version >= 12) ? reader.ReadNullableString(flexible, Name) : reader.ReadString(flexible, Name));
             if (version >= 10)
             {
                 TopicId = reader.ReadUuid();
             }
+            else
+            {
+                TopicId = default;
+            }
             if (version >= 1)
             {
                 IsInternal = reader.ReadBool();
+            }
+            else
+            {
+                IsInternal = default;
             }
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
@@ -381,10 +467,12 @@ public sealed partial class MetadataResponse : global::Moldau.Protocol.IKafkaMes
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<MetadataResponsePartition>(n4);
+                var list5 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _partitionsSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new MetadataResponsePartition();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
@@ -393,6 +481,10 @@ public sealed partial class MetadataResponse : global::Moldau.Protocol.IKafkaMes
             if (version >= 8)
             {
                 TopicAuthorizedOperations = reader.ReadInt32();
+            }
+            else
+            {
+                TopicAuthorizedOperations = -2147483648;
             }
             if (flexible)
             {
@@ -504,6 +596,30 @@ public sealed partial class MetadataResponse : global::Moldau.Protocol.IKafkaMes
         {
             return !(ErrorCode != 0) && !((Name is not null && Name != "")) && !(!TopicId.IsZero) && !(IsInternal) && !(Partitions is { Count: > 0 }) && !(TopicAuthorizedOperations != -2147483648) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ErrorCode = default;
+            Name = "";
+            TopicId = default;
+            IsInternal = default;
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            TopicAuthorizedOperations = -2147483648;
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public MetadataResponsePartition AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The MetadataResponsePartition struct of MetadataResponse.</summary>
@@ -537,12 +653,17 @@ public sealed partial class MetadataResponse : global::Moldau.Protocol.IKafkaMes
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 9;
+            UnknownTaggedFields = null;
             ErrorCode = reader.ReadInt16();
             PartitionIndex = reader.ReadInt32();
             LeaderId = reader.ReadInt32();
             if (version >= 7)
             {
                 LeaderEpoch = reader.ReadInt32();
+            }
+            else
+            {
+                LeaderEpoch = -1;
             }
             var n6 = reader.ReadArrayLength(flexible);
             if (n6 < 0)
@@ -551,7 +672,9 @@ public sealed partial class MetadataResponse : global::Moldau.Protocol.IKafkaMes
             }
             else
             {
-                var list7 = new global::System.Collections.Generic.List<int>(n6);
+                var list7 = ReplicaNodes ?? new();
+                list7.Clear();
+                list7.EnsureCapacity(n6);
                 for (var j = 0; j < n6; j++)
                 {
                     list7.Add(reader.ReadInt32());
@@ -565,7 +688,9 @@ public sealed partial class MetadataResponse : global::Moldau.Protocol.IKafkaMes
             }
             else
             {
-                var list9 = new global::System.Collections.Generic.List<int>(n8);
+                var list9 = IsrNodes ?? new();
+                list9.Clear();
+                list9.EnsureCapacity(n8);
                 for (var j = 0; j < n8; j++)
                 {
                     list9.Add(reader.ReadInt32());
@@ -581,13 +706,19 @@ public sealed partial class MetadataResponse : global::Moldau.Protocol.IKafkaMes
                 }
                 else
                 {
-                    var list11 = new global::System.Collections.Generic.List<int>(n10);
+                    var list11 = OfflineReplicas ?? new();
+                    list11.Clear();
+                    list11.EnsureCapacity(n10);
                     for (var j = 0; j < n10; j++)
                     {
                         list11.Add(reader.ReadInt32());
                     }
                     OfflineReplicas = list11;
                 }
+            }
+            else
+            {
+                if (OfflineReplicas is null) OfflineReplicas = new(); else OfflineReplicas.Clear();
             }
             if (flexible)
             {
@@ -727,6 +858,22 @@ public sealed partial class MetadataResponse : global::Moldau.Protocol.IKafkaMes
         public bool IsAllDefault()
         {
             return !(ErrorCode != 0) && !(PartitionIndex != 0) && !(LeaderId != 0) && !(LeaderEpoch != -1) && !(ReplicaNodes is { Count: > 0 }) && !(IsrNodes is { Count: > 0 }) && !(OfflineReplicas is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ErrorCode = default;
+            PartitionIndex = default;
+            LeaderId = default;
+            LeaderEpoch = -1;
+            if (ReplicaNodes is null) ReplicaNodes = new(); else ReplicaNodes.Clear();
+            if (IsrNodes is null) IsrNodes = new(); else IsrNodes.Clear();
+            if (OfflineReplicas is null) OfflineReplicas = new(); else OfflineReplicas.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

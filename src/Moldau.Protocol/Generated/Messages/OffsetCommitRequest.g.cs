@@ -42,26 +42,45 @@ public sealed partial class OffsetCommitRequest : global::Moldau.Protocol.IKafka
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<OffsetCommitRequestTopic>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 8;
-        GroupId = reader.ReadString(flexible);
+        UnknownTaggedFields = null;
+        GroupId = reader.ReadString(flexible, GroupId);
         if (version >= 1)
         {
             GenerationIdOrMemberEpoch = reader.ReadInt32();
         }
+        else
+        {
+            GenerationIdOrMemberEpoch = -1;
+        }
         if (version >= 1)
         {
-            MemberId = reader.ReadString(flexible);
+            MemberId = reader.ReadString(flexible, MemberId);
+        }
+        else
+        {
+            MemberId = "";
         }
         if (version >= 7)
         {
-            GroupInstanceId = ((version >= 7) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+            GroupInstanceId = ((version >= 7) ? reader.ReadNullableString(flexible, GroupInstanceId) : reader.ReadString(flexible, GroupInstanceId));
+        }
+        else
+        {
+            GroupInstanceId = default;
         }
         if (version >= 2 && version <= 4)
         {
             RetentionTimeMs = reader.ReadInt64();
+        }
+        else
+        {
+            RetentionTimeMs = -1L;
         }
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -70,10 +89,12 @@ public sealed partial class OffsetCommitRequest : global::Moldau.Protocol.IKafka
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<OffsetCommitRequestTopic>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new OffsetCommitRequestTopic();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -196,6 +217,30 @@ public sealed partial class OffsetCommitRequest : global::Moldau.Protocol.IKafka
         return !((GroupId is not null && GroupId != "")) && !(GenerationIdOrMemberEpoch != -1) && !((MemberId is not null && MemberId != "")) && !(GroupInstanceId is not null) && !(RetentionTimeMs != -1L) && !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        GroupId = "";
+        GenerationIdOrMemberEpoch = -1;
+        MemberId = "";
+        GroupInstanceId = default;
+        RetentionTimeMs = -1L;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public OffsetCommitRequestTopic AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The OffsetCommitRequestTopic struct of OffsetCommitRequest.</summary>
     public sealed partial class OffsetCommitRequestTopic : global::Moldau.Protocol.IKafkaMessage
     {
@@ -208,11 +253,14 @@ public sealed partial class OffsetCommitRequest : global::Moldau.Protocol.IKafka
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<OffsetCommitRequestPartition>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 8;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -220,10 +268,12 @@ public sealed partial class OffsetCommitRequest : global::Moldau.Protocol.IKafka
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<OffsetCommitRequestPartition>(n2);
+                var list3 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _partitionsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new OffsetCommitRequestPartition();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -313,6 +363,26 @@ public sealed partial class OffsetCommitRequest : global::Moldau.Protocol.IKafka
         {
             return !((Name is not null && Name != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public OffsetCommitRequestPartition AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The OffsetCommitRequestPartition struct of OffsetCommitRequest.</summary>
@@ -340,17 +410,26 @@ public sealed partial class OffsetCommitRequest : global::Moldau.Protocol.IKafka
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 8;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             CommittedOffset = reader.ReadInt64();
             if (version >= 6)
             {
                 CommittedLeaderEpoch = reader.ReadInt32();
             }
+            else
+            {
+                CommittedLeaderEpoch = -1;
+            }
             if (version == 1)
             {
                 CommitTimestamp = reader.ReadInt64();
             }
-            CommittedMetadata = reader.ReadNullableString(flexible);
+            else
+            {
+                CommitTimestamp = -1L;
+            }
+            CommittedMetadata = reader.ReadNullableString(flexible, CommittedMetadata);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -431,6 +510,20 @@ public sealed partial class OffsetCommitRequest : global::Moldau.Protocol.IKafka
         public bool IsAllDefault()
         {
             return !(PartitionIndex != 0) && !(CommittedOffset != 0) && !(CommittedLeaderEpoch != -1) && !(CommitTimestamp != -1L) && !((CommittedMetadata is not null && CommittedMetadata != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            CommittedOffset = default;
+            CommittedLeaderEpoch = -1;
+            CommitTimestamp = -1L;
+            CommittedMetadata = "";
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -27,10 +27,12 @@ public sealed partial class OffsetDeleteRequest : global::Moldau.Protocol.IKafka
     /// <summary>The topics to delete offsets for</summary>
     public global::System.Collections.Generic.List<OffsetDeleteRequestTopic> Topics { get; set; } = new();
 
+    private global::System.Collections.Generic.List<OffsetDeleteRequestTopic>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
-        GroupId = reader.ReadString(false);
+        GroupId = reader.ReadString(false, GroupId);
         var n0 = reader.ReadArrayLength(false);
         if (n0 < 0)
         {
@@ -38,10 +40,12 @@ public sealed partial class OffsetDeleteRequest : global::Moldau.Protocol.IKafka
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<OffsetDeleteRequestTopic>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new OffsetDeleteRequestTopic();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -92,6 +96,25 @@ public sealed partial class OffsetDeleteRequest : global::Moldau.Protocol.IKafka
         return !((GroupId is not null && GroupId != "")) && !(Topics is { Count: > 0 });
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        GroupId = "";
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public OffsetDeleteRequestTopic AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The OffsetDeleteRequestTopic struct of OffsetDeleteRequest.</summary>
     public sealed partial class OffsetDeleteRequestTopic : global::Moldau.Protocol.IKafkaMessage
     {
@@ -101,10 +124,12 @@ public sealed partial class OffsetDeleteRequest : global::Moldau.Protocol.IKafka
         /// <summary>Each partition to delete offsets for.</summary>
         public global::System.Collections.Generic.List<OffsetDeleteRequestPartition> Partitions { get; set; } = new();
 
+        private global::System.Collections.Generic.List<OffsetDeleteRequestPartition>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
-            Name = reader.ReadString(false);
+            Name = reader.ReadString(false, Name);
             var n2 = reader.ReadArrayLength(false);
             if (n2 < 0)
             {
@@ -112,10 +137,12 @@ public sealed partial class OffsetDeleteRequest : global::Moldau.Protocol.IKafka
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<OffsetDeleteRequestPartition>(n2);
+                var list3 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _partitionsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new OffsetDeleteRequestPartition();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -165,6 +192,25 @@ public sealed partial class OffsetDeleteRequest : global::Moldau.Protocol.IKafka
         {
             return !((Name is not null && Name != "")) && !(Partitions is { Count: > 0 });
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public OffsetDeleteRequestPartition AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The OffsetDeleteRequestPartition struct of OffsetDeleteRequest.</summary>
@@ -197,6 +243,15 @@ public sealed partial class OffsetDeleteRequest : global::Moldau.Protocol.IKafka
         public bool IsAllDefault()
         {
             return !(PartitionIndex != 0);
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
         }
     }
 }

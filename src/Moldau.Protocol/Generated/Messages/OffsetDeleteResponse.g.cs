@@ -30,6 +30,8 @@ public sealed partial class OffsetDeleteResponse : global::Moldau.Protocol.IKafk
     /// <summary>The responses for each topic.</summary>
     public global::System.Collections.Generic.List<OffsetDeleteResponseTopic> Topics { get; set; } = new();
 
+    private global::System.Collections.Generic.List<OffsetDeleteResponseTopic>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
@@ -42,10 +44,12 @@ public sealed partial class OffsetDeleteResponse : global::Moldau.Protocol.IKafk
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<OffsetDeleteResponseTopic>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new OffsetDeleteResponseTopic();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -98,6 +102,26 @@ public sealed partial class OffsetDeleteResponse : global::Moldau.Protocol.IKafk
         return !(ErrorCode != 0) && !(ThrottleTimeMs != 0) && !(Topics is { Count: > 0 });
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ErrorCode = default;
+        ThrottleTimeMs = default;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public OffsetDeleteResponseTopic AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The OffsetDeleteResponseTopic struct of OffsetDeleteResponse.</summary>
     public sealed partial class OffsetDeleteResponseTopic : global::Moldau.Protocol.IKafkaMessage
     {
@@ -107,10 +131,12 @@ public sealed partial class OffsetDeleteResponse : global::Moldau.Protocol.IKafk
         /// <summary>The responses for each partition in the topic.</summary>
         public global::System.Collections.Generic.List<OffsetDeleteResponsePartition> Partitions { get; set; } = new();
 
+        private global::System.Collections.Generic.List<OffsetDeleteResponsePartition>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
-            Name = reader.ReadString(false);
+            Name = reader.ReadString(false, Name);
             var n2 = reader.ReadArrayLength(false);
             if (n2 < 0)
             {
@@ -118,10 +144,12 @@ public sealed partial class OffsetDeleteResponse : global::Moldau.Protocol.IKafk
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<OffsetDeleteResponsePartition>(n2);
+                var list3 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _partitionsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new OffsetDeleteResponsePartition();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -171,6 +199,25 @@ public sealed partial class OffsetDeleteResponse : global::Moldau.Protocol.IKafk
         {
             return !((Name is not null && Name != "")) && !(Partitions is { Count: > 0 });
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public OffsetDeleteResponsePartition AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The OffsetDeleteResponsePartition struct of OffsetDeleteResponse.</summary>
@@ -209,6 +256,16 @@ public sealed partial class OffsetDeleteResponse : global::Moldau.Protocol.IKafk
         public bool IsAllDefault()
         {
             return !(PartitionIndex != 0) && !(ErrorCode != 0);
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            ErrorCode = default;
         }
     }
 }

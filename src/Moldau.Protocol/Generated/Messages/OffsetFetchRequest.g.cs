@@ -36,13 +36,22 @@ public sealed partial class OffsetFetchRequest : global::Moldau.Protocol.IKafkaM
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<OffsetFetchRequestTopic>? _topicsSpare;
+    private global::System.Collections.Generic.List<OffsetFetchRequestTopic>? _topicsEmptied;
+    private global::System.Collections.Generic.List<OffsetFetchRequestGroup>? _groupsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 6;
+        UnknownTaggedFields = null;
         if (version <= 7)
         {
-            GroupId = reader.ReadString(flexible);
+            GroupId = reader.ReadString(flexible, GroupId);
+        }
+        else
+        {
+            GroupId = "";
         }
         if (version <= 7)
         {
@@ -50,19 +59,25 @@ public sealed partial class OffsetFetchRequest : global::Moldau.Protocol.IKafkaM
             if (n0 < 0)
             {
                 if (!(version >= 2 && version <= 7)) throw new global::Moldau.Protocol.KafkaProtocolException("null OffsetFetchRequest.Topics");
-                Topics = null;
+                SetTopicsToNull();
             }
             else
             {
-                var list1 = new global::System.Collections.Generic.List<OffsetFetchRequestTopic>(n0);
+                var list1 = Topics ?? global::Moldau.Protocol.MessageReuse.List(ref _topicsEmptied);
+                global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+                list1.EnsureCapacity(n0);
                 for (var j = 0; j < n0; j++)
                 {
-                    var e = new OffsetFetchRequestTopic();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                     e.Read(ref reader, version);
                     list1.Add(e);
                 }
                 Topics = list1;
             }
+        }
+        else
+        {
+            if (Topics is null) Topics = global::Moldau.Protocol.MessageReuse.List(ref _topicsEmptied); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
         }
         if (version >= 8)
         {
@@ -73,19 +88,29 @@ public sealed partial class OffsetFetchRequest : global::Moldau.Protocol.IKafkaM
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<OffsetFetchRequestGroup>(n2);
+                var list3 = Groups ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _groupsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new OffsetFetchRequestGroup();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _groupsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
                 Groups = list3;
             }
         }
+        else
+        {
+            if (Groups is null) Groups = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Groups, ref _groupsSpare);
+        }
         if (version >= 7)
         {
             RequireStable = reader.ReadBool();
+        }
+        else
+        {
+            RequireStable = default;
         }
         if (flexible)
         {
@@ -221,6 +246,48 @@ public sealed partial class OffsetFetchRequest : global::Moldau.Protocol.IKafkaM
         return !((GroupId is not null && GroupId != "")) && !(Topics is { Count: > 0 }) && !(Groups is { Count: > 0 }) && !(RequireStable) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        GroupId = "";
+        if (Topics is null) Topics = global::Moldau.Protocol.MessageReuse.List(ref _topicsEmptied); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        if (Groups is null) Groups = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Groups, ref _groupsSpare);
+        RequireStable = default;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public OffsetFetchRequestTopic AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= global::Moldau.Protocol.MessageReuse.List(ref _topicsEmptied)).Add(e);
+        return e;
+    }
+
+    /// <summary>Sets <see cref="Topics"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetTopicsToNull()
+    {
+        if (Topics is not null)
+        {
+            global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+            _topicsEmptied = Topics;
+            Topics = null;
+        }
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Groups"/>, reusing one this message held before, and returns it.</summary>
+    public OffsetFetchRequestGroup AddGroupsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _groupsSpare);
+        e.Reset();
+        (Groups ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The OffsetFetchRequestTopic struct of OffsetFetchRequest.</summary>
     public sealed partial class OffsetFetchRequestTopic : global::Moldau.Protocol.IKafkaMessage
     {
@@ -237,9 +304,14 @@ public sealed partial class OffsetFetchRequest : global::Moldau.Protocol.IKafkaM
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 6;
+            UnknownTaggedFields = null;
             if (version <= 7)
             {
-                Name = reader.ReadString(flexible);
+                Name = reader.ReadString(flexible, Name);
+            }
+            else
+            {
+                Name = "";
             }
             if (version <= 7)
             {
@@ -250,13 +322,19 @@ public sealed partial class OffsetFetchRequest : global::Moldau.Protocol.IKafkaM
                 }
                 else
                 {
-                    var list5 = new global::System.Collections.Generic.List<int>(n4);
+                    var list5 = PartitionIndexes ?? new();
+                    list5.Clear();
+                    list5.EnsureCapacity(n4);
                     for (var j = 0; j < n4; j++)
                     {
                         list5.Add(reader.ReadInt32());
                     }
                     PartitionIndexes = list5;
                 }
+            }
+            else
+            {
+                if (PartitionIndexes is null) PartitionIndexes = new(); else PartitionIndexes.Clear();
             }
             if (flexible)
             {
@@ -351,6 +429,17 @@ public sealed partial class OffsetFetchRequest : global::Moldau.Protocol.IKafkaM
         {
             return !((Name is not null && Name != "")) && !(PartitionIndexes is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (PartitionIndexes is null) PartitionIndexes = new(); else PartitionIndexes.Clear();
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The OffsetFetchRequestGroup struct of OffsetFetchRequest.</summary>
@@ -371,21 +460,37 @@ public sealed partial class OffsetFetchRequest : global::Moldau.Protocol.IKafkaM
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<OffsetFetchRequestTopics>? _topicsSpare;
+        private global::System.Collections.Generic.List<OffsetFetchRequestTopics>? _topicsEmptied;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 6;
+            UnknownTaggedFields = null;
             if (version >= 8)
             {
-                GroupId = reader.ReadString(flexible);
+                GroupId = reader.ReadString(flexible, GroupId);
+            }
+            else
+            {
+                GroupId = "";
             }
             if (version >= 9)
             {
-                MemberId = ((version >= 9) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+                MemberId = ((version >= 9) ? reader.ReadNullableString(flexible, MemberId) : reader.ReadString(flexible, MemberId));
+            }
+            else
+            {
+                MemberId = default;
             }
             if (version >= 9)
             {
                 MemberEpoch = reader.ReadInt32();
+            }
+            else
+            {
+                MemberEpoch = -1;
             }
             if (version >= 8)
             {
@@ -393,19 +498,25 @@ public sealed partial class OffsetFetchRequest : global::Moldau.Protocol.IKafkaM
                 if (n6 < 0)
                 {
                     if (!(version >= 8)) throw new global::Moldau.Protocol.KafkaProtocolException("null OffsetFetchRequest.Topics");
-                    Topics = null;
+                    SetTopicsToNull();
                 }
                 else
                 {
-                    var list7 = new global::System.Collections.Generic.List<OffsetFetchRequestTopics>(n6);
+                    var list7 = Topics ?? global::Moldau.Protocol.MessageReuse.List(ref _topicsEmptied);
+                    global::Moldau.Protocol.MessageReuse.Recycle(list7, ref _topicsSpare);
+                    list7.EnsureCapacity(n6);
                     for (var j = 0; j < n6; j++)
                     {
-                        var e = new OffsetFetchRequestTopics();
+                        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                         e.Read(ref reader, version);
                         list7.Add(e);
                     }
                     Topics = list7;
                 }
+            }
+            else
+            {
+                if (Topics is null) Topics = global::Moldau.Protocol.MessageReuse.List(ref _topicsEmptied); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
             }
             if (flexible)
             {
@@ -519,6 +630,39 @@ public sealed partial class OffsetFetchRequest : global::Moldau.Protocol.IKafkaM
         {
             return !((GroupId is not null && GroupId != "")) && !(MemberId is not null) && !(MemberEpoch != -1) && !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            GroupId = "";
+            MemberId = default;
+            MemberEpoch = -1;
+            if (Topics is null) Topics = global::Moldau.Protocol.MessageReuse.List(ref _topicsEmptied); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+        public OffsetFetchRequestTopics AddTopicsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+            e.Reset();
+            (Topics ??= global::Moldau.Protocol.MessageReuse.List(ref _topicsEmptied)).Add(e);
+            return e;
+        }
+
+        /// <summary>Sets <see cref="Topics"/> to null, keeping the emptied list and its elements to be reused.</summary>
+        public void SetTopicsToNull()
+        {
+            if (Topics is not null)
+            {
+                global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+                _topicsEmptied = Topics;
+                Topics = null;
+            }
+        }
     }
 
     /// <summary>The OffsetFetchRequestTopics struct of OffsetFetchRequest.</summary>
@@ -537,9 +681,14 @@ public sealed partial class OffsetFetchRequest : global::Moldau.Protocol.IKafkaM
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 6;
+            UnknownTaggedFields = null;
             if (version >= 8)
             {
-                Name = reader.ReadString(flexible);
+                Name = reader.ReadString(flexible, Name);
+            }
+            else
+            {
+                Name = "";
             }
             if (version >= 8)
             {
@@ -550,13 +699,19 @@ public sealed partial class OffsetFetchRequest : global::Moldau.Protocol.IKafkaM
                 }
                 else
                 {
-                    var list9 = new global::System.Collections.Generic.List<int>(n8);
+                    var list9 = PartitionIndexes ?? new();
+                    list9.Clear();
+                    list9.EnsureCapacity(n8);
                     for (var j = 0; j < n8; j++)
                     {
                         list9.Add(reader.ReadInt32());
                     }
                     PartitionIndexes = list9;
                 }
+            }
+            else
+            {
+                if (PartitionIndexes is null) PartitionIndexes = new(); else PartitionIndexes.Clear();
             }
             if (flexible)
             {
@@ -650,6 +805,17 @@ public sealed partial class OffsetFetchRequest : global::Moldau.Protocol.IKafkaM
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !(PartitionIndexes is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (PartitionIndexes is null) PartitionIndexes = new(); else PartitionIndexes.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

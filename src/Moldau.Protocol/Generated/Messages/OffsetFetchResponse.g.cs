@@ -36,13 +36,21 @@ public sealed partial class OffsetFetchResponse : global::Moldau.Protocol.IKafka
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<OffsetFetchResponseTopic>? _topicsSpare;
+    private global::System.Collections.Generic.List<OffsetFetchResponseGroup>? _groupsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 6;
+        UnknownTaggedFields = null;
         if (version >= 3)
         {
             ThrottleTimeMs = reader.ReadInt32();
+        }
+        else
+        {
+            ThrottleTimeMs = default;
         }
         if (version <= 7)
         {
@@ -53,19 +61,29 @@ public sealed partial class OffsetFetchResponse : global::Moldau.Protocol.IKafka
             }
             else
             {
-                var list1 = new global::System.Collections.Generic.List<OffsetFetchResponseTopic>(n0);
+                var list1 = Topics ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+                list1.EnsureCapacity(n0);
                 for (var j = 0; j < n0; j++)
                 {
-                    var e = new OffsetFetchResponseTopic();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                     e.Read(ref reader, version);
                     list1.Add(e);
                 }
                 Topics = list1;
             }
         }
+        else
+        {
+            if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        }
         if (version >= 2 && version <= 7)
         {
             ErrorCode = reader.ReadInt16();
+        }
+        else
+        {
+            ErrorCode = default;
         }
         if (version >= 8)
         {
@@ -76,15 +94,21 @@ public sealed partial class OffsetFetchResponse : global::Moldau.Protocol.IKafka
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<OffsetFetchResponseGroup>(n2);
+                var list3 = Groups ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _groupsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new OffsetFetchResponseGroup();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _groupsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
                 Groups = list3;
             }
+        }
+        else
+        {
+            if (Groups is null) Groups = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Groups, ref _groupsSpare);
         }
         if (flexible)
         {
@@ -220,6 +244,37 @@ public sealed partial class OffsetFetchResponse : global::Moldau.Protocol.IKafka
         return !(ThrottleTimeMs != 0) && !(Topics is { Count: > 0 }) && !(ErrorCode != 0) && !(Groups is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        ErrorCode = default;
+        if (Groups is null) Groups = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Groups, ref _groupsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public OffsetFetchResponseTopic AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Groups"/>, reusing one this message held before, and returns it.</summary>
+    public OffsetFetchResponseGroup AddGroupsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _groupsSpare);
+        e.Reset();
+        (Groups ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The OffsetFetchResponseTopic struct of OffsetFetchResponse.</summary>
     public sealed partial class OffsetFetchResponseTopic : global::Moldau.Protocol.IKafkaMessage
     {
@@ -232,13 +287,20 @@ public sealed partial class OffsetFetchResponse : global::Moldau.Protocol.IKafka
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<OffsetFetchResponsePartition>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 6;
+            UnknownTaggedFields = null;
             if (version <= 7)
             {
-                Name = reader.ReadString(flexible);
+                Name = reader.ReadString(flexible, Name);
+            }
+            else
+            {
+                Name = "";
             }
             if (version <= 7)
             {
@@ -249,15 +311,21 @@ public sealed partial class OffsetFetchResponse : global::Moldau.Protocol.IKafka
                 }
                 else
                 {
-                    var list5 = new global::System.Collections.Generic.List<OffsetFetchResponsePartition>(n4);
+                    var list5 = Partitions ?? new();
+                    global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _partitionsSpare);
+                    list5.EnsureCapacity(n4);
                     for (var j = 0; j < n4; j++)
                     {
-                        var e = new OffsetFetchResponsePartition();
+                        var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                         e.Read(ref reader, version);
                         list5.Add(e);
                     }
                     Partitions = list5;
                 }
+            }
+            else
+            {
+                if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
             }
             if (flexible)
             {
@@ -355,6 +423,26 @@ public sealed partial class OffsetFetchResponse : global::Moldau.Protocol.IKafka
         {
             return !((Name is not null && Name != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public OffsetFetchResponsePartition AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The OffsetFetchResponsePartition struct of OffsetFetchResponse.</summary>
@@ -382,25 +470,46 @@ public sealed partial class OffsetFetchResponse : global::Moldau.Protocol.IKafka
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 6;
+            UnknownTaggedFields = null;
             if (version <= 7)
             {
                 PartitionIndex = reader.ReadInt32();
+            }
+            else
+            {
+                PartitionIndex = default;
             }
             if (version <= 7)
             {
                 CommittedOffset = reader.ReadInt64();
             }
+            else
+            {
+                CommittedOffset = default;
+            }
             if (version >= 5 && version <= 7)
             {
                 CommittedLeaderEpoch = reader.ReadInt32();
             }
+            else
+            {
+                CommittedLeaderEpoch = -1;
+            }
             if (version <= 7)
             {
-                Metadata = ((version <= 7) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+                Metadata = ((version <= 7) ? reader.ReadNullableString(flexible, Metadata) : reader.ReadString(flexible, Metadata));
+            }
+            else
+            {
+                Metadata = "";
             }
             if (version <= 7)
             {
                 ErrorCode = reader.ReadInt16();
+            }
+            else
+            {
+                ErrorCode = default;
             }
             if (flexible)
             {
@@ -501,6 +610,20 @@ public sealed partial class OffsetFetchResponse : global::Moldau.Protocol.IKafka
         {
             return !(PartitionIndex != 0) && !(CommittedOffset != 0) && !(CommittedLeaderEpoch != -1) && !((Metadata is not null && Metadata != "")) && !(ErrorCode != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            CommittedOffset = default;
+            CommittedLeaderEpoch = -1;
+            Metadata = "";
+            ErrorCode = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The OffsetFetchResponseGroup struct of OffsetFetchResponse.</summary>
@@ -518,13 +641,20 @@ public sealed partial class OffsetFetchResponse : global::Moldau.Protocol.IKafka
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<OffsetFetchResponseTopics>? _topicsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 6;
+            UnknownTaggedFields = null;
             if (version >= 8)
             {
-                GroupId = reader.ReadString(flexible);
+                GroupId = reader.ReadString(flexible, GroupId);
+            }
+            else
+            {
+                GroupId = "";
             }
             if (version >= 8)
             {
@@ -535,19 +665,29 @@ public sealed partial class OffsetFetchResponse : global::Moldau.Protocol.IKafka
                 }
                 else
                 {
-                    var list7 = new global::System.Collections.Generic.List<OffsetFetchResponseTopics>(n6);
+                    var list7 = Topics ?? new();
+                    global::Moldau.Protocol.MessageReuse.Recycle(list7, ref _topicsSpare);
+                    list7.EnsureCapacity(n6);
                     for (var j = 0; j < n6; j++)
                     {
-                        var e = new OffsetFetchResponseTopics();
+                        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                         e.Read(ref reader, version);
                         list7.Add(e);
                     }
                     Topics = list7;
                 }
             }
+            else
+            {
+                if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+            }
             if (version >= 8)
             {
                 ErrorCode = reader.ReadInt16();
+            }
+            else
+            {
+                ErrorCode = default;
             }
             if (flexible)
             {
@@ -653,6 +793,27 @@ public sealed partial class OffsetFetchResponse : global::Moldau.Protocol.IKafka
         {
             return !((GroupId is not null && GroupId != "")) && !(Topics is { Count: > 0 }) && !(ErrorCode != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            GroupId = "";
+            if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+            ErrorCode = default;
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+        public OffsetFetchResponseTopics AddTopicsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+            e.Reset();
+            (Topics ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The OffsetFetchResponseTopics struct of OffsetFetchResponse.</summary>
@@ -667,13 +828,20 @@ public sealed partial class OffsetFetchResponse : global::Moldau.Protocol.IKafka
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<OffsetFetchResponsePartitions>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 6;
+            UnknownTaggedFields = null;
             if (version >= 8)
             {
-                Name = reader.ReadString(flexible);
+                Name = reader.ReadString(flexible, Name);
+            }
+            else
+            {
+                Name = "";
             }
             if (version >= 8)
             {
@@ -684,15 +852,21 @@ public sealed partial class OffsetFetchResponse : global::Moldau.Protocol.IKafka
                 }
                 else
                 {
-                    var list9 = new global::System.Collections.Generic.List<OffsetFetchResponsePartitions>(n8);
+                    var list9 = Partitions ?? new();
+                    global::Moldau.Protocol.MessageReuse.Recycle(list9, ref _partitionsSpare);
+                    list9.EnsureCapacity(n8);
                     for (var j = 0; j < n8; j++)
                     {
-                        var e = new OffsetFetchResponsePartitions();
+                        var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                         e.Read(ref reader, version);
                         list9.Add(e);
                     }
                     Partitions = list9;
                 }
+            }
+            else
+            {
+                if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
             }
             if (flexible)
             {
@@ -790,6 +964,26 @@ public sealed partial class OffsetFetchResponse : global::Moldau.Protocol.IKafka
         {
             return !((Name is not null && Name != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public OffsetFetchResponsePartitions AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The OffsetFetchResponsePartitions struct of OffsetFetchResponse.</summary>
@@ -817,25 +1011,46 @@ public sealed partial class OffsetFetchResponse : global::Moldau.Protocol.IKafka
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 6;
+            UnknownTaggedFields = null;
             if (version >= 8)
             {
                 PartitionIndex = reader.ReadInt32();
+            }
+            else
+            {
+                PartitionIndex = default;
             }
             if (version >= 8)
             {
                 CommittedOffset = reader.ReadInt64();
             }
+            else
+            {
+                CommittedOffset = default;
+            }
             if (version >= 8)
             {
                 CommittedLeaderEpoch = reader.ReadInt32();
             }
+            else
+            {
+                CommittedLeaderEpoch = -1;
+            }
             if (version >= 8)
             {
-                Metadata = ((version >= 8) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+                Metadata = ((version >= 8) ? reader.ReadNullableString(flexible, Metadata) : reader.ReadString(flexible, Metadata));
+            }
+            else
+            {
+                Metadata = "";
             }
             if (version >= 8)
             {
                 ErrorCode = reader.ReadInt16();
+            }
+            else
+            {
+                ErrorCode = default;
             }
             if (flexible)
             {
@@ -935,6 +1150,20 @@ public sealed partial class OffsetFetchResponse : global::Moldau.Protocol.IKafka
         public bool IsAllDefault()
         {
             return !(PartitionIndex != 0) && !(CommittedOffset != 0) && !(CommittedLeaderEpoch != -1) && !((Metadata is not null && Metadata != "")) && !(ErrorCode != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            CommittedOffset = default;
+            CommittedLeaderEpoch = -1;
+            Metadata = "";
+            ErrorCode = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -30,13 +30,20 @@ public sealed partial class OffsetForLeaderEpochRequest : global::Moldau.Protoco
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<OffsetForLeaderTopic>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 4;
+        UnknownTaggedFields = null;
         if (version >= 3)
         {
             ReplicaId = reader.ReadInt32();
+        }
+        else
+        {
+            ReplicaId = -2;
         }
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -45,10 +52,12 @@ public sealed partial class OffsetForLeaderEpochRequest : global::Moldau.Protoco
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<OffsetForLeaderTopic>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new OffsetForLeaderTopic();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -145,6 +154,26 @@ public sealed partial class OffsetForLeaderEpochRequest : global::Moldau.Protoco
         return !(ReplicaId != -2) && !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ReplicaId = -2;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public OffsetForLeaderTopic AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The OffsetForLeaderTopic struct of OffsetForLeaderEpochRequest.</summary>
     public sealed partial class OffsetForLeaderTopic : global::Moldau.Protocol.IKafkaMessage
     {
@@ -157,11 +186,14 @@ public sealed partial class OffsetForLeaderEpochRequest : global::Moldau.Protoco
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<OffsetForLeaderPartition>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 4;
-            Topic = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Topic = reader.ReadString(flexible, Topic);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -169,10 +201,12 @@ public sealed partial class OffsetForLeaderEpochRequest : global::Moldau.Protoco
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<OffsetForLeaderPartition>(n2);
+                var list3 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _partitionsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new OffsetForLeaderPartition();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -262,6 +296,26 @@ public sealed partial class OffsetForLeaderEpochRequest : global::Moldau.Protoco
         {
             return !((Topic is not null && Topic != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Topic = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public OffsetForLeaderPartition AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The OffsetForLeaderPartition struct of OffsetForLeaderEpochRequest.</summary>
@@ -283,10 +337,15 @@ public sealed partial class OffsetForLeaderEpochRequest : global::Moldau.Protoco
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 4;
+            UnknownTaggedFields = null;
             Partition = reader.ReadInt32();
             if (version >= 2)
             {
                 CurrentLeaderEpoch = reader.ReadInt32();
+            }
+            else
+            {
+                CurrentLeaderEpoch = -1;
             }
             LeaderEpoch = reader.ReadInt32();
             if (flexible)
@@ -359,6 +418,18 @@ public sealed partial class OffsetForLeaderEpochRequest : global::Moldau.Protoco
         public bool IsAllDefault()
         {
             return !(Partition != 0) && !(CurrentLeaderEpoch != -1) && !(LeaderEpoch != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Partition = default;
+            CurrentLeaderEpoch = -1;
+            LeaderEpoch = default;
+            UnknownTaggedFields = null;
         }
     }
 }

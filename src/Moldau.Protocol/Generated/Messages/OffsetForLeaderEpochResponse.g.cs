@@ -30,13 +30,20 @@ public sealed partial class OffsetForLeaderEpochResponse : global::Moldau.Protoc
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<OffsetForLeaderTopicResult>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 4;
+        UnknownTaggedFields = null;
         if (version >= 2)
         {
             ThrottleTimeMs = reader.ReadInt32();
+        }
+        else
+        {
+            ThrottleTimeMs = default;
         }
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -45,10 +52,12 @@ public sealed partial class OffsetForLeaderEpochResponse : global::Moldau.Protoc
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<OffsetForLeaderTopicResult>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new OffsetForLeaderTopicResult();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -145,6 +154,26 @@ public sealed partial class OffsetForLeaderEpochResponse : global::Moldau.Protoc
         return !(ThrottleTimeMs != 0) && !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public OffsetForLeaderTopicResult AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The OffsetForLeaderTopicResult struct of OffsetForLeaderEpochResponse.</summary>
     public sealed partial class OffsetForLeaderTopicResult : global::Moldau.Protocol.IKafkaMessage
     {
@@ -157,11 +186,14 @@ public sealed partial class OffsetForLeaderEpochResponse : global::Moldau.Protoc
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<EpochEndOffset>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 4;
-            Topic = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Topic = reader.ReadString(flexible, Topic);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -169,10 +201,12 @@ public sealed partial class OffsetForLeaderEpochResponse : global::Moldau.Protoc
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<EpochEndOffset>(n2);
+                var list3 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _partitionsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new EpochEndOffset();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -262,6 +296,26 @@ public sealed partial class OffsetForLeaderEpochResponse : global::Moldau.Protoc
         {
             return !((Topic is not null && Topic != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Topic = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public EpochEndOffset AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The EpochEndOffset struct of OffsetForLeaderEpochResponse.</summary>
@@ -286,11 +340,16 @@ public sealed partial class OffsetForLeaderEpochResponse : global::Moldau.Protoc
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 4;
+            UnknownTaggedFields = null;
             ErrorCode = reader.ReadInt16();
             Partition = reader.ReadInt32();
             if (version >= 1)
             {
                 LeaderEpoch = reader.ReadInt32();
+            }
+            else
+            {
+                LeaderEpoch = -1;
             }
             EndOffset = reader.ReadInt64();
             if (flexible)
@@ -365,6 +424,19 @@ public sealed partial class OffsetForLeaderEpochResponse : global::Moldau.Protoc
         public bool IsAllDefault()
         {
             return !(ErrorCode != 0) && !(Partition != 0) && !(LeaderEpoch != -1) && !(EndOffset != -1L) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ErrorCode = default;
+            Partition = default;
+            LeaderEpoch = -1;
+            EndOffset = -1L;
+            UnknownTaggedFields = null;
         }
     }
 }

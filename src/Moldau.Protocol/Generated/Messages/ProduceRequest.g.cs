@@ -36,13 +36,20 @@ public sealed partial class ProduceRequest : global::Moldau.Protocol.IKafkaMessa
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TopicProduceData>? _topicDataSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 9;
+        UnknownTaggedFields = null;
         if (version >= 3)
         {
-            TransactionalId = ((version >= 3) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+            TransactionalId = ((version >= 3) ? reader.ReadNullableString(flexible, TransactionalId) : reader.ReadString(flexible, TransactionalId));
+        }
+        else
+        {
+            TransactionalId = default;
         }
         Acks = reader.ReadInt16();
         TimeoutMs = reader.ReadInt32();
@@ -53,10 +60,12 @@ public sealed partial class ProduceRequest : global::Moldau.Protocol.IKafkaMessa
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TopicProduceData>(n0);
+            var list1 = TopicData ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicDataSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TopicProduceData();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicDataSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -157,6 +166,28 @@ public sealed partial class ProduceRequest : global::Moldau.Protocol.IKafkaMessa
         return !(TransactionalId is not null) && !(Acks != 0) && !(TimeoutMs != 0) && !(TopicData is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        TransactionalId = default;
+        Acks = default;
+        TimeoutMs = default;
+        if (TopicData is null) TopicData = new(); else global::Moldau.Protocol.MessageReuse.Recycle(TopicData, ref _topicDataSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="TopicData"/>, reusing one this message held before, and returns it.</summary>
+    public TopicProduceData AddTopicDataItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicDataSpare);
+        e.Reset();
+        (TopicData ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TopicProduceData struct of ProduceRequest.</summary>
     public sealed partial class TopicProduceData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -169,11 +200,14 @@ public sealed partial class ProduceRequest : global::Moldau.Protocol.IKafkaMessa
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<PartitionProduceData>? _partitionDataSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 9;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -181,10 +215,12 @@ public sealed partial class ProduceRequest : global::Moldau.Protocol.IKafkaMessa
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<PartitionProduceData>(n2);
+                var list3 = PartitionData ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _partitionDataSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new PartitionProduceData();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionDataSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -274,6 +310,26 @@ public sealed partial class ProduceRequest : global::Moldau.Protocol.IKafkaMessa
         {
             return !((Name is not null && Name != "")) && !(PartitionData is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (PartitionData is null) PartitionData = new(); else global::Moldau.Protocol.MessageReuse.Recycle(PartitionData, ref _partitionDataSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="PartitionData"/>, reusing one this message held before, and returns it.</summary>
+        public PartitionProduceData AddPartitionDataItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionDataSpare);
+            e.Reset();
+            (PartitionData ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The PartitionProduceData struct of ProduceRequest.</summary>
@@ -292,6 +348,7 @@ public sealed partial class ProduceRequest : global::Moldau.Protocol.IKafkaMessa
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 9;
+            UnknownTaggedFields = null;
             Index = reader.ReadInt32();
             Records = reader.ReadNullableBytesSlice(flexible);
             if (flexible)
@@ -356,6 +413,17 @@ public sealed partial class ProduceRequest : global::Moldau.Protocol.IKafkaMessa
         public bool IsAllDefault()
         {
             return !(Index != 0) && !(Records.HasValue) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Index = default;
+            Records = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -33,10 +33,14 @@ public sealed partial class ProduceResponse : global::Moldau.Protocol.IKafkaMess
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TopicProduceResponse>? _responsesSpare;
+    private global::System.Collections.Generic.List<NodeEndpoint>? _nodeEndpointsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 9;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -44,10 +48,12 @@ public sealed partial class ProduceResponse : global::Moldau.Protocol.IKafkaMess
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TopicProduceResponse>(n0);
+            var list1 = Responses ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _responsesSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TopicProduceResponse();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _responsesSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -57,6 +63,11 @@ public sealed partial class ProduceResponse : global::Moldau.Protocol.IKafkaMess
         {
             ThrottleTimeMs = reader.ReadInt32();
         }
+        else
+        {
+            ThrottleTimeMs = default;
+        }
+        if (NodeEndpoints is null) NodeEndpoints = new(); else global::Moldau.Protocol.MessageReuse.Recycle(NodeEndpoints, ref _nodeEndpointsSpare);
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -75,10 +86,12 @@ public sealed partial class ProduceResponse : global::Moldau.Protocol.IKafkaMess
                         }
                         else
                         {
-                            var list3 = new global::System.Collections.Generic.List<NodeEndpoint>(n2);
+                            var list3 = NodeEndpoints ?? new();
+                            global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _nodeEndpointsSpare);
+                            list3.EnsureCapacity(n2);
                             for (var j = 0; j < n2; j++)
                             {
-                                var e = new NodeEndpoint();
+                                var e = global::Moldau.Protocol.MessageReuse.Take(ref _nodeEndpointsSpare);
                                 e.Read(ref tagReader, version);
                                 list3.Add(e);
                             }
@@ -213,6 +226,36 @@ public sealed partial class ProduceResponse : global::Moldau.Protocol.IKafkaMess
         return !(Responses is { Count: > 0 }) && !(ThrottleTimeMs != 0) && !(NodeEndpoints is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Responses is null) Responses = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Responses, ref _responsesSpare);
+        ThrottleTimeMs = default;
+        if (NodeEndpoints is null) NodeEndpoints = new(); else global::Moldau.Protocol.MessageReuse.Recycle(NodeEndpoints, ref _nodeEndpointsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Responses"/>, reusing one this message held before, and returns it.</summary>
+    public TopicProduceResponse AddResponsesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _responsesSpare);
+        e.Reset();
+        (Responses ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="NodeEndpoints"/>, reusing one this message held before, and returns it.</summary>
+    public NodeEndpoint AddNodeEndpointsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _nodeEndpointsSpare);
+        e.Reset();
+        (NodeEndpoints ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TopicProduceResponse struct of ProduceResponse.</summary>
     public sealed partial class TopicProduceResponse : global::Moldau.Protocol.IKafkaMessage
     {
@@ -225,11 +268,14 @@ public sealed partial class ProduceResponse : global::Moldau.Protocol.IKafkaMess
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<PartitionProduceResponse>? _partitionResponsesSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 9;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
             {
@@ -237,10 +283,12 @@ public sealed partial class ProduceResponse : global::Moldau.Protocol.IKafkaMess
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<PartitionProduceResponse>(n4);
+                var list5 = PartitionResponses ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _partitionResponsesSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new PartitionProduceResponse();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionResponsesSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
@@ -330,6 +378,26 @@ public sealed partial class ProduceResponse : global::Moldau.Protocol.IKafkaMess
         {
             return !((Name is not null && Name != "")) && !(PartitionResponses is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (PartitionResponses is null) PartitionResponses = new(); else global::Moldau.Protocol.MessageReuse.Recycle(PartitionResponses, ref _partitionResponsesSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="PartitionResponses"/>, reusing one this message held before, and returns it.</summary>
+        public PartitionProduceResponse AddPartitionResponsesItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionResponsesSpare);
+            e.Reset();
+            (PartitionResponses ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The PartitionProduceResponse struct of ProduceResponse.</summary>
@@ -361,10 +429,13 @@ public sealed partial class ProduceResponse : global::Moldau.Protocol.IKafkaMess
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<BatchIndexAndErrorMessage>? _recordErrorsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 9;
+            UnknownTaggedFields = null;
             Index = reader.ReadInt32();
             ErrorCode = reader.ReadInt16();
             BaseOffset = reader.ReadInt64();
@@ -372,9 +443,17 @@ public sealed partial class ProduceResponse : global::Moldau.Protocol.IKafkaMess
             {
                 LogAppendTimeMs = reader.ReadInt64();
             }
+            else
+            {
+                LogAppendTimeMs = -1L;
+            }
             if (version >= 5)
             {
                 LogStartOffset = reader.ReadInt64();
+            }
+            else
+            {
+                LogStartOffset = -1L;
             }
             if (version >= 8)
             {
@@ -385,20 +464,31 @@ public sealed partial class ProduceResponse : global::Moldau.Protocol.IKafkaMess
                 }
                 else
                 {
-                    var list7 = new global::System.Collections.Generic.List<BatchIndexAndErrorMessage>(n6);
+                    var list7 = RecordErrors ?? new();
+                    global::Moldau.Protocol.MessageReuse.Recycle(list7, ref _recordErrorsSpare);
+                    list7.EnsureCapacity(n6);
                     for (var j = 0; j < n6; j++)
                     {
-                        var e = new BatchIndexAndErrorMessage();
+                        var e = global::Moldau.Protocol.MessageReuse.Take(ref _recordErrorsSpare);
                         e.Read(ref reader, version);
                         list7.Add(e);
                     }
                     RecordErrors = list7;
                 }
             }
+            else
+            {
+                if (RecordErrors is null) RecordErrors = new(); else global::Moldau.Protocol.MessageReuse.Recycle(RecordErrors, ref _recordErrorsSpare);
+            }
             if (version >= 8)
             {
-                ErrorMessage = ((version >= 8) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+                ErrorMessage = ((version >= 8) ? reader.ReadNullableString(flexible, ErrorMessage) : reader.ReadString(flexible, ErrorMessage));
             }
+            else
+            {
+                ErrorMessage = default;
+            }
+            if (CurrentLeader is null) CurrentLeader = new(); else CurrentLeader.Reset();
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -410,7 +500,7 @@ public sealed partial class ProduceResponse : global::Moldau.Protocol.IKafkaMess
                         case 0 when version >= 10:
                         {
                             var tagReader = new global::Moldau.Protocol.KafkaReader(tagData);
-                            var s8 = new LeaderIdAndEpoch();
+                            var s8 = CurrentLeader ?? new LeaderIdAndEpoch();
                             s8.Read(ref tagReader, version);
                             CurrentLeader = s8;
                             break;
@@ -541,6 +631,32 @@ public sealed partial class ProduceResponse : global::Moldau.Protocol.IKafkaMess
         {
             return !(Index != 0) && !(ErrorCode != 0) && !(BaseOffset != 0) && !(LogAppendTimeMs != -1L) && !(LogStartOffset != -1L) && !(RecordErrors is { Count: > 0 }) && !(ErrorMessage is not null) && !((CurrentLeader is not null && !CurrentLeader.IsAllDefault())) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Index = default;
+            ErrorCode = default;
+            BaseOffset = default;
+            LogAppendTimeMs = -1L;
+            LogStartOffset = -1L;
+            if (RecordErrors is null) RecordErrors = new(); else global::Moldau.Protocol.MessageReuse.Recycle(RecordErrors, ref _recordErrorsSpare);
+            ErrorMessage = default;
+            if (CurrentLeader is null) CurrentLeader = new(); else CurrentLeader.Reset();
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="RecordErrors"/>, reusing one this message held before, and returns it.</summary>
+        public BatchIndexAndErrorMessage AddRecordErrorsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _recordErrorsSpare);
+            e.Reset();
+            (RecordErrors ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The BatchIndexAndErrorMessage struct of ProduceResponse.</summary>
@@ -559,13 +675,22 @@ public sealed partial class ProduceResponse : global::Moldau.Protocol.IKafkaMess
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 9;
+            UnknownTaggedFields = null;
             if (version >= 8)
             {
                 BatchIndex = reader.ReadInt32();
             }
+            else
+            {
+                BatchIndex = default;
+            }
             if (version >= 8)
             {
-                BatchIndexErrorMessage = ((version >= 8) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+                BatchIndexErrorMessage = ((version >= 8) ? reader.ReadNullableString(flexible, BatchIndexErrorMessage) : reader.ReadString(flexible, BatchIndexErrorMessage));
+            }
+            else
+            {
+                BatchIndexErrorMessage = default;
             }
             if (flexible)
             {
@@ -642,6 +767,17 @@ public sealed partial class ProduceResponse : global::Moldau.Protocol.IKafkaMess
         {
             return !(BatchIndex != 0) && !(BatchIndexErrorMessage is not null) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            BatchIndex = default;
+            BatchIndexErrorMessage = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The LeaderIdAndEpoch struct of ProduceResponse.</summary>
@@ -660,13 +796,22 @@ public sealed partial class ProduceResponse : global::Moldau.Protocol.IKafkaMess
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 9;
+            UnknownTaggedFields = null;
             if (version >= 10)
             {
                 LeaderId = reader.ReadInt32();
             }
+            else
+            {
+                LeaderId = -1;
+            }
             if (version >= 10)
             {
                 LeaderEpoch = reader.ReadInt32();
+            }
+            else
+            {
+                LeaderEpoch = -1;
             }
             if (flexible)
             {
@@ -743,6 +888,17 @@ public sealed partial class ProduceResponse : global::Moldau.Protocol.IKafkaMess
         {
             return !(LeaderId != -1) && !(LeaderEpoch != -1) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            LeaderId = -1;
+            LeaderEpoch = -1;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The NodeEndpoint struct of ProduceResponse.</summary>
@@ -767,21 +923,38 @@ public sealed partial class ProduceResponse : global::Moldau.Protocol.IKafkaMess
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 9;
+            UnknownTaggedFields = null;
             if (version >= 10)
             {
                 NodeId = reader.ReadInt32();
             }
+            else
+            {
+                NodeId = default;
+            }
             if (version >= 10)
             {
-                Host = reader.ReadString(flexible);
+                Host = reader.ReadString(flexible, Host);
+            }
+            else
+            {
+                Host = "";
             }
             if (version >= 10)
             {
                 Port = reader.ReadInt32();
             }
+            else
+            {
+                Port = default;
+            }
             if (version >= 10)
             {
-                Rack = ((version >= 10) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+                Rack = ((version >= 10) ? reader.ReadNullableString(flexible, Rack) : reader.ReadString(flexible, Rack));
+            }
+            else
+            {
+                Rack = default;
             }
             if (flexible)
             {
@@ -873,6 +1046,19 @@ public sealed partial class ProduceResponse : global::Moldau.Protocol.IKafkaMess
         public bool IsAllDefault()
         {
             return !(NodeId != 0) && !((Host is not null && Host != "")) && !(Port != 0) && !(Rack is not null) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            NodeId = default;
+            Host = "";
+            Port = default;
+            Rack = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -43,6 +43,7 @@ public sealed partial class PushTelemetryRequest : global::Moldau.Protocol.IKafk
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ClientInstanceId = reader.ReadUuid();
         SubscriptionId = reader.ReadInt32();
         Terminating = reader.ReadBool();
@@ -116,5 +117,19 @@ public sealed partial class PushTelemetryRequest : global::Moldau.Protocol.IKafk
     public bool IsAllDefault()
     {
         return !(!ClientInstanceId.IsZero) && !(SubscriptionId != 0) && !(Terminating) && !(CompressionType != 0) && !(Metrics is { Length: > 0 }) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ClientInstanceId = default;
+        SubscriptionId = default;
+        Terminating = default;
+        CompressionType = default;
+        Metrics = global::System.Array.Empty<byte>();
+        UnknownTaggedFields = null;
     }
 }

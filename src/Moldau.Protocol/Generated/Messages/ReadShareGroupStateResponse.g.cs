@@ -27,10 +27,13 @@ public sealed partial class ReadShareGroupStateResponse : global::Moldau.Protoco
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<ReadStateResult>? _resultsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -38,10 +41,12 @@ public sealed partial class ReadShareGroupStateResponse : global::Moldau.Protoco
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<ReadStateResult>(n0);
+            var list1 = Results ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _resultsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new ReadStateResult();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _resultsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -130,6 +135,25 @@ public sealed partial class ReadShareGroupStateResponse : global::Moldau.Protoco
         return !(Results is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Results is null) Results = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Results, ref _resultsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Results"/>, reusing one this message held before, and returns it.</summary>
+    public ReadStateResult AddResultsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _resultsSpare);
+        e.Reset();
+        (Results ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The ReadStateResult struct of ReadShareGroupStateResponse.</summary>
     public sealed partial class ReadStateResult : global::Moldau.Protocol.IKafkaMessage
     {
@@ -142,10 +166,13 @@ public sealed partial class ReadShareGroupStateResponse : global::Moldau.Protoco
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<PartitionResult>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             TopicId = reader.ReadUuid();
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
@@ -154,10 +181,12 @@ public sealed partial class ReadShareGroupStateResponse : global::Moldau.Protoco
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<PartitionResult>(n2);
+                var list3 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _partitionsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new PartitionResult();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -247,6 +276,26 @@ public sealed partial class ReadShareGroupStateResponse : global::Moldau.Protoco
         {
             return !(!TopicId.IsZero) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicId = default;
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public PartitionResult AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The PartitionResult struct of ReadShareGroupStateResponse.</summary>
@@ -272,13 +321,16 @@ public sealed partial class ReadShareGroupStateResponse : global::Moldau.Protoco
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<StateBatch>? _stateBatchesSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             Partition = reader.ReadInt32();
             ErrorCode = reader.ReadInt16();
-            ErrorMessage = reader.ReadNullableString(flexible);
+            ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
             StateEpoch = reader.ReadInt32();
             StartOffset = reader.ReadInt64();
             var n4 = reader.ReadArrayLength(flexible);
@@ -288,10 +340,12 @@ public sealed partial class ReadShareGroupStateResponse : global::Moldau.Protoco
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<StateBatch>(n4);
+                var list5 = StateBatches ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _stateBatchesSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new StateBatch();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _stateBatchesSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
@@ -389,6 +443,30 @@ public sealed partial class ReadShareGroupStateResponse : global::Moldau.Protoco
         {
             return !(Partition != 0) && !(ErrorCode != 0) && !(ErrorMessage is not null) && !(StateEpoch != 0) && !(StartOffset != 0) && !(StateBatches is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Partition = default;
+            ErrorCode = default;
+            ErrorMessage = default;
+            StateEpoch = default;
+            StartOffset = default;
+            if (StateBatches is null) StateBatches = new(); else global::Moldau.Protocol.MessageReuse.Recycle(StateBatches, ref _stateBatchesSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="StateBatches"/>, reusing one this message held before, and returns it.</summary>
+        public StateBatch AddStateBatchesItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _stateBatchesSpare);
+            e.Reset();
+            (StateBatches ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The StateBatch struct of ReadShareGroupStateResponse.</summary>
@@ -413,6 +491,7 @@ public sealed partial class ReadShareGroupStateResponse : global::Moldau.Protoco
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             FirstOffset = reader.ReadInt64();
             LastOffset = reader.ReadInt64();
             DeliveryState = reader.ReadInt8();
@@ -483,6 +562,19 @@ public sealed partial class ReadShareGroupStateResponse : global::Moldau.Protoco
         public bool IsAllDefault()
         {
             return !(FirstOffset != 0) && !(LastOffset != 0) && !(DeliveryState != 0) && !(DeliveryCount != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            FirstOffset = default;
+            LastOffset = default;
+            DeliveryState = default;
+            DeliveryCount = default;
+            UnknownTaggedFields = null;
         }
     }
 }

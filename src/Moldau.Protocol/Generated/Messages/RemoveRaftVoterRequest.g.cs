@@ -36,7 +36,8 @@ public sealed partial class RemoveRaftVoterRequest : global::Moldau.Protocol.IKa
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
-        ClusterId = reader.ReadNullableString(flexible);
+        UnknownTaggedFields = null;
+        ClusterId = reader.ReadNullableString(flexible, ClusterId);
         VoterId = reader.ReadInt32();
         VoterDirectoryId = reader.ReadUuid();
         if (flexible)
@@ -103,5 +104,17 @@ public sealed partial class RemoveRaftVoterRequest : global::Moldau.Protocol.IKa
     public bool IsAllDefault()
     {
         return !((ClusterId is not null && ClusterId != "")) && !(VoterId != 0) && !(!VoterDirectoryId.IsZero) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ClusterId = "";
+        VoterId = default;
+        VoterDirectoryId = default;
+        UnknownTaggedFields = null;
     }
 }

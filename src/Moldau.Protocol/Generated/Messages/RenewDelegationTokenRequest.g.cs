@@ -34,6 +34,7 @@ public sealed partial class RenewDelegationTokenRequest : global::Moldau.Protoco
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         Hmac = reader.ReadBytes(flexible);
         RenewPeriodMs = reader.ReadInt64();
         if (flexible)
@@ -98,5 +99,16 @@ public sealed partial class RenewDelegationTokenRequest : global::Moldau.Protoco
     public bool IsAllDefault()
     {
         return !(Hmac is { Length: > 0 }) && !(RenewPeriodMs != 0) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        Hmac = global::System.Array.Empty<byte>();
+        RenewPeriodMs = default;
+        UnknownTaggedFields = null;
     }
 }

@@ -31,6 +31,7 @@ public sealed partial class SaslAuthenticateRequest : global::Moldau.Protocol.IK
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         AuthBytes = reader.ReadBytes(flexible);
         if (flexible)
         {
@@ -92,5 +93,15 @@ public sealed partial class SaslAuthenticateRequest : global::Moldau.Protocol.IK
     public bool IsAllDefault()
     {
         return !(AuthBytes is { Length: > 0 }) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        AuthBytes = global::System.Array.Empty<byte>();
+        UnknownTaggedFields = null;
     }
 }

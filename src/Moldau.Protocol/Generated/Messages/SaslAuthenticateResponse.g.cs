@@ -40,12 +40,17 @@ public sealed partial class SaslAuthenticateResponse : global::Moldau.Protocol.I
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         ErrorCode = reader.ReadInt16();
-        ErrorMessage = reader.ReadNullableString(flexible);
+        ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
         AuthBytes = reader.ReadBytes(flexible);
         if (version >= 1)
         {
             SessionLifetimeMs = reader.ReadInt64();
+        }
+        else
+        {
+            SessionLifetimeMs = 0L;
         }
         if (flexible)
         {
@@ -119,5 +124,18 @@ public sealed partial class SaslAuthenticateResponse : global::Moldau.Protocol.I
     public bool IsAllDefault()
     {
         return !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && !(AuthBytes is { Length: > 0 }) && !(SessionLifetimeMs != 0L) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ErrorCode = default;
+        ErrorMessage = "";
+        AuthBytes = global::System.Array.Empty<byte>();
+        SessionLifetimeMs = 0L;
+        UnknownTaggedFields = null;
     }
 }

@@ -27,7 +27,7 @@ public sealed partial class SaslHandshakeRequest : global::Moldau.Protocol.IKafk
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
-        Mechanism = reader.ReadString(false);
+        Mechanism = reader.ReadString(false, Mechanism);
     }
 
     /// <inheritdoc/>
@@ -48,5 +48,14 @@ public sealed partial class SaslHandshakeRequest : global::Moldau.Protocol.IKafk
     public bool IsAllDefault()
     {
         return !((Mechanism is not null && Mechanism != ""));
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        Mechanism = "";
     }
 }

@@ -38,7 +38,9 @@ public sealed partial class SaslHandshakeResponse : global::Moldau.Protocol.IKaf
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<string>(n0);
+            var list1 = Mechanisms ?? new();
+            list1.Clear();
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
                 list1.Add(reader.ReadString(false));
@@ -88,5 +90,15 @@ public sealed partial class SaslHandshakeResponse : global::Moldau.Protocol.IKaf
     public bool IsAllDefault()
     {
         return !(ErrorCode != 0) && !(Mechanisms is { Count: > 0 });
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ErrorCode = default;
+        if (Mechanisms is null) Mechanisms = new(); else Mechanisms.Clear();
     }
 }

@@ -36,12 +36,15 @@ public sealed partial class ShareAcknowledgeRequest : global::Moldau.Protocol.IK
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<AcknowledgeTopic>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
-        GroupId = reader.ReadNullableString(flexible);
-        MemberId = reader.ReadNullableString(flexible);
+        UnknownTaggedFields = null;
+        GroupId = reader.ReadNullableString(flexible, GroupId);
+        MemberId = reader.ReadNullableString(flexible, MemberId);
         ShareSessionEpoch = reader.ReadInt32();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -50,10 +53,12 @@ public sealed partial class ShareAcknowledgeRequest : global::Moldau.Protocol.IK
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<AcknowledgeTopic>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new AcknowledgeTopic();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -148,6 +153,28 @@ public sealed partial class ShareAcknowledgeRequest : global::Moldau.Protocol.IK
         return !(GroupId is not null) && !((MemberId is not null && MemberId != "")) && !(ShareSessionEpoch != 0) && !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        GroupId = default;
+        MemberId = "";
+        ShareSessionEpoch = default;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public AcknowledgeTopic AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The AcknowledgeTopic struct of ShareAcknowledgeRequest.</summary>
     public sealed partial class AcknowledgeTopic : global::Moldau.Protocol.IKafkaMessage
     {
@@ -160,10 +187,13 @@ public sealed partial class ShareAcknowledgeRequest : global::Moldau.Protocol.IK
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<AcknowledgePartition>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             TopicId = reader.ReadUuid();
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
@@ -172,10 +202,12 @@ public sealed partial class ShareAcknowledgeRequest : global::Moldau.Protocol.IK
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<AcknowledgePartition>(n2);
+                var list3 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _partitionsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new AcknowledgePartition();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -265,6 +297,26 @@ public sealed partial class ShareAcknowledgeRequest : global::Moldau.Protocol.IK
         {
             return !(!TopicId.IsZero) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicId = default;
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public AcknowledgePartition AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The AcknowledgePartition struct of ShareAcknowledgeRequest.</summary>
@@ -279,10 +331,13 @@ public sealed partial class ShareAcknowledgeRequest : global::Moldau.Protocol.IK
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<AcknowledgementBatch>? _acknowledgementBatchesSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
@@ -291,10 +346,12 @@ public sealed partial class ShareAcknowledgeRequest : global::Moldau.Protocol.IK
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<AcknowledgementBatch>(n4);
+                var list5 = AcknowledgementBatches ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _acknowledgementBatchesSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new AcknowledgementBatch();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _acknowledgementBatchesSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
@@ -384,6 +441,26 @@ public sealed partial class ShareAcknowledgeRequest : global::Moldau.Protocol.IK
         {
             return !(PartitionIndex != 0) && !(AcknowledgementBatches is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            if (AcknowledgementBatches is null) AcknowledgementBatches = new(); else global::Moldau.Protocol.MessageReuse.Recycle(AcknowledgementBatches, ref _acknowledgementBatchesSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="AcknowledgementBatches"/>, reusing one this message held before, and returns it.</summary>
+        public AcknowledgementBatch AddAcknowledgementBatchesItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _acknowledgementBatchesSpare);
+            e.Reset();
+            (AcknowledgementBatches ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The AcknowledgementBatch struct of ShareAcknowledgeRequest.</summary>
@@ -405,6 +482,7 @@ public sealed partial class ShareAcknowledgeRequest : global::Moldau.Protocol.IK
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             FirstOffset = reader.ReadInt64();
             LastOffset = reader.ReadInt64();
             var n6 = reader.ReadArrayLength(flexible);
@@ -414,7 +492,9 @@ public sealed partial class ShareAcknowledgeRequest : global::Moldau.Protocol.IK
             }
             else
             {
-                var list7 = new global::System.Collections.Generic.List<sbyte>(n6);
+                var list7 = AcknowledgeTypes ?? new();
+                list7.Clear();
+                list7.EnsureCapacity(n6);
                 for (var j = 0; j < n6; j++)
                 {
                     list7.Add(reader.ReadInt8());
@@ -503,6 +583,18 @@ public sealed partial class ShareAcknowledgeRequest : global::Moldau.Protocol.IK
         public bool IsAllDefault()
         {
             return !(FirstOffset != 0) && !(LastOffset != 0) && !(AcknowledgeTypes is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            FirstOffset = default;
+            LastOffset = default;
+            if (AcknowledgeTypes is null) AcknowledgeTypes = new(); else AcknowledgeTypes.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

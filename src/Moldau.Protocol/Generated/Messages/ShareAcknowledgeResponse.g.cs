@@ -39,13 +39,17 @@ public sealed partial class ShareAcknowledgeResponse : global::Moldau.Protocol.I
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<ShareAcknowledgeTopicResponse>? _responsesSpare;
+    private global::System.Collections.Generic.List<NodeEndpoint>? _nodeEndpointsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
-        ErrorMessage = reader.ReadNullableString(flexible);
+        ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -53,10 +57,12 @@ public sealed partial class ShareAcknowledgeResponse : global::Moldau.Protocol.I
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<ShareAcknowledgeTopicResponse>(n0);
+            var list1 = Responses ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _responsesSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new ShareAcknowledgeTopicResponse();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _responsesSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -69,10 +75,12 @@ public sealed partial class ShareAcknowledgeResponse : global::Moldau.Protocol.I
         }
         else
         {
-            var list3 = new global::System.Collections.Generic.List<NodeEndpoint>(n2);
+            var list3 = NodeEndpoints ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _nodeEndpointsSpare);
+            list3.EnsureCapacity(n2);
             for (var j = 0; j < n2; j++)
             {
-                var e = new NodeEndpoint();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _nodeEndpointsSpare);
                 e.Read(ref reader, version);
                 list3.Add(e);
             }
@@ -190,6 +198,38 @@ public sealed partial class ShareAcknowledgeResponse : global::Moldau.Protocol.I
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(ErrorMessage is not null) && !(Responses is { Count: > 0 }) && !(NodeEndpoints is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        ErrorMessage = default;
+        if (Responses is null) Responses = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Responses, ref _responsesSpare);
+        if (NodeEndpoints is null) NodeEndpoints = new(); else global::Moldau.Protocol.MessageReuse.Recycle(NodeEndpoints, ref _nodeEndpointsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Responses"/>, reusing one this message held before, and returns it.</summary>
+    public ShareAcknowledgeTopicResponse AddResponsesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _responsesSpare);
+        e.Reset();
+        (Responses ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="NodeEndpoints"/>, reusing one this message held before, and returns it.</summary>
+    public NodeEndpoint AddNodeEndpointsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _nodeEndpointsSpare);
+        e.Reset();
+        (NodeEndpoints ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The ShareAcknowledgeTopicResponse struct of ShareAcknowledgeResponse.</summary>
     public sealed partial class ShareAcknowledgeTopicResponse : global::Moldau.Protocol.IKafkaMessage
     {
@@ -202,10 +242,13 @@ public sealed partial class ShareAcknowledgeResponse : global::Moldau.Protocol.I
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<PartitionData>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             TopicId = reader.ReadUuid();
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
@@ -214,10 +257,12 @@ public sealed partial class ShareAcknowledgeResponse : global::Moldau.Protocol.I
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<PartitionData>(n4);
+                var list5 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _partitionsSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new PartitionData();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
@@ -307,6 +352,26 @@ public sealed partial class ShareAcknowledgeResponse : global::Moldau.Protocol.I
         {
             return !(!TopicId.IsZero) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicId = default;
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public PartitionData AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The PartitionData struct of ShareAcknowledgeResponse.</summary>
@@ -330,10 +395,11 @@ public sealed partial class ShareAcknowledgeResponse : global::Moldau.Protocol.I
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             ErrorCode = reader.ReadInt16();
-            ErrorMessage = reader.ReadNullableString(flexible);
-            var s6 = new LeaderIdAndEpoch();
+            ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
+            var s6 = CurrentLeader ?? new LeaderIdAndEpoch();
             s6.Read(ref reader, version);
             CurrentLeader = s6;
             if (flexible)
@@ -403,6 +469,19 @@ public sealed partial class ShareAcknowledgeResponse : global::Moldau.Protocol.I
         {
             return !(PartitionIndex != 0) && !(ErrorCode != 0) && !(ErrorMessage is not null) && !((CurrentLeader is not null && !CurrentLeader.IsAllDefault())) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            ErrorCode = default;
+            ErrorMessage = default;
+            if (CurrentLeader is null) CurrentLeader = new(); else CurrentLeader.Reset();
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The LeaderIdAndEpoch struct of ShareAcknowledgeResponse.</summary>
@@ -421,6 +500,7 @@ public sealed partial class ShareAcknowledgeResponse : global::Moldau.Protocol.I
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             LeaderId = reader.ReadInt32();
             LeaderEpoch = reader.ReadInt32();
             if (flexible)
@@ -486,6 +566,17 @@ public sealed partial class ShareAcknowledgeResponse : global::Moldau.Protocol.I
         {
             return !(LeaderId != 0) && !(LeaderEpoch != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            LeaderId = default;
+            LeaderEpoch = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The NodeEndpoint struct of ShareAcknowledgeResponse.</summary>
@@ -510,10 +601,11 @@ public sealed partial class ShareAcknowledgeResponse : global::Moldau.Protocol.I
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             NodeId = reader.ReadInt32();
-            Host = reader.ReadString(flexible);
+            Host = reader.ReadString(flexible, Host);
             Port = reader.ReadInt32();
-            Rack = reader.ReadNullableString(flexible);
+            Rack = reader.ReadNullableString(flexible, Rack);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -580,6 +672,19 @@ public sealed partial class ShareAcknowledgeResponse : global::Moldau.Protocol.I
         public bool IsAllDefault()
         {
             return !(NodeId != 0) && !((Host is not null && Host != "")) && !(Port != 0) && !(Rack is not null) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            NodeId = default;
+            Host = "";
+            Port = default;
+            Rack = default;
+            UnknownTaggedFields = null;
         }
     }
 }

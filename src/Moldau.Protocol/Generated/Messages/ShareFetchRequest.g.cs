@@ -48,12 +48,16 @@ public sealed partial class ShareFetchRequest : global::Moldau.Protocol.IKafkaMe
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<FetchTopic>? _topicsSpare;
+    private global::System.Collections.Generic.List<ForgottenTopic>? _forgottenTopicsDataSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
-        GroupId = reader.ReadNullableString(flexible);
-        MemberId = reader.ReadNullableString(flexible);
+        UnknownTaggedFields = null;
+        GroupId = reader.ReadNullableString(flexible, GroupId);
+        MemberId = reader.ReadNullableString(flexible, MemberId);
         ShareSessionEpoch = reader.ReadInt32();
         MaxWaitMs = reader.ReadInt32();
         MinBytes = reader.ReadInt32();
@@ -65,10 +69,12 @@ public sealed partial class ShareFetchRequest : global::Moldau.Protocol.IKafkaMe
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<FetchTopic>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new FetchTopic();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -81,10 +87,12 @@ public sealed partial class ShareFetchRequest : global::Moldau.Protocol.IKafkaMe
         }
         else
         {
-            var list3 = new global::System.Collections.Generic.List<ForgottenTopic>(n2);
+            var list3 = ForgottenTopicsData ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _forgottenTopicsDataSpare);
+            list3.EnsureCapacity(n2);
             for (var j = 0; j < n2; j++)
             {
-                var e = new ForgottenTopic();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _forgottenTopicsDataSpare);
                 e.Read(ref reader, version);
                 list3.Add(e);
             }
@@ -208,6 +216,41 @@ public sealed partial class ShareFetchRequest : global::Moldau.Protocol.IKafkaMe
         return !(GroupId is not null) && !((MemberId is not null && MemberId != "")) && !(ShareSessionEpoch != 0) && !(MaxWaitMs != 0) && !(MinBytes != 0) && !(MaxBytes != 2147483647) && !(Topics is { Count: > 0 }) && !(ForgottenTopicsData is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        GroupId = default;
+        MemberId = "";
+        ShareSessionEpoch = default;
+        MaxWaitMs = default;
+        MinBytes = default;
+        MaxBytes = 2147483647;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        if (ForgottenTopicsData is null) ForgottenTopicsData = new(); else global::Moldau.Protocol.MessageReuse.Recycle(ForgottenTopicsData, ref _forgottenTopicsDataSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public FetchTopic AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="ForgottenTopicsData"/>, reusing one this message held before, and returns it.</summary>
+    public ForgottenTopic AddForgottenTopicsDataItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _forgottenTopicsDataSpare);
+        e.Reset();
+        (ForgottenTopicsData ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The FetchTopic struct of ShareFetchRequest.</summary>
     public sealed partial class FetchTopic : global::Moldau.Protocol.IKafkaMessage
     {
@@ -220,10 +263,13 @@ public sealed partial class ShareFetchRequest : global::Moldau.Protocol.IKafkaMe
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<FetchPartition>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             TopicId = reader.ReadUuid();
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
@@ -232,10 +278,12 @@ public sealed partial class ShareFetchRequest : global::Moldau.Protocol.IKafkaMe
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<FetchPartition>(n4);
+                var list5 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _partitionsSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new FetchPartition();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
@@ -325,6 +373,26 @@ public sealed partial class ShareFetchRequest : global::Moldau.Protocol.IKafkaMe
         {
             return !(!TopicId.IsZero) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicId = default;
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public FetchPartition AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The FetchPartition struct of ShareFetchRequest.</summary>
@@ -342,10 +410,13 @@ public sealed partial class ShareFetchRequest : global::Moldau.Protocol.IKafkaMe
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<AcknowledgementBatch>? _acknowledgementBatchesSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             PartitionMaxBytes = reader.ReadInt32();
             var n6 = reader.ReadArrayLength(flexible);
@@ -355,10 +426,12 @@ public sealed partial class ShareFetchRequest : global::Moldau.Protocol.IKafkaMe
             }
             else
             {
-                var list7 = new global::System.Collections.Generic.List<AcknowledgementBatch>(n6);
+                var list7 = AcknowledgementBatches ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list7, ref _acknowledgementBatchesSpare);
+                list7.EnsureCapacity(n6);
                 for (var j = 0; j < n6; j++)
                 {
-                    var e = new AcknowledgementBatch();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _acknowledgementBatchesSpare);
                     e.Read(ref reader, version);
                     list7.Add(e);
                 }
@@ -450,6 +523,27 @@ public sealed partial class ShareFetchRequest : global::Moldau.Protocol.IKafkaMe
         {
             return !(PartitionIndex != 0) && !(PartitionMaxBytes != 0) && !(AcknowledgementBatches is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            PartitionMaxBytes = default;
+            if (AcknowledgementBatches is null) AcknowledgementBatches = new(); else global::Moldau.Protocol.MessageReuse.Recycle(AcknowledgementBatches, ref _acknowledgementBatchesSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="AcknowledgementBatches"/>, reusing one this message held before, and returns it.</summary>
+        public AcknowledgementBatch AddAcknowledgementBatchesItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _acknowledgementBatchesSpare);
+            e.Reset();
+            (AcknowledgementBatches ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The AcknowledgementBatch struct of ShareFetchRequest.</summary>
@@ -471,6 +565,7 @@ public sealed partial class ShareFetchRequest : global::Moldau.Protocol.IKafkaMe
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             FirstOffset = reader.ReadInt64();
             LastOffset = reader.ReadInt64();
             var n8 = reader.ReadArrayLength(flexible);
@@ -480,7 +575,9 @@ public sealed partial class ShareFetchRequest : global::Moldau.Protocol.IKafkaMe
             }
             else
             {
-                var list9 = new global::System.Collections.Generic.List<sbyte>(n8);
+                var list9 = AcknowledgeTypes ?? new();
+                list9.Clear();
+                list9.EnsureCapacity(n8);
                 for (var j = 0; j < n8; j++)
                 {
                     list9.Add(reader.ReadInt8());
@@ -570,6 +667,18 @@ public sealed partial class ShareFetchRequest : global::Moldau.Protocol.IKafkaMe
         {
             return !(FirstOffset != 0) && !(LastOffset != 0) && !(AcknowledgeTypes is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            FirstOffset = default;
+            LastOffset = default;
+            if (AcknowledgeTypes is null) AcknowledgeTypes = new(); else AcknowledgeTypes.Clear();
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The ForgottenTopic struct of ShareFetchRequest.</summary>
@@ -588,6 +697,7 @@ public sealed partial class ShareFetchRequest : global::Moldau.Protocol.IKafkaMe
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             TopicId = reader.ReadUuid();
             var n10 = reader.ReadArrayLength(flexible);
             if (n10 < 0)
@@ -596,7 +706,9 @@ public sealed partial class ShareFetchRequest : global::Moldau.Protocol.IKafkaMe
             }
             else
             {
-                var list11 = new global::System.Collections.Generic.List<int>(n10);
+                var list11 = Partitions ?? new();
+                list11.Clear();
+                list11.EnsureCapacity(n10);
                 for (var j = 0; j < n10; j++)
                 {
                     list11.Add(reader.ReadInt32());
@@ -683,6 +795,17 @@ public sealed partial class ShareFetchRequest : global::Moldau.Protocol.IKafkaMe
         public bool IsAllDefault()
         {
             return !(!TopicId.IsZero) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicId = default;
+            if (Partitions is null) Partitions = new(); else Partitions.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -39,13 +39,17 @@ public sealed partial class ShareFetchResponse : global::Moldau.Protocol.IKafkaM
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<ShareFetchableTopicResponse>? _responsesSpare;
+    private global::System.Collections.Generic.List<NodeEndpoint>? _nodeEndpointsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
-        ErrorMessage = reader.ReadNullableString(flexible);
+        ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -53,10 +57,12 @@ public sealed partial class ShareFetchResponse : global::Moldau.Protocol.IKafkaM
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<ShareFetchableTopicResponse>(n0);
+            var list1 = Responses ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _responsesSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new ShareFetchableTopicResponse();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _responsesSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -69,10 +75,12 @@ public sealed partial class ShareFetchResponse : global::Moldau.Protocol.IKafkaM
         }
         else
         {
-            var list3 = new global::System.Collections.Generic.List<NodeEndpoint>(n2);
+            var list3 = NodeEndpoints ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _nodeEndpointsSpare);
+            list3.EnsureCapacity(n2);
             for (var j = 0; j < n2; j++)
             {
-                var e = new NodeEndpoint();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _nodeEndpointsSpare);
                 e.Read(ref reader, version);
                 list3.Add(e);
             }
@@ -190,6 +198,38 @@ public sealed partial class ShareFetchResponse : global::Moldau.Protocol.IKafkaM
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(ErrorMessage is not null) && !(Responses is { Count: > 0 }) && !(NodeEndpoints is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        ErrorMessage = default;
+        if (Responses is null) Responses = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Responses, ref _responsesSpare);
+        if (NodeEndpoints is null) NodeEndpoints = new(); else global::Moldau.Protocol.MessageReuse.Recycle(NodeEndpoints, ref _nodeEndpointsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Responses"/>, reusing one this message held before, and returns it.</summary>
+    public ShareFetchableTopicResponse AddResponsesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _responsesSpare);
+        e.Reset();
+        (Responses ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="NodeEndpoints"/>, reusing one this message held before, and returns it.</summary>
+    public NodeEndpoint AddNodeEndpointsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _nodeEndpointsSpare);
+        e.Reset();
+        (NodeEndpoints ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The ShareFetchableTopicResponse struct of ShareFetchResponse.</summary>
     public sealed partial class ShareFetchableTopicResponse : global::Moldau.Protocol.IKafkaMessage
     {
@@ -202,10 +242,13 @@ public sealed partial class ShareFetchResponse : global::Moldau.Protocol.IKafkaM
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<PartitionData>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             TopicId = reader.ReadUuid();
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
@@ -214,10 +257,12 @@ public sealed partial class ShareFetchResponse : global::Moldau.Protocol.IKafkaM
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<PartitionData>(n4);
+                var list5 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _partitionsSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new PartitionData();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
@@ -307,6 +352,26 @@ public sealed partial class ShareFetchResponse : global::Moldau.Protocol.IKafkaM
         {
             return !(!TopicId.IsZero) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicId = default;
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public PartitionData AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The PartitionData struct of ShareFetchResponse.</summary>
@@ -338,16 +403,19 @@ public sealed partial class ShareFetchResponse : global::Moldau.Protocol.IKafkaM
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<AcquiredRecords>? _acquiredRecordsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             ErrorCode = reader.ReadInt16();
-            ErrorMessage = reader.ReadNullableString(flexible);
+            ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
             AcknowledgeErrorCode = reader.ReadInt16();
-            AcknowledgeErrorMessage = reader.ReadNullableString(flexible);
-            var s6 = new LeaderIdAndEpoch();
+            AcknowledgeErrorMessage = reader.ReadNullableString(flexible, AcknowledgeErrorMessage);
+            var s6 = CurrentLeader ?? new LeaderIdAndEpoch();
             s6.Read(ref reader, version);
             CurrentLeader = s6;
             Records = reader.ReadNullableBytesSlice(flexible);
@@ -358,10 +426,12 @@ public sealed partial class ShareFetchResponse : global::Moldau.Protocol.IKafkaM
             }
             else
             {
-                var list8 = new global::System.Collections.Generic.List<AcquiredRecords>(n7);
+                var list8 = AcquiredRecords ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list8, ref _acquiredRecordsSpare);
+                list8.EnsureCapacity(n7);
                 for (var j = 0; j < n7; j++)
                 {
-                    var e = new AcquiredRecords();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _acquiredRecordsSpare);
                     e.Read(ref reader, version);
                     list8.Add(e);
                 }
@@ -463,6 +533,32 @@ public sealed partial class ShareFetchResponse : global::Moldau.Protocol.IKafkaM
         {
             return !(PartitionIndex != 0) && !(ErrorCode != 0) && !(ErrorMessage is not null) && !(AcknowledgeErrorCode != 0) && !(AcknowledgeErrorMessage is not null) && !((CurrentLeader is not null && !CurrentLeader.IsAllDefault())) && !(Records.HasValue) && !(AcquiredRecords is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            ErrorCode = default;
+            ErrorMessage = default;
+            AcknowledgeErrorCode = default;
+            AcknowledgeErrorMessage = default;
+            if (CurrentLeader is null) CurrentLeader = new(); else CurrentLeader.Reset();
+            Records = default;
+            if (AcquiredRecords is null) AcquiredRecords = new(); else global::Moldau.Protocol.MessageReuse.Recycle(AcquiredRecords, ref _acquiredRecordsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="AcquiredRecords"/>, reusing one this message held before, and returns it.</summary>
+        public AcquiredRecords AddAcquiredRecordsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _acquiredRecordsSpare);
+            e.Reset();
+            (AcquiredRecords ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The LeaderIdAndEpoch struct of ShareFetchResponse.</summary>
@@ -481,6 +577,7 @@ public sealed partial class ShareFetchResponse : global::Moldau.Protocol.IKafkaM
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             LeaderId = reader.ReadInt32();
             LeaderEpoch = reader.ReadInt32();
             if (flexible)
@@ -546,6 +643,17 @@ public sealed partial class ShareFetchResponse : global::Moldau.Protocol.IKafkaM
         {
             return !(LeaderId != 0) && !(LeaderEpoch != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            LeaderId = default;
+            LeaderEpoch = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The AcquiredRecords struct of ShareFetchResponse.</summary>
@@ -567,6 +675,7 @@ public sealed partial class ShareFetchResponse : global::Moldau.Protocol.IKafkaM
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             FirstOffset = reader.ReadInt64();
             LastOffset = reader.ReadInt64();
             DeliveryCount = reader.ReadInt16();
@@ -635,6 +744,18 @@ public sealed partial class ShareFetchResponse : global::Moldau.Protocol.IKafkaM
         {
             return !(FirstOffset != 0) && !(LastOffset != 0) && !(DeliveryCount != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            FirstOffset = default;
+            LastOffset = default;
+            DeliveryCount = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The NodeEndpoint struct of ShareFetchResponse.</summary>
@@ -659,10 +780,11 @@ public sealed partial class ShareFetchResponse : global::Moldau.Protocol.IKafkaM
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             NodeId = reader.ReadInt32();
-            Host = reader.ReadString(flexible);
+            Host = reader.ReadString(flexible, Host);
             Port = reader.ReadInt32();
-            Rack = reader.ReadNullableString(flexible);
+            Rack = reader.ReadNullableString(flexible, Rack);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -729,6 +851,19 @@ public sealed partial class ShareFetchResponse : global::Moldau.Protocol.IKafkaM
         public bool IsAllDefault()
         {
             return !(NodeId != 0) && !((Host is not null && Host != "")) && !(Port != 0) && !(Rack is not null) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            NodeId = default;
+            Host = "";
+            Port = default;
+            Rack = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -34,6 +34,7 @@ public sealed partial class ShareGroupDescribeRequest : global::Moldau.Protocol.
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -41,7 +42,9 @@ public sealed partial class ShareGroupDescribeRequest : global::Moldau.Protocol.
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<string>(n0);
+            var list1 = GroupIds ?? new();
+            list1.Clear();
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
                 list1.Add(reader.ReadString(flexible));
@@ -132,5 +135,16 @@ public sealed partial class ShareGroupDescribeRequest : global::Moldau.Protocol.
     public bool IsAllDefault()
     {
         return !(GroupIds is { Count: > 0 }) && !(IncludeAuthorizedOperations) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (GroupIds is null) GroupIds = new(); else GroupIds.Clear();
+        IncludeAuthorizedOperations = default;
+        UnknownTaggedFields = null;
     }
 }

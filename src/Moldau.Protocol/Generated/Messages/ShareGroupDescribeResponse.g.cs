@@ -30,10 +30,13 @@ public sealed partial class ShareGroupDescribeResponse : global::Moldau.Protocol
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<DescribedGroup>? _groupsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -42,10 +45,12 @@ public sealed partial class ShareGroupDescribeResponse : global::Moldau.Protocol
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<DescribedGroup>(n0);
+            var list1 = Groups ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _groupsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new DescribedGroup();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _groupsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -136,6 +141,26 @@ public sealed partial class ShareGroupDescribeResponse : global::Moldau.Protocol
         return !(ThrottleTimeMs != 0) && !(Groups is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        if (Groups is null) Groups = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Groups, ref _groupsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Groups"/>, reusing one this message held before, and returns it.</summary>
+    public DescribedGroup AddGroupsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _groupsSpare);
+        e.Reset();
+        (Groups ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The DescribedGroup struct of ShareGroupDescribeResponse.</summary>
     public sealed partial class DescribedGroup : global::Moldau.Protocol.IKafkaMessage
     {
@@ -169,17 +194,20 @@ public sealed partial class ShareGroupDescribeResponse : global::Moldau.Protocol
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<Member>? _membersSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             ErrorCode = reader.ReadInt16();
-            ErrorMessage = reader.ReadNullableString(flexible);
-            GroupId = reader.ReadString(flexible);
-            GroupState = reader.ReadString(flexible);
+            ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
+            GroupId = reader.ReadString(flexible, GroupId);
+            GroupState = reader.ReadString(flexible, GroupState);
             GroupEpoch = reader.ReadInt32();
             AssignmentEpoch = reader.ReadInt32();
-            AssignorName = reader.ReadString(flexible);
+            AssignorName = reader.ReadString(flexible, AssignorName);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -187,10 +215,12 @@ public sealed partial class ShareGroupDescribeResponse : global::Moldau.Protocol
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<Member>(n2);
+                var list3 = Members ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _membersSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new Member();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _membersSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -295,6 +325,33 @@ public sealed partial class ShareGroupDescribeResponse : global::Moldau.Protocol
         {
             return !(ErrorCode != 0) && !(ErrorMessage is not null) && !((GroupId is not null && GroupId != "")) && !((GroupState is not null && GroupState != "")) && !(GroupEpoch != 0) && !(AssignmentEpoch != 0) && !((AssignorName is not null && AssignorName != "")) && !(Members is { Count: > 0 }) && !(AuthorizedOperations != -2147483648) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ErrorCode = default;
+            ErrorMessage = default;
+            GroupId = "";
+            GroupState = "";
+            GroupEpoch = default;
+            AssignmentEpoch = default;
+            AssignorName = "";
+            if (Members is null) Members = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Members, ref _membersSpare);
+            AuthorizedOperations = -2147483648;
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Members"/>, reusing one this message held before, and returns it.</summary>
+        public Member AddMembersItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _membersSpare);
+            e.Reset();
+            (Members ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The Member struct of ShareGroupDescribeResponse.</summary>
@@ -328,11 +385,12 @@ public sealed partial class ShareGroupDescribeResponse : global::Moldau.Protocol
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            MemberId = reader.ReadString(flexible);
-            RackId = reader.ReadNullableString(flexible);
+            UnknownTaggedFields = null;
+            MemberId = reader.ReadString(flexible, MemberId);
+            RackId = reader.ReadNullableString(flexible, RackId);
             MemberEpoch = reader.ReadInt32();
-            ClientId = reader.ReadString(flexible);
-            ClientHost = reader.ReadString(flexible);
+            ClientId = reader.ReadString(flexible, ClientId);
+            ClientHost = reader.ReadString(flexible, ClientHost);
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
             {
@@ -340,14 +398,16 @@ public sealed partial class ShareGroupDescribeResponse : global::Moldau.Protocol
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<string>(n4);
+                var list5 = SubscribedTopicNames ?? new();
+                list5.Clear();
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
                     list5.Add(reader.ReadString(flexible));
                 }
                 SubscribedTopicNames = list5;
             }
-            var s6 = new Assignment();
+            var s6 = Assignment ?? new Assignment();
             s6.Read(ref reader, version);
             Assignment = s6;
             if (flexible)
@@ -444,6 +504,22 @@ public sealed partial class ShareGroupDescribeResponse : global::Moldau.Protocol
         {
             return !((MemberId is not null && MemberId != "")) && !(RackId is not null) && !(MemberEpoch != 0) && !((ClientId is not null && ClientId != "")) && !((ClientHost is not null && ClientHost != "")) && !(SubscribedTopicNames is { Count: > 0 }) && !((Assignment is not null && !Assignment.IsAllDefault())) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            MemberId = "";
+            RackId = default;
+            MemberEpoch = default;
+            ClientId = "";
+            ClientHost = "";
+            if (SubscribedTopicNames is null) SubscribedTopicNames = new(); else SubscribedTopicNames.Clear();
+            if (Assignment is null) Assignment = new(); else Assignment.Reset();
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The TopicPartitions struct of ShareGroupDescribeResponse.</summary>
@@ -465,8 +541,9 @@ public sealed partial class ShareGroupDescribeResponse : global::Moldau.Protocol
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             TopicId = reader.ReadUuid();
-            TopicName = reader.ReadString(flexible);
+            TopicName = reader.ReadString(flexible, TopicName);
             var n7 = reader.ReadArrayLength(flexible);
             if (n7 < 0)
             {
@@ -474,7 +551,9 @@ public sealed partial class ShareGroupDescribeResponse : global::Moldau.Protocol
             }
             else
             {
-                var list8 = new global::System.Collections.Generic.List<int>(n7);
+                var list8 = Partitions ?? new();
+                list8.Clear();
+                list8.EnsureCapacity(n7);
                 for (var j = 0; j < n7; j++)
                 {
                     list8.Add(reader.ReadInt32());
@@ -564,6 +643,18 @@ public sealed partial class ShareGroupDescribeResponse : global::Moldau.Protocol
         {
             return !(!TopicId.IsZero) && !((TopicName is not null && TopicName != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicId = default;
+            TopicName = "";
+            if (Partitions is null) Partitions = new(); else Partitions.Clear();
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The Assignment struct of ShareGroupDescribeResponse.</summary>
@@ -575,10 +666,13 @@ public sealed partial class ShareGroupDescribeResponse : global::Moldau.Protocol
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<TopicPartitions>? _topicPartitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             var n9 = reader.ReadArrayLength(flexible);
             if (n9 < 0)
             {
@@ -586,10 +680,12 @@ public sealed partial class ShareGroupDescribeResponse : global::Moldau.Protocol
             }
             else
             {
-                var list10 = new global::System.Collections.Generic.List<TopicPartitions>(n9);
+                var list10 = TopicPartitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list10, ref _topicPartitionsSpare);
+                list10.EnsureCapacity(n9);
                 for (var j = 0; j < n9; j++)
                 {
-                    var e = new TopicPartitions();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicPartitionsSpare);
                     e.Read(ref reader, version);
                     list10.Add(e);
                 }
@@ -676,6 +772,25 @@ public sealed partial class ShareGroupDescribeResponse : global::Moldau.Protocol
         public bool IsAllDefault()
         {
             return !(TopicPartitions is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            if (TopicPartitions is null) TopicPartitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(TopicPartitions, ref _topicPartitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="TopicPartitions"/>, reusing one this message held before, and returns it.</summary>
+        public TopicPartitions AddTopicPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicPartitionsSpare);
+            e.Reset();
+            (TopicPartitions ??= new()).Add(e);
+            return e;
         }
     }
 }

@@ -39,22 +39,27 @@ public sealed partial class ShareGroupHeartbeatRequest : global::Moldau.Protocol
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<string>? _subscribedTopicNamesEmptied;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
-        GroupId = reader.ReadString(flexible);
-        MemberId = reader.ReadString(flexible);
+        UnknownTaggedFields = null;
+        GroupId = reader.ReadString(flexible, GroupId);
+        MemberId = reader.ReadString(flexible, MemberId);
         MemberEpoch = reader.ReadInt32();
-        RackId = reader.ReadNullableString(flexible);
+        RackId = reader.ReadNullableString(flexible, RackId);
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
-            SubscribedTopicNames = null;
+            SetSubscribedTopicNamesToNull();
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<string>(n0);
+            var list1 = SubscribedTopicNames ?? global::Moldau.Protocol.MessageReuse.List(ref _subscribedTopicNamesEmptied);
+            list1.Clear();
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
                 list1.Add(reader.ReadString(flexible));
@@ -150,5 +155,30 @@ public sealed partial class ShareGroupHeartbeatRequest : global::Moldau.Protocol
     public bool IsAllDefault()
     {
         return !((GroupId is not null && GroupId != "")) && !((MemberId is not null && MemberId != "")) && !(MemberEpoch != 0) && !(RackId is not null) && !(SubscribedTopicNames is not null) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        GroupId = "";
+        MemberId = "";
+        MemberEpoch = default;
+        RackId = default;
+        SetSubscribedTopicNamesToNull();
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Sets <see cref="SubscribedTopicNames"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetSubscribedTopicNamesToNull()
+    {
+        if (SubscribedTopicNames is not null)
+        {
+            SubscribedTopicNames.Clear();
+            _subscribedTopicNamesEmptied = SubscribedTopicNames;
+            SubscribedTopicNames = null;
+        }
     }
 }

@@ -48,23 +48,40 @@ public sealed partial class StopReplicaRequest : global::Moldau.Protocol.IKafkaM
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<StopReplicaPartitionV0>? _ungroupedPartitionsSpare;
+    private global::System.Collections.Generic.List<StopReplicaTopicV1>? _topicsSpare;
+    private global::System.Collections.Generic.List<StopReplicaTopicState>? _topicStatesSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         ControllerId = reader.ReadInt32();
         if (version >= 4)
         {
             IsKRaftController = reader.ReadBool();
+        }
+        else
+        {
+            IsKRaftController = default;
         }
         ControllerEpoch = reader.ReadInt32();
         if (version >= 1)
         {
             BrokerEpoch = reader.ReadInt64();
         }
+        else
+        {
+            BrokerEpoch = -1L;
+        }
         if (version <= 2)
         {
             DeletePartitions = reader.ReadBool();
+        }
+        else
+        {
+            DeletePartitions = default;
         }
         if (version <= 0)
         {
@@ -75,15 +92,21 @@ public sealed partial class StopReplicaRequest : global::Moldau.Protocol.IKafkaM
             }
             else
             {
-                var list1 = new global::System.Collections.Generic.List<StopReplicaPartitionV0>(n0);
+                var list1 = UngroupedPartitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _ungroupedPartitionsSpare);
+                list1.EnsureCapacity(n0);
                 for (var j = 0; j < n0; j++)
                 {
-                    var e = new StopReplicaPartitionV0();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _ungroupedPartitionsSpare);
                     e.Read(ref reader, version);
                     list1.Add(e);
                 }
                 UngroupedPartitions = list1;
             }
+        }
+        else
+        {
+            if (UngroupedPartitions is null) UngroupedPartitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(UngroupedPartitions, ref _ungroupedPartitionsSpare);
         }
         if (version >= 1 && version <= 2)
         {
@@ -94,15 +117,21 @@ public sealed partial class StopReplicaRequest : global::Moldau.Protocol.IKafkaM
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<StopReplicaTopicV1>(n2);
+                var list3 = Topics ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _topicsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new StopReplicaTopicV1();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
                 Topics = list3;
             }
+        }
+        else
+        {
+            if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
         }
         if (version >= 3)
         {
@@ -113,15 +142,21 @@ public sealed partial class StopReplicaRequest : global::Moldau.Protocol.IKafkaM
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<StopReplicaTopicState>(n4);
+                var list5 = TopicStates ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _topicStatesSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new StopReplicaTopicState();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicStatesSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
                 TopicStates = list5;
             }
+        }
+        else
+        {
+            if (TopicStates is null) TopicStates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(TopicStates, ref _topicStatesSpare);
         }
         if (flexible)
         {
@@ -298,6 +333,50 @@ public sealed partial class StopReplicaRequest : global::Moldau.Protocol.IKafkaM
         return !(ControllerId != 0) && !(IsKRaftController) && !(ControllerEpoch != 0) && !(BrokerEpoch != -1L) && !(DeletePartitions) && !(UngroupedPartitions is { Count: > 0 }) && !(Topics is { Count: > 0 }) && !(TopicStates is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ControllerId = default;
+        IsKRaftController = default;
+        ControllerEpoch = default;
+        BrokerEpoch = -1L;
+        DeletePartitions = default;
+        if (UngroupedPartitions is null) UngroupedPartitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(UngroupedPartitions, ref _ungroupedPartitionsSpare);
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        if (TopicStates is null) TopicStates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(TopicStates, ref _topicStatesSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="UngroupedPartitions"/>, reusing one this message held before, and returns it.</summary>
+    public StopReplicaPartitionV0 AddUngroupedPartitionsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _ungroupedPartitionsSpare);
+        e.Reset();
+        (UngroupedPartitions ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public StopReplicaTopicV1 AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="TopicStates"/>, reusing one this message held before, and returns it.</summary>
+    public StopReplicaTopicState AddTopicStatesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicStatesSpare);
+        e.Reset();
+        (TopicStates ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The StopReplicaPartitionV0 struct of StopReplicaRequest.</summary>
     public sealed partial class StopReplicaPartitionV0 : global::Moldau.Protocol.IKafkaMessage
     {
@@ -314,13 +393,22 @@ public sealed partial class StopReplicaRequest : global::Moldau.Protocol.IKafkaM
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
+            UnknownTaggedFields = null;
             if (version <= 0)
             {
-                TopicName = reader.ReadString(flexible);
+                TopicName = reader.ReadString(flexible, TopicName);
+            }
+            else
+            {
+                TopicName = "";
             }
             if (version <= 0)
             {
                 PartitionIndex = reader.ReadInt32();
+            }
+            else
+            {
+                PartitionIndex = default;
             }
             if (flexible)
             {
@@ -397,6 +485,17 @@ public sealed partial class StopReplicaRequest : global::Moldau.Protocol.IKafkaM
         {
             return !((TopicName is not null && TopicName != "")) && !(PartitionIndex != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicName = "";
+            PartitionIndex = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The StopReplicaTopicV1 struct of StopReplicaRequest.</summary>
@@ -415,9 +514,14 @@ public sealed partial class StopReplicaRequest : global::Moldau.Protocol.IKafkaM
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
+            UnknownTaggedFields = null;
             if (version >= 1 && version <= 2)
             {
-                Name = reader.ReadString(flexible);
+                Name = reader.ReadString(flexible, Name);
+            }
+            else
+            {
+                Name = "";
             }
             if (version >= 1 && version <= 2)
             {
@@ -428,13 +532,19 @@ public sealed partial class StopReplicaRequest : global::Moldau.Protocol.IKafkaM
                 }
                 else
                 {
-                    var list7 = new global::System.Collections.Generic.List<int>(n6);
+                    var list7 = PartitionIndexes ?? new();
+                    list7.Clear();
+                    list7.EnsureCapacity(n6);
                     for (var j = 0; j < n6; j++)
                     {
                         list7.Add(reader.ReadInt32());
                     }
                     PartitionIndexes = list7;
                 }
+            }
+            else
+            {
+                if (PartitionIndexes is null) PartitionIndexes = new(); else PartitionIndexes.Clear();
             }
             if (flexible)
             {
@@ -529,6 +639,17 @@ public sealed partial class StopReplicaRequest : global::Moldau.Protocol.IKafkaM
         {
             return !((Name is not null && Name != "")) && !(PartitionIndexes is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (PartitionIndexes is null) PartitionIndexes = new(); else PartitionIndexes.Clear();
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The StopReplicaTopicState struct of StopReplicaRequest.</summary>
@@ -543,13 +664,20 @@ public sealed partial class StopReplicaRequest : global::Moldau.Protocol.IKafkaM
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<StopReplicaPartitionState>? _partitionStatesSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
+            UnknownTaggedFields = null;
             if (version >= 3)
             {
-                TopicName = reader.ReadString(flexible);
+                TopicName = reader.ReadString(flexible, TopicName);
+            }
+            else
+            {
+                TopicName = "";
             }
             if (version >= 3)
             {
@@ -560,15 +688,21 @@ public sealed partial class StopReplicaRequest : global::Moldau.Protocol.IKafkaM
                 }
                 else
                 {
-                    var list9 = new global::System.Collections.Generic.List<StopReplicaPartitionState>(n8);
+                    var list9 = PartitionStates ?? new();
+                    global::Moldau.Protocol.MessageReuse.Recycle(list9, ref _partitionStatesSpare);
+                    list9.EnsureCapacity(n8);
                     for (var j = 0; j < n8; j++)
                     {
-                        var e = new StopReplicaPartitionState();
+                        var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionStatesSpare);
                         e.Read(ref reader, version);
                         list9.Add(e);
                     }
                     PartitionStates = list9;
                 }
+            }
+            else
+            {
+                if (PartitionStates is null) PartitionStates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(PartitionStates, ref _partitionStatesSpare);
             }
             if (flexible)
             {
@@ -666,6 +800,26 @@ public sealed partial class StopReplicaRequest : global::Moldau.Protocol.IKafkaM
         {
             return !((TopicName is not null && TopicName != "")) && !(PartitionStates is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicName = "";
+            if (PartitionStates is null) PartitionStates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(PartitionStates, ref _partitionStatesSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="PartitionStates"/>, reusing one this message held before, and returns it.</summary>
+        public StopReplicaPartitionState AddPartitionStatesItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionStatesSpare);
+            e.Reset();
+            (PartitionStates ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The StopReplicaPartitionState struct of StopReplicaRequest.</summary>
@@ -687,17 +841,30 @@ public sealed partial class StopReplicaRequest : global::Moldau.Protocol.IKafkaM
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
+            UnknownTaggedFields = null;
             if (version >= 3)
             {
                 PartitionIndex = reader.ReadInt32();
+            }
+            else
+            {
+                PartitionIndex = default;
             }
             if (version >= 3)
             {
                 LeaderEpoch = reader.ReadInt32();
             }
+            else
+            {
+                LeaderEpoch = -1;
+            }
             if (version >= 3)
             {
                 DeletePartition = reader.ReadBool();
+            }
+            else
+            {
+                DeletePartition = default;
             }
             if (flexible)
             {
@@ -781,6 +948,18 @@ public sealed partial class StopReplicaRequest : global::Moldau.Protocol.IKafkaM
         public bool IsAllDefault()
         {
             return !(PartitionIndex != 0) && !(LeaderEpoch != -1) && !(DeletePartition) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            LeaderEpoch = -1;
+            DeletePartition = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -30,10 +30,13 @@ public sealed partial class StopReplicaResponse : global::Moldau.Protocol.IKafka
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<StopReplicaPartitionError>? _partitionErrorsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 2;
+        UnknownTaggedFields = null;
         ErrorCode = reader.ReadInt16();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -42,10 +45,12 @@ public sealed partial class StopReplicaResponse : global::Moldau.Protocol.IKafka
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<StopReplicaPartitionError>(n0);
+            var list1 = PartitionErrors ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _partitionErrorsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new StopReplicaPartitionError();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionErrorsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -136,6 +141,26 @@ public sealed partial class StopReplicaResponse : global::Moldau.Protocol.IKafka
         return !(ErrorCode != 0) && !(PartitionErrors is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ErrorCode = default;
+        if (PartitionErrors is null) PartitionErrors = new(); else global::Moldau.Protocol.MessageReuse.Recycle(PartitionErrors, ref _partitionErrorsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="PartitionErrors"/>, reusing one this message held before, and returns it.</summary>
+    public StopReplicaPartitionError AddPartitionErrorsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionErrorsSpare);
+        e.Reset();
+        (PartitionErrors ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The StopReplicaPartitionError struct of StopReplicaResponse.</summary>
     public sealed partial class StopReplicaPartitionError : global::Moldau.Protocol.IKafkaMessage
     {
@@ -155,7 +180,8 @@ public sealed partial class StopReplicaResponse : global::Moldau.Protocol.IKafka
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 2;
-            TopicName = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            TopicName = reader.ReadString(flexible, TopicName);
             PartitionIndex = reader.ReadInt32();
             ErrorCode = reader.ReadInt16();
             if (flexible)
@@ -222,6 +248,18 @@ public sealed partial class StopReplicaResponse : global::Moldau.Protocol.IKafka
         public bool IsAllDefault()
         {
             return !((TopicName is not null && TopicName != "")) && !(PartitionIndex != 0) && !(ErrorCode != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicName = "";
+            PartitionIndex = default;
+            ErrorCode = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -45,24 +45,39 @@ public sealed partial class SyncGroupRequest : global::Moldau.Protocol.IKafkaMes
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<SyncGroupRequestAssignment>? _assignmentsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 4;
-        GroupId = reader.ReadString(flexible);
+        UnknownTaggedFields = null;
+        GroupId = reader.ReadString(flexible, GroupId);
         GenerationId = reader.ReadInt32();
-        MemberId = reader.ReadString(flexible);
+        MemberId = reader.ReadString(flexible, MemberId);
         if (version >= 3)
         {
-            GroupInstanceId = ((version >= 3) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+            GroupInstanceId = ((version >= 3) ? reader.ReadNullableString(flexible, GroupInstanceId) : reader.ReadString(flexible, GroupInstanceId));
+        }
+        else
+        {
+            GroupInstanceId = default;
         }
         if (version >= 5)
         {
-            ProtocolType = ((version >= 5) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+            ProtocolType = ((version >= 5) ? reader.ReadNullableString(flexible, ProtocolType) : reader.ReadString(flexible, ProtocolType));
+        }
+        else
+        {
+            ProtocolType = default;
         }
         if (version >= 5)
         {
-            ProtocolName = ((version >= 5) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+            ProtocolName = ((version >= 5) ? reader.ReadNullableString(flexible, ProtocolName) : reader.ReadString(flexible, ProtocolName));
+        }
+        else
+        {
+            ProtocolName = default;
         }
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -71,10 +86,12 @@ public sealed partial class SyncGroupRequest : global::Moldau.Protocol.IKafkaMes
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<SyncGroupRequestAssignment>(n0);
+            var list1 = Assignments ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _assignmentsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new SyncGroupRequestAssignment();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _assignmentsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -193,6 +210,31 @@ public sealed partial class SyncGroupRequest : global::Moldau.Protocol.IKafkaMes
         return !((GroupId is not null && GroupId != "")) && !(GenerationId != 0) && !((MemberId is not null && MemberId != "")) && !(GroupInstanceId is not null) && !(ProtocolType is not null) && !(ProtocolName is not null) && !(Assignments is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        GroupId = "";
+        GenerationId = default;
+        MemberId = "";
+        GroupInstanceId = default;
+        ProtocolType = default;
+        ProtocolName = default;
+        if (Assignments is null) Assignments = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Assignments, ref _assignmentsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Assignments"/>, reusing one this message held before, and returns it.</summary>
+    public SyncGroupRequestAssignment AddAssignmentsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _assignmentsSpare);
+        e.Reset();
+        (Assignments ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The SyncGroupRequestAssignment struct of SyncGroupRequest.</summary>
     public sealed partial class SyncGroupRequestAssignment : global::Moldau.Protocol.IKafkaMessage
     {
@@ -209,7 +251,8 @@ public sealed partial class SyncGroupRequest : global::Moldau.Protocol.IKafkaMes
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 4;
-            MemberId = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            MemberId = reader.ReadString(flexible, MemberId);
             Assignment = reader.ReadBytes(flexible);
             if (flexible)
             {
@@ -273,6 +316,17 @@ public sealed partial class SyncGroupRequest : global::Moldau.Protocol.IKafkaMes
         public bool IsAllDefault()
         {
             return !((MemberId is not null && MemberId != "")) && !(Assignment is { Length: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            MemberId = "";
+            Assignment = global::System.Array.Empty<byte>();
+            UnknownTaggedFields = null;
         }
     }
 }

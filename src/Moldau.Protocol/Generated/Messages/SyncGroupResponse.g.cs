@@ -43,18 +43,31 @@ public sealed partial class SyncGroupResponse : global::Moldau.Protocol.IKafkaMe
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 4;
+        UnknownTaggedFields = null;
         if (version >= 1)
         {
             ThrottleTimeMs = reader.ReadInt32();
         }
+        else
+        {
+            ThrottleTimeMs = default;
+        }
         ErrorCode = reader.ReadInt16();
         if (version >= 5)
         {
-            ProtocolType = ((version >= 5) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+            ProtocolType = ((version >= 5) ? reader.ReadNullableString(flexible, ProtocolType) : reader.ReadString(flexible, ProtocolType));
+        }
+        else
+        {
+            ProtocolType = default;
         }
         if (version >= 5)
         {
-            ProtocolName = ((version >= 5) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+            ProtocolName = ((version >= 5) ? reader.ReadNullableString(flexible, ProtocolName) : reader.ReadString(flexible, ProtocolName));
+        }
+        else
+        {
+            ProtocolName = default;
         }
         Assignment = reader.ReadBytes(flexible);
         if (flexible)
@@ -143,5 +156,19 @@ public sealed partial class SyncGroupResponse : global::Moldau.Protocol.IKafkaMe
     public bool IsAllDefault()
     {
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !(ProtocolType is not null) && !(ProtocolName is not null) && !(Assignment is { Length: > 0 }) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        ProtocolType = default;
+        ProtocolName = default;
+        Assignment = global::System.Array.Empty<byte>();
+        UnknownTaggedFields = null;
     }
 }

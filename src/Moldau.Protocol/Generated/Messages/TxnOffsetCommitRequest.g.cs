@@ -48,25 +48,40 @@ public sealed partial class TxnOffsetCommitRequest : global::Moldau.Protocol.IKa
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TxnOffsetCommitRequestTopic>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 3;
-        TransactionalId = reader.ReadString(flexible);
-        GroupId = reader.ReadString(flexible);
+        UnknownTaggedFields = null;
+        TransactionalId = reader.ReadString(flexible, TransactionalId);
+        GroupId = reader.ReadString(flexible, GroupId);
         ProducerId = reader.ReadInt64();
         ProducerEpoch = reader.ReadInt16();
         if (version >= 3)
         {
             GenerationId = reader.ReadInt32();
         }
-        if (version >= 3)
+        else
         {
-            MemberId = reader.ReadString(flexible);
+            GenerationId = -1;
         }
         if (version >= 3)
         {
-            GroupInstanceId = ((version >= 3) ? reader.ReadNullableString(flexible) : reader.ReadString(flexible));
+            MemberId = reader.ReadString(flexible, MemberId);
+        }
+        else
+        {
+            MemberId = "";
+        }
+        if (version >= 3)
+        {
+            GroupInstanceId = ((version >= 3) ? reader.ReadNullableString(flexible, GroupInstanceId) : reader.ReadString(flexible, GroupInstanceId));
+        }
+        else
+        {
+            GroupInstanceId = default;
         }
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -75,10 +90,12 @@ public sealed partial class TxnOffsetCommitRequest : global::Moldau.Protocol.IKa
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TxnOffsetCommitRequestTopic>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TxnOffsetCommitRequestTopic();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -199,6 +216,32 @@ public sealed partial class TxnOffsetCommitRequest : global::Moldau.Protocol.IKa
         return !((TransactionalId is not null && TransactionalId != "")) && !((GroupId is not null && GroupId != "")) && !(ProducerId != 0) && !(ProducerEpoch != 0) && !(GenerationId != -1) && !((MemberId is not null && MemberId != "")) && !(GroupInstanceId is not null) && !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        TransactionalId = "";
+        GroupId = "";
+        ProducerId = default;
+        ProducerEpoch = default;
+        GenerationId = -1;
+        MemberId = "";
+        GroupInstanceId = default;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public TxnOffsetCommitRequestTopic AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TxnOffsetCommitRequestTopic struct of TxnOffsetCommitRequest.</summary>
     public sealed partial class TxnOffsetCommitRequestTopic : global::Moldau.Protocol.IKafkaMessage
     {
@@ -211,11 +254,14 @@ public sealed partial class TxnOffsetCommitRequest : global::Moldau.Protocol.IKa
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<TxnOffsetCommitRequestPartition>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 3;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -223,10 +269,12 @@ public sealed partial class TxnOffsetCommitRequest : global::Moldau.Protocol.IKa
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<TxnOffsetCommitRequestPartition>(n2);
+                var list3 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _partitionsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new TxnOffsetCommitRequestPartition();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -316,6 +364,26 @@ public sealed partial class TxnOffsetCommitRequest : global::Moldau.Protocol.IKa
         {
             return !((Name is not null && Name != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public TxnOffsetCommitRequestPartition AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The TxnOffsetCommitRequestPartition struct of TxnOffsetCommitRequest.</summary>
@@ -340,13 +408,18 @@ public sealed partial class TxnOffsetCommitRequest : global::Moldau.Protocol.IKa
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 3;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             CommittedOffset = reader.ReadInt64();
             if (version >= 2)
             {
                 CommittedLeaderEpoch = reader.ReadInt32();
             }
-            CommittedMetadata = reader.ReadNullableString(flexible);
+            else
+            {
+                CommittedLeaderEpoch = -1;
+            }
+            CommittedMetadata = reader.ReadNullableString(flexible, CommittedMetadata);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -419,6 +492,19 @@ public sealed partial class TxnOffsetCommitRequest : global::Moldau.Protocol.IKa
         public bool IsAllDefault()
         {
             return !(PartitionIndex != 0) && !(CommittedOffset != 0) && !(CommittedLeaderEpoch != -1) && !((CommittedMetadata is not null && CommittedMetadata != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            CommittedOffset = default;
+            CommittedLeaderEpoch = -1;
+            CommittedMetadata = "";
+            UnknownTaggedFields = null;
         }
     }
 }

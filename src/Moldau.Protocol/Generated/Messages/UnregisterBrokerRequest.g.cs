@@ -31,6 +31,7 @@ public sealed partial class UnregisterBrokerRequest : global::Moldau.Protocol.IK
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         BrokerId = reader.ReadInt32();
         if (flexible)
         {
@@ -92,5 +93,15 @@ public sealed partial class UnregisterBrokerRequest : global::Moldau.Protocol.IK
     public bool IsAllDefault()
     {
         return !(BrokerId != 0) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        BrokerId = default;
+        UnknownTaggedFields = null;
     }
 }

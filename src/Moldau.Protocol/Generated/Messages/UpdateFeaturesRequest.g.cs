@@ -33,10 +33,13 @@ public sealed partial class UpdateFeaturesRequest : global::Moldau.Protocol.IKaf
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<FeatureUpdateKey>? _featureUpdatesSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         TimeoutMs = reader.ReadInt32();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -45,10 +48,12 @@ public sealed partial class UpdateFeaturesRequest : global::Moldau.Protocol.IKaf
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<FeatureUpdateKey>(n0);
+            var list1 = FeatureUpdates ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _featureUpdatesSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new FeatureUpdateKey();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _featureUpdatesSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -57,6 +62,10 @@ public sealed partial class UpdateFeaturesRequest : global::Moldau.Protocol.IKaf
         if (version >= 1)
         {
             ValidateOnly = reader.ReadBool();
+        }
+        else
+        {
+            ValidateOnly = default;
         }
         if (flexible)
         {
@@ -151,6 +160,27 @@ public sealed partial class UpdateFeaturesRequest : global::Moldau.Protocol.IKaf
         return !(TimeoutMs != 60000) && !(FeatureUpdates is { Count: > 0 }) && !(ValidateOnly) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        TimeoutMs = 60000;
+        if (FeatureUpdates is null) FeatureUpdates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(FeatureUpdates, ref _featureUpdatesSpare);
+        ValidateOnly = default;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="FeatureUpdates"/>, reusing one this message held before, and returns it.</summary>
+    public FeatureUpdateKey AddFeatureUpdatesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _featureUpdatesSpare);
+        e.Reset();
+        (FeatureUpdates ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The FeatureUpdateKey struct of UpdateFeaturesRequest.</summary>
     public sealed partial class FeatureUpdateKey : global::Moldau.Protocol.IKafkaMessage
     {
@@ -173,15 +203,24 @@ public sealed partial class UpdateFeaturesRequest : global::Moldau.Protocol.IKaf
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Feature = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Feature = reader.ReadString(flexible, Feature);
             MaxVersionLevel = reader.ReadInt16();
             if (version <= 0)
             {
                 AllowDowngrade = reader.ReadBool();
             }
+            else
+            {
+                AllowDowngrade = default;
+            }
             if (version >= 1)
             {
                 UpgradeType = reader.ReadInt8();
+            }
+            else
+            {
+                UpgradeType = 1;
             }
             if (flexible)
             {
@@ -261,6 +300,19 @@ public sealed partial class UpdateFeaturesRequest : global::Moldau.Protocol.IKaf
         public bool IsAllDefault()
         {
             return !((Feature is not null && Feature != "")) && !(MaxVersionLevel != 0) && !(AllowDowngrade) && !(UpgradeType != 1) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Feature = "";
+            MaxVersionLevel = default;
+            AllowDowngrade = default;
+            UpgradeType = 1;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -36,13 +36,16 @@ public sealed partial class UpdateFeaturesResponse : global::Moldau.Protocol.IKa
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<UpdatableFeatureResult>? _resultsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
-        ErrorMessage = reader.ReadNullableString(flexible);
+        ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
         if (version <= 1)
         {
             var n0 = reader.ReadArrayLength(flexible);
@@ -52,15 +55,21 @@ public sealed partial class UpdateFeaturesResponse : global::Moldau.Protocol.IKa
             }
             else
             {
-                var list1 = new global::System.Collections.Generic.List<UpdatableFeatureResult>(n0);
+                var list1 = Results ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _resultsSpare);
+                list1.EnsureCapacity(n0);
                 for (var j = 0; j < n0; j++)
                 {
-                    var e = new UpdatableFeatureResult();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _resultsSpare);
                     e.Read(ref reader, version);
                     list1.Add(e);
                 }
                 Results = list1;
             }
+        }
+        else
+        {
+            if (Results is null) Results = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Results, ref _resultsSpare);
         }
         if (flexible)
         {
@@ -157,6 +166,28 @@ public sealed partial class UpdateFeaturesResponse : global::Moldau.Protocol.IKa
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && !(Results is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        ErrorMessage = "";
+        if (Results is null) Results = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Results, ref _resultsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Results"/>, reusing one this message held before, and returns it.</summary>
+    public UpdatableFeatureResult AddResultsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _resultsSpare);
+        e.Reset();
+        (Results ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The UpdatableFeatureResult struct of UpdateFeaturesResponse.</summary>
     public sealed partial class UpdatableFeatureResult : global::Moldau.Protocol.IKafkaMessage
     {
@@ -176,9 +207,10 @@ public sealed partial class UpdateFeaturesResponse : global::Moldau.Protocol.IKa
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Feature = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Feature = reader.ReadString(flexible, Feature);
             ErrorCode = reader.ReadInt16();
-            ErrorMessage = reader.ReadNullableString(flexible);
+            ErrorMessage = reader.ReadNullableString(flexible, ErrorMessage);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -243,6 +275,18 @@ public sealed partial class UpdateFeaturesResponse : global::Moldau.Protocol.IKa
         public bool IsAllDefault()
         {
             return !((Feature is not null && Feature != "")) && !(ErrorCode != 0) && !((ErrorMessage is not null && ErrorMessage != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Feature = "";
+            ErrorCode = default;
+            ErrorMessage = "";
+            UnknownTaggedFields = null;
         }
     }
 }

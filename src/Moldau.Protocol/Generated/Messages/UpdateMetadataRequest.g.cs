@@ -47,19 +47,32 @@ public sealed partial class UpdateMetadataRequest : global::Moldau.Protocol.IKaf
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<UpdateMetadataPartitionState>? _ungroupedPartitionStatesSpare;
+    private global::System.Collections.Generic.List<UpdateMetadataTopicState>? _topicStatesSpare;
+    private global::System.Collections.Generic.List<UpdateMetadataBroker>? _liveBrokersSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 6;
+        UnknownTaggedFields = null;
         ControllerId = reader.ReadInt32();
         if (version >= 8)
         {
             IsKRaftController = reader.ReadBool();
         }
+        else
+        {
+            IsKRaftController = default;
+        }
         ControllerEpoch = reader.ReadInt32();
         if (version >= 5)
         {
             BrokerEpoch = reader.ReadInt64();
+        }
+        else
+        {
+            BrokerEpoch = -1L;
         }
         if (version <= 4)
         {
@@ -70,15 +83,21 @@ public sealed partial class UpdateMetadataRequest : global::Moldau.Protocol.IKaf
             }
             else
             {
-                var list1 = new global::System.Collections.Generic.List<UpdateMetadataPartitionState>(n0);
+                var list1 = UngroupedPartitionStates ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _ungroupedPartitionStatesSpare);
+                list1.EnsureCapacity(n0);
                 for (var j = 0; j < n0; j++)
                 {
-                    var e = new UpdateMetadataPartitionState();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _ungroupedPartitionStatesSpare);
                     e.Read(ref reader, version);
                     list1.Add(e);
                 }
                 UngroupedPartitionStates = list1;
             }
+        }
+        else
+        {
+            if (UngroupedPartitionStates is null) UngroupedPartitionStates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(UngroupedPartitionStates, ref _ungroupedPartitionStatesSpare);
         }
         if (version >= 5)
         {
@@ -89,15 +108,21 @@ public sealed partial class UpdateMetadataRequest : global::Moldau.Protocol.IKaf
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<UpdateMetadataTopicState>(n2);
+                var list3 = TopicStates ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _topicStatesSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new UpdateMetadataTopicState();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicStatesSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
                 TopicStates = list3;
             }
+        }
+        else
+        {
+            if (TopicStates is null) TopicStates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(TopicStates, ref _topicStatesSpare);
         }
         var n4 = reader.ReadArrayLength(flexible);
         if (n4 < 0)
@@ -106,15 +131,18 @@ public sealed partial class UpdateMetadataRequest : global::Moldau.Protocol.IKaf
         }
         else
         {
-            var list5 = new global::System.Collections.Generic.List<UpdateMetadataBroker>(n4);
+            var list5 = LiveBrokers ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _liveBrokersSpare);
+            list5.EnsureCapacity(n4);
             for (var j = 0; j < n4; j++)
             {
-                var e = new UpdateMetadataBroker();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _liveBrokersSpare);
                 e.Read(ref reader, version);
                 list5.Add(e);
             }
             LiveBrokers = list5;
         }
+        Type = default;
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -298,6 +326,50 @@ public sealed partial class UpdateMetadataRequest : global::Moldau.Protocol.IKaf
         return !(ControllerId != 0) && !(IsKRaftController) && !(Type != 0) && !(ControllerEpoch != 0) && !(BrokerEpoch != -1L) && !(UngroupedPartitionStates is { Count: > 0 }) && !(TopicStates is { Count: > 0 }) && !(LiveBrokers is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ControllerId = default;
+        IsKRaftController = default;
+        Type = default;
+        ControllerEpoch = default;
+        BrokerEpoch = -1L;
+        if (UngroupedPartitionStates is null) UngroupedPartitionStates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(UngroupedPartitionStates, ref _ungroupedPartitionStatesSpare);
+        if (TopicStates is null) TopicStates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(TopicStates, ref _topicStatesSpare);
+        if (LiveBrokers is null) LiveBrokers = new(); else global::Moldau.Protocol.MessageReuse.Recycle(LiveBrokers, ref _liveBrokersSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="UngroupedPartitionStates"/>, reusing one this message held before, and returns it.</summary>
+    public UpdateMetadataPartitionState AddUngroupedPartitionStatesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _ungroupedPartitionStatesSpare);
+        e.Reset();
+        (UngroupedPartitionStates ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="TopicStates"/>, reusing one this message held before, and returns it.</summary>
+    public UpdateMetadataTopicState AddTopicStatesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicStatesSpare);
+        e.Reset();
+        (TopicStates ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="LiveBrokers"/>, reusing one this message held before, and returns it.</summary>
+    public UpdateMetadataBroker AddLiveBrokersItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _liveBrokersSpare);
+        e.Reset();
+        (LiveBrokers ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The UpdateMetadataTopicState struct of UpdateMetadataRequest.</summary>
     public sealed partial class UpdateMetadataTopicState : global::Moldau.Protocol.IKafkaMessage
     {
@@ -313,17 +385,28 @@ public sealed partial class UpdateMetadataRequest : global::Moldau.Protocol.IKaf
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<UpdateMetadataPartitionState>? _partitionStatesSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 6;
+            UnknownTaggedFields = null;
             if (version >= 5)
             {
-                TopicName = reader.ReadString(flexible);
+                TopicName = reader.ReadString(flexible, TopicName);
+            }
+            else
+            {
+                TopicName = "";
             }
             if (version >= 7)
             {
                 TopicId = reader.ReadUuid();
+            }
+            else
+            {
+                TopicId = default;
             }
             if (version >= 5)
             {
@@ -334,15 +417,21 @@ public sealed partial class UpdateMetadataRequest : global::Moldau.Protocol.IKaf
                 }
                 else
                 {
-                    var list7 = new global::System.Collections.Generic.List<UpdateMetadataPartitionState>(n6);
+                    var list7 = PartitionStates ?? new();
+                    global::Moldau.Protocol.MessageReuse.Recycle(list7, ref _partitionStatesSpare);
+                    list7.EnsureCapacity(n6);
                     for (var j = 0; j < n6; j++)
                     {
-                        var e = new UpdateMetadataPartitionState();
+                        var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionStatesSpare);
                         e.Read(ref reader, version);
                         list7.Add(e);
                     }
                     PartitionStates = list7;
                 }
+            }
+            else
+            {
+                if (PartitionStates is null) PartitionStates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(PartitionStates, ref _partitionStatesSpare);
             }
             if (flexible)
             {
@@ -448,6 +537,27 @@ public sealed partial class UpdateMetadataRequest : global::Moldau.Protocol.IKaf
         {
             return !((TopicName is not null && TopicName != "")) && !(!TopicId.IsZero) && !(PartitionStates is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicName = "";
+            TopicId = default;
+            if (PartitionStates is null) PartitionStates = new(); else global::Moldau.Protocol.MessageReuse.Recycle(PartitionStates, ref _partitionStatesSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="PartitionStates"/>, reusing one this message held before, and returns it.</summary>
+        public UpdateMetadataPartitionState AddPartitionStatesItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionStatesSpare);
+            e.Reset();
+            (PartitionStates ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The UpdateMetadataBroker struct of UpdateMetadataRequest.</summary>
@@ -471,18 +581,29 @@ public sealed partial class UpdateMetadataRequest : global::Moldau.Protocol.IKaf
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<UpdateMetadataEndpoint>? _endpointsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 6;
+            UnknownTaggedFields = null;
             Id = reader.ReadInt32();
             if (version <= 0)
             {
-                V0Host = reader.ReadString(flexible);
+                V0Host = reader.ReadString(flexible, V0Host);
+            }
+            else
+            {
+                V0Host = "";
             }
             if (version <= 0)
             {
                 V0Port = reader.ReadInt32();
+            }
+            else
+            {
+                V0Port = default;
             }
             if (version >= 1)
             {
@@ -493,19 +614,29 @@ public sealed partial class UpdateMetadataRequest : global::Moldau.Protocol.IKaf
                 }
                 else
                 {
-                    var list9 = new global::System.Collections.Generic.List<UpdateMetadataEndpoint>(n8);
+                    var list9 = Endpoints ?? new();
+                    global::Moldau.Protocol.MessageReuse.Recycle(list9, ref _endpointsSpare);
+                    list9.EnsureCapacity(n8);
                     for (var j = 0; j < n8; j++)
                     {
-                        var e = new UpdateMetadataEndpoint();
+                        var e = global::Moldau.Protocol.MessageReuse.Take(ref _endpointsSpare);
                         e.Read(ref reader, version);
                         list9.Add(e);
                     }
                     Endpoints = list9;
                 }
             }
+            else
+            {
+                if (Endpoints is null) Endpoints = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Endpoints, ref _endpointsSpare);
+            }
             if (version >= 2)
             {
-                Rack = reader.ReadNullableString(flexible);
+                Rack = reader.ReadNullableString(flexible, Rack);
+            }
+            else
+            {
+                Rack = "";
             }
             if (flexible)
             {
@@ -621,6 +752,29 @@ public sealed partial class UpdateMetadataRequest : global::Moldau.Protocol.IKaf
         {
             return !(Id != 0) && !((V0Host is not null && V0Host != "")) && !(V0Port != 0) && !(Endpoints is { Count: > 0 }) && !((Rack is not null && Rack != "")) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Id = default;
+            V0Host = "";
+            V0Port = default;
+            if (Endpoints is null) Endpoints = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Endpoints, ref _endpointsSpare);
+            Rack = "";
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Endpoints"/>, reusing one this message held before, and returns it.</summary>
+        public UpdateMetadataEndpoint AddEndpointsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _endpointsSpare);
+            e.Reset();
+            (Endpoints ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The UpdateMetadataEndpoint struct of UpdateMetadataRequest.</summary>
@@ -645,21 +799,38 @@ public sealed partial class UpdateMetadataRequest : global::Moldau.Protocol.IKaf
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 6;
+            UnknownTaggedFields = null;
             if (version >= 1)
             {
                 Port = reader.ReadInt32();
             }
+            else
+            {
+                Port = default;
+            }
             if (version >= 1)
             {
-                Host = reader.ReadString(flexible);
+                Host = reader.ReadString(flexible, Host);
+            }
+            else
+            {
+                Host = "";
             }
             if (version >= 3)
             {
-                Listener = reader.ReadString(flexible);
+                Listener = reader.ReadString(flexible, Listener);
+            }
+            else
+            {
+                Listener = "";
             }
             if (version >= 1)
             {
                 SecurityProtocol = reader.ReadInt16();
+            }
+            else
+            {
+                SecurityProtocol = default;
             }
             if (flexible)
             {
@@ -752,6 +923,19 @@ public sealed partial class UpdateMetadataRequest : global::Moldau.Protocol.IKaf
         {
             return !(Port != 0) && !((Host is not null && Host != "")) && !((Listener is not null && Listener != "")) && !(SecurityProtocol != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Port = default;
+            Host = "";
+            Listener = "";
+            SecurityProtocol = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The UpdateMetadataPartitionState struct of UpdateMetadataRequest.</summary>
@@ -791,9 +975,14 @@ public sealed partial class UpdateMetadataRequest : global::Moldau.Protocol.IKaf
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 6;
+            UnknownTaggedFields = null;
             if (version <= 4)
             {
-                TopicName = reader.ReadString(flexible);
+                TopicName = reader.ReadString(flexible, TopicName);
+            }
+            else
+            {
+                TopicName = "";
             }
             PartitionIndex = reader.ReadInt32();
             ControllerEpoch = reader.ReadInt32();
@@ -806,7 +995,9 @@ public sealed partial class UpdateMetadataRequest : global::Moldau.Protocol.IKaf
             }
             else
             {
-                var list11 = new global::System.Collections.Generic.List<int>(n10);
+                var list11 = Isr ?? new();
+                list11.Clear();
+                list11.EnsureCapacity(n10);
                 for (var j = 0; j < n10; j++)
                 {
                     list11.Add(reader.ReadInt32());
@@ -821,7 +1012,9 @@ public sealed partial class UpdateMetadataRequest : global::Moldau.Protocol.IKaf
             }
             else
             {
-                var list13 = new global::System.Collections.Generic.List<int>(n12);
+                var list13 = Replicas ?? new();
+                list13.Clear();
+                list13.EnsureCapacity(n12);
                 for (var j = 0; j < n12; j++)
                 {
                     list13.Add(reader.ReadInt32());
@@ -837,13 +1030,19 @@ public sealed partial class UpdateMetadataRequest : global::Moldau.Protocol.IKaf
                 }
                 else
                 {
-                    var list15 = new global::System.Collections.Generic.List<int>(n14);
+                    var list15 = OfflineReplicas ?? new();
+                    list15.Clear();
+                    list15.EnsureCapacity(n14);
                     for (var j = 0; j < n14; j++)
                     {
                         list15.Add(reader.ReadInt32());
                     }
                     OfflineReplicas = list15;
                 }
+            }
+            else
+            {
+                if (OfflineReplicas is null) OfflineReplicas = new(); else OfflineReplicas.Clear();
             }
             if (flexible)
             {
@@ -987,6 +1186,24 @@ public sealed partial class UpdateMetadataRequest : global::Moldau.Protocol.IKaf
         public bool IsAllDefault()
         {
             return !((TopicName is not null && TopicName != "")) && !(PartitionIndex != 0) && !(ControllerEpoch != 0) && !(Leader != 0) && !(LeaderEpoch != 0) && !(Isr is { Count: > 0 }) && !(ZkVersion != 0) && !(Replicas is { Count: > 0 }) && !(OfflineReplicas is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicName = "";
+            PartitionIndex = default;
+            ControllerEpoch = default;
+            Leader = default;
+            LeaderEpoch = default;
+            if (Isr is null) Isr = new(); else Isr.Clear();
+            ZkVersion = default;
+            if (Replicas is null) Replicas = new(); else Replicas.Clear();
+            if (OfflineReplicas is null) OfflineReplicas = new(); else OfflineReplicas.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

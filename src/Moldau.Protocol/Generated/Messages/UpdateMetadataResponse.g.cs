@@ -31,6 +31,7 @@ public sealed partial class UpdateMetadataResponse : global::Moldau.Protocol.IKa
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 6;
+        UnknownTaggedFields = null;
         ErrorCode = reader.ReadInt16();
         if (flexible)
         {
@@ -92,5 +93,15 @@ public sealed partial class UpdateMetadataResponse : global::Moldau.Protocol.IKa
     public bool IsAllDefault()
     {
         return !(ErrorCode != 0) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ErrorCode = default;
+        UnknownTaggedFields = null;
     }
 }

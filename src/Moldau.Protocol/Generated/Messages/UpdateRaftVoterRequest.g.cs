@@ -41,11 +41,14 @@ public sealed partial class UpdateRaftVoterRequest : global::Moldau.Protocol.IKa
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<Listener>? _listenersSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
-        ClusterId = reader.ReadNullableString(flexible);
+        UnknownTaggedFields = null;
+        ClusterId = reader.ReadNullableString(flexible, ClusterId);
         CurrentLeaderEpoch = reader.ReadInt32();
         VoterId = reader.ReadInt32();
         VoterDirectoryId = reader.ReadUuid();
@@ -56,16 +59,18 @@ public sealed partial class UpdateRaftVoterRequest : global::Moldau.Protocol.IKa
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<Listener>(n0);
+            var list1 = Listeners ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _listenersSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new Listener();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _listenersSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
             Listeners = list1;
         }
-        var s2 = new KRaftVersionFeatureData();
+        var s2 = KRaftVersionFeature ?? new KRaftVersionFeatureData();
         s2.Read(ref reader, version);
         KRaftVersionFeature = s2;
         if (flexible)
@@ -161,6 +166,30 @@ public sealed partial class UpdateRaftVoterRequest : global::Moldau.Protocol.IKa
         return !((ClusterId is not null && ClusterId != "")) && !(CurrentLeaderEpoch != 0) && !(VoterId != 0) && !(!VoterDirectoryId.IsZero) && !(Listeners is { Count: > 0 }) && !((KRaftVersionFeature is not null && !KRaftVersionFeature.IsAllDefault())) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ClusterId = "";
+        CurrentLeaderEpoch = default;
+        VoterId = default;
+        VoterDirectoryId = default;
+        if (Listeners is null) Listeners = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Listeners, ref _listenersSpare);
+        if (KRaftVersionFeature is null) KRaftVersionFeature = new(); else KRaftVersionFeature.Reset();
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Listeners"/>, reusing one this message held before, and returns it.</summary>
+    public Listener AddListenersItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _listenersSpare);
+        e.Reset();
+        (Listeners ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The Listener struct of UpdateRaftVoterRequest.</summary>
     public sealed partial class Listener : global::Moldau.Protocol.IKafkaMessage
     {
@@ -180,8 +209,9 @@ public sealed partial class UpdateRaftVoterRequest : global::Moldau.Protocol.IKa
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
-            Host = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
+            Host = reader.ReadString(flexible, Host);
             Port = reader.ReadUInt16();
             if (flexible)
             {
@@ -248,6 +278,18 @@ public sealed partial class UpdateRaftVoterRequest : global::Moldau.Protocol.IKa
         {
             return !((Name is not null && Name != "")) && !((Host is not null && Host != "")) && !(Port != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            Host = "";
+            Port = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The KRaftVersionFeature struct of UpdateRaftVoterRequest.</summary>
@@ -266,6 +308,7 @@ public sealed partial class UpdateRaftVoterRequest : global::Moldau.Protocol.IKa
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             MinSupportedVersion = reader.ReadInt16();
             MaxSupportedVersion = reader.ReadInt16();
             if (flexible)
@@ -330,6 +373,17 @@ public sealed partial class UpdateRaftVoterRequest : global::Moldau.Protocol.IKa
         public bool IsAllDefault()
         {
             return !(MinSupportedVersion != 0) && !(MaxSupportedVersion != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            MinSupportedVersion = default;
+            MaxSupportedVersion = default;
+            UnknownTaggedFields = null;
         }
     }
 }

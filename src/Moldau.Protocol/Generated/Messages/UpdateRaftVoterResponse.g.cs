@@ -36,8 +36,10 @@ public sealed partial class UpdateRaftVoterResponse : global::Moldau.Protocol.IK
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ThrottleTimeMs = reader.ReadInt32();
         ErrorCode = reader.ReadInt16();
+        if (CurrentLeader is null) CurrentLeader = new(); else CurrentLeader.Reset();
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -49,7 +51,7 @@ public sealed partial class UpdateRaftVoterResponse : global::Moldau.Protocol.IK
                     case 0:
                     {
                         var tagReader = new global::Moldau.Protocol.KafkaReader(tagData);
-                        var s0 = new CurrentLeaderData();
+                        var s0 = CurrentLeader ?? new CurrentLeaderData();
                         s0.Read(ref tagReader, version);
                         CurrentLeader = s0;
                         break;
@@ -126,6 +128,18 @@ public sealed partial class UpdateRaftVoterResponse : global::Moldau.Protocol.IK
         return !(ThrottleTimeMs != 0) && !(ErrorCode != 0) && !((CurrentLeader is not null && !CurrentLeader.IsAllDefault())) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ThrottleTimeMs = default;
+        ErrorCode = default;
+        if (CurrentLeader is null) CurrentLeader = new(); else CurrentLeader.Reset();
+        UnknownTaggedFields = null;
+    }
+
     /// <summary>The CurrentLeader struct of UpdateRaftVoterResponse.</summary>
     public sealed partial class CurrentLeaderData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -148,9 +162,10 @@ public sealed partial class UpdateRaftVoterResponse : global::Moldau.Protocol.IK
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             LeaderId = reader.ReadInt32();
             LeaderEpoch = reader.ReadInt32();
-            Host = reader.ReadString(flexible);
+            Host = reader.ReadString(flexible, Host);
             Port = reader.ReadInt32();
             if (flexible)
             {
@@ -218,6 +233,19 @@ public sealed partial class UpdateRaftVoterResponse : global::Moldau.Protocol.IK
         public bool IsAllDefault()
         {
             return !(LeaderId != -1) && !(LeaderEpoch != -1) && !((Host is not null && Host != "")) && !(Port != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            LeaderId = -1;
+            LeaderEpoch = -1;
+            Host = "";
+            Port = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -31,14 +31,21 @@ public sealed partial class VoteRequest : global::Moldau.Protocol.IKafkaMessage
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<TopicData>? _topicsSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
-        ClusterId = reader.ReadNullableString(flexible);
+        UnknownTaggedFields = null;
+        ClusterId = reader.ReadNullableString(flexible, ClusterId);
         if (version >= 1)
         {
             VoterId = reader.ReadInt32();
+        }
+        else
+        {
+            VoterId = -1;
         }
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -47,10 +54,12 @@ public sealed partial class VoteRequest : global::Moldau.Protocol.IKafkaMessage
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<TopicData>(n0);
+            var list1 = Topics ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _topicsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new TopicData();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -149,6 +158,27 @@ public sealed partial class VoteRequest : global::Moldau.Protocol.IKafkaMessage
         return !(ClusterId is not null) && !(VoterId != -1) && !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ClusterId = default;
+        VoterId = -1;
+        if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+    public TopicData AddTopicsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+        e.Reset();
+        (Topics ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The TopicData struct of VoteRequest.</summary>
     public sealed partial class TopicData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -160,11 +190,14 @@ public sealed partial class VoteRequest : global::Moldau.Protocol.IKafkaMessage
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<PartitionData>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            TopicName = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            TopicName = reader.ReadString(flexible, TopicName);
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
             {
@@ -172,10 +205,12 @@ public sealed partial class VoteRequest : global::Moldau.Protocol.IKafkaMessage
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<PartitionData>(n2);
+                var list3 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _partitionsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new PartitionData();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -265,6 +300,26 @@ public sealed partial class VoteRequest : global::Moldau.Protocol.IKafkaMessage
         {
             return !((TopicName is not null && TopicName != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            TopicName = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public PartitionData AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The PartitionData struct of VoteRequest.</summary>
@@ -298,6 +353,7 @@ public sealed partial class VoteRequest : global::Moldau.Protocol.IKafkaMessage
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             CandidateEpoch = reader.ReadInt32();
             CandidateId = reader.ReadInt32();
@@ -305,9 +361,17 @@ public sealed partial class VoteRequest : global::Moldau.Protocol.IKafkaMessage
             {
                 CandidateDirectoryId = reader.ReadUuid();
             }
+            else
+            {
+                CandidateDirectoryId = default;
+            }
             if (version >= 1)
             {
                 VoterDirectoryId = reader.ReadUuid();
+            }
+            else
+            {
+                VoterDirectoryId = default;
             }
             LastOffsetEpoch = reader.ReadInt32();
             LastOffset = reader.ReadInt64();
@@ -395,6 +459,22 @@ public sealed partial class VoteRequest : global::Moldau.Protocol.IKafkaMessage
         public bool IsAllDefault()
         {
             return !(PartitionIndex != 0) && !(CandidateEpoch != 0) && !(CandidateId != 0) && !(!CandidateDirectoryId.IsZero) && !(!VoterDirectoryId.IsZero) && !(LastOffsetEpoch != 0) && !(LastOffset != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            CandidateEpoch = default;
+            CandidateId = default;
+            CandidateDirectoryId = default;
+            VoterDirectoryId = default;
+            LastOffsetEpoch = default;
+            LastOffset = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -26,10 +26,13 @@ public sealed partial class VotersRecord : global::Moldau.Protocol.IKafkaMessage
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<Voter>? _votersSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         Version = reader.ReadInt16();
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
@@ -38,10 +41,12 @@ public sealed partial class VotersRecord : global::Moldau.Protocol.IKafkaMessage
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<Voter>(n0);
+            var list1 = Voters ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _votersSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new Voter();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _votersSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -132,6 +137,26 @@ public sealed partial class VotersRecord : global::Moldau.Protocol.IKafkaMessage
         return !(Version != 0) && !(Voters is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        Version = default;
+        if (Voters is null) Voters = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Voters, ref _votersSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Voters"/>, reusing one this message held before, and returns it.</summary>
+    public Voter AddVotersItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _votersSpare);
+        e.Reset();
+        (Voters ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The Voter struct of VotersRecord.</summary>
     public sealed partial class Voter : global::Moldau.Protocol.IKafkaMessage
     {
@@ -150,10 +175,13 @@ public sealed partial class VotersRecord : global::Moldau.Protocol.IKafkaMessage
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<Endpoint>? _endpointsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             VoterId = reader.ReadInt32();
             VoterDirectoryId = reader.ReadUuid();
             var n2 = reader.ReadArrayLength(flexible);
@@ -163,16 +191,18 @@ public sealed partial class VotersRecord : global::Moldau.Protocol.IKafkaMessage
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<Endpoint>(n2);
+                var list3 = Endpoints ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _endpointsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new Endpoint();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _endpointsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
                 Endpoints = list3;
             }
-            var s4 = new KRaftVersionFeature();
+            var s4 = KRaftVersionFeature ?? new KRaftVersionFeature();
             s4.Read(ref reader, version);
             KRaftVersionFeature = s4;
             if (flexible)
@@ -263,6 +293,28 @@ public sealed partial class VotersRecord : global::Moldau.Protocol.IKafkaMessage
         {
             return !(VoterId != 0) && !(!VoterDirectoryId.IsZero) && !(Endpoints is { Count: > 0 }) && !((KRaftVersionFeature is not null && !KRaftVersionFeature.IsAllDefault())) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            VoterId = default;
+            VoterDirectoryId = default;
+            if (Endpoints is null) Endpoints = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Endpoints, ref _endpointsSpare);
+            if (KRaftVersionFeature is null) KRaftVersionFeature = new(); else KRaftVersionFeature.Reset();
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Endpoints"/>, reusing one this message held before, and returns it.</summary>
+        public Endpoint AddEndpointsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _endpointsSpare);
+            e.Reset();
+            (Endpoints ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The Endpoint struct of VotersRecord.</summary>
@@ -284,8 +336,9 @@ public sealed partial class VotersRecord : global::Moldau.Protocol.IKafkaMessage
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
-            Host = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
+            Host = reader.ReadString(flexible, Host);
             Port = reader.ReadUInt16();
             if (flexible)
             {
@@ -352,6 +405,18 @@ public sealed partial class VotersRecord : global::Moldau.Protocol.IKafkaMessage
         {
             return !((Name is not null && Name != "")) && !((Host is not null && Host != "")) && !(Port != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            Host = "";
+            Port = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The KRaftVersionFeature struct of VotersRecord.</summary>
@@ -370,6 +435,7 @@ public sealed partial class VotersRecord : global::Moldau.Protocol.IKafkaMessage
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
+            UnknownTaggedFields = null;
             MinSupportedVersion = reader.ReadInt16();
             MaxSupportedVersion = reader.ReadInt16();
             if (flexible)
@@ -434,6 +500,17 @@ public sealed partial class VotersRecord : global::Moldau.Protocol.IKafkaMessage
         public bool IsAllDefault()
         {
             return !(MinSupportedVersion != 0) && !(MaxSupportedVersion != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            MinSupportedVersion = default;
+            MaxSupportedVersion = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -27,10 +27,13 @@ public sealed partial class WriteTxnMarkersRequest : global::Moldau.Protocol.IKa
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<WritableTxnMarker>? _markersSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 1;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -38,10 +41,12 @@ public sealed partial class WriteTxnMarkersRequest : global::Moldau.Protocol.IKa
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<WritableTxnMarker>(n0);
+            var list1 = Markers ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _markersSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new WritableTxnMarker();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _markersSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -130,6 +135,25 @@ public sealed partial class WriteTxnMarkersRequest : global::Moldau.Protocol.IKa
         return !(Markers is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Markers is null) Markers = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Markers, ref _markersSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Markers"/>, reusing one this message held before, and returns it.</summary>
+    public WritableTxnMarker AddMarkersItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _markersSpare);
+        e.Reset();
+        (Markers ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The WritableTxnMarker struct of WriteTxnMarkersRequest.</summary>
     public sealed partial class WritableTxnMarker : global::Moldau.Protocol.IKafkaMessage
     {
@@ -151,10 +175,13 @@ public sealed partial class WriteTxnMarkersRequest : global::Moldau.Protocol.IKa
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<WritableTxnMarkerTopic>? _topicsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
+            UnknownTaggedFields = null;
             ProducerId = reader.ReadInt64();
             ProducerEpoch = reader.ReadInt16();
             TransactionResult = reader.ReadBool();
@@ -165,10 +192,12 @@ public sealed partial class WriteTxnMarkersRequest : global::Moldau.Protocol.IKa
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<WritableTxnMarkerTopic>(n2);
+                var list3 = Topics ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _topicsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new WritableTxnMarkerTopic();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -265,6 +294,29 @@ public sealed partial class WriteTxnMarkersRequest : global::Moldau.Protocol.IKa
         {
             return !(ProducerId != 0) && !(ProducerEpoch != 0) && !(TransactionResult) && !(Topics is { Count: > 0 }) && !(CoordinatorEpoch != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ProducerId = default;
+            ProducerEpoch = default;
+            TransactionResult = default;
+            if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+            CoordinatorEpoch = default;
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+        public WritableTxnMarkerTopic AddTopicsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+            e.Reset();
+            (Topics ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The WritableTxnMarkerTopic struct of WriteTxnMarkersRequest.</summary>
@@ -283,7 +335,8 @@ public sealed partial class WriteTxnMarkersRequest : global::Moldau.Protocol.IKa
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
             {
@@ -291,7 +344,9 @@ public sealed partial class WriteTxnMarkersRequest : global::Moldau.Protocol.IKa
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<int>(n4);
+                var list5 = PartitionIndexes ?? new();
+                list5.Clear();
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
                     list5.Add(reader.ReadInt32());
@@ -378,6 +433,17 @@ public sealed partial class WriteTxnMarkersRequest : global::Moldau.Protocol.IKa
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !(PartitionIndexes is { Count: > 0 }) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (PartitionIndexes is null) PartitionIndexes = new(); else PartitionIndexes.Clear();
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -27,10 +27,13 @@ public sealed partial class WriteTxnMarkersResponse : global::Moldau.Protocol.IK
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<WritableTxnMarkerResult>? _markersSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = version >= 1;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -38,10 +41,12 @@ public sealed partial class WriteTxnMarkersResponse : global::Moldau.Protocol.IK
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<WritableTxnMarkerResult>(n0);
+            var list1 = Markers ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _markersSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new WritableTxnMarkerResult();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _markersSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -130,6 +135,25 @@ public sealed partial class WriteTxnMarkersResponse : global::Moldau.Protocol.IK
         return !(Markers is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Markers is null) Markers = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Markers, ref _markersSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Markers"/>, reusing one this message held before, and returns it.</summary>
+    public WritableTxnMarkerResult AddMarkersItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _markersSpare);
+        e.Reset();
+        (Markers ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The WritableTxnMarkerResult struct of WriteTxnMarkersResponse.</summary>
     public sealed partial class WritableTxnMarkerResult : global::Moldau.Protocol.IKafkaMessage
     {
@@ -142,10 +166,13 @@ public sealed partial class WriteTxnMarkersResponse : global::Moldau.Protocol.IK
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<WritableTxnMarkerTopicResult>? _topicsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
+            UnknownTaggedFields = null;
             ProducerId = reader.ReadInt64();
             var n2 = reader.ReadArrayLength(flexible);
             if (n2 < 0)
@@ -154,10 +181,12 @@ public sealed partial class WriteTxnMarkersResponse : global::Moldau.Protocol.IK
             }
             else
             {
-                var list3 = new global::System.Collections.Generic.List<WritableTxnMarkerTopicResult>(n2);
+                var list3 = Topics ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _topicsSpare);
+                list3.EnsureCapacity(n2);
                 for (var j = 0; j < n2; j++)
                 {
-                    var e = new WritableTxnMarkerTopicResult();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
                     e.Read(ref reader, version);
                     list3.Add(e);
                 }
@@ -247,6 +276,26 @@ public sealed partial class WriteTxnMarkersResponse : global::Moldau.Protocol.IK
         {
             return !(ProducerId != 0) && !(Topics is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            ProducerId = default;
+            if (Topics is null) Topics = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Topics, ref _topicsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Topics"/>, reusing one this message held before, and returns it.</summary>
+        public WritableTxnMarkerTopicResult AddTopicsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _topicsSpare);
+            e.Reset();
+            (Topics ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The WritableTxnMarkerTopicResult struct of WriteTxnMarkersResponse.</summary>
@@ -261,11 +310,14 @@ public sealed partial class WriteTxnMarkersResponse : global::Moldau.Protocol.IK
         /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
         public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+        private global::System.Collections.Generic.List<WritableTxnMarkerPartitionResult>? _partitionsSpare;
+
         /// <inheritdoc/>
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             var n4 = reader.ReadArrayLength(flexible);
             if (n4 < 0)
             {
@@ -273,10 +325,12 @@ public sealed partial class WriteTxnMarkersResponse : global::Moldau.Protocol.IK
             }
             else
             {
-                var list5 = new global::System.Collections.Generic.List<WritableTxnMarkerPartitionResult>(n4);
+                var list5 = Partitions ?? new();
+                global::Moldau.Protocol.MessageReuse.Recycle(list5, ref _partitionsSpare);
+                list5.EnsureCapacity(n4);
                 for (var j = 0; j < n4; j++)
                 {
-                    var e = new WritableTxnMarkerPartitionResult();
+                    var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
                     e.Read(ref reader, version);
                     list5.Add(e);
                 }
@@ -366,6 +420,26 @@ public sealed partial class WriteTxnMarkersResponse : global::Moldau.Protocol.IK
         {
             return !((Name is not null && Name != "")) && !(Partitions is { Count: > 0 }) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            if (Partitions is null) Partitions = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Partitions, ref _partitionsSpare);
+            UnknownTaggedFields = null;
+        }
+
+        /// <summary>Adds an element with every field at its default to <see cref="Partitions"/>, reusing one this message held before, and returns it.</summary>
+        public WritableTxnMarkerPartitionResult AddPartitionsItem()
+        {
+            var e = global::Moldau.Protocol.MessageReuse.Take(ref _partitionsSpare);
+            e.Reset();
+            (Partitions ??= new()).Add(e);
+            return e;
+        }
     }
 
     /// <summary>The WritableTxnMarkerPartitionResult struct of WriteTxnMarkersResponse.</summary>
@@ -384,6 +458,7 @@ public sealed partial class WriteTxnMarkersResponse : global::Moldau.Protocol.IK
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = version >= 1;
+            UnknownTaggedFields = null;
             PartitionIndex = reader.ReadInt32();
             ErrorCode = reader.ReadInt16();
             if (flexible)
@@ -448,6 +523,17 @@ public sealed partial class WriteTxnMarkersResponse : global::Moldau.Protocol.IK
         public bool IsAllDefault()
         {
             return !(PartitionIndex != 0) && !(ErrorCode != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            PartitionIndex = default;
+            ErrorCode = default;
+            UnknownTaggedFields = null;
         }
     }
 }

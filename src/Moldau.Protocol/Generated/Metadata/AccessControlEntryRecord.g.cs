@@ -52,12 +52,13 @@ public sealed partial class AccessControlEntryRecord : global::Moldau.Protocol.I
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         Id = reader.ReadUuid();
         ResourceType = reader.ReadInt8();
-        ResourceName = reader.ReadString(flexible);
+        ResourceName = reader.ReadString(flexible, ResourceName);
         PatternType = reader.ReadInt8();
-        Principal = reader.ReadString(flexible);
-        Host = reader.ReadString(flexible);
+        Principal = reader.ReadString(flexible, Principal);
+        Host = reader.ReadString(flexible, Host);
         Operation = reader.ReadInt8();
         PermissionType = reader.ReadInt8();
         if (flexible)
@@ -134,5 +135,22 @@ public sealed partial class AccessControlEntryRecord : global::Moldau.Protocol.I
     public bool IsAllDefault()
     {
         return !(!Id.IsZero) && !(ResourceType != 0) && !((ResourceName is not null && ResourceName != "")) && !(PatternType != 0) && !((Principal is not null && Principal != "")) && !((Host is not null && Host != "")) && !(Operation != 0) && !(PermissionType != 0) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        Id = default;
+        ResourceType = default;
+        ResourceName = "";
+        PatternType = default;
+        Principal = "";
+        Host = "";
+        Operation = default;
+        PermissionType = default;
+        UnknownTaggedFields = null;
     }
 }

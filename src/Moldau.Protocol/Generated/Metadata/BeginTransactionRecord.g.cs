@@ -31,6 +31,8 @@ public sealed partial class BeginTransactionRecord : global::Moldau.Protocol.IKa
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
+        Name = default;
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -42,7 +44,7 @@ public sealed partial class BeginTransactionRecord : global::Moldau.Protocol.IKa
                     case 0:
                     {
                         var tagReader = new global::Moldau.Protocol.KafkaReader(tagData);
-                        Name = tagReader.ReadNullableString(true);
+                        Name = tagReader.ReadNullableString(true, Name);
                         break;
                     }
                     default:
@@ -111,5 +113,15 @@ public sealed partial class BeginTransactionRecord : global::Moldau.Protocol.IKa
     public bool IsAllDefault()
     {
         return !(Name is not null) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        Name = default;
+        UnknownTaggedFields = null;
     }
 }

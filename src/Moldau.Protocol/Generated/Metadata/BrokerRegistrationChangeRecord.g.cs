@@ -43,8 +43,12 @@ public sealed partial class BrokerRegistrationChangeRecord : global::Moldau.Prot
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         BrokerId = reader.ReadInt32();
         BrokerEpoch = reader.ReadInt64();
+        Fenced = default;
+        InControlledShutdown = default;
+        if (LogDirs is null) LogDirs = new(); else LogDirs.Clear();
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -75,7 +79,9 @@ public sealed partial class BrokerRegistrationChangeRecord : global::Moldau.Prot
                         }
                         else
                         {
-                            var list1 = new global::System.Collections.Generic.List<global::Moldau.Protocol.Uuid>(n0);
+                            var list1 = LogDirs ?? new();
+                            list1.Clear();
+                            list1.EnsureCapacity(n0);
                             for (var j = 0; j < n0; j++)
                             {
                                 list1.Add(tagReader.ReadUuid());
@@ -208,5 +214,19 @@ public sealed partial class BrokerRegistrationChangeRecord : global::Moldau.Prot
     public bool IsAllDefault()
     {
         return !(BrokerId != 0) && !(BrokerEpoch != 0) && !(Fenced != 0) && !(InControlledShutdown != 0) && !(LogDirs is { Count: > 0 }) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        BrokerId = default;
+        BrokerEpoch = default;
+        Fenced = default;
+        InControlledShutdown = default;
+        if (LogDirs is null) LogDirs = new(); else LogDirs.Clear();
+        UnknownTaggedFields = null;
     }
 }

@@ -36,10 +36,13 @@ public sealed partial class ClientQuotaRecord : global::Moldau.Protocol.IKafkaMe
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<EntityData>? _entitySpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -47,16 +50,18 @@ public sealed partial class ClientQuotaRecord : global::Moldau.Protocol.IKafkaMe
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<EntityData>(n0);
+            var list1 = Entity ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _entitySpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new EntityData();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _entitySpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
             Entity = list1;
         }
-        Key = reader.ReadString(flexible);
+        Key = reader.ReadString(flexible, Key);
         Value = reader.ReadFloat64();
         Remove = reader.ReadBool();
         if (flexible)
@@ -148,6 +153,28 @@ public sealed partial class ClientQuotaRecord : global::Moldau.Protocol.IKafkaMe
         return !(Entity is { Count: > 0 }) && !((Key is not null && Key != "")) && !(Value != 0) && !(Remove) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        if (Entity is null) Entity = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Entity, ref _entitySpare);
+        Key = "";
+        Value = default;
+        Remove = default;
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Entity"/>, reusing one this message held before, and returns it.</summary>
+    public EntityData AddEntityItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _entitySpare);
+        e.Reset();
+        (Entity ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The EntityData struct of ClientQuotaRecord.</summary>
     public sealed partial class EntityData : global::Moldau.Protocol.IKafkaMessage
     {
@@ -164,8 +191,9 @@ public sealed partial class ClientQuotaRecord : global::Moldau.Protocol.IKafkaMe
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            EntityType = reader.ReadString(flexible);
-            EntityName = reader.ReadNullableString(flexible);
+            UnknownTaggedFields = null;
+            EntityType = reader.ReadString(flexible, EntityType);
+            EntityName = reader.ReadNullableString(flexible, EntityName);
             if (flexible)
             {
                 var tagCount = reader.ReadTaggedFieldCount();
@@ -228,6 +256,17 @@ public sealed partial class ClientQuotaRecord : global::Moldau.Protocol.IKafkaMe
         public bool IsAllDefault()
         {
             return !((EntityType is not null && EntityType != "")) && !((EntityName is not null && EntityName != "")) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            EntityType = "";
+            EntityName = "";
+            UnknownTaggedFields = null;
         }
     }
 }

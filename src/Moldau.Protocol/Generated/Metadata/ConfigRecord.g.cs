@@ -40,10 +40,11 @@ public sealed partial class ConfigRecord : global::Moldau.Protocol.IKafkaMessage
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ResourceType = reader.ReadInt8();
-        ResourceName = reader.ReadString(flexible);
-        Name = reader.ReadString(flexible);
-        Value = reader.ReadNullableString(flexible);
+        ResourceName = reader.ReadString(flexible, ResourceName);
+        Name = reader.ReadString(flexible, Name);
+        Value = reader.ReadNullableString(flexible, Value);
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -110,5 +111,18 @@ public sealed partial class ConfigRecord : global::Moldau.Protocol.IKafkaMessage
     public bool IsAllDefault()
     {
         return !(ResourceType != 0) && !((ResourceName is not null && ResourceName != "")) && !((Name is not null && Name != "")) && !((Value is not null && Value != "")) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ResourceType = default;
+        ResourceName = "";
+        Name = "";
+        Value = "";
+        UnknownTaggedFields = null;
     }
 }

@@ -49,8 +49,9 @@ public sealed partial class DelegationTokenRecord : global::Moldau.Protocol.IKaf
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
-        Owner = reader.ReadString(flexible);
-        Requester = reader.ReadString(flexible);
+        UnknownTaggedFields = null;
+        Owner = reader.ReadString(flexible, Owner);
+        Requester = reader.ReadString(flexible, Requester);
         var n0 = reader.ReadArrayLength(flexible);
         if (n0 < 0)
         {
@@ -58,7 +59,9 @@ public sealed partial class DelegationTokenRecord : global::Moldau.Protocol.IKaf
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<string>(n0);
+            var list1 = Renewers ?? new();
+            list1.Clear();
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
                 list1.Add(reader.ReadString(flexible));
@@ -68,7 +71,7 @@ public sealed partial class DelegationTokenRecord : global::Moldau.Protocol.IKaf
         IssueTimestamp = reader.ReadInt64();
         MaxTimestamp = reader.ReadInt64();
         ExpirationTimestamp = reader.ReadInt64();
-        TokenId = reader.ReadString(flexible);
+        TokenId = reader.ReadString(flexible, TokenId);
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -162,5 +165,21 @@ public sealed partial class DelegationTokenRecord : global::Moldau.Protocol.IKaf
     public bool IsAllDefault()
     {
         return !((Owner is not null && Owner != "")) && !((Requester is not null && Requester != "")) && !(Renewers is { Count: > 0 }) && !(IssueTimestamp != 0) && !(MaxTimestamp != 0) && !(ExpirationTimestamp != 0) && !((TokenId is not null && TokenId != "")) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        Owner = "";
+        Requester = "";
+        if (Renewers is null) Renewers = new(); else Renewers.Clear();
+        IssueTimestamp = default;
+        MaxTimestamp = default;
+        ExpirationTimestamp = default;
+        TokenId = "";
+        UnknownTaggedFields = null;
     }
 }

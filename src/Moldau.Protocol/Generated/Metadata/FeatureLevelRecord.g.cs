@@ -34,7 +34,8 @@ public sealed partial class FeatureLevelRecord : global::Moldau.Protocol.IKafkaM
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
-        Name = reader.ReadString(flexible);
+        UnknownTaggedFields = null;
+        Name = reader.ReadString(flexible, Name);
         FeatureLevel = reader.ReadInt16();
         if (flexible)
         {
@@ -98,5 +99,16 @@ public sealed partial class FeatureLevelRecord : global::Moldau.Protocol.IKafkaM
     public bool IsAllDefault()
     {
         return !((Name is not null && Name != "")) && !(FeatureLevel != 0) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        Name = "";
+        FeatureLevel = default;
+        UnknownTaggedFields = null;
     }
 }

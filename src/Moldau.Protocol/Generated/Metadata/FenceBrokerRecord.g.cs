@@ -34,6 +34,7 @@ public sealed partial class FenceBrokerRecord : global::Moldau.Protocol.IKafkaMe
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         Id = reader.ReadInt32();
         Epoch = reader.ReadInt64();
         if (flexible)
@@ -98,5 +99,16 @@ public sealed partial class FenceBrokerRecord : global::Moldau.Protocol.IKafkaMe
     public bool IsAllDefault()
     {
         return !(Id != 0) && !(Epoch != 0) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        Id = default;
+        Epoch = default;
+        UnknownTaggedFields = null;
     }
 }

@@ -28,6 +28,7 @@ public sealed partial class NoOpRecord : global::Moldau.Protocol.IKafkaMessage
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -86,5 +87,14 @@ public sealed partial class NoOpRecord : global::Moldau.Protocol.IKafkaMessage
     public bool IsAllDefault()
     {
         return UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        UnknownTaggedFields = null;
     }
 }

@@ -57,12 +57,30 @@ public sealed partial class PartitionChangeRecord : global::Moldau.Protocol.IKaf
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<int>? _isrEmptied;
+    private global::System.Collections.Generic.List<int>? _replicasEmptied;
+    private global::System.Collections.Generic.List<int>? _removingReplicasEmptied;
+    private global::System.Collections.Generic.List<int>? _addingReplicasEmptied;
+    private global::System.Collections.Generic.List<global::Moldau.Protocol.Uuid>? _directoriesEmptied;
+    private global::System.Collections.Generic.List<int>? _eligibleLeaderReplicasEmptied;
+    private global::System.Collections.Generic.List<int>? _lastKnownElrEmptied;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         PartitionId = reader.ReadInt32();
         TopicId = reader.ReadUuid();
+        SetIsrToNull();
+        Leader = -2;
+        SetReplicasToNull();
+        SetRemovingReplicasToNull();
+        SetAddingReplicasToNull();
+        LeaderRecoveryState = -1;
+        SetDirectoriesToNull();
+        SetEligibleLeaderReplicasToNull();
+        SetLastKnownElrToNull();
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -77,11 +95,13 @@ public sealed partial class PartitionChangeRecord : global::Moldau.Protocol.IKaf
                         var n0 = tagReader.ReadArrayLength(true);
                         if (n0 < 0)
                         {
-                            Isr = null;
+                            SetIsrToNull();
                         }
                         else
                         {
-                            var list1 = new global::System.Collections.Generic.List<int>(n0);
+                            var list1 = Isr ?? global::Moldau.Protocol.MessageReuse.List(ref _isrEmptied);
+                            list1.Clear();
+                            list1.EnsureCapacity(n0);
                             for (var j = 0; j < n0; j++)
                             {
                                 list1.Add(tagReader.ReadInt32());
@@ -102,11 +122,13 @@ public sealed partial class PartitionChangeRecord : global::Moldau.Protocol.IKaf
                         var n2 = tagReader.ReadArrayLength(true);
                         if (n2 < 0)
                         {
-                            Replicas = null;
+                            SetReplicasToNull();
                         }
                         else
                         {
-                            var list3 = new global::System.Collections.Generic.List<int>(n2);
+                            var list3 = Replicas ?? global::Moldau.Protocol.MessageReuse.List(ref _replicasEmptied);
+                            list3.Clear();
+                            list3.EnsureCapacity(n2);
                             for (var j = 0; j < n2; j++)
                             {
                                 list3.Add(tagReader.ReadInt32());
@@ -121,11 +143,13 @@ public sealed partial class PartitionChangeRecord : global::Moldau.Protocol.IKaf
                         var n4 = tagReader.ReadArrayLength(true);
                         if (n4 < 0)
                         {
-                            RemovingReplicas = null;
+                            SetRemovingReplicasToNull();
                         }
                         else
                         {
-                            var list5 = new global::System.Collections.Generic.List<int>(n4);
+                            var list5 = RemovingReplicas ?? global::Moldau.Protocol.MessageReuse.List(ref _removingReplicasEmptied);
+                            list5.Clear();
+                            list5.EnsureCapacity(n4);
                             for (var j = 0; j < n4; j++)
                             {
                                 list5.Add(tagReader.ReadInt32());
@@ -140,11 +164,13 @@ public sealed partial class PartitionChangeRecord : global::Moldau.Protocol.IKaf
                         var n6 = tagReader.ReadArrayLength(true);
                         if (n6 < 0)
                         {
-                            AddingReplicas = null;
+                            SetAddingReplicasToNull();
                         }
                         else
                         {
-                            var list7 = new global::System.Collections.Generic.List<int>(n6);
+                            var list7 = AddingReplicas ?? global::Moldau.Protocol.MessageReuse.List(ref _addingReplicasEmptied);
+                            list7.Clear();
+                            list7.EnsureCapacity(n6);
                             for (var j = 0; j < n6; j++)
                             {
                                 list7.Add(tagReader.ReadInt32());
@@ -166,11 +192,13 @@ public sealed partial class PartitionChangeRecord : global::Moldau.Protocol.IKaf
                         if (n8 < 0)
                         {
                             if (!(version >= 2)) throw new global::Moldau.Protocol.KafkaProtocolException("null PartitionChangeRecord.EligibleLeaderReplicas");
-                            EligibleLeaderReplicas = null;
+                            SetEligibleLeaderReplicasToNull();
                         }
                         else
                         {
-                            var list9 = new global::System.Collections.Generic.List<int>(n8);
+                            var list9 = EligibleLeaderReplicas ?? global::Moldau.Protocol.MessageReuse.List(ref _eligibleLeaderReplicasEmptied);
+                            list9.Clear();
+                            list9.EnsureCapacity(n8);
                             for (var j = 0; j < n8; j++)
                             {
                                 list9.Add(tagReader.ReadInt32());
@@ -186,11 +214,13 @@ public sealed partial class PartitionChangeRecord : global::Moldau.Protocol.IKaf
                         if (n10 < 0)
                         {
                             if (!(version >= 2)) throw new global::Moldau.Protocol.KafkaProtocolException("null PartitionChangeRecord.LastKnownElr");
-                            LastKnownElr = null;
+                            SetLastKnownElrToNull();
                         }
                         else
                         {
-                            var list11 = new global::System.Collections.Generic.List<int>(n10);
+                            var list11 = LastKnownElr ?? global::Moldau.Protocol.MessageReuse.List(ref _lastKnownElrEmptied);
+                            list11.Clear();
+                            list11.EnsureCapacity(n10);
                             for (var j = 0; j < n10; j++)
                             {
                                 list11.Add(tagReader.ReadInt32());
@@ -206,11 +236,13 @@ public sealed partial class PartitionChangeRecord : global::Moldau.Protocol.IKaf
                         if (n12 < 0)
                         {
                             if (!(version >= 1)) throw new global::Moldau.Protocol.KafkaProtocolException("null PartitionChangeRecord.Directories");
-                            Directories = null;
+                            SetDirectoriesToNull();
                         }
                         else
                         {
-                            var list13 = new global::System.Collections.Generic.List<global::Moldau.Protocol.Uuid>(n12);
+                            var list13 = Directories ?? global::Moldau.Protocol.MessageReuse.List(ref _directoriesEmptied);
+                            list13.Clear();
+                            list13.EnsureCapacity(n12);
                             for (var j = 0; j < n12; j++)
                             {
                                 list13.Add(tagReader.ReadUuid());
@@ -571,5 +603,102 @@ public sealed partial class PartitionChangeRecord : global::Moldau.Protocol.IKaf
     public bool IsAllDefault()
     {
         return !(PartitionId != -1) && !(!TopicId.IsZero) && !(Isr is not null) && !(Leader != -2) && !(Replicas is not null) && !(RemovingReplicas is not null) && !(AddingReplicas is not null) && !(LeaderRecoveryState != -1) && !(Directories is not null) && !(EligibleLeaderReplicas is not null) && !(LastKnownElr is not null) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        PartitionId = -1;
+        TopicId = default;
+        SetIsrToNull();
+        Leader = -2;
+        SetReplicasToNull();
+        SetRemovingReplicasToNull();
+        SetAddingReplicasToNull();
+        LeaderRecoveryState = -1;
+        SetDirectoriesToNull();
+        SetEligibleLeaderReplicasToNull();
+        SetLastKnownElrToNull();
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Sets <see cref="Isr"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetIsrToNull()
+    {
+        if (Isr is not null)
+        {
+            Isr.Clear();
+            _isrEmptied = Isr;
+            Isr = null;
+        }
+    }
+
+    /// <summary>Sets <see cref="Replicas"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetReplicasToNull()
+    {
+        if (Replicas is not null)
+        {
+            Replicas.Clear();
+            _replicasEmptied = Replicas;
+            Replicas = null;
+        }
+    }
+
+    /// <summary>Sets <see cref="RemovingReplicas"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetRemovingReplicasToNull()
+    {
+        if (RemovingReplicas is not null)
+        {
+            RemovingReplicas.Clear();
+            _removingReplicasEmptied = RemovingReplicas;
+            RemovingReplicas = null;
+        }
+    }
+
+    /// <summary>Sets <see cref="AddingReplicas"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetAddingReplicasToNull()
+    {
+        if (AddingReplicas is not null)
+        {
+            AddingReplicas.Clear();
+            _addingReplicasEmptied = AddingReplicas;
+            AddingReplicas = null;
+        }
+    }
+
+    /// <summary>Sets <see cref="Directories"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetDirectoriesToNull()
+    {
+        if (Directories is not null)
+        {
+            Directories.Clear();
+            _directoriesEmptied = Directories;
+            Directories = null;
+        }
+    }
+
+    /// <summary>Sets <see cref="EligibleLeaderReplicas"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetEligibleLeaderReplicasToNull()
+    {
+        if (EligibleLeaderReplicas is not null)
+        {
+            EligibleLeaderReplicas.Clear();
+            _eligibleLeaderReplicasEmptied = EligibleLeaderReplicas;
+            EligibleLeaderReplicas = null;
+        }
+    }
+
+    /// <summary>Sets <see cref="LastKnownElr"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetLastKnownElrToNull()
+    {
+        if (LastKnownElr is not null)
+        {
+            LastKnownElr.Clear();
+            _lastKnownElrEmptied = LastKnownElr;
+            LastKnownElr = null;
+        }
     }
 }

@@ -63,10 +63,14 @@ public sealed partial class PartitionRecord : global::Moldau.Protocol.IKafkaMess
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<int>? _eligibleLeaderReplicasEmptied;
+    private global::System.Collections.Generic.List<int>? _lastKnownElrEmptied;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         PartitionId = reader.ReadInt32();
         TopicId = reader.ReadUuid();
         var n0 = reader.ReadArrayLength(flexible);
@@ -76,7 +80,9 @@ public sealed partial class PartitionRecord : global::Moldau.Protocol.IKafkaMess
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<int>(n0);
+            var list1 = Replicas ?? new();
+            list1.Clear();
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
                 list1.Add(reader.ReadInt32());
@@ -90,7 +96,9 @@ public sealed partial class PartitionRecord : global::Moldau.Protocol.IKafkaMess
         }
         else
         {
-            var list3 = new global::System.Collections.Generic.List<int>(n2);
+            var list3 = Isr ?? new();
+            list3.Clear();
+            list3.EnsureCapacity(n2);
             for (var j = 0; j < n2; j++)
             {
                 list3.Add(reader.ReadInt32());
@@ -104,7 +112,9 @@ public sealed partial class PartitionRecord : global::Moldau.Protocol.IKafkaMess
         }
         else
         {
-            var list5 = new global::System.Collections.Generic.List<int>(n4);
+            var list5 = RemovingReplicas ?? new();
+            list5.Clear();
+            list5.EnsureCapacity(n4);
             for (var j = 0; j < n4; j++)
             {
                 list5.Add(reader.ReadInt32());
@@ -118,7 +128,9 @@ public sealed partial class PartitionRecord : global::Moldau.Protocol.IKafkaMess
         }
         else
         {
-            var list7 = new global::System.Collections.Generic.List<int>(n6);
+            var list7 = AddingReplicas ?? new();
+            list7.Clear();
+            list7.EnsureCapacity(n6);
             for (var j = 0; j < n6; j++)
             {
                 list7.Add(reader.ReadInt32());
@@ -137,7 +149,9 @@ public sealed partial class PartitionRecord : global::Moldau.Protocol.IKafkaMess
             }
             else
             {
-                var list9 = new global::System.Collections.Generic.List<global::Moldau.Protocol.Uuid>(n8);
+                var list9 = Directories ?? new();
+                list9.Clear();
+                list9.EnsureCapacity(n8);
                 for (var j = 0; j < n8; j++)
                 {
                     list9.Add(reader.ReadUuid());
@@ -145,6 +159,13 @@ public sealed partial class PartitionRecord : global::Moldau.Protocol.IKafkaMess
                 Directories = list9;
             }
         }
+        else
+        {
+            if (Directories is null) Directories = new(); else Directories.Clear();
+        }
+        LeaderRecoveryState = default;
+        SetEligibleLeaderReplicasToNull();
+        SetLastKnownElrToNull();
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -166,11 +187,13 @@ public sealed partial class PartitionRecord : global::Moldau.Protocol.IKafkaMess
                         if (n10 < 0)
                         {
                             if (!(version >= 2)) throw new global::Moldau.Protocol.KafkaProtocolException("null PartitionRecord.EligibleLeaderReplicas");
-                            EligibleLeaderReplicas = null;
+                            SetEligibleLeaderReplicasToNull();
                         }
                         else
                         {
-                            var list11 = new global::System.Collections.Generic.List<int>(n10);
+                            var list11 = EligibleLeaderReplicas ?? global::Moldau.Protocol.MessageReuse.List(ref _eligibleLeaderReplicasEmptied);
+                            list11.Clear();
+                            list11.EnsureCapacity(n10);
                             for (var j = 0; j < n10; j++)
                             {
                                 list11.Add(tagReader.ReadInt32());
@@ -186,11 +209,13 @@ public sealed partial class PartitionRecord : global::Moldau.Protocol.IKafkaMess
                         if (n12 < 0)
                         {
                             if (!(version >= 2)) throw new global::Moldau.Protocol.KafkaProtocolException("null PartitionRecord.LastKnownElr");
-                            LastKnownElr = null;
+                            SetLastKnownElrToNull();
                         }
                         else
                         {
-                            var list13 = new global::System.Collections.Generic.List<int>(n12);
+                            var list13 = LastKnownElr ?? global::Moldau.Protocol.MessageReuse.List(ref _lastKnownElrEmptied);
+                            list13.Clear();
+                            list13.EnsureCapacity(n12);
                             for (var j = 0; j < n12; j++)
                             {
                                 list13.Add(tagReader.ReadInt32());
@@ -457,5 +482,49 @@ public sealed partial class PartitionRecord : global::Moldau.Protocol.IKafkaMess
     public bool IsAllDefault()
     {
         return !(PartitionId != -1) && !(!TopicId.IsZero) && !(Replicas is { Count: > 0 }) && !(Isr is { Count: > 0 }) && !(RemovingReplicas is { Count: > 0 }) && !(AddingReplicas is { Count: > 0 }) && !(Leader != -1) && !(LeaderRecoveryState != 0) && !(LeaderEpoch != -1) && !(PartitionEpoch != -1) && !(Directories is { Count: > 0 }) && !(EligibleLeaderReplicas is not null) && !(LastKnownElr is not null) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        PartitionId = -1;
+        TopicId = default;
+        if (Replicas is null) Replicas = new(); else Replicas.Clear();
+        if (Isr is null) Isr = new(); else Isr.Clear();
+        if (RemovingReplicas is null) RemovingReplicas = new(); else RemovingReplicas.Clear();
+        if (AddingReplicas is null) AddingReplicas = new(); else AddingReplicas.Clear();
+        Leader = -1;
+        LeaderRecoveryState = default;
+        LeaderEpoch = -1;
+        PartitionEpoch = -1;
+        if (Directories is null) Directories = new(); else Directories.Clear();
+        SetEligibleLeaderReplicasToNull();
+        SetLastKnownElrToNull();
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Sets <see cref="EligibleLeaderReplicas"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetEligibleLeaderReplicasToNull()
+    {
+        if (EligibleLeaderReplicas is not null)
+        {
+            EligibleLeaderReplicas.Clear();
+            _eligibleLeaderReplicasEmptied = EligibleLeaderReplicas;
+            EligibleLeaderReplicas = null;
+        }
+    }
+
+    /// <summary>Sets <see cref="LastKnownElr"/> to null, keeping the emptied list and its elements to be reused.</summary>
+    public void SetLastKnownElrToNull()
+    {
+        if (LastKnownElr is not null)
+        {
+            LastKnownElr.Clear();
+            _lastKnownElrEmptied = LastKnownElr;
+            LastKnownElr = null;
+        }
     }
 }

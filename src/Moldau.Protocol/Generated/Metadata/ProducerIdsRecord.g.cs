@@ -37,6 +37,7 @@ public sealed partial class ProducerIdsRecord : global::Moldau.Protocol.IKafkaMe
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         BrokerId = reader.ReadInt32();
         BrokerEpoch = reader.ReadInt64();
         NextProducerId = reader.ReadInt64();
@@ -104,5 +105,17 @@ public sealed partial class ProducerIdsRecord : global::Moldau.Protocol.IKafkaMe
     public bool IsAllDefault()
     {
         return !(BrokerId != 0) && !(BrokerEpoch != -1L) && !(NextProducerId != 0) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        BrokerId = default;
+        BrokerEpoch = -1L;
+        NextProducerId = default;
+        UnknownTaggedFields = null;
     }
 }

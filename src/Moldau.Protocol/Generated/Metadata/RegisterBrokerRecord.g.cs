@@ -54,14 +54,22 @@ public sealed partial class RegisterBrokerRecord : global::Moldau.Protocol.IKafk
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<BrokerEndpoint>? _endPointsSpare;
+    private global::System.Collections.Generic.List<BrokerFeature>? _featuresSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         BrokerId = reader.ReadInt32();
         if (version >= 2)
         {
             IsMigratingZkBroker = reader.ReadBool();
+        }
+        else
+        {
+            IsMigratingZkBroker = default;
         }
         IncarnationId = reader.ReadUuid();
         BrokerEpoch = reader.ReadInt64();
@@ -72,10 +80,12 @@ public sealed partial class RegisterBrokerRecord : global::Moldau.Protocol.IKafk
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<BrokerEndpoint>(n0);
+            var list1 = EndPoints ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _endPointsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new BrokerEndpoint();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _endPointsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -88,21 +98,28 @@ public sealed partial class RegisterBrokerRecord : global::Moldau.Protocol.IKafk
         }
         else
         {
-            var list3 = new global::System.Collections.Generic.List<BrokerFeature>(n2);
+            var list3 = Features ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _featuresSpare);
+            list3.EnsureCapacity(n2);
             for (var j = 0; j < n2; j++)
             {
-                var e = new BrokerFeature();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _featuresSpare);
                 e.Read(ref reader, version);
                 list3.Add(e);
             }
             Features = list3;
         }
-        Rack = reader.ReadNullableString(flexible);
+        Rack = reader.ReadNullableString(flexible, Rack);
         Fenced = reader.ReadBool();
         if (version >= 1)
         {
             InControlledShutdown = reader.ReadBool();
         }
+        else
+        {
+            InControlledShutdown = default;
+        }
+        if (LogDirs is null) LogDirs = new(); else LogDirs.Clear();
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -121,7 +138,9 @@ public sealed partial class RegisterBrokerRecord : global::Moldau.Protocol.IKafk
                         }
                         else
                         {
-                            var list5 = new global::System.Collections.Generic.List<global::Moldau.Protocol.Uuid>(n4);
+                            var list5 = LogDirs ?? new();
+                            list5.Clear();
+                            list5.EnsureCapacity(n4);
                             for (var j = 0; j < n4; j++)
                             {
                                 list5.Add(tagReader.ReadUuid());
@@ -292,6 +311,43 @@ public sealed partial class RegisterBrokerRecord : global::Moldau.Protocol.IKafk
         return !(BrokerId != 0) && !(IsMigratingZkBroker) && !(!IncarnationId.IsZero) && !(BrokerEpoch != 0) && !(EndPoints is { Count: > 0 }) && !(Features is { Count: > 0 }) && !((Rack is not null && Rack != "")) && !(!Fenced) && !(InControlledShutdown) && !(LogDirs is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        BrokerId = default;
+        IsMigratingZkBroker = default;
+        IncarnationId = default;
+        BrokerEpoch = default;
+        if (EndPoints is null) EndPoints = new(); else global::Moldau.Protocol.MessageReuse.Recycle(EndPoints, ref _endPointsSpare);
+        if (Features is null) Features = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Features, ref _featuresSpare);
+        Rack = "";
+        Fenced = true;
+        InControlledShutdown = default;
+        if (LogDirs is null) LogDirs = new(); else LogDirs.Clear();
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="EndPoints"/>, reusing one this message held before, and returns it.</summary>
+    public BrokerEndpoint AddEndPointsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _endPointsSpare);
+        e.Reset();
+        (EndPoints ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Features"/>, reusing one this message held before, and returns it.</summary>
+    public BrokerFeature AddFeaturesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _featuresSpare);
+        e.Reset();
+        (Features ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The BrokerEndpoint struct of RegisterBrokerRecord.</summary>
     public sealed partial class BrokerEndpoint : global::Moldau.Protocol.IKafkaMessage
     {
@@ -314,8 +370,9 @@ public sealed partial class RegisterBrokerRecord : global::Moldau.Protocol.IKafk
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
-            Host = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
+            Host = reader.ReadString(flexible, Host);
             Port = reader.ReadUInt16();
             SecurityProtocol = reader.ReadInt16();
             if (flexible)
@@ -385,6 +442,19 @@ public sealed partial class RegisterBrokerRecord : global::Moldau.Protocol.IKafk
         {
             return !((Name is not null && Name != "")) && !((Host is not null && Host != "")) && !(Port != 0) && !(SecurityProtocol != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            Host = "";
+            Port = default;
+            SecurityProtocol = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The BrokerFeature struct of RegisterBrokerRecord.</summary>
@@ -406,7 +476,8 @@ public sealed partial class RegisterBrokerRecord : global::Moldau.Protocol.IKafk
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             MinSupportedVersion = reader.ReadInt16();
             MaxSupportedVersion = reader.ReadInt16();
             if (flexible)
@@ -473,6 +544,18 @@ public sealed partial class RegisterBrokerRecord : global::Moldau.Protocol.IKafk
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !(MinSupportedVersion != 0) && !(MaxSupportedVersion != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            MinSupportedVersion = default;
+            MaxSupportedVersion = default;
+            UnknownTaggedFields = null;
         }
     }
 }

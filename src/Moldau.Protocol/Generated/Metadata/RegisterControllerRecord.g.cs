@@ -39,10 +39,14 @@ public sealed partial class RegisterControllerRecord : global::Moldau.Protocol.I
     /// <summary>Tagged fields this version of the code does not know, kept to write back.</summary>
     public global::System.Collections.Generic.List<global::Moldau.Protocol.TaggedField>? UnknownTaggedFields { get; set; }
 
+    private global::System.Collections.Generic.List<ControllerEndpoint>? _endPointsSpare;
+    private global::System.Collections.Generic.List<ControllerFeature>? _featuresSpare;
+
     /// <inheritdoc/>
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         ControllerId = reader.ReadInt32();
         IncarnationId = reader.ReadUuid();
         ZkMigrationReady = reader.ReadBool();
@@ -53,10 +57,12 @@ public sealed partial class RegisterControllerRecord : global::Moldau.Protocol.I
         }
         else
         {
-            var list1 = new global::System.Collections.Generic.List<ControllerEndpoint>(n0);
+            var list1 = EndPoints ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list1, ref _endPointsSpare);
+            list1.EnsureCapacity(n0);
             for (var j = 0; j < n0; j++)
             {
-                var e = new ControllerEndpoint();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _endPointsSpare);
                 e.Read(ref reader, version);
                 list1.Add(e);
             }
@@ -69,10 +75,12 @@ public sealed partial class RegisterControllerRecord : global::Moldau.Protocol.I
         }
         else
         {
-            var list3 = new global::System.Collections.Generic.List<ControllerFeature>(n2);
+            var list3 = Features ?? new();
+            global::Moldau.Protocol.MessageReuse.Recycle(list3, ref _featuresSpare);
+            list3.EnsureCapacity(n2);
             for (var j = 0; j < n2; j++)
             {
-                var e = new ControllerFeature();
+                var e = global::Moldau.Protocol.MessageReuse.Take(ref _featuresSpare);
                 e.Read(ref reader, version);
                 list3.Add(e);
             }
@@ -190,6 +198,38 @@ public sealed partial class RegisterControllerRecord : global::Moldau.Protocol.I
         return !(ControllerId != 0) && !(!IncarnationId.IsZero) && !(ZkMigrationReady) && !(EndPoints is { Count: > 0 }) && !(Features is { Count: > 0 }) && UnknownTaggedFields is null;
     }
 
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        ControllerId = default;
+        IncarnationId = default;
+        ZkMigrationReady = default;
+        if (EndPoints is null) EndPoints = new(); else global::Moldau.Protocol.MessageReuse.Recycle(EndPoints, ref _endPointsSpare);
+        if (Features is null) Features = new(); else global::Moldau.Protocol.MessageReuse.Recycle(Features, ref _featuresSpare);
+        UnknownTaggedFields = null;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="EndPoints"/>, reusing one this message held before, and returns it.</summary>
+    public ControllerEndpoint AddEndPointsItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _endPointsSpare);
+        e.Reset();
+        (EndPoints ??= new()).Add(e);
+        return e;
+    }
+
+    /// <summary>Adds an element with every field at its default to <see cref="Features"/>, reusing one this message held before, and returns it.</summary>
+    public ControllerFeature AddFeaturesItem()
+    {
+        var e = global::Moldau.Protocol.MessageReuse.Take(ref _featuresSpare);
+        e.Reset();
+        (Features ??= new()).Add(e);
+        return e;
+    }
+
     /// <summary>The ControllerEndpoint struct of RegisterControllerRecord.</summary>
     public sealed partial class ControllerEndpoint : global::Moldau.Protocol.IKafkaMessage
     {
@@ -212,8 +252,9 @@ public sealed partial class RegisterControllerRecord : global::Moldau.Protocol.I
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
-            Host = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
+            Host = reader.ReadString(flexible, Host);
             Port = reader.ReadUInt16();
             SecurityProtocol = reader.ReadInt16();
             if (flexible)
@@ -283,6 +324,19 @@ public sealed partial class RegisterControllerRecord : global::Moldau.Protocol.I
         {
             return !((Name is not null && Name != "")) && !((Host is not null && Host != "")) && !(Port != 0) && !(SecurityProtocol != 0) && UnknownTaggedFields is null;
         }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            Host = "";
+            Port = default;
+            SecurityProtocol = default;
+            UnknownTaggedFields = null;
+        }
     }
 
     /// <summary>The ControllerFeature struct of RegisterControllerRecord.</summary>
@@ -304,7 +358,8 @@ public sealed partial class RegisterControllerRecord : global::Moldau.Protocol.I
         public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
         {
             var flexible = true;
-            Name = reader.ReadString(flexible);
+            UnknownTaggedFields = null;
+            Name = reader.ReadString(flexible, Name);
             MinSupportedVersion = reader.ReadInt16();
             MaxSupportedVersion = reader.ReadInt16();
             if (flexible)
@@ -371,6 +426,18 @@ public sealed partial class RegisterControllerRecord : global::Moldau.Protocol.I
         public bool IsAllDefault()
         {
             return !((Name is not null && Name != "")) && !(MinSupportedVersion != 0) && !(MaxSupportedVersion != 0) && UnknownTaggedFields is null;
+        }
+
+        /// <summary>
+        /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+        /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+        /// </summary>
+        public void Reset()
+        {
+            Name = "";
+            MinSupportedVersion = default;
+            MaxSupportedVersion = default;
+            UnknownTaggedFields = null;
         }
     }
 }

@@ -31,7 +31,8 @@ public sealed partial class RemoveDelegationTokenRecord : global::Moldau.Protoco
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
-        TokenId = reader.ReadString(flexible);
+        UnknownTaggedFields = null;
+        TokenId = reader.ReadString(flexible, TokenId);
         if (flexible)
         {
             var tagCount = reader.ReadTaggedFieldCount();
@@ -92,5 +93,15 @@ public sealed partial class RemoveDelegationTokenRecord : global::Moldau.Protoco
     public bool IsAllDefault()
     {
         return !((TokenId is not null && TokenId != "")) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        TokenId = "";
+        UnknownTaggedFields = null;
     }
 }

@@ -34,7 +34,8 @@ public sealed partial class RemoveUserScramCredentialRecord : global::Moldau.Pro
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
-        Name = reader.ReadString(flexible);
+        UnknownTaggedFields = null;
+        Name = reader.ReadString(flexible, Name);
         Mechanism = reader.ReadInt8();
         if (flexible)
         {
@@ -98,5 +99,16 @@ public sealed partial class RemoveUserScramCredentialRecord : global::Moldau.Pro
     public bool IsAllDefault()
     {
         return !((Name is not null && Name != "")) && !(Mechanism != 0) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        Name = "";
+        Mechanism = default;
+        UnknownTaggedFields = null;
     }
 }

@@ -34,6 +34,7 @@ public sealed partial class UnregisterBrokerRecord : global::Moldau.Protocol.IKa
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
+        UnknownTaggedFields = null;
         BrokerId = reader.ReadInt32();
         BrokerEpoch = reader.ReadInt64();
         if (flexible)
@@ -98,5 +99,16 @@ public sealed partial class UnregisterBrokerRecord : global::Moldau.Protocol.IKa
     public bool IsAllDefault()
     {
         return !(BrokerId != 0) && !(BrokerEpoch != 0) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        BrokerId = default;
+        BrokerEpoch = default;
+        UnknownTaggedFields = null;
     }
 }

@@ -46,7 +46,8 @@ public sealed partial class UserScramCredentialRecord : global::Moldau.Protocol.
     public void Read(ref global::Moldau.Protocol.KafkaReader reader, short version)
     {
         var flexible = true;
-        Name = reader.ReadString(flexible);
+        UnknownTaggedFields = null;
+        Name = reader.ReadString(flexible, Name);
         Mechanism = reader.ReadInt8();
         Salt = reader.ReadBytes(flexible);
         StoredKey = reader.ReadBytes(flexible);
@@ -122,5 +123,20 @@ public sealed partial class UserScramCredentialRecord : global::Moldau.Protocol.
     public bool IsAllDefault()
     {
         return !((Name is not null && Name != "")) && !(Mechanism != 0) && !(Salt is { Length: > 0 }) && !(StoredKey is { Length: > 0 }) && !(ServerKey is { Length: > 0 }) && !(Iterations != 0) && UnknownTaggedFields is null;
+    }
+
+    /// <summary>
+    /// Sets every field to its default value, as a new instance has them. Lists are emptied in
+    /// place and their elements kept, to be handed out again by Read and the Add...Item methods.
+    /// </summary>
+    public void Reset()
+    {
+        Name = "";
+        Mechanism = default;
+        Salt = global::System.Array.Empty<byte>();
+        StoredKey = global::System.Array.Empty<byte>();
+        ServerKey = global::System.Array.Empty<byte>();
+        Iterations = default;
+        UnknownTaggedFields = null;
     }
 }
