@@ -27,8 +27,8 @@ internal static class ReadAheadThreads
     public static void Enqueue(Action load) => Threads.Enqueue(load);
 }
 
-/// <summary>A few dedicated threads for work that blocks on the disk, taken in the order queued.</summary>
-internal sealed class IoThreads
+/// <summary>A few dedicated threads for work that blocks on the disk, taken in the order queued (shared by the storage engine and the connections' lanes).</summary>
+public sealed class IoThreads
 {
     private readonly BlockingCollection<Action> _work = [];
 

@@ -44,6 +44,27 @@ internal sealed class DeliverySlots<TReport>
     /// <summary>The delivery handler of each slot.</summary>
     public Action<TReport>[] Handlers { get; }
 
+    /// <summary>
+    /// Waits until every delivery handler has returned, up to <paramref name="timeout"/>: the
+    /// client's Flush returns once its queue is empty, which can be while the last handlers are
+    /// still running on the delivery thread. True when all slots are free.
+    /// </summary>
+    public bool WaitAllReturned(TimeSpan timeout)
+    {
+        var deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (Volatile.Read(ref _written) - _read != _free.Length)
+        {
+            if (Environment.TickCount64 > deadline)
+            {
+                return false;
+            }
+
+            Thread.Sleep(1);
+        }
+
+        return true;
+    }
+
     /// <summary>Takes a free slot and stamps it with <paramref name="sentTicks"/>; false when every slot is in flight.</summary>
     public bool TryTake(long sentTicks, out int slot)
     {

@@ -67,6 +67,11 @@ internal static class ProduceCommand
         }
 
         var left = producer.Flush(TimeSpan.FromMilliseconds(options.TimeoutMs + 5_000L));
+        if (left == 0)
+        {
+            slots.WaitAllReturned(TimeSpan.FromSeconds(5));
+        }
+
         meter.Stop();
         meter.WriteSummary(output);
         return Outcome.Report(errors, failures, cancel, [

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Moldau.Broker;
+using Moldau.Storage;
 
 namespace Moldau.Server.Network;
 
@@ -69,8 +70,7 @@ internal sealed class KafkaConnection
 
     private readonly SemaphoreSlim _lanesDrained = new(0);
     private Channel<Pending>? _inflight;
-    private Channel<Offloaded>[]? _lanes;
-    private Task[]? _laneLoops;
+    private Lane[]? _lanes;
     private int _queued;
 
     /// <summary>Serves the connection until the peer closes it, a frame is bad, or the broker stops.</summary>
@@ -165,12 +165,11 @@ internal sealed class KafkaConnection
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
-            foreach (var lane in _lanes ?? [])
+            // Every frame handed to a lane is dispatched before the responses are closed off.
+            while (Volatile.Read(ref _queued) > 0)
             {
-                lane.Writer.TryComplete();
+                await _lanesDrained.WaitAsync(CancellationToken.None).ConfigureAwait(false);
             }
-
-            await Task.WhenAll(_laneLoops ?? []).ConfigureAwait(false);
 
             _inflight.Writer.TryComplete();
         }
@@ -192,7 +191,8 @@ internal sealed class KafkaConnection
         _socket.Dispose();
         _closed.Dispose();
         _drained.Dispose();
-        _lanesDrained.Dispose();
+
+        // _lanesDrained stays: a lane may still release it just after the count reached zero.
     }
 
     private static int FrameSize(byte[] buffer, int start) => BinaryPrimitives.ReadInt32BigEndian(buffer.AsSpan(start, 4));
@@ -235,45 +235,72 @@ internal sealed class KafkaConnection
             return;
         }
 
-        if (_lanes is null)
-        {
-            _lanes = new Channel<Offloaded>[Lanes];
-            _laneLoops = new Task[Lanes];
-            for (var i = 0; i < Lanes; i++)
-            {
-                _lanes[i] = Channel.CreateBounded<Offloaded>(new BoundedChannelOptions(MaxInFlight) { SingleReader = true, SingleWriter = true });
-                var lane = _lanes[i];
-                _laneLoops[i] = Task.Run(() => LaneLoopAsync(lane));
-            }
-        }
-
+        _lanes ??= [.. Enumerable.Range(0, Lanes).Select(_ => new Lane(this))];
         var result = new TaskCompletionSource<DispatchResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         Interlocked.Increment(ref _queued);
-        await _lanes[(int)((uint)key.Value % Lanes)].Writer.WriteAsync(new Offloaded(frame, length, result), _closed.Token).ConfigureAwait(false);
+        _lanes[(int)((uint)key.Value % Lanes)].Enqueue(new Offloaded(frame, length, result));
         await _inflight!.Writer.WriteAsync(new Pending(new ValueTask<DispatchResult>(result.Task), frame, length), _closed.Token).ConfigureAwait(false);
     }
 
     private readonly record struct Offloaded(byte[] Frame, int Length, TaskCompletionSource<DispatchResult> Result);
 
-    private async Task LaneLoopAsync(Channel<Offloaded> lane)
+    // The lanes of all connections run on a few dedicated threads: a lane's frame waits for the
+    // disk, which on thread-pool threads would starve the socket loops. A lane runs on one thread
+    // at a time, taking its frames in order.
+    private static readonly IoThreads LaneThreads = new("moldau-lane", 4);
+
+    private sealed class Lane(KafkaConnection connection)
     {
-        await foreach (var (frame, length, result) in lane.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        private readonly System.Collections.Concurrent.ConcurrentQueue<Offloaded> _frames = new();
+        private int _scheduled;
+        private Action? _drain;
+
+        public void Enqueue(Offloaded frame)
         {
-            var pending = Dispatch(frame, length);
-            if (Interlocked.Decrement(ref _queued) == 0)
+            _frames.Enqueue(frame);
+            Schedule();
+        }
+
+        private void Schedule()
+        {
+            if (Interlocked.CompareExchange(ref _scheduled, 1, 0) == 0)
             {
-                _lanesDrained.Release();
+                LaneThreads.Enqueue(_drain ??= Drain);
+            }
+        }
+
+        private void Drain()
+        {
+            while (_frames.TryDequeue(out var frame))
+            {
+                connection.DispatchOffloaded(frame);
             }
 
-            // The state change is done; the answer may still wait (an fsync), without holding the lane.
-            if (pending.IsCompleted)
+            Volatile.Write(ref _scheduled, 0);
+            if (!_frames.IsEmpty)
             {
-                Complete(pending, result);
+                Schedule(); // a frame came in after the queue looked empty
             }
-            else
-            {
-                _ = CompleteLaterAsync(pending, result);
-            }
+        }
+    }
+
+    private void DispatchOffloaded(Offloaded offloaded)
+    {
+        var (frame, length, result) = offloaded;
+        var pending = Dispatch(frame, length);
+        if (Interlocked.Decrement(ref _queued) == 0)
+        {
+            _lanesDrained.Release();
+        }
+
+        // The state change is done; the answer may still wait (an fsync), without holding the lane.
+        if (pending.IsCompleted)
+        {
+            Complete(pending, result);
+        }
+        else
+        {
+            _ = CompleteLaterAsync(pending, result);
         }
     }
 
