@@ -843,11 +843,14 @@ internal sealed class LogSegment : IDisposable
                     free.State = State.Queued;
                     free.Start = at;
                     free.Valid = 0;
-                    free.Load ??= () => Load(free, claimed: false);
+                    free.Load ??= LoadOf(free);
                     ReadAheadThreads.Enqueue(free.Load);
                 }
             }
         }
+
+        // A separate method: a lambda in Start's loop would allocate its closure on every pass.
+        private Action LoadOf(Chunk chunk) => () => Load(chunk, claimed: false);
 
         // The chunk holding the range of position, if any.
         private Chunk? Holding(long position)
