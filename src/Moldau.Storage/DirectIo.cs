@@ -80,7 +80,7 @@ internal static partial class DirectIo
     /// </summary>
     public static void Return(AlignedBuffer buffer)
     {
-        if (Interlocked.Increment(ref s_pooled) <= 128)
+        if (Interlocked.Increment(ref s_pooled) <= 64)
         {
             s_pool.Add(buffer);
         }

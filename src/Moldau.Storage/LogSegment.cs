@@ -709,8 +709,8 @@ internal sealed class LogSegment : IDisposable
     // second, so a consumer that stopped holds none.
     private sealed class ReadAhead(LogSegment segment, SafeFileHandle direct)
     {
-        private const int Depth = 8;
-        private const int MaxBuffers = 96;
+        private const int Depth = 6;
+        private const int MaxBuffers = 64;
         private const int ChunkBytes = DirectIo.ChunkSize;
         private const long IdleMilliseconds = 1000;
         private static readonly System.Collections.Concurrent.ConcurrentDictionary<ReadAhead, byte> s_holding = new();
