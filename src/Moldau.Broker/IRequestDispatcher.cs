@@ -4,8 +4,9 @@ namespace Moldau.Broker;
 
 /// <summary>
 /// Turns one request frame into one response. The network layer calls
-/// <see cref="Dispatch"/> for each frame of a connection in arrival order, without waiting for
-/// the previous one to complete, and writes the completed responses back in that same order.
+/// <see cref="Dispatch"/> for each frame of a connection in arrival order (requests with
+/// different <see cref="OrderingKey"/>s may be dispatched side by side), without waiting for the
+/// previous one to complete, and writes the completed responses back in arrival order.
 /// </summary>
 /// <remarks>
 /// Contract for implementers: every change of broker state a request makes (a log append, a
