@@ -85,19 +85,20 @@ internal sealed class KafkaConnection
             int start = 0, end = 0;
             while (!_closed.IsCancellationRequested && _closeReason is null)
             {
-                if (end - start >= 4 && FrameSize(buffer, start) is var size && (size < 0 || size > _maxFrameBytes))
+                var state = Cut(buffer.AsSpan(start, end - start), _maxFrameBytes, buffer.Length, out var size);
+                if (state == FrameState.Bad)
                 {
                     // Stop reading; the responses to earlier requests still go out, then the connection closes.
                     _closeReason ??= $"declared frame size {size} outside 0..{_maxFrameBytes} (socket.request.max.bytes)";
                     break;
                 }
 
-                if (end - start < 4 || end - start - 4 < FrameSize(buffer, start))
+                if (state != FrameState.Complete)
                 {
-                    if (end - start >= 4 && FrameSize(buffer, start) + 4 > buffer.Length)
+                    if (state == FrameState.Large)
                     {
                         // A frame larger than the receive buffer: its body is received straight into its own array.
-                        var length = FrameSize(buffer, start);
+                        var length = size;
                         await ReserveAsync(length).ConfigureAwait(false);
 
                         // The array grows with the bytes that arrive, not with what the size prefix claims.
@@ -147,12 +148,11 @@ internal sealed class KafkaConnection
                     continue;
                 }
 
-                var bodyLength = FrameSize(buffer, start);
-                await ReserveAsync(bodyLength).ConfigureAwait(false);
-                var body = ArrayPool<byte>.Shared.Rent(Math.Max(bodyLength, 1));
-                buffer.AsSpan(start + 4, bodyLength).CopyTo(body);
-                start += 4 + bodyLength;
-                await DispatchAsync(body, bodyLength).ConfigureAwait(false);
+                await ReserveAsync(size).ConfigureAwait(false);
+                var body = ArrayPool<byte>.Shared.Rent(Math.Max(size, 1));
+                buffer.AsSpan(start + 4, size).CopyTo(body);
+                start += 4 + size;
+                await DispatchAsync(body, size).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)
@@ -195,7 +195,48 @@ internal sealed class KafkaConnection
         // _lanesDrained stays: a lane may still release it just after the count reached zero.
     }
 
-    private static int FrameSize(byte[] buffer, int start) => BinaryPrimitives.ReadInt32BigEndian(buffer.AsSpan(start, 4));
+    /// <summary>What the received bytes hold at their start.</summary>
+    internal enum FrameState
+    {
+        /// <summary>Not yet a whole frame: receive more.</summary>
+        Incomplete,
+
+        /// <summary>A whole frame of <c>size</c> bytes after its 4-byte prefix.</summary>
+        Complete,
+
+        /// <summary>A frame too large for the receive buffer: its body goes into its own array.</summary>
+        Large,
+
+        /// <summary>A size outside 0..socket.request.max.bytes: the connection ends.</summary>
+        Bad,
+    }
+
+    /// <summary>
+    /// Looks at the bytes received and not yet cut (<paramref name="received"/>, at the start of a
+    /// frame): whether a frame can be cut, and its declared <paramref name="size"/> once the
+    /// 4-byte prefix is in. The size is checked before anything is allocated for the body.
+    /// </summary>
+    internal static FrameState Cut(ReadOnlySpan<byte> received, int maxFrameBytes, int bufferLength, out int size)
+    {
+        size = 0;
+        if (received.Length < 4)
+        {
+            return FrameState.Incomplete;
+        }
+
+        size = BinaryPrimitives.ReadInt32BigEndian(received);
+        if (size < 0 || size > maxFrameBytes)
+        {
+            return FrameState.Bad;
+        }
+
+        if ((long)size + 4 > bufferLength)
+        {
+            return FrameState.Large;
+        }
+
+        return received.Length - 4 >= size ? FrameState.Complete : FrameState.Incomplete;
+    }
 
     // Bounds the bytes held by requests in flight: waits for responses to drain.
     private async ValueTask ReserveAsync(int length)
