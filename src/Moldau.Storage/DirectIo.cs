@@ -18,7 +18,7 @@ namespace Moldau.Storage;
 /// last partial block in memory and rewrites that block whole with the next append; the file
 /// is cut back to its logical length when the segment rolls or closes.
 /// </remarks>
-internal static partial class DirectIo
+internal static class DirectIo
 {
     /// <summary>Alignment of direct reads and writes.</summary>
     public const int BlockSize = 4096;
@@ -51,7 +51,7 @@ internal static partial class DirectIo
             return null;
         }
 
-        var fd = Open(path, ReadWrite | CloseOnExec | direct, 0);
+        var fd = Libc.Open(path, ReadWrite | CloseOnExec | direct, 0);
         return fd < 0 ? null : new SafeFileHandle(fd, ownsHandle: true);
     }
 
@@ -137,25 +137,20 @@ internal static partial class DirectIo
     /// system can't.
     /// </summary>
     public static bool Preallocate(SafeFileHandle handle, long offset, long length) =>
-        OperatingSystem.IsLinux() && Fallocate((int)handle.DangerousGetHandle(), KeepSize, offset, length) == 0;
+        OperatingSystem.IsLinux() && Libc.Fallocate((int)handle.DangerousGetHandle(), KeepSize, offset, length) == 0;
 
     /// <summary>Gives back the blocks of [<paramref name="offset"/>, +<paramref name="length"/>) that <see cref="Preallocate"/> reserved past the data.</summary>
     public static void Release(SafeFileHandle handle, long offset, long length)
     {
         if (OperatingSystem.IsLinux() && length > 0)
         {
-            _ = Fallocate((int)handle.DangerousGetHandle(), KeepSize | PunchHole, offset, length);
+            _ = Libc.Fallocate((int)handle.DangerousGetHandle(), KeepSize | PunchHole, offset, length);
         }
     }
 
     private const int KeepSize = 0x1;
     private const int PunchHole = 0x2;
 
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Open(string path, int flags, int mode);
-
-    [LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
-    private static partial int Fallocate(int fd, int mode, long offset, long length);
 }
 
 /// <summary>

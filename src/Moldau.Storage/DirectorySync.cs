@@ -6,7 +6,7 @@ namespace Moldau.Storage;
 /// fsync of a directory, so that files created, renamed or removed in it survive a power loss.
 /// .NET has no API for it: on Linux it is open(O_RDONLY | O_DIRECTORY) and fsync; elsewhere a no-op.
 /// </summary>
-public static partial class DirectorySync
+public static class DirectorySync
 {
     private const int ReadOnlyDirectory = 0x10000; // O_RDONLY | O_DIRECTORY on Linux
 
@@ -20,7 +20,7 @@ public static partial class DirectorySync
             return;
         }
 
-        var fd = Open(directory, ReadOnlyDirectory);
+        var fd = Libc.Open(directory, ReadOnlyDirectory, 0);
         if (fd < 0)
         {
             throw new IOException($"open of directory {directory} failed (errno {Marshal.GetLastPInvokeError()})");
@@ -28,7 +28,7 @@ public static partial class DirectorySync
 
         try
         {
-            if (Fsync(fd) != 0)
+            if (Libc.Fsync(fd) != 0)
             {
                 throw new IOException($"fsync of directory {directory} failed (errno {Marshal.GetLastPInvokeError()})");
             }
@@ -37,16 +37,7 @@ public static partial class DirectorySync
         }
         finally
         {
-            _ = Close(fd);
+            _ = Libc.Close(fd);
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Open(string path, int flags);
-
-    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
-    private static partial int Fsync(int fd);
-
-    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-    private static partial int Close(int fd);
 }

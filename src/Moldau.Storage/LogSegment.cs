@@ -105,9 +105,6 @@ internal sealed class LogSegment : IDisposable
         return segment;
     }
 
-    /// <summary>True when the segment's data goes to and from the device with direct I/O (see <see cref="DirectIo"/>).</summary>
-    public bool IsDirect => _direct is not null;
-
     private void OpenDirect(bool directIo)
     {
         if (directIo)
@@ -689,11 +686,6 @@ internal sealed class LogSegment : IDisposable
             done += rest.Length <= ReadWindow.Length / 2
                 ? (t_window ??= new ReadWindow()).Read(this, direct, rest, position + done)
                 : DirectIo.Read(direct, rest, position + done);
-        }
-
-        if (readAhead && ahead is not null)
-        {
-            ahead.Start(position + done);
         }
 
         return done;

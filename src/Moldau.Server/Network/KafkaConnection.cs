@@ -69,14 +69,13 @@ internal sealed class KafkaConnection
     private const int Lanes = 2;
 
     private readonly SemaphoreSlim _lanesDrained = new(0);
-    private Channel<Pending>? _inflight;
+    private readonly Channel<Pending> _inflight = Channel.CreateBounded<Pending>(new BoundedChannelOptions(MaxInFlight) { SingleReader = true, SingleWriter = true });
     private Lane[]? _lanes;
     private int _queued;
 
     /// <summary>Serves the connection until the peer closes it, a frame is bad, or the broker stops.</summary>
     public async Task RunAsync(CancellationToken stopping)
     {
-        _inflight = Channel.CreateBounded<Pending>(new BoundedChannelOptions(MaxInFlight) { SingleReader = true, SingleWriter = true });
         var writer = WriteResponsesAsync(_inflight.Reader);
         var buffer = ArrayPool<byte>.Shared.Rent(ReceiveBufferBytes);
         try
@@ -272,7 +271,7 @@ internal sealed class KafkaConnection
                 await _lanesDrained.WaitAsync(_closed.Token).ConfigureAwait(false);
             }
 
-            await _inflight!.Writer.WriteAsync(new Pending(Dispatch(frame, length), frame, length), _closed.Token).ConfigureAwait(false);
+            await _inflight.Writer.WriteAsync(new Pending(Dispatch(frame, length), frame, length), _closed.Token).ConfigureAwait(false);
             return;
         }
 
@@ -280,7 +279,7 @@ internal sealed class KafkaConnection
         var result = new TaskCompletionSource<DispatchResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         Interlocked.Increment(ref _queued);
         _lanes[(int)((uint)key.Value % Lanes)].Enqueue(new Offloaded(frame, length, result));
-        await _inflight!.Writer.WriteAsync(new Pending(new ValueTask<DispatchResult>(result.Task), frame, length), _closed.Token).ConfigureAwait(false);
+        await _inflight.Writer.WriteAsync(new Pending(new ValueTask<DispatchResult>(result.Task), frame, length), _closed.Token).ConfigureAwait(false);
     }
 
     private readonly record struct Offloaded(byte[] Frame, int Length, TaskCompletionSource<DispatchResult> Result);
