@@ -7,7 +7,8 @@ namespace Moldau.Broker.Handlers;
 
 /// <summary>
 /// Fetch v4+: whole stored batches from the batch holding the fetch offset, within
-/// partition_max_bytes and max_bytes (at least one batch for the first partition with data),
+/// partition_max_bytes and max_bytes (the first batch of the first partition with data whole
+/// whatever the limits, that of a later partition whole while it fits in max_bytes),
 /// waiting up to max_wait_ms for min_bytes. Sessionless: every response carries session id 0,
 /// which KIP-227 lets a broker answer to a client asking for a session.
 /// </summary>
