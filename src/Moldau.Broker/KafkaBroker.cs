@@ -56,6 +56,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     private DescribeProducersHandler? _describeProducers;
     private readonly ReusePool<ProduceExchange> _produceExchanges = new();
     private readonly ReusePool<FetchExchange> _fetchExchanges = new();
+    private readonly List<LogDirectoryLock> _dirLocks = [];
 
     /// <summary>Creates a broker over <paramref name="options"/>; call <see cref="Start"/> before serving.</summary>
     public KafkaBroker(BrokerOptions options, ILoggerFactory loggers, TimeProvider time)
@@ -68,9 +69,20 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     /// <summary>Reads meta.properties and the metadata log, and opens every partition log.</summary>
     public void Start()
     {
+        // Kafka's .lock in every log dir before anything is written there: a second broker on the
+        // same directories stops here (LogDirectoryInUseException) and leaves them as they were.
         foreach (var dir in _options.LogDirs)
         {
             Directory.CreateDirectory(dir);
+            try
+            {
+                _dirLocks.Add(LogDirectoryLock.Acquire(dir));
+            }
+            catch
+            {
+                ReleaseLogDirs();
+                throw;
+            }
         }
 
         var clusterId = ClusterIdentity.LoadOrCreate(_options.LogDirs, _options.NodeId);
@@ -583,5 +595,16 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
 
         _state?.Topics.Dispose();
         _state = null;
+        ReleaseLogDirs();
+    }
+
+    private void ReleaseLogDirs()
+    {
+        foreach (var dirLock in _dirLocks)
+        {
+            dirLock.Dispose();
+        }
+
+        _dirLocks.Clear();
     }
 }

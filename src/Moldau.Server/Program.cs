@@ -82,6 +82,12 @@ try
 {
     broker.Start();
 }
+catch (Moldau.Storage.LogDirectoryInUseException e)
+{
+    // Another broker (Moldau or Kafka) holds the directory's .lock: nothing was written there.
+    Console.Error.WriteLine($"moldau: {e.Message}");
+    return 4;
+}
 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
 {
     Console.Error.WriteLine($"moldau: cannot open log.dirs {string.Join(",", config.Options.LogDirs)}: {e.Message}");
