@@ -58,22 +58,28 @@ foreach (var key in config.UnknownKeys)
 // Bind first, so that port 0 can be advertised as the port actually bound.
 var listeners = new List<KafkaListener>();
 var advertised = new List<AdvertisedEndpoint>();
-try
+foreach (var l in config.Listeners)
 {
-    foreach (var l in config.Listeners)
+    KafkaListener listener;
+    try
     {
-        var listener = KafkaListener.Bind(l.Name, l.Host, l.Port, loggers.CreateLogger("Moldau.Network"));
-        listeners.Add(listener);
-        var a = config.Advertised.GetValueOrDefault(l.Name);
-        var host = a is { Host.Length: > 0 } ? a.Host : l.Host is { Length: > 0 } h && h != "0.0.0.0" ? h : Dns.GetHostName();
-        var port = a is { Port: > 0 } ? a.Port : listener.EndPoint.Port;
-        advertised.Add(new AdvertisedEndpoint(l.Name, host, port));
+        listener = KafkaListener.Bind(l.Name, l.Host, l.Port, loggers.CreateLogger("Moldau.Network"));
     }
-}
-catch (System.Net.Sockets.SocketException e)
-{
-    Console.Error.WriteLine($"moldau: cannot bind listeners '{string.Join(",", config.Listeners)}': {e.Message}");
-    return 3;
+    catch (System.Net.Sockets.SocketException e)
+    {
+        // No port sharing: a busy port means another process (another broker?) serves it.
+        var what = e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse
+            ? $"port {l.Port} is already in use by another process"
+            : e.Message;
+        Console.Error.WriteLine($"moldau: cannot bind listener {l.Name}://{l.Host}:{l.Port}: {what}");
+        return 3;
+    }
+
+    listeners.Add(listener);
+    var a = config.Advertised.GetValueOrDefault(l.Name);
+    var host = a is { Host.Length: > 0 } ? a.Host : l.Host is { Length: > 0 } h && h != "0.0.0.0" ? h : Dns.GetHostName();
+    var port = a is { Port: > 0 } ? a.Port : listener.EndPoint.Port;
+    advertised.Add(new AdvertisedEndpoint(l.Name, host, port));
 }
 
 config.Options.AdvertisedEndpoints = advertised;

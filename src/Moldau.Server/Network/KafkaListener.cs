@@ -45,7 +45,15 @@ internal sealed class KafkaListener : IAsyncDisposable
             socket.DualMode = true;
         }
 
-        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        // SO_REUSEADDR alone, so that a restart binds while old connections sit in TIME_WAIT. .NET's
+        // ReuseAddress option also sets SO_REUSEPORT on Linux, which lets a second broker bind the
+        // same port and take some of the connections: a busy port must fail the bind instead.
+        if (OperatingSystem.IsLinux())
+        {
+            const int SolSocket = 1, SoReuseAddr = 2;
+            socket.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
+        }
+
         socket.Bind(new IPEndPoint(address, port));
         socket.Listen(512);
         return new KafkaListener(socket, name, log);
