@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Moldau.Broker.Authorization;
 using Moldau.Broker.Topics;
 
 namespace Moldau.Broker;
@@ -15,6 +16,9 @@ internal sealed class BrokerState(BrokerOptions options, TopicRegistry topics, s
     public TimeProvider Time { get; } = time;
 
     public ILogger Log { get; } = log;
+
+    /// <summary>Who may do what; allow-all until ACLs arrive.</summary>
+    public IAuthorizer Authorizer { get; init; } = AllowAllAuthorizer.Instance;
 
     /// <summary>This node's advertised endpoint for <paramref name="listenerName"/> (else the first).</summary>
     public AdvertisedEndpoint EndpointFor(string listenerName) =>

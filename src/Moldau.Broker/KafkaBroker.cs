@@ -121,7 +121,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         _offsetCommit = new OffsetCommitHandler(_groups);
         _offsetFetch = new OffsetFetchHandler(_groups);
         _listGroups = new ListGroupsHandler(_groups);
-        _describeGroups = new DescribeGroupsHandler(_groups);
+        _describeGroups = new DescribeGroupsHandler(_groups, _state.Authorizer);
         _deleteGroups = new DeleteGroupsHandler(_groups);
         _offsetDelete = new OffsetDeleteHandler(_groups);
         _describeCluster = new DescribeClusterHandler(_state);
@@ -197,7 +197,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
                 case ApiKey.Metadata:
                     return Respond(context, responseHeader, _metadata!.Handle(context, Parse<MetadataRequest>(ref reader, apiVersion)));
                 case ApiKey.DescribeTopicPartitions:
-                    return Respond(context, responseHeader, _describeTopicPartitions!.Handle(Parse<DescribeTopicPartitionsRequest>(ref reader, apiVersion)));
+                    return Respond(context, responseHeader, _describeTopicPartitions!.Handle(context, Parse<DescribeTopicPartitionsRequest>(ref reader, apiVersion)));
                 case ApiKey.ListOffsets:
                     return ListOffsetsAsync(context, responseHeader, Parse<ListOffsetsRequest>(ref reader, apiVersion));
                 case ApiKey.CreateTopics:
@@ -225,7 +225,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
                 case ApiKey.ListGroups:
                     return Respond(context, responseHeader, _listGroups!.Handle(Parse<ListGroupsRequest>(ref reader, apiVersion)));
                 case ApiKey.DescribeGroups:
-                    return Respond(context, responseHeader, _describeGroups!.Handle(Parse<DescribeGroupsRequest>(ref reader, apiVersion)));
+                    return Respond(context, responseHeader, _describeGroups!.Handle(context, Parse<DescribeGroupsRequest>(ref reader, apiVersion)));
                 case ApiKey.DeleteGroups:
                     return Respond(context, responseHeader, _deleteGroups!.Handle(Parse<DeleteGroupsRequest>(ref reader, apiVersion)));
                 case ApiKey.OffsetDelete:

@@ -68,7 +68,7 @@ internal sealed class Group(string id)
 
     public Dictionary<string, GroupMember> Members { get; } = new(StringComparer.Ordinal);
 
-    /// <summary>Member ids handed out with MEMBER_ID_REQUIRED (KIP-394), awaiting the rejoin.</summary>
+    /// <summary>Member ids handed out with MEMBER_ID_REQUIRED (KIP-394), awaiting the rejoin, with when they expire.</summary>
     public Dictionary<string, long> PendingMembers { get; } = new(StringComparer.Ordinal);
 
     /// <summary>group.instance.id to current member id (static membership, KIP-345).</summary>

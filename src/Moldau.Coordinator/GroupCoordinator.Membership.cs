@@ -34,6 +34,12 @@ public sealed partial class GroupCoordinator
                 return Task.FromResult(JoinError(ErrorCode.InvalidSessionTimeout));
             }
 
+            // A member id names a member of an existing group: Kafka creates a group only for a first join.
+            if (request.MemberId.Length > 0 && (!_groups.TryGetValue(request.GroupId, out var existing) || existing.State == GroupState.Dead))
+            {
+                return Task.FromResult(JoinError(ErrorCode.UnknownMemberId, request.MemberId));
+            }
+
             var g = GetOrCreate(request.GroupId);
             if (!ProtocolsFit(g, request))
             {
@@ -69,7 +75,8 @@ public sealed partial class GroupCoordinator
                 }
                 else if (request.GroupInstanceId is null && request.RequireKnownMemberId)
                 {
-                    g.PendingMembers[newId] = Now;
+                    // Forgotten once that JoinGroup's session timeout passes without the rejoin (KIP-394).
+                    g.PendingMembers[newId] = Now + request.SessionTimeoutMs;
                     return Task.FromResult(JoinError(ErrorCode.MemberIdRequired, newId));
                 }
                 else
@@ -81,16 +88,13 @@ public sealed partial class GroupCoordinator
             {
                 member = AddMember(g, request.MemberId, request);
             }
-            else if (!g.Members.TryGetValue(request.MemberId, out member))
+            else if (ValidateMember(g, request.MemberId, request.GroupInstanceId) is var invalid && invalid != ErrorCode.None)
             {
-                return Task.FromResult(JoinError(ErrorCode.UnknownMemberId, request.MemberId));
-            }
-            else if (request.GroupInstanceId is { } inst && g.StaticMembers.GetValueOrDefault(inst) != request.MemberId)
-            {
-                return Task.FromResult(JoinError(ErrorCode.FencedInstanceId, request.MemberId));
+                return Task.FromResult(JoinError(invalid, request.MemberId));
             }
             else
             {
+                member = g.Members[request.MemberId];
                 var unchanged = SameProtocols(member, request);
                 Update(member, request);
                 switch (g.State)
@@ -289,21 +293,47 @@ public sealed partial class GroupCoordinator
         }
     }
 
+    /// <summary>
+    /// Whether a request names a current member, in Kafka's order: a static member's instance id
+    /// is looked up first, so an id replaced by a newer one with the same instance id is fenced
+    /// (FENCED_INSTANCE_ID, fatal for the client) rather than unknown (which would make it rejoin
+    /// and replace the newer one in turn).
+    /// </summary>
+    private static ErrorCode ValidateMember(Group g, string memberId, string? groupInstanceId)
+    {
+        if (groupInstanceId is not null)
+        {
+            if (!g.StaticMembers.TryGetValue(groupInstanceId, out var current))
+            {
+                return ErrorCode.UnknownMemberId;
+            }
+
+            if (current != memberId)
+            {
+                return ErrorCode.FencedInstanceId;
+            }
+        }
+
+        return g.Members.ContainsKey(memberId) ? ErrorCode.None : ErrorCode.UnknownMemberId;
+    }
+
     /// <summary>SyncGroup: the leader hands in the assignment; everyone gets theirs.</summary>
     public Task<SyncResult> SyncAsync(string groupId, int generationId, string memberId, string? groupInstanceId, string? protocolType, string? protocolName, IReadOnlyList<(string MemberId, byte[] Assignment)> assignments)
     {
         lock (_lock)
         {
             static Task<SyncResult> Error(ErrorCode e) => Task.FromResult(new SyncResult((short)e, null, null, []));
-            if (!_groups.TryGetValue(groupId, out var g) || !g.Members.TryGetValue(memberId, out var m))
+            if (!_groups.TryGetValue(groupId, out var g))
             {
                 return Error(ErrorCode.UnknownMemberId);
             }
 
-            if (groupInstanceId is not null && g.StaticMembers.GetValueOrDefault(groupInstanceId) != memberId)
+            if (ValidateMember(g, memberId, groupInstanceId) is var invalid && invalid != ErrorCode.None)
             {
-                return Error(ErrorCode.FencedInstanceId);
+                return Error(invalid);
             }
+
+            var m = g.Members[memberId];
 
             if (generationId != g.GenerationId)
             {
@@ -358,15 +388,17 @@ public sealed partial class GroupCoordinator
     {
         lock (_lock)
         {
-            if (!_groups.TryGetValue(groupId, out var g) || !g.Members.TryGetValue(memberId, out var m))
+            if (!_groups.TryGetValue(groupId, out var g))
             {
                 return ErrorCode.UnknownMemberId;
             }
 
-            if (groupInstanceId is not null && g.StaticMembers.GetValueOrDefault(groupInstanceId) != memberId)
+            if (ValidateMember(g, memberId, groupInstanceId) is var invalid && invalid != ErrorCode.None)
             {
-                return ErrorCode.FencedInstanceId;
+                return invalid;
             }
+
+            var m = g.Members[memberId];
 
             if (generationId != g.GenerationId)
             {

@@ -69,25 +69,33 @@ public sealed partial class GroupCoordinator
         }
 
         _groups.TryGetValue(groupId, out var g);
-        if (generationId < 0 && memberId.Length == 0)
+        if (g is null)
         {
-            // A simple consumer (assign, no group membership) may commit to a group without members.
-            return g is null || g.State is GroupState.Empty or GroupState.Dead ? ErrorCode.None : ErrorCode.UnknownMemberId;
+            // Generation -1: an admin client or a consumer without group management creates a simple group.
+            return generationId < 0 ? ErrorCode.None : ErrorCode.IllegalGeneration;
         }
 
-        if (g is null || !g.Members.TryGetValue(memberId, out var m))
+        // Kafka's ClassicGroup.validateOffsetCommit, in its order.
+        if (generationId < 0 && g.State == GroupState.Empty)
         {
-            return g is null ? ErrorCode.IllegalGeneration : ErrorCode.UnknownMemberId;
+            return ErrorCode.None;
         }
 
-        if (groupInstanceId is not null && g.StaticMembers.GetValueOrDefault(groupInstanceId) != memberId)
+        if (generationId >= 0 || memberId.Length > 0 || groupInstanceId is not null)
         {
-            return ErrorCode.FencedInstanceId;
-        }
+            if (ValidateMember(g, memberId, groupInstanceId) is var invalid && invalid != ErrorCode.None)
+            {
+                return invalid;
+            }
 
-        if (generationId != g.GenerationId)
+            if (generationId != g.GenerationId)
+            {
+                return ErrorCode.IllegalGeneration;
+            }
+        }
+        else if (g.State != GroupState.Empty)
         {
-            return ErrorCode.IllegalGeneration;
+            return ErrorCode.UnknownMemberId;
         }
 
         if (g.State == GroupState.CompletingRebalance)
@@ -95,7 +103,11 @@ public sealed partial class GroupCoordinator
             return ErrorCode.RebalanceInProgress;
         }
 
-        m.LastHeartbeat = Now;
+        if (g.Members.TryGetValue(memberId, out var m))
+        {
+            m.LastHeartbeat = Now;
+        }
+
         return ErrorCode.None;
     }
 

@@ -131,10 +131,11 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
             var now = Now;
             foreach (var g in _groups.Values.ToList())
             {
-                foreach (var (pending, since) in g.PendingMembers.ToList())
+                foreach (var (pending, expires) in g.PendingMembers.ToList())
                 {
-                    if (now - since > _options.MaxSessionTimeoutMs / 10 + g.Members.Values.Select(m => m.SessionTimeoutMs).DefaultIfEmpty(10000).Max())
+                    if (now >= expires)
                     {
+                        _log.LogInformation("pending member {Member} of group {Group} removed: it did not rejoin within its session timeout", pending, g.Id);
                         g.PendingMembers.Remove(pending);
                     }
                 }
@@ -158,7 +159,8 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
                             RemoveMember(g, m);
                         }
 
-                        g.PendingMembers.Clear();
+                        // Pending members stay until their own session timeout, as in Kafka: one
+                        // that rejoins later is added and starts the next rebalance.
                         CompleteJoin(g);
                     }
                     else

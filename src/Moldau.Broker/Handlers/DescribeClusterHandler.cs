@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
@@ -13,6 +14,9 @@ internal sealed class DescribeClusterHandler(BrokerState state)
             ClusterId = state.ClusterId,
             ControllerId = state.Options.NodeId,
             EndpointType = request.EndpointType,
+            ClusterAuthorizedOperations = request.IncludeClusterAuthorizedOperations
+                ? AuthorizedOperations.ForCluster(state.Authorizer, context)
+                : AuthorizedOperations.NotRequested,
             Brokers = [new DescribeClusterResponse.DescribeClusterBroker { BrokerId = state.Options.NodeId, Host = endpoint.Host, Port = endpoint.Port, Rack = null }],
         };
     }

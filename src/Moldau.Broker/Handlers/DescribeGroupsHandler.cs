@@ -1,12 +1,13 @@
+using Moldau.Broker.Authorization;
 using Moldau.Coordinator;
 using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
 
-/// <summary>DescribeGroups: state, protocol and members with their subscriptions and assignments.</summary>
-internal sealed class DescribeGroupsHandler(GroupCoordinator coordinator)
+/// <summary>DescribeGroups: state, protocol and members with their subscriptions and assignments, and (v3+, when asked) the operations allowed on the group.</summary>
+internal sealed class DescribeGroupsHandler(GroupCoordinator coordinator, IAuthorizer authorizer)
 {
-    public DescribeGroupsResponse Handle(DescribeGroupsRequest request) => new()
+    public DescribeGroupsResponse Handle(RequestContext context, DescribeGroupsRequest request) => new()
     {
         Groups = request.Groups.Select(id =>
         {
@@ -17,6 +18,9 @@ internal sealed class DescribeGroupsHandler(GroupCoordinator coordinator)
                 GroupState = d.State,
                 ProtocolType = d.ProtocolType,
                 ProtocolData = d.ProtocolName,
+                AuthorizedOperations = context.Version >= 3 && request.IncludeAuthorizedOperations
+                    ? AuthorizedOperations.For(authorizer, context, ResourceType.Group, d.GroupId)
+                    : AuthorizedOperations.NotRequested,
                 Members = d.Members.Select(m => new DescribeGroupsResponse.DescribedGroupMember
                 {
                     MemberId = m.MemberId,

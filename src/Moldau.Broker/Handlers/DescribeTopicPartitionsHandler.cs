@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using Moldau.Broker.Topics;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
@@ -10,7 +11,7 @@ namespace Moldau.Broker.Handlers;
 /// </summary>
 internal sealed class DescribeTopicPartitionsHandler(BrokerState state)
 {
-    public DescribeTopicPartitionsResponse Handle(DescribeTopicPartitionsRequest request)
+    public DescribeTopicPartitionsResponse Handle(RequestContext context, DescribeTopicPartitionsRequest request)
     {
         var response = new DescribeTopicPartitionsResponse();
         var names = request.Topics.Count == 0
@@ -53,6 +54,9 @@ internal sealed class DescribeTopicPartitionsHandler(BrokerState state)
                 Name = topic.Name,
                 TopicId = topic.Id,
                 IsInternal = topic.IsInternal,
+
+                // Kafka answers these always here: the API has no flag for them.
+                TopicAuthorizedOperations = AuthorizedOperations.For(state.Authorizer, context, ResourceType.Topic, topic.Name),
             };
             response.Topics.Add(entry);
             var partitions = topic.Partitions;

@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using Moldau.Broker.Topics;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
@@ -8,6 +9,27 @@ namespace Moldau.Broker.Handlers;
 internal sealed class MetadataHandler(BrokerState state)
 {
     public MetadataResponse Handle(RequestContext context, MetadataRequest request)
+    {
+        var response = Topics(context, request);
+
+        // v8-v10 carry the cluster's operations (v11 moved them to DescribeCluster); v8+ the topics'.
+        if (context.Version is >= 8 and <= 10 && request.IncludeClusterAuthorizedOperations)
+        {
+            response.ClusterAuthorizedOperations = AuthorizedOperations.ForCluster(state.Authorizer, context);
+        }
+
+        if (context.Version >= 8 && request.IncludeTopicAuthorizedOperations)
+        {
+            foreach (var topic in response.Topics.Where(t => t.Name is not null))
+            {
+                topic.TopicAuthorizedOperations = AuthorizedOperations.For(state.Authorizer, context, ResourceType.Topic, topic.Name!);
+            }
+        }
+
+        return response;
+    }
+
+    private MetadataResponse Topics(RequestContext context, MetadataRequest request)
     {
         var version = context.Version;
         var endpoint = state.EndpointFor(context.Connection.ListenerName);
