@@ -54,7 +54,11 @@ internal sealed class ListOffsetsHandler(BrokerState state)
                 return (Math.Max(batch.BaseOffset, log.LogStartOffset), batch.MaxTimestamp);
             }
 
-            foreach (var r in batch.GetRecords())
+            // Streamed, and bounded as produce is: a batch that cannot be read (or inflates past
+            // the limit) is passed over, never held whole.
+            using var stream = batch.Compression == CompressionType.None ? null : RecordCompression.OpenDecompressor(batch.Compression, batch.RecordsSection);
+            using var scanner = stream is null ? new RecordScanner(batch.RecordsSection.Span) : new RecordScanner(stream);
+            for (var i = 0; i < batch.RecordCount && scanner.MoveNext(out var r); i++)
             {
                 var offset = batch.BaseOffset + r.OffsetDelta;
                 if (batch.BaseTimestamp + r.TimestampDelta >= timestamp && offset >= log.LogStartOffset)
@@ -65,6 +69,7 @@ internal sealed class ListOffsetsHandler(BrokerState state)
         }
         catch (KafkaProtocolException)
         {
+            // Skipped: the caller goes on to the next batch.
         }
 
         return null;

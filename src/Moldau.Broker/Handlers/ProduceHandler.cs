@@ -61,26 +61,6 @@ internal sealed class ProduceHandler(BrokerState state)
         ?? state.Options.Properties.GetValueOrDefault("log.message.timestamp.type")
         ?? "CreateTime";
 
-    private static bool HasNullKey(ReadOnlyMemory<byte> records)
-    {
-        try
-        {
-            foreach (var r in new RecordBatch(records).GetRecords())
-            {
-                if (r.Key is null)
-                {
-                    return true;
-                }
-            }
-
-            return false;
-        }
-        catch (KafkaProtocolException)
-        {
-            return true;
-        }
-    }
-
     private ErrorCode Append(TopicInfo? topic, ProduceRequest.PartitionProduceData data, ProduceResponse.PartitionProduceResponse result, bool acksAll)
     {
         if (topic?.Partition(data.Index) is not { } partition)
@@ -103,16 +83,22 @@ internal sealed class ProduceHandler(BrokerState state)
             return ErrorCode.MessageTooLarge;
         }
 
-        var validation = RecordBatchValidator.ValidateProduce(records.Span);
-        if (validation != ErrorCode.None)
-        {
-            return validation;
-        }
-
+        // Every record is checked before anything is written (compressed ones as they inflate):
+        // a batch the log would store but consumers could not read poisons the partition.
         var topicConfigs = partition.Topic.Configs;
-        if (topicConfigs.TryGetValue("cleanup.policy", out var policy) && policy.Contains("compact", StringComparison.Ordinal) && HasNullKey(records))
+        var compacted = topicConfigs.TryGetValue("cleanup.policy", out var policy) && policy.Contains("compact", StringComparison.Ordinal);
+        var validation = RecordBatchValidator.Validate(records, new RecordChecks(partition.Topic.Name, partition.Index, RequireKeys: compacted));
+        if (validation.Error != ErrorCode.None)
         {
-            return ErrorCode.InvalidRecord; // compaction keeps the latest record per key: a key is required
+            result.ErrorMessage = validation.Message;
+            foreach (var recordError in validation.RecordErrors ?? [])
+            {
+                var item = result.AddRecordErrorsItem();
+                item.BatchIndex = recordError.BatchIndex;
+                item.BatchIndexErrorMessage = recordError.Message;
+            }
+
+            return validation.Error;
         }
 
         // The request buffer belongs to this request until its response is written; the batch

@@ -2,16 +2,131 @@ using System.Buffers.Binary;
 
 namespace Moldau.Protocol.Records;
 
+/// <summary>One record of a batch refused on its own (KIP-467): its index in the batch and why.</summary>
+public readonly record struct RecordError(int BatchIndex, string Message);
+
+/// <summary>
+/// The outcome of <see cref="RecordBatchValidator.Validate"/>: <see cref="ErrorCode.None"/>, or an
+/// error with Kafka's message and, when particular records are to blame, which ones.
+/// </summary>
+public readonly record struct BatchValidation(ErrorCode Error, string? Message, IReadOnlyList<RecordError>? RecordErrors)
+{
+    /// <summary>A batch that may be appended.</summary>
+    public static BatchValidation Valid => default;
+}
+
+/// <summary>What the partition a batch goes to demands of its records.</summary>
+/// <param name="Topic">The topic's name, for messages.</param>
+/// <param name="Partition">The partition's index, for messages.</param>
+/// <param name="RequireKeys">True for a compacted topic: a null key is refused per record.</param>
+/// <param name="MaxDecompressedBytes">The most a compressed batch may inflate to.</param>
+public readonly record struct RecordChecks(string Topic, int Partition, bool RequireKeys, long MaxDecompressedBytes = RecordCompression.MaxDecompressedBytes);
+
 /// <summary>Checks the records a producer sends, before anything is stored.</summary>
 public static class RecordBatchValidator
 {
     /// <summary>
-    /// A Produce (v3+) partition's records must be exactly one whole RecordBatch v2 with a valid
-    /// CRC. A torn or corrupt batch is CORRUPT_MESSAGE (2); the old message formats (magic 0
-    /// or 1), no batch, or more than one batch are INVALID_RECORD (87).
+    /// Checks the batch header only (see <see cref="Validate"/> for the whole check): a Produce
+    /// (v3+) partition's records must be exactly one whole RecordBatch v2 with a valid CRC. A torn
+    /// or corrupt batch is CORRUPT_MESSAGE (2); the old message formats (magic 0 or 1), no batch,
+    /// more than one batch, a count that disagrees with last_offset_delta, an unknown codec, a
+    /// control batch or a producer id without a sequence are INVALID_RECORD (87).
     /// </summary>
-    public static ErrorCode ValidateProduce(ReadOnlySpan<byte> records)
+    public static ErrorCode ValidateProduce(ReadOnlySpan<byte> records) => CheckHeader(records, out _);
+
+    /// <summary>
+    /// Checks a batch as Kafka's LogValidator does before anything is written: the header (see
+    /// <see cref="ValidateProduce"/>), then every record, decompressed as a stream when the batch
+    /// is compressed: each parses exactly to its declared length, their offset deltas are 0..n-1,
+    /// exactly <c>record_count</c> of them fill the records section. Malformed records and
+    /// payloads that do not decompress are INVALID_RECORD for the whole batch; a payload that
+    /// inflates past <see cref="RecordChecks.MaxDecompressedBytes"/> is MESSAGE_TOO_LARGE; a
+    /// record refused on its own (a null key on a compacted topic) is INVALID_RECORD with its
+    /// index in <see cref="BatchValidation.RecordErrors"/>. Allocates nothing for a valid
+    /// uncompressed batch.
+    /// </summary>
+    public static BatchValidation Validate(ReadOnlyMemory<byte> records, in RecordChecks checks)
     {
+        var header = CheckHeader(records.Span, out var reason);
+        if (header != ErrorCode.None)
+        {
+            return new BatchValidation(header, reason is null ? null : $"{reason} in topic partition {checks.Topic}-{checks.Partition}", null);
+        }
+
+        var batch = new RecordBatch(records);
+        List<RecordError>? errors = null;
+        try
+        {
+            if (batch.Compression == CompressionType.None)
+            {
+                var scanner = new RecordScanner(batch.RecordsSection.Span);
+                Walk(ref scanner, batch.RecordCount, checks, ref errors);
+            }
+            else
+            {
+                using var stream = RecordCompression.OpenDecompressor(batch.Compression, batch.RecordsSection, checks.MaxDecompressedBytes);
+                var scanner = new RecordScanner(stream);
+                try
+                {
+                    Walk(ref scanner, batch.RecordCount, checks, ref errors);
+                }
+                finally
+                {
+                    scanner.Dispose();
+                }
+            }
+        }
+        catch (RecordsTooLargeException e)
+        {
+            return new BatchValidation(ErrorCode.MessageTooLarge, $"{e.Message} in topic partition {checks.Topic}-{checks.Partition}", null);
+        }
+        catch (KafkaProtocolException e)
+        {
+            return new BatchValidation(ErrorCode.InvalidRecord, $"{e.Message} in topic partition {checks.Topic}-{checks.Partition}", null);
+        }
+
+        if (errors is not null)
+        {
+            // Kafka's wording (LogValidator.processRecordErrors), which clients show as is.
+            var shown = string.Join(", ", errors.Take(3).Select(e => $"RecordError(batchIndex={e.BatchIndex}, message='{e.Message}')"));
+            return new BatchValidation(
+                ErrorCode.InvalidRecord,
+                $"One or more records have been rejected due to {errors.Count} record errors in total, and only showing the first three errors at most: [{shown}]",
+                errors);
+        }
+
+        return BatchValidation.Valid;
+    }
+
+    private static void Walk(ref RecordScanner scanner, int count, in RecordChecks checks, ref List<RecordError>? errors)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            if (!scanner.MoveNext(out var record))
+            {
+                throw new KafkaProtocolException($"the batch declares {count} records but holds {i}");
+            }
+
+            if (record.OffsetDelta != i)
+            {
+                throw new KafkaProtocolException($"record {i} has offset delta {record.OffsetDelta}");
+            }
+
+            if (checks.RequireKeys && record.KeyLength < 0)
+            {
+                (errors ??= []).Add(new RecordError(i, $"Compacted topic cannot accept message without key in topic partition {checks.Topic}-{checks.Partition}."));
+            }
+        }
+
+        if (scanner.HasMore())
+        {
+            throw new KafkaProtocolException($"bytes follow the {count} records the batch declares");
+        }
+    }
+
+    private static ErrorCode CheckHeader(ReadOnlySpan<byte> records, out string? reason)
+    {
+        reason = null;
         if (records.Length < RecordBatch.LogOverhead + 5)
         {
             return records.Length == 0 ? ErrorCode.InvalidRecord : ErrorCode.CorruptMessage;
@@ -20,6 +135,7 @@ public static class RecordBatchValidator
         var magic = records[RecordBatch.MagicOffset];
         if (magic is 0 or 1)
         {
+            reason = $"magic {magic} (the message formats before 0.11) is not accepted";
             return ErrorCode.InvalidRecord;
         }
 
@@ -36,7 +152,8 @@ public static class RecordBatchValidator
 
         if (declared < records.Length)
         {
-            return ErrorCode.InvalidRecord; // a second batch (or trailing bytes) after the first
+            reason = "Compressed outer record has more than one batch"; // Kafka's words, whatever the codec
+            return ErrorCode.InvalidRecord;
         }
 
         var crc = BinaryPrimitives.ReadUInt32BigEndian(records[RecordBatch.CrcOffset..]);
@@ -45,10 +162,45 @@ public static class RecordBatchValidator
             return ErrorCode.CorruptMessage;
         }
 
+        // The order and the words of Kafka's LogValidator.validateBatch.
         var count = BinaryPrimitives.ReadInt32BigEndian(records[57..]);
         var lastOffsetDelta = BinaryPrimitives.ReadInt32BigEndian(records[23..]);
-        if (count <= 0 || lastOffsetDelta < 0)
+        if (lastOffsetDelta < 0)
         {
+            reason = $"Batch has an invalid offset range: last offset delta {lastOffsetDelta}";
+            return ErrorCode.InvalidRecord;
+        }
+
+        if (count <= 0)
+        {
+            reason = $"Invalid reported count for record batch: {count}";
+            return ErrorCode.InvalidRecord;
+        }
+
+        if ((long)lastOffsetDelta + 1 != count)
+        {
+            reason = $"Inconsistent batch offset range [0, {lastOffsetDelta}] and count of records {count}";
+            return ErrorCode.InvalidRecord;
+        }
+
+        var attributes = BinaryPrimitives.ReadInt16BigEndian(records[RecordBatch.AttributesOffset..]);
+        if ((attributes & 0x07) > (int)CompressionType.Zstd)
+        {
+            reason = $"Unknown compression type id: {attributes & 0x07}";
+            return ErrorCode.InvalidRecord;
+        }
+
+        if ((attributes & 0x20) != 0)
+        {
+            reason = "Clients are not allowed to write control records";
+            return ErrorCode.InvalidRecord;
+        }
+
+        var producerId = BinaryPrimitives.ReadInt64BigEndian(records[43..]);
+        var baseSequence = BinaryPrimitives.ReadInt32BigEndian(records[53..]);
+        if (producerId >= 0 && baseSequence < 0)
+        {
+            reason = $"Invalid sequence number {baseSequence} in record batch with producerId {producerId}";
             return ErrorCode.InvalidRecord;
         }
 

@@ -3,6 +3,7 @@ using System.IO.Compression;
 using K4os.Compression.LZ4;
 using K4os.Compression.LZ4.Streams;
 using ZstdSharp;
+using ZstdSharp.Unsafe;
 
 namespace Moldau.Protocol.Records;
 
@@ -19,25 +20,65 @@ public static class RecordCompression
 {
     private static readonly byte[] XerialMagic = [0x82, (byte)'S', (byte)'N', (byte)'A', (byte)'P', (byte)'P', (byte)'Y', 0];
 
-    /// <summary>Decompresses a records section; throws <see cref="KafkaProtocolException"/> on corrupt data.</summary>
-    public static byte[] Decompress(CompressionType type, ReadOnlyMemory<byte> data)
+    /// <summary>
+    /// The most bytes one batch's records may inflate to: 64 MiB, 64 times the default
+    /// <c>message.max.bytes</c>. A batch past it is refused with MESSAGE_TOO_LARGE and skipped by
+    /// the readers that only look inside batches (timestamps, compaction).
+    /// </summary>
+    public const long MaxDecompressedBytes = 64L * 1024 * 1024;
+
+    /// <summary>The largest zstd window a frame may ask for, as a power of two: 16 MiB (zstd's own default cap is 2^27).</summary>
+    public const int ZstdWindowLogMax = 24;
+
+    /// <summary>
+    /// A stream of the records a compressed section inflates to. It holds at most one codec window
+    /// (zstd 16 MiB, lz4 4 MiB blocks, gzip 32 KiB, snappy one block), throws
+    /// <see cref="RecordsTooLargeException"/> past <paramref name="maxBytes"/> and
+    /// <see cref="KafkaProtocolException"/> for anything else it cannot read (an unknown codec too).
+    /// </summary>
+    public static Stream OpenDecompressor(CompressionType type, ReadOnlyMemory<byte> data, long maxBytes = MaxDecompressedBytes)
     {
         try
         {
-            return type switch
+            Stream inner = type switch
             {
-                CompressionType.None => data.ToArray(),
-                CompressionType.Gzip => ReadAll(new GZipStream(AsStream(data), CompressionMode.Decompress)),
-                CompressionType.Snappy => Snappy(data.Span),
-                CompressionType.Lz4 => ReadAll(LZ4Stream.Decode(AsStream(data))),
-                CompressionType.Zstd => ReadAll(new DecompressionStream(AsStream(data))),
+                CompressionType.None => AsStream(data),
+                CompressionType.Gzip => new GZipStream(AsStream(data), CompressionMode.Decompress),
+                CompressionType.Snappy => new SnappyDecompressionStream(data, maxBytes),
+                CompressionType.Lz4 => LZ4Stream.Decode(AsStream(data)),
+                CompressionType.Zstd => Zstd(data),
                 _ => throw new KafkaProtocolException($"unknown compression codec {(int)type}"),
             };
+            return new BoundedDecompressionStream(inner, type, maxBytes);
         }
-        catch (Exception e) when (e is InvalidDataException or IOException or InvalidOperationException or ArgumentException or ZstdException or IndexOutOfRangeException)
+        catch (Exception e) when (e is not KafkaProtocolException && BoundedDecompressionStream.IsCodecError(e))
         {
             throw new KafkaProtocolException($"{type} data does not decompress: {e.Message}");
         }
+    }
+
+    /// <summary>
+    /// Decompresses a records section whole (the cleaner rewrites records and needs them all),
+    /// bounded as <see cref="OpenDecompressor"/> is; throws <see cref="KafkaProtocolException"/> on corrupt data.
+    /// </summary>
+    public static byte[] Decompress(CompressionType type, ReadOnlyMemory<byte> data, long maxBytes = MaxDecompressedBytes)
+    {
+        if (type == CompressionType.None)
+        {
+            return data.ToArray();
+        }
+
+        using var stream = OpenDecompressor(type, data, maxBytes);
+        var output = new MemoryStream();
+        stream.CopyTo(output);
+        return output.ToArray();
+    }
+
+    private static DecompressionStream Zstd(ReadOnlyMemory<byte> data)
+    {
+        var stream = new DecompressionStream(AsStream(data));
+        stream.SetParameter(ZSTD_dParameter.ZSTD_d_windowLogMax, ZstdWindowLogMax);
+        return stream;
     }
 
     /// <summary>Compresses a records section with <paramref name="type"/>, in the framing Kafka's clients write.</summary>
@@ -104,47 +145,8 @@ public static class RecordCompression
         }
     }
 
-    private static byte[] Snappy(ReadOnlySpan<byte> data)
-    {
-        if (data.Length < 16 || !data[..8].SequenceEqual(XerialMagic))
-        {
-            return Snappier.Snappy.DecompressToArray(data);
-        }
-
-        var output = new MemoryStream();
-        var rest = data[16..];
-        while (rest.Length > 0)
-        {
-            if (rest.Length < 4)
-            {
-                throw new KafkaProtocolException("truncated xerial snappy block header");
-            }
-
-            var length = BinaryPrimitives.ReadInt32BigEndian(rest);
-            if (length < 0 || length > rest.Length - 4)
-            {
-                throw new KafkaProtocolException($"xerial snappy block of {length} bytes in {rest.Length - 4}");
-            }
-
-            output.Write(Snappier.Snappy.DecompressToArray(rest.Slice(4, length)));
-            rest = rest[(4 + length)..];
-        }
-
-        return output.ToArray();
-    }
-
     private static MemoryStream AsStream(ReadOnlyMemory<byte> data) =>
         System.Runtime.InteropServices.MemoryMarshal.TryGetArray(data, out var segment)
             ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
             : new MemoryStream(data.ToArray(), writable: false);
-
-    private static byte[] ReadAll(Stream stream)
-    {
-        using (stream)
-        {
-            var output = new MemoryStream();
-            stream.CopyTo(output);
-            return output.ToArray();
-        }
-    }
 }

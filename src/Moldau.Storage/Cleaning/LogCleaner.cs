@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using Microsoft.Win32.SafeHandles;
+using Moldau.Protocol;
 using Moldau.Protocol.Records;
 
 namespace Moldau.Storage.Cleaning;
@@ -50,7 +51,12 @@ internal static class LogCleaner
                     continue;
                 }
 
-                foreach (var r in Records(batch))
+                if (TryRecords(batch) is not { } records)
+                {
+                    continue; // unreadable: its keys stay out of the map, so nothing older is dropped for them
+                }
+
+                foreach (var r in records)
                 {
                     if (r.Key is { } key)
                     {
@@ -156,7 +162,11 @@ internal static class LogCleaner
         }
 
         long? horizon = batch.HasDeleteHorizon ? batch.BaseTimestamp : null;
-        var records = Records(batch);
+        if (TryRecords(batch) is not { } records)
+        {
+            return (true, null, 0, long.MaxValue); // unreadable (corrupt, or inflating past the limit): kept as it is
+        }
+
         var retained = new List<RawRecord>(records.Count);
         var tombstones = false;
         foreach (var r in records)
@@ -196,11 +206,19 @@ internal static class LogCleaner
         return (false, null, dropped, long.MaxValue);
     }
 
-    private static List<RawRecord> Records(RecordBatch batch)
+    /// <summary>A batch's records, decompressed within <see cref="RecordCompression.MaxDecompressedBytes"/>; null when they cannot be read.</summary>
+    private static List<RawRecord>? TryRecords(RecordBatch batch)
     {
-        var section = batch.Compression == CompressionType.None
-            ? batch.RecordsSection
-            : RecordCompression.Decompress(batch.Compression, batch.RecordsSection);
-        return RawRecord.Parse(section, batch.RecordCount, batch.BaseTimestamp);
+        try
+        {
+            var section = batch.Compression == CompressionType.None
+                ? batch.RecordsSection
+                : RecordCompression.Decompress(batch.Compression, batch.RecordsSection);
+            return RawRecord.Parse(section, batch.RecordCount, batch.BaseTimestamp);
+        }
+        catch (KafkaProtocolException)
+        {
+            return null;
+        }
     }
 }
