@@ -271,13 +271,8 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         }
     }
 
-    /// <summary>__consumer_offsets, created (compacted, offsets.topic.num.partitions) on first use, as Kafka does.</summary>
-    private TopicInfo? OffsetsTopicInfo()
-    {
-        var topics = _state!.Topics;
-        return topics.Find(OffsetsTopic.Name)
-            ?? topics.Create(OffsetsTopic.Name, _options.OffsetsTopicNumPartitions, new Dictionary<string, string> { ["cleanup.policy"] = "compact" }).Topic;
-    }
+    /// <summary>__consumer_offsets, created (compacted, offsets.topic.*) on first use, as Kafka does.</summary>
+    private TopicInfo? OffsetsTopicInfo() => _state!.Topics.FindOrCreateInternal(InternalTopics.ConsumerOffsets);
 
     private PartitionLog OffsetsPartition(int partition) =>
         OffsetsTopicInfo()?.Partition(partition) is { } p && _state!.Topics.LogOf(p) is { } log ? log

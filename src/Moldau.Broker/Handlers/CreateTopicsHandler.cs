@@ -19,12 +19,19 @@ internal sealed class CreateTopicsHandler(BrokerState state)
             var result = new CreateTopicsResponse.CreatableTopicResult { Name = t.Name, ErrorMessage = null, Configs = null };
             response.Topics.Add(result);
             var (error, message) = Validate(t, seen);
+            var (partitions, configs) = InternalTopics.IsInternal(t.Name)
+                ? InternalTopics.Settings(t.Name, state.Options) // only ever created with the broker's settings for it
+                : (Partitions(t), t.Configs.Where(c => c.Value is not null).ToDictionary(c => c.Name, c => c.Value!, StringComparer.Ordinal));
             if (error == ErrorCode.None && !request.ValidateOnly)
             {
-                var configs = t.Configs.Where(c => c.Value is not null).ToDictionary(c => c.Name, c => c.Value!, StringComparer.Ordinal);
-                var (created, topic) = state.Topics.Create(t.Name, Partitions(t), configs);
+                var (created, topic) = state.Topics.Create(t.Name, partitions, configs);
                 error = created;
-                message = created == ErrorCode.TopicAlreadyExists ? $"Topic '{t.Name}' already exists." : null;
+                message = created switch
+                {
+                    ErrorCode.TopicAlreadyExists => $"Topic '{t.Name}' already exists.",
+                    ErrorCode.InvalidTopicException => CollisionMessage(t.Name),
+                    _ => null,
+                };
                 if (topic is not null && created == ErrorCode.None)
                 {
                     result.TopicId = topic.Id;
@@ -35,14 +42,17 @@ internal sealed class CreateTopicsHandler(BrokerState state)
             result.ErrorMessage = message;
             if (error == ErrorCode.None)
             {
-                result.NumPartitions = Partitions(t);
+                result.NumPartitions = partitions;
                 result.ReplicationFactor = 1;
-                result.Configs = t.Configs.Select(c => new CreateTopicsResponse.CreatableTopicConfigs { Name = c.Name, Value = c.Value, ConfigSource = 1 }).ToList();
+                result.Configs = configs.Select(c => new CreateTopicsResponse.CreatableTopicConfigs { Name = c.Key, Value = c.Value, ConfigSource = 1 }).ToList();
             }
         }
 
         return response;
     }
+
+    private string CollisionMessage(string name) =>
+        $"Topic '{name}' collides with existing topic: {state.Topics.CollidesWith(name)}";
 
     private int Partitions(CreateTopicsRequest.CreatableTopic t) =>
         t.Assignments.Count > 0 ? t.Assignments.Count : t.NumPartitions == -1 ? state.Options.NumPartitions : t.NumPartitions;
@@ -54,6 +64,11 @@ internal sealed class CreateTopicsHandler(BrokerState state)
             return (ErrorCode.InvalidRequest, $"Duplicate topic name '{t.Name}' in the request.");
         }
 
+        if (InternalTopics.IsReserved(t.Name))
+        {
+            return (ErrorCode.InvalidRequest, $"Creation of internal topic {t.Name} is prohibited.");
+        }
+
         if (!TopicNames.IsValid(t.Name))
         {
             return (ErrorCode.InvalidTopicException, $"Topic name '{t.Name}' is illegal: it must be 1-249 characters of [a-zA-Z0-9._-] and not '.' or '..'.");
@@ -62,6 +77,11 @@ internal sealed class CreateTopicsHandler(BrokerState state)
         if (state.Topics.Find(t.Name) is not null)
         {
             return (ErrorCode.TopicAlreadyExists, $"Topic '{t.Name}' already exists.");
+        }
+
+        if (state.Topics.CollidesWith(t.Name) is not null)
+        {
+            return (ErrorCode.InvalidTopicException, CollisionMessage(t.Name));
         }
 
         if (t.Assignments.Count > MaxPartitions)

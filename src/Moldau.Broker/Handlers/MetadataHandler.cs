@@ -56,10 +56,16 @@ internal sealed class MetadataHandler(BrokerState state)
         var allowAutoCreate = version < 4 || request.AllowAutoTopicCreation;
         foreach (var wanted in request.Topics!)
         {
-            var topic = wanted.Name is { } name ? state.Topics.Find(name) : state.Topics.Find(wanted.TopicId);
-            if (topic is null && wanted.Name is { } newName && allowAutoCreate && state.Options.AutoCreateTopicsEnable)
+            // The metadata log's name is never a topic, not even one a client asks to create.
+            var topic = InternalTopics.IsReserved(wanted.Name) ? null
+                : wanted.Name is { } name ? state.Topics.Find(name) : state.Topics.Find(wanted.TopicId);
+            if (topic is null && wanted.Name is { } newName && !InternalTopics.IsReserved(newName) && allowAutoCreate && state.Options.AutoCreateTopicsEnable)
             {
-                var (error, created) = state.Topics.Create(newName, state.Options.NumPartitions);
+                // An internal topic is created with the broker's settings for it, never with num.partitions.
+                var (error, created) = InternalTopics.IsInternal(newName)
+                    ? (ErrorCode.None, state.Topics.FindOrCreateInternal(newName))
+                    : state.Topics.Create(newName, state.Options.NumPartitions);
+                error = created is null && error == ErrorCode.None ? ErrorCode.LeaderNotAvailable : error;
                 topic = created;
                 if (created is null)
                 {

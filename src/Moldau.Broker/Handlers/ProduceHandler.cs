@@ -34,7 +34,11 @@ internal sealed class ProduceHandler(BrokerState state)
         {
             var topicResponse = response.AddResponsesItem();
             topicResponse.Name = topicData.Name;
-            var topic = refuse == ErrorCode.None ? state.Topics.Find(topicData.Name) : null;
+            // Only the broker writes internal topics (Kafka: "Cannot append to internal topic").
+            var topicRefusal = refuse != ErrorCode.None ? refuse
+                : InternalTopics.IsInternal(topicData.Name) ? ErrorCode.InvalidTopicException
+                : ErrorCode.None;
+            var topic = topicRefusal == ErrorCode.None ? state.Topics.Find(topicData.Name) : null;
             foreach (var partitionData in topicData.PartitionData)
             {
                 var result = topicResponse.AddPartitionResponsesItem();
@@ -42,7 +46,7 @@ internal sealed class ProduceHandler(BrokerState state)
                 result.BaseOffset = -1;
                 result.LogAppendTimeMs = -1;
                 result.LogStartOffset = -1;
-                var error = refuse != ErrorCode.None ? refuse : Append(topic, partitionData, result, request.Acks == -1);
+                var error = topicRefusal != ErrorCode.None ? topicRefusal : Append(topic, partitionData, result, request.Acks == -1);
                 result.ErrorCode = (short)error;
                 if (error == ErrorCode.None && request.Acks == -1 && topic?.Partition(partitionData.Index)?.Log is { } log)
                 {

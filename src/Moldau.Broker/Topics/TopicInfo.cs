@@ -12,8 +12,8 @@ internal sealed class TopicInfo(string name, Uuid id)
     /// <summary>The topic's id.</summary>
     public Uuid Id { get; } = id;
 
-    /// <summary>True for internal topics (names starting with "__").</summary>
-    public bool IsInternal => Name.StartsWith("__", StringComparison.Ordinal);
+    /// <summary>True for Kafka's internal topics (<see cref="InternalTopics.IsInternal"/>).</summary>
+    public bool IsInternal => InternalTopics.IsInternal(Name);
 
     /// <summary>Partitions by index; replaced whole when partitions are added.</summary>
     public PartitionState[] Partitions { get; set; } = [];

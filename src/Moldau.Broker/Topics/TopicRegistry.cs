@@ -88,28 +88,26 @@ internal sealed class TopicRegistry : IDisposable
             DirectorySync.Sync(logDir);
         }
 
-        var metadataDir = Path.Combine(_options.LogDirs[0], MetadataLogDirectory);
-        var records = 0;
-        foreach (var record in MetadataLogReader.ReadAll(metadataDir))
-        {
-            records++;
-            try
-            {
-                Apply(record.RecordType, record.RecordVersion, record.Body);
-            }
-            catch (KafkaProtocolException e)
-            {
-                _log.LogWarning("metadata log record at offset {Offset} (type {Type} v{Version}) skipped: {Error}", record.Offset, record.RecordType, record.RecordVersion, e.Message);
-            }
-        }
-
+        var records = Replay(Path.Combine(_options.LogDirs[0], MetadataLogDirectory));
         var holes = new HashSet<PartitionState>();
         foreach (var topic in _byName.Values)
         {
             var partitions = topic.Partitions;
             for (var i = 0; i < partitions.Length; i++)
             {
-                // A partition missing from the log (a hole) is still served, from epoch 0.
+                // A partition missing from the log (a hole) is still served, from epoch 0, when
+                // its log is on disk. Without one, the topic ends before it: a PartitionRecord
+                // with a huge id must not make the broker open thousands of empty logs.
+                if (partitions[i] is null && !_options.LogDirs.Any(d => Directory.Exists(Path.Combine(d, $"{topic.Name}-{i}"))))
+                {
+                    _log.LogWarning(
+                        "metadata log: topic {Topic} names partition {Last} but partition {Missing} has neither a record nor a log: serving partitions 0-{Served} only",
+                        topic.Name, partitions.Length - 1, i, i - 1);
+                    partitions = partitions[..i];
+                    topic.Partitions = partitions;
+                    break;
+                }
+
                 if (partitions[i] is null)
                 {
                     partitions[i] = new PartitionState(topic, i, 0) { Leader = _options.NodeId, Isr = [_options.NodeId] };
@@ -143,23 +141,108 @@ internal sealed class TopicRegistry : IDisposable
         _log.LogInformation("metadata log: {Records} records, {Topics} topics", records, _byName.Count);
     }
 
-    private void Apply(short type, short version, ReadOnlyMemory<byte> body)
+    /// <summary>
+    /// Applies the metadata log in <paramref name="directory"/>, batch by batch, up to the first
+    /// batch that can't be read or decoded; the log is cut there (one log line naming the file
+    /// and offset), as recovery cuts a partition log's torn tail. Returns the records applied.
+    /// </summary>
+    private int Replay(string directory)
     {
-        switch (type)
+        var contents = MetadataLogReader.Read(directory);
+        var corruption = contents.Corruption;
+        var applied = 0;
+        var batch = new List<(MetadataLogRecord Record, IKafkaMessage? Message)>();
+        for (var i = 0; i < contents.Records.Count; i++)
         {
-            case TopicRecord.SpecApiKey when version <= TopicRecord.HighestVersion:
+            var record = contents.Records[i];
+            try
+            {
+                batch.Add((record, Decode(record.RecordType, record.RecordVersion, record.Body)));
+            }
+            catch (KafkaProtocolException e)
+            {
+                // A batch is applied whole or not at all, so a cut at its start leaves what was applied.
+                corruption = new MetadataLogCorruption(record.File ?? directory, record.BatchPosition, record.Offset, $"record type {record.RecordType} v{record.RecordVersion} does not decode: {e.Message}");
+                break;
+            }
+
+            var next = i + 1 < contents.Records.Count ? contents.Records[i + 1] : default;
+            if (next.File == record.File && next.BatchPosition == record.BatchPosition && i + 1 < contents.Records.Count)
+            {
+                continue;
+            }
+
+            foreach (var (r, message) in batch)
+            {
+                Apply(message, r.Offset);
+            }
+
+            applied += batch.Count;
+            batch.Clear();
+        }
+
+        if (corruption is not null)
+        {
+            _log.LogError(
+                "metadata log {File} is corrupt at byte {Position} (from offset {Offset}): {Reason}; replay stops there and the log is cut, dropping everything after it",
+                corruption.File, corruption.Position, corruption.Offset, corruption.Reason);
+            if (corruption.File.EndsWith(".log", StringComparison.Ordinal))
+            {
+                MetadataLogReader.Cut(corruption);
+            }
+        }
+
+        return applied;
+    }
+
+    /// <summary>A metadata record decoded, or null for a type or version this broker doesn't apply.</summary>
+    private static IKafkaMessage? Decode(short type, short version, ReadOnlyMemory<byte> body) => type switch
+    {
+        TopicRecord.SpecApiKey when version <= TopicRecord.HighestVersion => KafkaMessageExtensions.Decode<TopicRecord>(body, version),
+        PartitionRecord.SpecApiKey when version <= PartitionRecord.HighestVersion => KafkaMessageExtensions.Decode<PartitionRecord>(body, version),
+        PartitionChangeRecord.SpecApiKey when version <= PartitionChangeRecord.HighestVersion => KafkaMessageExtensions.Decode<PartitionChangeRecord>(body, version),
+        RemoveTopicRecord.SpecApiKey when version <= RemoveTopicRecord.HighestVersion => KafkaMessageExtensions.Decode<RemoveTopicRecord>(body, version),
+        ProducerIdsRecord.SpecApiKey when version <= ProducerIdsRecord.HighestVersion => KafkaMessageExtensions.Decode<ProducerIdsRecord>(body, version),
+        ConfigRecord.SpecApiKey when version <= ConfigRecord.HighestVersion => KafkaMessageExtensions.Decode<ConfigRecord>(body, version),
+
+        // FeatureLevelRecord, broker registrations and record types or versions this broker
+        // doesn't know: nothing to do for a single node.
+        _ => null,
+    };
+
+    /// <summary>
+    /// Applies one decoded metadata record. What a hostile or broken log could hold is refused
+    /// here with a log line, before it reaches the file system: a topic name that is not a legal
+    /// one (a '/' or a NUL would make a path) or is the metadata log's own, a partition id
+    /// outside 0..<see cref="Handlers.CreateTopicsHandler.MaxPartitions"/>.
+    /// </summary>
+    private void Apply(IKafkaMessage? message, long offset)
+    {
+        switch (message)
+        {
+            case TopicRecord r:
                 {
-                    var r = KafkaMessageExtensions.Decode<TopicRecord>(body, version);
+                    if (!TopicNames.IsValid(r.Name) || InternalTopics.IsReserved(r.Name))
+                    {
+                        _log.LogWarning("metadata log offset {Offset}: TopicRecord with the illegal name {Name} skipped, with its partitions", offset, Printable(r.Name));
+                        break;
+                    }
+
                     var topic = new TopicInfo(r.Name, r.TopicId);
                     _byName[r.Name] = topic;
                     _byId[r.TopicId] = topic;
                     break;
                 }
 
-            case PartitionRecord.SpecApiKey when version <= PartitionRecord.HighestVersion:
+            case PartitionRecord r:
                 {
-                    var r = KafkaMessageExtensions.Decode<PartitionRecord>(body, version);
-                    if (_byId.TryGetValue(r.TopicId, out var topic) && r.PartitionId is >= 0 and < 1_000_000)
+                    if (r.PartitionId is < 0 or >= Handlers.CreateTopicsHandler.MaxPartitions)
+                    {
+                        _log.LogWarning("metadata log offset {Offset}: PartitionRecord with partition id {Id} (outside 0-{Max}) skipped", offset, r.PartitionId, Handlers.CreateTopicsHandler.MaxPartitions - 1);
+                        break;
+                    }
+
+                    if (_byId.TryGetValue(r.TopicId, out var topic))
                     {
                         var partitions = topic.Partitions;
                         if (r.PartitionId >= partitions.Length)
@@ -179,9 +262,8 @@ internal sealed class TopicRegistry : IDisposable
                     break;
                 }
 
-            case PartitionChangeRecord.SpecApiKey when version <= PartitionChangeRecord.HighestVersion:
+            case PartitionChangeRecord r:
                 {
-                    var r = KafkaMessageExtensions.Decode<PartitionChangeRecord>(body, version);
                     if (_byId.TryGetValue(r.TopicId, out var topic) && topic.Partition(r.PartitionId) is { } p)
                     {
                         // As Kafka's replay: a leader named (Leader != -2, "no change"), even the same
@@ -203,9 +285,8 @@ internal sealed class TopicRegistry : IDisposable
                     break;
                 }
 
-            case RemoveTopicRecord.SpecApiKey when version <= RemoveTopicRecord.HighestVersion:
+            case RemoveTopicRecord r:
                 {
-                    var r = KafkaMessageExtensions.Decode<RemoveTopicRecord>(body, version);
                     if (_byId.TryRemove(r.TopicId, out var topic))
                     {
                         _byName.TryRemove(topic.Name, out _);
@@ -218,17 +299,15 @@ internal sealed class TopicRegistry : IDisposable
                     break;
                 }
 
-            case ProducerIdsRecord.SpecApiKey when version <= ProducerIdsRecord.HighestVersion:
+            case ProducerIdsRecord r:
                 {
-                    var r = KafkaMessageExtensions.Decode<ProducerIdsRecord>(body, version);
                     _nextProducerIdBlock = Math.Max(_nextProducerIdBlock, r.NextProducerId);
                     _nextProducerId = _nextProducerIdBlock;
                     break;
                 }
 
-            case ConfigRecord.SpecApiKey when version <= ConfigRecord.HighestVersion:
+            case ConfigRecord r:
                 {
-                    var r = KafkaMessageExtensions.Decode<ConfigRecord>(body, version);
                     if (r.ResourceType == BrokerResource)
                     {
                         if (r.Value is null)
@@ -256,11 +335,14 @@ internal sealed class TopicRegistry : IDisposable
                 }
 
             default:
-                // FeatureLevelRecord, broker registrations and record types or versions this
-                // broker doesn't know: nothing to do for a single node.
                 break;
         }
     }
+
+    /// <summary>A name from the log as it can be shown in one log line (control characters escaped, length capped).</summary>
+    private static string Printable(string? name) =>
+        name is null ? "(null)"
+        : "'" + string.Concat(name.Take(TopicNames.MaxLength).Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString())) + (name.Length > TopicNames.MaxLength ? "...'" : "'");
 
     /// <summary>
     /// Creates a topic with <paramref name="partitions"/> partitions: appends its records to the
@@ -268,6 +350,11 @@ internal sealed class TopicRegistry : IDisposable
     /// </summary>
     public (ErrorCode Error, TopicInfo? Topic) Create(string name, int partitions, IReadOnlyDictionary<string, string>? configs = null)
     {
+        if (InternalTopics.IsReserved(name))
+        {
+            return (ErrorCode.InvalidRequest, null);
+        }
+
         if (!TopicNames.IsValid(name))
         {
             return (ErrorCode.InvalidTopicException, null);
@@ -283,6 +370,11 @@ internal sealed class TopicRegistry : IDisposable
             if (_byName.TryGetValue(name, out var existing))
             {
                 return (ErrorCode.TopicAlreadyExists, existing);
+            }
+
+            if (CollidesWith(name) is not null)
+            {
+                return (ErrorCode.InvalidTopicException, null);
             }
 
             var id = Uuid.NewRandom();
@@ -330,6 +422,44 @@ internal sealed class TopicRegistry : IDisposable
             _log.LogInformation("created topic {Topic} ({Id}) with {Partitions} partitions", name, id, partitions);
             return (ErrorCode.None, topic);
         }
+    }
+
+    /// <summary>
+    /// Internal topic <paramref name="name"/> (<see cref="InternalTopics"/>), created on first use
+    /// with the broker's own settings for it, as Kafka creates them; null if it could not be.
+    /// </summary>
+    public TopicInfo? FindOrCreateInternal(string name)
+    {
+        if (Find(name) is { } existing)
+        {
+            return existing;
+        }
+
+        var (partitions, configs) = InternalTopics.Settings(name, _options);
+        return Create(name, partitions, configs).Topic;
+    }
+
+    /// <summary>
+    /// The existing topic whose name equals <paramref name="name"/> once '.' and '_' are treated
+    /// alike (Kafka refuses such a pair: their metric names would collide), or null.
+    /// </summary>
+    public string? CollidesWith(string name)
+    {
+        if (!name.Contains('.', StringComparison.Ordinal) && !name.Contains('_', StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var unified = name.Replace('.', '_');
+        foreach (var other in _byName.Keys)
+        {
+            if (other != name && other.Length == name.Length && other.Replace('.', '_') == unified)
+            {
+                return other;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Hands out a new producer id; a new block is recorded (and synced) when the current one is used up.</summary>
@@ -570,7 +700,7 @@ internal sealed class TopicRegistry : IDisposable
             }
             else
             {
-                Apply(type, version, body);
+                Apply(Decode(type, version, body), -1);
             }
         }
     }

@@ -22,6 +22,7 @@ internal sealed class ServerConfig
         "socket.request.max.bytes", "message.max.bytes", "log.segment.bytes", "group.initial.rebalance.delay.ms",
         "group.min.session.timeout.ms", "group.max.session.timeout.ms", "offsets.topic.num.partitions",
         "log.cleaner.backoff.ms", "log.cleaner.delete.retention.ms", "log.cleaner.min.cleanable.ratio",
+        "offsets.topic.segment.bytes", "transaction.state.log.num.partitions", "transaction.state.log.segment.bytes",
     ];
 
     // Kafka keys Moldau accepts without acting on them (yet): a single node has no quorum, no

@@ -8,7 +8,26 @@ namespace Moldau.Storage.Metadata;
 /// <param name="RecordType">The record type (the spec's apiKey, e.g. 2 for TopicRecord).</param>
 /// <param name="RecordVersion">The record's version.</param>
 /// <param name="Body">The record in its flexible encoding.</param>
-public readonly record struct MetadataLogRecord(long Offset, short RecordType, short RecordVersion, ReadOnlyMemory<byte> Body);
+public readonly record struct MetadataLogRecord(long Offset, short RecordType, short RecordVersion, ReadOnlyMemory<byte> Body)
+{
+    /// <summary>The file the record was read from (a segment or a snapshot).</summary>
+    public string? File { get; init; }
+
+    /// <summary>The byte position of the record's batch in <see cref="File"/>: where a cut that drops it goes.</summary>
+    public int BatchPosition { get; init; }
+}
+
+/// <summary>Where the metadata log stops being readable: everything from here on is to be cut.</summary>
+/// <param name="File">The segment file.</param>
+/// <param name="Position">The byte position in it of the first batch that can't be read.</param>
+/// <param name="Offset">The offset of that batch when its header could be read, else -1.</param>
+/// <param name="Reason">What is wrong there.</param>
+public sealed record MetadataLogCorruption(string File, int Position, long Offset, string Reason);
+
+/// <summary>What a replay reads: the records up to the first corruption, and that corruption if any.</summary>
+/// <param name="Records">The records, in offset order.</param>
+/// <param name="Corruption">The first batch that could not be read, or null.</param>
+public sealed record MetadataLogContents(IReadOnlyList<MetadataLogRecord> Records, MetadataLogCorruption? Corruption);
 
 /// <summary>
 /// Reads <c>__cluster_metadata-0</c>: RecordBatch v2 segments whose records have a null key and
@@ -29,36 +48,80 @@ public static class MetadataLogReader
     /// the latest whole one comes first and stands for every offset below its end offset; the
     /// segments then add the records at or after it. (Kafka deletes segments a snapshot covers.)
     /// </summary>
-    public static IEnumerable<MetadataLogRecord> ReadAll(string directory)
+    public static IEnumerable<MetadataLogRecord> ReadAll(string directory) => Read(directory).Records;
+
+    /// <summary>
+    /// As <see cref="ReadAll"/>, stopping at the first batch that can't be read (a bad CRC, a
+    /// torn or garbled batch, records that don't parse): the records before it, and where it is.
+    /// Zeros after the last batch are not corruption: they are the block padding a direct-I/O
+    /// segment has until it is closed, or a tail a crash left unwritten.
+    /// </summary>
+    public static MetadataLogContents Read(string directory)
     {
+        var result = new List<MetadataLogRecord>();
         if (!Directory.Exists(directory))
         {
-            yield break;
+            return new MetadataLogContents(result, null);
         }
 
         var from = 0L;
         if (LatestSnapshot(directory) is { } snapshot)
         {
             from = snapshot.EndOffset;
-            foreach (var record in snapshot.Records)
+            result.AddRange(snapshot.Records);
+        }
+
+        foreach (var path in SegmentFiles(directory))
+        {
+            var bytes = File.ReadAllBytes(path);
+            var records = ReadSegment(bytes, out var stop);
+            result.AddRange(records.Where(r => r.Offset >= from).Select(r => r with { File = path }));
+            if (stop is { } corrupt && (corrupt.Position < bytes.Length && bytes.AsSpan(corrupt.Position).ContainsAnyExcept((byte)0)))
             {
-                yield return record;
+                return new MetadataLogContents(result, new MetadataLogCorruption(path, corrupt.Position, corrupt.Offset, corrupt.Reason));
             }
         }
 
-        var segments = Directory.GetFiles(directory, "*.log")
-            .Select(p => (Path: p, Base: long.TryParse(Path.GetFileNameWithoutExtension(p), out var b) ? b : -1))
-            .Where(s => s.Base >= 0)
-            .OrderBy(s => s.Base);
-        foreach (var (path, _) in segments)
+        return new MetadataLogContents(result, null);
+    }
+
+    /// <summary>
+    /// Cuts the metadata log at <paramref name="corruption"/>: its segment is truncated there
+    /// (its indexes go, to be rebuilt) and every later segment is deleted, so that appends go on
+    /// after the last good batch and the next replay reads what this one did.
+    /// </summary>
+    public static void Cut(MetadataLogCorruption corruption)
+    {
+        var directory = Path.GetDirectoryName(corruption.File)!;
+        var baseOffset = long.Parse(Path.GetFileNameWithoutExtension(corruption.File), System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var path in SegmentFiles(directory))
         {
-            var bytes = File.ReadAllBytes(path);
-            foreach (var record in ReadSegment(bytes).Where(r => r.Offset >= from))
+            if (long.Parse(Path.GetFileNameWithoutExtension(path), System.Globalization.CultureInfo.InvariantCulture) > baseOffset)
             {
-                yield return record;
+                File.Delete(path);
             }
         }
+
+        foreach (var index in Directory.GetFiles(directory, "*.index").Concat(Directory.GetFiles(directory, "*.timeindex")))
+        {
+            File.Delete(index);
+        }
+
+        using (var file = new FileStream(corruption.File, FileMode.Open, FileAccess.Write))
+        {
+            file.SetLength(corruption.Position);
+            file.Flush(flushToDisk: true);
+        }
+
+        DirectorySync.Sync(directory);
     }
+
+    private static IEnumerable<string> SegmentFiles(string directory) =>
+        Directory.GetFiles(directory, "*.log")
+            .Select(p => (Path: p, Base: long.TryParse(Path.GetFileNameWithoutExtension(p), System.Globalization.CultureInfo.InvariantCulture, out var b) ? b : -1))
+            .Where(s => s.Base >= 0)
+            .OrderBy(s => s.Base)
+            .Select(s => s.Path);
 
     /// <summary>The end offset of the latest whole snapshot in <paramref name="directory"/>, or 0.</summary>
     public static long SnapshotEndOffset(string directory) =>
@@ -79,9 +142,9 @@ public static class MetadataLogReader
         foreach (var (path, end) in snapshots)
         {
             var bytes = File.ReadAllBytes(path);
-            if (IsWholeSnapshot(bytes))
+            if (IsWholeSnapshot(bytes) && ReadSegment(bytes, out var stop) is var records && stop is null)
             {
-                return (end, ReadSegment(bytes));
+                return (end, records.Select(r => r with { File = path }).ToList());
             }
         }
 
@@ -122,53 +185,68 @@ public static class MetadataLogReader
     private const short SnapshotFooterType = 4;
 
     /// <summary>The records of one segment's bytes, stopping at a torn tail.</summary>
-    public static List<MetadataLogRecord> ReadSegment(byte[] bytes)
+    public static List<MetadataLogRecord> ReadSegment(byte[] bytes) => ReadSegment(bytes, out _);
+
+    /// <summary>
+    /// The records of one segment's bytes up to the first batch that can't be read: a torn or
+    /// garbled batch, a bad CRC, or a CRC-valid batch whose records don't parse (a batch is
+    /// taken whole or not at all). <paramref name="stop"/> says where and why, or is null when
+    /// every byte was read.
+    /// </summary>
+    public static List<MetadataLogRecord> ReadSegment(byte[] bytes, out (int Position, long Offset, string Reason)? stop)
     {
         var result = new List<MetadataLogRecord>();
         var batches = new RecordBatchEnumerator(bytes, checkCrc: true);
+        var batchRecords = new List<MetadataLogRecord>();
+        var next = -1L;
         while (batches.MoveNext())
         {
             var batch = new RecordBatch(bytes.AsMemory(batches.CurrentStart, batches.CurrentLength));
             if (batch.IsControl)
             {
+                next = batch.LastOffset + 1;
                 continue;
             }
 
-            RecordEnumerator records;
+            batchRecords.Clear();
             try
             {
                 // Kafka may compress metadata batches (snapshots especially): read them all the same.
-                records = batch.GetRecords();
+                foreach (var record in batch.GetRecords())
+                {
+                    if (record.Value is not { } value)
+                    {
+                        continue;
+                    }
+
+                    var reader = new KafkaReader(value);
+                    if (reader.ReadUnsignedVarInt() != 1)
+                    {
+                        continue; // a frame version this reader doesn't know
+                    }
+
+                    var type = reader.ReadUnsignedVarInt();
+                    var version = reader.ReadUnsignedVarInt();
+                    if (type > short.MaxValue || version > short.MaxValue)
+                    {
+                        continue;
+                    }
+
+                    batchRecords.Add(new MetadataLogRecord(batch.BaseOffset + record.OffsetDelta, (short)type, (short)version, reader.RemainingMemory) { BatchPosition = batches.CurrentStart });
+                }
             }
-            catch (KafkaProtocolException)
+            catch (KafkaProtocolException e)
             {
-                continue;
+                stop = (batches.CurrentStart, batch.BaseOffset, $"records do not parse: {e.Message}");
+                return result;
             }
 
-            foreach (var record in records)
-            {
-                if (record.Value is not { } value)
-                {
-                    continue;
-                }
-
-                var reader = new KafkaReader(value);
-                if (reader.ReadUnsignedVarInt() != 1)
-                {
-                    continue;
-                }
-
-                var type = reader.ReadUnsignedVarInt();
-                var version = reader.ReadUnsignedVarInt();
-                if (type > short.MaxValue || version > short.MaxValue)
-                {
-                    continue;
-                }
-
-                result.Add(new MetadataLogRecord(batch.BaseOffset + record.OffsetDelta, (short)type, (short)version, reader.RemainingMemory));
-            }
+            result.AddRange(batchRecords);
+            next = batch.LastOffset + 1;
         }
 
+        // The offset named is the first one lost: the end of the last good batch (-1 if none).
+        stop = batches.ValidEnd == bytes.Length ? null : (batches.ValidEnd, next, "a torn batch, a bad CRC or bytes that are not a batch");
         return result;
     }
 
