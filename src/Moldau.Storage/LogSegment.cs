@@ -180,21 +180,99 @@ internal sealed class LogSegment : IDisposable
     /// from their files, so only the batch headers after the last index entry are read. An index
     /// file that is missing or fails its checks is rebuilt by <see cref="Recover"/>.
     /// </summary>
-    public static LogSegment Load(string path, long baseOffset, int indexInterval, bool directIo = false)
+    public static LogSegment Load(string path, long baseOffset, int indexInterval, bool directIo = false) =>
+        Load(path, baseOffset, indexInterval, directIo, verifyTail: false).Segment;
+
+    /// <summary>
+    /// As <see cref="Load(string, long, int, bool)"/>; with <paramref name="verifyTail"/> the batches
+    /// after the last index entry (at most about one index interval and one batch) are also checked
+    /// against their CRC. When the batches don't add up (a header that is not a batch, a failed
+    /// CRC) the segment is recovered and cut at the last whole batch, and <c>CorruptAt</c> is the
+    /// position of the first bad byte; otherwise it is -1.
+    /// </summary>
+    public static (LogSegment Segment, long CorruptAt) Load(string path, long baseOffset, int indexInterval, bool directIo, bool verifyTail)
     {
         var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
         var segment = new LogSegment(path, baseOffset, handle, indexInterval);
         var length = RandomAccess.GetLength(handle);
-        if (!segment.TryLoadIndexes(length))
+        if (!segment.TryLoadIndexes(length) || (verifyTail && !segment.TailPassesCrc(length)))
         {
             handle.Dispose();
-            return Recover(path, baseOffset, indexInterval, new ProducerStateTable(), directIo).Segment;
+            var (recovered, cut) = Recover(path, baseOffset, indexInterval, new ProducerStateTable(), directIo);
+            return (recovered, cut > 0 ? recovered.Size : -1);
         }
 
         segment._size = length;
         segment.OpenIndexFiles(truncate: false);
         segment.OpenDirect(directIo);
-        return segment;
+        return (segment, -1);
+    }
+
+    private bool TailPassesCrc(long length)
+    {
+        var position = _index.Count > 0 ? _index[^1].Position : 0;
+        var buffer = new byte[64 * 1024];
+        while (position + RecordBatch.HeaderSize <= length)
+        {
+            RandomAccess.Read(Handle, buffer.AsSpan(0, RecordBatch.HeaderSize), position);
+            var size = RecordBatch.DeclaredSize(buffer);
+            if (size < RecordBatch.HeaderSize || position + size > length)
+            {
+                return false;
+            }
+
+            if (buffer.Length < size)
+            {
+                buffer = new byte[size];
+            }
+
+            var batch = buffer.AsSpan(0, (int)size);
+            if (RandomAccess.Read(Handle, batch, position) != size ||
+                Crc32C.Compute(batch[RecordBatch.AttributesOffset..]) != BinaryPrimitives.ReadUInt32BigEndian(batch[RecordBatch.CrcOffset..]))
+            {
+                return false;
+            }
+
+            position += size;
+        }
+
+        return position == length;
+    }
+
+    /// <summary>
+    /// The offset after the last batch the segment's <c>.index</c> file names (its entries hold a
+    /// batch's last offset), or -1 without one. Read before recovery rewrites the file: it proves
+    /// offsets up to there were handed out, whatever is left of the segment's bytes.
+    /// </summary>
+    public static long IndexedEnd(string logPath, long baseOffset)
+    {
+        var indexPath = System.IO.Path.ChangeExtension(logPath, ".index");
+        if (!File.Exists(indexPath))
+        {
+            return -1;
+        }
+
+        // Only entries that pass the checks a clean load makes count: ascending, inside the file.
+        var index = File.ReadAllBytes(indexPath);
+        var length = new FileInfo(logPath).Length;
+        var end = -1L;
+        var lastPosition = -1L;
+        for (var i = 0; i + IndexEntrySize <= index.Length; i += IndexEntrySize)
+        {
+            var relative = BinaryPrimitives.ReadInt32BigEndian(index.AsSpan(i));
+            var position = BinaryPrimitives.ReadUInt32BigEndian(index.AsSpan(i + 4));
+            // An entry is made only after index.interval.bytes, so none sits at position 0: zeros
+            // are Kafka's pre-allocation, where the entries end.
+            if (relative < 0 || position == 0 || position >= length || position <= lastPosition || baseOffset + relative < end)
+            {
+                break;
+            }
+
+            end = baseOffset + relative + 1;
+            lastPosition = position;
+        }
+
+        return end;
     }
 
     private static bool IsZero(SafeFileHandle handle, long position, int length)

@@ -74,6 +74,12 @@ public sealed partial class PartitionLog : IDisposable
     /// </summary>
     public bool RecoveryLostRecords { get; private set; }
 
+    /// <summary>
+    /// Where opening found batches that don't add up although the clean-shutdown marker promised
+    /// whole ones (a file and a position, for the log), or null.
+    /// </summary>
+    public string? CorruptionAfterCleanStop { get; private set; }
+
     /// <summary>Opens (or creates) the log in <paramref name="directory"/>, recovering a torn tail.</summary>
     public static PartitionLog Open(string directory, PartitionLogOptions options, TimeProvider time)
     {
@@ -98,12 +104,24 @@ public sealed partial class PartitionLog : IDisposable
         var producers = new ProducerStateTable();
         long truncated = 0;
         var recoveryLeftAHole = false;
+        string? corruption = null;
         var snapshots = SnapshotFiles(directory);
+        var proven = ProvenLogEnd(directory, files, snapshots, options.RecoveryPoint);
         if (options.CleanShutdown)
         {
-            foreach (var (path, baseOffset) in files)
+            // The marker promises whole batches; the last segment's tail (the batches after its
+            // last index entry) is checked against their CRCs all the same, which costs at most an
+            // index interval and a batch. Earlier segments are trusted as Kafka trusts them.
+            for (var i = 0; i < files.Count; i++)
             {
-                segments.Add(LogSegment.Load(path, baseOffset, options.IndexIntervalBytes, options.DirectIo));
+                var (path, baseOffset) = files[i];
+                var (segment, corruptAt) = LogSegment.Load(path, baseOffset, options.IndexIntervalBytes, options.DirectIo, verifyTail: i == files.Count - 1);
+                segments.Add(segment);
+                if (corruptAt >= 0)
+                {
+                    corruption ??= $"{path} is corrupt at position {corruptAt} although the log was closed cleanly";
+                    truncated += Math.Max(1, new FileInfo(path).Length - corruptAt);
+                }
             }
 
             // The producer state: the latest snapshot at or below the log end, then the batches after it.
@@ -156,15 +174,31 @@ public sealed partial class PartitionLog : IDisposable
             recoveryLeftAHole = segments.Count > 1 && segments[^1].Size == 0 && segments[^2].NextOffset < segments[^1].BaseOffset;
         }
 
-        // Snapshots are only trusted right after a clean stop; a later one is written at the next.
-        foreach (var (path, _) in snapshots)
-        {
-            File.Delete(path);
-        }
-
         if (segments.Count == 0)
         {
             segments.Add(LogSegment.Create(directory, options.InitialOffset, options.IndexIntervalBytes, options.DirectIo));
+        }
+
+        // Offsets are never handed out twice: when less is left than the files prove was there
+        // (a cut after a clean stop, segments dropped after a torn one), the log goes on from what
+        // they prove, past a hole that readers step over.
+        if (proven > segments[^1].NextOffset)
+        {
+            if (segments[^1].Size == 0)
+            {
+                segments[^1].DisposeAndDelete();
+                segments.RemoveAt(segments.Count - 1);
+            }
+
+            segments.Add(LogSegment.Create(directory, proven, options.IndexIntervalBytes, options.DirectIo));
+            recoveryLeftAHole = true;
+        }
+
+        // Snapshots are only trusted right after a clean stop; a later one is written at the next.
+        // (They go only once a segment named past the offsets they prove exists.)
+        foreach (var (path, _) in snapshots)
+        {
+            File.Delete(path);
         }
 
         // What survived on disk becomes the high watermark only once it is fsynced: after a kill -9
@@ -185,11 +219,43 @@ public sealed partial class PartitionLog : IDisposable
             }
         }
 
-        var log = new PartitionLog(directory, options, [.. segments], producers, time) { RecoveredTruncatedBytes = truncated, RecoveryLostRecords = truncated > 0 || recoveryLeftAHole };
+        var log = new PartitionLog(directory, options, [.. segments], producers, time)
+        {
+            RecoveredTruncatedBytes = truncated,
+            RecoveryLostRecords = truncated > 0 || recoveryLeftAHole,
+            CorruptionAfterCleanStop = corruption,
+        };
         log._recoveryPoint = log.LogEndOffset;
         log._cleanedUpTo = Math.Clamp(options.CleanedUpTo, 0, log.LogEndOffset);
         log.LoadLeaderEpochs();
         return log;
+    }
+
+    /// <summary>
+    /// The log end the files on disk prove was reached, whatever is left of the batches: the base
+    /// offsets in segment names, the last entry of each offset index, producer snapshots (named by
+    /// the log end at a clean stop), the start of the newest leader epoch, and the recovery point.
+    /// </summary>
+    private static long ProvenLogEnd(string directory, List<(string Path, long Base)> files, List<(string Path, long Offset)> snapshots, long recoveryPoint)
+    {
+        // The checkpoint is kept by topic name: it speaks for this directory only when it has segments.
+        var proven = files.Count > 0 ? Math.Max(0, recoveryPoint) : 0;
+        foreach (var (path, baseOffset) in files)
+        {
+            proven = Math.Max(proven, Math.Max(baseOffset, LogSegment.IndexedEnd(path, baseOffset)));
+        }
+
+        foreach (var (_, offset) in snapshots)
+        {
+            proven = Math.Max(proven, offset);
+        }
+
+        if (LeaderEpochCache.Load(directory) is { Entries: [.., var newest] })
+        {
+            proven = Math.Max(proven, newest.StartOffset);
+        }
+
+        return proven;
     }
 
     private static List<(string Path, long Offset)> SnapshotFiles(string directory) =>

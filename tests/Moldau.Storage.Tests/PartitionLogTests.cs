@@ -133,6 +133,13 @@ public sealed class PartitionLogTests : IDisposable
         for (var cut = twoBatches; cut < full.Length; cut++)
         {
             File.WriteAllBytes(path, full.AsSpan(0, cut).ToArray());
+
+            // A crash leaves no producer snapshot: one is written only by a clean close, and it names the log end.
+            foreach (var snapshot in Directory.GetFiles(_dir, "*.snapshot"))
+            {
+                File.Delete(snapshot);
+            }
+
             using var log = Open();
             Assert.Equal(5, log.LogEndOffset);
             Assert.Equal(twoBatches, new FileInfo(path).Length);
@@ -154,6 +161,12 @@ public sealed class PartitionLogTests : IDisposable
         var bytes = File.ReadAllBytes(path);
         bytes[^2] ^= 0x55;
         File.WriteAllBytes(path, bytes);
+        // A crash leaves no producer snapshot: one is written only by a clean close, and it names the log end.
+        foreach (var snapshot in Directory.GetFiles(_dir, "*.snapshot"))
+        {
+            File.Delete(snapshot);
+        }
+
         using var reopened = Open();
         Assert.Equal(2, reopened.LogEndOffset);
     }

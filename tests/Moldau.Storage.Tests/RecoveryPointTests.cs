@@ -69,8 +69,12 @@ public sealed class RecoveryPointTests : IDisposable
         File.WriteAllBytes(segments[0], first);
 
         using var log = Open(0);
-        Assert.Equal(0, log.LogEndOffset); // the damaged first batch cut everything after it
-        Assert.True(log.RecoveredTruncatedBytes > 0);
+        Assert.True(log.RecoveredTruncatedBytes > 0); // the damaged first batch cut everything after it
+        Assert.True(log.RecoveryLostRecords);
+
+        // The offsets cut are not handed out again: the log goes on from what the files proved.
+        Assert.Equal(20, log.LogEndOffset);
+        Assert.Equal(20, log.Append(RecordBatchBuilder.Build([new(null, [1], 1)]), 0).BaseOffset);
     }
 
     [Fact]
@@ -107,6 +111,12 @@ public sealed class RecoveryPointTests : IDisposable
         }
 
         var lastBase = long.Parse(Path.GetFileNameWithoutExtension(segments[^1]), System.Globalization.CultureInfo.InvariantCulture);
+        // A crash leaves no producer snapshot: one is written only by a clean close, and it names the log end.
+        foreach (var snapshot in Directory.GetFiles(_dir, "*.snapshot"))
+        {
+            File.Delete(snapshot);
+        }
+
         using var log = Open(0);
         Assert.Equal(0, log.RecoveredTruncatedBytes);
         Assert.True(log.RecoveryLostRecords);

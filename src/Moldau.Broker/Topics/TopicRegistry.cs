@@ -664,6 +664,11 @@ internal sealed class TopicRegistry : IDisposable
                     continue;
                 }
 
+                if (log.CorruptionAfterCleanStop is { } corruption)
+                {
+                    _log.LogError("{Topic}-{Partition}: {Corruption}; the log goes on from offset {End} under a new leader epoch", topic.Name, p.Index, corruption, log.LogEndOffset);
+                }
+
                 _log.LogWarning(
                     "recovery cut {Bytes} bytes from the tail of {Topic}-{Partition} (log end now {End}): leader epoch {Epoch} -> {Next}",
                     log.RecoveredTruncatedBytes, topic.Name, p.Index, log.LogEndOffset, p.LeaderEpoch, p.LeaderEpoch + 1);
