@@ -34,7 +34,9 @@ public static class RecordCompression
                 _ => throw new KafkaProtocolException($"unknown compression codec {(int)type}"),
             };
         }
-        catch (Exception e) when (e is InvalidDataException or IOException or InvalidOperationException or ArgumentException or ZstdException or IndexOutOfRangeException)
+        // NotImplementedException and NotSupportedException: the LZ4 reader's answer to frame
+        // features it lacks (predefined dictionaries), which Kafka's clients never write.
+        catch (Exception e) when (e is InvalidDataException or IOException or InvalidOperationException or ArgumentException or ZstdException or IndexOutOfRangeException or NotImplementedException or NotSupportedException)
         {
             throw new KafkaProtocolException($"{type} data does not decompress: {e.Message}");
         }
@@ -108,7 +110,7 @@ public static class RecordCompression
     {
         if (data.Length < 16 || !data[..8].SequenceEqual(XerialMagic))
         {
-            return Snappier.Snappy.DecompressToArray(data);
+            return SnappyBlock(data);
         }
 
         var output = new MemoryStream();
@@ -126,11 +128,32 @@ public static class RecordCompression
                 throw new KafkaProtocolException($"xerial snappy block of {length} bytes in {rest.Length - 4}");
             }
 
-            output.Write(Snappier.Snappy.DecompressToArray(rest.Slice(4, length)));
+            output.Write(SnappyBlock(rest.Slice(4, length)));
             rest = rest[(4 + length)..];
         }
 
         return output.ToArray();
+    }
+
+    /// <summary>
+    /// No element of a snappy block yields more than 64 bytes for the 3 it takes (a copy with a
+    /// 2-byte offset), so a block can't decompress to more than 22 times its size.
+    /// </summary>
+    private const int SnappyMaxExpansion = 22;
+
+    /// <summary>
+    /// One raw snappy block. It starts with its uncompressed length, and the decoder allocates that
+    /// much before it reads the data: checked first, or 8 bytes could ask for 4 GiB.
+    /// </summary>
+    private static byte[] SnappyBlock(ReadOnlySpan<byte> block)
+    {
+        var declared = Snappier.Snappy.GetUncompressedLength(block);
+        if (declared > (long)SnappyMaxExpansion * block.Length)
+        {
+            throw new KafkaProtocolException($"snappy block of {block.Length} bytes declares {declared} uncompressed");
+        }
+
+        return Snappier.Snappy.DecompressToArray(block);
     }
 
     private static MemoryStream AsStream(ReadOnlyMemory<byte> data) =>
