@@ -101,12 +101,22 @@ internal sealed class SnappyDecompressionStream(ReadOnlyMemory<byte> data, long 
         return true;
     }
 
+    private const int SnappyMaxExpansion = 22;
+
     private void Decompress(ReadOnlySpan<byte> compressed)
     {
         var length = Snappier.Snappy.GetUncompressedLength(compressed);
         if (length < 0)
         {
             throw new KafkaProtocolException($"snappy block claims {length} bytes");
+        }
+
+        // No snappy element yields more than 64 bytes for the 3 it takes (a copy with a 2-byte
+        // offset), so an honest block inflates to at most 22 times its size; the decoder allocates
+        // the declared length before reading, so a few bytes must not ask for megabytes.
+        if (length > (long)SnappyMaxExpansion * compressed.Length)
+        {
+            throw new KafkaProtocolException($"snappy block of {compressed.Length} bytes declares {length} uncompressed");
         }
 
         if (length > maxBlockBytes)
