@@ -45,9 +45,9 @@ internal static class ConfigChanges
             return (ErrorCode.InvalidRequest, e.Message);
         }
 
-        if (topic is not null && changes.FirstOrDefault(c => !ConfigDefaults.Topic.ContainsKey(c.Name)) is { Name: not null } unknown)
+        if (topic is not null && changes.Select(c => ConfigDefaults.ValidateTopic(c.Name, c.Value)).FirstOrDefault(m => m is not null) is { } invalid)
         {
-            return (ErrorCode.InvalidConfig, $"Unknown topic config name: {unknown.Name}");
+            return (ErrorCode.InvalidConfig, invalid);
         }
 
         if (!validateOnly)

@@ -19,9 +19,9 @@ internal sealed class CreateTopicsHandler(BrokerState state)
             var result = new CreateTopicsResponse.CreatableTopicResult { Name = t.Name, ErrorMessage = null, Configs = null };
             response.Topics.Add(result);
             var (error, message) = Validate(t, seen);
-            var (partitions, configs) = InternalTopics.IsInternal(t.Name)
-                ? InternalTopics.Settings(t.Name, state.Options) // only ever created with the broker's settings for it
-                : (Partitions(t), t.Configs.Where(c => c.Value is not null).ToDictionary(c => c.Name, c => c.Value!, StringComparer.Ordinal));
+            var (partitions, configs) = error != ErrorCode.None ? (0, [])
+                : InternalTopics.IsInternal(t.Name) ? InternalTopics.Settings(t.Name, state.Options) // only ever created with the broker's settings for it
+                : (Partitions(t), t.Configs.ToDictionary(c => c.Name, c => c.Value!, StringComparer.Ordinal));
             if (error == ErrorCode.None && !request.ValidateOnly)
             {
                 var (created, topic) = state.Topics.Create(t.Name, partitions, configs);
@@ -82,6 +82,23 @@ internal sealed class CreateTopicsHandler(BrokerState state)
         if (state.Topics.CollidesWith(t.Name) is not null)
         {
             return (ErrorCode.InvalidTopicException, CollisionMessage(t.Name));
+        }
+
+        // Configs are checked as AlterConfigs checks them (one definition, ConfigDefaults), and
+        // before the partition layout, as Kafka's controller does.
+        if (t.Configs.Where(c => c.Value is null).Select(c => c.Name).ToList() is { Count: > 0 } nulls)
+        {
+            return (ErrorCode.InvalidConfig, $"Null value not supported for topic configs: {string.Join(",", nulls)}");
+        }
+
+        if (t.Configs.GroupBy(c => c.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } repeated)
+        {
+            return (ErrorCode.InvalidRequest, $"Duplicate config name {repeated.Key} for topic {t.Name}.");
+        }
+
+        if (t.Configs.Select(c => ConfigDefaults.ValidateTopic(c.Name, c.Value)).FirstOrDefault(m => m is not null) is { } invalid)
+        {
+            return (ErrorCode.InvalidConfig, invalid);
         }
 
         if (t.Assignments.Count > MaxPartitions)
