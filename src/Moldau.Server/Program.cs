@@ -100,9 +100,10 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException)
     return 4;
 }
 
+var network = new NetworkContext(config.Network, TimeProvider.System, loggers.CreateLogger("Moldau.Network"));
 foreach (var listener in listeners)
 {
-    listener.Start(broker, config.Options.SocketRequestMaxBytes, stopping.Token);
+    listener.Start(broker, network, stopping.Token);
 }
 
 log.LogInformation(

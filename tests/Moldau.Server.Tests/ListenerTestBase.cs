@@ -18,7 +18,7 @@ public abstract class ListenerTestBase(IRequestDispatcher dispatcher, int maxFra
     public Task InitializeAsync()
     {
         _listener = KafkaListener.Bind("PLAINTEXT", "127.0.0.1", 0, NullLogger.Instance);
-        _listener.Start(dispatcher, maxFrameBytes, _stop.Token);
+        _listener.Start(dispatcher, new NetworkContext(new NetworkLimits { MaxFrameBytes = maxFrameBytes }, TimeProvider.System, NullLogger.Instance), _stop.Token);
         return Task.CompletedTask;
     }
 

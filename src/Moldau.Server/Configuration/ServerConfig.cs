@@ -1,5 +1,7 @@
 using System.Globalization;
+using System.Net;
 using Moldau.Broker;
+using Moldau.Server.Network;
 
 namespace Moldau.Server.Configuration;
 
@@ -23,6 +25,8 @@ internal sealed class ServerConfig
         "group.min.session.timeout.ms", "group.max.session.timeout.ms", "offsets.topic.num.partitions",
         "log.cleaner.backoff.ms", "log.cleaner.delete.retention.ms", "log.cleaner.min.cleanable.ratio",
         "offsets.topic.segment.bytes", "transaction.state.log.num.partitions", "transaction.state.log.segment.bytes",
+        "queued.max.request.bytes", "max.connections", "max.connections.per.ip", "max.connections.per.ip.overrides",
+        "connections.max.idle.ms", "moldau.request.receive.timeout.ms",
     ];
 
     // Kafka keys Moldau accepts without acting on them (yet): a single node has no quorum, no
@@ -42,6 +46,9 @@ internal sealed class ServerConfig
 
     /// <summary>The broker's settings.</summary>
     public required BrokerOptions Options { get; init; }
+
+    /// <summary>Frame sizes, request memory, connection counts and timeouts for the listeners.</summary>
+    public required NetworkLimits Network { get; init; }
 
     /// <summary>The PLAINTEXT listeners to bind.</summary>
     public required IReadOnlyList<ListenerConfig> Listeners { get; init; }
@@ -117,8 +124,61 @@ internal sealed class ServerConfig
             Properties = new Dictionary<string, string>(props, StringComparer.Ordinal),
         };
 
+        var network = ParseNetwork(Get, options.SocketRequestMaxBytes);
         var unknown = props.Keys.Where(k => !Used.Contains(k) && !KnownKafkaKeys.Contains(k)).Order(StringComparer.Ordinal).ToList();
-        return new ServerConfig { Options = options, Listeners = listeners, Advertised = advertised, UnknownKeys = unknown };
+        return new ServerConfig { Options = options, Network = network, Listeners = listeners, Advertised = advertised, UnknownKeys = unknown };
+    }
+
+    // Kafka's socket server keys, plus Moldau's bound on a half-received request. Kafka's default
+    // for queued.max.request.bytes is -1 (unbounded); Moldau's is bounded (docs/security.md).
+    private static NetworkLimits ParseNetwork(Func<string, string?> get, int socketRequestMaxBytes)
+    {
+        var queued = get("queued.max.request.bytes") is { } q
+            ? Long("queued.max.request.bytes", q, -1, long.MaxValue)
+            : Math.Max(NetworkLimits.DefaultQueuedMaxRequestBytes, socketRequestMaxBytes);
+        if (queued > 0 && queued < socketRequestMaxBytes)
+        {
+            throw new ConfigException($"queued.max.request.bytes: '{queued}' must be -1 or at least socket.request.max.bytes ({socketRequestMaxBytes})");
+        }
+
+        var perIp = Int("max.connections.per.ip", get("max.connections.per.ip") ?? int.MaxValue.ToString(CultureInfo.InvariantCulture), 0, int.MaxValue);
+        var overrides = new Dictionary<IPAddress, int>();
+        foreach (var entry in (get("max.connections.per.ip.overrides") ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var colon = entry.LastIndexOf(':');
+            if (colon <= 0)
+            {
+                throw new ConfigException($"max.connections.per.ip.overrides: malformed entry '{entry}' (expected host:count)");
+            }
+
+            var host = entry[..colon].Trim('[', ']');
+            var count = Int("max.connections.per.ip.overrides", entry[(colon + 1)..], 0, int.MaxValue);
+            IPAddress[] addresses;
+            try
+            {
+                addresses = IPAddress.TryParse(host, out var ip) ? [ip] : Dns.GetHostAddresses(host);
+            }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                throw new ConfigException($"max.connections.per.ip.overrides: cannot resolve '{host}': {e.Message}");
+            }
+
+            foreach (var a in addresses)
+            {
+                overrides[ConnectionQuotas.Normalize(a)] = count;
+            }
+        }
+
+        return new NetworkLimits
+        {
+            MaxFrameBytes = socketRequestMaxBytes,
+            QueuedMaxRequestBytes = queued,
+            MaxConnections = Int("max.connections", get("max.connections") ?? int.MaxValue.ToString(CultureInfo.InvariantCulture), 0, int.MaxValue),
+            MaxConnectionsPerIp = perIp,
+            MaxConnectionsPerIpOverrides = overrides,
+            ConnectionsMaxIdleMs = Long("connections.max.idle.ms", get("connections.max.idle.ms") ?? "600000", -1, long.MaxValue),
+            RequestReceiveTimeoutMs = Long("moldau.request.receive.timeout.ms", get("moldau.request.receive.timeout.ms") ?? "30000", 1, long.MaxValue),
+        };
     }
 
     private enum Protocol

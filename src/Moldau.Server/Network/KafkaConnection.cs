@@ -20,11 +20,15 @@ namespace Moldau.Server.Network;
 ///        | int32 BE  | size bytes                   |
 ///        +-----------+------------------------------+
 /// </code>
-/// The declared size is checked before anything is allocated for the body. Frames are cut from a
-/// 64 KiB receive buffer; a larger frame is received straight into its own pooled array, which
-/// grows with the bytes that arrive rather than with the size the client declared. Requests in
-/// flight are bounded, which also bounds the bytes held per connection. Large frames are
-/// dispatched by a second loop so that reading goes on while a big batch is written.
+/// The declared size is checked before anything is allocated for the body, and the frame's bytes
+/// are taken from the broker-wide budget (queued.max.request.bytes) before its body is received:
+/// while the budget is spent, reading pauses. Frames are cut from a 64 KiB receive buffer; a
+/// larger one is received straight into its own memory: a pooled array up to 1 MiB, beyond that
+/// its own mapping, resident only as bytes arrive and unmapped once the frame is answered or its
+/// connection closes. Requests in flight are bounded per connection too. Large frames are
+/// dispatched by a second loop so that reading goes on while a big batch is written. A frame
+/// that takes longer than moldau.request.receive.timeout.ms from first byte to last, and a
+/// connection idle for connections.max.idle.ms, are closed (see <see cref="CheckTimeouts"/>).
 /// </remarks>
 internal sealed class KafkaConnection
 {
@@ -34,36 +38,72 @@ internal sealed class KafkaConnection
     /// <summary>Bytes of request frames held per connection before reading pauses (one larger frame still passes alone).</summary>
     public const long MaxInFlightBytes = 64L * 1024 * 1024;
 
+    /// <summary>Frames larger than this are received into their own memory mapping rather than a pooled array.</summary>
+    public const int NativeFrameBytes = 1024 * 1024;
+
     private readonly SemaphoreSlim _drained = new(0);
     private long _inFlightBytes;
 
     private readonly Socket _socket;
     private readonly IRequestDispatcher _dispatcher;
     private readonly ConnectionInfo _info;
+    private readonly NetworkContext _network;
     private readonly int _maxFrameBytes;
     private readonly ILogger _log;
     private readonly CancellationTokenSource _closed;
     private string? _closeReason;
 
-    public KafkaConnection(Socket socket, IRequestDispatcher dispatcher, ConnectionInfo info, int maxFrameBytes, ILogger log, CancellationToken stopping)
+    // The refusal kind when a limit closed the connection: its line is rate-limited.
+    private string? _closeKind;
+
+    // For CheckTimeouts: when a byte last came or went, when the frame being received began (0:
+    // none, or reading paused), frames held (received and not yet answered), and whether reading
+    // waits for memory.
+    private long _lastActivity;
+    private long _frameStartedAt;
+    private int _held;
+    private int _paused;
+
+    public KafkaConnection(Socket socket, IRequestDispatcher dispatcher, ConnectionInfo info, NetworkContext network, CancellationToken stopping)
     {
         _socket = socket;
         _dispatcher = dispatcher;
         _info = info;
-        _maxFrameBytes = maxFrameBytes;
-        _log = log;
+        _network = network;
+        _maxFrameBytes = network.Limits.MaxFrameBytes;
+        _log = network.Log;
         _closed = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        _lastActivity = network.Time.GetTimestamp();
     }
 
-    private readonly record struct Pending(ValueTask<DispatchResult> Result, byte[] Frame, int Length);
+    /// <summary>A received frame: a pooled array or, when large, its own mapping; <see cref="Length"/> bytes are charged to the budget.</summary>
+    private readonly record struct Frame(byte[]? Array, NativeFrame? Native, int Length)
+    {
+        public Memory<byte> Memory => Native is { } n ? n.Memory[..Length] : Array.AsMemory(0, Length);
+
+        public static Frame Allocate(int length) => length > NativeFrameBytes
+            ? new Frame(null, NativeFrame.Allocate(length), length)
+            : new Frame(ArrayPool<byte>.Shared.Rent(Math.Max(length, 1)), null, length);
+
+        public void Free()
+        {
+            if (Native is { } n)
+            {
+                ((IDisposable)n).Dispose();
+            }
+            else
+            {
+                ArrayPool<byte>.Shared.Return(Array!);
+            }
+        }
+    }
+
+    private readonly record struct Pending(ValueTask<DispatchResult> Result, Frame Frame);
 
     /// <summary>Frames at least this large are dispatched off the reading thread, so that the next one is read while this one is written to disk.</summary>
     public const int OffloadBytes = 64 * 1024;
 
     private const int ReceiveBufferBytes = 64 * 1024;
-
-    // A frame larger than the receive buffer starts in an array of this size at most.
-    private const int GrowFrom = 1024 * 1024 + 4096;
 
     // Lanes for large frames with an ordering key (see DispatchAsync).
     private const int Lanes = 2;
@@ -88,47 +128,57 @@ internal sealed class KafkaConnection
                 if (state == FrameState.Bad)
                 {
                     // Stop reading; the responses to earlier requests still go out, then the connection closes.
+                    _closeKind ??= "socket.request.max.bytes";
                     _closeReason ??= $"declared frame size {size} outside 0..{_maxFrameBytes} (socket.request.max.bytes)";
                     break;
                 }
 
-                if (state != FrameState.Complete)
+                if (state == FrameState.Large)
                 {
-                    if (state == FrameState.Large)
+                    // A frame larger than the receive buffer: its body is received straight into its own memory.
+                    var length = size;
+                    await ReserveAsync(length).ConfigureAwait(false);
+                    Frame frame;
+                    try
                     {
-                        // A frame larger than the receive buffer: its body is received straight into its own array.
-                        var length = size;
-                        await ReserveAsync(length).ConfigureAwait(false);
+                        frame = Frame.Allocate(length);
+                    }
+                    catch
+                    {
+                        Unreserve(length);
+                        throw;
+                    }
 
-                        // The array grows with the bytes that arrive, not with what the size prefix claims.
-                        var frame = ArrayPool<byte>.Shared.Rent(Math.Min(length, GrowFrom));
-                        var have = end - start - 4;
-                        buffer.AsSpan(start + 4, have).CopyTo(frame);
-                        start = end = 0;
+                    var have = end - start - 4;
+                    buffer.AsSpan(start + 4, have).CopyTo(frame.Memory.Span);
+                    start = end = 0;
+                    try
+                    {
                         while (have < length)
                         {
-                            if (have == frame.Length)
-                            {
-                                var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(length, 2L * frame.Length));
-                                frame.AsSpan(0, have).CopyTo(larger);
-                                ArrayPool<byte>.Shared.Return(frame);
-                                frame = larger;
-                            }
-
-                            var n = await _socket.ReceiveAsync(frame.AsMemory(have, Math.Min(length, frame.Length) - have), SocketFlags.None, _closed.Token).ConfigureAwait(false);
+                            var n = await _socket.ReceiveAsync(frame.Memory[have..], SocketFlags.None, _closed.Token).ConfigureAwait(false);
                             if (n == 0)
                             {
-                                Release(frame, length);
                                 throw new IOException("the peer closed the connection inside a frame");
                             }
 
                             have += n;
+                            Volatile.Write(ref _lastActivity, _network.Time.GetTimestamp());
                         }
-
-                        await DispatchAsync(frame, length).ConfigureAwait(false);
-                        continue;
+                    }
+                    catch
+                    {
+                        Release(frame);
+                        throw;
                     }
 
+                    Volatile.Write(ref _frameStartedAt, 0);
+                    await DispatchAsync(frame).ConfigureAwait(false);
+                    continue;
+                }
+
+                if (state == FrameState.Incomplete)
+                {
                     // Need more bytes: move what is left to the front, then receive.
                     if (start > 0)
                     {
@@ -143,15 +193,23 @@ internal sealed class KafkaConnection
                         break;
                     }
 
+                    var now = _network.Time.GetTimestamp();
+                    Volatile.Write(ref _lastActivity, now);
+                    if (end == 0)
+                    {
+                        Volatile.Write(ref _frameStartedAt, now); // the first bytes of a frame
+                    }
+
                     end += received;
                     continue;
                 }
 
                 await ReserveAsync(size).ConfigureAwait(false);
-                var body = ArrayPool<byte>.Shared.Rent(Math.Max(size, 1));
-                buffer.AsSpan(start + 4, size).CopyTo(body);
+                var body = new Frame(ArrayPool<byte>.Shared.Rent(Math.Max(size, 1)), null, size);
+                buffer.AsSpan(start + 4, size).CopyTo(body.Array);
                 start += 4 + size;
-                await DispatchAsync(body, size).ConfigureAwait(false);
+                Volatile.Write(ref _frameStartedAt, start < end ? _network.Time.GetTimestamp() : 0);
+                await DispatchAsync(body).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)
@@ -174,7 +232,11 @@ internal sealed class KafkaConnection
         }
 
         await writer.ConfigureAwait(false);
-        if (_closeReason is not null)
+        if (_closeKind is not null)
+        {
+            _network.Refusals.Refused(_closeKind, $"closing connection {_info.Id} from {_info.Remote}: {_closeReason}");
+        }
+        else if (_closeReason is not null)
         {
             _log.LogWarning("closing connection {Id} from {Peer}: {Reason}", _info.Id, _info.Remote, _closeReason);
         }
@@ -237,22 +299,83 @@ internal sealed class KafkaConnection
         return received.Length - 4 >= size ? FrameState.Complete : FrameState.Incomplete;
     }
 
-    // Bounds the bytes held by requests in flight: waits for responses to drain.
+    /// <summary>
+    /// Closes the connection when a frame has been arriving for longer than
+    /// moldau.request.receive.timeout.ms, or nothing came, went or waited for
+    /// connections.max.idle.ms (-1: never). Called by the listener's timer; <paramref name="now"/> is a
+    /// timestamp of the broker's <see cref="TimeProvider"/>.
+    /// </summary>
+    public void CheckTimeouts(long now)
+    {
+        var limits = _network.Limits;
+        var started = Volatile.Read(ref _frameStartedAt);
+        if (started != 0 && _network.Time.GetElapsedTime(started, now).TotalMilliseconds > limits.RequestReceiveTimeoutMs)
+        {
+            Abort("moldau.request.receive.timeout.ms", $"request not received whole within {limits.RequestReceiveTimeoutMs} ms (moldau.request.receive.timeout.ms)");
+        }
+        else if (limits.ConnectionsMaxIdleMs >= 0 && started == 0 && Volatile.Read(ref _held) == 0 && Volatile.Read(ref _paused) == 0
+            && _network.Time.GetElapsedTime(Volatile.Read(ref _lastActivity), now).TotalMilliseconds > limits.ConnectionsMaxIdleMs)
+        {
+            Abort("connections.max.idle.ms", $"idle for more than {limits.ConnectionsMaxIdleMs} ms (connections.max.idle.ms)");
+        }
+    }
+
+    // Takes a frame's bytes before its body is received: from this connection's bound on requests
+    // in flight (waiting for its responses to drain) and from the broker-wide budget (waiting for
+    // any connection to give bytes back). Reading is paused meanwhile, and the receive timeout
+    // with it: it starts again once the bytes are granted.
     private async ValueTask ReserveAsync(int length)
     {
+        var paused = false;
         while (Interlocked.Read(ref _inFlightBytes) > 0 && Interlocked.Read(ref _inFlightBytes) + length > MaxInFlightBytes)
         {
+            paused = Pause(paused);
             await _drained.WaitAsync(_closed.Token).ConfigureAwait(false);
         }
 
+        if (!_network.Budget.TryTake(length))
+        {
+            paused = Pause(paused);
+            _network.Refusals.Refused(
+                "queued.max.request.bytes",
+                $"request memory spent ({_network.Budget.Capacity} bytes, queued.max.request.bytes): reading paused on connection {_info.Id} from {_info.Remote} until requests are answered");
+            await _network.Budget.TakeAsync(length, _closed.Token).ConfigureAwait(false);
+        }
+
         Interlocked.Add(ref _inFlightBytes, length);
+        Interlocked.Increment(ref _held);
+        if (paused)
+        {
+            var now = _network.Time.GetTimestamp();
+            Volatile.Write(ref _lastActivity, now);
+            Volatile.Write(ref _frameStartedAt, now);
+            Volatile.Write(ref _paused, 0);
+        }
     }
 
-    private void Release(byte[] frame, int length)
+    private bool Pause(bool paused)
     {
-        ArrayPool<byte>.Shared.Return(frame);
+        if (!paused)
+        {
+            Volatile.Write(ref _paused, 1);
+            Volatile.Write(ref _frameStartedAt, 0);
+        }
+
+        return true;
+    }
+
+    private void Unreserve(int length)
+    {
+        _network.Budget.Give(length);
         Interlocked.Add(ref _inFlightBytes, -length);
+        Interlocked.Decrement(ref _held);
         _drained.Release();
+    }
+
+    private void Release(Frame frame)
+    {
+        frame.Free();
+        Unreserve(frame.Length);
     }
 
     // A large frame (a produce request carrying a big batch) is dispatched by one of the lanes, so
@@ -261,9 +384,9 @@ internal sealed class KafkaConnection
     // written at once. A frame without a key (every other request) is dispatched here, only once
     // every frame before it has been: the lanes are drained first. Responses keep arrival order
     // whatever the lanes do: each frame's place in line is taken here, as it arrives.
-    private async ValueTask DispatchAsync(byte[] frame, int length)
+    private async ValueTask DispatchAsync(Frame frame)
     {
-        var key = length >= OffloadBytes ? _dispatcher.OrderingKey(frame.AsMemory(0, length)) : null;
+        var key = frame.Length >= OffloadBytes ? _dispatcher.OrderingKey(frame.Memory) : null;
         if (key is null)
         {
             while (Volatile.Read(ref _queued) > 0)
@@ -271,18 +394,18 @@ internal sealed class KafkaConnection
                 await _lanesDrained.WaitAsync(_closed.Token).ConfigureAwait(false);
             }
 
-            await _inflight.Writer.WriteAsync(new Pending(Dispatch(frame, length), frame, length), _closed.Token).ConfigureAwait(false);
+            await _inflight.Writer.WriteAsync(new Pending(Dispatch(frame), frame), _closed.Token).ConfigureAwait(false);
             return;
         }
 
         _lanes ??= [.. Enumerable.Range(0, Lanes).Select(_ => new Lane(this))];
         var result = new TaskCompletionSource<DispatchResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         Interlocked.Increment(ref _queued);
-        _lanes[(int)((uint)key.Value % Lanes)].Enqueue(new Offloaded(frame, length, result));
-        await _inflight.Writer.WriteAsync(new Pending(new ValueTask<DispatchResult>(result.Task), frame, length), _closed.Token).ConfigureAwait(false);
+        _lanes[(int)((uint)key.Value % Lanes)].Enqueue(new Offloaded(frame, result));
+        await _inflight.Writer.WriteAsync(new Pending(new ValueTask<DispatchResult>(result.Task), frame), _closed.Token).ConfigureAwait(false);
     }
 
-    private readonly record struct Offloaded(byte[] Frame, int Length, TaskCompletionSource<DispatchResult> Result);
+    private readonly record struct Offloaded(Frame Frame, TaskCompletionSource<DispatchResult> Result);
 
     // The lanes of all connections run on a few dedicated threads: a lane's frame waits for the
     // disk, which on thread-pool threads would starve the socket loops. A lane runs on one thread
@@ -326,8 +449,8 @@ internal sealed class KafkaConnection
 
     private void DispatchOffloaded(Offloaded offloaded)
     {
-        var (frame, length, result) = offloaded;
-        var pending = Dispatch(frame, length);
+        var (frame, result) = offloaded;
+        var pending = Dispatch(frame);
         if (Interlocked.Decrement(ref _queued) == 0)
         {
             _lanesDrained.Release();
@@ -368,11 +491,11 @@ internal sealed class KafkaConnection
         }
     }
 
-    private ValueTask<DispatchResult> Dispatch(byte[] frame, int length)
+    private ValueTask<DispatchResult> Dispatch(Frame frame)
     {
         try
         {
-            return _dispatcher.Dispatch(frame.AsMemory(0, length), _info, _closed.Token);
+            return _dispatcher.Dispatch(frame.Memory, _info, _closed.Token);
         }
         catch (Exception e)
         {
@@ -380,10 +503,24 @@ internal sealed class KafkaConnection
         }
     }
 
-    private void Abort(string reason)
+    private void Abort(string reason) => Abort(null, reason);
+
+    private void Abort(string? kind, string reason)
     {
-        _closeReason ??= reason;
-        _closed.Cancel();
+        if (_closeReason is null)
+        {
+            _closeKind = kind;
+            _closeReason = reason;
+        }
+
+        try
+        {
+            _closed.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already closed (a timeout checked just as the connection ended).
+        }
     }
 
     private async Task WriteResponsesAsync(ChannelReader<Pending> pending)
@@ -408,7 +545,7 @@ internal sealed class KafkaConnection
             }
             finally
             {
-                Release(p.Frame, p.Length);
+                Release(p.Frame);
             }
 
             if (_closed.IsCancellationRequested)
@@ -427,6 +564,7 @@ internal sealed class KafkaConnection
                 try
                 {
                     await _socket.SendAsync(response.AsMemory(0, result.Length), SocketFlags.None).ConfigureAwait(false);
+                    Volatile.Write(ref _lastActivity, _network.Time.GetTimestamp());
                 }
                 catch (Exception e) when (e is SocketException or ObjectDisposedException)
                 {

@@ -5,16 +5,20 @@ using Moldau.Broker;
 
 namespace Moldau.Server.Network;
 
-/// <summary>Accepts connections on one listener and serves each independently.</summary>
+/// <summary>
+/// Accepts connections on one listener and serves each independently, within the broker-wide
+/// connection quotas; a timer closes connections that sat idle or left a request half-sent.
+/// </summary>
 internal sealed class KafkaListener : IAsyncDisposable
 {
     private static long s_nextConnectionId;
     private readonly Socket _socket;
     private readonly string _name;
     private readonly ILogger _log;
-    private readonly HashSet<Task> _connections = [];
+    private readonly Dictionary<Task, KafkaConnection> _connections = [];
     private readonly Lock _connectionsLock = new();
     private Task? _acceptLoop;
+    private ITimer? _timeouts;
 
     private KafkaListener(Socket socket, string name, ILogger log)
     {
@@ -59,36 +63,91 @@ internal sealed class KafkaListener : IAsyncDisposable
         return new KafkaListener(socket, name, log);
     }
 
-    /// <summary>Starts accepting; each connection is served by <paramref name="dispatcher"/>.</summary>
-    public void Start(IRequestDispatcher dispatcher, int maxFrameBytes, CancellationToken stopping) =>
-        _acceptLoop = AcceptLoopAsync(dispatcher, maxFrameBytes, stopping);
-
-    private async Task AcceptLoopAsync(IRequestDispatcher dispatcher, int maxFrameBytes, CancellationToken stopping)
+    /// <summary>Starts accepting; each connection is served by <paramref name="dispatcher"/> within the limits of <paramref name="network"/>.</summary>
+    public void Start(IRequestDispatcher dispatcher, NetworkContext network, CancellationToken stopping)
     {
+        var limits = network.Limits;
+        var shortest = limits.ConnectionsMaxIdleMs >= 0 ? Math.Min(limits.ConnectionsMaxIdleMs, limits.RequestReceiveTimeoutMs) : limits.RequestReceiveTimeoutMs;
+        var period = TimeSpan.FromMilliseconds(Math.Clamp(shortest / 4, 10, 1000));
+        _timeouts = network.Time.CreateTimer(_ => CheckTimeouts(network.Time.GetTimestamp()), null, period, period);
+        _acceptLoop = AcceptLoopAsync(dispatcher, network, stopping);
+    }
+
+    private void CheckTimeouts(long now)
+    {
+        KafkaConnection[] open;
+        lock (_connectionsLock)
+        {
+            open = [.. _connections.Values];
+        }
+
+        foreach (var c in open)
+        {
+            c.CheckTimeouts(now);
+        }
+    }
+
+    private async Task AcceptLoopAsync(IRequestDispatcher dispatcher, NetworkContext network, CancellationToken stopping)
+    {
+        var quotas = network.Quotas;
         while (!stopping.IsCancellationRequested)
         {
             Socket client;
+            try
+            {
+                // At max.connections, stop accepting until one closes, as Kafka does: the new
+                // connections wait in the listen backlog rather than being refused.
+                if (!quotas.TryTakeSlot())
+                {
+                    network.Refusals.Refused(
+                        "max.connections",
+                        $"max.connections ({network.Limits.MaxConnections}) open: {_name} accepts no new connection until one closes");
+                    await quotas.TakeSlotAsync(stopping).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
             try
             {
                 client = await _socket.AcceptAsync(stopping).ConfigureAwait(false);
             }
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
             {
+                quotas.Remove(null);
                 break;
             }
             catch (SocketException e)
             {
+                quotas.Remove(null);
                 _log.LogWarning("accept on {Listener} failed: {Error}", _name, e.Message);
+                continue;
+            }
+
+            var address = (client.RemoteEndPoint as IPEndPoint)?.Address;
+            var limit = 0;
+            if (address is null || !quotas.TryAdd(address, out limit))
+            {
+                quotas.Remove(null);
+                network.Refusals.Refused(
+                    "max.connections.per.ip",
+                    $"closing a new connection from {client.RemoteEndPoint}: {(address is null ? "no peer address" : $"{ConnectionQuotas.Normalize(address)} has {limit} connections open (max.connections.per.ip)")}");
+                client.Dispose();
                 continue;
             }
 
             client.NoDelay = true;
             var info = new ConnectionInfo(Interlocked.Increment(ref s_nextConnectionId), client.RemoteEndPoint, _name);
-            var connection = new KafkaConnection(client, dispatcher, info, maxFrameBytes, _log, stopping);
+            var connection = new KafkaConnection(client, dispatcher, info, network, stopping);
             var task = Task.Run(() => ServeAsync(connection, info, stopping), CancellationToken.None);
             lock (_connectionsLock)
             {
-                _connections.Add(task);
+                if (!task.IsCompleted)
+                {
+                    _connections.Add(task, connection);
+                }
             }
 
             _ = task.ContinueWith(
@@ -98,6 +157,8 @@ internal sealed class KafkaListener : IAsyncDisposable
                     {
                         _connections.Remove(t);
                     }
+
+                    quotas.Remove(address);
                 },
                 CancellationToken.None,
                 TaskContinuationOptions.ExecuteSynchronously,
@@ -122,6 +183,11 @@ internal sealed class KafkaListener : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _socket.Dispose();
+        if (_timeouts is not null)
+        {
+            await _timeouts.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_acceptLoop is not null)
         {
             await _acceptLoop.ConfigureAwait(false);
@@ -130,7 +196,7 @@ internal sealed class KafkaListener : IAsyncDisposable
         Task[] open;
         lock (_connectionsLock)
         {
-            open = [.. _connections];
+            open = [.. _connections.Keys];
         }
 
         await Task.WhenAny(Task.WhenAll(open), Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);

@@ -33,6 +33,9 @@ public sealed class BrokerProcess : IAsyncDisposable
     /// <summary>Extra server.properties entries.</summary>
     public IReadOnlyDictionary<string, string> Properties { get; }
 
+    /// <summary>The process id of the running broker.</summary>
+    public int Pid => _process?.Id ?? throw new InvalidOperationException("not started");
+
     /// <summary>Everything the broker printed so far.</summary>
     public string Output
     {
