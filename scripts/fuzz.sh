@@ -41,13 +41,14 @@ if ! command -v sharpfuzz >/dev/null 2>&1; then
   dotnet tool install --global SharpFuzz.CommandLine --version 2.3.0
 fi
 
-# Publish, then instrument a copy, our own assemblies only: the fuzzer is guided by Moldau's
-# branches. Instrumented code runs only under afl-fuzz, so the plain copy lists and writes seeds.
+# Publish, then instrument a copy: our own assemblies, and the codecs' (the decompress and records
+# targets spend most of their time in them; gzip is zlib, native, and not instrumented). The
+# instrumented code runs only under afl-fuzz, so the plain copy lists and writes seeds.
 plain="$work/plain" bin="$work/bin"
 rm -rf "$plain" "$bin"
 nice -n 10 dotnet publish tests/Moldau.Fuzz/Moldau.Fuzz.csproj -c Release -o "$plain" -nologo -v quiet
 cp -r "$plain" "$bin"
-for dll in Moldau.Protocol Moldau.Storage Moldau.Coordinator Moldau.Broker moldau; do
+for dll in Moldau.Protocol Moldau.Storage Moldau.Coordinator Moldau.Broker moldau Snappier K4os.Compression.LZ4 K4os.Compression.LZ4.Streams ZstdSharp; do
   sharpfuzz "$bin/$dll.dll" >/dev/null
 done
 

@@ -50,7 +50,7 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
         {
             foreach (var log in existingPartitions)
             {
-                foreach (var entry in OffsetsTopic.Replay(log))
+                foreach (var entry in OffsetsTopic.Replay(log, _log))
                 {
                     switch (entry)
                     {

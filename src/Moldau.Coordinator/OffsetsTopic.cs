@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Moldau.Protocol;
 using Moldau.Protocol.Coordinator;
 using Moldau.Protocol.Records;
@@ -126,8 +127,13 @@ public static class OffsetsTopic
         }
     }
 
-    /// <summary>Every record of a partition log, in offset order (uncompressed batches; others are skipped).</summary>
-    public static IEnumerable<Entry> Replay(PartitionLog log)
+    /// <summary>
+    /// Every record of a partition log, in offset order (uncompressed batches; others are skipped).
+    /// Replay runs while the broker starts, so bytes that don't decode (a batch whose records run
+    /// past its end, a key or value that is not what its version says) never stop it: the rest of
+    /// such a batch is skipped with one warning naming the batch, and replay goes on.
+    /// </summary>
+    public static IEnumerable<Entry> Replay(PartitionLog log, ILogger? logger = null)
     {
         var offset = log.LogStartOffset;
         while (offset < log.LogEndOffset)
@@ -149,12 +155,19 @@ public static class OffsetsTopic
                     continue;
                 }
 
-                foreach (var r in batch.GetRecords())
+                try
                 {
-                    if (r.Key is { } k && Decode(k, r.Value) is { } e)
+                    foreach (var r in batch.GetRecords())
                     {
-                        entries.Add(e);
+                        if (r.Key is { } k && Decode(k, r.Value) is { } e)
+                        {
+                            entries.Add(e);
+                        }
                     }
+                }
+                catch (KafkaProtocolException e)
+                {
+                    logger?.LogWarning("{Topic} replay skipped the rest of the batch at offsets {First}..{Last} in {Directory}: {Error}", Name, batch.BaseOffset, batch.LastOffset, log.Directory, e.Message);
                 }
             }
 
