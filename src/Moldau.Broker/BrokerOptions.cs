@@ -33,6 +33,9 @@ public sealed class BrokerOptions
     /// <summary>group.max.session.timeout.ms</summary>
     public int GroupMaxSessionTimeoutMs { get; set; } = 1800000;
 
+    /// <summary>group.max.size</summary>
+    public int GroupMaxSize { get; set; } = int.MaxValue;
+
     /// <summary>offsets.topic.num.partitions</summary>
     public int OffsetsTopicNumPartitions { get; set; } = 50;
 

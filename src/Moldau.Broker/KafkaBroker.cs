@@ -104,6 +104,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
                 InitialRebalanceDelayMs = _options.GroupInitialRebalanceDelayMs,
                 MinSessionTimeoutMs = _options.GroupMinSessionTimeoutMs,
                 MaxSessionTimeoutMs = _options.GroupMaxSessionTimeoutMs,
+                MaxSize = _options.GroupMaxSize,
                 OffsetsTopicPartitions = _options.OffsetsTopicNumPartitions,
             },
             OffsetsPartition,

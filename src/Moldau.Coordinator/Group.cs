@@ -93,7 +93,8 @@ internal sealed class Group(string id)
 /// <param name="LeaderId">The leader's member id.</param>
 /// <param name="MemberId">This member's id.</param>
 /// <param name="Members">For the leader: every member with its metadata.</param>
-public sealed record JoinResult(short Error, int GenerationId, string? ProtocolType, string? ProtocolName, string LeaderId, string MemberId, IReadOnlyList<(string MemberId, string? InstanceId, byte[] Metadata)> Members);
+/// <param name="SkipAssignment">v9+: the leader keeps the current assignment (a static leader's rejoin, KIP-814).</param>
+public sealed record JoinResult(short Error, int GenerationId, string? ProtocolType, string? ProtocolName, string LeaderId, string MemberId, IReadOnlyList<(string MemberId, string? InstanceId, byte[] Metadata)> Members, bool SkipAssignment = false);
 
 /// <summary>The answer to a SyncGroup.</summary>
 /// <param name="Error">Kafka error code.</param>

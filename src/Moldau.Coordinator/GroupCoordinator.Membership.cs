@@ -13,7 +13,8 @@ namespace Moldau.Coordinator;
 /// <param name="ProtocolType">e.g. "consumer".</param>
 /// <param name="Protocols">The assignors it supports, preferred first, with its subscription.</param>
 /// <param name="RequireKnownMemberId">v4+: a first join gets MEMBER_ID_REQUIRED (KIP-394).</param>
-public sealed record JoinRequest(string GroupId, string MemberId, string? GroupInstanceId, string ClientId, string ClientHost, int SessionTimeoutMs, int RebalanceTimeoutMs, string ProtocolType, IReadOnlyList<(string Name, byte[] Metadata)> Protocols, bool RequireKnownMemberId);
+/// <param name="SupportsSkipAssignment">v9+: a static leader that rejoins may be told to skip the assignment (KIP-814).</param>
+public sealed record JoinRequest(string GroupId, string MemberId, string? GroupInstanceId, string ClientId, string ClientHost, int SessionTimeoutMs, int RebalanceTimeoutMs, string ProtocolType, IReadOnlyList<(string Name, byte[] Metadata)> Protocols, bool RequireKnownMemberId, bool SupportsSkipAssignment = false);
 
 public sealed partial class GroupCoordinator
 {
@@ -41,6 +42,20 @@ public sealed partial class GroupCoordinator
             }
 
             var g = GetOrCreate(request.GroupId);
+            if (!AcceptsJoiningMember(g, request.MemberId))
+            {
+                // Kafka drops the member that would go past group.max.size (during a rebalance,
+                // the last to rejoin), and answers without a member id.
+                if (g.Members.TryGetValue(request.MemberId, out var refused))
+                {
+                    RemoveMember(g, refused);
+                    TryCompleteJoin(g);
+                }
+
+                g.PendingMembers.Remove(request.MemberId);
+                return Task.FromResult(JoinError(ErrorCode.GroupMaxSizeReached));
+            }
+
             if (!ProtocolsFit(g, request))
             {
                 return Task.FromResult(JoinError(ErrorCode.InconsistentGroupProtocol));
@@ -53,6 +68,7 @@ public sealed partial class GroupCoordinator
                 if (request.GroupInstanceId is { } instance && g.StaticMembers.TryGetValue(instance, out var oldId) && g.Members.TryGetValue(oldId, out var old))
                 {
                     // A static member restarted: it takes over its old place under a new id; the old id is fenced.
+                    var previousLeader = g.LeaderId;
                     g.Members.Remove(oldId);
                     old.PendingJoin?.TrySetResult(JoinError(ErrorCode.FencedInstanceId, oldId));
                     old.PendingSync?.TrySetResult(new SyncResult((short)ErrorCode.FencedInstanceId, null, null, []));
@@ -68,9 +84,20 @@ public sealed partial class GroupCoordinator
 
                     member = old;
                     Update(member, request);
-                    if (g.State == GroupState.Stable && SameProtocols(old, request))
+                    if (g.State == GroupState.Stable && SelectProtocol(g) == g.ProtocolName)
                     {
-                        return Task.FromResult(CurrentJoin(g, member));
+                        // As Kafka: no rebalance while the group's assignor stays the same; the
+                        // member keeps its assignment. A v9+ leader gets the members but skips
+                        // the assignment; before v9 the answer names the previous leader, so the
+                        // member acts as a follower.
+                        PersistGroup(g);
+                        if (request.SupportsSkipAssignment)
+                        {
+                            return Task.FromResult(CurrentJoin(g, member) with { SkipAssignment = g.LeaderId == newId });
+                        }
+
+                        member.LastHeartbeat = Now;
+                        return Task.FromResult(new JoinResult(0, g.GenerationId, g.ProtocolType, g.ProtocolName, previousLeader ?? string.Empty, newId, []));
                     }
                 }
                 else if (request.GroupInstanceId is null && request.RequireKnownMemberId)
@@ -119,6 +146,19 @@ public sealed partial class GroupCoordinator
             return wait.Task;
         }
     }
+
+    /// <summary>
+    /// group.max.size as Kafka counts it: while preparing a rebalance, the members that have
+    /// rejoined (so a group over a lowered limit sheds its last rejoiners); otherwise all members.
+    /// </summary>
+    private bool AcceptsJoiningMember(Group g, string memberId) => g.State switch
+    {
+        GroupState.PreparingRebalance =>
+            (g.Members.TryGetValue(memberId, out var m) && m.PendingJoin is not null)
+            || g.Members.Values.Count(x => x.PendingJoin is not null) < _options.MaxSize,
+        GroupState.CompletingRebalance or GroupState.Stable => g.Members.ContainsKey(memberId) || g.Members.Count < _options.MaxSize,
+        _ => true,
+    };
 
     private bool ProtocolsFit(Group g, JoinRequest request)
     {
@@ -237,14 +277,11 @@ public sealed partial class GroupCoordinator
 
         var first = g.Members.Values.First();
         g.ProtocolType = first.ProtocolType;
-        var candidates = g.Members.Values.Select(m => m.Protocols.Select(p => p.Name)).Aggregate((a, b) => a.Intersect(b)).ToList();
-        g.ProtocolName = candidates
-            .OrderByDescending(c => g.Members.Values.Count(m => m.Protocols.First(p => candidates.Contains(p.Name)).Name == c))
-            .ThenBy(c => candidates.IndexOf(c))
-            .First();
-        if (g.LeaderId is null || !g.Members.ContainsKey(g.LeaderId))
+        g.ProtocolName = SelectProtocol(g);
+        // The leader must be a member that rejoined (a static member that did not is kept).
+        if (g.LeaderId is null || !g.Members.TryGetValue(g.LeaderId, out var leader) || leader.PendingJoin is null)
         {
-            g.LeaderId = first.MemberId;
+            g.LeaderId = g.Members.Values.FirstOrDefault(m => m.PendingJoin is not null)?.MemberId ?? first.MemberId;
         }
 
         g.State = GroupState.CompletingRebalance;
@@ -254,6 +291,21 @@ public sealed partial class GroupCoordinator
             m.PendingJoin?.TrySetResult(result);
             m.PendingJoin = null;
         }
+    }
+
+    /// <summary>The protocol every member supports that most members prefer (Kafka's vote).</summary>
+    private static string? SelectProtocol(Group g)
+    {
+        if (g.Members.Count == 0)
+        {
+            return null;
+        }
+
+        var candidates = g.Members.Values.Select(m => m.Protocols.Select(p => p.Name)).Aggregate((a, b) => a.Intersect(b)).ToList();
+        return candidates
+            .OrderByDescending(c => g.Members.Values.Count(m => m.Protocols.First(p => candidates.Contains(p.Name)).Name == c))
+            .ThenBy(c => candidates.IndexOf(c))
+            .FirstOrDefault();
     }
 
     private void RemoveMember(Group g, GroupMember m)

@@ -154,9 +154,18 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
                 {
                     if (now >= g.JoinDeadline)
                     {
-                        foreach (var m in g.Members.Values.Where(m => m.PendingJoin is null).ToList())
+                        // Dynamic members that did not rejoin in time are dropped; static ones
+                        // stay (KIP-345) until their session expires, and keep their place.
+                        foreach (var m in g.Members.Values.Where(m => m.PendingJoin is null && m.GroupInstanceId is null).ToList())
                         {
                             RemoveMember(g, m);
+                        }
+
+                        if (g.Members.Count > 0 && g.Members.Values.All(m => m.PendingJoin is null))
+                        {
+                            // No one rejoined: wait another rebalance timeout, as Kafka does.
+                            g.JoinDeadline = now + g.Members.Values.Max(m => m.RebalanceTimeoutMs);
+                            continue;
                         }
 
                         // Pending members stay until their own session timeout, as in Kafka: one

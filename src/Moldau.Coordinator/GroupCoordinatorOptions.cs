@@ -12,6 +12,9 @@ public sealed class GroupCoordinatorOptions
     /// <summary>group.max.session.timeout.ms</summary>
     public int MaxSessionTimeoutMs { get; init; } = 1800000;
 
+    /// <summary>group.max.size: joins past it get GROUP_MAX_SIZE_REACHED.</summary>
+    public int MaxSize { get; init; } = int.MaxValue;
+
     /// <summary>offsets.topic.num.partitions</summary>
     public int OffsetsTopicPartitions { get; init; } = 50;
 

@@ -16,17 +16,150 @@ public sealed class GroupMembershipTests(SharedBroker shared)
 {
     private static readonly byte[] Subscription = [0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
 
-    private static JoinGroupRequest Join(string group, string memberId = "") => new()
+    private static JoinGroupRequest Join(string group, string memberId = "", string? instanceId = null, int sessionTimeoutMs = 6000, int rebalanceTimeoutMs = 300000) => new()
     {
         GroupId = group,
         MemberId = memberId,
-        SessionTimeoutMs = 6000,
+        GroupInstanceId = instanceId,
+        SessionTimeoutMs = sessionTimeoutMs,
 
-        // The Java client's max.poll.interval.ms: far longer than the test may take.
-        RebalanceTimeoutMs = 300000,
+        // By default the Java client's max.poll.interval.ms: far longer than a test may take.
+        RebalanceTimeoutMs = rebalanceTimeoutMs,
         ProtocolType = "consumer",
         Protocols = [new() { Name = "range", Metadata = Subscription }],
     };
+
+    /// <summary>A dynamic member's two JoinGroups (KIP-394): the id it is given, then the join with it.</summary>
+    private static async Task<string> MemberIdAsync(KafkaTestClient client, string group, int sessionTimeoutMs = 6000)
+    {
+        var first = await client.SendAsync<JoinGroupResponse>(ApiKey.JoinGroup, 7, Join(group, sessionTimeoutMs: sessionTimeoutMs));
+        Assert.Equal((short)KafkaErrorCode.MemberIdRequired, first.ErrorCode);
+        return first.MemberId;
+    }
+
+    /// <summary>Forms a group of one stable dynamic member on <paramref name="client"/>.</summary>
+    private static async Task<JoinGroupResponse> StableMemberAsync(KafkaTestClient client, string group)
+    {
+        var joined = await client.SendAsync<JoinGroupResponse>(ApiKey.JoinGroup, 7, Join(group, await MemberIdAsync(client, group)));
+        Assert.Equal(0, joined.ErrorCode);
+        var synced = await client.SendAsync<SyncGroupResponse>(ApiKey.SyncGroup, 5, new SyncGroupRequest
+        {
+            GroupId = group,
+            GenerationId = joined.GenerationId,
+            MemberId = joined.MemberId,
+            ProtocolType = "consumer",
+            ProtocolName = "range",
+            Assignments = [new() { MemberId = joined.MemberId, Assignment = [] }],
+        });
+        Assert.Equal(0, synced.ErrorCode);
+        return joined;
+    }
+
+    [Fact]
+    public async Task APendingMemberThatLeavesNoLongerHoldsTheRebalance()
+    {
+        var group = "pending-leave-" + Guid.NewGuid().ToString("N")[..8];
+        await using var a = await KafkaTestClient.ConnectAsync(shared.Broker.Port);
+        await using var b = await KafkaTestClient.ConnectAsync(shared.Broker.Port);
+        await using var c = await KafkaTestClient.ConnectAsync(shared.Broker.Port);
+        var joined = await StableMemberAsync(a, group);
+
+        // C is given an id (with a long session timeout) and closes before joining with it: its
+        // LeaveGroup names the pending id. B joins meanwhile and starts a rebalance.
+        var pending = await MemberIdAsync(c, group, sessionTimeoutMs: 120000);
+        var bJoin = b.SendAsync<JoinGroupResponse>(ApiKey.JoinGroup, 7, Join(group, await MemberIdAsync(b, group)));
+        Assert.Equal((short)KafkaErrorCode.RebalanceInProgress, await HeartbeatUntilRebalanceAsync(a, group, joined.GenerationId, joined.MemberId));
+        var aJoin = a.SendAsync<JoinGroupResponse>(ApiKey.JoinGroup, 7, Join(group, joined.MemberId));
+        var left = await c.SendAsync<LeaveGroupResponse>(ApiKey.LeaveGroup, 4, new LeaveGroupRequest { GroupId = group, Members = [new() { MemberId = pending }] });
+        Assert.Equal(0, left.Members.Single().ErrorCode);
+
+        // Without waiting for the 120 s session timeout of the pending id.
+        var both = await Task.WhenAll(aJoin, bJoin).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.All(both, r => Assert.Equal(0, r.ErrorCode));
+        Assert.Equal(2, both.Single(r => r.MemberId == r.Leader).Members.Count);
+    }
+
+    [Fact]
+    public async Task AStaticMemberThatMissesTheRebalanceTimeoutKeepsItsPlace()
+    {
+        var group = "static-stays-" + Guid.NewGuid().ToString("N")[..8];
+        await using var s = await KafkaTestClient.ConnectAsync(shared.Broker.Port);
+        await using var d = await KafkaTestClient.ConnectAsync(shared.Broker.Port);
+
+        // S, static, forms the group; it then goes quiet (a long GC pause, say) within its session.
+        var stat = await s.SendAsync<JoinGroupResponse>(ApiKey.JoinGroup, 7, Join(group, instanceId: "s-1", sessionTimeoutMs: 60000, rebalanceTimeoutMs: 1000));
+        Assert.Equal(0, stat.ErrorCode);
+
+        // D joins; the rebalance ends after the 1 s rebalance timeout without S. Kafka drops only
+        // dynamic members that missed it: S stays a member, and D, which rejoined, leads.
+        var dJoin = await d.SendAsync<JoinGroupResponse>(ApiKey.JoinGroup, 7, Join(group, await MemberIdAsync(d, group), rebalanceTimeoutMs: 1000)).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(0, dJoin.ErrorCode);
+        Assert.Equal(dJoin.MemberId, dJoin.Leader);
+        var members = dJoin.Members.ToDictionary(m => m.MemberId, m => m.GroupInstanceId);
+        Assert.Equal("s-1", members[stat.MemberId]);
+        Assert.Equal(2, members.Count);
+
+        // S learns of the new generation from its heartbeat and rejoins under the same id.
+        var heartbeat = await s.SendAsync<HeartbeatResponse>(ApiKey.Heartbeat, 4, new HeartbeatRequest { GroupId = group, GenerationId = stat.GenerationId, MemberId = stat.MemberId, GroupInstanceId = "s-1" });
+        Assert.Equal((short)KafkaErrorCode.IllegalGeneration, heartbeat.ErrorCode);
+    }
+
+    [Fact]
+    public async Task ARestartedStaticLeaderKeepsTheAssignmentWithoutARebalance()
+    {
+        var group = "static-leader-" + Guid.NewGuid().ToString("N")[..8];
+        await using var first = await KafkaTestClient.ConnectAsync(shared.Broker.Port);
+        var joined = await first.SendAsync<JoinGroupResponse>(ApiKey.JoinGroup, 9, Join(group, instanceId: "leader-1"));
+        Assert.Equal(joined.MemberId, joined.Leader);
+        var synced = await first.SendAsync<SyncGroupResponse>(ApiKey.SyncGroup, 5, new SyncGroupRequest
+        {
+            GroupId = group,
+            GenerationId = joined.GenerationId,
+            MemberId = joined.MemberId,
+            GroupInstanceId = "leader-1",
+            ProtocolType = "consumer",
+            ProtocolName = "range",
+            Assignments = [new() { MemberId = joined.MemberId, Assignment = [0, 1, 2] }],
+        });
+        Assert.Equal(0, synced.ErrorCode);
+
+        // v9 (KIP-814): the restarted leader is told it leads but must not assign again.
+        await using var second = await KafkaTestClient.ConnectAsync(shared.Broker.Port);
+        var rejoined = await second.SendAsync<JoinGroupResponse>(ApiKey.JoinGroup, 9, Join(group, instanceId: "leader-1"));
+        Assert.Equal(0, rejoined.ErrorCode);
+        Assert.Equal(joined.GenerationId, rejoined.GenerationId);
+        Assert.Equal(rejoined.MemberId, rejoined.Leader);
+        Assert.True(rejoined.SkipAssignment);
+        Assert.Equal(rejoined.MemberId, rejoined.Members.Single().MemberId);
+
+        // Before v9 the answer names the previous leader id, so the member syncs as a follower
+        // and gets the assignment it had.
+        await using var third = await KafkaTestClient.ConnectAsync(shared.Broker.Port);
+        var old = await third.SendAsync<JoinGroupResponse>(ApiKey.JoinGroup, 5, Join(group, instanceId: "leader-1"));
+        Assert.Equal(0, old.ErrorCode);
+        Assert.Equal(rejoined.MemberId, old.Leader);
+        Assert.Empty(old.Members);
+        var follower = await third.SendAsync<SyncGroupResponse>(ApiKey.SyncGroup, 3, new SyncGroupRequest { GroupId = group, GenerationId = old.GenerationId, MemberId = old.MemberId, GroupInstanceId = "leader-1" });
+        Assert.Equal(0, follower.ErrorCode);
+        Assert.Equal(new byte[] { 0, 1, 2 }, follower.Assignment);
+    }
+
+    [Fact]
+    public async Task AJoinPastGroupMaxSizeIsRefused()
+    {
+        await using var broker = await BrokerProcess.StartAsync(properties: new Dictionary<string, string> { ["group.max.size"] = "1", ["group.initial.rebalance.delay.ms"] = "0" });
+        await using var a = await KafkaTestClient.ConnectAsync(broker.Port);
+        await using var b = await KafkaTestClient.ConnectAsync(broker.Port);
+        var joined = await StableMemberAsync(a, "full");
+
+        var refused = await b.SendAsync<JoinGroupResponse>(ApiKey.JoinGroup, 7, Join("full"));
+        Assert.Equal((short)KafkaErrorCode.GroupMaxSizeReached, refused.ErrorCode);
+        Assert.Equal(string.Empty, refused.MemberId);
+
+        // The member already in keeps its place.
+        var heartbeat = await a.SendAsync<HeartbeatResponse>(ApiKey.Heartbeat, 4, new HeartbeatRequest { GroupId = "full", GenerationId = joined.GenerationId, MemberId = joined.MemberId });
+        Assert.Equal(0, heartbeat.ErrorCode);
+    }
 
     [Fact]
     public async Task APendingMemberThatNeverRejoinsHoldsARebalanceOnlyForItsSessionTimeout()

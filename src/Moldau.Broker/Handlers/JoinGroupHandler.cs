@@ -20,7 +20,8 @@ internal sealed class JoinGroupHandler(GroupCoordinator coordinator)
             context.Version >= 1 ? request.RebalanceTimeoutMs : request.SessionTimeoutMs,
             request.ProtocolType,
             request.Protocols.Select(p => (p.Name, p.Metadata)).ToList(),
-            RequireKnownMemberId: context.Version >= 4)).ConfigureAwait(false);
+            RequireKnownMemberId: context.Version >= 4,
+            SupportsSkipAssignment: context.Version >= 9)).ConfigureAwait(false);
         return new JoinGroupResponse
         {
             ErrorCode = result.Error,
@@ -29,6 +30,7 @@ internal sealed class JoinGroupHandler(GroupCoordinator coordinator)
             ProtocolName = result.ProtocolName ?? (context.Version >= 7 ? null : string.Empty),
             Leader = result.LeaderId,
             MemberId = result.MemberId,
+            SkipAssignment = result.SkipAssignment,
             Members = result.Members.Select(m => new JoinGroupResponse.JoinGroupResponseMember { MemberId = m.MemberId, GroupInstanceId = m.InstanceId, Metadata = m.Metadata }).ToList(),
         };
     }

@@ -22,7 +22,7 @@ internal sealed class ServerConfig
         "moldau.log.direct.io", "node.id", "broker.id", "listeners", "advertised.listeners", "listener.security.protocol.map",
         "controller.listener.names", "log.dirs", "log.dir", "num.partitions", "auto.create.topics.enable",
         "socket.request.max.bytes", "message.max.bytes", "log.segment.bytes", "group.initial.rebalance.delay.ms",
-        "group.min.session.timeout.ms", "group.max.session.timeout.ms", "offsets.topic.num.partitions",
+        "group.min.session.timeout.ms", "group.max.session.timeout.ms", "group.max.size", "offsets.topic.num.partitions",
         "log.cleaner.backoff.ms", "log.cleaner.delete.retention.ms", "log.cleaner.min.cleanable.ratio",
         "offsets.topic.segment.bytes", "transaction.state.log.num.partitions", "transaction.state.log.segment.bytes",
         "queued.max.request.bytes", "max.connections", "max.connections.per.ip", "max.connections.per.ip.overrides",
@@ -120,6 +120,7 @@ internal sealed class ServerConfig
             GroupInitialRebalanceDelayMs = Int("group.initial.rebalance.delay.ms", Get("group.initial.rebalance.delay.ms") ?? "3000", 0, int.MaxValue),
             GroupMinSessionTimeoutMs = Int("group.min.session.timeout.ms", Get("group.min.session.timeout.ms") ?? "6000", 0, int.MaxValue),
             GroupMaxSessionTimeoutMs = Int("group.max.session.timeout.ms", Get("group.max.session.timeout.ms") ?? "1800000", 0, int.MaxValue),
+            GroupMaxSize = Int("group.max.size", Get("group.max.size") ?? "2147483647", 1, int.MaxValue),
             OffsetsTopicNumPartitions = Int("offsets.topic.num.partitions", Get("offsets.topic.num.partitions") ?? "50", 1, int.MaxValue),
             Properties = new Dictionary<string, string>(props, StringComparer.Ordinal),
         };
