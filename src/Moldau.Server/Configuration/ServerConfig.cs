@@ -20,6 +20,7 @@ internal sealed class ServerConfig
         "moldau.log.direct.io", "node.id", "broker.id", "listeners", "advertised.listeners", "listener.security.protocol.map",
         "controller.listener.names", "log.dirs", "log.dir", "num.partitions", "auto.create.topics.enable",
         "socket.request.max.bytes", "message.max.bytes", "log.segment.bytes", "group.initial.rebalance.delay.ms",
+        "log.message.timestamp.before.max.ms", "log.message.timestamp.after.max.ms",
         "group.min.session.timeout.ms", "group.max.session.timeout.ms", "offsets.topic.num.partitions",
         "log.cleaner.backoff.ms", "log.cleaner.delete.retention.ms", "log.cleaner.min.cleanable.ratio",
     ];
