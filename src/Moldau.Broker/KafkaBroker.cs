@@ -21,6 +21,9 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     private readonly ILogger _log;
     private readonly TimeProvider _time;
     private BrokerState? _state;
+
+    /// <summary>The shared state the handlers see (tests reach the logs through it).</summary>
+    internal BrokerState State => _state ?? throw new InvalidOperationException("not started");
     private MetadataHandler? _metadata;
     private DescribeTopicPartitionsHandler? _describeTopicPartitions;
     private ProduceHandler? _produce;

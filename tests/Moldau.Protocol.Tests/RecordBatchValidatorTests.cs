@@ -67,6 +67,21 @@ public sealed class RecordBatchValidatorTests
     }
 
     [Fact]
+    public void TimestampsOutOfRangeAreNamedByIndexAndWinOverKeyErrors()
+    {
+        // Records stamped 1_700_000_000_000 + i; the clock 10 s later; at most 5 s back allowed.
+        var checks = new RecordChecks("t", 0, RequireKeys: true, NowMs: 1_700_000_010_000, TimestampBeforeMaxMs: 5_000, TimestampAfterMaxMs: 0);
+        var batch = HostileBatches.Valid(3, CompressionType.None, 1);
+        var result = RecordBatchValidator.Validate(batch, checks);
+        Assert.Equal(ErrorCode.InvalidTimestamp, result.Error);
+        Assert.Equal("One or more records have been rejected due to invalid timestamp", result.Message);
+        Assert.Equal([0, 1, 2], result.RecordErrors!.Select(e => e.BatchIndex));
+        Assert.StartsWith("Timestamp 1700000000000 of message with offset 0 is out of range. The timestamp should be within [1700000005000, 1700000010000]", result.RecordErrors![0].Message);
+        Assert.StartsWith("Compacted topic", result.RecordErrors![1].Message); // one error per record, the key's first
+        Assert.Equal(ErrorCode.None, RecordBatchValidator.Validate(batch, checks with { RequireKeys = false, TimestampBeforeMaxMs = 60_000 }).Error);
+    }
+
+    [Fact]
     public void ALowerLimitRefusesWhatTheDefaultAccepts()
     {
         var batch = RecordBatchBuilder.Build([new RecordToWrite([1], new byte[100_000], 1000)], compression: CompressionType.Lz4);

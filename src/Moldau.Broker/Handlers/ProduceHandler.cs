@@ -65,6 +65,15 @@ internal sealed class ProduceHandler(BrokerState state)
         ?? state.Options.Properties.GetValueOrDefault("log.message.timestamp.type")
         ?? "CreateTime";
 
+    /// <summary>A topic config of type long, else the broker's setting, else Kafka's default: unbounded.</summary>
+    private long LongConfig(Dictionary<string, string> topicConfigs, string topicKey, string brokerKey) =>
+        (topicConfigs.GetValueOrDefault(topicKey)
+            ?? state.Topics.BrokerConfigs.GetValueOrDefault(brokerKey)
+            ?? state.Options.Properties.GetValueOrDefault(brokerKey)) is { } text
+        && long.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var value) && value >= 0
+            ? value
+            : long.MaxValue;
+
     private ErrorCode Append(TopicInfo? topic, ProduceRequest.PartitionProduceData data, ProduceResponse.PartitionProduceResponse result, bool acksAll)
     {
         if (topic?.Partition(data.Index) is not { } partition)
@@ -91,7 +100,18 @@ internal sealed class ProduceHandler(BrokerState state)
         // a batch the log would store but consumers could not read poisons the partition.
         var topicConfigs = partition.Topic.Configs;
         var compacted = topicConfigs.TryGetValue("cleanup.policy", out var policy) && policy.Contains("compact", StringComparison.Ordinal);
-        var validation = RecordBatchValidator.Validate(records, new RecordChecks(partition.Topic.Name, partition.Index, RequireKeys: compacted));
+        var checks = new RecordChecks(partition.Topic.Name, partition.Index, RequireKeys: compacted);
+        if (TimestampType(topicConfigs) == "CreateTime")
+        {
+            checks = checks with
+            {
+                NowMs = state.Time.GetUtcNow().ToUnixTimeMilliseconds(),
+                TimestampBeforeMaxMs = LongConfig(topicConfigs, "message.timestamp.before.max.ms", "log.message.timestamp.before.max.ms"),
+                TimestampAfterMaxMs = LongConfig(topicConfigs, "message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms"),
+            };
+        }
+
+        var validation = RecordBatchValidator.Validate(records, checks);
         if (validation.Error != ErrorCode.None)
         {
             result.ErrorMessage = validation.Message;

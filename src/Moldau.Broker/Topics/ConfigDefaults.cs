@@ -31,6 +31,8 @@ internal static class ConfigDefaults
         ["index.interval.bytes"] = ("4096", "log.index.interval.bytes", ConfigType.Int),
         ["max.compaction.lag.ms"] = ("9223372036854775807", "log.cleaner.max.compaction.lag.ms", ConfigType.Long),
         ["max.message.bytes"] = ("1048588", "message.max.bytes", ConfigType.Int),
+        ["message.timestamp.after.max.ms"] = ("9223372036854775807", "log.message.timestamp.after.max.ms", ConfigType.Long),
+        ["message.timestamp.before.max.ms"] = ("9223372036854775807", "log.message.timestamp.before.max.ms", ConfigType.Long),
         ["message.timestamp.type"] = ("CreateTime", "log.message.timestamp.type", ConfigType.String),
         ["min.cleanable.dirty.ratio"] = ("0.5", "log.cleaner.min.cleanable.ratio", ConfigType.Double),
         ["min.compaction.lag.ms"] = ("0", "log.cleaner.min.compaction.lag.ms", ConfigType.Long),

@@ -20,7 +20,17 @@ public readonly record struct BatchValidation(ErrorCode Error, string? Message, 
 /// <param name="Partition">The partition's index, for messages.</param>
 /// <param name="RequireKeys">True for a compacted topic: a null key is refused per record.</param>
 /// <param name="MaxDecompressedBytes">The most a compressed batch may inflate to.</param>
-public readonly record struct RecordChecks(string Topic, int Partition, bool RequireKeys, long MaxDecompressedBytes = RecordCompression.MaxDecompressedBytes);
+/// <param name="NowMs">The broker's clock, for the timestamp checks.</param>
+/// <param name="TimestampBeforeMaxMs">For a CreateTime topic, how far a record's timestamp may lie before <paramref name="NowMs"/> (<c>message.timestamp.before.max.ms</c>).</param>
+/// <param name="TimestampAfterMaxMs">For a CreateTime topic, how far it may lie after (<c>message.timestamp.after.max.ms</c>).</param>
+public readonly record struct RecordChecks(
+    string Topic,
+    int Partition,
+    bool RequireKeys,
+    long MaxDecompressedBytes = RecordCompression.MaxDecompressedBytes,
+    long NowMs = 0,
+    long TimestampBeforeMaxMs = long.MaxValue,
+    long TimestampAfterMaxMs = long.MaxValue);
 
 /// <summary>Checks the records a producer sends, before anything is stored.</summary>
 public static class RecordBatchValidator
@@ -54,7 +64,7 @@ public static class RecordBatchValidator
         }
 
         var batch = new RecordBatch(records);
-        List<RecordError>? errors = null;
+        var errors = new RecordErrors(batch.BaseTimestamp);
         try
         {
             if (batch.Compression == CompressionType.None)
@@ -85,21 +95,28 @@ public static class RecordBatchValidator
             return new BatchValidation(ErrorCode.InvalidRecord, $"{e.Message} in topic partition {checks.Topic}-{checks.Partition}", null);
         }
 
-        if (errors is not null)
+        if (errors.List is { } list)
         {
-            // Kafka's wording (LogValidator.processRecordErrors), which clients show as is.
-            var shown = string.Join(", ", errors.Take(3).Select(e => $"RecordError(batchIndex={e.BatchIndex}, message='{e.Message}')"));
+            // Kafka's wording (LogValidator.processRecordErrors), which clients show as is: one
+            // bad timestamp makes the whole answer INVALID_TIMESTAMP.
+            if (errors.AnyTimestamp)
+            {
+                return new BatchValidation(ErrorCode.InvalidTimestamp, "One or more records have been rejected due to invalid timestamp", list);
+            }
+
+            var shown = string.Join(", ", list.Take(3).Select(e => $"RecordError(batchIndex={e.BatchIndex}, message='{e.Message}')"));
             return new BatchValidation(
                 ErrorCode.InvalidRecord,
-                $"One or more records have been rejected due to {errors.Count} record errors in total, and only showing the first three errors at most: [{shown}]",
-                errors);
+                $"One or more records have been rejected due to {list.Count} record errors in total, and only showing the first three errors at most: [{shown}]",
+                list);
         }
 
         return BatchValidation.Valid;
     }
 
-    private static void Walk(ref RecordScanner scanner, int count, in RecordChecks checks, ref List<RecordError>? errors)
+    private static void Walk(ref RecordScanner scanner, int count, in RecordChecks checks, ref RecordErrors errors)
     {
+        var checkTimestamps = checks.TimestampBeforeMaxMs != long.MaxValue || checks.TimestampAfterMaxMs != long.MaxValue;
         for (var i = 0; i < count; i++)
         {
             if (!scanner.MoveNext(out var record))
@@ -112,9 +129,20 @@ public static class RecordBatchValidator
                 throw new KafkaProtocolException($"record {i} has offset delta {record.OffsetDelta}");
             }
 
+            // One error per record, the key's first (LogValidator.validateRecord).
             if (checks.RequireKeys && record.KeyLength < 0)
             {
-                (errors ??= []).Add(new RecordError(i, $"Compacted topic cannot accept message without key in topic partition {checks.Topic}-{checks.Partition}."));
+                errors.Add(new RecordError(i, $"Compacted topic cannot accept message without key in topic partition {checks.Topic}-{checks.Partition}."));
+            }
+            else if (checkTimestamps)
+            {
+                var timestamp = errors.BaseTimestamp + record.TimestampDelta;
+                var behind = checks.NowMs - timestamp;
+                if (timestamp != -1 && (behind > checks.TimestampBeforeMaxMs || -behind > checks.TimestampAfterMaxMs))
+                {
+                    errors.AnyTimestamp = true;
+                    errors.Add(new RecordError(i, $"Timestamp {timestamp} of message with offset {i} is out of range. The timestamp should be within [{checks.NowMs - checks.TimestampBeforeMaxMs}, {checks.NowMs + checks.TimestampAfterMaxMs}]"));
+                }
             }
         }
 
@@ -122,6 +150,16 @@ public static class RecordBatchValidator
         {
             throw new KafkaProtocolException($"bytes follow the {count} records the batch declares");
         }
+    }
+
+    /// <summary>The records refused on their own, gathered as the walk goes (nothing allocated until the first).</summary>
+    private struct RecordErrors(long baseTimestamp)
+    {
+        public readonly long BaseTimestamp = baseTimestamp;
+        public List<RecordError>? List;
+        public bool AnyTimestamp;
+
+        public void Add(RecordError error) => (List ??= []).Add(error);
     }
 
     private static ErrorCode CheckHeader(ReadOnlySpan<byte> records, out string? reason)

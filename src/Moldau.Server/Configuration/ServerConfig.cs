@@ -23,6 +23,7 @@ internal sealed class ServerConfig
         "controller.listener.names", "log.dirs", "log.dir", "num.partitions", "auto.create.topics.enable",
         "socket.request.max.bytes", "message.max.bytes", "log.segment.bytes", "group.initial.rebalance.delay.ms",
         "group.min.session.timeout.ms", "group.max.session.timeout.ms", "group.max.size", "offsets.topic.num.partitions",
+        "log.message.timestamp.before.max.ms", "log.message.timestamp.after.max.ms",
         "log.cleaner.backoff.ms", "log.cleaner.delete.retention.ms", "log.cleaner.min.cleanable.ratio",
         "offsets.topic.segment.bytes", "transaction.state.log.num.partitions", "transaction.state.log.segment.bytes",
         "queued.max.request.bytes", "max.connections", "max.connections.per.ip", "max.connections.per.ip.overrides",

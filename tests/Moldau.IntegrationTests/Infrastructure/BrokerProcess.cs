@@ -134,6 +134,9 @@ public sealed class BrokerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The broker's process id (for /proc readings such as its resident memory).</summary>
+    public int ProcessId => _process?.Id ?? throw new InvalidOperationException("not started");
+
     /// <summary>SIGKILL: no clean shutdown, as in a crash.</summary>
     public async Task KillAsync()
     {
