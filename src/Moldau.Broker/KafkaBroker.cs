@@ -101,6 +101,16 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         _deleteTopics = new DeleteTopicsHandler(_state);
         _createPartitions = new CreatePartitionsHandler(_state);
         _initProducerId = new InitProducerIdHandler(_state);
+        // Groups are placed by the partition count __consumer_offsets has, as Kafka places them,
+        // so a topic made with another count (by an older Moldau, from num.partitions) still
+        // serves every group; offsets.topic.num.partitions applies when the broker creates it.
+        var existing = topics.Find(OffsetsTopic.Name);
+        var offsetsPartitions = existing is { Partitions.Length: > 0 } ? existing.Partitions.Length : _options.OffsetsTopicNumPartitions;
+        if (offsetsPartitions != _options.OffsetsTopicNumPartitions)
+        {
+            _log.LogWarning("{Topic} has {Partitions} partitions, not offsets.topic.num.partitions={Configured}: groups are placed over the {Partitions} it has", OffsetsTopic.Name, offsetsPartitions, _options.OffsetsTopicNumPartitions, offsetsPartitions);
+        }
+
         _groups = new GroupCoordinator(
             new GroupCoordinatorOptions
             {
@@ -108,13 +118,13 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
                 MinSessionTimeoutMs = _options.GroupMinSessionTimeoutMs,
                 MaxSessionTimeoutMs = _options.GroupMaxSessionTimeoutMs,
                 MaxSize = _options.GroupMaxSize,
-                OffsetsTopicPartitions = _options.OffsetsTopicNumPartitions,
+                OffsetsTopicPartitions = offsetsPartitions,
             },
             OffsetsPartition,
             (topic, partition) => topics.Find(topic)?.Partition(partition) is not null,
             _time,
             _log);
-        var existing = topics.Find(OffsetsTopic.Name);
+
         // An offline __consumer_offsets partition (its log could not be opened) is skipped: its groups start empty.
         _groups.Start(existing is null ? [] : existing.Partitions.Where(p => p.Log is not null).Select(p => p.OpenLog));
         _findCoordinator = new FindCoordinatorHandler(_state, () => OffsetsTopicInfo() is not null);

@@ -255,6 +255,41 @@ public sealed class InternalTopicTests
     }
 
     [Fact]
+    public async Task AConsumerOffsetsTopicMadeWithOnePartitionByAnOlderMoldauServesEveryGroup()
+    {
+        // What `kcat -L -t __consumer_offsets` used to leave behind: the topic with num.partitions (1).
+        var dataDir = BrokerProcess.NewDataDir();
+        var offsetsId = Uuid.NewRandom();
+        var topicId = Uuid.NewRandom();
+        using (var writer = new MetadataLogWriter(Path.Combine(dataDir, MetadataLog), TimeProvider.System))
+        {
+            writer.Append(
+            [
+                (TopicRecord.SpecApiKey, 0, new TopicRecord { Name = "__consumer_offsets", TopicId = offsetsId }.ToBytes(0)),
+                (PartitionRecord.SpecApiKey, 0, new PartitionRecord { PartitionId = 0, TopicId = offsetsId, Replicas = [1], Isr = [1], Leader = 1 }.ToBytes(0)),
+                (TopicRecord.SpecApiKey, 0, new TopicRecord { Name = "committed", TopicId = topicId }.ToBytes(0)),
+                (PartitionRecord.SpecApiKey, 0, new PartitionRecord { PartitionId = 0, TopicId = topicId, Replicas = [1], Isr = [1], Leader = 1 }.ToBytes(0)),
+            ]);
+        }
+
+        await using var broker = await BrokerProcess.StartAsync(dataDir);
+        await using var client = await KafkaTestClient.ConnectAsync(broker.Port);
+        for (var i = 0; i < 10; i++)
+        {
+            var commit = await client.SendAsync<OffsetCommitResponse>(ApiKey.OffsetCommit, 8, new OffsetCommitRequest
+            {
+                GroupId = $"group-{i}",
+                GenerationIdOrMemberEpoch = -1,
+                MemberId = string.Empty,
+                Topics = [new() { Name = "committed", Partitions = [new() { PartitionIndex = 0, CommittedOffset = i + 1, CommittedMetadata = null }] }],
+            });
+            Assert.Equal(0, commit.Topics.Single().Partitions.Single().ErrorCode);
+        }
+
+        Assert.Contains("__consumer_offsets has 1 partitions, not offsets.topic.num.partitions=50", (await OutputLinesAsync(broker, l => l.Contains("offsets.topic.num.partitions", StringComparison.Ordinal))).Single(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task NamesThatCollideOnDotAndUnderscoreAreRefused()
     {
         await using var broker = await BrokerProcess.StartAsync();
