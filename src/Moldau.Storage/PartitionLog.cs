@@ -671,7 +671,16 @@ public sealed partial class PartitionLog : IDisposable
     {
         while (_indexesToSync.TryPeek(out var segment))
         {
-            segment.FlushIndexes();
+            try
+            {
+                segment.FlushIndexes();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Retention or the cleaner took the segment out of the log (and closed it) before
+                // this flush: its index files no longer matter. Left queued, it would fail every flush.
+            }
+
             _indexesToSync.TryDequeue(out _);
         }
     }
