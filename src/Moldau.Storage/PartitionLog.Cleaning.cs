@@ -164,6 +164,7 @@ public sealed partial class PartitionLog
             next[index] = segment;
             _segments = next;
             _directoryDirty = true; // the next flush makes the renames durable
+            _indexesToSync.Enqueue(segment); // and the rebuilt index files
             return true;
         }
     }

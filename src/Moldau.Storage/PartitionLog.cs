@@ -671,7 +671,16 @@ public sealed partial class PartitionLog : IDisposable
     {
         while (_indexesToSync.TryPeek(out var segment))
         {
-            segment.FlushIndexes();
+            try
+            {
+                segment.FlushIndexes();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Retention or the cleaner took the segment out of the log (and closed it) before
+                // this flush: its index files no longer matter. Left queued, it would fail every flush.
+            }
+
             _indexesToSync.TryDequeue(out _);
         }
     }
@@ -872,20 +881,58 @@ public sealed partial class PartitionLog : IDisposable
         return null;
     }
 
-    /// <summary>The batch holding the largest timestamp (its last offset and that timestamp).</summary>
+    /// <summary>
+    /// ListOffsets MAX_TIMESTAMP (KIP-734): the first record holding the largest timestamp below
+    /// the high watermark, and that timestamp; null when the log is empty. The batch headers find
+    /// the batch (the first whose max timestamp is the largest), its records the offset, as Kafka
+    /// does since KAFKA-16310; a log-append-time batch stamps every record alike, so its first.
+    /// </summary>
     public OffsetAndTimestamp? FindMaxTimestamp()
     {
-        OffsetAndTimestamp? best = null;
-        WalkHeaders((_, lastOffset, _, maxTimestamp) =>
+        (long BaseOffset, long LastOffset, long Timestamp)? best = null;
+        WalkHeaders((baseOffset, lastOffset, _, maxTimestamp) =>
         {
             if (best is null || maxTimestamp > best.Value.Timestamp)
             {
-                best = new OffsetAndTimestamp(lastOffset, maxTimestamp);
+                best = (baseOffset, lastOffset, maxTimestamp);
             }
 
             return true;
         });
-        return best;
+        if (best is not { } found)
+        {
+            return null;
+        }
+
+        var bytes = Read(found.BaseOffset, 1, minOneBatch: true, HighWatermark);
+        if (bytes.Length >= RecordBatch.HeaderSize && RecordBatch.DeclaredSize(bytes.Span) <= bytes.Length)
+        {
+            var batch = new RecordBatch(bytes[..(int)RecordBatch.DeclaredSize(bytes.Span)]);
+            if (batch.BaseOffset == found.BaseOffset)
+            {
+                if (batch.IsLogAppendTime)
+                {
+                    return new OffsetAndTimestamp(batch.BaseOffset, found.Timestamp);
+                }
+
+                try
+                {
+                    foreach (var r in batch.GetRecords())
+                    {
+                        if (batch.BaseTimestamp + r.TimestampDelta == found.Timestamp)
+                        {
+                            return new OffsetAndTimestamp(batch.BaseOffset + r.OffsetDelta, found.Timestamp);
+                        }
+                    }
+                }
+                catch (Moldau.Protocol.KafkaProtocolException)
+                {
+                    // Records that don't parse: the batch's last offset, as before KAFKA-16310.
+                }
+            }
+        }
+
+        return new OffsetAndTimestamp(found.LastOffset, found.Timestamp);
     }
 
     private void WalkHeaders(Func<long, long, long, long, bool> visit)

@@ -73,6 +73,33 @@ public sealed class CompactionTests : IDisposable
         return closed.Where(r => latest[r.Key!] == r.Offset).Concat(all.Where(r => r.Offset >= activeBase)).Select(r => (r.Offset, r.Key, r.Value)).ToList();
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void AFlushAfterACleanedOrRetiredSegmentWasClosedStillWorks(bool clean)
+    {
+        // Found by PartitionLogPropertyTests: a rolled segment waits for the next flush to sync its
+        // index files; the cleaner or retention closed it first, and every flush after failed.
+        using var log = PartitionLog.Open(_dir, new PartitionLogOptions { SegmentBytes = 200, IndexIntervalBytes = 100, SyncBeforeAck = false, FileDeleteDelay = TimeSpan.Zero }, _time);
+        for (var i = 0; i < 12; i++)
+        {
+            Append(log, $"k{i % 2}", $"v{i}", Now);
+        }
+
+        Assert.True(log.Segments().Count > 2);
+        if (clean)
+        {
+            Assert.True(log.Clean(new CleanerSettings()).SegmentsRewritten > 0);
+        }
+        else
+        {
+            log.AdvanceLogStartOffset(log.Segments()[2].BaseOffset);
+        }
+
+        log.Flush();
+        Assert.Equal(12, log.HighWatermark);
+    }
+
     [Fact]
     public void TheLatestRecordOfEachKeyStaysAtItsOffsetAndTheActiveSegmentIsUntouched()
     {

@@ -184,6 +184,23 @@ public sealed class PartitionLogTests : IDisposable
     }
 
     [Fact]
+    public void MaxTimestampNamesTheFirstRecordHoldingItNotTheLastOfItsBatch()
+    {
+        using var log = Open();
+        Assert.Null(log.FindMaxTimestamp()); // an empty log: ListOffsets answers -1, -1
+
+        // Issue 18's example: timestamps 10000100, 10000400, 10000250 at offsets 0, 1, 2.
+        log.Append(RecordBatchBuilder.Build([new(null, [1], 10000100), new(null, [2], 10000400), new(null, [3], 10000250)]), 0);
+        Assert.Equal(new OffsetAndTimestamp(1, 10000400), log.FindMaxTimestamp());
+
+        // A later batch that only ties does not win, nor does a later record of the same batch.
+        log.Append(RecordBatchBuilder.Build([new(null, [4], 10000400), new(null, [5], 10000400)]), 0);
+        Assert.Equal(new OffsetAndTimestamp(1, 10000400), log.FindMaxTimestamp());
+        log.Append(RecordBatchBuilder.Build([new(null, [6], 10000300), new(null, [7], 10000500), new(null, [8], 10000500)]), 0);
+        Assert.Equal(new OffsetAndTimestamp(6, 10000500), log.FindMaxTimestamp());
+    }
+
+    [Fact]
     public void TimestampsAreFound()
     {
         using var log = Open();
