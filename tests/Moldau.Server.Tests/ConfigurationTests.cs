@@ -1,4 +1,6 @@
+using System.Net;
 using Moldau.Server.Configuration;
+using Moldau.Server.Network;
 
 namespace Moldau.Server.Tests;
 
@@ -55,6 +57,58 @@ public sealed class ConfigurationTests
     [InlineData("listeners", "PLAINTEXT:9092")]
     [InlineData("socket.request.max.bytes", "-1")]
     public void AMalformedValueNamesTheKeyAndTheValue(string key, string value)
+    {
+        var e = Assert.Throws<ConfigException>(() => ServerConfig.From(new Dictionary<string, string> { [key] = value }));
+        Assert.Contains(key, e.Message, StringComparison.Ordinal);
+        Assert.Contains(value, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void NetworkLimitsDefaultToKafkasExceptTheBoundedRequestMemory()
+    {
+        var limits = ServerConfig.From(new Dictionary<string, string>()).Network;
+        Assert.Equal(104857600, limits.MaxFrameBytes);
+        Assert.Equal(256L * 1024 * 1024, limits.QueuedMaxRequestBytes);
+        Assert.Equal(int.MaxValue, limits.MaxConnections);
+        Assert.Equal(int.MaxValue, limits.MaxConnectionsPerIp);
+        Assert.Empty(limits.MaxConnectionsPerIpOverrides);
+        Assert.Equal(600_000, limits.ConnectionsMaxIdleMs);
+        Assert.Equal(30_000, limits.RequestReceiveTimeoutMs);
+
+        // The budget always holds the largest frame a client may send.
+        var large = ServerConfig.From(new Dictionary<string, string> { ["socket.request.max.bytes"] = "500000000" }).Network;
+        Assert.Equal(500000000, large.QueuedMaxRequestBytes);
+    }
+
+    [Fact]
+    public void NetworkLimitsAreRead()
+    {
+        var limits = ServerConfig.From(new Dictionary<string, string>
+        {
+            ["queued.max.request.bytes"] = "-1",
+            ["max.connections"] = "100",
+            ["max.connections.per.ip"] = "10",
+            ["max.connections.per.ip.overrides"] = "127.0.0.1:20, [::1]:30",
+            ["connections.max.idle.ms"] = "-1",
+            ["moldau.request.receive.timeout.ms"] = "5000",
+        }).Network;
+        Assert.Equal(-1, limits.QueuedMaxRequestBytes);
+        Assert.Equal(100, limits.MaxConnections);
+        Assert.Equal(10, limits.MaxConnectionsPerIp);
+        Assert.Equal(20, limits.MaxConnectionsPerIpOverrides[IPAddress.Loopback]);
+        Assert.Equal(30, limits.MaxConnectionsPerIpOverrides[IPAddress.IPv6Loopback]);
+        Assert.Equal(-1, limits.ConnectionsMaxIdleMs);
+        Assert.Equal(5000, limits.RequestReceiveTimeoutMs);
+    }
+
+    [Theory]
+    [InlineData("queued.max.request.bytes", "1000")]
+    [InlineData("max.connections", "-5")]
+    [InlineData("max.connections.per.ip", "x")]
+    [InlineData("max.connections.per.ip.overrides", "127.0.0.1")]
+    [InlineData("connections.max.idle.ms", "-2")]
+    [InlineData("moldau.request.receive.timeout.ms", "0")]
+    public void AMalformedNetworkLimitNamesTheKeyAndTheValue(string key, string value)
     {
         var e = Assert.Throws<ConfigException>(() => ServerConfig.From(new Dictionary<string, string> { [key] = value }));
         Assert.Contains(key, e.Message, StringComparison.Ordinal);

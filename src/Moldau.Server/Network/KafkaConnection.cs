@@ -299,6 +299,9 @@ internal sealed class KafkaConnection
         return received.Length - 4 >= size ? FrameState.Complete : FrameState.Incomplete;
     }
 
+    /// <summary>Whether part of a frame has arrived and the rest not yet (reading not paused).</summary>
+    internal bool IsReceivingFrame => Volatile.Read(ref _frameStartedAt) != 0;
+
     /// <summary>
     /// Closes the connection when a frame has been arriving for longer than
     /// moldau.request.receive.timeout.ms, or nothing came, went or waited for

@@ -73,6 +73,18 @@ internal sealed class KafkaListener : IAsyncDisposable
         _acceptLoop = AcceptLoopAsync(dispatcher, network, stopping);
     }
 
+    /// <summary>Connections with part of a frame received (for tests).</summary>
+    internal int FramesBeingReceived
+    {
+        get
+        {
+            lock (_connectionsLock)
+            {
+                return _connections.Values.Count(c => c.IsReceivingFrame);
+            }
+        }
+    }
+
     private void CheckTimeouts(long now)
     {
         KafkaConnection[] open;
