@@ -79,6 +79,12 @@ internal sealed class Group(string id)
     /// <summary>When the current join phase must end (rebalance timeout, or the initial delay).</summary>
     public long JoinDeadline { get; set; }
 
+    /// <summary>Members of this generation that have not sent SyncGroup yet.</summary>
+    public HashSet<string> PendingSyncMembers { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>When the members still in <see cref="PendingSyncMembers"/> are removed (the rebalance timeout after the join phase).</summary>
+    public long SyncDeadline { get; set; }
+
     /// <summary>The initial rebalance delay: no join completes before this.</summary>
     public long InitialDelayUntil { get; set; }
 

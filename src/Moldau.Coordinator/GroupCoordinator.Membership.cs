@@ -77,6 +77,11 @@ public sealed partial class GroupCoordinator
                     old.MemberId = newId;
                     g.Members[newId] = old;
                     g.StaticMembers[instance] = newId;
+                    if (g.PendingSyncMembers.Remove(oldId))
+                    {
+                        g.PendingSyncMembers.Add(newId);
+                    }
+
                     if (g.LeaderId == oldId)
                     {
                         g.LeaderId = newId;
@@ -248,6 +253,7 @@ public sealed partial class GroupCoordinator
 
         g.State = GroupState.PreparingRebalance;
         g.StateTimestamp = now;
+        g.PendingSyncMembers.Clear();
         g.JoinDeadline = now + g.Members.Values.Select(m => m.RebalanceTimeoutMs).DefaultIfEmpty(_options.InitialRebalanceDelayMs).Max();
     }
 
@@ -285,6 +291,11 @@ public sealed partial class GroupCoordinator
         }
 
         g.State = GroupState.CompletingRebalance;
+
+        // As Kafka: members that don't send SyncGroup within the rebalance timeout are removed.
+        g.PendingSyncMembers.Clear();
+        g.PendingSyncMembers.UnionWith(g.Members.Keys);
+        g.SyncDeadline = Now + g.Members.Values.Max(m => m.RebalanceTimeoutMs);
         foreach (var m in g.Members.Values)
         {
             var result = CurrentJoin(g, m);
@@ -311,6 +322,7 @@ public sealed partial class GroupCoordinator
     private void RemoveMember(Group g, GroupMember m)
     {
         g.Members.Remove(m.MemberId);
+        g.PendingSyncMembers.Remove(m.MemberId);
         if (m.GroupInstanceId is { } instance && g.StaticMembers.GetValueOrDefault(instance) == m.MemberId)
         {
             g.StaticMembers.Remove(instance);
@@ -398,6 +410,11 @@ public sealed partial class GroupCoordinator
             }
 
             m.LastHeartbeat = Now;
+            if (g.State is GroupState.CompletingRebalance or GroupState.Stable)
+            {
+                g.PendingSyncMembers.Remove(memberId);
+            }
+
             switch (g.State)
             {
                 case GroupState.PreparingRebalance:

@@ -150,6 +150,22 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
                     }
                 }
 
+                if ((g.State is GroupState.CompletingRebalance or GroupState.Stable) && g.PendingSyncMembers.Count > 0 && now >= g.SyncDeadline)
+                {
+                    _log.LogInformation("group {Group} removes {Count} members that sent no SyncGroup within the rebalance timeout", g.Id, g.PendingSyncMembers.Count);
+                    foreach (var id in g.PendingSyncMembers.ToList())
+                    {
+                        if (g.Members.TryGetValue(id, out var silent))
+                        {
+                            RemoveMember(g, silent);
+                        }
+                    }
+
+                    g.PendingSyncMembers.Clear();
+                    AfterMemberLeft(g);
+                    continue;
+                }
+
                 if (g.State == GroupState.PreparingRebalance)
                 {
                     if (now >= g.JoinDeadline)

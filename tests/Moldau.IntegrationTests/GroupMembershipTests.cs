@@ -145,6 +145,38 @@ public sealed class GroupMembershipTests(SharedBroker shared)
     }
 
     [Fact]
+    public async Task AMemberThatNeverSendsSyncGroupIsRemovedAfterTheRebalanceTimeout()
+    {
+        var group = "no-sync-" + Guid.NewGuid().ToString("N")[..8];
+        await using var a = await KafkaTestClient.ConnectAsync(shared.Broker.Port);
+        await using var b = await KafkaTestClient.ConnectAsync(shared.Broker.Port);
+        JoinGroupRequest Short(string memberId) => Join(group, memberId, sessionTimeoutMs: 30000, rebalanceTimeoutMs: 2000);
+        async Task<short> SyncAsync(JoinGroupResponse joined) => (await a.SendAsync<SyncGroupResponse>(ApiKey.SyncGroup, 5, new SyncGroupRequest
+        {
+            GroupId = group,
+            GenerationId = joined.GenerationId,
+            MemberId = joined.MemberId,
+            Assignments = [.. joined.Members.Select(m => new SyncGroupRequest.SyncGroupRequestAssignment { MemberId = m.MemberId, Assignment = [] })],
+        })).ErrorCode;
+
+        var aFirst = await a.SendAsync<JoinGroupResponse>(ApiKey.JoinGroup, 7, Short(await MemberIdAsync(a, group)));
+        Assert.Equal(0, await SyncAsync(aFirst));
+
+        // B joins and gets its JoinGroup answer, then only heartbeats: it never sends SyncGroup.
+        var bFirst = await b.SendAsync<JoinGroupResponse>(ApiKey.JoinGroup, 7, Join(group, sessionTimeoutMs: 30000, rebalanceTimeoutMs: 2000));
+        var bJoin = b.SendAsync<JoinGroupResponse>(ApiKey.JoinGroup, 7, Short(bFirst.MemberId));
+        Assert.Equal((short)KafkaErrorCode.RebalanceInProgress, await HeartbeatUntilRebalanceAsync(a, group, aFirst.GenerationId, aFirst.MemberId));
+        var aJoined = await a.SendAsync<JoinGroupResponse>(ApiKey.JoinGroup, 7, Short(aFirst.MemberId));
+        var bJoined = await bJoin;
+        Assert.Equal(aJoined.MemberId, aJoined.Leader);
+        Assert.Equal(0, await SyncAsync(aJoined));
+
+        // Kafka removes it once the 2 s rebalance timeout passes, and rebalances.
+        Assert.Equal((short)KafkaErrorCode.UnknownMemberId, await HeartbeatUntilRebalanceAsync(b, group, bJoined.GenerationId, bJoined.MemberId));
+        Assert.Equal((short)KafkaErrorCode.RebalanceInProgress, await HeartbeatUntilRebalanceAsync(a, group, aJoined.GenerationId, aJoined.MemberId));
+    }
+
+    [Fact]
     public async Task AJoinPastGroupMaxSizeIsRefused()
     {
         await using var broker = await BrokerProcess.StartAsync(properties: new Dictionary<string, string> { ["group.max.size"] = "1", ["group.initial.rebalance.delay.ms"] = "0" });
@@ -213,7 +245,7 @@ public sealed class GroupMembershipTests(SharedBroker shared)
     private static async Task<short> HeartbeatUntilRebalanceAsync(KafkaTestClient client, string group, int generation, string memberId)
     {
         short error = 0;
-        for (var i = 0; i < 100 && error == 0; i++)
+        for (var i = 0; i < 300 && error == 0; i++)
         {
             var response = await client.SendAsync<HeartbeatResponse>(ApiKey.Heartbeat, 4, new HeartbeatRequest { GroupId = group, GenerationId = generation, MemberId = memberId });
             error = response.ErrorCode;
