@@ -148,7 +148,7 @@ public static class RecordCompression
     private static byte[] SnappyBlock(ReadOnlySpan<byte> block)
     {
         var declared = Snappier.Snappy.GetUncompressedLength(block);
-        if (declared > (long)SnappyMaxExpansion * block.Length)
+        if (declared < 0 || declared > (long)SnappyMaxExpansion * block.Length)
         {
             throw new KafkaProtocolException($"snappy block of {block.Length} bytes declares {declared} uncompressed");
         }
