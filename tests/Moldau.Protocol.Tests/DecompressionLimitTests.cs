@@ -17,6 +17,14 @@ public sealed class DecompressionLimitTests
     }
 
     [Fact]
+    public void A_snappy_length_past_int_max_is_refused()
+    {
+        // The varint reads as 0xCFFFFFDE: the decoder threw OverflowException.
+        byte[] block = [0xDE, 0xFF, 0xFF, 0xFF, 0x0C];
+        Assert.Throws<KafkaProtocolException>(() => RecordCompression.Decompress(CompressionType.Snappy, block));
+    }
+
+    [Fact]
     public void A_xerial_snappy_block_declaring_more_than_it_can_hold_is_refused()
     {
         byte[] framed = [0x82, (byte)'S', (byte)'N', (byte)'A', (byte)'P', (byte)'P', (byte)'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 5, 0xDE, 0xFF, 0xFF, 0x7F, 0x00];

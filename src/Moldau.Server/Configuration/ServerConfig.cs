@@ -112,7 +112,7 @@ internal sealed class ServerConfig
         var options = new BrokerOptions
         {
             NodeId = Int("node.id", Get("node.id") ?? Get("broker.id") ?? "1", 0, int.MaxValue),
-            LogDirs = logDirs.Select(Path.GetFullPath).ToArray(),
+            LogDirs = logDirs.Select(FullPath).ToArray(),
             NumPartitions = Int("num.partitions", Get("num.partitions") ?? "1", 1, 10_000),
             AutoCreateTopicsEnable = Bool("auto.create.topics.enable", Get("auto.create.topics.enable") ?? "true"),
             SocketRequestMaxBytes = Int("socket.request.max.bytes", Get("socket.request.max.bytes") ?? "104857600", 1, int.MaxValue),
@@ -237,6 +237,19 @@ internal sealed class ServerConfig
         }
 
         return result;
+    }
+
+    /// <summary>A log dir as an absolute path; a name the file system can't hold (a NUL in it) is a config error, not a crash.</summary>
+    private static string FullPath(string dir)
+    {
+        try
+        {
+            return Path.GetFullPath(dir);
+        }
+        catch (ArgumentException)
+        {
+            throw new ConfigException($"log.dirs: '{dir.Replace("\0", "\\0", StringComparison.Ordinal)}' is not a usable path");
+        }
     }
 
     private static int Int(string key, string value, int min, int max) =>

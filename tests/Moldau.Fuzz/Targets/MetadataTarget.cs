@@ -9,7 +9,8 @@ using Moldau.Storage.Metadata;
 namespace Moldau.Fuzz.Targets;
 
 /// <summary>
-/// Metadata-log replay at start-up: the input is written as the first segment of
+/// Metadata-log replay at start-up: the input's first byte's bit 0 says whether the harness fixes
+/// the batches' CRCs (see <see cref="BatchCrc"/>), the rest is written as the first segment of
 /// <c>__cluster_metadata-0</c> in an empty log dir, and the topic registry loads it (reads the
 /// records, applies each, opens the partitions they name). No exception may come out: a corrupt
 /// log must stop replay with a log line, not stop the broker. Findings go to pending/: the
@@ -27,10 +28,21 @@ internal sealed class MetadataTarget : FuzzTarget
 
     public override void Run(ReadOnlyMemory<byte> input)
     {
+        if (input.Length == 0)
+        {
+            return;
+        }
+
         var logDir = ScratchDirectory.Fresh("metadata");
         var metadataDir = Path.Combine(logDir, TopicRegistry.MetadataLogDirectory);
         Directory.CreateDirectory(metadataDir);
-        File.WriteAllBytes(Path.Combine(metadataDir, "00000000000000000000.log"), input.ToArray());
+        var segment = input[1..].ToArray();
+        if ((input.Span[0] & 1) != 0)
+        {
+            BatchCrc.FixAll(segment);
+        }
+
+        File.WriteAllBytes(Path.Combine(metadataDir, "00000000000000000000.log"), segment);
         var options = new BrokerOptions { LogDirs = [logDir], Properties = new Dictionary<string, string> { ["moldau.log.direct.io"] = "false" } };
         using var registry = new TopicRegistry(options, NullLogger.Instance, TimeProvider.System);
         registry.Load();
@@ -49,7 +61,7 @@ internal sealed class MetadataTarget : FuzzTarget
             MetadataLogReader.Frame(RemoveTopicRecord.SpecApiKey, 0, new RemoveTopicRecord { TopicId = topicId }.ToBytes(0)),
         };
         var batch = RecordBatchBuilder.Build(records.Select(r => new RecordToWrite(null, r, 1_700_000_000_000)).ToList());
-        yield return ("topic-lifecycle", batch);
-        yield return ("topic-only", RecordBatchBuilder.Build(records.Take(3).Select(r => new RecordToWrite(null, r, 1_700_000_000_000)).ToList()));
+        yield return ("topic-lifecycle", [1, .. batch]);
+        yield return ("topic-only", [1, .. RecordBatchBuilder.Build(records.Take(3).Select(r => new RecordToWrite(null, r, 1_700_000_000_000)).ToList())]);
     }
 }

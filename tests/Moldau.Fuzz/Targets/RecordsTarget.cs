@@ -1,32 +1,64 @@
+using Moldau.Protocol;
 using Moldau.Protocol.Records;
 
 namespace Moldau.Fuzz.Targets;
 
 /// <summary>
-/// The records of one produced partition: the validator's verdict, then, for a batch it accepts,
-/// every record read as the broker reads them later (decompressed when the batch is compressed:
-/// ListOffsets by time, compaction and the coordinators' replay all do). The input is the
-/// partition's records field. Findings go to pending/: the records area owns this code.
+/// The records of one produced partition: the first byte's bit 0 says whether the harness fixes
+/// the batch's CRC (so mutations get past the check), the rest is the partition's records field.
+/// A batch the validator accepts is stored and served as it is, so from then on every reader
+/// trusts it: its records must all read, as many as the header counts, with offset deltas 0..n-1.
+/// An accepted batch that doesn't read is a finding (a poisoned partition). Findings go to
+/// pending/: the records area owns the validator.
 /// </summary>
 internal sealed class RecordsTarget : FuzzTarget
 {
     public override string Name => "records";
 
-    public override string Description => "RecordBatchValidator.ValidateProduce, then every record of an accepted batch";
+    public override string Description => "RecordBatchValidator.ValidateProduce; an accepted batch must read whole";
 
     public override bool FindingsArePending => true;
 
     public override void Run(ReadOnlyMemory<byte> input)
     {
-        if (RecordBatchValidator.ValidateProduce(input.Span) != Moldau.Protocol.ErrorCode.None)
+        if (input.Length == 0)
         {
             return;
         }
 
-        var batch = new RecordBatch(input);
-        foreach (var record in batch.GetRecords())
+        var records = input[1..].ToArray();
+        if ((input.Span[0] & 1) != 0)
         {
-            _ = record.Headers.Count;
+            BatchCrc.FixAll(records);
+        }
+
+        if (RecordBatchValidator.ValidateProduce(records) != ErrorCode.None)
+        {
+            return;
+        }
+
+        var batch = new RecordBatch(records);
+        var count = 0;
+        try
+        {
+            foreach (var record in batch.GetRecords())
+            {
+                if (record.OffsetDelta != count)
+                {
+                    throw new FuzzFinding($"accepted batch: record {count} has offset delta {record.OffsetDelta}");
+                }
+
+                count++;
+            }
+        }
+        catch (KafkaProtocolException e)
+        {
+            throw new FuzzFinding($"accepted batch does not read: record {count}: {e.Message}");
+        }
+
+        if (count != batch.RecordCount || batch.LastOffsetDelta != count - 1)
+        {
+            throw new FuzzFinding($"accepted batch: {count} records read, header counts {batch.RecordCount}, last offset delta {batch.LastOffsetDelta}");
         }
     }
 
@@ -34,7 +66,7 @@ internal sealed class RecordsTarget : FuzzTarget
     {
         foreach (var c in Enum.GetValues<CompressionType>().Where(c => (int)c <= 4))
         {
-            yield return (c.ToString().ToLowerInvariant(), SeedMessages.Batch(c));
+            yield return (c.ToString().ToLowerInvariant(), [1, .. SeedMessages.Batch(c)]);
         }
     }
 }
