@@ -127,11 +127,12 @@ internal sealed class LogSegment : IDisposable
         var position = 0L;
         var header = new byte[RecordBatch.HeaderSize];
         byte[] buffer = [];
+        var next = baseOffset;
         while (position + RecordBatch.HeaderSize <= length)
         {
             RandomAccess.Read(handle, header, position);
             var size = RecordBatch.DeclaredSize(header);
-            if (size < RecordBatch.HeaderSize || position + size > length || header[RecordBatch.MagicOffset] != 2)
+            if (size < RecordBatch.HeaderSize || position + size > length || header[RecordBatch.MagicOffset] != 2 || !FollowsOn(header, next))
             {
                 break;
             }
@@ -154,6 +155,7 @@ internal sealed class LogSegment : IDisposable
             }
 
             segment.Track(batch, position);
+            next = segment.NextOffset;
             position += size;
         }
 
@@ -340,9 +342,15 @@ internal sealed class LogSegment : IDisposable
             FirstBatchTimestamp = BinaryPrimitives.ReadInt64BigEndian(header.AsSpan(35));
         }
 
+        // The walk starts at the batch the last index entry names (it ends at that entry's offset),
+        // so its offsets lie after the entry before; each later one follows the batch ahead of it.
+        var next = BaseOffset;
+        var indexedLast = -1L;
         if (_index.Count > 0)
         {
             at = _index[^1].Position;
+            indexedLast = _index[^1].Offset;
+            next = _index.Count > 1 ? _index[^2].Offset + 1 : BaseOffset;
         }
 
         while (at + RecordBatch.HeaderSize <= length)
@@ -353,12 +361,19 @@ internal sealed class LogSegment : IDisposable
             }
 
             var size = RecordBatch.DeclaredSize(header);
-            if (size < RecordBatch.HeaderSize || at + size > length)
+            if (size < RecordBatch.HeaderSize || at + size > length || !FollowsOn(header, next))
             {
                 return false;
             }
 
             var last = BinaryPrimitives.ReadInt64BigEndian(header) + BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(23));
+            if (indexedLast >= 0 && last != indexedLast)
+            {
+                return false;
+            }
+
+            indexedLast = -1;
+            next = last + 1;
             var maxTimestamp = BinaryPrimitives.ReadInt64BigEndian(header.AsSpan(35));
             if (maxTimestamp > MaxTimestamp)
             {
@@ -442,6 +457,19 @@ internal sealed class LogSegment : IDisposable
                 _indexFilesBroken = true;
             }
         }
+    }
+
+    /// <summary>
+    /// Whether a batch's offsets (from its header: the base offset is not covered by the CRC) start
+    /// at or after <paramref name="next"/>, the segment's base or the end of the batch ahead of it,
+    /// and form a range that neither runs backwards nor overflows. A batch that fails is corrupt:
+    /// recovery cuts there, as at a failed CRC (a negative base offset made the log end negative).
+    /// </summary>
+    private static bool FollowsOn(ReadOnlySpan<byte> header, long next)
+    {
+        var baseOffset = BinaryPrimitives.ReadInt64BigEndian(header);
+        var lastOffsetDelta = BinaryPrimitives.ReadInt32BigEndian(header[23..]);
+        return baseOffset >= next && lastOffsetDelta >= 0 && baseOffset <= long.MaxValue - 1 - lastOffsetDelta;
     }
 
     /// <summary>Updates the segment's state for a batch written at <paramref name="position"/>.</summary>

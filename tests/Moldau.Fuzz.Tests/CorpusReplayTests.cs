@@ -7,8 +7,8 @@ namespace Moldau.Fuzz.Tests;
 /// Replays the committed fuzz corpus (tests/Moldau.Fuzz/corpus/&lt;target&gt;/: every crash the
 /// fuzzer found, kept as a regression case, and minimised inputs that reach deep paths) and each
 /// target's seeds through the same targets the fuzzer runs: any exception other than the
-/// target's expected ones fails. Inputs under pending/ are not replayed: they are findings in
-/// code another area owns, waiting for its fix.
+/// target's expected ones fails. <c>scripts/fuzz.sh</c> copies new findings to pending/ (not
+/// replayed) for triage; each moves here with its fix.
 /// </summary>
 public sealed class CorpusReplayTests
 {

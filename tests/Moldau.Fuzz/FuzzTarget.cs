@@ -15,12 +15,6 @@ internal abstract class FuzzTarget
     /// <summary>What the input is and what the target drives.</summary>
     public abstract string Description { get; }
 
-    /// <summary>
-    /// Findings here belong to code another area owns: they go to <c>pending/</c> for triage
-    /// instead of being fixed beside the fuzzer.
-    /// </summary>
-    public virtual bool FindingsArePending => false;
-
     /// <summary>Feeds <paramref name="input"/> to the code under test.</summary>
     public abstract void Run(ReadOnlyMemory<byte> input);
 

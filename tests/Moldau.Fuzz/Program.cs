@@ -20,7 +20,7 @@ switch (args[0])
     case "list":
         foreach (var t in AllTargets.All)
         {
-            Console.WriteLine($"{t.Name}\t{(t.FindingsArePending ? "pending" : "fix")}\t{t.Description}");
+            Console.WriteLine($"{t.Name}\t{t.Description}");
         }
 
         return 0;

@@ -13,16 +13,13 @@ namespace Moldau.Fuzz.Targets;
 /// the batches' CRCs (see <see cref="BatchCrc"/>), the rest is written as the first segment of
 /// <c>__cluster_metadata-0</c> in an empty log dir, and the topic registry loads it (reads the
 /// records, applies each, opens the partitions they name). No exception may come out: a corrupt
-/// log must stop replay with a log line, not stop the broker. Findings go to pending/: the
-/// topics area owns this code.
+/// log must stop replay with a log line, not stop the broker.
 /// </summary>
 internal sealed class MetadataTarget : FuzzTarget
 {
     public override string Name => "metadata";
 
     public override string Description => "TopicRegistry.Load over a __cluster_metadata-0 segment";
-
-    public override bool FindingsArePending => true;
 
     public override bool IsExpected(Exception e) => false;
 

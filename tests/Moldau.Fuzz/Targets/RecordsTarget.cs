@@ -5,19 +5,18 @@ namespace Moldau.Fuzz.Targets;
 
 /// <summary>
 /// The records of one produced partition: the first byte's bit 0 says whether the harness fixes
-/// the batch's CRC (so mutations get past the check), the rest is the partition's records field.
-/// A batch the validator accepts is stored and served as it is, so from then on every reader
-/// trusts it: its records must all read, as many as the header counts, with offset deltas 0..n-1.
-/// An accepted batch that doesn't read is a finding (a poisoned partition). Findings go to
-/// pending/: the records area owns the validator.
+/// the batch's CRC (so mutations get past the check), bit 1 whether the topic is compacted (keys
+/// required), the rest is the partition's records field. It goes through
+/// <see cref="RecordBatchValidator.Validate"/> as the Produce handler calls it. A batch the
+/// validator accepts is stored and served as it is, so from then on every reader trusts it: its
+/// records must all read, as many as the header counts, with offset deltas 0..n-1. An accepted
+/// batch that doesn't read is a finding (a poisoned partition).
 /// </summary>
 internal sealed class RecordsTarget : FuzzTarget
 {
     public override string Name => "records";
 
-    public override string Description => "RecordBatchValidator.ValidateProduce; an accepted batch must read whole";
-
-    public override bool FindingsArePending => true;
+    public override string Description => "RecordBatchValidator.Validate (as Produce calls it); an accepted batch must read whole";
 
     public override void Run(ReadOnlyMemory<byte> input)
     {
@@ -32,7 +31,8 @@ internal sealed class RecordsTarget : FuzzTarget
             BatchCrc.FixAll(records);
         }
 
-        if (RecordBatchValidator.ValidateProduce(records) != ErrorCode.None)
+        var checks = new RecordChecks("fuzz", 0, RequireKeys: (input.Span[0] & 2) != 0);
+        if (RecordBatchValidator.Validate(records, checks).Error != ErrorCode.None)
         {
             return;
         }

@@ -8,16 +8,14 @@ namespace Moldau.Fuzz.Targets;
 /// the rest is written as <c>00000000000000000000.log</c> of a partition, which is then opened
 /// (recovered) and read from its start to its end, batch after batch, as a consumer would. An
 /// <see cref="IOException"/> is expected (the broker takes the partition offline with one log
-/// line); a read that does not move forward is a finding (a consumer would spin there).
-/// Findings go to pending/: the storage area owns this code.
+/// line); a read that does not move forward, or whose batches' offsets go backwards, is a finding
+/// (a consumer would spin there, or see offsets twice).
 /// </summary>
 internal sealed class SegmentTarget : FuzzTarget
 {
     public override string Name => "segment";
 
     public override string Description => "PartitionLog.Open (recovery) of a segment, then a read of the whole log";
-
-    public override bool FindingsArePending => true;
 
     public override bool IsExpected(Exception e) => e is IOException;
 
@@ -50,9 +48,17 @@ internal sealed class SegmentTarget : FuzzTarget
 
             var next = offset;
             var batches = new RecordBatchEnumerator(bytes.Span, checkCrc: false);
+            var first = true;
             while (batches.MoveNext())
             {
-                next = Math.Max(next, new RecordBatch(bytes.Slice(batches.CurrentStart, batches.CurrentLength)).LastOffset + 1);
+                var batch = new RecordBatch(bytes.Slice(batches.CurrentStart, batches.CurrentLength));
+                if (!first && batch.BaseOffset < next)
+                {
+                    throw new FuzzFinding($"a read at offset {offset} returned a batch at {batch.BaseOffset} after one that ends at {next - 1}: offsets go backwards");
+                }
+
+                first = false;
+                next = Math.Max(next, batch.LastOffset + 1);
             }
 
             if (next <= offset)
