@@ -9,8 +9,10 @@ namespace Moldau.IntegrationTests;
 /// (librdkafka 2.16, Produce v10): when the broker refuses a batch because of some of its records
 /// and names them in <c>RecordErrors</c>, librdkafka fails the named records with INVALID_RECORD
 /// and the others with its local "invalid different record" error, so the application can send
-/// the good ones again. Each batch here is exactly the records produced: linger is long and
-/// <c>batch.num.messages</c> is their count, so the batch leaves when the last one is queued.
+/// the good ones again. Each batch here is exactly the records produced to partition 0: the
+/// producer first delivers one record to partition 1 (so it knows the leader and is connected),
+/// linger is long and <c>batch.num.messages</c> is their count, so the batch leaves when the last
+/// one is queued.
 /// </summary>
 [Collection(BrokerCollection.Name)]
 public sealed class ConfluentKafkaRecordErrorsTests(SharedBroker shared)
@@ -88,7 +90,7 @@ public sealed class ConfluentKafkaRecordErrorsTests(SharedBroker shared)
         Librdkafka.EnsureLoaded();
         var topic = prefix + "-" + Guid.NewGuid().ToString("N")[..8];
         using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = Bootstrap }).Build();
-        await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 1, ReplicationFactor = 1, Configs = new() { [config] = value } }]);
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = 2, ReplicationFactor = 1, Configs = new() { [config] = value } }]);
         return topic;
     }
 
@@ -103,6 +105,8 @@ public sealed class ConfluentKafkaRecordErrorsTests(SharedBroker shared)
             BatchNumMessages = messages.Count,
         }).Build())
         {
+            producer.Produce(new TopicPartition(topic, 1), new Message<string?, string> { Key = "warm-up", Value = "warm-up" });
+            Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
             for (var i = 0; i < messages.Count; i++)
             {
                 var index = i;

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 using Moldau.IntegrationTests.Infrastructure;
@@ -151,6 +152,38 @@ public sealed class RecordValidationTests(ITestOutputHelper output)
             });
             Assert.Equal((0, 0L), (good.Responses.Single().PartitionResponses.Single().ErrorCode, good.Responses.Single().PartitionResponses.Single().BaseOffset));
         }
+    }
+
+    /// <summary>
+    /// Only the broker stamps LogAppendTime: on a LogAppendTime topic a producer's batch claiming
+    /// it is refused, each record named, as Kafka's LogValidator does; an ordinary batch is stamped.
+    /// </summary>
+    [Fact]
+    public async Task ABatchClaimingLogAppendTimeIsRefusedRecordByRecord()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        await using var client = await KafkaTestClient.ConnectAsync(broker.Port);
+        Assert.Equal(0, (await client.SendAsync<CreateTopicsResponse>(ApiKey.CreateTopics, 7, new CreateTopicsRequest
+        {
+            Topics = [new() { Name = "stamped", NumPartitions = 1, ReplicationFactor = 1, Configs = [new() { Name = "message.timestamp.type", Value = "LogAppendTime" }] }],
+        })).Topics.Single().ErrorCode);
+
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var claiming = RecordBatchBuilder.Build([.. Enumerable.Range(0, 3).Select(i => new RecordToWrite([(byte)i], [(byte)i], now))]);
+        var s = claiming.AsSpan();
+        BinaryPrimitives.WriteInt16BigEndian(s[RecordBatch.AttributesOffset..], (short)(BinaryPrimitives.ReadInt16BigEndian(s[RecordBatch.AttributesOffset..]) | 0x08));
+        BinaryPrimitives.WriteUInt32BigEndian(s[RecordBatch.CrcOffset..], Crc32C.Compute(s[RecordBatch.AttributesOffset..]));
+
+        ProduceRequest Request(byte[] records) => new() { Acks = -1, TimeoutMs = 5000, TopicData = [new() { Name = "stamped", PartitionData = [new() { Index = 0, Records = records }] }] };
+        var refused = (await client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, Request(claiming))).Responses.Single().PartitionResponses.Single();
+        Assert.Equal((short)ErrorCode.InvalidTimestamp, refused.ErrorCode);
+        Assert.Equal([0, 1, 2], refused.RecordErrors.Select(e => e.BatchIndex));
+        Assert.EndsWith("Producer should not set timestamp type to LogAppendTime.", refused.RecordErrors[0].BatchIndexErrorMessage, StringComparison.Ordinal);
+
+        var stamped = (await client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, Request(Good(0)))).Responses.Single().PartitionResponses.Single();
+        Assert.Equal((short)0, stamped.ErrorCode);
+        Assert.Equal(0, stamped.BaseOffset);
+        Assert.NotEqual(-1, stamped.LogAppendTimeMs);
     }
 
     private static async Task<short> ProduceAsync(KafkaTestClient client, byte[] batch)

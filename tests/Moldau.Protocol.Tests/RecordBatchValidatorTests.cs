@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Moldau.Protocol;
 using Moldau.Protocol.Records;
 using Moldau.Tests.Shared;
@@ -79,6 +80,38 @@ public sealed class RecordBatchValidatorTests
         Assert.StartsWith("Timestamp 1700000000000 of message with offset 0 is out of range. The timestamp should be within [1700000005000, 1700000010000]", result.RecordErrors![0].Message);
         Assert.StartsWith("Compacted topic", result.RecordErrors![1].Message); // one error per record, the key's first
         Assert.Equal(ErrorCode.None, RecordBatchValidator.Validate(batch, checks with { RequireKeys = false, TimestampBeforeMaxMs = 60_000 }).Error);
+    }
+
+    /// <summary>
+    /// Only the broker stamps LogAppendTime: a producer's batch claiming it is refused per record
+    /// where Kafka's LogValidator.validateTimestamp refuses it, on a LogAppendTime topic, or on a
+    /// CreateTime topic when the records' timestamp (then the batch's max timestamp) is -1.
+    /// </summary>
+    [Fact]
+    public void ABatchClaimingLogAppendTimeIsRefusedPerRecord()
+    {
+        var plain = HostileBatches.Valid(3);
+        var stamped = ClaimLogAppendTime(HostileBatches.Valid(3), 1_700_000_000_002);
+        var appendTimeTopic = new RecordChecks("l", 0, RequireKeys: false, LogAppendTimeTopic: true);
+
+        var result = RecordBatchValidator.Validate(stamped, appendTimeTopic);
+        Assert.Equal(ErrorCode.InvalidTimestamp, result.Error);
+        Assert.Equal("One or more records have been rejected due to invalid timestamp", result.Message);
+        Assert.Equal([0, 1, 2], result.RecordErrors!.Select(e => e.BatchIndex));
+        Assert.Equal("Invalid timestamp type in message DefaultRecord(offset=1, timestamp=1700000000002, key=5 bytes, value=7 bytes). Producer should not set timestamp type to LogAppendTime.", result.RecordErrors![1].Message);
+        Assert.Equal(ErrorCode.None, RecordBatchValidator.Validate(plain, appendTimeTopic).Error);
+
+        Assert.Equal(ErrorCode.InvalidTimestamp, RecordBatchValidator.Validate(ClaimLogAppendTime(HostileBatches.Valid(3), -1), Plain).Error);
+        Assert.Equal(ErrorCode.None, RecordBatchValidator.Validate(stamped, Plain).Error);
+    }
+
+    private static byte[] ClaimLogAppendTime(byte[] batch, long maxTimestamp)
+    {
+        var s = batch.AsSpan();
+        BinaryPrimitives.WriteInt16BigEndian(s[RecordBatch.AttributesOffset..], (short)(BinaryPrimitives.ReadInt16BigEndian(s[RecordBatch.AttributesOffset..]) | 0x08));
+        BinaryPrimitives.WriteInt64BigEndian(s[35..], maxTimestamp);
+        BinaryPrimitives.WriteUInt32BigEndian(s[RecordBatch.CrcOffset..], Crc32C.Compute(s[RecordBatch.AttributesOffset..]));
+        return batch;
     }
 
     [Fact]

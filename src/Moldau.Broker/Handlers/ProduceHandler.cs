@@ -100,8 +100,9 @@ internal sealed class ProduceHandler(BrokerState state)
         // a batch the log would store but consumers could not read poisons the partition.
         var topicConfigs = partition.Topic.Configs;
         var compacted = topicConfigs.TryGetValue("cleanup.policy", out var policy) && policy.Contains("compact", StringComparison.Ordinal);
-        var checks = new RecordChecks(partition.Topic.Name, partition.Index, RequireKeys: compacted);
-        if (TimestampType(topicConfigs) == "CreateTime")
+        var timestampType = TimestampType(topicConfigs);
+        var checks = new RecordChecks(partition.Topic.Name, partition.Index, RequireKeys: compacted, LogAppendTimeTopic: timestampType == "LogAppendTime");
+        if (timestampType == "CreateTime")
         {
             checks = checks with
             {
@@ -129,7 +130,7 @@ internal sealed class ProduceHandler(BrokerState state)
         // is rewritten in place (base offset, leader epoch) rather than copied.
         var batch = MemoryMarshal.AsMemory(records).Span;
         var logAppendTime = -1L;
-        if (TimestampType(topicConfigs) == "LogAppendTime")
+        if (timestampType == "LogAppendTime")
         {
             // The one rewrite beyond base offset and leader epoch: timestamp type and max
             // timestamp, which the CRC covers, so the CRC is computed again.

@@ -23,6 +23,7 @@ public readonly record struct BatchValidation(ErrorCode Error, string? Message, 
 /// <param name="NowMs">The broker's clock, for the timestamp checks.</param>
 /// <param name="TimestampBeforeMaxMs">For a CreateTime topic, how far a record's timestamp may lie before <paramref name="NowMs"/> (<c>message.timestamp.before.max.ms</c>).</param>
 /// <param name="TimestampAfterMaxMs">For a CreateTime topic, how far it may lie after (<c>message.timestamp.after.max.ms</c>).</param>
+/// <param name="LogAppendTimeTopic">True when the topic's <c>message.timestamp.type</c> is LogAppendTime.</param>
 public readonly record struct RecordChecks(
     string Topic,
     int Partition,
@@ -30,7 +31,8 @@ public readonly record struct RecordChecks(
     long MaxDecompressedBytes = RecordCompression.MaxDecompressedBytes,
     long NowMs = 0,
     long TimestampBeforeMaxMs = long.MaxValue,
-    long TimestampAfterMaxMs = long.MaxValue);
+    long TimestampAfterMaxMs = long.MaxValue,
+    bool LogAppendTimeTopic = false);
 
 /// <summary>Checks the records a producer sends, before anything is stored.</summary>
 public static class RecordBatchValidator
@@ -52,7 +54,8 @@ public static class RecordBatchValidator
     /// payloads that do not decompress are INVALID_RECORD for the whole batch; a payload that
     /// inflates past <see cref="RecordChecks.MaxDecompressedBytes"/> is MESSAGE_TOO_LARGE; a
     /// record refused on its own (a null key on a compacted topic) is INVALID_RECORD with its
-    /// index in <see cref="BatchValidation.RecordErrors"/>. Allocates nothing for a valid
+    /// index in <see cref="BatchValidation.RecordErrors"/>, INVALID_TIMESTAMP when any is refused
+    /// for its timestamp (out of range, or a LogAppendTime the producer may not claim). Allocates nothing for a valid
     /// uncompressed batch.
     /// </summary>
     public static BatchValidation Validate(ReadOnlyMemory<byte> records, in RecordChecks checks)
@@ -64,7 +67,7 @@ public static class RecordBatchValidator
         }
 
         var batch = new RecordBatch(records);
-        var errors = new RecordErrors(batch.BaseTimestamp);
+        var errors = new RecordErrors(batch.BaseTimestamp, batch.IsLogAppendTime ? batch.MaxTimestamp : null);
         try
         {
             if (batch.Compression == CompressionType.None)
@@ -134,14 +137,24 @@ public static class RecordBatchValidator
             {
                 errors.Add(new RecordError(i, $"Compacted topic cannot accept message without key in topic partition {checks.Topic}-{checks.Partition}."));
             }
-            else if (checkTimestamps)
+            else
             {
-                var timestamp = errors.BaseTimestamp + record.TimestampDelta;
-                var behind = checks.NowMs - timestamp;
-                if (timestamp != -1 && (behind > checks.TimestampBeforeMaxMs || -behind > checks.TimestampAfterMaxMs))
+                // A batch stamped LogAppendTime gives each record its max timestamp, as Kafka reads it.
+                var timestamp = errors.LogAppendTime ?? errors.BaseTimestamp + record.TimestampDelta;
+                if (!checks.LogAppendTimeTopic && timestamp != -1)
                 {
+                    var behind = checks.NowMs - timestamp;
+                    if (checkTimestamps && (behind > checks.TimestampBeforeMaxMs || -behind > checks.TimestampAfterMaxMs))
+                    {
+                        errors.AnyTimestamp = true;
+                        errors.Add(new RecordError(i, $"Timestamp {timestamp} of message with offset {i} is out of range. The timestamp should be within [{checks.NowMs - checks.TimestampBeforeMaxMs}, {checks.NowMs + checks.TimestampAfterMaxMs}]"));
+                    }
+                }
+                else if (errors.LogAppendTime is not null)
+                {
+                    // Only the broker stamps LogAppendTime (LogValidator.validateTimestamp).
                     errors.AnyTimestamp = true;
-                    errors.Add(new RecordError(i, $"Timestamp {timestamp} of message with offset {i} is out of range. The timestamp should be within [{checks.NowMs - checks.TimestampBeforeMaxMs}, {checks.NowMs + checks.TimestampAfterMaxMs}]"));
+                    errors.Add(new RecordError(i, $"Invalid timestamp type in message DefaultRecord(offset={i}, timestamp={timestamp}, key={Math.Max(record.KeyLength, 0)} bytes, value={Math.Max(record.ValueLength, 0)} bytes). Producer should not set timestamp type to LogAppendTime."));
                 }
             }
         }
@@ -153,9 +166,12 @@ public static class RecordBatchValidator
     }
 
     /// <summary>The records refused on their own, gathered as the walk goes (nothing allocated until the first).</summary>
-    private struct RecordErrors(long baseTimestamp)
+    private struct RecordErrors(long baseTimestamp, long? logAppendTime)
     {
         public readonly long BaseTimestamp = baseTimestamp;
+
+        /// <summary>The batch's max timestamp when the batch claims LogAppendTime, else null.</summary>
+        public readonly long? LogAppendTime = logAppendTime;
         public List<RecordError>? List;
         public bool AnyTimestamp;
 
