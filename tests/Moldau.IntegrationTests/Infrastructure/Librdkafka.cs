@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Confluent.Kafka;
 
@@ -14,6 +15,16 @@ public static class Librdkafka
 
     /// <summary>Loads the library once; call before creating any client.</summary>
     public static void EnsureLoaded() => _ = Loaded.Value;
+
+    /// <summary>
+    /// Loaded as the test assembly loads, so a test that forgets <see cref="EnsureLoaded"/> cannot
+    /// bind Confluent.Kafka to Debian's 2.0.2: two librdkafka builds in one process fail on missing
+    /// entry points and abort the test host in librdkafka's own thread assertions.
+    /// </summary>
+#pragma warning disable CA2255 // a test assembly, not a library: loading the native client first is the point
+    [ModuleInitializer]
+    internal static void LoadWithTheAssembly() => EnsureLoaded();
+#pragma warning restore CA2255
 
     private static bool Load()
     {
