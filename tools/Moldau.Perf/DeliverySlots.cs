@@ -3,8 +3,11 @@ namespace Moldau.Perf;
 /// <summary>
 /// A fixed set of in-flight slots, each with its own cached delivery handler, so an acknowledgement
 /// finds its send time without a closure per record. The sending thread takes a slot, stamps it
-/// and produces; the delivery thread reads the stamp and gives the slot back. Free slots live in a
-/// single-producer single-consumer ring (the delivery thread writes, the sender reads).
+/// and produces; a delivery handler reads the stamp and gives the slot back. Free slots live in a
+/// single-producer single-consumer ring (the handlers write, the sender reads). Handlers run one
+/// at a time under a lock: librdkafka serves delivery reports on the client's poll thread and,
+/// during Flush, on the flushing thread too, so two can otherwise run at once and lose a count
+/// or a slot. The lock is uncontended except while flushing.
 /// </summary>
 /// <typeparam name="TReport">The delivery report type.</typeparam>
 internal sealed class DeliverySlots<TReport>
@@ -12,6 +15,7 @@ internal sealed class DeliverySlots<TReport>
     private readonly long[] _sentTicks;
     private readonly int[] _free;
     private readonly int _mask;
+    private readonly Lock _handling = new();
     private long _read;
     private long _written;
 
@@ -29,9 +33,11 @@ internal sealed class DeliverySlots<TReport>
             _free[i] = i;
             Handlers[i] = report =>
             {
-                var sent = _sentTicks[slot];
-                onDelivery(sent, report);
-                Release(slot);
+                lock (_handling)
+                {
+                    onDelivery(_sentTicks[slot], report);
+                    Release(slot);
+                }
             };
         }
 
@@ -81,8 +87,8 @@ internal sealed class DeliverySlots<TReport>
         return true;
     }
 
-    // Called on the delivery thread only (the client delivers reports from one thread), after the
-    // report is handled; the ring never holds more than Size entries, so it cannot overrun.
+    // Called under the handling lock, after the report is handled; the ring never holds more than
+    // Size entries, so it cannot overrun.
     private void Release(int slot)
     {
         var written = _written;

@@ -4,7 +4,7 @@ using System.Globalization;
 namespace Moldau.Perf;
 
 /// <summary>
-/// Counts the records of a run as one thread observes them (acknowledged, consumed or received),
+/// Counts the records of a run as one thread at a time observes them (acknowledged, consumed or received),
 /// prints a progress line to stderr about once a second from its own thread, and prints the
 /// summary at the end. Recording allocates nothing.
 /// </summary>
@@ -50,14 +50,14 @@ internal sealed class Meter : IDisposable
         _reporter.Start();
     }
 
-    /// <summary>Counts one record of <paramref name="bytes"/> bytes (called from one thread only).</summary>
+    /// <summary>Counts one record of <paramref name="bytes"/> bytes (called by one thread at a time).</summary>
     public void Record(int bytes)
     {
         Volatile.Write(ref _bytes, _bytes + bytes);
         Volatile.Write(ref _records, _records + 1);
     }
 
-    /// <summary>Counts one record with its latency (called from one thread only).</summary>
+    /// <summary>Counts one record with its latency (called by one thread at a time).</summary>
     public void Record(int bytes, long latencyMicros)
     {
         Latency!.Record(latencyMicros);
