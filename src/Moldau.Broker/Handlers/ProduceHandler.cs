@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using Moldau.Broker.Topics;
 using Moldau.Protocol;
@@ -135,10 +134,10 @@ internal sealed class ProduceHandler(BrokerState state)
             // The one rewrite beyond base offset and leader epoch: timestamp type and max
             // timestamp, which the CRC covers, so the CRC is computed again.
             logAppendTime = state.Time.GetUtcNow().ToUnixTimeMilliseconds();
-            var attributes = BinaryPrimitives.ReadInt16BigEndian(batch[RecordBatch.AttributesOffset..]);
-            BinaryPrimitives.WriteInt16BigEndian(batch[RecordBatch.AttributesOffset..], (short)(attributes | 0x08));
-            BinaryPrimitives.WriteInt64BigEndian(batch[35..], logAppendTime);
-            BinaryPrimitives.WriteUInt32BigEndian(batch[RecordBatch.CrcOffset..], Crc32C.Compute(batch[RecordBatch.AttributesOffset..]));
+            var header = new MutableRecordBatchHeader(batch);
+            header.TimestampType = Protocol.Records.TimestampType.LogAppendTime;
+            header.MaxTimestamp = logAppendTime;
+            header.UpdateCrc();
         }
 
         try

@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-
 namespace Moldau.Protocol.Records;
 
 /// <summary>The compression codec in a batch's attributes (bits 0-2).</summary>
@@ -22,45 +20,25 @@ public enum CompressionType
 }
 
 /// <summary>
-/// A view over the bytes of one RecordBatch v2 (magic 2), the unit Kafka stores and serves.
+/// A view over the bytes of one whole RecordBatch v2 (magic 2), the unit Kafka stores and serves.
+/// The header fields are read through <see cref="RecordBatchHeader"/>, where the layout is drawn.
 /// </summary>
-/// <remarks>
-/// <code>
-///  offset  size  field
-///  0       8     base_offset            \ rewritten by the broker on append;
-///  8       4     batch_length            | outside the CRC
-///  12      4     partition_leader_epoch /
-///  16      1     magic (2)
-///  17      4     crc (CRC-32C of bytes 21..end)
-///  21      2     attributes: bits 0-2 compression, 3 timestamp type, 4 transactional,
-///                5 control, 6 delete horizon
-///  23      4     last_offset_delta
-///  27      8     base_timestamp
-///  35      8     max_timestamp
-///  43      8     producer_id
-///  51      2     producer_epoch
-///  53      4     base_sequence
-///  57      4     record_count
-///  61      ...   records (compressed as a whole when attributes say so)
-/// </code>
-/// batch_length counts the bytes after itself, so a batch is batch_length + 12 bytes long.
-/// </remarks>
 public readonly struct RecordBatch
 {
     /// <summary>Bytes before the records.</summary>
-    public const int HeaderSize = 61;
+    public const int HeaderSize = RecordBatchHeader.Size;
 
     /// <summary>Bytes of base_offset and batch_length, not counted by batch_length.</summary>
-    public const int LogOverhead = 12;
+    public const int LogOverhead = RecordBatchHeader.LogOverhead;
 
     /// <summary>Offset of the magic byte.</summary>
-    public const int MagicOffset = 16;
+    public const int MagicOffset = RecordBatchHeader.MagicAt;
 
     /// <summary>Offset of the CRC.</summary>
-    public const int CrcOffset = 17;
+    public const int CrcOffset = RecordBatchHeader.CrcAt;
 
     /// <summary>Offset of the attributes, where the CRC's coverage starts.</summary>
-    public const int AttributesOffset = 21;
+    public const int AttributesOffset = RecordBatchHeader.AttributesAt;
 
     private readonly ReadOnlyMemory<byte> _bytes;
 
@@ -75,88 +53,88 @@ public readonly struct RecordBatch
         _bytes = bytes;
     }
 
-    private ReadOnlySpan<byte> S => _bytes.Span;
+    /// <summary>The header's fields.</summary>
+    public RecordBatchHeader Header => new(_bytes.Span);
 
     /// <summary>The batch's bytes.</summary>
     public ReadOnlyMemory<byte> Bytes => _bytes;
 
     /// <summary>Offset of the first record.</summary>
-    public long BaseOffset => BinaryPrimitives.ReadInt64BigEndian(S);
+    public long BaseOffset => Header.BaseOffset;
 
     /// <summary>Bytes after the batch_length field.</summary>
-    public int BatchLength => BinaryPrimitives.ReadInt32BigEndian(S[8..]);
+    public int BatchLength => Header.BatchLength;
 
     /// <summary>The whole batch's size in bytes.</summary>
     public int TotalSize => BatchLength + LogOverhead;
 
     /// <summary>The leader epoch the broker stamped on append.</summary>
-    public int PartitionLeaderEpoch => BinaryPrimitives.ReadInt32BigEndian(S[12..]);
+    public int PartitionLeaderEpoch => Header.PartitionLeaderEpoch;
 
     /// <summary>The format version; 2 here.</summary>
-    public byte Magic => S[MagicOffset];
+    public byte Magic => Header.Magic;
 
     /// <summary>The stored CRC-32C.</summary>
-    public uint Crc => BinaryPrimitives.ReadUInt32BigEndian(S[CrcOffset..]);
+    public uint Crc => Header.Crc;
 
     /// <summary>The attribute bits.</summary>
-    public short Attributes => BinaryPrimitives.ReadInt16BigEndian(S[AttributesOffset..]);
+    public short Attributes => Header.Attributes;
 
     /// <summary>The codec of the records.</summary>
-    public CompressionType Compression => (CompressionType)(Attributes & 0x07);
+    public CompressionType Compression => Header.Compression;
 
     /// <summary>True when timestamps are log-append time (else create time).</summary>
-    public bool IsLogAppendTime => (Attributes & 0x08) != 0;
+    public bool IsLogAppendTime => Header.IsLogAppendTime;
 
     /// <summary>True for a transactional batch.</summary>
-    public bool IsTransactional => (Attributes & 0x10) != 0;
+    public bool IsTransactional => Header.IsTransactional;
 
     /// <summary>True for a control batch (transaction markers, KRaft control records).</summary>
-    public bool IsControl => (Attributes & 0x20) != 0;
+    public bool IsControl => Header.IsControl;
 
     /// <summary>True when base_timestamp holds a delete horizon (compaction).</summary>
-    public bool HasDeleteHorizon => (Attributes & 0x40) != 0;
+    public bool HasDeleteHorizon => Header.HasDeleteHorizon;
 
     /// <summary>Offset delta of the last record.</summary>
-    public int LastOffsetDelta => BinaryPrimitives.ReadInt32BigEndian(S[23..]);
+    public int LastOffsetDelta => Header.LastOffsetDelta;
 
     /// <summary>Offset of the last record.</summary>
-    public long LastOffset => BaseOffset + LastOffsetDelta;
+    public long LastOffset => Header.LastOffset;
 
     /// <summary>Timestamp of the first record.</summary>
-    public long BaseTimestamp => BinaryPrimitives.ReadInt64BigEndian(S[27..]);
+    public long BaseTimestamp => Header.BaseTimestamp;
 
     /// <summary>The largest timestamp in the batch.</summary>
-    public long MaxTimestamp => BinaryPrimitives.ReadInt64BigEndian(S[35..]);
+    public long MaxTimestamp => Header.MaxTimestamp;
 
     /// <summary>The idempotent or transactional producer's id, -1 if none.</summary>
-    public long ProducerId => BinaryPrimitives.ReadInt64BigEndian(S[43..]);
+    public long ProducerId => Header.ProducerId;
 
     /// <summary>The producer's epoch.</summary>
-    public short ProducerEpoch => BinaryPrimitives.ReadInt16BigEndian(S[51..]);
+    public short ProducerEpoch => Header.ProducerEpoch;
 
     /// <summary>Sequence number of the first record.</summary>
-    public int BaseSequence => BinaryPrimitives.ReadInt32BigEndian(S[53..]);
+    public int BaseSequence => Header.BaseSequence;
 
     /// <summary>Number of records.</summary>
-    public int RecordCount => BinaryPrimitives.ReadInt32BigEndian(S[57..]);
+    public int RecordCount => Header.RecordCount;
 
     /// <summary>The records section (compressed when <see cref="Compression"/> says so).</summary>
     public ReadOnlyMemory<byte> RecordsSection => _bytes[HeaderSize..];
 
     /// <summary>True when the stored CRC matches the bytes from attributes to the end.</summary>
-    public bool IsCrcValid() => Crc32C.Compute(S[AttributesOffset..]) == Crc;
+    public bool IsCrcValid() => Header.IsCrcValid();
 
     /// <summary>The records of the batch, decompressed first when the batch is compressed.</summary>
     public RecordEnumerator GetRecords() =>
         new(Compression == CompressionType.None ? RecordsSection : RecordCompression.Decompress(Compression, RecordsSection), RecordCount);
 
     /// <summary>Writes the base offset into a batch's bytes (not covered by the CRC).</summary>
-    public static void SetBaseOffset(Span<byte> batch, long baseOffset) => BinaryPrimitives.WriteInt64BigEndian(batch, baseOffset);
+    public static void SetBaseOffset(Span<byte> batch, long baseOffset) => new MutableRecordBatchHeader(batch).BaseOffset = baseOffset;
 
     /// <summary>Writes the partition leader epoch into a batch's bytes (not covered by the CRC).</summary>
-    public static void SetPartitionLeaderEpoch(Span<byte> batch, int epoch) => BinaryPrimitives.WriteInt32BigEndian(batch[12..], epoch);
+    public static void SetPartitionLeaderEpoch(Span<byte> batch, int epoch) => new MutableRecordBatchHeader(batch).PartitionLeaderEpoch = epoch;
 
     /// <summary>Reads the total size a batch declares at the start of <paramref name="bytes"/>, or -1 when fewer than 12 bytes.</summary>
-    public static long DeclaredSize(ReadOnlySpan<byte> bytes) =>
-        bytes.Length < LogOverhead ? -1 : (long)BinaryPrimitives.ReadInt32BigEndian(bytes[8..]) + LogOverhead;
+    public static long DeclaredSize(ReadOnlySpan<byte> bytes) => RecordBatchHeader.DeclaredSize(bytes);
 }

@@ -75,12 +75,13 @@ public static class RecordBatchBuilder
             var compressed = new byte[RecordBatch.HeaderSize + section.Length];
             bytes.AsSpan(0, RecordBatch.HeaderSize).CopyTo(compressed);
             section.CopyTo(compressed, RecordBatch.HeaderSize);
-            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(compressed.AsSpan(8), compressed.Length - RecordBatch.LogOverhead);
-            System.Buffers.Binary.BinaryPrimitives.WriteInt16BigEndian(compressed.AsSpan(RecordBatch.AttributesOffset), (short)((attributes & ~0x07) | (int)compression));
+            var header = new MutableRecordBatchHeader(compressed);
+            header.BatchLength = compressed.Length - RecordBatch.LogOverhead;
+            header.Compression = compression;
             bytes = compressed;
         }
 
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(RecordBatch.CrcOffset), Crc32C.Compute(bytes.AsSpan(RecordBatch.AttributesOffset)));
+        new MutableRecordBatchHeader(bytes).UpdateCrc();
         return bytes;
     }
 

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 
 namespace Moldau.Protocol.Records;
 
@@ -186,7 +185,8 @@ public static class RecordBatchValidator
             return records.Length == 0 ? ErrorCode.InvalidRecord : ErrorCode.CorruptMessage;
         }
 
-        var magic = records[RecordBatch.MagicOffset];
+        var header = new RecordBatchHeader(records);
+        var magic = header.Magic;
         if (magic is 0 or 1)
         {
             reason = $"magic {magic} (the message formats before 0.11) is not accepted";
@@ -210,15 +210,14 @@ public static class RecordBatchValidator
             return ErrorCode.InvalidRecord;
         }
 
-        var crc = BinaryPrimitives.ReadUInt32BigEndian(records[RecordBatch.CrcOffset..]);
-        if (Crc32C.Compute(records[RecordBatch.AttributesOffset..]) != crc)
+        if (!header.IsCrcValid())
         {
             return ErrorCode.CorruptMessage;
         }
 
         // The order and the words of Kafka's LogValidator.validateBatch.
-        var count = BinaryPrimitives.ReadInt32BigEndian(records[57..]);
-        var lastOffsetDelta = BinaryPrimitives.ReadInt32BigEndian(records[23..]);
+        var count = header.RecordCount;
+        var lastOffsetDelta = header.LastOffsetDelta;
         if (lastOffsetDelta < 0)
         {
             reason = $"Batch has an invalid offset range: last offset delta {lastOffsetDelta}";
@@ -237,21 +236,20 @@ public static class RecordBatchValidator
             return ErrorCode.InvalidRecord;
         }
 
-        var attributes = BinaryPrimitives.ReadInt16BigEndian(records[RecordBatch.AttributesOffset..]);
-        if ((attributes & 0x07) > (int)CompressionType.Zstd)
+        if (header.Compression > CompressionType.Zstd)
         {
-            reason = $"Unknown compression type id: {attributes & 0x07}";
+            reason = $"Unknown compression type id: {(int)header.Compression}";
             return ErrorCode.InvalidRecord;
         }
 
-        if ((attributes & 0x20) != 0)
+        if (header.IsControl)
         {
             reason = "Clients are not allowed to write control records";
             return ErrorCode.InvalidRecord;
         }
 
-        var producerId = BinaryPrimitives.ReadInt64BigEndian(records[43..]);
-        var baseSequence = BinaryPrimitives.ReadInt32BigEndian(records[53..]);
+        var producerId = header.ProducerId;
+        var baseSequence = header.BaseSequence;
         if (producerId >= 0 && baseSequence < 0)
         {
             reason = $"Invalid sequence number {baseSequence} in record batch with producerId {producerId}";
@@ -299,13 +297,13 @@ public ref struct RecordBatchEnumerator
     {
         var rest = _bytes[_next..];
         var declared = RecordBatch.DeclaredSize(rest);
-        if (declared < RecordBatch.HeaderSize || declared > rest.Length || rest[RecordBatch.MagicOffset] != 2)
+        if (declared < RecordBatch.HeaderSize || declared > rest.Length || new RecordBatchHeader(rest).Magic != 2)
         {
             return false;
         }
 
         var batch = rest[..(int)declared];
-        if (_checkCrc && Crc32C.Compute(batch[RecordBatch.AttributesOffset..]) != BinaryPrimitives.ReadUInt32BigEndian(batch[RecordBatch.CrcOffset..]))
+        if (_checkCrc && !new RecordBatchHeader(batch).IsCrcValid())
         {
             return false;
         }
