@@ -30,6 +30,9 @@ public class HotPathBenchmarks
     private readonly byte[] _scratch = new byte[64 * 1024];
     private readonly List<byte[]> _rented = [];
 
+    // As in the broker: one storage runtime (four flusher and four reader threads) for both logs.
+    private readonly StorageRuntime _storage = new();
+
     [GlobalSetup]
     public void Setup()
     {
@@ -66,9 +69,9 @@ public class HotPathBenchmarks
         }
 
         _bufferedDir = Path.Combine(Path.GetTempPath(), "moldau-bench-" + Guid.NewGuid().ToString("N")[..8]);
-        _bufferedLog = PartitionLog.Open(_bufferedDir, new PartitionLogOptions { SyncBeforeAck = false, SegmentBytes = 256L << 20, DirectIo = false }, TimeProvider.System);
+        _bufferedLog = PartitionLog.Open(_bufferedDir, new PartitionLogOptions { SyncBeforeAck = false, SegmentBytes = 256L << 20, DirectIo = false }, TimeProvider.System, _storage);
         _dir = Path.Combine(Path.GetTempPath(), "moldau-bench-" + Guid.NewGuid().ToString("N")[..8]);
-        _log = PartitionLog.Open(_dir, new PartitionLogOptions { SyncBeforeAck = false, SegmentBytes = 256L << 20 }, TimeProvider.System);
+        _log = PartitionLog.Open(_dir, new PartitionLogOptions { SyncBeforeAck = false, SegmentBytes = 256L << 20 }, TimeProvider.System, _storage);
         for (var i = 0; i < 1000; i++)
         {
             _log.Append(_batch.ToArray(), 0);
@@ -80,6 +83,7 @@ public class HotPathBenchmarks
     {
         _log?.Dispose();
         _bufferedLog?.Dispose();
+        _storage.Dispose();
         Directory.Delete(_dir, recursive: true);
         Directory.Delete(_bufferedDir, recursive: true);
     }

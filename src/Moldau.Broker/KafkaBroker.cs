@@ -61,6 +61,12 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     private readonly ReusePool<FetchExchange> _fetchExchanges = new();
     private readonly List<LogDirectoryLock> _dirLocks = [];
 
+    // The storage engine's buffers, threads and timers for this broker's logs alone: closed after them.
+    private readonly StorageRuntime _storage = new();
+
+    /// <summary>The storage runtime this broker's logs share, disposed with the broker.</summary>
+    internal StorageRuntime Storage => _storage;
+
     /// <summary>Creates a broker over <paramref name="options"/>; call <see cref="Start"/> before serving.</summary>
     public KafkaBroker(BrokerOptions options, ILoggerFactory loggers, TimeProvider time)
     {
@@ -89,7 +95,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         }
 
         var clusterId = ClusterIdentity.LoadOrCreate(_options.LogDirs, _options.NodeId);
-        var topics = new TopicRegistry(_options, _log, _time);
+        var topics = new TopicRegistry(_options, _log, _time, _storage);
         topics.Load();
         _state = new BrokerState(_options, topics, clusterId, _time, _log);
         _metadata = new MetadataHandler(_state);
@@ -604,6 +610,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
 
         _state?.Topics.Dispose();
         _state = null;
+        _storage.Dispose();
         ReleaseLogDirs();
     }
 

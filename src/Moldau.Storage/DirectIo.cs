@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
@@ -29,9 +28,6 @@ internal static class DirectIo
     private const int ReadWrite = 0x2;
     private const int CloseOnExec = 0x80000;
 
-    private static readonly ConcurrentBag<AlignedBuffer> s_pool = [];
-    private static int s_pooled;
-
     /// <summary>Opens <paramref name="path"/> for direct I/O, or returns null where that is not possible (not Linux, a file system without it).</summary>
     public static SafeFileHandle? TryOpen(string path)
     {
@@ -61,43 +57,14 @@ internal static class DirectIo
     /// <summary>Rounds <paramref name="position"/> up to a block boundary.</summary>
     public static long AlignUp(long position) => (position + BlockSize - 1) & ~(long)(BlockSize - 1);
 
-    /// <summary>A <see cref="ChunkSize"/> buffer, aligned, from the pool.</summary>
-    public static AlignedBuffer Rent()
-    {
-        if (s_pool.TryTake(out var buffer))
-        {
-            Interlocked.Decrement(ref s_pooled);
-            return buffer;
-        }
-
-        return new AlignedBuffer(ChunkSize);
-    }
-
-    /// <summary>
-    /// Gives a buffer from <see cref="Rent"/> back. The pool keeps enough for the appends, reads
-    /// and read-ahead going on at once: memory the process touched once stays cheap to reuse,
-    /// while fresh memory costs a page fault per page again.
-    /// </summary>
-    public static void Return(AlignedBuffer buffer)
-    {
-        if (Interlocked.Increment(ref s_pooled) <= 64)
-        {
-            s_pool.Add(buffer);
-        }
-        else
-        {
-            Interlocked.Decrement(ref s_pooled);
-            buffer.Dispose();
-        }
-    }
-
     /// <summary>
     /// Reads <paramref name="destination"/>'s length from <paramref name="position"/> of a direct
-    /// handle, through aligned pooled buffers. Returns the bytes read (fewer at the end of the file).
+    /// handle, through an aligned buffer from <paramref name="pool"/>. Returns the bytes read (fewer
+    /// at the end of the file).
     /// </summary>
-    public static int Read(SafeFileHandle handle, Span<byte> destination, long position)
+    public static int Read(AlignedBufferPool pool, SafeFileHandle handle, Span<byte> destination, long position)
     {
-        var buffer = Rent();
+        var buffer = pool.Rent();
         try
         {
             var done = 0;
@@ -126,7 +93,7 @@ internal static class DirectIo
         }
         finally
         {
-            Return(buffer);
+            pool.Return(buffer);
         }
     }
 
@@ -150,55 +117,4 @@ internal static class DirectIo
 
     private const int KeepSize = 0x1;
     private const int PunchHole = 0x2;
-
-}
-
-/// <summary>
-/// Native memory aligned to <see cref="DirectIo.BlockSize"/>, freed when disposed. Buffers live
-/// in the pool (or with a segment's read-ahead, or a thread's read window) and are disposed
-/// explicitly; there is no finalizer, so no span over one can outlive its memory.
-/// </summary>
-internal sealed unsafe class AlignedBuffer : System.Buffers.MemoryManager<byte>
-{
-    private byte* _memory;
-
-    public AlignedBuffer(int length)
-    {
-        Length = length;
-        _memory = (byte*)NativeMemory.AlignedAlloc((nuint)length, DirectIo.BlockSize);
-        GC.AddMemoryPressure(length);
-    }
-
-    /// <summary>Bytes in the buffer.</summary>
-    public int Length { get; }
-
-    /// <summary>The whole buffer.</summary>
-    public Span<byte> Span => new(_memory, Length);
-
-    /// <inheritdoc/>
-    public override Span<byte> GetSpan() => Span;
-
-    /// <inheritdoc/>
-    public override System.Buffers.MemoryHandle Pin(int elementIndex = 0) => new(_memory + elementIndex);
-
-    /// <inheritdoc/>
-    public override void Unpin()
-    {
-    }
-
-    /// <summary>Frees the memory.</summary>
-    public void Dispose() => ((IDisposable)this).Dispose();
-
-    /// <inheritdoc/>
-    protected override void Dispose(bool disposing) => Free();
-
-    private void Free()
-    {
-        if (_memory is not null)
-        {
-            NativeMemory.AlignedFree(_memory);
-            _memory = null;
-            GC.RemoveMemoryPressure(Length);
-        }
-    }
 }

@@ -11,12 +11,15 @@ public static class DirectorySync
     private const int ReadOnlyDirectory = 0x10000; // O_RDONLY | O_DIRECTORY on Linux
 
     /// <summary>Syncs <paramref name="directory"/>; throws <see cref="IOException"/> when the fsync fails.</summary>
-    public static void Sync(string directory)
+    public static void Sync(string directory) => Sync(directory, files: null);
+
+    /// <summary>As <see cref="Sync(string)"/>, through a runtime's file layer (which a power-loss test observes).</summary>
+    internal static void Sync(string directory, FileLayer? files)
     {
-        FileLayer.BeforeWrite(directory);
+        files?.BeforeWrite(directory);
         if (!OperatingSystem.IsLinux())
         {
-            FileLayer.DirectorySynced(directory);
+            files?.DirectorySynced(directory);
             return;
         }
 
@@ -33,7 +36,7 @@ public static class DirectorySync
                 throw new IOException($"fsync of directory {directory} failed (errno {Marshal.GetLastPInvokeError()})");
             }
 
-            FileLayer.DirectorySynced(directory);
+            files?.DirectorySynced(directory);
         }
         finally
         {

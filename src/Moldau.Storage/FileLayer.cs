@@ -1,28 +1,28 @@
 namespace Moldau.Storage;
 
 /// <summary>
-/// A seam over the storage engine's file operations, for tests that simulate a power loss. In
-/// production no observer is installed and each hook is one null check. An observer sees every
-/// segment write, file creation and successful fsync (of a file up to a length, or of a
-/// directory), and may refuse writes, as a machine that lost power does: a test then throws away
-/// whatever was not synced and recovers from what remains.
+/// A seam over the storage engine's file operations, for tests that simulate a power loss; one per
+/// <see cref="StorageRuntime"/>. In production no observer is installed and each hook is one null
+/// check. An observer sees every segment write, file creation and successful fsync (of a file up
+/// to a length, or of a directory), and may refuse writes, as a machine that lost power does: a
+/// test then throws away whatever was not synced and recovers from what remains.
 /// </summary>
-internal static class FileLayer
+internal sealed class FileLayer(IFileLayerObserver? observer)
 {
-    /// <summary>The installed observer, or null.</summary>
-    public static IFileLayerObserver? Observer { get; set; }
+    /// <summary>The observer, or null.</summary>
+    public IFileLayerObserver? Observer { get; } = observer;
 
     /// <summary>Before a write to <paramref name="path"/>: throws when the observer refuses it.</summary>
-    public static void BeforeWrite(string path) => Observer?.BeforeWrite(path);
+    public void BeforeWrite(string path) => Observer?.BeforeWrite(path);
 
     /// <summary>A file was created (its directory entry is durable only after a directory sync).</summary>
-    public static void Created(string path) => Observer?.Created(path);
+    public void Created(string path) => Observer?.Created(path);
 
     /// <summary>An fsync of <paramref name="path"/> succeeded; the first <paramref name="length"/> bytes are durable.</summary>
-    public static void Synced(string path, long length) => Observer?.Synced(path, length);
+    public void Synced(string path, long length) => Observer?.Synced(path, length);
 
     /// <summary>An fsync of the directory succeeded: the entries in it are durable.</summary>
-    public static void DirectorySynced(string directory) => Observer?.DirectorySynced(directory);
+    public void DirectorySynced(string directory) => Observer?.DirectorySynced(directory);
 }
 
 /// <summary>What a <see cref="FileLayer"/> observer sees.</summary>

@@ -159,7 +159,7 @@ public sealed partial class PartitionLog
             File.Move(swap, old.Path, overwrite: true);
 
             // Opening the file rebuilds the segment's index; the producer state already holds every batch.
-            var (segment, _) = LogSegment.Recover(old.Path, old.BaseOffset, _options.IndexIntervalBytes, new ProducerStateTable(), _options.DirectIo);
+            var (segment, _) = SegmentRecovery.Recover(old.Path, old.BaseOffset, _options.IndexIntervalBytes, new ProducerStateTable(), _runtime, _options.DirectIo);
             var next = (LogSegment[])_segments.Clone();
             next[index] = segment;
             _segments = next;

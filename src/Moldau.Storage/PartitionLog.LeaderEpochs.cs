@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Moldau.Protocol.Records;
 
 namespace Moldau.Storage;
@@ -77,10 +76,11 @@ public sealed partial class PartitionLog
             for (long position = 0; position + RecordBatch.HeaderSize <= size; position += RecordBatch.DeclaredSize(header))
             {
                 segment.Read(header, position);
-                var epoch = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(12));
+                var batch = new RecordBatchHeader(header);
+                var epoch = batch.PartitionLeaderEpoch;
                 if (epoch >= 0 && (starts.Count == 0 || epoch > starts[^1].Epoch))
                 {
-                    starts.Add(new EpochEntry(epoch, BinaryPrimitives.ReadInt64BigEndian(header)));
+                    starts.Add(new EpochEntry(epoch, batch.BaseOffset));
                 }
             }
         }

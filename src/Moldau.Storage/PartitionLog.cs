@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Moldau.Protocol.Records;
 
 namespace Moldau.Storage;
@@ -36,10 +35,14 @@ public sealed partial class PartitionLog : IDisposable
     private volatile bool _directoryDirty;
     private TaskCompletionSource? _lingerWake;
     private bool _wanted;
+    private readonly StorageRuntime _runtime;
+    private readonly bool _ownsRuntime;
 
-    private PartitionLog(string directory, PartitionLogOptions options, LogSegment[] segments, ProducerStateTable producers, TimeProvider time)
+    private PartitionLog(string directory, PartitionLogOptions options, LogSegment[] segments, ProducerStateTable producers, TimeProvider time, StorageRuntime runtime, bool ownsRuntime)
     {
         _time = time;
+        _runtime = runtime;
+        _ownsRuntime = ownsRuntime;
         _producers = producers;
         Directory = directory;
         _options = options;
@@ -80,209 +83,6 @@ public sealed partial class PartitionLog : IDisposable
     /// </summary>
     public string? CorruptionAfterCleanStop { get; private set; }
 
-    /// <summary>Opens (or creates) the log in <paramref name="directory"/>, recovering a torn tail.</summary>
-    public static PartitionLog Open(string directory, PartitionLogOptions options, TimeProvider time)
-    {
-        ArgumentNullException.ThrowIfNull(time);
-        System.IO.Directory.CreateDirectory(directory);
-
-        // Segments retired before a stop were waiting out their delete delay: they go now.
-        foreach (var retired in System.IO.Directory.GetFiles(directory, "*" + LogSegment.DeletedSuffix))
-        {
-            File.Delete(retired);
-        }
-
-        // A cleaning pass the process did not finish: completed or dropped (PartitionLog.Cleaning.cs).
-        CompleteInterruptedCleaning(directory);
-
-        var files = System.IO.Directory.GetFiles(directory, "*.log")
-            .Select(p => (Path: p, Base: long.TryParse(System.IO.Path.GetFileNameWithoutExtension(p), out var b) ? b : -1))
-            .Where(f => f.Base >= 0)
-            .OrderBy(f => f.Base)
-            .ToList();
-        var segments = new List<LogSegment>();
-        var producers = new ProducerStateTable();
-        long truncated = 0;
-        var recoveryLeftAHole = false;
-        string? corruption = null;
-        var snapshots = SnapshotFiles(directory);
-        var proven = ProvenLogEnd(directory, files, snapshots, options.RecoveryPoint);
-        if (options.CleanShutdown)
-        {
-            // The marker promises whole batches; the last segment's tail (the batches after its
-            // last index entry) is checked against their CRCs all the same, which costs at most an
-            // index interval and a batch. Earlier segments are trusted as Kafka trusts them.
-            for (var i = 0; i < files.Count; i++)
-            {
-                var (path, baseOffset) = files[i];
-                var (segment, corruptAt) = LogSegment.Load(path, baseOffset, options.IndexIntervalBytes, options.DirectIo, verifyTail: i == files.Count - 1);
-                segments.Add(segment);
-                if (corruptAt >= 0)
-                {
-                    corruption ??= $"{path} is corrupt at position {corruptAt} although the log was closed cleanly";
-                    truncated += Math.Max(1, new FileInfo(path).Length - corruptAt);
-                }
-            }
-
-            // The producer state: the latest snapshot at or below the log end, then the batches after it.
-            var end = segments.Count > 0 ? segments[^1].NextOffset : 0;
-            var from = segments.Count > 0 ? segments[0].BaseOffset : 0;
-            foreach (var (path, offset) in snapshots.Where(s => s.Offset <= end).OrderByDescending(s => s.Offset))
-            {
-                if (producers.LoadSnapshot(path))
-                {
-                    from = offset;
-                    break;
-                }
-            }
-
-            ReplayProducerState(segments, from, producers);
-        }
-        else
-        {
-            // Segments that end at or below the recovery point were durable, indexes included,
-            // before the stop: they are loaded as they are. The rest are read through.
-            var trusted = 0;
-            while (trusted + 1 < files.Count && files[trusted + 1].Base <= options.RecoveryPoint)
-            {
-                segments.Add(LogSegment.Load(files[trusted].Path, files[trusted].Base, options.IndexIntervalBytes, options.DirectIo));
-                trusted++;
-            }
-
-            ReplayProducerState(segments, 0, producers);
-            foreach (var (path, baseOffset) in files.Skip(trusted))
-            {
-                if (truncated > 0)
-                {
-                    // Segments after a torn one can't be trusted to follow on: they go.
-                    File.Delete(path);
-                    continue;
-                }
-
-                var (segment, cut) = LogSegment.Recover(path, baseOffset, options.IndexIntervalBytes, producers, options.DirectIo);
-                segments.Add(segment);
-                truncated += cut;
-            }
-
-            // An empty last segment whose base lies past the end of the one before it: the file's
-            // directory entry reached the disk (a journal commit can do that without our directory
-            // fsync) while the tail of the previous segment did not. The offsets between were
-            // assigned before the stop and are gone. They are not handed out again (the log end stays
-            // at the empty segment's base, a hole readers step over); the loss counts as a cut, so
-            // the partition gets a new leader epoch. (A compacted log can leave the same shape
-            // legitimately; a needless epoch bump only makes clients check their positions.)
-            recoveryLeftAHole = segments.Count > 1 && segments[^1].Size == 0 && segments[^2].NextOffset < segments[^1].BaseOffset;
-        }
-
-        if (segments.Count == 0)
-        {
-            segments.Add(LogSegment.Create(directory, options.InitialOffset, options.IndexIntervalBytes, options.DirectIo));
-        }
-
-        // Offsets are never handed out twice: when less is left than the files prove was there
-        // (a cut after a clean stop, segments dropped after a torn one), the log goes on from what
-        // they prove, past a hole that readers step over.
-        if (proven > segments[^1].NextOffset)
-        {
-            if (segments[^1].Size == 0)
-            {
-                segments[^1].DisposeAndDelete();
-                segments.RemoveAt(segments.Count - 1);
-            }
-
-            segments.Add(LogSegment.Create(directory, proven, options.IndexIntervalBytes, options.DirectIo));
-            recoveryLeftAHole = true;
-        }
-
-        // Snapshots are only trusted right after a clean stop; a later one is written at the next.
-        // (They go only once a segment named past the offsets they prove exists.)
-        foreach (var (path, _) in snapshots)
-        {
-            File.Delete(path);
-        }
-
-        // What survived on disk becomes the high watermark only once it is fsynced: after a kill -9
-        // the page cache may still hold writes that were never synced.
-        foreach (var s in segments)
-        {
-            s.Flush();
-        }
-
-        DirectorySync.Sync(directory);
-        // Closed segments whose index files were just rebuilt: synced too, so that all of the log
-        // is below the recovery point from here on.
-        if (!options.CleanShutdown)
-        {
-            foreach (var s in segments.Take(segments.Count - 1))
-            {
-                s.FlushIndexes();
-            }
-        }
-
-        var log = new PartitionLog(directory, options, [.. segments], producers, time)
-        {
-            RecoveredTruncatedBytes = truncated,
-            RecoveryLostRecords = truncated > 0 || recoveryLeftAHole,
-            CorruptionAfterCleanStop = corruption,
-        };
-        log._recoveryPoint = log.LogEndOffset;
-        log._cleanedUpTo = Math.Clamp(options.CleanedUpTo, 0, log.LogEndOffset);
-        log.LoadLeaderEpochs();
-        return log;
-    }
-
-    /// <summary>
-    /// The log end the files on disk prove was reached, whatever is left of the batches: the base
-    /// offsets in segment names, the last entry of each offset index, producer snapshots (named by
-    /// the log end at a clean stop), the start of the newest leader epoch, and the recovery point.
-    /// </summary>
-    private static long ProvenLogEnd(string directory, List<(string Path, long Base)> files, List<(string Path, long Offset)> snapshots, long recoveryPoint)
-    {
-        // The checkpoint is kept by topic name: it speaks for this directory only when it has segments.
-        var proven = files.Count > 0 ? Math.Max(0, recoveryPoint) : 0;
-        foreach (var (path, baseOffset) in files)
-        {
-            proven = Math.Max(proven, Math.Max(baseOffset, LogSegment.IndexedEnd(path, baseOffset)));
-        }
-
-        foreach (var (_, offset) in snapshots)
-        {
-            proven = Math.Max(proven, offset);
-        }
-
-        if (LeaderEpochCache.Load(directory) is { Entries: [.., var newest] })
-        {
-            proven = Math.Max(proven, newest.StartOffset);
-        }
-
-        return proven;
-    }
-
-    private static List<(string Path, long Offset)> SnapshotFiles(string directory) =>
-        System.IO.Directory.GetFiles(directory, "*.snapshot")
-            .Select(p => (Path: p, Offset: long.TryParse(System.IO.Path.GetFileNameWithoutExtension(p), out var o) ? o : -1))
-            .Where(f => f.Offset >= 0)
-            .ToList();
-
-    /// <summary>Feeds the producer state the headers of the batches at or after <paramref name="from"/>.</summary>
-    private static void ReplayProducerState(List<LogSegment> segments, long from, ProducerStateTable producers)
-    {
-        var header = new byte[RecordBatch.HeaderSize];
-        foreach (var segment in segments.Where(s => s.NextOffset > from))
-        {
-            var size = segment.Size;
-            for (var position = segment.LookupPosition(from); position + RecordBatch.HeaderSize <= size; position += RecordBatch.DeclaredSize(header))
-            {
-                segment.Read(header, position);
-                var last = BinaryPrimitives.ReadInt64BigEndian(header) + BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(23));
-                if (last >= from && ProducerStateTable.Tracks(header))
-                {
-                    producers.Update(header);
-                }
-            }
-        }
-    }
-
     /// <summary>
     /// Appends one validated batch: rewrites its base offset to the log end and its partition
     /// leader epoch (both outside the CRC) in place, writes it, and returns its base offset. A
@@ -304,10 +104,11 @@ public sealed partial class PartitionLog : IDisposable
             }
 
             var baseOffset = _logEndOffset;
-            RecordBatch.SetBaseOffset(batch, baseOffset);
-            RecordBatch.SetPartitionLeaderEpoch(batch, leaderEpoch);
+            var header = new MutableRecordBatchHeader(batch);
+            header.BaseOffset = baseOffset;
+            header.PartitionLeaderEpoch = leaderEpoch;
             RecordEpochStart(leaderEpoch, baseOffset);
-            var next = baseOffset + BinaryPrimitives.ReadInt32BigEndian(batch[23..]) + 1;
+            var next = baseOffset + new RecordBatchHeader(batch).LastOffsetDelta + 1;
             var active = _segments[^1];
             try
             {
@@ -315,7 +116,7 @@ public sealed partial class PartitionLog : IDisposable
                 {
                     active.OnRolled();
                     _indexesToSync.Enqueue(active);
-                    active = LogSegment.Create(Directory, baseOffset, _options.IndexIntervalBytes, _options.DirectIo);
+                    active = LogSegment.Create(Directory, baseOffset, _options.IndexIntervalBytes, _runtime, _options.DirectIo);
                     active.Created = _time.GetUtcNow();
                     _segments = [.. _segments, active];
                     _directoryDirty = true;
@@ -394,337 +195,6 @@ public sealed partial class PartitionLog : IDisposable
         }
     }
 
-    // Kafka's own flush settings (flush.messages / flush.ms and the broker's log.flush.interval.*),
-    // in force when set: the page cache is trusted between flushes, as in Kafka.
-    private long _unflushedMessages;
-    private bool _flushTimerPending;
-
-    /// <summary>
-    /// After an append under Kafka's flush settings (called under the append lock): fsync at once
-    /// once <c>flush.messages</c> messages are unflushed, as Kafka does in its append path, and
-    /// otherwise within <c>flush.ms</c> of the first unflushed one.
-    /// </summary>
-    private void FlushByKafkaSettings(long messages)
-    {
-        _unflushedMessages += messages;
-        if (_unflushedMessages >= _options.FlushMessages)
-        {
-            try
-            {
-                SyncToDisk();
-                _unflushedMessages = 0;
-                MarkRecoveryPoint(LogEndOffset);
-            }
-            catch (Exception e) when (e is IOException or ObjectDisposedException)
-            {
-                // The batch is written; the next append tries the fsync again.
-            }
-
-            return;
-        }
-
-        if (_options.FlushInterval is { } interval && !_flushTimerPending)
-        {
-            _flushTimerPending = true;
-            _ = FlushAfterIntervalAsync(interval);
-        }
-    }
-
-    private async Task FlushAfterIntervalAsync(TimeSpan interval)
-    {
-        await Task.Delay(interval, _time).ConfigureAwait(false);
-        lock (_appendLock)
-        {
-            _flushTimerPending = false;
-            if (_disposed || _unflushedMessages == 0)
-            {
-                return;
-            }
-
-            _unflushedMessages = 0;
-            try
-            {
-                SyncToDisk();
-                MarkRecoveryPoint(LogEndOffset);
-            }
-            catch (Exception e) when (e is IOException or ObjectDisposedException)
-            {
-                // The next append or interval tries again; the page cache still holds the data.
-            }
-        }
-    }
-
-    /// <summary>Called (on the flushing thread) when the high watermark moved forward.</summary>
-    public Action? OnHighWatermarkAdvanced { get; set; }
-
-    /// <summary>fsyncs every segment now and moves the high watermark to what was written before.</summary>
-    public void Flush()
-    {
-        var target = LogEndOffset;
-        SyncToDisk();
-        MarkDurable(target);
-    }
-
-    /// <summary>
-    /// Completes when everything below <paramref name="offset"/> is fsynced. Group commit: one
-    /// fsync covers every append made before it started, so concurrent acks=all producers share it.
-    /// </summary>
-    public Task WaitDurableAsync(long offset)
-    {
-        if (!_options.SyncBeforeAck || HighWatermark >= offset)
-        {
-            return Task.CompletedTask;
-        }
-
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (_flushLock)
-        {
-            if (HighWatermark >= offset)
-            {
-                return Task.CompletedTask;
-            }
-
-            _durabilityWaiters.Add((offset, done));
-            _lingerWake?.TrySetResult();
-        }
-
-        RequestFlush();
-        return done.Task;
-    }
-
-    /// <summary>
-    /// Starts a flush episode unless one runs. With <paramref name="linger"/> (an acks=1 append,
-    /// nobody waiting yet) the fsync waits up to <see cref="PartitionLogOptions.FlushLinger"/>
-    /// first, so it covers more appends; a durability waiter or a reader cuts the wait short.
-    /// </summary>
-    private void RequestFlush(bool linger = false)
-    {
-        TaskCompletionSource? wake = null;
-        lock (_flushLock)
-        {
-            if (_flushing || _disposed)
-            {
-                return;
-            }
-
-            _flushing = true;
-            if (linger && _options.FlushLinger > TimeSpan.Zero && _durabilityWaiters.Count == 0 && !_wanted)
-            {
-                wake = _lingerWake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            }
-        }
-
-        if (wake is null)
-        {
-            Flusher.Enqueue(FlushLoop);
-        }
-        else
-        {
-            _ = FlushAfterLingerAsync(wake);
-        }
-    }
-
-    /// <summary>
-    /// A reader waits at the high watermark (a fetch, ListOffsets) while appends are not yet
-    /// durable: the pending fsync starts now instead of after its linger.
-    /// </summary>
-    public void RequestDurableSoon()
-    {
-        if (!_options.SyncBeforeAck || HighWatermark >= LogEndOffset)
-        {
-            return;
-        }
-
-        lock (_flushLock)
-        {
-            _wanted = true;
-            _lingerWake?.TrySetResult();
-        }
-
-        RequestFlush();
-    }
-
-    private void FlushLoop()
-    {
-        while (true)
-        {
-            lock (_flushLock)
-            {
-                _wanted = false;
-            }
-
-            var target = LogEndOffset;
-            try
-            {
-                SyncToDisk();
-            }
-            catch (Exception e)
-            {
-                // Waiters stay pending until a later flush succeeds (or the log closes); the
-                // high watermark does not pass data that is not on disk.
-                lock (_flushLock)
-                {
-                    _flushing = false;
-                    foreach (var w in _durabilityWaiters)
-                    {
-                        w.Done.TrySetException(new IOException($"fsync of {Directory} failed: {e.Message}", e));
-                    }
-
-                    _durabilityWaiters.Clear();
-                }
-
-                return;
-            }
-
-            MarkDurable(target);
-            TaskCompletionSource? wake = null;
-            lock (_flushLock)
-            {
-                if (LogEndOffset == target || _disposed)
-                {
-                    _flushing = false;
-                    return;
-                }
-
-                if (_durabilityWaiters.Count == 0 && !_wanted && _options.FlushLinger > TimeSpan.Zero)
-                {
-                    // Only acks=1 appends since, and nobody waits for them: the next fsync may
-                    // gather them for a while instead of running back to back with this one.
-                    wake = _lingerWake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                }
-            }
-
-            if (wake is not null)
-            {
-                _ = FlushAfterLingerAsync(wake);
-                return;
-            }
-        }
-    }
-
-    private async Task FlushAfterLingerAsync(TaskCompletionSource wake)
-    {
-        // An acks=all waiter (WaitDurableAsync) or a reader (RequestDurableSoon) cuts the pause short.
-        using var timer = new CancellationTokenSource(_options.FlushLinger, _time);
-        try
-        {
-            await wake.Task.WaitAsync(timer.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            // The linger ran out.
-        }
-        finally
-        {
-            lock (_flushLock)
-            {
-                _lingerWake = null;
-            }
-
-            Flusher.Enqueue(FlushLoop);
-        }
-    }
-
-    // Segments rolled since the last flush: their index files are synced by the next flush, so
-    // that everything below the recovery point can be trusted without reading it through.
-    private readonly System.Collections.Concurrent.ConcurrentQueue<LogSegment> _indexesToSync = new();
-    private long _recoveryPoint;
-
-    /// <summary>
-    /// The offset below which the log, its closed segments' index files included, is known to be on
-    /// disk: what Kafka keeps in <c>recovery-point-offset-checkpoint</c>.
-    /// </summary>
-    public long RecoveryPoint => Volatile.Read(ref _recoveryPoint);
-
-    /// <summary>
-    /// The one way the log reaches the disk: every segment with unsynced appends, then the
-    /// directory when a segment was created since the last time, then the index files of segments
-    /// rolled since. Data comes before the directory: a new segment's entry must be durable before
-    /// the data in it counts, and should not outlive the unsynced tail of the segment before it.
-    /// </summary>
-    private void SyncToDisk()
-    {
-        var newSegment = _directoryDirty;
-        _directoryDirty = false;
-        try
-        {
-            foreach (var s in _segments)
-            {
-                s.Flush();
-            }
-
-            if (newSegment)
-            {
-                DirectorySync.Sync(Directory);
-            }
-
-            SyncRolledIndexes();
-        }
-        catch
-        {
-            _directoryDirty |= newSegment;
-            throw;
-        }
-    }
-
-    private void SyncRolledIndexes()
-    {
-        while (_indexesToSync.TryPeek(out var segment))
-        {
-            try
-            {
-                segment.FlushIndexes();
-            }
-            catch (ObjectDisposedException)
-            {
-                // Retention or the cleaner took the segment out of the log (and closed it) before
-                // this flush: its index files no longer matter. Left queued, it would fail every flush.
-            }
-
-            _indexesToSync.TryDequeue(out _);
-        }
-    }
-
-    private void MarkRecoveryPoint(long offset)
-    {
-        long current;
-        while ((current = Volatile.Read(ref _recoveryPoint)) < offset && Interlocked.CompareExchange(ref _recoveryPoint, offset, current) != current)
-        {
-        }
-    }
-
-    private void MarkDurable(long target)
-    {
-        MarkRecoveryPoint(target);
-        List<TaskCompletionSource> ready = [];
-        lock (_flushLock)
-        {
-            if (target <= _highWatermark)
-            {
-                return;
-            }
-
-            Volatile.Write(ref _highWatermark, target);
-            _durabilityWaiters.RemoveAll(w =>
-            {
-                if (w.Offset <= target)
-                {
-                    ready.Add(w.Done);
-                    return true;
-                }
-
-                return false;
-            });
-        }
-
-        foreach (var r in ready)
-        {
-            r.TrySetResult();
-        }
-
-        OnHighWatermarkAdvanced?.Invoke();
-    }
-
     /// <summary>
     /// Reads whole batches starting with the one that holds <paramref name="offset"/>, up to
     /// <paramref name="maxBytes"/> (at least one batch when <paramref name="minOneBatch"/>), and
@@ -758,14 +228,13 @@ public sealed partial class PartitionLog : IDisposable
             while (position + RecordBatch.HeaderSize <= size)
             {
                 segment.Read(header, position);
-                var batchSize = RecordBatch.DeclaredSize(header);
-                var lastOffset = BinaryPrimitives.ReadInt64BigEndian(header) + BinaryPrimitives.ReadInt32BigEndian(header[23..]);
-                if (lastOffset >= offset)
+                var batchHeader = new RecordBatchHeader(header);
+                if (batchHeader.LastOffset >= offset)
                 {
                     return ReadFrom(segment, position, size, maxBytes, wholeFirstBatchUpTo, maxOffset, rented);
                 }
 
-                position += batchSize;
+                position += batchHeader.TotalSize;
             }
         }
 
@@ -780,10 +249,11 @@ public sealed partial class PartitionLog : IDisposable
         var want = (int)Math.Min(Math.Max(maxBytes, 0), size - position);
         if (wholeFirstBatchUpTo > want && position + RecordBatch.LogOverhead <= size)
         {
-            Span<byte> header = stackalloc byte[RecordBatch.LogOverhead];
-            segment.Read(header, position);
-            var first = RecordBatch.DeclaredSize(header);
-            if (BinaryPrimitives.ReadInt64BigEndian(header) >= maxOffset || position + first > size)
+            Span<byte> headerBytes = stackalloc byte[RecordBatch.LogOverhead];
+            segment.Read(headerBytes, position);
+            var header = new RecordBatchHeader(headerBytes);
+            var first = header.TotalSize;
+            if (header.BaseOffset >= maxOffset || position + first > size)
             {
                 return ReadOnlyMemory<byte>.Empty;
             }
@@ -810,9 +280,9 @@ public sealed partial class PartitionLog : IDisposable
         var end = 0;
         while (end + RecordBatch.LogOverhead <= read)
         {
-            var batchSize = RecordBatch.DeclaredSize(buffer.AsSpan(end));
-            var baseOffset = BinaryPrimitives.ReadInt64BigEndian(buffer.AsSpan(end));
-            if (end + batchSize > read || baseOffset >= maxOffset)
+            var header = new RecordBatchHeader(buffer.AsSpan(end));
+            var batchSize = header.TotalSize;
+            if (end + batchSize > read || header.BaseOffset >= maxOffset)
             {
                 break;
             }
@@ -862,15 +332,16 @@ public sealed partial class PartitionLog : IDisposable
             for (; position + RecordBatch.HeaderSize <= size; position += RecordBatch.DeclaredSize(header))
             {
                 segment.Read(header, position);
-                var baseOffset = BinaryPrimitives.ReadInt64BigEndian(header);
+                var batchHeader = new RecordBatchHeader(header);
+                var baseOffset = batchHeader.BaseOffset;
                 if (baseOffset >= highWatermark)
                 {
                     return null;
                 }
 
-                var lastOffset = baseOffset + BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(23));
-                var baseTimestamp = BinaryPrimitives.ReadInt64BigEndian(header.AsSpan(27));
-                var maxTimestamp = BinaryPrimitives.ReadInt64BigEndian(header.AsSpan(35));
+                var lastOffset = batchHeader.LastOffset;
+                var baseTimestamp = batchHeader.BaseTimestamp;
+                var maxTimestamp = batchHeader.MaxTimestamp;
                 if (lastOffset >= fromOffset && (maxTimestamp >= timestamp || maxTimestamp < baseTimestamp))
                 {
                     return new OffsetAndTimestamp(Math.Max(baseOffset, logStart), maxTimestamp);
@@ -945,19 +416,18 @@ public sealed partial class PartitionLog : IDisposable
             for (long position = 0; position + RecordBatch.HeaderSize <= size;)
             {
                 segment.Read(header, position);
-                var baseOffset = BinaryPrimitives.ReadInt64BigEndian(header);
-                if (baseOffset >= highWatermark)
+                var batchHeader = new RecordBatchHeader(header);
+                if (batchHeader.BaseOffset >= highWatermark)
                 {
                     return;
                 }
 
-                var lastOffset = baseOffset + BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(23));
-                if (!visit(baseOffset, lastOffset, BinaryPrimitives.ReadInt64BigEndian(header.AsSpan(27)), BinaryPrimitives.ReadInt64BigEndian(header.AsSpan(35))))
+                if (!visit(batchHeader.BaseOffset, batchHeader.LastOffset, batchHeader.BaseTimestamp, batchHeader.MaxTimestamp))
                 {
                     return;
                 }
 
-                position += RecordBatch.DeclaredSize(header);
+                position += batchHeader.TotalSize;
             }
         }
     }
@@ -1073,7 +543,7 @@ public sealed partial class PartitionLog : IDisposable
                 }
 
                 _producers.WriteSnapshot(System.IO.Path.Combine(Directory, ProducerStateTable.SnapshotFileName(LogEndOffset)));
-                DirectorySync.Sync(Directory);
+                DirectorySync.Sync(Directory, _runtime.Files);
                 ClosedCleanly = true;
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException or UnauthorizedAccessException)
@@ -1094,6 +564,11 @@ public sealed partial class PartitionLog : IDisposable
             }
 
             _retired.Clear();
+        }
+
+        if (_ownsRuntime)
+        {
+            _runtime.Dispose();
         }
     }
 }

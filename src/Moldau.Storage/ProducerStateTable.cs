@@ -89,8 +89,9 @@ internal sealed class ProducerStateTable
             e.Batches.Clear();
         }
 
-        e.LastTimestamp = BinaryPrimitives.ReadInt64BigEndian(batch[35..]);
-        e.Batches.Enqueue((first, last, BinaryPrimitives.ReadInt64BigEndian(batch)));
+        var header = new RecordBatchHeader(batch);
+        e.LastTimestamp = header.MaxTimestamp;
+        e.Batches.Enqueue((first, last, header.BaseOffset));
         while (e.Batches.Count > Remembered)
         {
             e.Batches.Dequeue();
@@ -184,18 +185,23 @@ internal sealed class ProducerStateTable
     }
 
     /// <summary>True for batches that carry idempotence state.</summary>
-    public static bool Tracks(ReadOnlySpan<byte> batch) =>
-        batch.Length >= RecordBatch.HeaderSize
-        && BinaryPrimitives.ReadInt64BigEndian(batch[43..]) >= 0
-        && (BinaryPrimitives.ReadInt16BigEndian(batch[RecordBatch.AttributesOffset..]) & 0x20) == 0
-        && BinaryPrimitives.ReadInt32BigEndian(batch[53..]) >= 0;
+    public static bool Tracks(ReadOnlySpan<byte> batch)
+    {
+        if (batch.Length < RecordBatch.HeaderSize)
+        {
+            return false;
+        }
+
+        var header = new RecordBatchHeader(batch);
+        return header.ProducerId >= 0 && !header.IsControl && header.BaseSequence >= 0;
+    }
 
     private static (long Pid, short Epoch, int First, int Last) Identify(ReadOnlySpan<byte> batch)
     {
-        var first = BinaryPrimitives.ReadInt32BigEndian(batch[53..]);
-        var delta = BinaryPrimitives.ReadInt32BigEndian(batch[23..]);
-        var last = (int)(((long)first + delta) % ((long)int.MaxValue + 1));
-        return (BinaryPrimitives.ReadInt64BigEndian(batch[43..]), BinaryPrimitives.ReadInt16BigEndian(batch[51..]), first, last);
+        var header = new RecordBatchHeader(batch);
+        var first = header.BaseSequence;
+        var last = (int)(((long)first + header.LastOffsetDelta) % ((long)int.MaxValue + 1));
+        return (header.ProducerId, header.ProducerEpoch, first, last);
     }
 
     private static int Next(int sequence) => sequence == int.MaxValue ? 0 : sequence + 1;

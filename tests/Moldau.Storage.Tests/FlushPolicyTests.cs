@@ -4,23 +4,34 @@ using Moldau.Protocol.Records;
 namespace Moldau.Storage.Tests;
 
 /// <summary>Kafka's flush settings, when a topic or the broker sets them: flush.messages and flush.ms.</summary>
-[Collection("FileLayer")] // FileLayer.Observer is process-wide: these classes take turns
 public sealed class FlushPolicyTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "moldau-flush-" + Guid.NewGuid().ToString("N")[..10]);
 
+    private readonly SyncCounter _counter;
+    private readonly StorageRuntime _runtime;
+
+    public FlushPolicyTests()
+    {
+        // The runtime's file layer is this test's alone: no other test sees the counter.
+        _counter = new SyncCounter(_dir);
+        _runtime = new StorageRuntime(_counter);
+    }
+
     public void Dispose()
     {
-        FileLayer.Observer = null;
+        _runtime.Dispose();
         Directory.Delete(_dir, recursive: true);
     }
 
-    /// <summary>Counts the successful fsyncs of segment files in one directory.</summary>
+    /// <summary>Counts the successful fsyncs of segment files in one directory, once counting is on.</summary>
     private sealed class SyncCounter(string directory) : IFileLayerObserver
     {
         private int _syncs;
 
         public int Syncs => Volatile.Read(ref _syncs);
+
+        public volatile bool Counting;
 
         public void BeforeWrite(string path)
         {
@@ -32,7 +43,7 @@ public sealed class FlushPolicyTests : IDisposable
 
         public void Synced(string path, long length)
         {
-            if (path.StartsWith(directory, StringComparison.Ordinal))
+            if (Counting && path.StartsWith(directory, StringComparison.Ordinal))
             {
                 Interlocked.Increment(ref _syncs);
             }
@@ -49,9 +60,9 @@ public sealed class FlushPolicyTests : IDisposable
     [Fact]
     public void FlushMessagesSyncsOnceThatManyMessagesAreUnflushed()
     {
-        using var log = PartitionLog.Open(_dir, new PartitionLogOptions { SyncBeforeAck = false, FlushMessages = 5 }, TimeProvider.System);
-        var counter = new SyncCounter(_dir);
-        FileLayer.Observer = counter;
+        using var log = PartitionLog.Open(_dir, new PartitionLogOptions { SyncBeforeAck = false, FlushMessages = 5 }, TimeProvider.System, _runtime);
+        var counter = _counter;
+        counter.Counting = true;
         log.Append(Batch(2), 0);
         log.Append(Batch(2), 0);
         Assert.Equal(0, counter.Syncs);
@@ -68,9 +79,9 @@ public sealed class FlushPolicyTests : IDisposable
     public async Task FlushMsSyncsWithinTheIntervalOfTheFirstUnflushedAppend()
     {
         var clock = new FakeTimeProvider();
-        using var log = PartitionLog.Open(_dir, new PartitionLogOptions { SyncBeforeAck = false, FlushInterval = TimeSpan.FromSeconds(2) }, clock);
-        var counter = new SyncCounter(_dir);
-        FileLayer.Observer = counter;
+        using var log = PartitionLog.Open(_dir, new PartitionLogOptions { SyncBeforeAck = false, FlushInterval = TimeSpan.FromSeconds(2) }, clock, _runtime);
+        var counter = _counter;
+        counter.Counting = true;
         log.Append(Batch(1), 0);
         clock.Advance(TimeSpan.FromSeconds(1));
         log.Append(Batch(1), 0);

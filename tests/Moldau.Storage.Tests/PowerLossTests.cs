@@ -5,18 +5,16 @@ namespace Moldau.Storage.Tests;
 
 /// <summary>
 /// A power loss keeps only what was fsynced (SIGKILL keeps the page cache, so it can't tell).
-/// Through the <see cref="FileLayer"/> seam, writes stop at a random moment, every byte not yet
+/// Through the <see cref="FileLayer"/> seam of the log's <see cref="StorageRuntime"/>, writes stop at a random moment, every byte not yet
 /// synced is thrown away (and files whose directory entry was never synced vanish), the log
 /// recovers, and every acks=all acknowledgement must still hold.
 /// </summary>
-[Collection("FileLayer")] // FileLayer.Observer is process-wide: these classes take turns
 public sealed class PowerLossTests : IDisposable
 {
     private readonly string _root = Path.Combine(Path.GetTempPath(), "moldau-power-" + Guid.NewGuid().ToString("N")[..10]);
 
     public void Dispose()
     {
-        FileLayer.Observer = null;
         if (Directory.Exists(_root))
         {
             Directory.Delete(_root, recursive: true);
@@ -107,9 +105,9 @@ public sealed class PowerLossTests : IDisposable
     private async Task<(List<(long Offset, string Value)> Acked, int Lost)> RunUntilPowerLoss(string dir, bool syncBeforeAck, int seed)
     {
         var power = new PowerLoss(dir);
-        FileLayer.Observer = power;
+        using var runtime = new StorageRuntime(power);
         var options = new PartitionLogOptions { SegmentBytes = 8 * 1024, SyncBeforeAck = syncBeforeAck };
-        var log = PartitionLog.Open(dir, options, TimeProvider.System);
+        var log = PartitionLog.Open(dir, options, TimeProvider.System, runtime);
         var acked = new List<(long Offset, string Value)>();
         var producers = Enumerable.Range(0, 4).Select(p => Task.Run(async () =>
         {
@@ -157,7 +155,8 @@ public sealed class PowerLossTests : IDisposable
         await Task.Delay(100);
         log.Dispose(); // its flush fails: the power is off
         power.DropUnsynced();
-        FileLayer.Observer = null;
+
+        // The power is back: the recovered log runs on a runtime of its own, which no observer sees.
 
         using var recovered = PartitionLog.Open(dir, options, TimeProvider.System);
         var found = new Dictionary<long, string>();

@@ -43,12 +43,18 @@ internal sealed class TopicRegistry : IDisposable
     private long _nextProducerId;
     private long _nextProducerIdBlock;
 
-    public TopicRegistry(BrokerOptions options, ILogger log, TimeProvider time)
+    /// <summary>A registry whose logs use <paramref name="storage"/> (the broker's), or a runtime of its own, closed with it, when null.</summary>
+    public TopicRegistry(BrokerOptions options, ILogger log, TimeProvider time, StorageRuntime? storage = null)
     {
         _options = options;
         _log = log;
         _time = time;
+        _storage = storage ?? new StorageRuntime();
+        _ownsStorage = storage is null;
     }
+
+    private readonly StorageRuntime _storage;
+    private readonly bool _ownsStorage;
 
     /// <summary>Dynamic broker configs from ConfigRecords.</summary>
     public Dictionary<string, string> BrokerConfigs { get; } = new(StringComparer.Ordinal);
@@ -769,7 +775,7 @@ internal sealed class TopicRegistry : IDisposable
     }
 
     private MetadataLogWriter MetadataLog() =>
-        _metadataLog ??= new MetadataLogWriter(Path.Combine(_options.LogDirs[0], MetadataLogDirectory), _time);
+        _metadataLog ??= new MetadataLogWriter(Path.Combine(_options.LogDirs[0], MetadataLogDirectory), _time, _storage);
 
     /// <summary>
     /// Opens the log of one partition: the existing <c>topic-partition</c> directory in whichever
@@ -800,7 +806,7 @@ internal sealed class TopicRegistry : IDisposable
                 ? TimeSpan.FromMilliseconds(Math.Max(1, ms))
                 : null,
         };
-        var log = PartitionLog.Open(dir, options, _time);
+        var log = PartitionLog.Open(dir, options, _time, _storage);
         try
         {
             if (PartitionMetadataFile.Read(dir) is null)
@@ -871,6 +877,11 @@ internal sealed class TopicRegistry : IDisposable
             {
                 _log.LogWarning("could not write the clean-shutdown marker in {LogDir}: {Error}", logDir, e.Message);
             }
+        }
+
+        if (_ownsStorage)
+        {
+            _storage.Dispose();
         }
     }
 }

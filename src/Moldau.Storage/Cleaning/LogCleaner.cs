@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Microsoft.Win32.SafeHandles;
 using Moldau.Protocol;
 using Moldau.Protocol.Records;
@@ -80,10 +79,10 @@ internal static class LogCleaner
                 return;
             }
 
-            var producerId = BinaryPrimitives.ReadInt64BigEndian(header.AsSpan(43));
-            if (producerId >= 0)
+            var batch = new RecordBatchHeader(header);
+            if (batch.ProducerId >= 0)
             {
-                lastBatchOfProducer[producerId] = BinaryPrimitives.ReadInt64BigEndian(header) + BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(23));
+                lastBatchOfProducer[batch.ProducerId] = batch.LastOffset;
             }
 
             position += RecordBatch.DeclaredSize(header);

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Moldau.Protocol;
 using Moldau.Protocol.Records;
 
@@ -14,8 +13,6 @@ namespace Moldau.Storage.Cleaning;
 /// </summary>
 internal static class RetainedBatch
 {
-    private const short DeleteHorizonBit = 0x40;
-
     /// <summary>
     /// A batch of <paramref name="retained"/> (at least one). With a <paramref name="deleteHorizon"/>
     /// (>= 0), the delete-horizon attribute is set and base_timestamp holds the horizon, the
@@ -45,11 +42,12 @@ internal static class RetainedBatch
         }
 
         var records = original.Compression == CompressionType.None ? section : RecordCompression.Compress(original.Compression, section);
-        var attributes = (short)((original.Attributes & ~DeleteHorizonBit) | (deleteHorizon >= 0 ? DeleteHorizonBit : 0));
         var batch = new byte[RecordBatch.HeaderSize + records.Length];
-        WriteHeader(batch, original, attributes, baseTimestamp, maxTimestamp, retained.Count);
+        var header = WriteHeader(batch, original, original.Attributes, baseTimestamp, maxTimestamp, retained.Count);
+        header.HasDeleteHorizon = deleteHorizon >= 0;
         records.CopyTo(batch, RecordBatch.HeaderSize);
-        return Seal(batch);
+        header.UpdateCrc();
+        return batch;
     }
 
     /// <summary>
@@ -60,33 +58,34 @@ internal static class RetainedBatch
     public static byte[] EmptyHeader(RecordBatch original)
     {
         var batch = new byte[RecordBatch.HeaderSize];
-        var attributes = (short)(original.Attributes & 0x38); // timestamp type, transactional, control
-        WriteHeader(batch, original, attributes, -1, original.MaxTimestamp, 0);
-        return Seal(batch);
-    }
+        var header = WriteHeader(batch, original, 0, -1, original.MaxTimestamp, 0);
 
-    private static void WriteHeader(byte[] batch, RecordBatch original, short attributes, long baseTimestamp, long maxTimestamp, int count)
-    {
-        var w = new KafkaWriter(batch);
-        w.WriteInt64(original.BaseOffset);
-        w.WriteInt32(batch.Length - RecordBatch.LogOverhead);
-        w.WriteInt32(original.PartitionLeaderEpoch);
-        w.WriteInt8(2);
-        w.WriteUInt32(0); // CRC, sealed last
-        w.WriteInt16(attributes);
-        w.WriteInt32(original.LastOffsetDelta);
-        w.WriteInt64(baseTimestamp);
-        w.WriteInt64(maxTimestamp);
-        w.WriteInt64(original.ProducerId);
-        w.WriteInt16(original.ProducerEpoch);
-        w.WriteInt32(original.BaseSequence);
-        w.WriteInt32(count);
-    }
-
-    private static byte[] Seal(byte[] batch)
-    {
-        BinaryPrimitives.WriteUInt32BigEndian(batch.AsSpan(RecordBatch.CrcOffset), Crc32C.Compute(batch.AsSpan(RecordBatch.AttributesOffset)));
+        // Of the attributes only the timestamp type, transactional and control bits stay.
+        var kept = original.Header;
+        header.TimestampType = kept.TimestampType;
+        header.IsTransactional = kept.IsTransactional;
+        header.IsControl = kept.IsControl;
+        header.UpdateCrc();
         return batch;
+    }
+
+    // Every field but the CRC, which the caller seals once the records are in.
+    private static MutableRecordBatchHeader WriteHeader(byte[] batch, RecordBatch original, short attributes, long baseTimestamp, long maxTimestamp, int count)
+    {
+        var header = new MutableRecordBatchHeader(batch);
+        header.BaseOffset = original.BaseOffset;
+        header.BatchLength = batch.Length - RecordBatch.LogOverhead;
+        header.PartitionLeaderEpoch = original.PartitionLeaderEpoch;
+        header.Magic = 2;
+        header.Attributes = attributes;
+        header.LastOffsetDelta = original.LastOffsetDelta;
+        header.BaseTimestamp = baseTimestamp;
+        header.MaxTimestamp = maxTimestamp;
+        header.ProducerId = original.ProducerId;
+        header.ProducerEpoch = original.ProducerEpoch;
+        header.BaseSequence = original.BaseSequence;
+        header.RecordCount = count;
+        return header;
     }
 
     private static int BodySize(RawRecord r, long baseTimestamp) =>

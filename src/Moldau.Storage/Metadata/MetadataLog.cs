@@ -270,14 +270,22 @@ public sealed class MetadataLogWriter : IDisposable
     private readonly PartitionLog _log;
     private readonly TimeProvider _time;
 
-    /// <summary>Opens the metadata log in <paramref name="directory"/> (created if missing).</summary>
+    /// <summary>Opens the metadata log in <paramref name="directory"/> (created if missing), with a storage runtime of its own.</summary>
     public MetadataLogWriter(string directory, TimeProvider time)
     {
         _time = time;
-
-        // After a snapshot Kafka may have deleted every segment: the log goes on at its end offset.
-        _log = PartitionLog.Open(directory, new PartitionLogOptions { InitialOffset = MetadataLogReader.SnapshotEndOffset(directory) }, time);
+        _log = PartitionLog.Open(directory, Options(directory), time);
     }
+
+    /// <summary>Opens the metadata log in <paramref name="directory"/> (created if missing) with the broker's <paramref name="runtime"/>.</summary>
+    public MetadataLogWriter(string directory, TimeProvider time, StorageRuntime runtime)
+    {
+        _time = time;
+        _log = PartitionLog.Open(directory, Options(directory), time, runtime);
+    }
+
+    // After a snapshot Kafka may have deleted every segment: the log goes on at its end offset.
+    private static PartitionLogOptions Options(string directory) => new() { InitialOffset = MetadataLogReader.SnapshotEndOffset(directory) };
 
     /// <summary>Appends the records as one batch and fsyncs; returns the batch's base offset.</summary>
     public long Append(IReadOnlyList<(short Type, short Version, byte[] Body)> records)
