@@ -39,7 +39,10 @@ public interface IPartitionLog : IDisposable
     /// <summary>The first offset still in the log (DeleteRecords and retention move it forward).</summary>
     long LogStartOffset { get; }
 
-    /// <summary>The offset up to which consumers may read: everything below it is durable.</summary>
+    /// <summary>
+    /// The offset up to which consumers may read: what the log's durability policy counts as
+    /// durable (for the local log: fsynced, unless Kafka's flush settings trust the page cache).
+    /// </summary>
     long HighWatermark { get; }
 
     /// <summary>
@@ -50,6 +53,13 @@ public interface IPartitionLog : IDisposable
 
     /// <summary>The offset the next appended record gets.</summary>
     long LogEndOffset { get; }
+
+    /// <summary>
+    /// The offset below which everything is known to be on stable storage whatever the policy
+    /// (Kafka's recovery point): a reader that must not lose what it wrote (a coordinator) calls
+    /// <see cref="Flush"/> while this is below its records. At most the log end.
+    /// </summary>
+    long RecoveryPoint { get; }
 
     /// <summary>
     /// Called, on whatever thread moved it, after the high watermark moved forward; long-polling
@@ -74,9 +84,10 @@ public interface IPartitionLog : IDisposable
     AppendResult Append(Span<byte> batch, int leaderEpoch, bool durabilityWanted = false);
 
     /// <summary>
-    /// Completes once everything below <paramref name="offset"/> is durable, the high watermark at
-    /// or past it (acks=all). One sync may serve every waiter of its moment. Faults with an
-    /// <see cref="IOException"/> when making the data durable failed.
+    /// Completes once the high watermark is at or past <paramref name="offset"/>, that is once
+    /// the records below it are durable by the log's policy (acks=all). One sync may serve every
+    /// waiter of its moment. Faults with an <see cref="IOException"/> when making the data
+    /// durable failed.
     /// </summary>
     Task WaitDurableAsync(long offset);
 

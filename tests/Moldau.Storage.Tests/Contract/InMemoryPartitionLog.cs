@@ -53,6 +53,8 @@ internal sealed class InMemoryPartitionLog(TimeSpan linger, string location = "m
 
     public long LogEndOffset => Volatile.Read(ref _logEnd);
 
+    public long RecoveryPoint => HighWatermark;
+
     public Action? OnHighWatermarkAdvanced { get; set; }
 
     public long SizeInBytes

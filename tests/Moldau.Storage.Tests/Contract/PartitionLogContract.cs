@@ -56,6 +56,7 @@ public abstract class PartitionLogContract
 
     private static void AssertOffsetsInOrder(IPartitionLog log)
     {
+        Assert.InRange(log.RecoveryPoint, 0, log.LogEndOffset);
         Assert.InRange(log.LogStartOffset, 0, log.LogEndOffset);
         Assert.InRange(log.HighWatermark, 0, log.LogEndOffset);
         Assert.InRange(log.LastStableOffset, 0, log.HighWatermark);
@@ -180,7 +181,7 @@ public abstract class PartitionLogContract
         // Flush makes it durable before returning.
         log.Append(Batch(9), 0);
         log.Flush();
-        Assert.Equal(23, log.HighWatermark);
+        Assert.Equal((23L, 23L), (log.HighWatermark, log.RecoveryPoint));
         AssertOffsetsInOrder(log);
     }
 
