@@ -294,7 +294,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     /// <summary>__consumer_offsets, created (compacted, offsets.topic.*) on first use, as Kafka does.</summary>
     private TopicInfo? OffsetsTopicInfo() => _state!.Topics.FindOrCreateInternal(InternalTopics.ConsumerOffsets);
 
-    private PartitionLog OffsetsPartition(int partition) =>
+    private IPartitionLog OffsetsPartition(int partition) =>
         OffsetsTopicInfo()?.Partition(partition) is { } p && _state!.Topics.LogOf(p) is { } log ? log
             : throw new IOException($"{OffsetsTopic.Name}-{partition} is not available");
 

@@ -16,7 +16,7 @@ namespace Moldau.Coordinator;
 public sealed partial class GroupCoordinator : IAsyncDisposable
 {
     private readonly GroupCoordinatorOptions _options;
-    private readonly Func<int, PartitionLog> _offsetsPartition;
+    private readonly Func<int, IPartitionLog> _offsetsPartition;
     private readonly Func<string, int, bool> _partitionExists;
     private readonly TimeProvider _time;
     private readonly ILogger _log;
@@ -31,7 +31,7 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
     /// <param name="partitionExists">Whether a topic partition exists (offsets are committed only for those).</param>
     /// <param name="time">The clock.</param>
     /// <param name="log">Where to log.</param>
-    public GroupCoordinator(GroupCoordinatorOptions options, Func<int, PartitionLog> offsetsPartition, Func<string, int, bool> partitionExists, TimeProvider time, ILogger log)
+    public GroupCoordinator(GroupCoordinatorOptions options, Func<int, IPartitionLog> offsetsPartition, Func<string, int, bool> partitionExists, TimeProvider time, ILogger log)
     {
         _options = options;
         _offsetsPartition = offsetsPartition;
@@ -43,7 +43,7 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
     private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
     /// <summary>Replays __consumer_offsets (the partitions that exist) and starts the session timer.</summary>
-    public void Start(IEnumerable<PartitionLog> existingPartitions)
+    public void Start(IEnumerable<IPartitionLog> existingPartitions)
     {
         var offsets = 0;
         lock (_lock)
@@ -211,7 +211,7 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
 
     // ------------------------------------------------------------------ persistence
 
-    private PartitionLog LogFor(string groupId) => _offsetsPartition(OffsetsTopic.PartitionFor(groupId, _options.OffsetsTopicPartitions));
+    private IPartitionLog LogFor(string groupId) => _offsetsPartition(OffsetsTopic.PartitionFor(groupId, _options.OffsetsTopicPartitions));
 
     private void Persist(string groupId, List<RecordToWrite> records)
     {

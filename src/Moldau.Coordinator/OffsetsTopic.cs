@@ -133,7 +133,7 @@ public static class OffsetsTopic
     /// past its end, a key or value that is not what its version says) never stop it: the rest of
     /// such a batch is skipped with one warning naming the batch, and replay goes on.
     /// </summary>
-    public static IEnumerable<Entry> Replay(PartitionLog log, ILogger? logger = null)
+    public static IEnumerable<Entry> Replay(IPartitionLog log, ILogger? logger = null)
     {
         var offset = log.LogStartOffset;
         while (offset < log.LogEndOffset)

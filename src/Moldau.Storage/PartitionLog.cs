@@ -2,22 +2,17 @@ using Moldau.Protocol.Records;
 
 namespace Moldau.Storage;
 
-/// <summary>Where a batch with a given property sits.</summary>
-/// <param name="Offset">The offset found.</param>
-/// <param name="Timestamp">The timestamp that goes with it.</param>
-public readonly record struct OffsetAndTimestamp(long Offset, long Timestamp);
-
 /// <summary>
-/// The log of one partition, laid out as Kafka lays it out: a directory
-/// <c>&lt;topic&gt;-&lt;partition&gt;</c> of segments named by their 20-digit base offset, each holding
-/// RecordBatch v2 bytes back to back with absolute offsets.
+/// The local <see cref="IPartitionLog"/>: the log of one partition, laid out as Kafka lays it
+/// out: a directory <c>&lt;topic&gt;-&lt;partition&gt;</c> of segments named by their 20-digit base
+/// offset, each holding RecordBatch v2 bytes back to back with absolute offsets.
 /// </summary>
 /// <remarks>
 /// Appends are serialized; reads run concurrently with them and never see a half-written batch,
 /// because a segment publishes its new size only after the write returned. An append is a
 /// pwrite: when it returns, the batch is in the page cache and readable by other processes.
 /// </remarks>
-public sealed partial class PartitionLog : IDisposable
+public sealed partial class PartitionLog : IPartitionLog
 {
     private readonly PartitionLogOptions _options;
     private readonly Lock _appendLock = new();
@@ -68,6 +63,9 @@ public sealed partial class PartitionLog : IDisposable
     /// <summary>The offset up to which consumers may read (kept apart from the log end for the durability policy).</summary>
     public long HighWatermark => Volatile.Read(ref _highWatermark);
 
+    /// <summary>The high watermark: no transactions are kept open yet.</summary>
+    public long LastStableOffset => HighWatermark;
+
     /// <summary>Bytes truncated from a torn tail when the log was opened.</summary>
     public long RecoveredTruncatedBytes { get; private set; }
 
@@ -99,7 +97,7 @@ public sealed partial class PartitionLog : IDisposable
                 var check = _producers.Check(batch);
                 if (check.Status != AppendStatus.Appended)
                 {
-                    return check;
+                    return check.Status == AppendStatus.Duplicate ? check with { LogStartOffset = _logStartOffset } : check;
                 }
             }
 
@@ -147,7 +145,10 @@ public sealed partial class PartitionLog : IDisposable
                 FlushByKafkaSettings(next - baseOffset);
             }
 
-            return new AppendResult(AppendStatus.Appended, baseOffset);
+            // A LogAppendTime batch carries the broker's time as its max timestamp.
+            var stored = new RecordBatchHeader(batch);
+            var logAppendTime = stored.TimestampType == TimestampType.LogAppendTime ? stored.MaxTimestamp : -1;
+            return new AppendResult(AppendStatus.Appended, baseOffset) { LastOffset = next - 1, LogAppendTime = logAppendTime, LogStartOffset = _logStartOffset };
         }
     }
 
@@ -433,8 +434,8 @@ public sealed partial class PartitionLog : IDisposable
     }
 
     /// <summary>Each segment's base offset, size and largest timestamp, oldest first; the last is the active one.</summary>
-    public IReadOnlyList<(long BaseOffset, long Size, long MaxTimestamp)> Segments() =>
-        _segments.Select(s => (s.BaseOffset, s.Size, s.MaxTimestamp)).ToList();
+    public IReadOnlyList<SegmentInfo> Segments() =>
+        _segments.Select(s => new SegmentInfo(s.BaseOffset, s.Size, s.MaxTimestamp)).ToList();
 
     /// <summary>Bytes of all segments.</summary>
     public long SizeInBytes => _segments.Sum(s => s.Size);
@@ -505,7 +506,7 @@ public sealed partial class PartitionLog : IDisposable
     }
 
     /// <summary>The idempotent producers this partition knows (DescribeProducers).</summary>
-    public IReadOnlyList<(long ProducerId, short Epoch, int LastSequence)> ActiveProducers()
+    public IReadOnlyList<ActiveProducer> ActiveProducers()
     {
         lock (_appendLock)
         {

@@ -3,27 +3,6 @@ using Moldau.Protocol.Records;
 
 namespace Moldau.Storage;
 
-/// <summary>What an append did.</summary>
-public enum AppendStatus
-{
-    /// <summary>The batch was written.</summary>
-    Appended,
-
-    /// <summary>The batch repeats one of the producer's last five: not written again.</summary>
-    Duplicate,
-
-    /// <summary>The batch's first sequence does not follow the producer's last one.</summary>
-    OutOfOrderSequence,
-
-    /// <summary>The batch's producer epoch is older than the producer's current epoch.</summary>
-    InvalidProducerEpoch,
-}
-
-/// <summary>The outcome of an append and the base offset the batch has (or had, for a duplicate).</summary>
-/// <param name="Status">What happened.</param>
-/// <param name="BaseOffset">The batch's offset, or -1 when refused.</param>
-public readonly record struct AppendResult(AppendStatus Status, long BaseOffset);
-
 /// <summary>
 /// Per partition, the state of each idempotent producer: its epoch and its last five batches'
 /// sequence ranges and offsets (librdkafka and the Java client keep at most five in flight), so a
@@ -66,7 +45,7 @@ internal sealed class ProducerStateTable
         {
             if (b.FirstSeq == first && b.LastSeq == last)
             {
-                return new(AppendStatus.Duplicate, b.BaseOffset);
+                return new(AppendStatus.Duplicate, b.BaseOffset) { LastOffset = b.BaseOffset + Distance(b.FirstSeq, b.LastSeq) };
             }
         }
 
@@ -98,9 +77,9 @@ internal sealed class ProducerStateTable
         }
     }
 
-    /// <summary>Each producer's id, epoch and last sequence.</summary>
-    public List<(long ProducerId, short Epoch, int LastSequence)> Snapshot() =>
-        _producers.Select(p => (p.Key, p.Value.Epoch, p.Value.Batches.Count == 0 ? -1 : p.Value.Batches.Last().LastSeq)).ToList();
+    /// <summary>Each producer's id, epoch, last sequence and last timestamp.</summary>
+    public List<ActiveProducer> Snapshot() =>
+        _producers.Select(p => new ActiveProducer(p.Key, p.Value.Epoch, p.Value.Batches.Count == 0 ? -1 : p.Value.Batches.Last().LastSeq, p.Value.LastTimestamp)).ToList();
 
     /// <summary>The snapshot file name Kafka uses for a snapshot taken at <paramref name="offset"/>.</summary>
     public static string SnapshotFileName(long offset) =>
@@ -205,4 +184,7 @@ internal sealed class ProducerStateTable
     }
 
     private static int Next(int sequence) => sequence == int.MaxValue ? 0 : sequence + 1;
+
+    /// <summary>How many sequences after <paramref name="first"/> <paramref name="last"/> is (sequences wrap at int.MaxValue).</summary>
+    private static int Distance(int first, int last) => last >= first ? last - first : (int)(last + ((long)int.MaxValue + 1) - first);
 }

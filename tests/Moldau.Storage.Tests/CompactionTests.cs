@@ -275,12 +275,12 @@ public sealed class CompactionTests : IDisposable
             Assert.Equal((1L, 2L, 0, 1, (short)2), (empty.BaseOffset, empty.LastOffset, empty.RecordCount, empty.BaseSequence, empty.ProducerEpoch));
             Assert.Equal((CompressionType.None, -1L, 1002L), (empty.Compression, empty.BaseTimestamp, empty.MaxTimestamp));
             Assert.Equal(RecordBatch.HeaderSize, empty.TotalSize);
-            Assert.Contains((7L, (short)2, 2), log.ActiveProducers());
+            Assert.Contains(log.ActiveProducers(), p => (p.ProducerId, p.Epoch, p.LastSequence) == (7L, (short)2, 2));
         }
 
         // Rebuilt from the empty header on open: the producer's next sequence is accepted, a gap is not.
         using var reopened = Open(segmentBytes: 200);
-        Assert.Contains((7L, (short)2, 2), reopened.ActiveProducers());
+        Assert.Contains(reopened.ActiveProducers(), p => (p.ProducerId, p.Epoch, p.LastSequence) == (7L, (short)2, 2));
         Assert.Equal(AppendStatus.OutOfOrderSequence, reopened.Append(RecordBatchBuilder.Build([new(Bytes("a"), Bytes("x"), 3000)], producerId: 7, producerEpoch: 2, baseSequence: 5), 0).Status);
         Assert.Equal(AppendStatus.Appended, reopened.Append(RecordBatchBuilder.Build([new(Bytes("a"), Bytes("x"), 3000)], producerId: 7, producerEpoch: 2, baseSequence: 3), 0).Status);
     }

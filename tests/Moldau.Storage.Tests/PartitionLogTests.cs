@@ -304,7 +304,7 @@ public sealed class PartitionLogTests : IDisposable
         }
 
         using var reopened = Open();
-        Assert.Equal(new AppendResult(AppendStatus.Duplicate, 0), reopened.Append(first.ToArray(), 0));
+        Assert.Equal(new AppendResult(AppendStatus.Duplicate, 0) { LastOffset = 0, LogStartOffset = 0 }, reopened.Append(first.ToArray(), 0));
         var gap = RecordBatchBuilder.Build([new(null, Encoding.UTF8.GetBytes("b"), 1)], producerId: 7, producerEpoch: 0, baseSequence: 5);
         Assert.Equal(AppendStatus.OutOfOrderSequence, reopened.Append(gap, 0).Status);
     }

@@ -54,7 +54,7 @@ public sealed class RecoveryPointTests : IDisposable
             Assert.Equal(20, log.RecoveryPoint);
 
             // The producer state covers the trusted segments too: a retry of the last batch is a duplicate.
-            Assert.Equal(new AppendResult(AppendStatus.Duplicate, 19), log.Append(Batch(19), 0));
+            Assert.Equal(new AppendResult(AppendStatus.Duplicate, 19) { LastOffset = 19, LogStartOffset = 0 }, log.Append(Batch(19), 0));
             Assert.Equal(AppendStatus.OutOfOrderSequence, log.Append(Batch(25), 0).Status);
         }
     }

@@ -191,11 +191,11 @@ public sealed class SegmentIndexTests : IDisposable
         // Remove the producer's batches from what a header walk could see: only the snapshot knows.
         using (var log = Open(clean: true))
         {
-            Assert.Equal(new AppendResult(AppendStatus.Duplicate, 2), log.Append(second.ToArray(), 0));
+            Assert.Equal(new AppendResult(AppendStatus.Duplicate, 2) { LastOffset = 2, LogStartOffset = 0 }, log.Append(second.ToArray(), 0));
             var gap = RecordBatchBuilder.Build([new(null, Encoding.UTF8.GetBytes("d"), 4)], producerId: 7, producerEpoch: 3, baseSequence: 9);
             Assert.Equal(AppendStatus.OutOfOrderSequence, log.Append(gap, 0).Status);
             var next = RecordBatchBuilder.Build([new(null, Encoding.UTF8.GetBytes("d"), 4)], producerId: 7, producerEpoch: 3, baseSequence: 3);
-            Assert.Equal(new AppendResult(AppendStatus.Appended, 3), log.Append(next, 0));
+            Assert.Equal(new AppendResult(AppendStatus.Appended, 3) { LastOffset = 3, LogStartOffset = 0 }, log.Append(next, 0));
         }
 
         // The snapshot is taken at the log end of the last clean stop; the older one is gone.

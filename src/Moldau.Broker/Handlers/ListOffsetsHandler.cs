@@ -15,7 +15,7 @@ internal sealed class ListOffsetsHandler(BrokerState state)
     private const long LatestTiered = -5;
 
     /// <summary>The first record stamped at or after <paramref name="timestamp"/>: candidate batches from the headers, then their records.</summary>
-    private static (long Offset, long Timestamp)? FindByTimestamp(PartitionLog log, long timestamp)
+    private static (long Offset, long Timestamp)? FindByTimestamp(IPartitionLog log, long timestamp)
     {
         var from = log.LogStartOffset;
         while (log.FindOffsetForTimestamp(timestamp, from) is { } candidate)
@@ -38,7 +38,7 @@ internal sealed class ListOffsetsHandler(BrokerState state)
     }
 
     /// <summary>The first record of the batch at <paramref name="batchOffset"/> stamped at or after <paramref name="timestamp"/>.</summary>
-    private static (long Offset, long Timestamp)? FirstRecordAtOrAfter(PartitionLog log, long batchOffset, long timestamp)
+    private static (long Offset, long Timestamp)? FirstRecordAtOrAfter(IPartitionLog log, long batchOffset, long timestamp)
     {
         var bytes = log.Read(batchOffset, 1, minOneBatch: true, log.HighWatermark);
         if (bytes.Length == 0)

@@ -10,7 +10,7 @@ namespace Moldau.Broker.Retention;
 /// Log compaction for logs whose cleanup.policy includes "compact" (<c>__consumer_offsets</c>
 /// among them), run every <c>log.cleaner.backoff.ms</c>: a log is cleaned when its dirty ratio
 /// reaches min.cleanable.dirty.ratio or a tombstone's delete horizon has passed
-/// (<see cref="Moldau.Storage.PartitionLog.CleanIfDirty"/>).
+/// (<see cref="Moldau.Storage.IPartitionLog.CleanIfDirty"/>).
 /// </summary>
 internal sealed class CompactionPolicy(BrokerState state)
 {

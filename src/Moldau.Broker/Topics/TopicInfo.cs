@@ -52,10 +52,10 @@ internal sealed class PartitionState(TopicInfo topic, int index, int leaderEpoch
     /// <summary>The in-sync replicas the metadata log names.</summary>
     public IReadOnlyList<int> Isr { get; set; } = [];
 
-    private PartitionLog? _log;
+    private IPartitionLog? _log;
 
     /// <summary>The log; null until opened. Long-polling fetches wake when its high watermark moves.</summary>
-    public PartitionLog? Log
+    public IPartitionLog? Log
     {
         get => _log;
         set
@@ -95,7 +95,7 @@ internal sealed class PartitionState(TopicInfo topic, int index, int leaderEpoch
     }
 
     /// <summary>The partition's log, which must be open.</summary>
-    public PartitionLog OpenLog => Log ?? throw new InvalidOperationException($"{Topic.Name}-{Index} is not open");
+    public IPartitionLog OpenLog => Log ?? throw new InvalidOperationException($"{Topic.Name}-{Index} is not open");
 
     private int _taken;
 

@@ -610,7 +610,7 @@ internal sealed class TopicRegistry : IDisposable
                 {
                     foreach (var p in t.Partitions)
                     {
-                        if (p?.Log is { } l && Path.GetFullPath(Path.GetDirectoryName(l.Directory)!) == full && offsetOf(l) > 0)
+                        if (p?.Log is PartitionLog l && Path.GetFullPath(Path.GetDirectoryName(l.Directory)!) == full && offsetOf(l) > 0)
                         {
                             entries[(t.Name, p.Index)] = offsetOf(l);
                         }
@@ -665,7 +665,7 @@ internal sealed class TopicRegistry : IDisposable
         {
             foreach (var p in topic.Partitions)
             {
-                if (p.Log is not { } log || !log.RecoveryLostRecords)
+                if (p.Log is not PartitionLog log || !log.RecoveryLostRecords)
                 {
                     continue;
                 }
@@ -723,7 +723,7 @@ internal sealed class TopicRegistry : IDisposable
     /// The partition's log; for an offline partition, tries to open it again (at most every few
     /// seconds), so a partition whose disk was full or unwritable comes back without a restart.
     /// </summary>
-    public PartitionLog? LogOf(PartitionState partition)
+    public IPartitionLog? LogOf(PartitionState partition)
     {
         if (partition.Log is { } open)
         {
@@ -855,7 +855,7 @@ internal sealed class TopicRegistry : IDisposable
                 if (p?.Log is { } log)
                 {
                     log.Dispose();
-                    if (!log.ClosedCleanly)
+                    if (log is PartitionLog { ClosedCleanly: false })
                     {
                         unclean.Add(Path.GetFullPath(Path.GetDirectoryName(log.Directory)!));
                     }
