@@ -92,8 +92,8 @@ internal sealed class TopicRegistry : IDisposable
             if (result.Stop is { } stop)
             {
                 _log.LogError(
-                    "metadata log {File} is corrupt (from offset {Offset}): {Reason}; replay stops there and the log is cut, dropping everything after it",
-                    stop.Location, stop.Offset, stop.Reason);
+                    "metadata log {File} is corrupt at byte {Position} (from offset {Offset}): {Reason}; replay stops there and the log is cut, dropping everything after it",
+                    stop.Location, stop.Position, stop.Offset, stop.Reason);
             }
 
             var (image, holes) = FillHoles(delta.Apply());

@@ -53,7 +53,7 @@ public sealed class MetadataLog(string directory, TimeProvider time) : IMetadata
             MetadataLogReader.Cut(corruption);
         }
 
-        return new MetadataReplayResult(applied, new MetadataReplayStop($"{corruption.File} at byte {corruption.Position}", corruption.Offset, corruption.Reason));
+        return new MetadataReplayResult(applied, new MetadataReplayStop(corruption.File, corruption.Position, corruption.Offset, corruption.Reason));
     }
 
     /// <inheritdoc/>
