@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Moldau.Broker.Authorization;
 using Moldau.Broker.Topics;
+using Moldau.Coordinator;
 
 namespace Moldau.Broker;
 
@@ -16,6 +17,9 @@ internal sealed class BrokerState(BrokerOptions options, TopicRegistry topics, s
     public TimeProvider Time { get; } = time;
 
     public ILogger Log { get; } = log;
+
+    /// <summary>Producer ids for InitProducerId, from blocks the metadata log records.</summary>
+    public ProducerIdManager ProducerIds { get; } = new(topics.AllocateProducerIdBlock);
 
     /// <summary>Who may do what; allow-all until ACLs arrive.</summary>
     public IAuthorizer Authorizer { get; init; } = AllowAllAuthorizer.Instance;

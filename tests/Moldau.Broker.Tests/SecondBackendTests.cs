@@ -69,7 +69,7 @@ public sealed class SecondBackendTests : IAsyncLifetime
         var partition = _broker!.State.Topics.Find("mem")!.Partition(0)!;
         var local = partition.Log!;
         var memory = new InMemoryPartitionLog(TimeSpan.FromMinutes(10), local.Directory);
-        partition.Log = memory;
+        partition.Host.Log = memory;
         local.Dispose();
 
         // acks=all: answered once the in-memory log says the batch is durable.

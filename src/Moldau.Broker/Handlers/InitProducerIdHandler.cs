@@ -25,6 +25,6 @@ internal sealed class InitProducerIdHandler(BrokerState state)
             return new InitProducerIdResponse { ProducerId = request.ProducerId, ProducerEpoch = (short)(request.ProducerEpoch + 1) };
         }
 
-        return new InitProducerIdResponse { ProducerId = state.Topics.AllocateProducerId(), ProducerEpoch = 0 };
+        return new InitProducerIdResponse { ProducerId = state.ProducerIds.GenerateProducerId(), ProducerEpoch = 0 };
     }
 }

@@ -58,14 +58,14 @@ internal sealed class ProduceHandler(BrokerState state)
         }
     }
 
-    private string TimestampType(Dictionary<string, string> topicConfigs) =>
+    private string TimestampType(IReadOnlyDictionary<string, string> topicConfigs) =>
         topicConfigs.GetValueOrDefault("message.timestamp.type")
         ?? state.Topics.BrokerConfigs.GetValueOrDefault("log.message.timestamp.type")
         ?? state.Options.Properties.GetValueOrDefault("log.message.timestamp.type")
         ?? "CreateTime";
 
     /// <summary>A topic config of type long, else the broker's setting, else Kafka's default: unbounded.</summary>
-    private long LongConfig(Dictionary<string, string> topicConfigs, string topicKey, string brokerKey) =>
+    private long LongConfig(IReadOnlyDictionary<string, string> topicConfigs, string topicKey, string brokerKey) =>
         (topicConfigs.GetValueOrDefault(topicKey)
             ?? state.Topics.BrokerConfigs.GetValueOrDefault(brokerKey)
             ?? state.Options.Properties.GetValueOrDefault(brokerKey)) is { } text

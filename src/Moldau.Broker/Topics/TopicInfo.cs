@@ -1,25 +1,46 @@
+using System.Collections.Frozen;
 using Moldau.Protocol;
 using Moldau.Storage;
 
 namespace Moldau.Broker.Topics;
 
-/// <summary>A topic as the metadata log describes it, with its open partitions.</summary>
-internal sealed class TopicInfo(string name, Uuid id)
+/// <summary>
+/// A topic in one <see cref="MetadataImage"/>: its name, id, configs and partitions, none of which
+/// change once the image is published (a change makes a new <see cref="TopicInfo"/> in a new image).
+/// </summary>
+internal sealed class TopicInfo
 {
+    private static readonly FrozenDictionary<string, string> NoConfigs = FrozenDictionary<string, string>.Empty;
+
+    /// <summary>A topic without partitions or configs.</summary>
+    public TopicInfo(string name, Uuid id)
+        : this(name, id, NoConfigs, _ => [])
+    {
+    }
+
+    /// <summary>A topic whose partitions <paramref name="partitions"/> makes, given the topic they belong to.</summary>
+    public TopicInfo(string name, Uuid id, IReadOnlyDictionary<string, string> configs, Func<TopicInfo, PartitionState[]> partitions)
+    {
+        Name = name;
+        Id = id;
+        Configs = configs;
+        Partitions = partitions(this);
+    }
+
     /// <summary>The topic's name.</summary>
-    public string Name { get; } = name;
+    public string Name { get; }
 
     /// <summary>The topic's id.</summary>
-    public Uuid Id { get; } = id;
+    public Uuid Id { get; }
 
     /// <summary>True for Kafka's internal topics (<see cref="InternalTopics.IsInternal"/>).</summary>
     public bool IsInternal => InternalTopics.IsInternal(Name);
 
-    /// <summary>Partitions by index; replaced whole when partitions are added.</summary>
-    public PartitionState[] Partitions { get; set; } = [];
+    /// <summary>Partitions by index (not to be written to).</summary>
+    public PartitionState[] Partitions { get; }
 
-    /// <summary>Topic configs from ConfigRecords (key to value).</summary>
-    public Dictionary<string, string> Configs { get; } = new(StringComparer.Ordinal);
+    /// <summary>Topic configs from ConfigRecords (key to value); never changed in place.</summary>
+    public IReadOnlyDictionary<string, string> Configs { get; }
 
     /// <summary>The partition with <paramref name="index"/>, or null.</summary>
     public PartitionState? Partition(int index)
@@ -29,100 +50,79 @@ internal sealed class TopicInfo(string name, Uuid id)
     }
 }
 
-/// <summary>One partition: its leader epoch and its log.</summary>
-internal sealed class PartitionState(TopicInfo topic, int index, int leaderEpoch)
+/// <summary>
+/// One partition in one <see cref="MetadataImage"/>: what the metadata log says of it (leader,
+/// epochs, replicas), fixed once published, and the <see cref="PartitionHost"/> it shares with
+/// the same partition in every other image: its log and the waiters on it.
+/// </summary>
+internal sealed class PartitionState
 {
-    private TaskCompletionSource _appended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>A partition with a host of its own (tests, and a partition seen for the first time).</summary>
+    public PartitionState(TopicInfo topic, int index, int leaderEpoch)
+        : this(topic, index, leaderEpoch, new PartitionHost())
+    {
+    }
+
+    /// <summary>A partition of <paramref name="topic"/> served through <paramref name="host"/>.</summary>
+    public PartitionState(TopicInfo topic, int index, int leaderEpoch, PartitionHost host)
+    {
+        Topic = topic;
+        Index = index;
+        LeaderEpoch = leaderEpoch;
+        Host = host;
+    }
 
     /// <summary>The topic this partition belongs to.</summary>
-    public TopicInfo Topic { get; } = topic;
+    public TopicInfo Topic { get; }
 
     /// <summary>The partition's index.</summary>
-    public int Index { get; } = index;
+    public int Index { get; }
 
     /// <summary>The current leader epoch.</summary>
-    public int LeaderEpoch { get; set; } = leaderEpoch;
+    public int LeaderEpoch { get; }
 
     /// <summary>The partition epoch (bumped on every change of the partition's record).</summary>
-    public int PartitionEpoch { get; set; }
+    public int PartitionEpoch { get; init; }
 
     /// <summary>The leader the metadata log names (-1: none).</summary>
-    public int Leader { get; set; } = -1;
+    public int Leader { get; init; } = -1;
 
     /// <summary>The in-sync replicas the metadata log names.</summary>
-    public IReadOnlyList<int> Isr { get; set; } = [];
+    public IReadOnlyList<int> Isr { get; init; } = [];
 
-    private IPartitionLog? _log;
+    /// <summary>The replicas the metadata log names.</summary>
+    public IReadOnlyList<int> Replicas { get; init; } = [];
+
+    /// <summary>What this partition keeps across images: its log, its offline state, its waiters.</summary>
+    public PartitionHost Host { get; }
 
     /// <summary>The log; null until opened. Long-polling fetches wake when its high watermark moves.</summary>
-    public IPartitionLog? Log
-    {
-        get => _log;
-        set
-        {
-            _log = value;
-            if (value is not null)
-            {
-                value.OnHighWatermarkAdvanced = SignalAppend;
-            }
-        }
-    }
+    public IPartitionLog? Log => Host.Log;
 
     /// <summary>
     /// Why the log could not be opened (an unwritable directory, a full disk), while the partition
     /// is offline: it answers KAFKA_STORAGE_ERROR and Metadata shows it without a leader. Null when open.
     /// </summary>
-    public string? OfflineReason { get; set; }
-
-    /// <summary>When (<see cref="TimeProvider.GetTimestamp"/>) an offline partition may next try to open its log.</summary>
-    public long RetryOpenAt { get; set; }
+    public string? OfflineReason => Host.OfflineReason;
 
     /// <summary>True while the log could not be opened.</summary>
-    public bool IsOffline => Log is null && OfflineReason is not null;
-
-    private int _readFailing;
-
-    /// <summary>Records a failed read; true for the first of a run, so it is logged once rather than per fetch.</summary>
-    public bool ReadFailed() => Interlocked.Exchange(ref _readFailing, 1) == 0;
-
-    /// <summary>Ends a run of failed reads.</summary>
-    public void ReadSucceeded()
-    {
-        if (Volatile.Read(ref _readFailing) != 0)
-        {
-            Volatile.Write(ref _readFailing, 0);
-        }
-    }
+    public bool IsOffline => Host.IsOffline;
 
     /// <summary>The partition's log, which must be open.</summary>
     public IPartitionLog OpenLog => Log ?? throw new InvalidOperationException($"{Topic.Name}-{Index} is not open");
 
-    private int _taken;
-
     /// <summary>A task that completes at the next append (for long-polling fetches). Take it before reading the log.</summary>
-    public Task NextAppend
-    {
-        get
-        {
-            // Noted before the task is read: an append after this point completes it.
-            Interlocked.Exchange(ref _taken, 1);
-            return Volatile.Read(ref _appended).Task;
-        }
-    }
+    public Task NextAppend => Host.NextAppend;
 
-    /// <summary>
-    /// Wakes the fetches waiting for data on this partition. When nobody took the task since the
-    /// last signal there is nobody to wake, and the task stays for the next one: whoever takes it
-    /// from now on reads the log after this append was published.
-    /// </summary>
-    public void SignalAppend()
-    {
-        if (Interlocked.Exchange(ref _taken, 0) == 0)
-        {
-            return;
-        }
+    /// <summary>The partition as the log manager knows it.</summary>
+    public LogPartition LogPartition => new(Topic.Name, Topic.Id, Index);
 
-        var fresh = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Interlocked.Exchange(ref _appended, fresh).TrySetResult();
-    }
+    /// <summary>Records a failed read; true for the first of a run, so it is logged once rather than per fetch.</summary>
+    public bool ReadFailed() => Host.ReadFailed();
+
+    /// <summary>Ends a run of failed reads.</summary>
+    public void ReadSucceeded() => Host.ReadSucceeded();
+
+    /// <summary>Wakes the fetches waiting for data on this partition.</summary>
+    public void SignalAppend() => Host.SignalAppend();
 }

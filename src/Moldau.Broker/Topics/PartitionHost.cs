@@ -1,0 +1,85 @@
+using Moldau.Storage;
+
+namespace Moldau.Broker.Topics;
+
+/// <summary>
+/// What a partition keeps while metadata images come and go: its open log (set by
+/// <see cref="PartitionLogApplier"/>, under the registry's change lock), why it is offline, and
+/// the fetches waiting for its next append. Every <see cref="PartitionState"/> of the partition,
+/// in whichever image, shares one host.
+/// </summary>
+internal sealed class PartitionHost
+{
+    private TaskCompletionSource _appended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile IPartitionLog? _log;
+    private volatile string? _offlineReason;
+    private int _readFailing;
+    private int _taken;
+
+    /// <summary>The log; null until opened (or while offline, or once the partition is gone).</summary>
+    public IPartitionLog? Log
+    {
+        get => _log;
+        set
+        {
+            if (value is not null)
+            {
+                value.OnHighWatermarkAdvanced = SignalAppend;
+            }
+
+            _log = value;
+        }
+    }
+
+    /// <summary>Why the log could not be opened, while the partition is offline; null otherwise.</summary>
+    public string? OfflineReason
+    {
+        get => _offlineReason;
+        set => _offlineReason = value;
+    }
+
+    /// <summary>When (<see cref="TimeProvider.GetTimestamp"/>) an offline partition may next try to open its log.</summary>
+    public long RetryOpenAt { get; set; }
+
+    /// <summary>True while the log could not be opened.</summary>
+    public bool IsOffline => Log is null && OfflineReason is not null;
+
+    /// <summary>Records a failed read; true for the first of a run, so it is logged once rather than per fetch.</summary>
+    public bool ReadFailed() => Interlocked.Exchange(ref _readFailing, 1) == 0;
+
+    /// <summary>Ends a run of failed reads.</summary>
+    public void ReadSucceeded()
+    {
+        if (Volatile.Read(ref _readFailing) != 0)
+        {
+            Volatile.Write(ref _readFailing, 0);
+        }
+    }
+
+    /// <summary>A task that completes at the next append (for long-polling fetches). Take it before reading the log.</summary>
+    public Task NextAppend
+    {
+        get
+        {
+            // Noted before the task is read: an append after this point completes it.
+            Interlocked.Exchange(ref _taken, 1);
+            return Volatile.Read(ref _appended).Task;
+        }
+    }
+
+    /// <summary>
+    /// Wakes the fetches waiting for data on this partition. When nobody took the task since the
+    /// last signal there is nobody to wake, and the task stays for the next one: whoever takes it
+    /// from now on reads the log after this append was published.
+    /// </summary>
+    public void SignalAppend()
+    {
+        if (Interlocked.Exchange(ref _taken, 0) == 0)
+        {
+            return;
+        }
+
+        var fresh = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Interlocked.Exchange(ref _appended, fresh).TrySetResult();
+    }
+}

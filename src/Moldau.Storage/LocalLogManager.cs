@@ -1,0 +1,250 @@
+using Microsoft.Extensions.Logging;
+
+namespace Moldau.Storage;
+
+/// <summary>
+/// The local <see cref="ILogManager"/>: each partition is a <c>topic-partition</c> directory of
+/// segments in one of the log dirs, as Kafka lays them out. Creating it reads each log dir's
+/// checkpoints (recovery points, cleaner offsets, log start offsets) and takes away its
+/// clean-shutdown marker; disposing it closes every log, writes the checkpoints and puts the
+/// marker back in each dir whose logs all closed cleanly.
+/// </summary>
+public sealed class LocalLogManager : ILogManager
+{
+    /// <summary>The marker Kafka writes in a log dir after closing all its logs cleanly.</summary>
+    public const string CleanShutdownFile = ".kafka_cleanshutdown";
+
+    private readonly IReadOnlyList<string> _logDirs;
+    private readonly Func<IReadOnlyDictionary<string, string>, LogOpenState, PartitionLogOptions> _options;
+    private readonly TimeProvider _time;
+    private readonly StorageRuntime? _runtime;
+    private readonly ILogger _log;
+    private readonly Lock _lock = new();
+    private readonly HashSet<string> _cleanLogDirs = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Topic, int Partition), long> _recoveryPoints = [];
+    private readonly Dictionary<(string Topic, int Partition), long> _cleanerOffsets = [];
+    private readonly Dictionary<(string Topic, int Partition), long> _logStartOffsets = [];
+    private readonly Dictionary<PartitionLog, LogPartition> _open = [];
+
+    /// <summary>
+    /// Takes over <paramref name="logDirs"/>; <paramref name="options"/> makes a log's options from
+    /// its topic's configs and what the log dir says about it.
+    /// </summary>
+    public LocalLogManager(IReadOnlyList<string> logDirs, Func<IReadOnlyDictionary<string, string>, LogOpenState, PartitionLogOptions> options, TimeProvider time, ILogger log, StorageRuntime? runtime = null)
+    {
+        _logDirs = logDirs;
+        _options = options;
+        _time = time;
+        _runtime = runtime;
+        _log = log;
+        foreach (var logDir in logDirs)
+        {
+            Merge(_recoveryPoints, LogStartOffsetCheckpoint.Read(logDir, LogStartOffsetCheckpoint.RecoveryPointFileName));
+            Merge(_cleanerOffsets, LogStartOffsetCheckpoint.Read(logDir, LogStartOffsetCheckpoint.CleanerOffsetFileName));
+            Merge(_logStartOffsets, LogStartOffsetCheckpoint.Read(logDir));
+        }
+
+        // Kafka's clean-shutdown marker: present means every log in that dir was closed cleanly,
+        // so its segments, indexes and producer snapshots are trusted as they are. It goes at
+        // once: after a crash from here on, the next start reads the logs through.
+        foreach (var logDir in logDirs.Where(d => File.Exists(Path.Combine(d, CleanShutdownFile))))
+        {
+            _cleanLogDirs.Add(Path.GetFullPath(logDir));
+            File.Delete(Path.Combine(logDir, CleanShutdownFile));
+            DirectorySync.Sync(logDir);
+        }
+
+        static void Merge(Dictionary<(string, int), long> into, Dictionary<(string Topic, int Partition), long> from)
+        {
+            foreach (var (key, offset) in from)
+            {
+                into[key] = offset;
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public bool Exists(LogPartition partition) =>
+        _logDirs.Any(d => Directory.Exists(Path.Combine(d, partition.ToString())));
+
+    /// <summary>
+    /// Opens the log of one partition: the existing <c>topic-partition</c> directory in whichever
+    /// log dir holds it, else a new one in the log dir with the fewest partitions. The log start
+    /// offset recorded for it is applied, and <c>partition.metadata</c> written where missing.
+    /// </summary>
+    public IPartitionLog Open(LogPartition partition, IReadOnlyDictionary<string, string> topicConfigs)
+    {
+        var dirName = partition.ToString();
+        var key = (partition.Topic, partition.Partition);
+        var dir = _logDirs.Select(d => Path.Combine(d, dirName)).FirstOrDefault(Directory.Exists)
+            ?? Path.Combine(_logDirs.MinBy(CountPartitions)!, dirName);
+        LogOpenState state;
+        lock (_lock)
+        {
+            state = new LogOpenState(
+                dir,
+                _cleanLogDirs.Contains(Path.GetFullPath(Path.GetDirectoryName(dir)!)),
+                _recoveryPoints.GetValueOrDefault(key),
+                _cleanerOffsets.GetValueOrDefault(key));
+        }
+
+        var log = _runtime is null
+            ? PartitionLog.Open(dir, _options(topicConfigs, state), _time)
+            : PartitionLog.Open(dir, _options(topicConfigs, state), _time, _runtime);
+        try
+        {
+            if (PartitionMetadataFile.Read(dir) is null)
+            {
+                PartitionMetadataFile.Write(dir, partition.TopicId);
+            }
+
+            lock (_lock)
+            {
+                if (_logStartOffsets.GetValueOrDefault(key) is > 0 and var start)
+                {
+                    log.AdvanceLogStartOffset(start);
+                }
+
+                _open[log] = partition;
+            }
+        }
+        catch
+        {
+            log.Dispose();
+            throw;
+        }
+
+        log.OnStorageErrorChanged = error =>
+        {
+            if (error is null)
+            {
+                _log.LogInformation("{Partition}: appends work again", dirName);
+            }
+            else
+            {
+                _log.LogError("{Partition}: append failed, answering KAFKA_STORAGE_ERROR until one succeeds: {Error}", dirName, error.Message);
+            }
+        };
+        return log;
+    }
+
+    /// <summary>
+    /// Closes the log and removes its directory. Kafka renames it to
+    /// <c>topic-partition.id-delete</c> and deletes later; the topic's removal is already durable,
+    /// so the files can go now.
+    /// </summary>
+    public void Delete(LogPartition partition, IPartitionLog log)
+    {
+        var local = (PartitionLog)log;
+        lock (_lock)
+        {
+            _open.Remove(local);
+
+            // A topic made again under this name starts from nothing the old one left.
+            var key = (partition.Topic, partition.Partition);
+            _recoveryPoints.Remove(key);
+            _cleanerOffsets.Remove(key);
+            _logStartOffsets.Remove(key);
+        }
+
+        local.Dispose();
+        try
+        {
+            Directory.Delete(local.Directory, recursive: true);
+        }
+        catch (IOException e)
+        {
+            _log.LogWarning("could not remove {Dir}: {Error}", local.Directory, e.Message);
+        }
+    }
+
+    /// <summary>Advances a log's start offset and records it in its log dir's <c>log-start-offset-checkpoint</c>.</summary>
+    public void AdvanceLogStart(IPartitionLog log, long offset)
+    {
+        lock (_lock)
+        {
+            log.AdvanceLogStartOffset(offset);
+        }
+
+        WriteCheckpoints(LogStartOffsetCheckpoint.FileName, l => l.LogStartOffset);
+    }
+
+    /// <summary>
+    /// Writes each log dir's <c>recovery-point-offset-checkpoint</c>: per partition, the offset below
+    /// which its log is known to be on disk (Kafka writes it every
+    /// <c>log.flush.offset.checkpoint.interval.ms</c> and at shutdown). An unclean start reads
+    /// through only the segments past it.
+    /// </summary>
+    public void WriteRecoveryPoints() =>
+        WriteCheckpoints(LogStartOffsetCheckpoint.RecoveryPointFileName, l => l.RecoveryPoint);
+
+    /// <summary>Writes each log dir's <c>cleaner-offset-checkpoint</c>: how far each compacted log was cleaned.</summary>
+    public void WriteCleanerOffsets() =>
+        WriteCheckpoints(LogStartOffsetCheckpoint.CleanerOffsetFileName, l => l.CleanedUpTo);
+
+    private void WriteCheckpoints(string fileName, Func<PartitionLog, long> offsetOf)
+    {
+        lock (_lock)
+        {
+            foreach (var logDir in _logDirs)
+            {
+                var full = Path.GetFullPath(logDir);
+                var entries = new Dictionary<(string, int), long>();
+                foreach (var (log, partition) in _open)
+                {
+                    if (Path.GetFullPath(Path.GetDirectoryName(log.Directory)!) == full && offsetOf(log) > 0)
+                    {
+                        entries[(partition.Topic, partition.Partition)] = offsetOf(log);
+                    }
+                }
+
+                try
+                {
+                    LogStartOffsetCheckpoint.Write(logDir, entries, fileName);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    _log.LogWarning("could not write {File} in {LogDir}: {Error}", fileName, logDir, e.Message);
+                }
+            }
+        }
+    }
+
+    private static int CountPartitions(string logDir) =>
+        Directory.Exists(logDir) ? Directory.GetDirectories(logDir).Length : 0;
+
+    /// <summary>Closes every log, writes the checkpoints, and marks each log dir whose logs all closed cleanly.</summary>
+    public void Dispose()
+    {
+        var unclean = new HashSet<string>(StringComparer.Ordinal);
+        List<PartitionLog> open;
+        lock (_lock)
+        {
+            open = [.. _open.Keys];
+        }
+
+        foreach (var log in open)
+        {
+            log.Dispose();
+            if (!log.ClosedCleanly)
+            {
+                unclean.Add(Path.GetFullPath(Path.GetDirectoryName(log.Directory)!));
+            }
+        }
+
+        WriteRecoveryPoints();
+        WriteCleanerOffsets();
+        foreach (var logDir in _logDirs.Where(d => Directory.Exists(d) && !unclean.Contains(Path.GetFullPath(d))))
+        {
+            try
+            {
+                File.WriteAllText(Path.Combine(logDir, CleanShutdownFile), "{\"version\":0,\"brokerEpoch\":-1}");
+                DirectorySync.Sync(logDir);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                _log.LogWarning("could not write the clean-shutdown marker in {LogDir}: {Error}", logDir, e.Message);
+            }
+        }
+    }
+}
