@@ -5,8 +5,8 @@ namespace Moldau.Coordinator.Runtime;
 
 /// <summary>
 /// A coordinator shard's log over a local <see cref="PartitionLog"/>. Coordinator records are
-/// always fsynced before they count, whatever the topic's flush settings say (the old group
-/// coordinator did so too): when the log does not sync before acknowledging, the wait runs an
+/// always fsynced before they count, whatever the topic's flush settings say (the group
+/// coordinator always did so): when the log does not sync before acknowledging, the wait runs an
 /// fsync itself, on the thread pool.
 /// </summary>
 public sealed class PartitionCoordinatorLog(PartitionLog log) : ICoordinatorLog
@@ -30,11 +30,18 @@ public sealed class PartitionCoordinatorLog(PartitionLog log) : ICoordinatorLog
     /// <inheritdoc/>
     public async Task WaitDurableAsync(long endOffset)
     {
-        await log.WaitDurableAsync(endOffset).ConfigureAwait(false);
-        if (log.RecoveryPoint < endOffset)
+        // A wait that is already over just after the append means the log does not sync before
+        // acknowledging (Kafka's flush settings are set; or, rarely, an fsync raced ahead): the
+        // records are fsynced here then, on the thread pool, as the coordinator always had them.
+        var wait = log.WaitDurableAsync(endOffset);
+        if (wait.IsCompleted)
         {
+            await wait.ConfigureAwait(false);
             await Task.Run(log.Flush).ConfigureAwait(false);
+            return;
         }
+
+        await wait.ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
