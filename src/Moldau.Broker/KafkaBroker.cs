@@ -125,6 +125,8 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
                 MaxSessionTimeoutMs = _options.GroupMaxSessionTimeoutMs,
                 MaxSize = _options.GroupMaxSize,
                 OffsetsTopicPartitions = offsetsPartitions,
+                OffsetsRetentionMs = long.TryParse(_options.Properties.GetValueOrDefault("offsets.retention.minutes"), out var retention) && retention > 0 ? retention * 60_000 : 7L * 24 * 60 * 60_000,
+                OffsetsRetentionCheckIntervalMs = long.TryParse(_options.Properties.GetValueOrDefault("offsets.retention.check.interval.ms"), out var check) && check > 0 ? check : 600_000,
             },
             OffsetsPartition,
             (topic, partition) => topics.Find(topic)?.Partition(partition) is not null,
@@ -132,7 +134,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
             _log);
 
         // An offline __consumer_offsets partition (its log could not be opened) is skipped: its groups start empty.
-        _groups.Start(existing is null ? [] : existing.Partitions.Where(p => p.Log is not null).Select(p => p.OpenLog));
+        _groups.Start(existing is null ? [] : existing.Partitions.Where(p => p.Log is not null).Select(p => p.Index));
         _findCoordinator = new FindCoordinatorHandler(_state, () => OffsetsTopicInfo() is not null);
         _joinGroup = new JoinGroupHandler(_groups);
         _syncGroup = new SyncGroupHandler(_groups);
@@ -235,21 +237,21 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
                 case ApiKey.SyncGroup:
                     return RespondAsync(context, responseHeader, _syncGroup!.HandleAsync(context, Parse<SyncGroupRequest>(ref reader, apiVersion)));
                 case ApiKey.Heartbeat:
-                    return Respond(context, responseHeader, _heartbeat!.Handle(Parse<HeartbeatRequest>(ref reader, apiVersion)));
+                    return RespondAsync(context, responseHeader, _heartbeat!.HandleAsync(Parse<HeartbeatRequest>(ref reader, apiVersion)));
                 case ApiKey.LeaveGroup:
-                    return Respond(context, responseHeader, _leaveGroup!.Handle(context, Parse<LeaveGroupRequest>(ref reader, apiVersion)));
+                    return RespondAsync(context, responseHeader, _leaveGroup!.HandleAsync(context, Parse<LeaveGroupRequest>(ref reader, apiVersion)));
                 case ApiKey.OffsetCommit:
-                    return Respond(context, responseHeader, _offsetCommit!.Handle(context, Parse<OffsetCommitRequest>(ref reader, apiVersion)));
+                    return RespondAsync(context, responseHeader, _offsetCommit!.HandleAsync(context, Parse<OffsetCommitRequest>(ref reader, apiVersion)));
                 case ApiKey.OffsetFetch:
-                    return Respond(context, responseHeader, _offsetFetch!.Handle(context, Parse<OffsetFetchRequest>(ref reader, apiVersion)));
+                    return RespondAsync(context, responseHeader, _offsetFetch!.HandleAsync(context, Parse<OffsetFetchRequest>(ref reader, apiVersion)));
                 case ApiKey.ListGroups:
-                    return Respond(context, responseHeader, _listGroups!.Handle(Parse<ListGroupsRequest>(ref reader, apiVersion)));
+                    return RespondAsync(context, responseHeader, _listGroups!.HandleAsync(Parse<ListGroupsRequest>(ref reader, apiVersion)));
                 case ApiKey.DescribeGroups:
-                    return Respond(context, responseHeader, _describeGroups!.Handle(context, Parse<DescribeGroupsRequest>(ref reader, apiVersion)));
+                    return RespondAsync(context, responseHeader, _describeGroups!.HandleAsync(context, Parse<DescribeGroupsRequest>(ref reader, apiVersion)));
                 case ApiKey.DeleteGroups:
-                    return Respond(context, responseHeader, _deleteGroups!.Handle(Parse<DeleteGroupsRequest>(ref reader, apiVersion)));
+                    return RespondAsync(context, responseHeader, _deleteGroups!.HandleAsync(Parse<DeleteGroupsRequest>(ref reader, apiVersion)));
                 case ApiKey.OffsetDelete:
-                    return Respond(context, responseHeader, _offsetDelete!.Handle(Parse<OffsetDeleteRequest>(ref reader, apiVersion)));
+                    return RespondAsync(context, responseHeader, _offsetDelete!.HandleAsync(Parse<OffsetDeleteRequest>(ref reader, apiVersion)));
                 case ApiKey.DescribeCluster:
                     return Respond(context, responseHeader, _describeCluster!.Handle(context, Parse<DescribeClusterRequest>(ref reader, apiVersion)));
                 case ApiKey.DescribeConfigs:

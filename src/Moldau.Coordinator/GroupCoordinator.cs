@@ -1,259 +1,116 @@
 using Microsoft.Extensions.Logging;
+using Moldau.Coordinator.Runtime;
 using Moldau.Protocol;
-using Moldau.Protocol.Coordinator;
-using Moldau.Protocol.Records;
 using Moldau.Storage;
 
 namespace Moldau.Coordinator;
 
 /// <summary>
-/// The coordinator of classic consumer groups: the join and sync rounds (the leader assigns on
-/// the client side), heartbeats and session expiry, static membership, and committed offsets.
-/// Every durable change is a record appended (and synced) to the group's partition of
-/// <c>__consumer_offsets</c> before it is acknowledged; start-up replays those records.
+/// The coordinator of classic consumer groups, on the <see cref="CoordinatorRuntime{TShard}"/>:
+/// each group belongs to the shard of its <c>__consumer_offsets</c> partition
+/// (<see cref="OffsetsTopic.PartitionFor"/>), where its operations run one at a time. A change
+/// that must last (a committed offset, the group's metadata, a deletion) is answered once its
+/// records are durable and applied; shards never wait for each other.
 /// </summary>
-/// <remarks>One lock guards every group: a single node's coordinator is not a hot path.</remarks>
-public sealed partial class GroupCoordinator : IAsyncDisposable
+public sealed class GroupCoordinator : IAsyncDisposable
 {
-    private readonly GroupCoordinatorOptions _options;
-    private readonly Func<int, IPartitionLog> _offsetsPartition;
-    private readonly Func<string, int, bool> _partitionExists;
-    private readonly TimeProvider _time;
+    private readonly CoordinatorRuntime<GroupCoordinatorShard> _runtime;
     private readonly ILogger _log;
-    private readonly Lock _lock = new();
-    private readonly Dictionary<string, Group> _groups = new(StringComparer.Ordinal);
-    private readonly CancellationTokenSource _stop = new();
-    private Task? _timer;
+    private readonly int _partitions;
 
     /// <summary>Creates the coordinator.</summary>
     /// <param name="options">Settings.</param>
-    /// <param name="offsetsPartition">Opens (creating the topic if needed) a partition of __consumer_offsets.</param>
+    /// <param name="offsetsPartition">The log of a partition of __consumer_offsets (the caller creates the topic if needed); null or <see cref="IOException"/> when it is not available.</param>
+    /// <param name="partitionExists">Whether a topic partition exists (offsets are committed only for those).</param>
+    /// <param name="time">The clock (sessions, rebalances, offset retention).</param>
+    /// <param name="log">Where to log.</param>
+    public GroupCoordinator(GroupCoordinatorOptions options, Func<int, ICoordinatorLog?> offsetsPartition, Func<string, int, bool> partitionExists, TimeProvider time, ILogger log)
+    {
+        _log = log;
+        _partitions = Math.Max(1, options.OffsetsTopicPartitions);
+        _runtime = new CoordinatorRuntime<GroupCoordinatorShard>(
+            OffsetsTopic.Name,
+            _partitions,
+            offsetsPartition,
+            context => new GroupCoordinatorShard(context, options, partitionExists, log),
+            time,
+            log);
+    }
+
+    /// <summary>Creates the coordinator over local partition logs.</summary>
+    /// <param name="options">Settings.</param>
+    /// <param name="offsetsPartition">Opens (creating the topic if needed) a partition of __consumer_offsets; <see cref="IOException"/> when it is not available.</param>
     /// <param name="partitionExists">Whether a topic partition exists (offsets are committed only for those).</param>
     /// <param name="time">The clock.</param>
     /// <param name="log">Where to log.</param>
     public GroupCoordinator(GroupCoordinatorOptions options, Func<int, IPartitionLog> offsetsPartition, Func<string, int, bool> partitionExists, TimeProvider time, ILogger log)
+        : this(options, p => new PartitionCoordinatorLog(offsetsPartition(p)), partitionExists, time, log)
     {
-        _options = options;
-        _offsetsPartition = offsetsPartition;
-        _partitionExists = partitionExists;
-        _time = time;
-        _log = log;
     }
 
-    private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
+    /// <summary>The runtime the groups run on (tests).</summary>
+    internal CoordinatorRuntime<GroupCoordinatorShard> Runtime => _runtime;
 
-    /// <summary>Replays __consumer_offsets (the partitions that exist) and starts the session timer.</summary>
-    public void Start(IEnumerable<IPartitionLog> existingPartitions)
+    private int ShardOf(string groupId) => OffsetsTopic.PartitionFor(groupId, _partitions);
+
+    /// <summary>Replays the partitions of __consumer_offsets that exist, each into its shard, and starts the shards' timers.</summary>
+    public void Start(IEnumerable<int> existingPartitions)
     {
-        var offsets = 0;
-        lock (_lock)
-        {
-            foreach (var log in existingPartitions)
-            {
-                foreach (var entry in OffsetsTopic.Replay(log, _log))
-                {
-                    switch (entry)
-                    {
-                        case OffsetsTopic.OffsetEntry o:
-                            {
-                                var g = GetOrCreate(o.Group);
-                                if (o.Offset is null)
-                                {
-                                    g.Offsets.Remove((o.Topic, o.Partition));
-                                }
-                                else
-                                {
-                                    g.Offsets[(o.Topic, o.Partition)] = o.Offset;
-                                    offsets++;
-                                }
-
-                                break;
-                            }
-
-                        case OffsetsTopic.GroupEntry ge when ge.Value is null:
-                            _groups.Remove(ge.Group);
-                            break;
-                        case OffsetsTopic.GroupEntry ge:
-                            {
-                                // Members come back by rejoining; the generation and protocol carry on.
-                                var g = GetOrCreate(ge.Group);
-                                g.GenerationId = ge.Value!.Generation;
-                                g.ProtocolType = ge.Value.ProtocolType;
-                                g.ProtocolName = ge.Value.Protocol;
-                                break;
-                            }
-                    }
-                }
-            }
-        }
-
-        _log.LogInformation("group coordinator loaded {Groups} groups, {Offsets} committed offsets", _groups.Count, offsets);
-        _timer = RunTimerAsync(_stop.Token);
+        _runtime.Load(existingPartitions);
+        var (groups, offsets) = Task.WhenAll(Enumerable.Range(0, _partitions).Select(p => _runtime.ReadAsync(p, s => (s.GroupCount, s.OffsetCount))))
+            .GetAwaiter().GetResult()
+            .Aggregate((0, 0), (a, b) => (a.Item1 + b.GroupCount, a.Item2 + b.OffsetCount));
+        _log.LogInformation("group coordinator loaded {Groups} groups, {Offsets} committed offsets", groups, offsets);
     }
 
-    private Group GetOrCreate(string groupId)
-    {
-        if (!_groups.TryGetValue(groupId, out var g) || g.State == GroupState.Dead)
-        {
-            _groups[groupId] = g = new Group(groupId) { StateTimestamp = Now };
-        }
+    /// <summary>JoinGroup: completes when the group's join phase ends (or at once for an error).</summary>
+    public Task<JoinResult> JoinAsync(JoinRequest request) =>
+        _runtime.WriteAsync(ShardOf(request.GroupId), s => s.Join(request)).Unwrap();
 
-        return g;
+    /// <summary>SyncGroup: the leader hands in the assignment; everyone gets theirs once it is recorded.</summary>
+    public Task<SyncResult> SyncAsync(string groupId, int generationId, string memberId, string? groupInstanceId, string? protocolType, string? protocolName, IReadOnlyList<(string MemberId, byte[] Assignment)> assignments) =>
+        _runtime.WriteAsync(ShardOf(groupId), s => s.Sync(groupId, generationId, memberId, groupInstanceId, protocolType, protocolName, assignments)).Unwrap();
+
+    /// <summary>Heartbeat: keeps the session alive and tells the member about a rebalance.</summary>
+    public Task<ErrorCode> HeartbeatAsync(string groupId, int generationId, string memberId, string? groupInstanceId) =>
+        _runtime.WriteAsync(ShardOf(groupId), s => s.Heartbeat(groupId, generationId, memberId, groupInstanceId));
+
+    /// <summary>LeaveGroup: removes members (by member id, or by instance id for static members).</summary>
+    public Task<(ErrorCode Error, List<(string MemberId, string? InstanceId, ErrorCode Error)> Members)> LeaveAsync(string groupId, IReadOnlyList<(string MemberId, string? InstanceId)> leaving) =>
+        _runtime.WriteAsync(ShardOf(groupId), s => s.Leave(groupId, leaving));
+
+    /// <summary>OffsetCommit: answered once the offsets are durable (or with the error that kept them from being written).</summary>
+    public Task<List<(string Topic, int Partition, ErrorCode Error)>> CommitAsync(string groupId, int generationId, string memberId, string? groupInstanceId, IReadOnlyList<(string Topic, int Partition, long Offset, int LeaderEpoch, string? Metadata)> offsets) =>
+        _runtime.WriteAsync(ShardOf(groupId), s => s.Commit(groupId, generationId, memberId, groupInstanceId, offsets));
+
+    /// <summary>OffsetFetch: the committed offsets asked for (null: all of the group's), -1 where none.</summary>
+    public Task<List<(string Topic, int Partition, CommittedOffset? Offset)>> FetchAsync(string groupId, IReadOnlyList<(string Topic, IReadOnlyList<int> Partitions)>? topics) =>
+        _runtime.ReadAsync(ShardOf(groupId), s => s.Fetch(groupId, topics));
+
+    /// <summary>ListGroups, optionally filtered by state names: every shard's groups.</summary>
+    public async Task<List<(string GroupId, string ProtocolType, string State)>> ListAsync(IReadOnlyCollection<string> statesFilter)
+    {
+        var shards = await Task.WhenAll(Enumerable.Range(0, _partitions).Select(p => _runtime.ReadAsync(p, s => s.List(statesFilter)))).ConfigureAwait(false);
+        return shards.SelectMany(s => s).ToList();
     }
 
-    private async Task RunTimerAsync(CancellationToken stop)
-    {
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(100), _time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
-            {
-                try
-                {
-                    Tick();
-                }
-                catch (Exception e) when (e is IOException or ObjectDisposedException)
-                {
-                    _log.LogError("group coordinator tick failed: {Error}", e.Message);
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
+    /// <summary>DescribeGroups: an unknown group is described as Dead with no members, as Kafka does.</summary>
+    public Task<GroupDescription> DescribeAsync(string groupId) => _runtime.ReadAsync(ShardOf(groupId), s => s.Describe(groupId));
 
-    /// <summary>Expires members whose sessions lapsed and ends join phases that are due.</summary>
-    internal void Tick()
-    {
-        lock (_lock)
-        {
-            var now = Now;
-            foreach (var g in _groups.Values.ToList())
-            {
-                foreach (var (pending, expires) in g.PendingMembers.ToList())
-                {
-                    if (now >= expires)
-                    {
-                        _log.LogInformation("pending member {Member} of group {Group} removed: it did not rejoin within its session timeout", pending, g.Id);
-                        g.PendingMembers.Remove(pending);
-                    }
-                }
+    /// <summary>DeleteGroups: only groups without members; their offsets and metadata get tombstones.</summary>
+    public Task<ErrorCode> DeleteAsync(string groupId) => _runtime.WriteAsync(ShardOf(groupId), s => s.Delete(groupId));
 
-                foreach (var m in g.Members.Values.ToList())
-                {
-                    if (m.PendingJoin is null && now - m.LastHeartbeat > m.SessionTimeoutMs)
-                    {
-                        _log.LogInformation("member {Member} of group {Group} expired after {Timeout} ms without a heartbeat", m.MemberId, g.Id, m.SessionTimeoutMs);
-                        RemoveMember(g, m);
-                        AfterMemberLeft(g);
-                    }
-                }
+    /// <summary>OffsetDelete: removes committed offsets of topics the group's members don't subscribe to.</summary>
+    public Task<(ErrorCode Error, List<(string Topic, int Partition, ErrorCode Error)> Results)> DeleteOffsetsAsync(string groupId, IReadOnlyList<(string Topic, int Partition)> partitions) =>
+        _runtime.WriteAsync(ShardOf(groupId), s => s.DeleteOffsets(groupId, partitions));
 
-                if ((g.State is GroupState.CompletingRebalance or GroupState.Stable) && g.PendingSyncMembers.Count > 0 && now >= g.SyncDeadline)
-                {
-                    _log.LogInformation("group {Group} removes {Count} members that sent no SyncGroup within the rebalance timeout", g.Id, g.PendingSyncMembers.Count);
-                    foreach (var id in g.PendingSyncMembers.ToList())
-                    {
-                        if (g.Members.TryGetValue(id, out var silent))
-                        {
-                            RemoveMember(g, silent);
-                        }
-                    }
+    /// <summary>Used by tests: the committed offset, or null.</summary>
+    internal Task<CommittedOffset?> CommittedAsync(string groupId, string topic, int partition) =>
+        _runtime.ReadAsync(ShardOf(groupId), s => s.Committed(groupId, topic, partition));
 
-                    g.PendingSyncMembers.Clear();
-                    AfterMemberLeft(g);
-                    continue;
-                }
+    /// <summary>Used by tests: the group's state, or null when there is no such group.</summary>
+    internal Task<GroupState?> StateAsync(string groupId) => _runtime.ReadAsync(ShardOf(groupId), s => s.StateOf(groupId));
 
-                if (g.State == GroupState.PreparingRebalance)
-                {
-                    if (now >= g.JoinDeadline)
-                    {
-                        // Dynamic members that did not rejoin in time are dropped; static ones
-                        // stay (KIP-345) until their session expires, and keep their place.
-                        foreach (var m in g.Members.Values.Where(m => m.PendingJoin is null && m.GroupInstanceId is null).ToList())
-                        {
-                            RemoveMember(g, m);
-                        }
-
-                        if (g.Members.Count > 0 && g.Members.Values.All(m => m.PendingJoin is null))
-                        {
-                            // No one rejoined: wait another rebalance timeout, as Kafka does.
-                            g.JoinDeadline = now + g.Members.Values.Max(m => m.RebalanceTimeoutMs);
-                            continue;
-                        }
-
-                        // Pending members stay until their own session timeout, as in Kafka: one
-                        // that rejoins later is added and starts the next rebalance.
-                        CompleteJoin(g);
-                    }
-                    else
-                    {
-                        TryCompleteJoin(g);
-                    }
-                }
-            }
-        }
-    }
-
-    /// <summary>Stops the timer.</summary>
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync().ConfigureAwait(false);
-        if (_timer is not null)
-        {
-            await _timer.ConfigureAwait(false);
-        }
-
-        _stop.Dispose();
-    }
-
-    // ------------------------------------------------------------------ persistence
-
-    private IPartitionLog LogFor(string groupId) => _offsetsPartition(OffsetsTopic.PartitionFor(groupId, _options.OffsetsTopicPartitions));
-
-    private void Persist(string groupId, List<RecordToWrite> records)
-    {
-        if (records.Count == 0)
-        {
-            return;
-        }
-
-        var log = LogFor(groupId);
-        var batch = RecordBatchBuilder.Build(records);
-        log.Append(batch, 0);
-        log.Flush();
-    }
-
-    private void PersistGroup(Group g)
-    {
-        var value = new GroupMetadataValue
-        {
-            ProtocolType = g.ProtocolType ?? string.Empty,
-            Generation = g.GenerationId,
-            Protocol = g.ProtocolName,
-            Leader = g.LeaderId,
-            CurrentStateTimestamp = g.StateTimestamp,
-            Members = g.Members.Values.Select(m => new GroupMetadataValue.MemberMetadata
-            {
-                MemberId = m.MemberId,
-                GroupInstanceId = m.GroupInstanceId,
-                ClientId = m.ClientId,
-                ClientHost = m.ClientHost,
-                RebalanceTimeout = m.RebalanceTimeoutMs,
-                SessionTimeout = m.SessionTimeoutMs,
-                Subscription = g.ProtocolName is null ? [] : m.MetadataFor(g.ProtocolName),
-                Assignment = m.Assignment,
-            }).ToList(),
-        };
-        try
-        {
-            Persist(g.Id, [new RecordToWrite(OffsetsTopic.GroupKey(g.Id), OffsetsTopic.GroupValue(value), Now)]);
-        }
-        catch (IOException e)
-        {
-            _log.LogError("could not record group {Group}: {Error}", g.Id, e.Message);
-        }
-    }
+    /// <summary>Stops the shards' timers and waits for the operations in flight.</summary>
+    public ValueTask DisposeAsync() => _runtime.DisposeAsync();
 }

@@ -20,4 +20,10 @@ public sealed class GroupCoordinatorOptions
 
     /// <summary>offset.metadata.max.bytes</summary>
     public int OffsetMetadataMaxBytes { get; init; } = 4096;
+
+    /// <summary>offsets.retention.minutes, in ms (7 days).</summary>
+    public long OffsetsRetentionMs { get; init; } = 7L * 24 * 60 * 60 * 1000;
+
+    /// <summary>offsets.retention.check.interval.ms: how often each shard looks for expired offsets (0: never).</summary>
+    public long OffsetsRetentionCheckIntervalMs { get; init; } = 600_000;
 }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Moldau.Coordinator.Runtime;
 using Moldau.Protocol;
 using Moldau.Protocol.Coordinator;
 using Moldau.Protocol.Records;
@@ -133,48 +134,23 @@ public static class OffsetsTopic
     /// past its end, a key or value that is not what its version says) never stop it: the rest of
     /// such a batch is skipped with one warning naming the batch, and replay goes on.
     /// </summary>
-    public static IEnumerable<Entry> Replay(IPartitionLog log, ILogger? logger = null)
+    public static IReadOnlyList<Entry> Replay(ICoordinatorLog log, ILogger? logger = null)
     {
-        var offset = log.LogStartOffset;
-        while (offset < log.LogEndOffset)
-        {
-            var bytes = log.Read(offset, 1 << 20, minOneBatch: true, log.LogEndOffset);
-            if (bytes.Length == 0)
+        var entries = new List<Entry>();
+        CoordinatorReplay.Records(
+            log,
+            (key, value) =>
             {
-                yield break;
-            }
-
-            var entries = new List<Entry>();
-            var batches = new RecordBatchEnumerator(bytes.Span, checkCrc: false);
-            while (batches.MoveNext())
-            {
-                var batch = new RecordBatch(bytes.Slice(batches.CurrentStart, batches.CurrentLength));
-                offset = batch.LastOffset + 1;
-                if (batch.IsControl || batch.Compression != CompressionType.None)
+                if (Decode(key, value) is { } e)
                 {
-                    continue;
+                    entries.Add(e);
                 }
-
-                try
-                {
-                    foreach (var r in batch.GetRecords())
-                    {
-                        if (r.Key is { } k && Decode(k, r.Value) is { } e)
-                        {
-                            entries.Add(e);
-                        }
-                    }
-                }
-                catch (KafkaProtocolException e)
-                {
-                    logger?.LogWarning("{Topic} replay skipped the rest of the batch at offsets {First}..{Last} in {Directory}: {Error}", Name, batch.BaseOffset, batch.LastOffset, log.Directory, e.Message);
-                }
-            }
-
-            foreach (var e in entries)
-            {
-                yield return e;
-            }
-        }
+            },
+            logger,
+            Name);
+        return entries;
     }
+
+    /// <summary>Every record of a local partition log: <see cref="Replay(ICoordinatorLog, ILogger?)"/>.</summary>
+    public static IReadOnlyList<Entry> Replay(IPartitionLog log, ILogger? logger = null) => Replay(new PartitionCoordinatorLog(log), logger);
 }

@@ -54,7 +54,7 @@ public sealed class OffsetsTopicReplayTests : IDisposable
         using var log = PartitionLog.Open(_dir, new PartitionLogOptions { DirectIo = false, SyncBeforeAck = false }, TimeProvider.System);
 
         var coordinator = new GroupCoordinator(new GroupCoordinatorOptions { OffsetsTopicPartitions = 1 }, _ => log, (_, _) => true, TimeProvider.System, NullLogger.Instance);
-        coordinator.Start([log]);
+        coordinator.Start([0]);
         await coordinator.DisposeAsync();
 
         Assert.Single(OffsetsTopic.Replay(log));

@@ -6,8 +6,12 @@ namespace Moldau.Broker.Handlers;
 /// <summary>DeleteGroups: empty groups only (NON_EMPTY_GROUP otherwise).</summary>
 internal sealed class DeleteGroupsHandler(GroupCoordinator coordinator)
 {
-    public DeleteGroupsResponse Handle(DeleteGroupsRequest request) => new()
+    public async Task<DeleteGroupsResponse> HandleAsync(DeleteGroupsRequest request)
     {
-        Results = request.GroupsNames.Select(g => new DeleteGroupsResponse.DeletableGroupResult { GroupId = g, ErrorCode = (short)coordinator.Delete(g) }).ToList(),
-    };
+        var errors = await Task.WhenAll(request.GroupsNames.Select(coordinator.DeleteAsync)).ConfigureAwait(false);
+        return new DeleteGroupsResponse
+        {
+            Results = request.GroupsNames.Select((g, i) => new DeleteGroupsResponse.DeletableGroupResult { GroupId = g, ErrorCode = (short)errors[i] }).ToList(),
+        };
+    }
 }

@@ -7,12 +7,12 @@ namespace Moldau.Broker.Handlers;
 /// <summary>DescribeGroups: state, protocol and members with their subscriptions and assignments, and (v3+, when asked) the operations allowed on the group.</summary>
 internal sealed class DescribeGroupsHandler(GroupCoordinator coordinator, IAuthorizer authorizer)
 {
-    public DescribeGroupsResponse Handle(RequestContext context, DescribeGroupsRequest request) => new()
+    public async Task<DescribeGroupsResponse> HandleAsync(RequestContext context, DescribeGroupsRequest request)
     {
-        Groups = request.Groups.Select(id =>
+        var described = await Task.WhenAll(request.Groups.Select(coordinator.DescribeAsync)).ConfigureAwait(false);
+        return new DescribeGroupsResponse
         {
-            var d = coordinator.Describe(id);
-            return new DescribeGroupsResponse.DescribedGroup
+            Groups = described.Select(d => new DescribeGroupsResponse.DescribedGroup
             {
                 GroupId = d.GroupId,
                 GroupState = d.State,
@@ -30,7 +30,7 @@ internal sealed class DescribeGroupsHandler(GroupCoordinator coordinator, IAutho
                     MemberMetadata = m.Metadata,
                     MemberAssignment = m.Assignment,
                 }).ToList(),
-            };
-        }).ToList(),
-    };
+            }).ToList(),
+        };
+    }
 }

@@ -6,6 +6,6 @@ namespace Moldau.Broker.Handlers;
 /// <summary>Heartbeat: keeps a member's session; REBALANCE_IN_PROGRESS tells it to rejoin.</summary>
 internal sealed class HeartbeatHandler(GroupCoordinator coordinator)
 {
-    public HeartbeatResponse Handle(HeartbeatRequest request) =>
-        new() { ErrorCode = (short)coordinator.Heartbeat(request.GroupId, request.GenerationId, request.MemberId, request.GroupInstanceId) };
+    public async Task<HeartbeatResponse> HandleAsync(HeartbeatRequest request) =>
+        new() { ErrorCode = (short)await coordinator.HeartbeatAsync(request.GroupId, request.GenerationId, request.MemberId, request.GroupInstanceId).ConfigureAwait(false) };
 }

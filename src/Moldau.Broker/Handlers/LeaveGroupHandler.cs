@@ -6,12 +6,12 @@ namespace Moldau.Broker.Handlers;
 /// <summary>LeaveGroup: one member (v0-v2) or a batch of members, static ones by instance id (v3+).</summary>
 internal sealed class LeaveGroupHandler(GroupCoordinator coordinator)
 {
-    public LeaveGroupResponse Handle(RequestContext context, LeaveGroupRequest request)
+    public async Task<LeaveGroupResponse> HandleAsync(RequestContext context, LeaveGroupRequest request)
     {
         var leaving = context.Version >= 3
             ? request.Members.Select(m => (m.MemberId, m.GroupInstanceId)).ToList()
             : [(request.MemberId, (string?)null)];
-        var (error, members) = coordinator.Leave(request.GroupId, leaving);
+        var (error, members) = await coordinator.LeaveAsync(request.GroupId, leaving).ConfigureAwait(false);
         return new LeaveGroupResponse
         {
             ErrorCode = (short)error,

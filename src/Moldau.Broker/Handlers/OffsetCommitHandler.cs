@@ -6,14 +6,14 @@ namespace Moldau.Broker.Handlers;
 /// <summary>OffsetCommit: records committed offsets in __consumer_offsets.</summary>
 internal sealed class OffsetCommitHandler(GroupCoordinator coordinator)
 {
-    public OffsetCommitResponse Handle(RequestContext context, OffsetCommitRequest request)
+    public async Task<OffsetCommitResponse> HandleAsync(RequestContext context, OffsetCommitRequest request)
     {
         // v0 has no generation or member: a simple commit.
         var generation = context.Version >= 1 ? request.GenerationIdOrMemberEpoch : -1;
         var offsets = request.Topics
             .SelectMany(t => t.Partitions.Select(p => (t.Name, p.PartitionIndex, p.CommittedOffset, p.CommittedLeaderEpoch, p.CommittedMetadata)))
             .ToList();
-        var results = coordinator.Commit(request.GroupId, generation, request.MemberId, request.GroupInstanceId, offsets);
+        var results = await coordinator.CommitAsync(request.GroupId, generation, request.MemberId, request.GroupInstanceId, offsets).ConfigureAwait(false);
         return new OffsetCommitResponse
         {
             Topics = results.GroupBy(r => r.Topic).Select(g => new OffsetCommitResponse.OffsetCommitResponseTopic

@@ -6,9 +6,9 @@ namespace Moldau.Broker.Handlers;
 /// <summary>OffsetDelete: drops committed offsets of topics the group no longer subscribes to.</summary>
 internal sealed class OffsetDeleteHandler(GroupCoordinator coordinator)
 {
-    public OffsetDeleteResponse Handle(OffsetDeleteRequest request)
+    public async Task<OffsetDeleteResponse> HandleAsync(OffsetDeleteRequest request)
     {
-        var (error, results) = coordinator.DeleteOffsets(request.GroupId, request.Topics.SelectMany(t => t.Partitions.Select(p => (t.Name, p.PartitionIndex))).ToList());
+        var (error, results) = await coordinator.DeleteOffsetsAsync(request.GroupId, request.Topics.SelectMany(t => t.Partitions.Select(p => (t.Name, p.PartitionIndex))).ToList()).ConfigureAwait(false);
         return new OffsetDeleteResponse
         {
             ErrorCode = (short)error,

@@ -6,14 +6,17 @@ namespace Moldau.Broker.Handlers;
 /// <summary>OffsetFetch: one group (v0-v7) or a batch of groups (v8+); -1 where nothing was committed.</summary>
 internal sealed class OffsetFetchHandler(GroupCoordinator coordinator)
 {
-    public OffsetFetchResponse Handle(RequestContext context, OffsetFetchRequest request)
+    public async Task<OffsetFetchResponse> HandleAsync(RequestContext context, OffsetFetchRequest request)
     {
         if (context.Version >= 8)
         {
             var response = new OffsetFetchResponse();
-            foreach (var g in request.Groups)
+            // Every group's read is queued before any is awaited: groups on different shards are read at once.
+            var fetches = request.Groups.Select(g => coordinator.FetchAsync(g.GroupId, g.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList())).ToList();
+            for (var i = 0; i < request.Groups.Count; i++)
             {
-                var offsets = coordinator.Fetch(g.GroupId, g.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList());
+                var g = request.Groups[i];
+                var offsets = await fetches[i].ConfigureAwait(false);
                 response.Groups.Add(new OffsetFetchResponse.OffsetFetchResponseGroup
                 {
                     GroupId = g.GroupId,
@@ -34,7 +37,7 @@ internal sealed class OffsetFetchHandler(GroupCoordinator coordinator)
             return response;
         }
 
-        var single = coordinator.Fetch(request.GroupId, request.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList());
+        var single = await coordinator.FetchAsync(request.GroupId, request.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList()).ConfigureAwait(false);
         return new OffsetFetchResponse
         {
             Topics = single.GroupBy(o => o.Topic).Select(t => new OffsetFetchResponse.OffsetFetchResponseTopic

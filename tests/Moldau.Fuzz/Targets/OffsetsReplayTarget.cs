@@ -36,7 +36,7 @@ internal sealed class OffsetsReplayTarget : FuzzTarget
         var coordinator = new GroupCoordinator(new GroupCoordinatorOptions { OffsetsTopicPartitions = 1 }, _ => log, (_, _) => true, TimeProvider.System, NullLogger.Instance);
         try
         {
-            coordinator.Start([log]);
+            coordinator.Start([0]);
         }
         finally
         {

@@ -1,0 +1,43 @@
+using Moldau.Protocol;
+using Moldau.Protocol.Records;
+
+namespace Moldau.Coordinator.Runtime;
+
+/// <summary>
+/// What a write operation decided: the records to write and the response to give once they are
+/// durable and applied. The operation itself changes no state that its records carry; the
+/// runtime applies those through the shard's replay, so a live change and a load take one path.
+/// </summary>
+/// <typeparam name="T">The response.</typeparam>
+public sealed class CoordinatorResult<T>
+{
+    private CoordinatorResult(IReadOnlyList<RecordToWrite> records, T response, Func<ErrorCode, T>? failed, Action? committed)
+    {
+        Records = records;
+        Response = response;
+        Failed = failed;
+        Committed = committed;
+    }
+
+    /// <summary>The records to append, in order; empty for an operation that writes nothing.</summary>
+    public IReadOnlyList<RecordToWrite> Records { get; }
+
+    /// <summary>The response once the records are durable and applied.</summary>
+    public T Response { get; }
+
+    /// <summary>
+    /// Runs, in the shard's turn, after the records were applied: the in-memory effects that must
+    /// wait for durability (handing out an assignment that is now recorded).
+    /// </summary>
+    public Action? Committed { get; }
+
+    /// <summary>Builds the response (undoing any in-memory effect) when the records could not be written, given the error Kafka answers with.</summary>
+    public Func<ErrorCode, T>? Failed { get; }
+
+    /// <summary>An answer that writes nothing.</summary>
+    public static CoordinatorResult<T> Of(T response) => new([], response, null, null);
+
+    /// <summary>An answer that needs <paramref name="records"/> durable first.</summary>
+    public static CoordinatorResult<T> Of(IReadOnlyList<RecordToWrite> records, T response, Func<ErrorCode, T> failed, Action? committed = null) =>
+        new(records, response, failed, committed);
+}

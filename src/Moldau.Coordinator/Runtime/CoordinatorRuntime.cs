@@ -1,0 +1,295 @@
+using Microsoft.Extensions.Logging;
+using Moldau.Protocol;
+using Moldau.Protocol.Records;
+
+namespace Moldau.Coordinator.Runtime;
+
+/// <summary>
+/// Runs a coordinator as Kafka's <c>CoordinatorRuntime</c> does: one shard per partition of the
+/// coordinator's topic, each with its own state, its own timer and its own turn (one operation
+/// at a time per shard; shards never wait for each other, and there is no global lock).
+/// </summary>
+/// <remarks>
+/// A write operation runs against the shard's state and returns records plus a response
+/// (<see cref="CoordinatorResult{T}"/>). The runtime appends the records to the shard's
+/// partition, waits for them to be durable (an <c>await</c>, no lock held: other shards go on,
+/// this shard's next operations queue), applies them through <see cref="ICoordinatorShard.Replay"/>
+/// (the code that loads the partition) and completes the response. If the append or the fsync
+/// fails nothing is applied, and the response is the operation's answer for the error Kafka gives
+/// (COORDINATOR_NOT_AVAILABLE when the partition is not there, NOT_COORDINATOR for a storage
+/// error). Because a shard's next operation starts only after the previous one's records are
+/// applied, every operation, reads included, sees committed state.
+/// </remarks>
+/// <typeparam name="TShard">The shard state (groups and offsets for the group coordinator).</typeparam>
+public sealed class CoordinatorRuntime<TShard> : IAsyncDisposable
+    where TShard : class, ICoordinatorShard
+{
+    private readonly Shard[] _shards;
+    private readonly Func<int, ICoordinatorLog?> _logs;
+    private readonly ILogger _log;
+    private readonly string _topic;
+
+    /// <summary>Creates the runtime; <see cref="Load"/> replays the partitions that exist.</summary>
+    /// <param name="topic">The coordinator's topic, for log lines.</param>
+    /// <param name="partitions">How many shards (the topic's partition count).</param>
+    /// <param name="logs">The partition a shard writes to (created on first use by the caller if need be); null or <see cref="IOException"/> when it is not available.</param>
+    /// <param name="createShard">Makes a shard's empty state.</param>
+    /// <param name="time">The clock the timers run on.</param>
+    /// <param name="log">Where to log.</param>
+    public CoordinatorRuntime(string topic, int partitions, Func<int, ICoordinatorLog?> logs, Func<CoordinatorShardContext<TShard>, TShard> createShard, TimeProvider time, ILogger log)
+    {
+        _topic = topic;
+        _logs = logs;
+        _log = log;
+        _shards = new Shard[partitions];
+        for (var i = 0; i < partitions; i++)
+        {
+            _shards[i] = new Shard(this, i, time, createShard);
+        }
+    }
+
+    /// <summary>How many shards there are.</summary>
+    public int ShardCount => _shards.Length;
+
+    /// <summary>
+    /// Replays each listed partition into its shard (records of a batch that does not decode are
+    /// skipped with one warning, and the load goes on), then tells every shard it is loaded.
+    /// </summary>
+    public void Load(IEnumerable<int> existingPartitions)
+    {
+        foreach (var p in existingPartitions)
+        {
+            if ((uint)p >= (uint)_shards.Length)
+            {
+                continue;
+            }
+
+            ICoordinatorLog? log;
+            try
+            {
+                log = _logs(p);
+            }
+            catch (IOException e)
+            {
+                _log.LogError("{Topic}-{Partition} could not be loaded: {Error}", _topic, p, e.Message);
+                continue;
+            }
+
+            if (log is not null)
+            {
+                var shard = _shards[p].State;
+                CoordinatorReplay.Records(log, shard.Replay, _log, _topic);
+            }
+        }
+
+        foreach (var s in _shards)
+        {
+            s.State.OnLoaded();
+        }
+    }
+
+    /// <summary>Runs a write operation in shard <paramref name="partition"/>'s turn; completes with its response once its records are durable and applied.</summary>
+    public Task<T> WriteAsync<T>(int partition, Func<TShard, CoordinatorResult<T>> operation)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _shards[partition].Enqueue(() => _shards[partition].RunWriteAsync(operation, done));
+        return done.Task;
+    }
+
+    /// <summary>Runs a read operation in shard <paramref name="partition"/>'s turn (after every write queued before it is applied).</summary>
+    public Task<T> ReadAsync<T>(int partition, Func<TShard, T> operation)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var shard = _shards[partition];
+        shard.Enqueue(() =>
+        {
+            try
+            {
+                done.TrySetResult(operation(shard.State));
+            }
+            catch (Exception e)
+            {
+                done.TrySetException(e);
+            }
+
+            return ValueTask.CompletedTask;
+        });
+        return done.Task;
+    }
+
+    /// <summary>Stops every shard's timer and waits for the operations in flight.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var s in _shards)
+        {
+            s.Timer.Dispose();
+        }
+
+        foreach (var s in _shards)
+        {
+            await s.IdleAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Completes when shard <paramref name="partition"/> has run everything queued so far (tests).</summary>
+    internal Task IdleAsync(int partition) => _shards[partition].IdleAsync();
+
+    private sealed class Shard
+    {
+        private readonly CoordinatorRuntime<TShard> _runtime;
+        private readonly int _partition;
+        private readonly Lock _queueLock = new();
+        private readonly Queue<Func<ValueTask>> _queue = new();
+        private bool _running;
+
+        public Shard(CoordinatorRuntime<TShard> runtime, int partition, TimeProvider time, Func<CoordinatorShardContext<TShard>, TShard> create)
+        {
+            _runtime = runtime;
+            _partition = partition;
+            Timer = new CoordinatorTimer<TShard>(time, op => _ = runtime.WriteAsync(partition, op).ContinueWith(
+                t => runtime._log.LogError("{Topic}-{Partition} timer operation failed: {Error}", runtime._topic, partition, t.Exception?.GetBaseException().Message),
+                CancellationToken.None,
+                TaskContinuationOptions.OnlyOnFaulted,
+                TaskScheduler.Default));
+            State = create(new CoordinatorShardContext<TShard>(partition, time, Timer));
+        }
+
+        public TShard State { get; }
+
+        public CoordinatorTimer<TShard> Timer { get; }
+
+        /// <summary>
+        /// Queues one unit of work. The shard's turn is a loop over its queue, started by whoever
+        /// finds it idle and run inline until some work awaits (a durability wait); the loop then
+        /// goes on from that continuation. The lock guards the queue only, never the work.
+        /// </summary>
+        public void Enqueue(Func<ValueTask> work)
+        {
+            lock (_queueLock)
+            {
+                _queue.Enqueue(work);
+                if (_running)
+                {
+                    return;
+                }
+
+                _running = true;
+            }
+
+            _ = DrainAsync();
+        }
+
+        public Task IdleAsync()
+        {
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Enqueue(() =>
+            {
+                done.TrySetResult();
+                return ValueTask.CompletedTask;
+            });
+            return done.Task;
+        }
+
+        private async Task DrainAsync()
+        {
+            while (true)
+            {
+                Func<ValueTask>? work;
+                lock (_queueLock)
+                {
+                    if (!_queue.TryDequeue(out work))
+                    {
+                        _running = false;
+                        return;
+                    }
+                }
+
+                try
+                {
+                    await work().ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    _runtime._log.LogError("{Topic}-{Partition} operation failed: {Error}", _runtime._topic, _partition, e.Message);
+                }
+            }
+        }
+
+        public async ValueTask RunWriteAsync<T>(Func<TShard, CoordinatorResult<T>> operation, TaskCompletionSource<T> done)
+        {
+            CoordinatorResult<T> result;
+            try
+            {
+                result = operation(State);
+            }
+            catch (Exception e)
+            {
+                done.TrySetException(e);
+                return;
+            }
+
+            if (result.Records.Count == 0)
+            {
+                result.Committed?.Invoke();
+                done.TrySetResult(result.Response);
+                return;
+            }
+
+            var error = await AppendAsync(result.Records).ConfigureAwait(false);
+            if (error != ErrorCode.None)
+            {
+                done.TrySetResult(result.Failed is { } failed ? failed(error) : result.Response);
+                return;
+            }
+
+            try
+            {
+                foreach (var r in result.Records)
+                {
+                    // A null value is a tombstone: it must reach the replay as null, not as empty bytes.
+                    State.Replay(r.Key, r.Value is { } value ? new ReadOnlyMemory<byte>(value) : (ReadOnlyMemory<byte>?)null);
+                }
+
+                result.Committed?.Invoke();
+                done.TrySetResult(result.Response);
+            }
+            catch (Exception e)
+            {
+                done.TrySetException(e);
+            }
+        }
+
+        /// <summary>Appends and waits for durability; the error to answer with, or None.</summary>
+        private async ValueTask<ErrorCode> AppendAsync(IReadOnlyList<RecordToWrite> records)
+        {
+            ICoordinatorLog? log;
+            try
+            {
+                log = _runtime._logs(_partition);
+            }
+            catch (IOException e)
+            {
+                _runtime._log.LogError("{Topic}-{Partition} is not available: {Error}", _runtime._topic, _partition, e.Message);
+                return ErrorCode.CoordinatorNotAvailable;
+            }
+
+            if (log is null)
+            {
+                return ErrorCode.CoordinatorNotAvailable;
+            }
+
+            try
+            {
+                var end = log.Append(RecordBatchBuilder.Build(records));
+                await log.WaitDurableAsync(end).ConfigureAwait(false);
+                return ErrorCode.None;
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                // Kafka answers a storage error on the coordinator's partition with NOT_COORDINATOR.
+                _runtime._log.LogError("{Topic}-{Partition}: could not write {Count} records: {Error}", _runtime._topic, _partition, records.Count, e.Message);
+                return ErrorCode.NotCoordinator;
+            }
+        }
+    }
+}
