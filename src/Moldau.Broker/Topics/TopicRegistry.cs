@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
+using Moldau.Broker.Configuration;
 using Moldau.Protocol;
 using Moldau.Protocol.Metadata;
 using Moldau.Storage;
@@ -576,6 +577,8 @@ internal sealed class TopicRegistry : IDisposable
                     configs[name] = value;
                 }
             }
+
+            ReconfigureLogs(topic);
         }
     }
 
@@ -780,25 +783,13 @@ internal sealed class TopicRegistry : IDisposable
         var dirName = $"{topic.Name}-{index}";
         var dir = _options.LogDirs.Select(d => Path.Combine(d, dirName)).FirstOrDefault(Directory.Exists)
             ?? Path.Combine(_options.LogDirs.MinBy(CountPartitions)!, dirName);
-        // Moldau syncs before acknowledging acks=all unless Kafka's flush settings are set explicitly.
-        var explicitFlush = topic.Configs.ContainsKey("flush.messages") || topic.Configs.ContainsKey("flush.ms")
-            || _options.Properties.ContainsKey("log.flush.interval.messages") || _options.Properties.ContainsKey("log.flush.interval.ms");
-        var segmentBytes = topic.Configs.TryGetValue("segment.bytes", out var sb) && long.TryParse(sb, out var parsed) ? parsed : _options.LogSegmentBytes;
-        var options = new PartitionLogOptions
+        // The topic's effective configs, typed (Configuration/ConfigResolver), plus what opening needs.
+        var options = ConfigResolver.LogOptions(ConfigLayersOf(topic)) with
         {
-            SegmentBytes = segmentBytes,
-            SyncBeforeAck = !explicitFlush,
             DirectIo = !string.Equals(_options.Properties.GetValueOrDefault("moldau.log.direct.io"), "false", StringComparison.OrdinalIgnoreCase),
-            IndexIntervalBytes = (int)Math.Clamp(LongConfig(topic, "index.interval.bytes", "log.index.interval.bytes", 4096), 1, int.MaxValue),
-            FileDeleteDelay = TimeSpan.FromMilliseconds(Math.Max(0, LongConfig(topic, "file.delete.delay.ms", "log.segment.delete.delay.ms", 60_000))),
-            SegmentAge = TimeSpan.FromMilliseconds(Math.Max(1, LongConfig(topic, "segment.ms", "log.roll.ms", LongConfig(topic, "segment.ms", "log.roll.hours", 168) * 3_600_000))),
             CleanShutdown = _cleanLogDirs.Contains(Path.GetFullPath(Path.GetDirectoryName(dir)!)),
             RecoveryPoint = _recoveryPoints.GetValueOrDefault((topic.Name, index)),
             CleanedUpTo = _cleanerOffsets.GetValueOrDefault((topic.Name, index)),
-            FlushMessages = Math.Max(1, LongConfig(topic, "flush.messages", "log.flush.interval.messages", long.MaxValue)),
-            FlushInterval = LongConfig(topic, "flush.ms", "log.flush.interval.ms", LongConfig(topic, "flush.ms", "log.flush.scheduler.interval.ms", long.MaxValue)) is var ms && ms < 100L * 365 * 24 * 3_600_000
-                ? TimeSpan.FromMilliseconds(Math.Max(1, ms))
-                : null,
         };
         var log = PartitionLog.Open(dir, options, _time);
         try
@@ -829,11 +820,24 @@ internal sealed class TopicRegistry : IDisposable
         return log;
     }
 
-    /// <summary>A numeric setting: the topic's config, else the broker's property, else the default.</summary>
-    private long LongConfig(TopicInfo topic, string topicKey, string brokerKey, long fallback) =>
-        topic.Configs.TryGetValue(topicKey, out var t) && long.TryParse(t, out var fromTopic) ? fromTopic
-        : _options.Properties.TryGetValue(brokerKey, out var b) && long.TryParse(b, out var fromBroker) ? fromBroker
-        : fallback;
+    /// <summary>Where <paramref name="topic"/>'s config values come from (null: the broker's own).</summary>
+    public ConfigLayers ConfigLayersOf(TopicInfo? topic) => new(topic?.Configs, BrokerConfigs, _options.Properties);
+
+    /// <summary>
+    /// Gives the open logs of <paramref name="topic"/> (every topic for a broker change, null) the
+    /// settings its configs now resolve to: a config change reaches open logs without a restart.
+    /// </summary>
+    private void ReconfigureLogs(TopicInfo? topic)
+    {
+        foreach (var t in topic is null ? _byName.Values.ToList() : new List<TopicInfo> { topic })
+        {
+            var options = ConfigResolver.LogOptions(ConfigLayersOf(t));
+            foreach (var p in t.Partitions)
+            {
+                p?.Log?.Reconfigure(options);
+            }
+        }
+    }
 
     private static int CountPartitions(string logDir) =>
         Directory.Exists(logDir) ? Directory.GetDirectories(logDir).Length : 0;
