@@ -103,3 +103,13 @@ internal static class BrokerConfigDefinitions
     private static ConfigDefinition Dynamic(ConfigDefinition topic, string name, string? value, ConfigType type, double? min) =>
         Dynamic(topic, name, value) with { Type = type, Min = min, Max = null };
 }
+
+/// <summary>The broker definitions as the executable uses them on server.properties and <c>--override</c>.</summary>
+public static class BrokerProperties
+{
+    /// <summary>Null when <paramref name="value"/> suits <paramref name="key"/>'s definition (or Moldau has none), else the message.</summary>
+    public static string? Validate(string key, string value) => BrokerConfigDefinitions.Find(key)?.Validate(value);
+
+    /// <summary>True for a key Moldau has a definition for.</summary>
+    public static bool IsKnown(string key) => BrokerConfigDefinitions.Find(key) is not null;
+}

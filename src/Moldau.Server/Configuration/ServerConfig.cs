@@ -70,7 +70,7 @@ internal sealed class ServerConfig
         // values), as Kafka's KafkaConfig refuses to start on a bad value.
         foreach (var (key, value) in props.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
-            if (BrokerConfigDefinitions.Find(key)?.Validate(value) is { } problem)
+            if (BrokerProperties.Validate(key, value) is { } problem)
             {
                 throw new ConfigException(problem);
             }
@@ -138,7 +138,7 @@ internal sealed class ServerConfig
         };
 
         var network = ParseNetwork(Get, options.SocketRequestMaxBytes);
-        var unknown = props.Keys.Where(k => !Used.Contains(k) && !KnownKafkaKeys.Contains(k) && BrokerConfigDefinitions.Find(k) is null).Order(StringComparer.Ordinal).ToList();
+        var unknown = props.Keys.Where(k => !Used.Contains(k) && !KnownKafkaKeys.Contains(k) && !BrokerProperties.IsKnown(k)).Order(StringComparer.Ordinal).ToList();
         return new ServerConfig { Options = options, Network = network, Listeners = listeners, Advertised = advertised, UnknownKeys = unknown };
     }
 
