@@ -14,4 +14,7 @@ public enum AppendStatus
 
     /// <summary>The batch's producer epoch is older than the producer's current epoch.</summary>
     InvalidProducerEpoch,
+
+    /// <summary>The batch, re-compressed into the topic's compression.type, is larger than max.message.bytes.</summary>
+    MessageTooLarge,
 }

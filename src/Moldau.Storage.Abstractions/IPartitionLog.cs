@@ -184,4 +184,10 @@ public interface IPartitionLog : IDisposable
     /// kept tombstone's delete horizon has passed; null when it did not run. Offsets never change.
     /// </summary>
     CleaningResult? CleanIfDirty(CleanerSettings settings);
+
+    /// <summary>The settings the log runs with (its topic's configs, resolved).</summary>
+    PartitionLogOptions Options { get; }
+
+    /// <summary>Gives the open log new settings (a config change); what only opening uses is kept.</summary>
+    void Reconfigure(PartitionLogOptions options);
 }

@@ -75,6 +75,13 @@ internal sealed class LogSegment : IDisposable
     /// <summary>The offset after the last batch, or <see cref="BaseOffset"/> when empty.</summary>
     public long NextOffset { get; private set; }
 
+    /// <summary>
+    /// segment.index.bytes: whether the offset index (8-byte entries) or the time index (12-byte
+    /// entries) holds as many entries as <paramref name="maxIndexBytes"/> bytes fit, as Kafka's
+    /// <c>isFull</c>; the segment then rolls. Read by the appender, the only writer.
+    /// </summary>
+    public bool IndexFull(int maxIndexBytes) => Indexes.IsFull(maxIndexBytes);
+
     /// <summary>Some batch leaves its max timestamp unset (below its base timestamp): the time index can't rule any out.</summary>
     public bool HasUnsetTimestamps => Volatile.Read(ref _unsetTimestamps);
 

@@ -39,22 +39,26 @@ public sealed partial class PartitionLog
         get
         {
             var segments = _segments;
-            var closed = CleanableCount(segments);
-            long clean = 0, dirty = 0;
-            for (var i = 0; i < closed; i++)
-            {
-                if (segments[i + 1].BaseOffset <= Volatile.Read(ref _cleanedUpTo))
-                {
-                    clean += segments[i].Size;
-                }
-                else
-                {
-                    dirty += segments[i].Size;
-                }
-            }
-
-            return clean + dirty == 0 ? 0 : (double)dirty / (clean + dirty);
+            return DirtyRatioOf(segments, CleanableCount(segments));
         }
+    }
+
+    private double DirtyRatioOf(LogSegment[] segments, int closed)
+    {
+        long clean = 0, dirty = 0;
+        for (var i = 0; i < closed; i++)
+        {
+            if (segments[i + 1].BaseOffset <= Volatile.Read(ref _cleanedUpTo))
+            {
+                clean += segments[i].Size;
+            }
+            else
+            {
+                dirty += segments[i].Size;
+            }
+        }
+
+        return clean + dirty == 0 ? 0 : (double)dirty / (clean + dirty);
     }
 
     /// <summary>
@@ -64,9 +68,38 @@ public sealed partial class PartitionLog
     public CleaningResult? CleanIfDirty(CleanerSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        var ratio = DirtyRatio;
-        var horizonPassed = _time.GetUtcNow().ToUnixTimeMilliseconds() >= Volatile.Read(ref _nextDeleteHorizon);
-        return (ratio > 0 && ratio >= settings.MinCleanableDirtyRatio) || horizonPassed ? Clean(settings) : null;
+        var segments = _segments;
+        var closed = CleanableCount(segments, settings.MinCompactionLagMs);
+        var ratio = DirtyRatioOf(segments, closed);
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var horizonPassed = now >= Volatile.Read(ref _nextDeleteHorizon);
+        return (ratio > 0 && ratio >= settings.MinCleanableDirtyRatio) || horizonPassed || Overdue(segments, closed, now, settings.MaxCompactionLagMs)
+            ? Clean(settings)
+            : null;
+    }
+
+    /// <summary>
+    /// max.compaction.lag.ms: a dirty closed segment whose first batch is older than the lag must be
+    /// compacted now, whatever the dirty ratio (Kafka's <c>LogCleanerManager.maxCompactionDelay</c>).
+    /// </summary>
+    private bool Overdue(LogSegment[] segments, int closed, long now, long maxLagMs)
+    {
+        if (maxLagMs == long.MaxValue)
+        {
+            return false;
+        }
+
+        var cleanedUpTo = Volatile.Read(ref _cleanedUpTo);
+        for (var i = 0; i < closed; i++)
+        {
+            var first = segments[i].FirstBatchTimestamp;
+            if (segments[i + 1].BaseOffset > cleanedUpTo && first >= 0 && now - first > maxLagMs)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Runs one cleaning pass over the closed segments now.</summary>
@@ -77,7 +110,7 @@ public sealed partial class PartitionLog
         {
             var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
             var segments = _segments;
-            var closed = CleanableCount(segments);
+            var closed = CleanableCount(segments, settings.MinCompactionLagMs);
             if (closed == 0)
             {
                 return default;
@@ -169,12 +202,16 @@ public sealed partial class PartitionLog
         }
     }
 
-    /// <summary>Closed segments wholly below the high watermark, counted from the first.</summary>
-    private int CleanableCount(LogSegment[] segments)
+    /// <summary>
+    /// Closed segments wholly below the high watermark, counted from the first, up to the first
+    /// holding a record younger than min.compaction.lag.ms (Kafka's first uncleanable offset).
+    /// </summary>
+    private int CleanableCount(LogSegment[] segments, long minCompactionLagMs = 0)
     {
         var highWatermark = HighWatermark;
+        var youngest = minCompactionLagMs > 0 ? _time.GetUtcNow().ToUnixTimeMilliseconds() - minCompactionLagMs : long.MaxValue;
         var count = 0;
-        while (count < segments.Length - 1 && segments[count + 1].BaseOffset <= highWatermark)
+        while (count < segments.Length - 1 && segments[count + 1].BaseOffset <= highWatermark && segments[count].MaxTimestamp <= youngest)
         {
             count++;
         }

@@ -14,7 +14,8 @@ namespace Moldau.Storage;
 /// </remarks>
 public sealed partial class PartitionLog : IPartitionLog
 {
-    private readonly PartitionLogOptions _options;
+    private volatile PartitionLogOptions _options;
+    private TimeSpan _rollJitter;
     private readonly Lock _appendLock = new();
     private readonly ProducerStateTable _producers;
     private LogSegment[] _segments;
@@ -49,6 +50,47 @@ public sealed partial class PartitionLog : IPartitionLog
         _logEndOffset = segments[^1].NextOffset;
         _logStartOffset = segments[0].BaseOffset;
         _highWatermark = _logEndOffset;
+        _rollJitter = RollJitter(options);
+    }
+
+    /// <summary>The log's settings now (one instance; <see cref="Reconfigure"/> replaces it whole).</summary>
+    public PartitionLogOptions Options => _options;
+
+    /// <summary>
+    /// Takes new settings from a config change, without closing the log: size and age limits,
+    /// index limits, flush policy, retention and compaction settings, and what appends are checked
+    /// and stored with apply from the next append (a new index interval from the next segment).
+    /// What only opening the log uses (recovery point, clean shutdown, direct I/O) stays as opened.
+    /// </summary>
+    public void Reconfigure(PartitionLogOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        lock (_appendLock)
+        {
+            var old = _options;
+            var next = options with
+            {
+                DirectIo = old.DirectIo,
+                CleanShutdown = old.CleanShutdown,
+                InitialOffset = old.InitialOffset,
+                RecoveryPoint = old.RecoveryPoint,
+                CleanedUpTo = old.CleanedUpTo,
+                FlushLinger = old.FlushLinger,
+            };
+            if (next.SegmentJitter != old.SegmentJitter || next.SegmentAge != old.SegmentAge)
+            {
+                _rollJitter = RollJitter(next);
+            }
+
+            _options = next;
+        }
+    }
+
+    /// <summary>Kafka's <c>randomSegmentJitter</c>: a random part of segment.jitter.ms, below segment.ms, drawn per segment.</summary>
+    private static TimeSpan RollJitter(PartitionLogOptions options)
+    {
+        var jitter = (long)Math.Min(options.SegmentJitter.TotalMilliseconds, options.SegmentAge.TotalMilliseconds);
+        return jitter <= 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Random.Shared.NextInt64(jitter));
     }
 
     /// <summary>The partition's directory.</summary>
@@ -89,6 +131,18 @@ public sealed partial class PartitionLog : IPartitionLog
     /// </summary>
     public AppendResult Append(Span<byte> batch, int leaderEpoch, bool durabilityWanted = false)
     {
+        // compression.type other than "producer": a batch in another codec is stored re-compressed
+        // (Kafka's LogValidator), and the copy must still fit max.message.bytes.
+        var settings = _options;
+        if (settings.Compression is { } codec && RecordCompression.CodecOf(batch) != codec)
+        {
+            batch = RecordCompression.Recompress(batch, codec);
+            if (batch.Length > settings.MaxMessageBytes)
+            {
+                return new AppendResult(AppendStatus.MessageTooLarge, -1);
+            }
+        }
+
         lock (_appendLock)
         {
             var tracked = ProducerStateTable.Tracks(batch);
@@ -110,12 +164,16 @@ public sealed partial class PartitionLog : IPartitionLog
             var active = _segments[^1];
             try
             {
-                if (active.Size > 0 && (active.Size + batch.Length > _options.SegmentBytes || _time.GetUtcNow() - active.Created >= _options.SegmentAge))
+                var options = _options;
+                if (active.Size > 0 && (active.Size + batch.Length > options.SegmentBytes
+                    || _time.GetUtcNow() - active.Created >= options.MaxSegmentAge - _rollJitter
+                    || active.IndexFull(options.MaxIndexBytes)))
                 {
                     active.OnRolled();
                     _indexesToSync.Enqueue(active);
-                    active = LogSegment.Create(Directory, baseOffset, _options.IndexIntervalBytes, _runtime, _options.DirectIo);
+                    active = LogSegment.Create(Directory, baseOffset, options.IndexIntervalBytes, _runtime, options.DirectIo);
                     active.Created = _time.GetUtcNow();
+                    _rollJitter = RollJitter(options);
                     _segments = [.. _segments, active];
                     _directoryDirty = true;
                 }

@@ -45,6 +45,14 @@ internal sealed class SegmentIndexes : IDisposable
     /// <summary>The <c>.timeindex</c> file's path.</summary>
     public string TimeIndexPath { get; }
 
+    /// <summary>
+    /// segment.index.bytes: whether the offset index (8-byte entries) or the time index (12-byte
+    /// entries) holds as many entries as <paramref name="maxIndexBytes"/> bytes fit, as Kafka's
+    /// <c>isFull</c>. Read by the appender, the only writer.
+    /// </summary>
+    public bool IsFull(int maxIndexBytes) =>
+        _index.Count >= maxIndexBytes / IndexEntrySize || _timeIndex.Count >= maxIndexBytes / TimeIndexEntrySize;
+
     /// <summary>The position the last offset index entry names (0 without one): the batches after it are not indexed.</summary>
     public long LastIndexedPosition => _index.Count > 0 ? _index[^1].Position : 0;
 

@@ -56,6 +56,11 @@ public sealed class ConfigurationTests
     [InlineData("auto.create.topics.enable", "yes")]
     [InlineData("listeners", "PLAINTEXT:9092")]
     [InlineData("socket.request.max.bytes", "-1")]
+    [InlineData("log.retention.ms", "a week")] // keys read only later, by the log settings, are checked at start too
+    [InlineData("log.cleanup.policy", "shred")]
+    [InlineData("log.cleaner.min.cleanable.ratio", "2")]
+    [InlineData("compression.type", "brotli")]
+    [InlineData("log.preallocate", "true")]
     public void AMalformedValueNamesTheKeyAndTheValue(string key, string value)
     {
         var e = Assert.Throws<ConfigException>(() => ServerConfig.From(new Dictionary<string, string> { [key] = value }));

@@ -1,6 +1,3 @@
-using System.Globalization;
-using Moldau.Broker.Topics;
-using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;

@@ -1,3 +1,4 @@
+using Moldau.Broker.Configuration;
 using Moldau.Broker.Topics;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
@@ -44,11 +45,22 @@ internal sealed class CreateTopicsHandler(BrokerState state)
             {
                 result.NumPartitions = partitions;
                 result.ReplicationFactor = 1;
-                result.Configs = configs.Select(c => new CreateTopicsResponse.CreatableTopicConfigs { Name = c.Key, Value = c.Value, ConfigSource = 1 }).ToList();
+                result.Configs = Described(configs);
             }
         }
 
         return response;
+    }
+
+    /// <summary>The new topic's configs in force, every key with its source, as Kafka answers CreateTopics v5+ (KIP-525).</summary>
+    private List<CreateTopicsResponse.CreatableTopicConfigs> Described(IReadOnlyDictionary<string, string> configs)
+    {
+        var layers = state.Topics.ConfigLayersOf(null) with { Topic = configs };
+        return TopicConfigDefinitions.All.Values.Select(d =>
+        {
+            var (value, source) = ConfigResolver.Topic(d.Name, layers);
+            return new CreateTopicsResponse.CreatableTopicConfigs { Name = d.Name, Value = value, ReadOnly = d.ReadOnly, ConfigSource = (sbyte)source };
+        }).ToList();
     }
 
     private string CollisionMessage(string name) =>
@@ -84,7 +96,7 @@ internal sealed class CreateTopicsHandler(BrokerState state)
             return (ErrorCode.InvalidTopicException, CollisionMessage(t.Name));
         }
 
-        // Configs are checked as AlterConfigs checks them (one definition, ConfigDefaults), and
+        // Configs are checked as AlterConfigs checks them (one definition, TopicConfigDefinitions), and
         // before the partition layout, as Kafka's controller does.
         if (t.Configs.Where(c => c.Value is null).Select(c => c.Name).ToList() is { Count: > 0 } nulls)
         {
@@ -96,9 +108,15 @@ internal sealed class CreateTopicsHandler(BrokerState state)
             return (ErrorCode.InvalidRequest, $"Duplicate config name {repeated.Key} for topic {t.Name}.");
         }
 
-        if (t.Configs.Select(c => ConfigDefaults.ValidateTopic(c.Name, c.Value)).FirstOrDefault(m => m is not null) is { } invalid)
+        if (t.Configs.Select(c => TopicConfigDefinitions.Validate(c.Name, c.Value)).FirstOrDefault(m => m is not null) is { } invalid)
         {
             return (ErrorCode.InvalidConfig, invalid);
+        }
+
+        var given = t.Configs.ToDictionary(c => c.Name, c => c.Value!, StringComparer.Ordinal);
+        if (ConfigResolver.Conflict(state.Topics.ConfigLayersOf(null) with { Topic = given }) is { } conflict)
+        {
+            return (ErrorCode.InvalidConfig, conflict);
         }
 
         if (t.Assignments.Count > MaxPartitions)

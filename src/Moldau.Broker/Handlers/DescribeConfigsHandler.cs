@@ -1,18 +1,18 @@
 using System.Globalization;
+using Moldau.Broker.Configuration;
 using Moldau.Broker.Topics;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
 
-/// <summary>DescribeConfigs for topics (2) and this broker (4): overrides, broker settings, defaults, with their sources.</summary>
+/// <summary>
+/// DescribeConfigs for topics (2) and this broker (4): every key of the definitions with the value
+/// in force and its source (Kafka's precedence, <see cref="ConfigResolver"/>), the synonyms behind
+/// it when asked, read-only for keys that can't change at run time, and the documentation when asked.
+/// </summary>
 internal sealed class DescribeConfigsHandler(BrokerState state)
 {
-    private const sbyte DynamicTopic = 1;
-    private const sbyte DynamicBroker = 2;
-    private const sbyte StaticBroker = 4;
-    private const sbyte Default = 5;
-
     public DescribeConfigsResponse Handle(DescribeConfigsRequest request)
     {
         var response = new DescribeConfigsResponse();
@@ -20,10 +20,10 @@ internal sealed class DescribeConfigsHandler(BrokerState state)
         {
             var result = new DescribeConfigsResponse.DescribeConfigsResult { ResourceType = resource.ResourceType, ResourceName = resource.ResourceName, ErrorMessage = null };
             response.Results.Add(result);
-            List<(string Name, string Value, sbyte Source, ConfigDefaults.ConfigType Type)>? entries = resource.ResourceType switch
+            var entries = resource.ResourceType switch
             {
-                TopicRegistry.TopicResource => TopicConfigs(resource.ResourceName, result),
-                TopicRegistry.BrokerResource => BrokerConfigs(resource.ResourceName, result),
+                TopicRegistry.TopicResource => TopicConfigs(resource.ResourceName, result, request.IncludeSynonyms),
+                TopicRegistry.BrokerResource => BrokerConfigs(resource.ResourceName, result, request.IncludeSynonyms),
                 _ => null,
             };
             if (entries is null)
@@ -39,23 +39,33 @@ internal sealed class DescribeConfigsHandler(BrokerState state)
 
             foreach (var e in entries.Where(e => resource.ConfigurationKeys is null || resource.ConfigurationKeys.Contains(e.Name)).OrderBy(e => e.Name, StringComparer.Ordinal))
             {
-                result.Configs.Add(new DescribeConfigsResponse.DescribeConfigsResourceResult
+                if (!request.IncludeDocumentation)
                 {
-                    Name = e.Name,
-                    Value = e.Value,
-                    ReadOnly = resource.ResourceType == TopicRegistry.BrokerResource && e.Source == StaticBroker,
-                    IsDefault = e.Source == Default,
-                    ConfigSource = e.Source,
-                    ConfigType = (sbyte)e.Type,
-                    Documentation = null,
-                });
+                    e.Documentation = null;
+                }
+
+                result.Configs.Add(e);
             }
         }
 
         return response;
     }
 
-    private List<(string, string, sbyte, ConfigDefaults.ConfigType)>? TopicConfigs(string name, DescribeConfigsResponse.DescribeConfigsResult result)
+    private static DescribeConfigsResponse.DescribeConfigsResourceResult Describe(string name, string? value, ConfigSource source, ConfigDefinition? definition, bool readOnly, List<ConfigEntry>? synonyms) =>
+        new()
+        {
+            Name = name,
+            Value = definition?.Type == ConfigType.Password ? null : value,
+            ReadOnly = readOnly,
+            IsDefault = source == ConfigSource.DefaultConfig,
+            ConfigSource = (sbyte)source,
+            IsSensitive = definition?.Type == ConfigType.Password,
+            ConfigType = (sbyte)(definition?.Type ?? ConfigType.Unknown),
+            Documentation = definition?.Documentation,
+            Synonyms = synonyms?.Select(s => new DescribeConfigsResponse.DescribeConfigsSynonym { Name = s.Name, Value = s.Value, Source = (sbyte)s.Source }).ToList() ?? [],
+        };
+
+    private List<DescribeConfigsResponse.DescribeConfigsResourceResult>? TopicConfigs(string name, DescribeConfigsResponse.DescribeConfigsResult result, bool includeSynonyms)
     {
         var topic = state.Topics.Find(name);
         if (topic is null)
@@ -65,37 +75,18 @@ internal sealed class DescribeConfigsHandler(BrokerState state)
             return null;
         }
 
-        var list = new List<(string, string, sbyte, ConfigDefaults.ConfigType)>();
-        foreach (var (key, (defaultValue, brokerKey, type)) in ConfigDefaults.Topic)
+        var layers = state.Topics.ConfigLayersOf(topic);
+        var list = new List<DescribeConfigsResponse.DescribeConfigsResourceResult>();
+        foreach (var definition in TopicConfigDefinitions.All.Values)
         {
-            if (topic.Configs.TryGetValue(key, out var v))
-            {
-                list.Add((key, v, DynamicTopic, type));
-            }
-            else if (brokerKey is not null && state.Topics.BrokerConfigs.TryGetValue(brokerKey, out var dyn))
-            {
-                list.Add((key, dyn, DynamicBroker, type));
-            }
-            else if (brokerKey is not null && state.Options.Properties.TryGetValue(brokerKey, out var stat))
-            {
-                list.Add((key, stat, StaticBroker, type));
-            }
-            else
-            {
-                list.Add((key, defaultValue, Default, type));
-            }
-        }
-
-        // Configs set at creation that Moldau doesn't list above are still shown.
-        foreach (var (key, value) in topic.Configs.Where(c => !ConfigDefaults.Topic.ContainsKey(c.Key)))
-        {
-            list.Add((key, value, DynamicTopic, ConfigDefaults.ConfigType.String));
+            var (value, source) = ConfigResolver.Topic(definition.Name, layers);
+            list.Add(Describe(definition.Name, value, source, definition, definition.ReadOnly, includeSynonyms ? ConfigResolver.TopicSynonyms(definition, layers) : null));
         }
 
         return list;
     }
 
-    private List<(string, string, sbyte, ConfigDefaults.ConfigType)>? BrokerConfigs(string name, DescribeConfigsResponse.DescribeConfigsResult result)
+    private List<DescribeConfigsResponse.DescribeConfigsResourceResult>? BrokerConfigs(string name, DescribeConfigsResponse.DescribeConfigsResult result, bool includeSynonyms)
     {
         if (name.Length > 0 && name != state.Options.NodeId.ToString(CultureInfo.InvariantCulture))
         {
@@ -104,22 +95,18 @@ internal sealed class DescribeConfigsHandler(BrokerState state)
             return null;
         }
 
-        var list = new List<(string, string, sbyte, ConfigDefaults.ConfigType)>();
-        var keys = ConfigDefaults.Broker.Keys.Concat(state.Options.Properties.Keys).Concat(state.Topics.BrokerConfigs.Keys).Distinct(StringComparer.Ordinal);
-        foreach (var key in keys)
+        var layers = state.Topics.ConfigLayersOf(null);
+        var list = new List<DescribeConfigsResponse.DescribeConfigsResourceResult>();
+        foreach (var definition in BrokerConfigDefinitions.All.Values)
         {
-            if (state.Topics.BrokerConfigs.TryGetValue(key, out var dyn))
-            {
-                list.Add((key, dyn, DynamicBroker, ConfigDefaults.ConfigType.String));
-            }
-            else if (state.Options.Properties.TryGetValue(key, out var stat))
-            {
-                list.Add((key, stat, StaticBroker, ConfigDefaults.ConfigType.String));
-            }
-            else
-            {
-                list.Add((key, ConfigDefaults.Broker[key], Default, ConfigDefaults.ConfigType.String));
-            }
+            var (_, value, source) = ConfigResolver.Broker(definition.Name, layers);
+            list.Add(Describe(definition.Name, value, source, definition, definition.ReadOnly, includeSynonyms ? ConfigResolver.BrokerSynonyms(definition.Name, layers) : null));
+        }
+
+        // Keys in server.properties that Moldau has no definition for: reported as given, read-only.
+        foreach (var (key, value) in layers.Static.Where(p => BrokerConfigDefinitions.Find(p.Key) is null))
+        {
+            list.Add(Describe(key, value, ConfigSource.StaticBrokerConfig, null, readOnly: true, includeSynonyms ? [new ConfigEntry(key, value, ConfigSource.StaticBrokerConfig)] : null));
         }
 
         return list;

@@ -1,6 +1,5 @@
-using System.Globalization;
+using Moldau.Broker.Configuration;
 using Moldau.Broker.Topics;
-using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
@@ -18,22 +17,49 @@ internal sealed class IncrementalAlterConfigsHandler(BrokerState state)
         var response = new IncrementalAlterConfigsResponse();
         foreach (var r in request.Resources)
         {
-            var (error, message) = ConfigChanges.Apply(state, r.ResourceType, r.ResourceName, current => r.Configs.Select(c =>
-            {
-                var existing = current.GetValueOrDefault(c.Name)?.Split(',', StringSplitOptions.RemoveEmptyEntries) ?? [];
-                var given = c.Value?.Split(',', StringSplitOptions.RemoveEmptyEntries) ?? [];
-                return c.ConfigOperation switch
-                {
-                    Set => (c.Name, c.Value),
-                    Delete => (c.Name, (string?)null),
-                    Append => (c.Name, string.Join(",", existing.Concat(given.Except(existing)))),
-                    Subtract => (c.Name, string.Join(",", existing.Except(given))),
-                    _ => throw new ArgumentException($"unknown config operation {c.ConfigOperation}"),
-                };
-            }).ToList(), request.ValidateOnly);
+            var (error, message) = ConfigChanges.Apply(state, r.ResourceType, r.ResourceName, current => r.Configs.Select(c => Plan(r.ResourceType, current, c)).ToList(), request.ValidateOnly);
             response.Responses.Add(new IncrementalAlterConfigsResponse.AlterConfigsResourceResponse { ResourceType = r.ResourceType, ResourceName = r.ResourceName, ErrorCode = (short)error, ErrorMessage = message });
         }
 
         return response;
+    }
+
+    /// <summary>
+    /// One operation as the new value of its key (null: deleted). APPEND and SUBTRACT apply to
+    /// list configs only, and start from the key's current override or else its default, as in Kafka.
+    /// </summary>
+    private static (string Name, string? Value) Plan(sbyte resourceType, IReadOnlyDictionary<string, string> current, IncrementalAlterConfigsRequest.AlterableConfig c)
+    {
+        if (c.ConfigOperation is Set)
+        {
+            return (c.Name, c.Value);
+        }
+
+        if (c.ConfigOperation is Delete)
+        {
+            return (c.Name, null);
+        }
+
+        if (c.ConfigOperation is not (Append or Subtract))
+        {
+            throw new ArgumentException($"unknown config operation {c.ConfigOperation}");
+        }
+
+        var definition = resourceType == TopicRegistry.TopicResource ? TopicConfigDefinitions.Find(c.Name) : BrokerConfigDefinitions.Find(c.Name);
+        if (definition is null)
+        {
+            return (c.Name, c.Value); // refused with the unknown name's message
+        }
+
+        if (definition.Type != ConfigType.List)
+        {
+            throw new InvalidConfigException($"Config value {(c.ConfigOperation == Append ? "append" : "subtract")} is not allowed for config key: {c.Name}");
+        }
+
+        var existing = (current.GetValueOrDefault(c.Name) ?? definition.Default ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var given = (c.Value ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return c.ConfigOperation == Append
+            ? (c.Name, string.Join(",", existing.Concat(given.Except(existing, StringComparer.Ordinal))))
+            : (c.Name, string.Join(",", existing.Except(given, StringComparer.Ordinal)));
     }
 }

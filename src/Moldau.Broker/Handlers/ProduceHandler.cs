@@ -58,21 +58,6 @@ internal sealed class ProduceHandler(BrokerState state)
         }
     }
 
-    private string TimestampType(IReadOnlyDictionary<string, string> topicConfigs) =>
-        topicConfigs.GetValueOrDefault("message.timestamp.type")
-        ?? state.Topics.BrokerConfigs.GetValueOrDefault("log.message.timestamp.type")
-        ?? state.Options.Properties.GetValueOrDefault("log.message.timestamp.type")
-        ?? "CreateTime";
-
-    /// <summary>A topic config of type long, else the broker's setting, else Kafka's default: unbounded.</summary>
-    private long LongConfig(IReadOnlyDictionary<string, string> topicConfigs, string topicKey, string brokerKey) =>
-        (topicConfigs.GetValueOrDefault(topicKey)
-            ?? state.Topics.BrokerConfigs.GetValueOrDefault(brokerKey)
-            ?? state.Options.Properties.GetValueOrDefault(brokerKey)) is { } text
-        && long.TryParse(text, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var value) && value >= 0
-            ? value
-            : long.MaxValue;
-
     private ErrorCode Append(TopicInfo? topic, ProduceRequest.PartitionProduceData data, ProduceResponse.PartitionProduceResponse result, bool acksAll)
     {
         if (topic?.Partition(data.Index) is not { } partition)
@@ -90,24 +75,30 @@ internal sealed class ProduceHandler(BrokerState state)
             return ErrorCode.InvalidRecord;
         }
 
-        if (records.Length > state.Options.MessageMaxBytes)
+        // The topic's configs, typed, as its log holds them (Configuration/ConfigResolver; a
+        // config change replaces them at once): max.message.bytes, min.insync.replicas, the
+        // record checks. Re-compression into compression.type happens in the log's append.
+        var settings = log.Options;
+        if (records.Length > settings.MaxMessageBytes)
         {
             return ErrorCode.MessageTooLarge;
         }
 
+        if (acksAll && settings.MinInSyncReplicas > partition.Isr.Count)
+        {
+            return ErrorCode.NotEnoughReplicas;
+        }
+
         // Every record is checked before anything is written (compressed ones as they inflate):
         // a batch the log would store but consumers could not read poisons the partition.
-        var topicConfigs = partition.Topic.Configs;
-        var compacted = topicConfigs.TryGetValue("cleanup.policy", out var policy) && policy.Contains("compact", StringComparison.Ordinal);
-        var timestampType = TimestampType(topicConfigs);
-        var checks = new RecordChecks(partition.Topic.Name, partition.Index, RequireKeys: compacted, LogAppendTimeTopic: timestampType == "LogAppendTime");
-        if (timestampType == "CreateTime")
+        var checks = new RecordChecks(partition.Topic.Name, partition.Index, RequireKeys: settings.Compact, LogAppendTimeTopic: settings.LogAppendTime);
+        if (!settings.LogAppendTime)
         {
             checks = checks with
             {
                 NowMs = state.Time.GetUtcNow().ToUnixTimeMilliseconds(),
-                TimestampBeforeMaxMs = LongConfig(topicConfigs, "message.timestamp.before.max.ms", "log.message.timestamp.before.max.ms"),
-                TimestampAfterMaxMs = LongConfig(topicConfigs, "message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms"),
+                TimestampBeforeMaxMs = settings.TimestampBeforeMaxMs,
+                TimestampAfterMaxMs = settings.TimestampAfterMaxMs,
             };
         }
 
@@ -129,7 +120,7 @@ internal sealed class ProduceHandler(BrokerState state)
         // is rewritten in place (base offset, leader epoch) rather than copied.
         var batch = MemoryMarshal.AsMemory(records).Span;
         var logAppendTime = -1L;
-        if (timestampType == "LogAppendTime")
+        if (settings.LogAppendTime)
         {
             // The one rewrite beyond base offset and leader epoch: timestamp type and max
             // timestamp, which the CRC covers, so the CRC is computed again.
@@ -149,6 +140,8 @@ internal sealed class ProduceHandler(BrokerState state)
                     return ErrorCode.OutOfOrderSequenceNumber;
                 case AppendStatus.InvalidProducerEpoch:
                     return ErrorCode.InvalidProducerEpoch;
+                case AppendStatus.MessageTooLarge:
+                    return ErrorCode.MessageTooLarge;
                 case AppendStatus.Duplicate:
                     // A retry of a batch already stored: answered with its original offset.
                     result.BaseOffset = appended.BaseOffset;

@@ -1,16 +1,15 @@
-using System.Globalization;
 using Microsoft.Extensions.Logging;
-using Moldau.Broker.Topics;
+using Moldau.Broker.Configuration;
 using Moldau.Protocol;
-using Moldau.Storage.Cleaning;
 
 namespace Moldau.Broker.Retention;
 
 /// <summary>
 /// Log compaction for logs whose cleanup.policy includes "compact" (<c>__consumer_offsets</c>
 /// among them), run every <c>log.cleaner.backoff.ms</c>: a log is cleaned when its dirty ratio
-/// reaches min.cleanable.dirty.ratio or a tombstone's delete horizon has passed
-/// (<see cref="Moldau.Storage.IPartitionLog.CleanIfDirty"/>).
+/// reaches min.cleanable.dirty.ratio, a tombstone's delete horizon has passed, or its oldest
+/// dirty record is older than max.compaction.lag.ms; segments with records younger than
+/// min.compaction.lag.ms wait (<see cref="Moldau.Storage.IPartitionLog.CleanIfDirty"/>).
 /// </summary>
 internal sealed class CompactionPolicy(BrokerState state)
 {
@@ -20,24 +19,15 @@ internal sealed class CompactionPolicy(BrokerState state)
         var cleaned = false;
         foreach (var topic in state.Topics.Topics.ToList())
         {
-            var policy = Setting(topic, "cleanup.policy", "log.cleanup.policy") ?? "delete";
-            if (!policy.Contains("compact", StringComparison.Ordinal))
-            {
-                continue;
-            }
-
-            var settings = new CleanerSettings
-            {
-                DeleteRetentionMs = Math.Max(0, long.TryParse(Setting(topic, "delete.retention.ms", "log.cleaner.delete.retention.ms"), CultureInfo.InvariantCulture, out var ms) ? ms : 86_400_000),
-                MinCleanableDirtyRatio = double.TryParse(Setting(topic, "min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio"), CultureInfo.InvariantCulture, out var ratio) ? ratio : 0.5,
-            };
             foreach (var partition in topic.Partitions)
             {
-                if (partition.Log is not { } log)
+                // The topic's configs as the log holds them (a change reaches it at once).
+                if (partition.Log is not { } log || log.Options is not { Compact: true } options)
                 {
                     continue;
                 }
 
+                var settings = ConfigResolver.Cleaner(options);
                 try
                 {
                     var ran = log.CleanIfDirty(settings);
@@ -68,9 +58,4 @@ internal sealed class CompactionPolicy(BrokerState state)
             state.Topics.WriteCleanerOffsets();
         }
     }
-
-    private string? Setting(TopicInfo topic, string topicKey, string brokerKey) =>
-        topic.Configs.GetValueOrDefault(topicKey)
-        ?? state.Topics.BrokerConfigs.GetValueOrDefault(brokerKey)
-        ?? state.Options.Properties.GetValueOrDefault(brokerKey);
 }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Moldau.Broker.Topics;
 
@@ -19,21 +18,15 @@ internal sealed class RetentionPolicy(BrokerState state)
         var now = state.Time.GetUtcNow().ToUnixTimeMilliseconds();
         foreach (var topic in state.Topics.Topics.ToList())
         {
-            var policy = Setting(topic, "cleanup.policy", "log.cleanup.policy") ?? "delete";
-            if (!policy.Contains("delete", StringComparison.Ordinal))
-            {
-                continue;
-            }
-
-            var retentionMs = RetentionMs(topic);
-            var retentionBytes = long.TryParse(Setting(topic, "retention.bytes", "log.retention.bytes"), CultureInfo.InvariantCulture, out var b) ? b : -1;
             foreach (var partition in topic.Partitions)
             {
-                if (partition.Log is not { } log)
+                // The topic's configs as the log holds them (a change reaches it at once).
+                if (partition.Log is not { } log || log.Options is not { Delete: true } settings)
                 {
                     continue;
                 }
 
+                var (retentionMs, retentionBytes) = (settings.RetentionMs, settings.RetentionBytes);
                 var segments = log.Segments();
                 var total = segments.Sum(s => s.Size);
                 long? newStart = null;
@@ -65,30 +58,4 @@ internal sealed class RetentionPolicy(BrokerState state)
             }
         }
     }
-
-    private long RetentionMs(TopicInfo topic)
-    {
-        if (topic.Configs.TryGetValue("retention.ms", out var ms) && long.TryParse(ms, CultureInfo.InvariantCulture, out var v))
-        {
-            return v;
-        }
-
-        string? Broker(string key) => state.Topics.BrokerConfigs.GetValueOrDefault(key) ?? state.Options.Properties.GetValueOrDefault(key);
-        if (long.TryParse(Broker("log.retention.ms"), CultureInfo.InvariantCulture, out v))
-        {
-            return v;
-        }
-
-        if (long.TryParse(Broker("log.retention.minutes"), CultureInfo.InvariantCulture, out v))
-        {
-            return v * 60_000;
-        }
-
-        return long.TryParse(Broker("log.retention.hours"), CultureInfo.InvariantCulture, out v) ? v * 3_600_000 : 168L * 3_600_000;
-    }
-
-    private string? Setting(TopicInfo topic, string topicKey, string brokerKey) =>
-        topic.Configs.GetValueOrDefault(topicKey)
-        ?? state.Topics.BrokerConfigs.GetValueOrDefault(brokerKey)
-        ?? state.Options.Properties.GetValueOrDefault(brokerKey);
 }

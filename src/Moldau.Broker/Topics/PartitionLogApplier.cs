@@ -75,6 +75,24 @@ internal sealed class PartitionLogApplier(ILogManager logs, ILogger log, TimePro
     public void ApplyTopicConfigs(TopicInfo before, TopicInfo after)
     {
         log.LogDebug("topic {Topic}: configs changed ({Before} -> {After} keys)", after.Name, before.Configs.Count, after.Configs.Count);
+        Reconfigure(after);
+    }
+
+    /// <summary>The log settings a topic's configs resolve to (topic, dynamic broker, server.properties, default).</summary>
+    public Func<TopicInfo, PartitionLogOptions>? SettingsOf { get; init; }
+
+    private void Reconfigure(TopicInfo topic)
+    {
+        if (SettingsOf is null)
+        {
+            return;
+        }
+
+        var settings = SettingsOf(topic);
+        foreach (var p in topic.Partitions)
+        {
+            p?.Log?.Reconfigure(settings);
+        }
     }
 
     /// <summary>
@@ -85,6 +103,10 @@ internal sealed class PartitionLogApplier(ILogManager logs, ILogger log, TimePro
     public void ApplyBrokerConfigs(MetadataImage image)
     {
         log.LogDebug("broker configs changed ({Keys} dynamic keys)", image.BrokerConfigs.Count);
+        foreach (var topic in image.TopicsById.Values)
+        {
+            Reconfigure(topic);
+        }
     }
 
     /// <summary>
@@ -98,6 +120,12 @@ internal sealed class PartitionLogApplier(ILogManager logs, ILogger log, TimePro
         try
         {
             host.Log = logs.Open(partition.LogPartition, partition.Topic.Configs);
+
+            // Opened over the topic's configs and server.properties; dynamic broker configs too.
+            if (SettingsOf is not null)
+            {
+                host.Log.Reconfigure(SettingsOf(partition.Topic));
+            }
             if (host.OfflineReason is not null)
             {
                 log.LogInformation("{Topic}-{Partition} is back online", partition.Topic.Name, partition.Index);

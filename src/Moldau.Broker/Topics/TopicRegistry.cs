@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Moldau.Broker.Configuration;
 using Moldau.Coordinator;
 using Moldau.Protocol;
 using Moldau.Protocol.Metadata;
@@ -63,7 +64,7 @@ internal sealed class TopicRegistry : IDisposable
         _log = log;
         _time = time;
         _store = store;
-        _applier = new PartitionLogApplier(logs, log, time);
+        _applier = new PartitionLogApplier(logs, log, time) { SettingsOf = topic => ConfigResolver.LogOptions(ConfigLayersOf(topic)) };
     }
 
     /// <summary>The current metadata image: take it once per request for a consistent view.</summary>
@@ -493,6 +494,9 @@ internal sealed class TopicRegistry : IDisposable
             return host.Log;
         }
     }
+
+    /// <summary>Where <paramref name="topic"/>'s config values come from (null: the broker's own).</summary>
+    public ConfigLayers ConfigLayersOf(TopicInfo? topic) => new(topic?.Configs, BrokerConfigs, _options.Properties);
 
     /// <summary>Closes the metadata log and every partition log.</summary>
     public void Dispose()

@@ -145,6 +145,33 @@ public static class RecordCompression
         }
     }
 
+    /// <summary>The codec a RecordBatch v2's attributes name.</summary>
+    public static CompressionType CodecOf(ReadOnlySpan<byte> batch) =>
+        (CompressionType)(BinaryPrimitives.ReadInt16BigEndian(batch[RecordBatch.AttributesOffset..]) & 0x07);
+
+    /// <summary>
+    /// The same batch with its records in <paramref name="target"/>, as Kafka's LogValidator
+    /// re-compresses for a topic's <c>compression.type</c>: the records section inflated (bounded
+    /// by <paramref name="maxBytes"/>) and compressed again, then the batch length, the codec bits
+    /// and the CRC rewritten. Every other header field (offsets, timestamps, producer id, epoch and
+    /// sequence, the transactional bit) stays as it was. Only for a batch already validated.
+    /// </summary>
+    public static byte[] Recompress(ReadOnlySpan<byte> batch, CompressionType target, long maxBytes = MaxDecompressedBytes)
+    {
+        var source = CodecOf(batch);
+        var section = batch[RecordBatch.HeaderSize..];
+        var plain = source == CompressionType.None ? section.ToArray() : Decompress(source, section.ToArray(), maxBytes);
+        var records = target == CompressionType.None ? plain : Compress(target, plain);
+        var result = new byte[RecordBatch.HeaderSize + records.Length];
+        batch[..RecordBatch.HeaderSize].CopyTo(result);
+        records.CopyTo(result.AsSpan(RecordBatch.HeaderSize));
+        BinaryPrimitives.WriteInt32BigEndian(result.AsSpan(RecordBatch.LogOverhead - 4), result.Length - RecordBatch.LogOverhead);
+        var attributes = BinaryPrimitives.ReadInt16BigEndian(result.AsSpan(RecordBatch.AttributesOffset));
+        BinaryPrimitives.WriteInt16BigEndian(result.AsSpan(RecordBatch.AttributesOffset), (short)((attributes & ~0x07) | (int)target));
+        BinaryPrimitives.WriteUInt32BigEndian(result.AsSpan(RecordBatch.CrcOffset), Crc32C.Compute(result.AsSpan(RecordBatch.AttributesOffset)));
+        return result;
+    }
+
     private static MemoryStream AsStream(ReadOnlyMemory<byte> data) =>
         System.Runtime.InteropServices.MemoryMarshal.TryGetArray(data, out var segment)
             ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)

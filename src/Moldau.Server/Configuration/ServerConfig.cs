@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Moldau.Broker;
+using Moldau.Broker.Configuration;
 using Moldau.Server.Network;
 
 namespace Moldau.Server.Configuration;
@@ -65,6 +66,16 @@ internal sealed class ServerConfig
     {
         string? Get(string key) => props.TryGetValue(key, out var v) ? v.Trim() : null;
 
+        // Every key Moldau has a definition for is checked by it first (type, bounds, allowed
+        // values), as Kafka's KafkaConfig refuses to start on a bad value.
+        foreach (var (key, value) in props.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            if (BrokerProperties.Validate(key, value) is { } problem)
+            {
+                throw new ConfigException(problem);
+            }
+        }
+
         var securityMap = ParseSecurityMap(Get("listener.security.protocol.map") ?? "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT");
         var controllerNames = (Get("controller.listener.names") ?? string.Empty)
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -127,7 +138,7 @@ internal sealed class ServerConfig
         };
 
         var network = ParseNetwork(Get, options.SocketRequestMaxBytes);
-        var unknown = props.Keys.Where(k => !Used.Contains(k) && !KnownKafkaKeys.Contains(k)).Order(StringComparer.Ordinal).ToList();
+        var unknown = props.Keys.Where(k => !Used.Contains(k) && !KnownKafkaKeys.Contains(k) && !BrokerProperties.IsKnown(k)).Order(StringComparer.Ordinal).ToList();
         return new ServerConfig { Options = options, Network = network, Listeners = listeners, Advertised = advertised, UnknownKeys = unknown };
     }
 

@@ -14,6 +14,12 @@ public sealed record CleanerSettings
     /// segments' bytes written since the last pass above which a log is cleaned again.
     /// </summary>
     public double MinCleanableDirtyRatio { get; init; } = 0.5;
+
+    /// <summary>min.compaction.lag.ms: a segment holding a record younger than this is not cleaned yet (nor any after it).</summary>
+    public long MinCompactionLagMs { get; init; }
+
+    /// <summary>max.compaction.lag.ms: a dirty segment whose first batch is older than this is cleaned whatever the dirty ratio.</summary>
+    public long MaxCompactionLagMs { get; init; } = long.MaxValue;
 }
 
 /// <summary>What a cleaning pass did.</summary>

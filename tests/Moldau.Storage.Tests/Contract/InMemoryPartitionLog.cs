@@ -439,4 +439,8 @@ internal sealed class InMemoryPartitionLog(TimeSpan linger, string location = "m
             _disposed = true;
         }
     }
+
+    public PartitionLogOptions Options { get; private set; } = new();
+
+    public void Reconfigure(PartitionLogOptions options) => Options = options;
 }
