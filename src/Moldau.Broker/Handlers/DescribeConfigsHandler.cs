@@ -6,8 +6,15 @@ using Moldau.Protocol.Messages;
 namespace Moldau.Broker.Handlers;
 
 /// <summary>DescribeConfigs for topics (2) and this broker (4): overrides, broker settings, defaults, with their sources.</summary>
-internal sealed class DescribeConfigsHandler(BrokerState state)
+internal sealed class DescribeConfigsHandler(BrokerState state) : IApiHandler<DescribeConfigsRequest, DescribeConfigsResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<DescribeConfigsResponse> HandleAsync(RequestContext context, DescribeConfigsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+
+    /// <inheritdoc/>
+    public DescribeConfigsResponse ErrorResponse(RequestContext context, DescribeConfigsRequest request, ErrorCode error) =>
+        new() { Results = [.. request.Resources.Select(r => new DescribeConfigsResponse.DescribeConfigsResult { ErrorCode = (short)error, ResourceType = r.ResourceType, ResourceName = r.ResourceName })] };
+
     private const sbyte DynamicTopic = 1;
     private const sbyte DynamicBroker = 2;
     private const sbyte StaticBroker = 4;
