@@ -16,7 +16,7 @@ namespace Moldau.Benchmarks;
 [MemoryDiagnoser]
 public class BrokerRequestBenchmarks
 {
-    private readonly ConnectionInfo _connection = new(1, null, "PLAINTEXT");
+    private readonly ConnectionSession _connection = new(1, null, "PLAINTEXT");
     private string _dir = string.Empty;
     private KafkaBroker? _broker;
     private byte[] _produce = [];

@@ -1,5 +1,3 @@
-using System.Net;
-
 namespace Moldau.Broker;
 
 /// <summary>
@@ -9,18 +7,20 @@ namespace Moldau.Broker;
 /// previous one to complete, and writes the completed responses back in arrival order.
 /// </summary>
 /// <remarks>
-/// Contract for implementers: every change of broker state a request makes (a log append, a
-/// topic creation) happens synchronously inside <see cref="Dispatch"/>, before the returned task
-/// first yields. Only waiting (for an fsync, for a long-poll fetch) is asynchronous. That keeps
-/// the effects of pipelined requests in the order the client sent them.
+/// Contract for implementers: pipelined requests of a connection take effect in the order they
+/// were dispatched. A request with an ordering key (a produce request) keeps its order per
+/// partition itself (<see cref="ConnectionSession.WhenWritesDoneAsync"/> completes once those
+/// writes are done); every other change of state (a topic creation) happens before the returned
+/// task first yields, so the network layer dispatches a request without a key only after
+/// the writes before it are done and the previous dispatch returned.
 /// </remarks>
 public interface IRequestDispatcher
 {
     /// <summary>Handles a frame (the bytes after the 4-byte size prefix).</summary>
     /// <param name="frame">Request header and body. Valid until the returned task completes.</param>
-    /// <param name="connection">Who sent it.</param>
+    /// <param name="connection">The session of the connection it came in on.</param>
     /// <param name="cancellationToken">Cancelled when the connection or the broker shuts down.</param>
-    ValueTask<DispatchResult> Dispatch(ReadOnlyMemory<byte> frame, ConnectionInfo connection, CancellationToken cancellationToken);
+    ValueTask<DispatchResult> Dispatch(ReadOnlyMemory<byte> frame, ConnectionSession connection, CancellationToken cancellationToken);
 
     /// <summary>
     /// What a request must stay in order with. The network layer may dispatch requests of a
@@ -31,12 +31,6 @@ public interface IRequestDispatcher
     /// <param name="frame">Request header and body.</param>
     int? OrderingKey(ReadOnlyMemory<byte> frame) => null;
 }
-
-/// <summary>Facts about the connection a request came in on.</summary>
-/// <param name="Id">A number unique per connection in this process.</param>
-/// <param name="Remote">The peer's address.</param>
-/// <param name="ListenerName">The listener's name, e.g. PLAINTEXT.</param>
-public sealed record ConnectionInfo(long Id, EndPoint? Remote, string ListenerName);
 
 /// <summary>What to do after a request: send a response, send nothing, or close.</summary>
 public readonly struct DispatchResult

@@ -1,5 +1,3 @@
-using System.Buffers;
-using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Moldau.Broker.Handlers;
 using Moldau.Broker.Retention;
@@ -12,8 +10,9 @@ using Moldau.Storage;
 namespace Moldau.Broker;
 
 /// <summary>
-/// The broker: owns the topic registry and the handlers, and turns request frames into
-/// response frames. One switch on the API key; one handler per API in Handlers/.
+/// The broker: owns the topic registry, the coordinator and the request pipeline that turns
+/// request frames into response frames (one handler per API in Handlers/, registered in
+/// <see cref="ApiRegistry"/>).
 /// </summary>
 public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
 {
@@ -24,41 +23,12 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
 
     /// <summary>The shared state the handlers see (tests reach the logs through it).</summary>
     internal BrokerState State => _state ?? throw new InvalidOperationException("not started");
-    private MetadataHandler? _metadata;
-    private DescribeTopicPartitionsHandler? _describeTopicPartitions;
-    private ProduceHandler? _produce;
-    private FetchHandler? _fetch;
-    private ListOffsetsHandler? _listOffsets;
-    private CreateTopicsHandler? _createTopics;
-    private DeleteTopicsHandler? _deleteTopics;
-    private CreatePartitionsHandler? _createPartitions;
-    private InitProducerIdHandler? _initProducerId;
     private GroupCoordinator? _groups;
+    private RequestPipeline? _pipeline;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _retention;
     private Task? _cleaner;
     private Task? _checkpoints;
-    private FindCoordinatorHandler? _findCoordinator;
-    private JoinGroupHandler? _joinGroup;
-    private SyncGroupHandler? _syncGroup;
-    private HeartbeatHandler? _heartbeat;
-    private LeaveGroupHandler? _leaveGroup;
-    private OffsetCommitHandler? _offsetCommit;
-    private OffsetFetchHandler? _offsetFetch;
-    private ListGroupsHandler? _listGroups;
-    private DescribeGroupsHandler? _describeGroups;
-    private DeleteGroupsHandler? _deleteGroups;
-    private OffsetDeleteHandler? _offsetDelete;
-    private DescribeClusterHandler? _describeCluster;
-    private DescribeConfigsHandler? _describeConfigs;
-    private AlterConfigsHandler? _alterConfigs;
-    private IncrementalAlterConfigsHandler? _incrementalAlterConfigs;
-    private OffsetForLeaderEpochHandler? _offsetForLeaderEpoch;
-    private DeleteRecordsHandler? _deleteRecords;
-    private DescribeLogDirsHandler? _describeLogDirs;
-    private DescribeProducersHandler? _describeProducers;
-    private readonly ReusePool<ProduceExchange> _produceExchanges = new();
-    private readonly ReusePool<FetchExchange> _fetchExchanges = new();
     private readonly List<LogDirectoryLock> _dirLocks = [];
 
     // The storage engine's buffers, threads and timers for this broker's logs alone: closed after them.
@@ -98,15 +68,6 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         var topics = new TopicRegistry(_options, _log, _time, _storage);
         topics.Load();
         _state = new BrokerState(_options, topics, clusterId, _time, _log);
-        _metadata = new MetadataHandler(_state);
-        _describeTopicPartitions = new DescribeTopicPartitionsHandler(_state);
-        _produce = new ProduceHandler(_state);
-        _fetch = new FetchHandler(_state);
-        _listOffsets = new ListOffsetsHandler(_state);
-        _createTopics = new CreateTopicsHandler(_state);
-        _deleteTopics = new DeleteTopicsHandler(_state);
-        _createPartitions = new CreatePartitionsHandler(_state);
-        _initProducerId = new InitProducerIdHandler(_state);
         // Groups are placed by the partition count __consumer_offsets has, as Kafka places them,
         // so a topic made with another count (by an older Moldau, from num.partitions) still
         // serves every group; offsets.topic.num.partitions applies when the broker creates it.
@@ -135,25 +96,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
 
         // An offline __consumer_offsets partition (its log could not be opened) is skipped: its groups start empty.
         _groups.Start(existing is null ? [] : existing.Partitions.Where(p => p.Log is not null).Select(p => p.Index));
-        _findCoordinator = new FindCoordinatorHandler(_state, () => OffsetsTopicInfo() is not null);
-        _joinGroup = new JoinGroupHandler(_groups);
-        _syncGroup = new SyncGroupHandler(_groups);
-        _heartbeat = new HeartbeatHandler(_groups);
-        _leaveGroup = new LeaveGroupHandler(_groups);
-        _offsetCommit = new OffsetCommitHandler(_groups);
-        _offsetFetch = new OffsetFetchHandler(_groups);
-        _listGroups = new ListGroupsHandler(_groups);
-        _describeGroups = new DescribeGroupsHandler(_groups, _state.Authorizer);
-        _deleteGroups = new DeleteGroupsHandler(_groups);
-        _offsetDelete = new OffsetDeleteHandler(_groups);
-        _describeCluster = new DescribeClusterHandler(_state);
-        _describeConfigs = new DescribeConfigsHandler(_state);
-        _alterConfigs = new AlterConfigsHandler(_state);
-        _incrementalAlterConfigs = new IncrementalAlterConfigsHandler(_state);
-        _offsetForLeaderEpoch = new OffsetForLeaderEpochHandler(_state);
-        _deleteRecords = new DeleteRecordsHandler(_state);
-        _describeLogDirs = new DescribeLogDirsHandler(_state);
-        _describeProducers = new DescribeProducersHandler(_state);
+        _pipeline = new RequestPipeline(ApiRegistry.All, new HandlerServices(_state, _groups, () => OffsetsTopicInfo() is not null), _log);
         var interval = long.TryParse(_options.Properties.GetValueOrDefault("log.retention.check.interval.ms"), out var ms) && ms > 0 ? ms : 300_000;
         _retention = RunPeriodicallyAsync(new RetentionPolicy(_state).Run, TimeSpan.FromMilliseconds(interval), _stopping.Token);
         var checkpointInterval = long.TryParse(_options.Properties.GetValueOrDefault("log.flush.offset.checkpoint.interval.ms"), out var c) && c > 0 ? c : 60_000;
@@ -171,112 +114,13 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     public int? OrderingKey(ReadOnlyMemory<byte> frame) => ProduceOrdering.Key(frame);
 
     /// <inheritdoc/>
-    public ValueTask<DispatchResult> Dispatch(ReadOnlyMemory<byte> frame, ConnectionInfo connection, CancellationToken cancellationToken)
-    {
-        if (_state is null)
-        {
-            return ValueTask.FromResult(DispatchResult.CloseConnection("broker not started"));
-        }
+    public ValueTask<DispatchResult> Dispatch(ReadOnlyMemory<byte> frame, ConnectionSession connection, CancellationToken cancellationToken) =>
+        _pipeline is { } pipeline
+            ? pipeline.Dispatch(frame, connection, cancellationToken)
+            : ValueTask.FromResult(DispatchResult.CloseConnection("broker not started"));
 
-        if (!RequestHeader.TryPeek(frame.Span, out var apiKey, out var apiVersion, out var correlationId))
-        {
-            return Close($"frame of {frame.Length} bytes is shorter than a request header");
-        }
-
-        var served = SupportedApis.Find(apiKey);
-        if (apiKey == (short)ApiKey.ApiVersions && (served is null || apiVersion > served.MaxVersion))
-        {
-            return ValueTask.FromResult(ApiVersionsHandler.UnsupportedVersion(correlationId));
-        }
-
-        if (served is null || apiVersion < served.MinAdvertised || apiVersion > served.MaxVersion)
-        {
-            return Close($"unsupported API key {apiKey} version {apiVersion}");
-        }
-
-        var spec = ApiSpecs.Find(apiKey)!;
-        switch ((ApiKey)apiKey)
-        {
-            // The hot path: request, response and the rest are reused, nothing is allocated.
-            case ApiKey.Produce:
-                return Produce(frame, spec, apiVersion, connection, cancellationToken);
-            case ApiKey.Fetch:
-                return Fetch(frame, spec, apiVersion, connection, cancellationToken);
-        }
-
-        var header = new RequestHeader();
-        var reader = new KafkaReader(frame);
-        try
-        {
-            header.Read(ref reader, spec.RequestHeaderVersion(apiVersion));
-            var context = new RequestContext(header, connection, cancellationToken);
-            var responseHeader = spec.ResponseHeaderVersion(apiVersion);
-            switch ((ApiKey)apiKey)
-            {
-                case ApiKey.ApiVersions:
-                    Parse<ApiVersionsRequest>(ref reader, apiVersion);
-                    return Respond(context, responseHeader, ApiVersionsHandler.Handle());
-                case ApiKey.Metadata:
-                    return Respond(context, responseHeader, _metadata!.Handle(context, Parse<MetadataRequest>(ref reader, apiVersion)));
-                case ApiKey.DescribeTopicPartitions:
-                    return Respond(context, responseHeader, _describeTopicPartitions!.Handle(context, Parse<DescribeTopicPartitionsRequest>(ref reader, apiVersion)));
-                case ApiKey.ListOffsets:
-                    return ListOffsetsAsync(context, responseHeader, Parse<ListOffsetsRequest>(ref reader, apiVersion));
-                case ApiKey.CreateTopics:
-                    return Respond(context, responseHeader, _createTopics!.Handle(Parse<CreateTopicsRequest>(ref reader, apiVersion)));
-                case ApiKey.DeleteTopics:
-                    return Respond(context, responseHeader, _deleteTopics!.Handle(context, Parse<DeleteTopicsRequest>(ref reader, apiVersion)));
-                case ApiKey.CreatePartitions:
-                    return Respond(context, responseHeader, _createPartitions!.Handle(Parse<CreatePartitionsRequest>(ref reader, apiVersion)));
-                case ApiKey.InitProducerId:
-                    return Respond(context, responseHeader, _initProducerId!.Handle(Parse<InitProducerIdRequest>(ref reader, apiVersion)));
-                case ApiKey.FindCoordinator:
-                    return Respond(context, responseHeader, _findCoordinator!.Handle(context, Parse<FindCoordinatorRequest>(ref reader, apiVersion)));
-                case ApiKey.JoinGroup:
-                    return RespondAsync(context, responseHeader, _joinGroup!.HandleAsync(context, Parse<JoinGroupRequest>(ref reader, apiVersion)));
-                case ApiKey.SyncGroup:
-                    return RespondAsync(context, responseHeader, _syncGroup!.HandleAsync(context, Parse<SyncGroupRequest>(ref reader, apiVersion)));
-                case ApiKey.Heartbeat:
-                    return RespondAsync(context, responseHeader, _heartbeat!.HandleAsync(Parse<HeartbeatRequest>(ref reader, apiVersion)));
-                case ApiKey.LeaveGroup:
-                    return RespondAsync(context, responseHeader, _leaveGroup!.HandleAsync(context, Parse<LeaveGroupRequest>(ref reader, apiVersion)));
-                case ApiKey.OffsetCommit:
-                    return RespondAsync(context, responseHeader, _offsetCommit!.HandleAsync(context, Parse<OffsetCommitRequest>(ref reader, apiVersion)));
-                case ApiKey.OffsetFetch:
-                    return RespondAsync(context, responseHeader, _offsetFetch!.HandleAsync(context, Parse<OffsetFetchRequest>(ref reader, apiVersion)));
-                case ApiKey.ListGroups:
-                    return RespondAsync(context, responseHeader, _listGroups!.HandleAsync(Parse<ListGroupsRequest>(ref reader, apiVersion)));
-                case ApiKey.DescribeGroups:
-                    return RespondAsync(context, responseHeader, _describeGroups!.HandleAsync(context, Parse<DescribeGroupsRequest>(ref reader, apiVersion)));
-                case ApiKey.DeleteGroups:
-                    return RespondAsync(context, responseHeader, _deleteGroups!.HandleAsync(Parse<DeleteGroupsRequest>(ref reader, apiVersion)));
-                case ApiKey.OffsetDelete:
-                    return RespondAsync(context, responseHeader, _offsetDelete!.HandleAsync(Parse<OffsetDeleteRequest>(ref reader, apiVersion)));
-                case ApiKey.DescribeCluster:
-                    return Respond(context, responseHeader, _describeCluster!.Handle(context, Parse<DescribeClusterRequest>(ref reader, apiVersion)));
-                case ApiKey.DescribeConfigs:
-                    return Respond(context, responseHeader, _describeConfigs!.Handle(Parse<DescribeConfigsRequest>(ref reader, apiVersion)));
-                case ApiKey.AlterConfigs:
-                    return Respond(context, responseHeader, _alterConfigs!.Handle(Parse<AlterConfigsRequest>(ref reader, apiVersion)));
-                case ApiKey.IncrementalAlterConfigs:
-                    return Respond(context, responseHeader, _incrementalAlterConfigs!.Handle(Parse<IncrementalAlterConfigsRequest>(ref reader, apiVersion)));
-                case ApiKey.OffsetForLeaderEpoch:
-                    return Respond(context, responseHeader, _offsetForLeaderEpoch!.Handle(Parse<OffsetForLeaderEpochRequest>(ref reader, apiVersion)));
-                case ApiKey.DeleteRecords:
-                    return Respond(context, responseHeader, _deleteRecords!.Handle(Parse<DeleteRecordsRequest>(ref reader, apiVersion)));
-                case ApiKey.DescribeLogDirs:
-                    return Respond(context, responseHeader, _describeLogDirs!.Handle(Parse<DescribeLogDirsRequest>(ref reader, apiVersion)));
-                case ApiKey.DescribeProducers:
-                    return Respond(context, responseHeader, _describeProducers!.Handle(Parse<DescribeProducersRequest>(ref reader, apiVersion)));
-                default:
-                    return Close($"API key {apiKey} has no handler");
-            }
-        }
-        catch (KafkaProtocolException e)
-        {
-            return Close($"unparseable {(ApiKey)apiKey} v{apiVersion} request: {e.Message}");
-        }
-    }
+    /// <summary>The request pipeline (tests bind handlers of their own into it).</summary>
+    internal RequestPipeline Pipeline => _pipeline ?? throw new InvalidOperationException("not started");
 
     private async Task RunPeriodicallyAsync(Action run, TimeSpan interval, CancellationToken stop)
     {
@@ -299,292 +143,6 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     private IPartitionLog OffsetsPartition(int partition) =>
         OffsetsTopicInfo()?.Partition(partition) is { } p && _state!.Topics.LogOf(p) is { } log ? log
             : throw new IOException($"{OffsetsTopic.Name}-{partition} is not available");
-
-    private static async ValueTask<DispatchResult> RespondAsync<T>(RequestContext context, short headerVersion, Task<T> pending)
-        where T : IKafkaMessage
-    {
-        var body = await pending.ConfigureAwait(false);
-        return ResponseWriter.Encode(context.Header.CorrelationId, headerVersion, body, context.Version);
-    }
-
-    /// <summary>
-    /// Produce: appends synchronously (in request order, see <see cref="IRequestDispatcher"/>);
-    /// acks=0 and acks=1 are answered at once, acks=all once the appends are durable.
-    /// </summary>
-    private ValueTask<DispatchResult> Produce(ReadOnlyMemory<byte> frame, ApiSpec spec, short apiVersion, ConnectionInfo connection, CancellationToken cancellationToken)
-    {
-        var exchange = _produceExchanges.Rent();
-        var handedOver = false;
-        try
-        {
-            var reader = new KafkaReader(frame);
-            exchange.Header.Read(ref reader, spec.RequestHeaderVersion(apiVersion));
-            var request = exchange.Request;
-            request.Read(ref reader, apiVersion);
-            var context = new RequestContext(exchange.Header, connection, cancellationToken);
-            var responseHeader = spec.ResponseHeaderVersion(apiVersion);
-            exchange.Response.Reset();
-            _produce!.Handle(context, request, exchange.Response, exchange.Durable, out var anyError);
-            if (request.Acks == 0 && context.Version >= 3)
-            {
-                // acks=0 gets no response; a failure closes the connection so the client
-                // refreshes its metadata, as Kafka does.
-                return anyError
-                    ? Close("acks=0 produce failed; closing so the client refreshes its metadata")
-                    : ValueTask.FromResult(DispatchResult.None);
-            }
-
-            if (exchange.Durable.Count == 0)
-            {
-                return Respond(context, responseHeader, exchange.Response);
-            }
-
-            handedOver = true;
-            return ProduceWhenDurableAsync(context, responseHeader, exchange);
-        }
-        catch (KafkaProtocolException e)
-        {
-            return Close($"unparseable {ApiKey.Produce} v{apiVersion} request: {e.Message}");
-        }
-        finally
-        {
-            if (!handedOver)
-            {
-                Release(exchange);
-            }
-        }
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<DispatchResult> ProduceWhenDurableAsync(RequestContext context, short responseHeader, ProduceExchange exchange)
-    {
-        try
-        {
-            foreach (var (result, task) in exchange.Durable)
-            {
-                try
-                {
-                    await task.ConfigureAwait(false);
-                }
-                catch (IOException e)
-                {
-                    _log.LogError("fsync failed; answering KAFKA_STORAGE_ERROR: {Error}", e.Message);
-                    result.ErrorCode = (short)ErrorCode.KafkaStorageError;
-                    result.BaseOffset = -1;
-                }
-            }
-
-            return ResponseWriter.Encode(context.Header.CorrelationId, responseHeader, exchange.Response, context.Version);
-        }
-        finally
-        {
-            Release(exchange);
-        }
-    }
-
-    private void Release(ProduceExchange exchange)
-    {
-        // The records are slices of the request frame, which goes back to the connection: a
-        // pooled request must not keep it reachable.
-        foreach (var topic in exchange.Request.TopicData)
-        {
-            foreach (var partition in topic.PartitionData)
-            {
-                partition.Records = null;
-            }
-        }
-
-        exchange.Durable.Clear();
-        _produceExchanges.Return(exchange);
-    }
-
-    /// <summary>
-    /// ListOffsets for the latest offset answers the high watermark: appends not yet durable
-    /// (acks=1, still lingering before their fsync) are synced first, so a client sees what it
-    /// wrote, as it does with Kafka.
-    /// </summary>
-    private ValueTask<DispatchResult> ListOffsetsAsync(RequestContext context, short responseHeader, ListOffsetsRequest request)
-    {
-        List<Task>? pending = null;
-        foreach (var topic in request.Topics)
-        {
-            foreach (var p in topic.Partitions)
-            {
-                if (p.Timestamp == -1 && _state!.Topics.Find(topic.Name)?.Partition(p.PartitionIndex)?.Log is { } log && log.HighWatermark < log.LogEndOffset)
-                {
-                    log.RequestDurableSoon();
-                    (pending ??= []).Add(log.WaitDurableAsync(log.LogEndOffset));
-                }
-            }
-        }
-
-        return pending is null
-            ? Respond(context, responseHeader, _listOffsets!.Handle(request))
-            : ListOffsetsWhenDurableAsync(context, responseHeader, request, pending);
-    }
-
-    private async ValueTask<DispatchResult> ListOffsetsWhenDurableAsync(RequestContext context, short responseHeader, ListOffsetsRequest request, List<Task> pending)
-    {
-        try
-        {
-            await Task.WhenAll(pending).ConfigureAwait(false);
-        }
-        catch (IOException)
-        {
-            // A failed fsync: the high watermark stays where it is, and that is the answer.
-        }
-
-        return ResponseWriter.Encode(context.Header.CorrelationId, responseHeader, _listOffsets!.Handle(request), context.Version);
-    }
-
-    /// <summary>Fetch: answered at once when there is data (or nothing to wait for), else when data comes or max_wait_ms passes.</summary>
-    private ValueTask<DispatchResult> Fetch(ReadOnlyMemory<byte> frame, ApiSpec spec, short apiVersion, ConnectionInfo connection, CancellationToken cancellationToken)
-    {
-        var exchange = _fetchExchanges.Rent();
-        var handedOver = false;
-        try
-        {
-            var reader = new KafkaReader(frame);
-            exchange.Header.Read(ref reader, spec.RequestHeaderVersion(apiVersion));
-            exchange.Request.Read(ref reader, apiVersion);
-            var context = new RequestContext(exchange.Header, connection, cancellationToken);
-            var responseHeader = spec.ResponseHeaderVersion(apiVersion);
-            var pending = _fetch!.HandleAsync(context, exchange.Request, exchange.Response, exchange.Waits, exchange.Rented);
-            if (pending.IsCompletedSuccessfully)
-            {
-                pending.GetAwaiter().GetResult();
-                return Respond(context, responseHeader, exchange.Response);
-            }
-
-            handedOver = true;
-            return FetchWhenReadyAsync(context, responseHeader, pending, exchange);
-        }
-        catch (KafkaProtocolException e)
-        {
-            return Close($"unparseable {ApiKey.Fetch} v{apiVersion} request: {e.Message}");
-        }
-        finally
-        {
-            if (!handedOver)
-            {
-                Release(exchange);
-            }
-        }
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<DispatchResult> FetchWhenReadyAsync(RequestContext context, short responseHeader, ValueTask pending, FetchExchange exchange)
-    {
-        try
-        {
-            await pending.ConfigureAwait(false);
-            return ResponseWriter.Encode(context.Header.CorrelationId, responseHeader, exchange.Response, context.Version);
-        }
-        finally
-        {
-            Release(exchange);
-        }
-    }
-
-    private void Release(FetchExchange exchange)
-    {
-        // The records were copied into the response frame: their read buffers go back, and the
-        // pooled response keeps no slice of them.
-        foreach (var buffer in exchange.Rented)
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-
-        exchange.Rented.Clear();
-        exchange.Waits.Clear();
-        foreach (var topic in exchange.Response.Responses)
-        {
-            foreach (var partition in topic.Partitions)
-            {
-                partition.Records = null;
-            }
-        }
-
-        _fetchExchanges.Return(exchange);
-    }
-
-    private static T Parse<T>(ref KafkaReader reader, short version)
-        where T : IKafkaMessage, new()
-    {
-        var message = new T();
-        message.Read(ref reader, version);
-        return message;
-    }
-
-    private static ValueTask<DispatchResult> Respond(RequestContext context, short headerVersion, IKafkaMessage body) =>
-        ValueTask.FromResult(ResponseWriter.Encode(context.Header.CorrelationId, headerVersion, body, context.Version));
-
-    private static ValueTask<DispatchResult> Close(string reason) => ValueTask.FromResult(DispatchResult.CloseConnection(reason));
-
-    /// <summary>What a Produce request uses, kept for the next one.</summary>
-    private sealed class ProduceExchange
-    {
-        public RequestHeader Header { get; } = new();
-
-        public ProduceRequest Request { get; } = new();
-
-        public ProduceResponse Response { get; } = new();
-
-        public List<(ProduceResponse.PartitionProduceResponse Result, Task Durable)> Durable { get; } = [];
-    }
-
-    /// <summary>What a Fetch request uses, kept for the next one.</summary>
-    private sealed class FetchExchange
-    {
-        public RequestHeader Header { get; } = new();
-
-        public FetchRequest Request { get; } = new();
-
-        public FetchResponse Response { get; } = new();
-
-        public List<Task> Waits { get; } = [];
-
-        public List<byte[]> Rented { get; } = [];
-    }
-
-    /// <summary>
-    /// A few objects kept for reuse across requests and connections (requests of one connection
-    /// are in flight together, and dispatched from more than one thread). A full pool drops what
-    /// is returned; an empty one makes a new object.
-    /// </summary>
-    private sealed class ReusePool<T>
-        where T : class, new()
-    {
-        private readonly T?[] _items = new T?[64];
-        private readonly Lock _lock = new();
-        private int _count;
-
-        public T Rent()
-        {
-            lock (_lock)
-            {
-                if (_count > 0)
-                {
-                    var item = _items[--_count]!;
-                    _items[_count] = null;
-                    return item;
-                }
-            }
-
-            return new T();
-        }
-
-        public void Return(T item)
-        {
-            lock (_lock)
-            {
-                if (_count < _items.Length)
-                {
-                    _items[_count++] = item;
-                }
-            }
-        }
-    }
 
     /// <summary>Closes every file (appends are synchronous, so none is in flight once connections are closed).</summary>
     public async ValueTask DisposeAsync()
@@ -610,6 +168,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
             await _groups.DisposeAsync().ConfigureAwait(false);
         }
 
+        _pipeline = null;
         _state?.Topics.Dispose();
         _state = null;
         _storage.Dispose();

@@ -3,8 +3,8 @@ using Moldau.Protocol;
 namespace Moldau.Broker;
 
 /// <summary>
-/// The table of implemented handlers, and so of what ApiVersions advertises: an API is listed
-/// here only once its handler exists in <see cref="KafkaBroker"/>'s dispatch switch.
+/// What ApiVersions advertises: the APIs registered in <see cref="ApiRegistry"/>, with their
+/// versions checked against the specs.
 /// </summary>
 internal static class SupportedApis
 {
@@ -16,42 +16,8 @@ internal static class SupportedApis
     /// request gets an UNSUPPORTED_VERSION error response, as Kafka 4 does for Produce v0-v2.</param>
     internal sealed record Entry(ApiKey Key, short MinAdvertised, short MaxVersion, short MinServed);
 
-    /// <summary>Every served API in key order.</summary>
-    public static readonly IReadOnlyList<Entry> All = Build(
-    [
-        // librdkafka before 2.11 sends gzip, snappy and lz4 only when Produce v0 is advertised
-        // (KAFKA-18659); v0-v2 carry the pre-0.11 message format and are refused.
-        new(ApiKey.Produce, 0, 11, 3),
-        // Fetch v0-v3 would need down-conversion to the old message format.
-        new(ApiKey.Fetch, 4, 17, 4),
-        new(ApiKey.ListOffsets, 1, 10, 1),
-        new(ApiKey.Metadata, 0, 12, 0),
-        new(ApiKey.ApiVersions, 0, 4, 0),
-        new(ApiKey.DescribeTopicPartitions, 0, 0, 0),
-        new(ApiKey.CreateTopics, 0, 7, 0),
-        new(ApiKey.DeleteTopics, 0, 6, 0),
-        new(ApiKey.CreatePartitions, 0, 3, 0),
-        new(ApiKey.InitProducerId, 0, 5, 0),
-        new(ApiKey.FindCoordinator, 0, 6, 0),
-        new(ApiKey.JoinGroup, 0, 9, 0),
-        new(ApiKey.SyncGroup, 0, 5, 0),
-        new(ApiKey.Heartbeat, 0, 4, 0),
-        new(ApiKey.LeaveGroup, 0, 5, 0),
-        new(ApiKey.OffsetCommit, 0, 9, 0),
-        new(ApiKey.OffsetFetch, 0, 9, 0),
-        new(ApiKey.ListGroups, 0, 5, 0),
-        new(ApiKey.DescribeGroups, 0, 5, 0),
-        new(ApiKey.DeleteGroups, 0, 2, 0),
-        new(ApiKey.OffsetDelete, 0, 0, 0),
-        new(ApiKey.DescribeCluster, 0, 1, 0),
-        new(ApiKey.DescribeConfigs, 0, 4, 0),
-        new(ApiKey.AlterConfigs, 0, 2, 0),
-        new(ApiKey.IncrementalAlterConfigs, 0, 1, 0),
-        new(ApiKey.OffsetForLeaderEpoch, 0, 4, 0),
-        new(ApiKey.DeleteRecords, 0, 2, 0),
-        new(ApiKey.DescribeLogDirs, 0, 4, 0),
-        new(ApiKey.DescribeProducers, 0, 0, 0),
-    ]);
+    /// <summary>Every served API in key order: one entry per registration in <see cref="ApiRegistry"/>.</summary>
+    public static readonly IReadOnlyList<Entry> All = Build([.. ApiRegistry.All.Select(r => new Entry(r.Key, r.MinAdvertised, r.MaxVersion, r.MinServed))]);
 
     private static readonly Entry?[] ByKey = Index(All);
 

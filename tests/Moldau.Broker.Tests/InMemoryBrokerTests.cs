@@ -47,7 +47,7 @@ public sealed class InMemoryBrokerTests : IAsyncLifetime
         var w = new KafkaWriter(frame);
         header.Write(ref w, hv);
         request.Write(ref w, version);
-        var result = await broker.Dispatch(frame, new ConnectionInfo(1, null, "PLAINTEXT"), CancellationToken.None);
+        var result = await broker.Dispatch(frame, new ConnectionSession(1, null, "PLAINTEXT"), CancellationToken.None);
         Assert.False(result.Close, result.CloseReason);
         var bytes = result.Response!.AsMemory(0, result.Length);
         Assert.Equal(result.Length - 4, BinaryPrimitives.ReadInt32BigEndian(bytes.Span));
@@ -129,11 +129,11 @@ public sealed class InMemoryBrokerTests : IAsyncLifetime
     [Fact]
     public async Task UnparseableAndUnservedRequestsAskToClose()
     {
-        var garbage = await Broker.Dispatch(new byte[] { 0, 3, 0, 12, 0, 0, 0, 1, 0xFF }, new ConnectionInfo(1, null, "PLAINTEXT"), CancellationToken.None);
+        var garbage = await Broker.Dispatch(new byte[] { 0, 3, 0, 12, 0, 0, 0, 1, 0xFF }, new ConnectionSession(1, null, "PLAINTEXT"), CancellationToken.None);
         Assert.True(garbage.Close);
-        var unserved = await Broker.Dispatch(new byte[] { 0, 29, 0, 1, 0, 0, 0, 1, 0, 0 }, new ConnectionInfo(1, null, "PLAINTEXT"), CancellationToken.None);
+        var unserved = await Broker.Dispatch(new byte[] { 0, 29, 0, 1, 0, 0, 0, 1, 0, 0 }, new ConnectionSession(1, null, "PLAINTEXT"), CancellationToken.None);
         Assert.True(unserved.Close);
-        var tiny = await Broker.Dispatch(new byte[] { 0, 3 }, new ConnectionInfo(1, null, "PLAINTEXT"), CancellationToken.None);
+        var tiny = await Broker.Dispatch(new byte[] { 0, 3 }, new ConnectionSession(1, null, "PLAINTEXT"), CancellationToken.None);
         Assert.True(tiny.Close);
     }
 }

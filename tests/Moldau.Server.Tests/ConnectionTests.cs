@@ -18,7 +18,7 @@ public sealed class ConnectionTests : ListenerTestBase
     /// <summary>Answers a frame "api(2) version(2) correlation(4) delay-ms(4)" with its correlation id after the delay.</summary>
     private sealed class EchoDispatcher : IRequestDispatcher
     {
-        public async ValueTask<DispatchResult> Dispatch(ReadOnlyMemory<byte> frame, ConnectionInfo connection, CancellationToken cancellationToken)
+        public async ValueTask<DispatchResult> Dispatch(ReadOnlyMemory<byte> frame, ConnectionSession connection, CancellationToken cancellationToken)
         {
             var correlation = BinaryPrimitives.ReadInt32BigEndian(frame.Span[4..]);
             var delay = frame.Length >= 12 ? BinaryPrimitives.ReadInt32BigEndian(frame.Span[8..]) : 0;

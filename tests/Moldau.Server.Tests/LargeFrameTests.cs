@@ -32,7 +32,7 @@ public sealed class LargeFrameTests : ListenerTestBase
 
         public List<int> Dispatched { get; } = [];
 
-        public async ValueTask<DispatchResult> Dispatch(ReadOnlyMemory<byte> frame, ConnectionInfo connection, CancellationToken cancellationToken)
+        public async ValueTask<DispatchResult> Dispatch(ReadOnlyMemory<byte> frame, ConnectionSession connection, CancellationToken cancellationToken)
         {
             var correlation = BinaryPrimitives.ReadInt32BigEndian(frame.Span[4..]);
             lock (_lock)

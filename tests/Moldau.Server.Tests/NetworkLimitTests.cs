@@ -103,7 +103,7 @@ public sealed class NetworkLimitTests
 
     private sealed class SilentDispatcher : IRequestDispatcher
     {
-        public ValueTask<DispatchResult> Dispatch(ReadOnlyMemory<byte> frame, ConnectionInfo connection, CancellationToken cancellationToken) =>
+        public ValueTask<DispatchResult> Dispatch(ReadOnlyMemory<byte> frame, ConnectionSession connection, CancellationToken cancellationToken) =>
             ValueTask.FromResult(DispatchResult.Send(new byte[4], 4));
     }
 

@@ -44,7 +44,7 @@ public sealed class OrderingLaneTests : ListenerTestBase
             return key < 0 ? null : key;
         }
 
-        public ValueTask<DispatchResult> Dispatch(ReadOnlyMemory<byte> frame, ConnectionInfo connection, CancellationToken cancellationToken)
+        public ValueTask<DispatchResult> Dispatch(ReadOnlyMemory<byte> frame, ConnectionSession connection, CancellationToken cancellationToken)
         {
             var correlation = BinaryPrimitives.ReadInt32BigEndian(frame.Span[4..]);
             var key = BinaryPrimitives.ReadInt32BigEndian(frame.Span[8..]);

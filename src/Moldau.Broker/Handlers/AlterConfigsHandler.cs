@@ -1,10 +1,18 @@
+using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
 
 /// <summary>AlterConfigs (the whole set of a resource's dynamic configs is replaced), persisted as ConfigRecords.</summary>
-internal sealed class AlterConfigsHandler(BrokerState state)
+internal sealed class AlterConfigsHandler(BrokerState state) : IApiHandler<AlterConfigsRequest, AlterConfigsResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<AlterConfigsResponse> HandleAsync(RequestContext context, AlterConfigsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+
+    /// <inheritdoc/>
+    public AlterConfigsResponse ErrorResponse(RequestContext context, AlterConfigsRequest request, ErrorCode error) =>
+        new() { Responses = [.. request.Resources.Select(r => new AlterConfigsResponse.AlterConfigsResourceResponse { ErrorCode = (short)error, ResourceType = r.ResourceType, ResourceName = r.ResourceName })] };
+
     public AlterConfigsResponse Handle(AlterConfigsRequest request)
     {
         var response = new AlterConfigsResponse();

@@ -3,9 +3,25 @@ using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
 
-/// <summary>ApiVersions: the table of served APIs and versions.</summary>
-internal static class ApiVersionsHandler
+/// <summary>ApiVersions: the table of served APIs and versions; records the client's software in the session.</summary>
+internal sealed class ApiVersionsHandler : IApiHandler<ApiVersionsRequest, ApiVersionsResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<ApiVersionsResponse> HandleAsync(RequestContext context, ApiVersionsRequest request, CancellationToken cancellationToken)
+    {
+        if (context.Version >= 3)
+        {
+            // KIP-511: what the client runs, kept for the connection (metrics, logs, quotas later).
+            context.Session.ClientSoftwareName = request.ClientSoftwareName;
+            context.Session.ClientSoftwareVersion = request.ClientSoftwareVersion;
+        }
+
+        return ValueTask.FromResult(Handle());
+    }
+
+    /// <inheritdoc/>
+    public ApiVersionsResponse ErrorResponse(RequestContext context, ApiVersionsRequest request, ErrorCode error) => new() { ErrorCode = (short)error };
+
     /// <summary>The response at any version, listing <see cref="SupportedApis"/>.</summary>
     public static ApiVersionsResponse Handle(ErrorCode error = ErrorCode.None)
     {

@@ -4,8 +4,15 @@ using Moldau.Protocol.Messages;
 namespace Moldau.Broker.Handlers;
 
 /// <summary>CreatePartitions: grows topics; a count not above the current one is INVALID_PARTITIONS.</summary>
-internal sealed class CreatePartitionsHandler(BrokerState state)
+internal sealed class CreatePartitionsHandler(BrokerState state) : IApiHandler<CreatePartitionsRequest, CreatePartitionsResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<CreatePartitionsResponse> HandleAsync(RequestContext context, CreatePartitionsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+
+    /// <inheritdoc/>
+    public CreatePartitionsResponse ErrorResponse(RequestContext context, CreatePartitionsRequest request, ErrorCode error) =>
+        new() { Results = [.. request.Topics.Select(t => new CreatePartitionsResponse.CreatePartitionsTopicResult { Name = t.Name, ErrorCode = (short)error })] };
+
     public CreatePartitionsResponse Handle(CreatePartitionsRequest request)
     {
         var response = new CreatePartitionsResponse();

@@ -6,8 +6,15 @@ using Moldau.Protocol.Messages;
 namespace Moldau.Broker.Handlers;
 
 /// <summary>CreateTopics: -1 partitions means num.partitions; one node can hold one replica.</summary>
-internal sealed class CreateTopicsHandler(BrokerState state)
+internal sealed class CreateTopicsHandler(BrokerState state) : IApiHandler<CreateTopicsRequest, CreateTopicsResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<CreateTopicsResponse> HandleAsync(RequestContext context, CreateTopicsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+
+    /// <inheritdoc/>
+    public CreateTopicsResponse ErrorResponse(RequestContext context, CreateTopicsRequest request, ErrorCode error) =>
+        new() { Topics = [.. request.Topics.Select(t => new CreateTopicsResponse.CreatableTopicResult { Name = t.Name, ErrorCode = (short)error, NumPartitions = -1, ReplicationFactor = -1 })] };
+
     /// <summary>One request can't make a single node lay out millions of directories.</summary>
     public const int MaxPartitions = 10_000;
 

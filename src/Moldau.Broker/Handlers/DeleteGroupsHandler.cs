@@ -1,11 +1,20 @@
 using Moldau.Coordinator;
+using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
 
 /// <summary>DeleteGroups: empty groups only (NON_EMPTY_GROUP otherwise).</summary>
-internal sealed class DeleteGroupsHandler(GroupCoordinator coordinator)
+internal sealed class DeleteGroupsHandler(GroupCoordinator coordinator) : IApiHandler<DeleteGroupsRequest, DeleteGroupsResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<DeleteGroupsResponse> HandleAsync(RequestContext context, DeleteGroupsRequest request, CancellationToken cancellationToken) => new(HandleAsync(request));
+
+    /// <inheritdoc/>
+    public DeleteGroupsResponse ErrorResponse(RequestContext context, DeleteGroupsRequest request, ErrorCode error) =>
+        new() { Results = [.. request.GroupsNames.Select(g => new DeleteGroupsResponse.DeletableGroupResult { GroupId = g, ErrorCode = (short)error })] };
+
+    /// <summary>The work, once the pipeline has decoded the request.</summary>
     public async Task<DeleteGroupsResponse> HandleAsync(DeleteGroupsRequest request)
     {
         var errors = await Task.WhenAll(request.GroupsNames.Select(coordinator.DeleteAsync)).ConfigureAwait(false);

@@ -4,8 +4,15 @@ using Moldau.Protocol.Messages;
 namespace Moldau.Broker.Handlers;
 
 /// <summary>DeleteRecords: advances the log start offset (-1 means the high watermark).</summary>
-internal sealed class DeleteRecordsHandler(BrokerState state)
+internal sealed class DeleteRecordsHandler(BrokerState state) : IApiHandler<DeleteRecordsRequest, DeleteRecordsResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<DeleteRecordsResponse> HandleAsync(RequestContext context, DeleteRecordsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+
+    /// <inheritdoc/>
+    public DeleteRecordsResponse ErrorResponse(RequestContext context, DeleteRecordsRequest request, ErrorCode error) =>
+        new() { Topics = [.. request.Topics.Select(t => new DeleteRecordsResponse.DeleteRecordsTopicResult { Name = t.Name, Partitions = [.. t.Partitions.Select(p => new DeleteRecordsResponse.DeleteRecordsPartitionResult { PartitionIndex = p.PartitionIndex, LowWatermark = -1, ErrorCode = (short)error })] })] };
+
     public DeleteRecordsResponse Handle(DeleteRecordsRequest request)
     {
         var response = new DeleteRecordsResponse();

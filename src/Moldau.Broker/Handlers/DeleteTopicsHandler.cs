@@ -4,8 +4,15 @@ using Moldau.Protocol.Messages;
 namespace Moldau.Broker.Handlers;
 
 /// <summary>DeleteTopics by name (v0-v5 names, v6+ names or ids).</summary>
-internal sealed class DeleteTopicsHandler(BrokerState state)
+internal sealed class DeleteTopicsHandler(BrokerState state) : IApiHandler<DeleteTopicsRequest, DeleteTopicsResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<DeleteTopicsResponse> HandleAsync(RequestContext context, DeleteTopicsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request));
+
+    /// <inheritdoc/>
+    public DeleteTopicsResponse ErrorResponse(RequestContext context, DeleteTopicsRequest request, ErrorCode error) =>
+        new() { Responses = [.. request.Topics.Select(t => new DeleteTopicsResponse.DeletableTopicResult { Name = t.Name, TopicId = t.TopicId, ErrorCode = (short)error }), .. request.TopicNames.Select(n => new DeleteTopicsResponse.DeletableTopicResult { Name = n, ErrorCode = (short)error })] };
+
     public DeleteTopicsResponse Handle(RequestContext context, DeleteTopicsRequest request)
     {
         var response = new DeleteTopicsResponse();

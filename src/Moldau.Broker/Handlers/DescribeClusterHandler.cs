@@ -1,11 +1,19 @@
 using Moldau.Broker.Authorization;
+using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
 
 /// <summary>DescribeCluster: this node is the cluster and its controller.</summary>
-internal sealed class DescribeClusterHandler(BrokerState state)
+internal sealed class DescribeClusterHandler(BrokerState state) : IApiHandler<DescribeClusterRequest, DescribeClusterResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<DescribeClusterResponse> HandleAsync(RequestContext context, DescribeClusterRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request));
+
+    /// <inheritdoc/>
+    public DescribeClusterResponse ErrorResponse(RequestContext context, DescribeClusterRequest request, ErrorCode error) =>
+        new() { ErrorCode = (short)error, EndpointType = request.EndpointType, ClusterId = string.Empty, ControllerId = -1 };
+
     public DescribeClusterResponse Handle(RequestContext context, DescribeClusterRequest request)
     {
         var endpoint = state.EndpointFor(context.Connection.ListenerName);

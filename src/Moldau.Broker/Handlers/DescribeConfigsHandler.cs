@@ -11,8 +11,15 @@ namespace Moldau.Broker.Handlers;
 /// in force and its source (Kafka's precedence, <see cref="ConfigResolver"/>), the synonyms behind
 /// it when asked, read-only for keys that can't change at run time, and the documentation when asked.
 /// </summary>
-internal sealed class DescribeConfigsHandler(BrokerState state)
+internal sealed class DescribeConfigsHandler(BrokerState state) : IApiHandler<DescribeConfigsRequest, DescribeConfigsResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<DescribeConfigsResponse> HandleAsync(RequestContext context, DescribeConfigsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+
+    /// <inheritdoc/>
+    public DescribeConfigsResponse ErrorResponse(RequestContext context, DescribeConfigsRequest request, ErrorCode error) =>
+        new() { Results = [.. request.Resources.Select(r => new DescribeConfigsResponse.DescribeConfigsResult { ErrorCode = (short)error, ResourceType = r.ResourceType, ResourceName = r.ResourceName })] };
+
     public DescribeConfigsResponse Handle(DescribeConfigsRequest request)
     {
         var response = new DescribeConfigsResponse();

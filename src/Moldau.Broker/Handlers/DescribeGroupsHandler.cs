@@ -1,12 +1,21 @@
 using Moldau.Broker.Authorization;
 using Moldau.Coordinator;
+using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
 
 /// <summary>DescribeGroups: state, protocol and members with their subscriptions and assignments, and (v3+, when asked) the operations allowed on the group.</summary>
-internal sealed class DescribeGroupsHandler(GroupCoordinator coordinator, IAuthorizer authorizer)
+internal sealed class DescribeGroupsHandler(GroupCoordinator coordinator, IAuthorizer authorizer) : IApiHandler<DescribeGroupsRequest, DescribeGroupsResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<DescribeGroupsResponse> HandleAsync(RequestContext context, DescribeGroupsRequest request, CancellationToken cancellationToken) => new(HandleAsync(context, request));
+
+    /// <inheritdoc/>
+    public DescribeGroupsResponse ErrorResponse(RequestContext context, DescribeGroupsRequest request, ErrorCode error) =>
+        new() { Groups = [.. request.Groups.Select(g => new DescribeGroupsResponse.DescribedGroup { GroupId = g, ErrorCode = (short)error, GroupState = string.Empty, ProtocolType = string.Empty, ProtocolData = string.Empty, AuthorizedOperations = int.MinValue })] };
+
+    /// <summary>The work, once the pipeline has decoded the request.</summary>
     public async Task<DescribeGroupsResponse> HandleAsync(RequestContext context, DescribeGroupsRequest request)
     {
         var described = await Task.WhenAll(request.Groups.Select(coordinator.DescribeAsync)).ConfigureAwait(false);

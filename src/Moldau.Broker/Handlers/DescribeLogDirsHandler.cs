@@ -1,10 +1,18 @@
+using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
 
 /// <summary>DescribeLogDirs: each log dir with its partitions' sizes (null topics: all).</summary>
-internal sealed class DescribeLogDirsHandler(BrokerState state)
+internal sealed class DescribeLogDirsHandler(BrokerState state) : IApiHandler<DescribeLogDirsRequest, DescribeLogDirsResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<DescribeLogDirsResponse> HandleAsync(RequestContext context, DescribeLogDirsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+
+    /// <inheritdoc/>
+    public DescribeLogDirsResponse ErrorResponse(RequestContext context, DescribeLogDirsRequest request, ErrorCode error) =>
+        new() { ErrorCode = (short)error };
+
     public DescribeLogDirsResponse Handle(DescribeLogDirsRequest request)
     {
         var response = new DescribeLogDirsResponse();

@@ -4,8 +4,15 @@ using Moldau.Protocol.Messages;
 namespace Moldau.Broker.Handlers;
 
 /// <summary>DescribeProducers: the idempotent producers each partition tracks.</summary>
-internal sealed class DescribeProducersHandler(BrokerState state)
+internal sealed class DescribeProducersHandler(BrokerState state) : IApiHandler<DescribeProducersRequest, DescribeProducersResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<DescribeProducersResponse> HandleAsync(RequestContext context, DescribeProducersRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+
+    /// <inheritdoc/>
+    public DescribeProducersResponse ErrorResponse(RequestContext context, DescribeProducersRequest request, ErrorCode error) =>
+        new() { Topics = [.. request.Topics.Select(t => new DescribeProducersResponse.TopicResponse { Name = t.Name, Partitions = [.. t.PartitionIndexes.Select(i => new DescribeProducersResponse.PartitionResponse { PartitionIndex = i, ErrorCode = (short)error })] })] };
+
     public DescribeProducersResponse Handle(DescribeProducersRequest request)
     {
         var response = new DescribeProducersResponse();

@@ -9,8 +9,15 @@ namespace Moldau.Broker.Handlers;
 /// DescribeTopicPartitions (KIP-966): topics sorted by name, partitions in index order, at most
 /// response_partition_limit partitions per response; the cursor says where to go on.
 /// </summary>
-internal sealed class DescribeTopicPartitionsHandler(BrokerState state)
+internal sealed class DescribeTopicPartitionsHandler(BrokerState state) : IApiHandler<DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<DescribeTopicPartitionsResponse> HandleAsync(RequestContext context, DescribeTopicPartitionsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request));
+
+    /// <inheritdoc/>
+    public DescribeTopicPartitionsResponse ErrorResponse(RequestContext context, DescribeTopicPartitionsRequest request, ErrorCode error) =>
+        new() { Topics = [.. request.Topics.Select(t => new DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic { Name = t.Name, ErrorCode = (short)error, TopicAuthorizedOperations = int.MinValue })] };
+
     public DescribeTopicPartitionsResponse Handle(RequestContext context, DescribeTopicPartitionsRequest request)
     {
         var response = new DescribeTopicPartitionsResponse();

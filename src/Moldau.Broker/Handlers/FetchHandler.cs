@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Moldau.Broker.Topics;
 using Moldau.Protocol;
@@ -12,8 +14,85 @@ namespace Moldau.Broker.Handlers;
 /// waiting up to max_wait_ms for min_bytes. Sessionless: every response carries session id 0,
 /// which KIP-227 lets a broker answer to a client asking for a session.
 /// </summary>
-internal sealed class FetchHandler(BrokerState state)
+internal sealed class FetchHandler(BrokerState state) : IApiHandler<FetchRequest, FetchReply>
 {
+    private readonly ReusePool<FetchRequest> _requests = new();
+    private readonly ReusePool<FetchReply> _replies = new();
+
+    /// <inheritdoc/>
+    public FetchRequest RentRequest() => _requests.Rent();
+
+    /// <inheritdoc/>
+    public void Release(FetchRequest request, FetchReply? reply)
+    {
+        _requests.Return(request);
+        if (reply is not null)
+        {
+            reply.Clear();
+            _replies.Return(reply);
+        }
+    }
+
+    /// <summary>Answered at once when there is data (or nothing to wait for), else when data comes or max_wait_ms passes.</summary>
+    public ValueTask<FetchReply> HandleAsync(RequestContext context, FetchRequest request, CancellationToken cancellationToken)
+    {
+        var reply = _replies.Rent();
+        var pending = HandleAsync(context, request, reply.Response, reply.Waits, reply.Rented);
+        if (pending.IsCompletedSuccessfully)
+        {
+            pending.GetAwaiter().GetResult();
+            return ValueTask.FromResult(reply);
+        }
+
+        return WhenReadyAsync(pending, reply);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<FetchReply> WhenReadyAsync(ValueTask pending, FetchReply reply)
+    {
+        try
+        {
+            await pending.ConfigureAwait(false);
+            return reply;
+        }
+        catch
+        {
+            reply.Clear(); // the buffers read so far go back
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    public FetchReply ErrorResponse(RequestContext context, FetchRequest request, ErrorCode error)
+    {
+        var reply = _replies.Rent();
+        var response = reply.Response;
+        response.Reset();
+        response.ErrorCode = (short)error;
+        foreach (var wanted in request.Topics)
+        {
+            var topicResponse = response.AddResponsesItem();
+            topicResponse.Topic = wanted.Topic;
+            topicResponse.TopicId = wanted.TopicId;
+            foreach (var p in wanted.Partitions)
+            {
+                var result = topicResponse.AddPartitionsItem();
+                result.PartitionIndex = p.Partition;
+                result.ErrorCode = (short)error;
+                result.HighWatermark = -1;
+                result.LastStableOffset = -1;
+                result.LogStartOffset = -1;
+                result.Records = ReadOnlyMemory<byte>.Empty;
+                if (request.IsolationLevel == 0)
+                {
+                    result.SetAbortedTransactionsToNull();
+                }
+            }
+        }
+
+        return reply;
+    }
+
     /// <summary>
     /// Handles the fetch into <paramref name="response"/> (reset here, reused per request); buffers
     /// rented for records go into <paramref name="rented"/>, to be returned once the response is
@@ -174,4 +253,45 @@ internal sealed class FetchHandler(BrokerState state)
         budget -= records.Length;
         return ErrorCode.None;
     }
+}
+
+/// <summary>What a Fetch request is answered with, kept for the next one: the response and the buffers its records were read into.</summary>
+internal sealed class FetchReply : IKafkaMessage
+{
+    /// <summary>The response body; its records are slices of <see cref="Rented"/>.</summary>
+    public FetchResponse Response { get; } = new();
+
+    /// <summary>Scratch: what a long poll waits for.</summary>
+    public List<Task> Waits { get; } = [];
+
+    /// <summary>Buffers rented for records, returned once the response is encoded.</summary>
+    public List<byte[]> Rented { get; } = [];
+
+    /// <summary>Returns the buffers; the response keeps no slice of them.</summary>
+    public void Clear()
+    {
+        foreach (var buffer in Rented)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        Rented.Clear();
+        Waits.Clear();
+        foreach (var topic in Response.Responses)
+        {
+            foreach (var partition in topic.Partitions)
+            {
+                partition.Records = null;
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Read(ref KafkaReader reader, short version) => Response.Read(ref reader, version);
+
+    /// <inheritdoc/>
+    public void Write(ref KafkaWriter writer, short version) => Response.Write(ref writer, version);
+
+    /// <inheritdoc/>
+    public int Size(short version) => Response.Size(version);
 }

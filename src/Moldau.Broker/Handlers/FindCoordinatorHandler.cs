@@ -4,8 +4,15 @@ using Moldau.Protocol.Messages;
 namespace Moldau.Broker.Handlers;
 
 /// <summary>FindCoordinator: this node coordinates every group and transactional id (batched from v4).</summary>
-internal sealed class FindCoordinatorHandler(BrokerState state, Func<bool> ensureOffsetsTopic)
+internal sealed class FindCoordinatorHandler(BrokerState state, Func<bool> ensureOffsetsTopic) : IApiHandler<FindCoordinatorRequest, FindCoordinatorResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<FindCoordinatorResponse> HandleAsync(RequestContext context, FindCoordinatorRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request));
+
+    /// <inheritdoc/>
+    public FindCoordinatorResponse ErrorResponse(RequestContext context, FindCoordinatorRequest request, ErrorCode error) =>
+        new() { ErrorCode = (short)error, NodeId = -1, Host = string.Empty, Port = -1, Coordinators = [.. request.CoordinatorKeys.Select(k => new FindCoordinatorResponse.Coordinator { Key = k, NodeId = -1, Host = string.Empty, Port = -1, ErrorCode = (short)error })] };
+
     private const sbyte GroupKey = 0;
     private const sbyte TransactionKey = 1;
 

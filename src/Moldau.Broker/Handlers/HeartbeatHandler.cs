@@ -1,11 +1,20 @@
 using Moldau.Coordinator;
+using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
 
 /// <summary>Heartbeat: keeps a member's session; REBALANCE_IN_PROGRESS tells it to rejoin.</summary>
-internal sealed class HeartbeatHandler(GroupCoordinator coordinator)
+internal sealed class HeartbeatHandler(GroupCoordinator coordinator) : IApiHandler<HeartbeatRequest, HeartbeatResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<HeartbeatResponse> HandleAsync(RequestContext context, HeartbeatRequest request, CancellationToken cancellationToken) => new(HandleAsync(request));
+
+    /// <inheritdoc/>
+    public HeartbeatResponse ErrorResponse(RequestContext context, HeartbeatRequest request, ErrorCode error) =>
+        new() { ErrorCode = (short)error };
+
+    /// <summary>The work, once the pipeline has decoded the request.</summary>
     public async Task<HeartbeatResponse> HandleAsync(HeartbeatRequest request) =>
         new() { ErrorCode = (short)await coordinator.HeartbeatAsync(request.GroupId, request.GenerationId, request.MemberId, request.GroupInstanceId).ConfigureAwait(false) };
 }

@@ -1,12 +1,20 @@
 using Moldau.Broker.Configuration;
 using Moldau.Broker.Topics;
+using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
 
 /// <summary>IncrementalAlterConfigs: SET, DELETE, APPEND and SUBTRACT per key (KIP-339).</summary>
-internal sealed class IncrementalAlterConfigsHandler(BrokerState state)
+internal sealed class IncrementalAlterConfigsHandler(BrokerState state) : IApiHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<IncrementalAlterConfigsResponse> HandleAsync(RequestContext context, IncrementalAlterConfigsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+
+    /// <inheritdoc/>
+    public IncrementalAlterConfigsResponse ErrorResponse(RequestContext context, IncrementalAlterConfigsRequest request, ErrorCode error) =>
+        new() { Responses = [.. request.Resources.Select(r => new IncrementalAlterConfigsResponse.AlterConfigsResourceResponse { ErrorCode = (short)error, ResourceType = r.ResourceType, ResourceName = r.ResourceName })] };
+
     private const sbyte Set = 0;
     private const sbyte Delete = 1;
     private const sbyte Append = 2;

@@ -9,8 +9,15 @@ namespace Moldau.Broker.Handlers;
 /// epoch (v3+, KIP-360) gets the same id with the epoch bumped. Transactional ids are refused
 /// with TRANSACTIONAL_ID_AUTHORIZATION_FAILED until transactions are served.
 /// </summary>
-internal sealed class InitProducerIdHandler(BrokerState state)
+internal sealed class InitProducerIdHandler(BrokerState state) : IApiHandler<InitProducerIdRequest, InitProducerIdResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<InitProducerIdResponse> HandleAsync(RequestContext context, InitProducerIdRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+
+    /// <inheritdoc/>
+    public InitProducerIdResponse ErrorResponse(RequestContext context, InitProducerIdRequest request, ErrorCode error) =>
+        new() { ErrorCode = (short)error, ProducerId = -1, ProducerEpoch = -1 };
+
     public InitProducerIdResponse Handle(InitProducerIdRequest request)
     {
         if (request.TransactionalId is { Length: > 0 })

@@ -1,12 +1,20 @@
 using System.Net;
 using Moldau.Coordinator;
+using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
 
 /// <summary>JoinGroup: waits for the join phase; the leader gets the members' subscriptions.</summary>
-internal sealed class JoinGroupHandler(GroupCoordinator coordinator)
+internal sealed class JoinGroupHandler(GroupCoordinator coordinator) : IApiHandler<JoinGroupRequest, JoinGroupResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<JoinGroupResponse> HandleAsync(RequestContext context, JoinGroupRequest request, CancellationToken cancellationToken) => new(HandleAsync(context, request));
+
+    /// <inheritdoc/>
+    public JoinGroupResponse ErrorResponse(RequestContext context, JoinGroupRequest request, ErrorCode error) =>
+        new() { ErrorCode = (short)error, GenerationId = -1, MemberId = string.Empty, Leader = string.Empty };
+
     public async Task<JoinGroupResponse> HandleAsync(RequestContext context, JoinGroupRequest request)
     {
         var host = context.Connection.Remote is IPEndPoint ip ? "/" + ip.Address : "/unknown";

@@ -1,11 +1,20 @@
 using Moldau.Coordinator;
+using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
 
 /// <summary>LeaveGroup: one member (v0-v2) or a batch of members, static ones by instance id (v3+).</summary>
-internal sealed class LeaveGroupHandler(GroupCoordinator coordinator)
+internal sealed class LeaveGroupHandler(GroupCoordinator coordinator) : IApiHandler<LeaveGroupRequest, LeaveGroupResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<LeaveGroupResponse> HandleAsync(RequestContext context, LeaveGroupRequest request, CancellationToken cancellationToken) => new(HandleAsync(context, request));
+
+    /// <inheritdoc/>
+    public LeaveGroupResponse ErrorResponse(RequestContext context, LeaveGroupRequest request, ErrorCode error) =>
+        new() { ErrorCode = (short)error };
+
+    /// <summary>The work, once the pipeline has decoded the request.</summary>
     public async Task<LeaveGroupResponse> HandleAsync(RequestContext context, LeaveGroupRequest request)
     {
         var leaving = context.Version >= 3

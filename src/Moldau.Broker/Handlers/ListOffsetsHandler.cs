@@ -6,7 +6,7 @@ using Moldau.Storage;
 namespace Moldau.Broker.Handlers;
 
 /// <summary>ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest local (-4), or by timestamp.</summary>
-internal sealed class ListOffsetsHandler(BrokerState state)
+internal sealed class ListOffsetsHandler(BrokerState state) : IApiHandler<ListOffsetsRequest, ListOffsetsResponse>
 {
     private const long Latest = -1;
     private const long Earliest = -2;
@@ -75,6 +75,56 @@ internal sealed class ListOffsetsHandler(BrokerState state)
         return null;
     }
 
+    /// <summary>
+    /// The latest offset is the high watermark: appends not yet durable (acks=1, still lingering
+    /// before their fsync) are synced first, so a client sees what it wrote, as it does with Kafka.
+    /// </summary>
+    public ValueTask<ListOffsetsResponse> HandleAsync(RequestContext context, ListOffsetsRequest request, CancellationToken cancellationToken)
+    {
+        List<Task>? pending = null;
+        foreach (var topic in request.Topics)
+        {
+            foreach (var p in topic.Partitions)
+            {
+                if (p.Timestamp == Latest && state.Topics.Find(topic.Name)?.Partition(p.PartitionIndex)?.Log is { } log && log.HighWatermark < log.LogEndOffset)
+                {
+                    log.RequestDurableSoon();
+                    (pending ??= []).Add(log.WaitDurableAsync(log.LogEndOffset));
+                }
+            }
+        }
+
+        return pending is null ? ValueTask.FromResult(Handle(request)) : WhenDurableAsync(request, pending);
+    }
+
+    private async ValueTask<ListOffsetsResponse> WhenDurableAsync(ListOffsetsRequest request, List<Task> pending)
+    {
+        try
+        {
+            await Task.WhenAll(pending).ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            // A failed fsync: the high watermark stays where it is, and that is the answer.
+        }
+
+        return Handle(request);
+    }
+
+    /// <inheritdoc/>
+    public ListOffsetsResponse ErrorResponse(RequestContext context, ListOffsetsRequest request, ErrorCode error) => new()
+    {
+        Topics = [.. request.Topics.Select(t => new ListOffsetsResponse.ListOffsetsTopicResponse
+        {
+            Name = t.Name,
+            Partitions = [.. t.Partitions.Select(p => new ListOffsetsResponse.ListOffsetsPartitionResponse
+            {
+                PartitionIndex = p.PartitionIndex, ErrorCode = (short)error, Offset = -1, Timestamp = -1, LeaderEpoch = -1,
+            })],
+        })],
+    };
+
+    /// <summary>The answer from what the logs hold now.</summary>
     public ListOffsetsResponse Handle(ListOffsetsRequest request)
     {
         var response = new ListOffsetsResponse();

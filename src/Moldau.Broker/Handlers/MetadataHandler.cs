@@ -6,8 +6,15 @@ using Moldau.Protocol.Messages;
 namespace Moldau.Broker.Handlers;
 
 /// <summary>Metadata: this node as the only broker and controller, and the topics asked for.</summary>
-internal sealed class MetadataHandler(BrokerState state)
+internal sealed class MetadataHandler(BrokerState state) : IApiHandler<MetadataRequest, MetadataResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<MetadataResponse> HandleAsync(RequestContext context, MetadataRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request));
+
+    /// <inheritdoc/>
+    public MetadataResponse ErrorResponse(RequestContext context, MetadataRequest request, ErrorCode error) =>
+        new() { ControllerId = -1, Topics = [.. (request.Topics ?? []).Select(t => new MetadataResponse.MetadataResponseTopic { Name = t.Name, TopicId = t.TopicId, ErrorCode = (short)error, TopicAuthorizedOperations = int.MinValue })] };
+
     public MetadataResponse Handle(RequestContext context, MetadataRequest request)
     {
         var response = Topics(context, request);

@@ -1,11 +1,28 @@
 using Moldau.Coordinator;
+using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
 
 /// <summary>OffsetFetch: one group (v0-v7) or a batch of groups (v8+); -1 where nothing was committed.</summary>
-internal sealed class OffsetFetchHandler(GroupCoordinator coordinator)
+internal sealed class OffsetFetchHandler(GroupCoordinator coordinator) : IApiHandler<OffsetFetchRequest, OffsetFetchResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<OffsetFetchResponse> HandleAsync(RequestContext context, OffsetFetchRequest request, CancellationToken cancellationToken) => new(HandleAsync(context, request));
+
+    /// <inheritdoc/>
+    public OffsetFetchResponse ErrorResponse(RequestContext context, OffsetFetchRequest request, ErrorCode error) => new()
+    {
+        ErrorCode = (short)error,
+        Topics = [.. (request.Topics ?? []).Select(t => new OffsetFetchResponse.OffsetFetchResponseTopic
+        {
+            Name = t.Name,
+            Partitions = [.. t.PartitionIndexes.Select(i => new OffsetFetchResponse.OffsetFetchResponsePartition { PartitionIndex = i, CommittedOffset = -1, CommittedLeaderEpoch = -1, ErrorCode = (short)error })],
+        })],
+        Groups = [.. request.Groups.Select(g => new OffsetFetchResponse.OffsetFetchResponseGroup { GroupId = g.GroupId, ErrorCode = (short)error })],
+    };
+
+    /// <summary>The work, once the pipeline has decoded the request.</summary>
     public async Task<OffsetFetchResponse> HandleAsync(RequestContext context, OffsetFetchRequest request)
     {
         if (context.Version >= 8)

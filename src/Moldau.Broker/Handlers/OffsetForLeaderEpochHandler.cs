@@ -4,8 +4,15 @@ using Moldau.Protocol.Messages;
 namespace Moldau.Broker.Handlers;
 
 /// <summary>OffsetForLeaderEpoch (KIP-320): where a leader epoch ends, from the partition's leader-epoch cache.</summary>
-internal sealed class OffsetForLeaderEpochHandler(BrokerState state)
+internal sealed class OffsetForLeaderEpochHandler(BrokerState state) : IApiHandler<OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<OffsetForLeaderEpochResponse> HandleAsync(RequestContext context, OffsetForLeaderEpochRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+
+    /// <inheritdoc/>
+    public OffsetForLeaderEpochResponse ErrorResponse(RequestContext context, OffsetForLeaderEpochRequest request, ErrorCode error) =>
+        new() { Topics = [.. request.Topics.Select(t => new OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult { Topic = t.Topic, Partitions = [.. t.Partitions.Select(p => new OffsetForLeaderEpochResponse.EpochEndOffset { Partition = p.Partition, ErrorCode = (short)error, LeaderEpoch = -1, EndOffset = -1 })] })] };
+
     public OffsetForLeaderEpochResponse Handle(OffsetForLeaderEpochRequest request)
     {
         var response = new OffsetForLeaderEpochResponse();

@@ -1,4 +1,7 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
 using Moldau.Broker.Topics;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
@@ -10,18 +13,99 @@ namespace Moldau.Broker.Handlers;
 /// <summary>
 /// Produce: validate each partition's single record batch, give it offsets by rewriting its base
 /// offset and leader epoch (the bytes under the CRC stay as the client sent them), and append it.
-/// Appends happen synchronously, in request order, before the response is built.
+/// Each partition's append takes this connection's turn on that partition
+/// (<see cref="ConnectionSession.Writes"/>), so pipelined requests append in the order they came
+/// even when one has to wait; acks=0 and acks=1 are answered once appended, acks=all once durable.
+/// Request and reply objects are reused: a steady stream of produce requests allocates nothing.
 /// </summary>
-internal sealed class ProduceHandler(BrokerState state)
+internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceRequest, ProduceReply>
 {
+    private readonly ReusePool<ProduceRequest> _requests = new();
+    private readonly ReusePool<ProduceReply> _replies = new();
+
+    /// <inheritdoc/>
+    public ProduceRequest RentRequest() => _requests.Rent();
+
+    /// <inheritdoc/>
+    public void Release(ProduceRequest request, ProduceReply? reply)
+    {
+        // The records are slices of the request frame, which goes back to the connection: a
+        // pooled request must not keep it reachable.
+        foreach (var topic in request.TopicData)
+        {
+            foreach (var partition in topic.PartitionData)
+            {
+                partition.Records = null;
+            }
+        }
+
+        _requests.Return(request);
+        if (reply is not null)
+        {
+            reply.Durable.Clear();
+            _replies.Return(reply);
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<ProduceReply> HandleAsync(RequestContext context, ProduceRequest request, CancellationToken cancellationToken)
+    {
+        var reply = _replies.Rent();
+        reply.Clear();
+        List<DeferredAppend>? deferred = null;
+        bool anyError;
+        try
+        {
+            Handle(context, request, reply, ref deferred, out anyError);
+        }
+        catch
+        {
+            // Turns taken must be given back, or later requests for those partitions wait forever.
+            ExitWhenGranted(context.Session.Writes, deferred, 0);
+            throw;
+        }
+
+        return deferred is null ? Answer(context, request, reply, anyError) : AppendInTurnAsync(context, request, reply, deferred, anyError);
+    }
+
+    /// <inheritdoc/>
+    public ProduceReply ErrorResponse(RequestContext context, ProduceRequest request, ErrorCode error)
+    {
+        var reply = _replies.Rent();
+        reply.Clear();
+        foreach (var topicData in request.TopicData)
+        {
+            var topicResponse = reply.Response.AddResponsesItem();
+            topicResponse.Name = topicData.Name;
+            foreach (var partitionData in topicData.PartitionData)
+            {
+                var result = topicResponse.AddPartitionResponsesItem();
+                result.Index = partitionData.Index;
+                result.ErrorCode = (short)error;
+                result.BaseOffset = -1;
+                result.LogAppendTimeMs = -1;
+                result.LogStartOffset = -1;
+            }
+        }
+
+        if (request.Acks == 0 && context.Version >= 3)
+        {
+            reply.CloseReason = $"acks=0 produce failed ({error}); closing so the client refreshes its metadata";
+        }
+
+        return reply;
+    }
+
     /// <summary>
-    /// Handles the request into <paramref name="response"/> (reset, reused per request);
-    /// <paramref name="anyError"/> tells an acks=0 caller to close the connection, and
-    /// <paramref name="durable"/> (empty, acks=all) receives what to wait for before answering.
+    /// Appends what it can now into <paramref name="reply"/>; a partition whose turn is not yet
+    /// granted goes into <paramref name="deferred"/>. <paramref name="anyError"/> tells an acks=0
+    /// request to close the connection.
     /// </summary>
-    public void Handle(RequestContext context, ProduceRequest request, ProduceResponse response, List<(ProduceResponse.PartitionProduceResponse Result, Task Durable)> durable, out bool anyError)
+    private void Handle(RequestContext context, ProduceRequest request, ProduceReply reply, ref List<DeferredAppend>? deferred, out bool anyError)
     {
         anyError = false;
+        var response = reply.Response;
+        var durable = reply.Durable;
 
         // Kafka 4 advertises Produce v0-v2 for old librdkafka but refuses them: they carry the
         // pre-0.11 message format.
@@ -45,7 +129,13 @@ internal sealed class ProduceHandler(BrokerState state)
                 result.BaseOffset = -1;
                 result.LogAppendTimeMs = -1;
                 result.LogStartOffset = -1;
-                var error = topicRefusal != ErrorCode.None ? topicRefusal : Append(topic, partitionData, result, request.Acks == -1);
+                var waiting = false;
+                var error = topicRefusal != ErrorCode.None ? topicRefusal : Append(context.Session.Writes, topic, partitionData, result, request.Acks == -1, ref deferred, out waiting);
+                if (waiting)
+                {
+                    continue; // answered once its turn comes
+                }
+
                 result.ErrorCode = (short)error;
                 if (error == ErrorCode.None && request.Acks == -1 && topic?.Partition(partitionData.Index)?.Log is { } log)
                 {
@@ -58,8 +148,96 @@ internal sealed class ProduceHandler(BrokerState state)
         }
     }
 
-    private ErrorCode Append(TopicInfo? topic, ProduceRequest.PartitionProduceData data, ProduceResponse.PartitionProduceResponse result, bool acksAll)
+    /// <summary>The reply once every append is done: nothing (acks=0), at once (acks=1), or once durable (acks=all).</summary>
+    private ValueTask<ProduceReply> Answer(RequestContext context, ProduceRequest request, ProduceReply reply, bool anyError)
     {
+        if (request.Acks == 0 && context.Version >= 3)
+        {
+            // acks=0 gets no response; a failure closes the connection so the client refreshes
+            // its metadata, as Kafka does.
+            if (anyError)
+            {
+                reply.CloseReason = "acks=0 produce failed; closing so the client refreshes its metadata";
+            }
+            else
+            {
+                reply.Silent = true;
+            }
+
+            return ValueTask.FromResult(reply);
+        }
+
+        return reply.Durable.Count == 0 ? ValueTask.FromResult(reply) : WhenDurableAsync(reply);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<ProduceReply> WhenDurableAsync(ProduceReply reply)
+    {
+        foreach (var (result, task) in reply.Durable)
+        {
+            try
+            {
+                await task.ConfigureAwait(false);
+            }
+            catch (IOException e)
+            {
+                state.Log.LogError("fsync failed; answering KAFKA_STORAGE_ERROR: {Error}", e.Message);
+                result.ErrorCode = (short)ErrorCode.KafkaStorageError;
+                result.BaseOffset = -1;
+            }
+        }
+
+        return reply;
+    }
+
+    // The appends that had to wait for their turn, in the order their turns were taken.
+    private async ValueTask<ProduceReply> AppendInTurnAsync(RequestContext context, ProduceRequest request, ProduceReply reply, List<DeferredAppend> deferred, bool anyError)
+    {
+        var writes = context.Session.Writes;
+        for (var i = 0; i < deferred.Count; i++)
+        {
+            var d = deferred[i];
+            ErrorCode error;
+            try
+            {
+                await d.Turn.ConfigureAwait(false);
+                error = Write(d.Log, d.LeaderEpoch, d.Batch.Span, d.Result, d.AcksAll, d.LogAppendTime);
+            }
+            catch
+            {
+                writes.Exit(d.Log);
+                ExitWhenGranted(writes, deferred, i + 1);
+                throw;
+            }
+
+            writes.Exit(d.Log);
+            d.Result.ErrorCode = (short)error;
+            if (error == ErrorCode.None && d.AcksAll)
+            {
+                reply.Durable.Add((d.Result, d.Log.WaitDurableAsync(d.Log.LogEndOffset)));
+            }
+
+            anyError |= error != ErrorCode.None;
+        }
+
+        return await Answer(context, request, reply, anyError).ConfigureAwait(false);
+    }
+
+    private static void ExitWhenGranted(ProduceSequencer writes, List<DeferredAppend>? deferred, int from)
+    {
+        for (var i = from; i < (deferred?.Count ?? 0); i++)
+        {
+            var log = deferred![i].Log;
+            _ = deferred[i].Turn.AsTask().ContinueWith(_ => writes.Exit(log), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>An append whose turn on its partition was not granted at once.</summary>
+    private sealed record DeferredAppend(IPartitionLog Log, int LeaderEpoch, Memory<byte> Batch, ProduceResponse.PartitionProduceResponse Result, bool AcksAll, long LogAppendTime, ValueTask Turn);
+
+    private ErrorCode Append(ProduceSequencer writes, TopicInfo? topic, ProduceRequest.PartitionProduceData data, ProduceResponse.PartitionProduceResponse result, bool acksAll, ref List<DeferredAppend>? deferred, out bool waiting)
+    {
+        waiting = false;
         if (topic?.Partition(data.Index) is not { } partition)
         {
             return ErrorCode.UnknownTopicOrPartition;
@@ -131,9 +309,31 @@ internal sealed class ProduceHandler(BrokerState state)
             header.UpdateCrc();
         }
 
+        // This connection's turn on the partition: granted at once unless an earlier request's
+        // append to it is still under way.
+        var turn = writes.Enter(log);
+        if (!turn.IsCompletedSuccessfully)
+        {
+            (deferred ??= []).Add(new DeferredAppend(log, partition.LeaderEpoch, MemoryMarshal.AsMemory(records), result, acksAll, logAppendTime, turn));
+            waiting = true;
+            return ErrorCode.None;
+        }
+
         try
         {
-            var appended = log.Append(batch, partition.LeaderEpoch, durabilityWanted: acksAll);
+            return Write(log, partition.LeaderEpoch, batch, result, acksAll, logAppendTime);
+        }
+        finally
+        {
+            writes.Exit(log);
+        }
+    }
+
+    private static ErrorCode Write(IPartitionLog log, int leaderEpoch, Span<byte> batch, ProduceResponse.PartitionProduceResponse result, bool acksAll, long logAppendTime)
+    {
+        try
+        {
+            var appended = log.Append(batch, leaderEpoch, durabilityWanted: acksAll);
             switch (appended.Status)
             {
                 case AppendStatus.OutOfOrderSequence:
@@ -166,4 +366,38 @@ internal sealed class ProduceHandler(BrokerState state)
 
         return ErrorCode.None;
     }
+}
+
+/// <summary>What a Produce request is answered with, kept for the next one: the response, and what acks=all waits for.</summary>
+internal sealed class ProduceReply : IKafkaMessage, IResponseDirective
+{
+    /// <summary>The response body.</summary>
+    public ProduceResponse Response { get; } = new();
+
+    /// <summary>acks=all: each appended partition's result and the fsync it waits for.</summary>
+    public List<(ProduceResponse.PartitionProduceResponse Result, Task Durable)> Durable { get; } = [];
+
+    /// <inheritdoc/>
+    public bool Silent { get; set; }
+
+    /// <inheritdoc/>
+    public string? CloseReason { get; set; }
+
+    /// <summary>Empties it for the next request.</summary>
+    public void Clear()
+    {
+        Response.Reset();
+        Durable.Clear();
+        Silent = false;
+        CloseReason = null;
+    }
+
+    /// <inheritdoc/>
+    public void Read(ref KafkaReader reader, short version) => Response.Read(ref reader, version);
+
+    /// <inheritdoc/>
+    public void Write(ref KafkaWriter writer, short version) => Response.Write(ref writer, version);
+
+    /// <inheritdoc/>
+    public int Size(short version) => Response.Size(version);
 }

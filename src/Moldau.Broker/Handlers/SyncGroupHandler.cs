@@ -1,11 +1,19 @@
 using Moldau.Coordinator;
+using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
 
 /// <summary>SyncGroup: the leader's assignment in, each member's share out.</summary>
-internal sealed class SyncGroupHandler(GroupCoordinator coordinator)
+internal sealed class SyncGroupHandler(GroupCoordinator coordinator) : IApiHandler<SyncGroupRequest, SyncGroupResponse>
 {
+    /// <inheritdoc/>
+    public ValueTask<SyncGroupResponse> HandleAsync(RequestContext context, SyncGroupRequest request, CancellationToken cancellationToken) => new(HandleAsync(context, request));
+
+    /// <inheritdoc/>
+    public SyncGroupResponse ErrorResponse(RequestContext context, SyncGroupRequest request, ErrorCode error) =>
+        new() { ErrorCode = (short)error };
+
     public async Task<SyncGroupResponse> HandleAsync(RequestContext context, SyncGroupRequest request)
     {
         var result = await coordinator.SyncAsync(

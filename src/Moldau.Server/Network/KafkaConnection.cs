@@ -9,9 +9,11 @@ using Moldau.Storage;
 namespace Moldau.Server.Network;
 
 /// <summary>
-/// One client connection: cuts request frames from the socket, hands each to the dispatcher in
+/// One client connection: cuts request frames from its stream, hands each to the dispatcher in
 /// arrival order without waiting for the previous one, and writes the responses back in that
-/// same order, each with a single send.
+/// same order, each with a single write. It reads and writes a <see cref="Stream"/> (a
+/// <see cref="NetworkStream"/> today), so TLS can be a layer underneath (an SslStream over it);
+/// what the broker knows about the connection lives in its <see cref="ConnectionSession"/>.
 /// </summary>
 /// <remarks>
 /// <code>
@@ -44,9 +46,9 @@ internal sealed class KafkaConnection
     private readonly SemaphoreSlim _drained = new(0);
     private long _inFlightBytes;
 
-    private readonly Socket _socket;
+    private readonly Stream _stream;
     private readonly IRequestDispatcher _dispatcher;
-    private readonly ConnectionInfo _info;
+    private readonly ConnectionSession _info;
     private readonly NetworkContext _network;
     private readonly int _maxFrameBytes;
     private readonly ILogger _log;
@@ -64,11 +66,12 @@ internal sealed class KafkaConnection
     private int _held;
     private int _paused;
 
-    public KafkaConnection(Socket socket, IRequestDispatcher dispatcher, ConnectionInfo info, NetworkContext network, CancellationToken stopping)
+    /// <summary>A connection over <paramref name="stream"/>, which it owns and disposes.</summary>
+    public KafkaConnection(Stream stream, IRequestDispatcher dispatcher, ConnectionSession session, NetworkContext network, CancellationToken stopping)
     {
-        _socket = socket;
+        _stream = stream;
         _dispatcher = dispatcher;
-        _info = info;
+        _info = session;
         _network = network;
         _maxFrameBytes = network.Limits.MaxFrameBytes;
         _log = network.Log;
@@ -156,7 +159,7 @@ internal sealed class KafkaConnection
                     {
                         while (have < length)
                         {
-                            var n = await _socket.ReceiveAsync(frame.Memory[have..], SocketFlags.None, _closed.Token).ConfigureAwait(false);
+                            var n = await _stream.ReadAsync(frame.Memory[have..], _closed.Token).ConfigureAwait(false);
                             if (n == 0)
                             {
                                 throw new IOException("the peer closed the connection inside a frame");
@@ -187,7 +190,7 @@ internal sealed class KafkaConnection
                         start = 0;
                     }
 
-                    var received = await _socket.ReceiveAsync(buffer.AsMemory(end), SocketFlags.None, _closed.Token).ConfigureAwait(false);
+                    var received = await _stream.ReadAsync(buffer.AsMemory(end), _closed.Token).ConfigureAwait(false);
                     if (received == 0)
                     {
                         break;
@@ -241,15 +244,18 @@ internal sealed class KafkaConnection
             _log.LogWarning("closing connection {Id} from {Peer}: {Reason}", _info.Id, _info.Remote, _closeReason);
         }
 
-        try
+        if (_stream is NetworkStream network)
         {
-            _socket.Shutdown(SocketShutdown.Both);
-        }
-        catch (SocketException)
-        {
+            try
+            {
+                network.Socket.Shutdown(SocketShutdown.Both);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+            }
         }
 
-        _socket.Dispose();
+        await _stream.DisposeAsync().ConfigureAwait(false);
         _closed.Dispose();
         _drained.Dispose();
 
@@ -385,8 +391,9 @@ internal sealed class KafkaConnection
     // this loop goes on receiving while the batch is written. Frames with the same ordering key
     // (one partition) share a lane and keep their order; frames of different partitions may be
     // written at once. A frame without a key (every other request) is dispatched here, only once
-    // every frame before it has been: the lanes are drained first. Responses keep arrival order
-    // whatever the lanes do: each frame's place in line is taken here, as it arrives.
+    // every frame before it has been and their writes are done: the lanes are drained first, then
+    // the session's writes (a produce request waiting for its turn on a partition). Responses
+    // keep arrival order whatever the lanes do: each frame's place in line is taken here.
     private async ValueTask DispatchAsync(Frame frame)
     {
         var key = frame.Length >= OffloadBytes ? _dispatcher.OrderingKey(frame.Memory) : null;
@@ -395,6 +402,12 @@ internal sealed class KafkaConnection
             while (Volatile.Read(ref _queued) > 0)
             {
                 await _lanesDrained.WaitAsync(_closed.Token).ConfigureAwait(false);
+            }
+
+            var written = _info.WhenWritesDoneAsync();
+            if (!written.IsCompletedSuccessfully)
+            {
+                await written.AsTask().WaitAsync(_closed.Token).ConfigureAwait(false);
             }
 
             await _inflight.Writer.WriteAsync(new Pending(Dispatch(frame), frame), _closed.Token).ConfigureAwait(false);
@@ -566,10 +579,10 @@ internal sealed class KafkaConnection
             {
                 try
                 {
-                    await _socket.SendAsync(response.AsMemory(0, result.Length), SocketFlags.None).ConfigureAwait(false);
+                    await _stream.WriteAsync(response.AsMemory(0, result.Length)).ConfigureAwait(false);
                     Volatile.Write(ref _lastActivity, _network.Time.GetTimestamp());
                 }
-                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
                 {
                     Abort("send failed: " + e.Message);
                 }

@@ -151,8 +151,10 @@ internal sealed class KafkaListener : IAsyncDisposable
             }
 
             client.NoDelay = true;
-            var info = new ConnectionInfo(Interlocked.Increment(ref s_nextConnectionId), client.RemoteEndPoint, _name);
-            var connection = new KafkaConnection(client, dispatcher, info, network, stopping);
+            // The session is what the broker knows of the connection; the stream is what it reads
+            // and writes (TLS, when it comes, wraps this one).
+            var info = new ConnectionSession(Interlocked.Increment(ref s_nextConnectionId), client.RemoteEndPoint, _name);
+            var connection = new KafkaConnection(new NetworkStream(client, ownsSocket: true), dispatcher, info, network, stopping);
             var task = Task.Run(() => ServeAsync(connection, info, stopping), CancellationToken.None);
             lock (_connectionsLock)
             {
@@ -178,7 +180,7 @@ internal sealed class KafkaListener : IAsyncDisposable
         }
     }
 
-    private async Task ServeAsync(KafkaConnection connection, ConnectionInfo info, CancellationToken stopping)
+    private async Task ServeAsync(KafkaConnection connection, ConnectionSession info, CancellationToken stopping)
     {
         try
         {

@@ -1,0 +1,61 @@
+using Moldau.Broker.Handlers;
+using Moldau.Protocol;
+using Moldau.Protocol.Messages;
+
+namespace Moldau.Broker;
+
+/// <summary>
+/// Every API the broker serves, each registered once: key, versions, handler. ApiVersions
+/// (<see cref="SupportedApis"/>) is derived from this list, and the pipeline dispatches by it. To
+/// add an API, write its handler in Handlers/ and add one line here.
+/// </summary>
+internal static class ApiRegistry
+{
+    /// <summary>The registrations, in no particular order.</summary>
+    public static readonly IReadOnlyList<ApiRegistration> All =
+    [
+        // librdkafka before 2.11 sends gzip, snappy and lz4 only when Produce v0 is advertised
+        // (KAFKA-18659); v0-v2 carry the pre-0.11 message format and are refused.
+        Api(ApiKey.Produce, 0, 11, s => new ProduceHandler(s.State), minServed: 3, sequenced: true),
+        // Fetch v0-v3 would need down-conversion to the old message format.
+        Api(ApiKey.Fetch, 4, 17, s => new FetchHandler(s.State)),
+        Api(ApiKey.ListOffsets, 1, 10, s => new ListOffsetsHandler(s.State)),
+        Api(ApiKey.Metadata, 0, 12, s => new MetadataHandler(s.State)),
+        Api(ApiKey.ApiVersions, 0, 4, _ => new ApiVersionsHandler()),
+        Api(ApiKey.DescribeTopicPartitions, 0, 0, s => new DescribeTopicPartitionsHandler(s.State)),
+        Api(ApiKey.CreateTopics, 0, 7, s => new CreateTopicsHandler(s.State)),
+        Api(ApiKey.DeleteTopics, 0, 6, s => new DeleteTopicsHandler(s.State)),
+        Api(ApiKey.CreatePartitions, 0, 3, s => new CreatePartitionsHandler(s.State)),
+        Api(ApiKey.InitProducerId, 0, 5, s => new InitProducerIdHandler(s.State)),
+        Api(ApiKey.FindCoordinator, 0, 6, s => new FindCoordinatorHandler(s.State, s.EnsureOffsetsTopic)),
+        Api(ApiKey.JoinGroup, 0, 9, s => new JoinGroupHandler(s.Groups)),
+        Api(ApiKey.SyncGroup, 0, 5, s => new SyncGroupHandler(s.Groups)),
+        Api(ApiKey.Heartbeat, 0, 4, s => new HeartbeatHandler(s.Groups)),
+        Api(ApiKey.LeaveGroup, 0, 5, s => new LeaveGroupHandler(s.Groups)),
+        Api(ApiKey.OffsetCommit, 0, 9, s => new OffsetCommitHandler(s.Groups)),
+        Api(ApiKey.OffsetFetch, 0, 9, s => new OffsetFetchHandler(s.Groups)),
+        Api(ApiKey.ListGroups, 0, 5, s => new ListGroupsHandler(s.Groups)),
+        Api(ApiKey.DescribeGroups, 0, 5, s => new DescribeGroupsHandler(s.Groups, s.Authorizer)),
+        Api(ApiKey.DeleteGroups, 0, 2, s => new DeleteGroupsHandler(s.Groups)),
+        Api(ApiKey.OffsetDelete, 0, 0, s => new OffsetDeleteHandler(s.Groups)),
+        Api(ApiKey.DescribeCluster, 0, 1, s => new DescribeClusterHandler(s.State)),
+        Api(ApiKey.DescribeConfigs, 0, 4, s => new DescribeConfigsHandler(s.State)),
+        Api(ApiKey.AlterConfigs, 0, 2, s => new AlterConfigsHandler(s.State)),
+        Api(ApiKey.IncrementalAlterConfigs, 0, 1, s => new IncrementalAlterConfigsHandler(s.State)),
+        Api(ApiKey.OffsetForLeaderEpoch, 0, 4, s => new OffsetForLeaderEpochHandler(s.State)),
+        Api(ApiKey.DeleteRecords, 0, 2, s => new DeleteRecordsHandler(s.State)),
+        Api(ApiKey.DescribeLogDirs, 0, 4, s => new DescribeLogDirsHandler(s.State)),
+        Api(ApiKey.DescribeProducers, 0, 0, s => new DescribeProducersHandler(s.State)),
+    ];
+
+    /// <summary>
+    /// A registration: <paramref name="key"/> advertised from <paramref name="minVersion"/> to
+    /// <paramref name="maxVersion"/> (within the spec's stable range, checked by
+    /// <see cref="SupportedApis"/>), served from <paramref name="minServed"/> (default: all of them).
+    /// </summary>
+    public static ApiRegistration Api<TRequest, TResponse>(
+        ApiKey key, short minVersion, short maxVersion, Func<HandlerServices, IApiHandler<TRequest, TResponse>> create, short? minServed = null, bool sequenced = false)
+        where TRequest : class, IKafkaMessage, new()
+        where TResponse : class, IKafkaMessage =>
+        new ApiRegistration<TRequest, TResponse>(key, minVersion, maxVersion, minServed ?? minVersion, sequenced, create);
+}
