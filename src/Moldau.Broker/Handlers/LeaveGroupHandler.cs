@@ -14,7 +14,9 @@ internal sealed class LeaveGroupHandler(GroupCoordinator coordinator)
         var (error, members) = coordinator.Leave(request.GroupId, leaving);
         return new LeaveGroupResponse
         {
-            ErrorCode = (short)error,
+            // v3+ answers each member on its own (a top-level error only when none could be
+            // answered), as Kafka does; before, the one member's error is the top-level one.
+            ErrorCode = (short)(context.Version >= 3 && members.Count == leaving.Count ? Protocol.ErrorCode.None : error),
             Members = members.Select(m => new LeaveGroupResponse.MemberResponse { MemberId = m.MemberId, GroupInstanceId = m.InstanceId, ErrorCode = (short)m.Error }).ToList(),
         };
     }
