@@ -265,4 +265,17 @@ public sealed class TopicDispatchTests : IAsyncLifetime
         Assert.NotEqual(int.MinValue, withOperations.ClusterAuthorizedOperations);
         Assert.NotEqual(0, withOperations.ClusterAuthorizedOperations);
     }
+
+    [Fact]
+    [Covers(ApiKey.DescribeCluster)]
+    public async Task DescribeClusterRefusesToDescribeControllersAsKafkaBrokersDo()
+    {
+        // KIP-919: controllers are described by a controller; a broker answers MISMATCHED_ENDPOINT_TYPE.
+        var controllers = await Send<DescribeClusterResponse>(ApiKey.DescribeCluster, 1, new DescribeClusterRequest { EndpointType = 2 });
+        Assert.Equal((short)ErrorCode.MismatchedEndpointType, controllers.ErrorCode);
+        Assert.Empty(controllers.Brokers);
+        var unknown = await Send<DescribeClusterResponse>(ApiKey.DescribeCluster, 1, new DescribeClusterRequest { EndpointType = 7 });
+        Assert.Equal((short)ErrorCode.UnsupportedEndpointType, unknown.ErrorCode);
+        Assert.Equal((short)0, (await Send<DescribeClusterResponse>(ApiKey.DescribeCluster, 1, new DescribeClusterRequest { EndpointType = 1 })).ErrorCode);
+    }
 }
