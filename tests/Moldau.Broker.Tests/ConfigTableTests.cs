@@ -17,9 +17,7 @@ namespace Moldau.Broker.Tests;
 /// </summary>
 public sealed class ConfigTableTests : IAsyncLifetime
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "moldau-configs-" + Guid.NewGuid().ToString("N")[..10]);
-    private KafkaBroker? _broker;
-    private int _correlation;
+    private BrokerHarness? _harness;
 
     /// <summary>Topic keys the broker acts on: a value other than the default, and how the log's settings show it.</summary>
     private static readonly Dictionary<string, (string Value, Func<PartitionLogOptions, bool> Shows)> Acted = new()
@@ -63,26 +61,18 @@ public sealed class ConfigTableTests : IAsyncLifetime
         ["log.roll.jitter.hours"] = ("2", o => o.SegmentJitter == TimeSpan.FromHours(2)),
     };
 
-    private KafkaBroker Broker => _broker!;
+    private KafkaBroker Broker => _harness!.Broker;
 
     public Task InitializeAsync()
     {
-        _broker = new KafkaBroker(
-            new BrokerOptions { LogDirs = [_dir], NumPartitions = 1, AdvertisedEndpoints = [new("PLAINTEXT", "broker.test", 9092)] },
-            NullLoggerFactory.Instance,
-            TimeProvider.System);
-        _broker.Start();
+        _harness = BrokerHarness.Start(o => o.NumPartitions = 1);
         return Task.CompletedTask;
     }
 
-    public async Task DisposeAsync()
-    {
-        await Broker.DisposeAsync();
-        Directory.Delete(_dir, recursive: true);
-    }
+    public async Task DisposeAsync() => await _harness!.DisposeAsync();
 
     private Task<T> Send<T>(ApiKey key, short version, IKafkaMessage request)
-        where T : IKafkaMessage, new() => InMemoryBrokerTests.SendTo<T>(Broker, ++_correlation, key, version, request);
+        where T : IKafkaMessage, new() => _harness!.SendAsync<T>(key, version, request);
 
     private PartitionLogOptions LogOptions(string topic) => Broker.State.Topics.Find(topic)!.Partition(0)!.Log!.Options;
 

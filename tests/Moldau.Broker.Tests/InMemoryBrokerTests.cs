@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
 using Moldau.Broker;
@@ -8,7 +7,7 @@ using Moldau.Protocol.Records;
 
 namespace Moldau.Broker.Tests;
 
-/// <summary>The broker's handlers through <see cref="KafkaBroker.Dispatch"/>, without sockets.</summary>
+/// <summary>The broker's handlers through the dispatcher (<see cref="BrokerHarness"/>), without sockets.</summary>
 public sealed class InMemoryBrokerTests : IAsyncLifetime
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "moldau-broker-" + Guid.NewGuid().ToString("N")[..10]);
@@ -34,30 +33,7 @@ public sealed class InMemoryBrokerTests : IAsyncLifetime
     }
 
     private Task<T> Send<T>(ApiKey key, short version, IKafkaMessage request)
-        where T : IKafkaMessage, new() => SendTo<T>(Broker, ++_correlation, key, version, request);
-
-    /// <summary>One request through <see cref="KafkaBroker.Dispatch"/>, its response parsed and checked for framing.</summary>
-    internal static async Task<T> SendTo<T>(KafkaBroker broker, int correlation, ApiKey key, short version, IKafkaMessage request)
-        where T : IKafkaMessage, new()
-    {
-        var spec = ApiSpecs.Find((short)key)!;
-        var header = new RequestHeader { ApiKey = (short)key, ApiVersion = version, CorrelationId = correlation, ClientId = "test" };
-        var hv = spec.RequestHeaderVersion(version);
-        var frame = new byte[header.Size(hv) + request.Size(version)];
-        var w = new KafkaWriter(frame);
-        header.Write(ref w, hv);
-        request.Write(ref w, version);
-        var result = await broker.Dispatch(frame, new ConnectionSession(1, null, "PLAINTEXT"), CancellationToken.None);
-        Assert.False(result.Close, result.CloseReason);
-        var bytes = result.Response!.AsMemory(0, result.Length);
-        Assert.Equal(result.Length - 4, BinaryPrimitives.ReadInt32BigEndian(bytes.Span));
-        var r = new KafkaReader(bytes[4..]);
-        Assert.Equal(correlation, ResponseHeader.Read(ref r, spec.ResponseHeaderVersion(version)));
-        var response = new T();
-        response.Read(ref r, version);
-        Assert.Equal(0, r.Remaining);
-        return response;
-    }
+        where T : IKafkaMessage, new() => BrokerHarness.SendAsync<T>(Broker, ++_correlation, key, version, request);
 
     [Fact]
     public async Task ApiVersionsListsOnlyImplementedApisWithinStableSpecVersions()
@@ -129,11 +105,11 @@ public sealed class InMemoryBrokerTests : IAsyncLifetime
     [Fact]
     public async Task UnparseableAndUnservedRequestsAskToClose()
     {
-        var garbage = await Broker.Dispatch(new byte[] { 0, 3, 0, 12, 0, 0, 0, 1, 0xFF }, new ConnectionSession(1, null, "PLAINTEXT"), CancellationToken.None);
-        Assert.True(garbage.Close);
-        var unserved = await Broker.Dispatch(new byte[] { 0, 29, 0, 1, 0, 0, 0, 1, 0, 0 }, new ConnectionSession(1, null, "PLAINTEXT"), CancellationToken.None);
-        Assert.True(unserved.Close);
-        var tiny = await Broker.Dispatch(new byte[] { 0, 3 }, new ConnectionSession(1, null, "PLAINTEXT"), CancellationToken.None);
-        Assert.True(tiny.Close);
+        var garbage = await BrokerHarness.SendRawAsync(Broker, new byte[] { 0, 3, 0, 12, 0, 0, 0, 1, 0xFF });
+        Assert.True(garbage.Closed);
+        var unserved = await BrokerHarness.SendRawAsync(Broker, new byte[] { 0, 29, 0, 1, 0, 0, 0, 1, 0, 0 });
+        Assert.True(unserved.Closed);
+        var tiny = await BrokerHarness.SendRawAsync(Broker, new byte[] { 0, 3 });
+        Assert.True(tiny.Closed);
     }
 }

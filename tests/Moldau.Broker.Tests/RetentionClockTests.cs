@@ -37,7 +37,7 @@ public sealed class RetentionClockTests : IAsyncLifetime
     }
 
     private Task<T> Send<T>(ApiKey key, short version, IKafkaMessage request)
-        where T : IKafkaMessage, new() => InMemoryBrokerTests.SendTo<T>(_broker!, ++_correlation, key, version, request);
+        where T : IKafkaMessage, new() => BrokerHarness.SendAsync<T>(_broker!, ++_correlation, key, version, request);
 
     private async Task<long> Earliest(string topic)
     {

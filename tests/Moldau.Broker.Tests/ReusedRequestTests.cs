@@ -36,7 +36,7 @@ public sealed class ReusedRequestTests : IAsyncLifetime
     }
 
     private Task<T> Send<T>(ApiKey key, short version, IKafkaMessage request)
-        where T : IKafkaMessage, new() => InMemoryBrokerTests.SendTo<T>(_broker!, ++_correlation, key, version, request);
+        where T : IKafkaMessage, new() => BrokerHarness.SendAsync<T>(_broker!, ++_correlation, key, version, request);
 
     private async Task CreateTopicsAsync(params string[] names) =>
         await Send<MetadataResponse>(ApiKey.Metadata, 12, new MetadataRequest { Topics = [.. names.Select(n => new MetadataRequest.MetadataRequestTopic { Name = n })], AllowAutoTopicCreation = true });

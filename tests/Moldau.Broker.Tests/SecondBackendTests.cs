@@ -35,7 +35,7 @@ public sealed class SecondBackendTests : IAsyncLifetime
     }
 
     private Task<T> Send<T>(ApiKey key, short version, IKafkaMessage request)
-        where T : IKafkaMessage, new() => InMemoryBrokerTests.SendTo<T>(_broker!, ++_correlation, key, version, request);
+        where T : IKafkaMessage, new() => BrokerHarness.SendAsync<T>(_broker!, ++_correlation, key, version, request);
 
     private Task<ProduceResponse> Produce(short acks, long timestamp) =>
         Send<ProduceResponse>(ApiKey.Produce, 11, new ProduceRequest

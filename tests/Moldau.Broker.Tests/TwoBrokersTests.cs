@@ -35,7 +35,7 @@ public sealed class TwoBrokersTests : IDisposable
     private static async Task<long> Produce(KafkaBroker broker, int correlation, string value)
     {
         var batch = RecordBatchBuilder.Build([new(null, Encoding.UTF8.GetBytes(value), 10)]);
-        var produce = await InMemoryBrokerTests.SendTo<ProduceResponse>(broker, correlation, ApiKey.Produce, 11, new ProduceRequest
+        var produce = await BrokerHarness.SendAsync<ProduceResponse>(broker, correlation, ApiKey.Produce, 11, new ProduceRequest
         {
             Acks = -1,
             TimeoutMs = 30_000,
@@ -48,7 +48,7 @@ public sealed class TwoBrokersTests : IDisposable
 
     private static async Task<List<string>> FetchAll(KafkaBroker broker, int correlation)
     {
-        var fetch = await InMemoryBrokerTests.SendTo<FetchResponse>(broker, correlation, ApiKey.Fetch, 12, new FetchRequest
+        var fetch = await BrokerHarness.SendAsync<FetchResponse>(broker, correlation, ApiKey.Fetch, 12, new FetchRequest
         {
             MaxBytes = 1 << 20,
             SessionEpoch = -1,
@@ -78,7 +78,7 @@ public sealed class TwoBrokersTests : IDisposable
         Assert.NotSame(a.Storage, b.Storage);
         foreach (var broker in new[] { a, b })
         {
-            await InMemoryBrokerTests.SendTo<MetadataResponse>(broker, 1, ApiKey.Metadata, 12, new MetadataRequest { Topics = [new() { Name = "t" }], AllowAutoTopicCreation = true });
+            await BrokerHarness.SendAsync<MetadataResponse>(broker, 1, ApiKey.Metadata, 12, new MetadataRequest { Topics = [new() { Name = "t" }], AllowAutoTopicCreation = true });
             Assert.Equal(0, await Produce(broker, 2, "first"));
         }
 

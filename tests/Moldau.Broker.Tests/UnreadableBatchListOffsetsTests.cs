@@ -39,7 +39,7 @@ public sealed class UnreadableBatchListOffsetsTests : IAsyncLifetime
     [InlineData("zstd bomb: 1 GiB")]
     public async Task AnUnreadableBatchIsPassedOver(string name)
     {
-        await InMemoryBrokerTests.SendTo<MetadataResponse>(_broker!, 1, ApiKey.Metadata, 12, new MetadataRequest { Topics = [new() { Name = "ts" }], AllowAutoTopicCreation = true });
+        await BrokerHarness.SendAsync<MetadataResponse>(_broker!, 1, ApiKey.Metadata, 12, new MetadataRequest { Topics = [new() { Name = "ts" }], AllowAutoTopicCreation = true });
         var state = _broker!.State;
         var partition = state.Topics.Find("ts")!.Partition(0)!;
         var log = state.Topics.LogOf(partition)!;
@@ -47,7 +47,7 @@ public sealed class UnreadableBatchListOffsetsTests : IAsyncLifetime
         // Stamped 1_700_000_000_000 (HostileBatches' base and max timestamp), written under the validator.
         log.Append(HostileBatches.All().Single(c => c.Name == name).Batch.AsSpan(), partition.LeaderEpoch);
         var good = RecordBatchBuilder.Build([new(Encoding.UTF8.GetBytes("k"), Encoding.UTF8.GetBytes("v"), 1_700_000_000_005)]);
-        var produce = await InMemoryBrokerTests.SendTo<ProduceResponse>(_broker, 2, ApiKey.Produce, 11, new ProduceRequest
+        var produce = await BrokerHarness.SendAsync<ProduceResponse>(_broker, 2, ApiKey.Produce, 11, new ProduceRequest
         {
             Acks = -1,
             TopicData = [new() { Name = "ts", PartitionData = [new() { Index = 0, Records = good }] }],
@@ -55,7 +55,7 @@ public sealed class UnreadableBatchListOffsetsTests : IAsyncLifetime
         var goodOffset = produce.Responses[0].PartitionResponses[0].BaseOffset;
         Assert.True(goodOffset > 0);
 
-        var offsets = await InMemoryBrokerTests.SendTo<ListOffsetsResponse>(_broker, 3, ApiKey.ListOffsets, 5, new ListOffsetsRequest
+        var offsets = await BrokerHarness.SendAsync<ListOffsetsResponse>(_broker, 3, ApiKey.ListOffsets, 5, new ListOffsetsRequest
         {
             ReplicaId = -1,
             Topics = [new() { Name = "ts", Partitions = [new() { PartitionIndex = 0, Timestamp = 1_700_000_000_000 }] }],

@@ -21,12 +21,20 @@ internal sealed class CreateTopicsHandler(BrokerState state) : IApiHandler<Creat
     public CreateTopicsResponse Handle(CreateTopicsRequest request)
     {
         var response = new CreateTopicsResponse();
-        var seen = new HashSet<string>(StringComparer.Ordinal);
+
+        // A name given twice is refused once and not created, as Kafka's controller does.
+        var duplicates = request.Topics.GroupBy(t => t.Name, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet(StringComparer.Ordinal);
+        var answered = new HashSet<string>(StringComparer.Ordinal);
         foreach (var t in request.Topics)
         {
+            if (duplicates.Contains(t.Name) && !answered.Add(t.Name))
+            {
+                continue;
+            }
+
             var result = new CreateTopicsResponse.CreatableTopicResult { Name = t.Name, ErrorMessage = null, Configs = null };
             response.Topics.Add(result);
-            var (error, message) = Validate(t, seen);
+            var (error, message) = duplicates.Contains(t.Name) ? (ErrorCode.InvalidRequest, "Duplicate topic name.") : Validate(t);
             var (partitions, configs) = error != ErrorCode.None ? (0, [])
                 : InternalTopics.IsInternal(t.Name) ? InternalTopics.Settings(t.Name, state.Options) // only ever created with the broker's settings for it
                 : (Partitions(t), t.Configs.ToDictionary(c => c.Name, c => c.Value!, StringComparer.Ordinal));
@@ -76,13 +84,8 @@ internal sealed class CreateTopicsHandler(BrokerState state) : IApiHandler<Creat
     private int Partitions(CreateTopicsRequest.CreatableTopic t) =>
         t.Assignments.Count > 0 ? t.Assignments.Count : t.NumPartitions == -1 ? state.Options.NumPartitions : t.NumPartitions;
 
-    private (ErrorCode, string?) Validate(CreateTopicsRequest.CreatableTopic t, HashSet<string> seen)
+    private (ErrorCode, string?) Validate(CreateTopicsRequest.CreatableTopic t)
     {
-        if (!seen.Add(t.Name))
-        {
-            return (ErrorCode.InvalidRequest, $"Duplicate topic name '{t.Name}' in the request.");
-        }
-
         if (InternalTopics.IsReserved(t.Name))
         {
             return (ErrorCode.InvalidRequest, $"Creation of internal topic {t.Name} is prohibited.");

@@ -7,6 +7,8 @@ namespace Moldau.Broker.Handlers;
 /// <summary>DescribeCluster: this node is the cluster and its controller.</summary>
 internal sealed class DescribeClusterHandler(BrokerState state) : IApiHandler<DescribeClusterRequest, DescribeClusterResponse>
 {
+    private const sbyte BrokerEndpoints = 1;
+    private const sbyte ControllerEndpoints = 2;
     /// <inheritdoc/>
     public ValueTask<DescribeClusterResponse> HandleAsync(RequestContext context, DescribeClusterRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request));
 
@@ -16,6 +18,20 @@ internal sealed class DescribeClusterHandler(BrokerState state) : IApiHandler<De
 
     public DescribeClusterResponse Handle(RequestContext context, DescribeClusterRequest request)
     {
+        // KIP-919: a broker describes brokers; asking it for controllers (or an unknown kind) is
+        // refused as Kafka's AuthHelper refuses it, so the admin client goes to a controller.
+        if (request.EndpointType != BrokerEndpoints)
+        {
+            var unknown = request.EndpointType != ControllerEndpoints;
+            return new DescribeClusterResponse
+            {
+                ErrorCode = (short)(context.Version == 0 ? ErrorCode.InvalidRequest : unknown ? ErrorCode.UnsupportedEndpointType : ErrorCode.MismatchedEndpointType),
+                ErrorMessage = unknown
+                    ? $"Unsupported endpoint type {request.EndpointType}"
+                    : "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER",
+            };
+        }
+
         var endpoint = state.EndpointFor(context.Connection.ListenerName);
         return new DescribeClusterResponse
         {

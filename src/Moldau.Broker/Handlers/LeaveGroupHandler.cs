@@ -23,7 +23,9 @@ internal sealed class LeaveGroupHandler(GroupCoordinator coordinator) : IApiHand
         var (error, members) = await coordinator.LeaveAsync(request.GroupId, leaving).ConfigureAwait(false);
         return new LeaveGroupResponse
         {
-            ErrorCode = (short)error,
+            // v3+ answers each member on its own (a top-level error only when none could be
+            // answered), as Kafka does; before, the one member's error is the top-level one.
+            ErrorCode = (short)(context.Version >= 3 && members.Count == leaving.Count ? Protocol.ErrorCode.None : error),
             Members = members.Select(m => new LeaveGroupResponse.MemberResponse { MemberId = m.MemberId, GroupInstanceId = m.InstanceId, ErrorCode = (short)m.Error }).ToList(),
         };
     }
