@@ -75,13 +75,11 @@ internal sealed partial class GroupCoordinatorShard
             {
                 // A static member restarted: it takes over its old place under a new id; the old id is fenced.
                 var previousLeader = g.LeaderId;
-                g.Members.Remove(oldId);
                 old.PendingJoin?.TrySetResult(JoinError(ErrorCode.FencedInstanceId, oldId));
                 old.PendingSync?.TrySetResult(new SyncResult((short)ErrorCode.FencedInstanceId, null, null, []));
-                old.PendingJoin = null;
+                g.SetPendingJoin(old, null);
                 old.PendingSync = null;
-                old.MemberId = newId;
-                g.Members[newId] = old;
+                g.Rename(oldId, newId);
                 g.StaticMembers[instance] = newId;
                 if (g.PendingSyncMembers.Remove(oldId))
                 {
@@ -94,7 +92,7 @@ internal sealed partial class GroupCoordinatorShard
                 }
 
                 member = old;
-                Update(member, request);
+                Update(g, member, request);
                 if (g.State == GroupState.Stable && SelectProtocol(g) == g.ProtocolName)
                 {
                     // As Kafka: no rebalance while the group's assignor stays the same; the
@@ -115,6 +113,7 @@ internal sealed partial class GroupCoordinatorShard
             {
                 // Forgotten once that JoinGroup's session timeout passes without the rejoin (KIP-394).
                 g.PendingMembers[newId] = Now + request.SessionTimeoutMs;
+                Arm(g.PendingMembers[newId]);
                 return Task.FromResult(JoinError(ErrorCode.MemberIdRequired, newId));
             }
             else
@@ -134,7 +133,7 @@ internal sealed partial class GroupCoordinatorShard
         {
             member = g.Members[request.MemberId];
             var unchanged = SameProtocols(member, request);
-            Update(member, request);
+            Update(g, member, request);
             switch (g.State)
             {
                 case GroupState.CompletingRebalance when unchanged:
@@ -146,7 +145,7 @@ internal sealed partial class GroupCoordinatorShard
 
         member.PendingJoin?.TrySetResult(JoinError(ErrorCode.UnknownMemberId, member.MemberId));
         var wait = new TaskCompletionSource<JoinResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-        member.PendingJoin = wait;
+        g.SetPendingJoin(member, wait);
         member.LastHeartbeat = Now;
         if (g.State != GroupState.PreparingRebalance)
         {
@@ -165,7 +164,7 @@ internal sealed partial class GroupCoordinatorShard
     {
         GroupState.PreparingRebalance =>
             (g.Members.TryGetValue(memberId, out var m) && m.PendingJoin is not null)
-            || g.Members.Values.Count(x => x.PendingJoin is not null) < _options.MaxSize,
+            || g.PendingJoinCount < _options.MaxSize,
         GroupState.CompletingRebalance or GroupState.Stable => g.Members.ContainsKey(memberId) || g.Members.Count < _options.MaxSize,
         _ => true,
     };
@@ -177,28 +176,39 @@ internal sealed partial class GroupCoordinatorShard
             return false;
         }
 
-        var others = g.Members.Values.Where(m => m.MemberId != request.MemberId && (request.GroupInstanceId is null || m.GroupInstanceId != request.GroupInstanceId)).ToList();
-        if (others.Count == 0)
+        // The other members are all but the one joining (by member id, and for a static member
+        // by instance id); the group's counts minus those one or two say what the others support.
+        GroupMember? self = g.Members.GetValueOrDefault(request.MemberId);
+        GroupMember? sameInstance = request.GroupInstanceId is { } instance
+            && g.StaticMembers.TryGetValue(instance, out var staticId)
+            && g.Members.TryGetValue(staticId, out var s)
+            && s != self
+            && s.GroupInstanceId == instance
+            ? s
+            : null;
+        var others = g.Members.Count - (self is null ? 0 : 1) - (sameInstance is null ? 0 : 1);
+        if (others == 0)
         {
             return true;
         }
 
-        if (others.Any(m => m.ProtocolType != request.ProtocolType))
+        int Excluded(Func<GroupMember, bool> applies) => (self is not null && applies(self) ? 1 : 0) + (sameInstance is not null && applies(sameInstance) ? 1 : 0);
+
+        if (g.ProtocolTypeCount(request.ProtocolType) - Excluded(m => m.ProtocolType == request.ProtocolType) != others)
         {
             return false;
         }
 
-        var common = others.Select(m => m.Protocols.Select(p => p.Name)).Aggregate((a, b) => a.Intersect(b));
-        return common.Intersect(request.Protocols.Select(p => p.Name)).Any();
+        return request.Protocols.Any(p => g.SupportCount(p.Name) - Excluded(m => m.Protocols.Exists(q => q.Name == p.Name)) == others);
     }
 
     private static bool SameProtocols(GroupMember m, JoinRequest request) =>
         m.Protocols.Count == request.Protocols.Count
         && m.Protocols.Zip(request.Protocols).All(p => p.First.Name == p.Second.Name && p.First.Metadata.AsSpan().SequenceEqual(p.Second.Metadata));
 
-    private static void Update(GroupMember m, JoinRequest request)
+    private static void Update(Group g, GroupMember m, JoinRequest request)
     {
-        m.Protocols = [.. request.Protocols];
+        g.SetProtocols(m, [.. request.Protocols]);
         m.SessionTimeoutMs = request.SessionTimeoutMs;
         m.RebalanceTimeoutMs = request.RebalanceTimeoutMs > 0 ? request.RebalanceTimeoutMs : request.SessionTimeoutMs;
     }
@@ -214,8 +224,8 @@ internal sealed partial class GroupCoordinatorShard
             ProtocolType = request.ProtocolType,
             LastHeartbeat = Now,
         };
-        Update(m, request);
-        g.Members[memberId] = m;
+        Update(g, m, request);
+        g.Add(m);
         if (request.GroupInstanceId is { } instance)
         {
             g.StaticMembers[instance] = memberId;
@@ -267,7 +277,7 @@ internal sealed partial class GroupCoordinatorShard
         if (g.State == GroupState.PreparingRebalance
             && Now >= g.InitialDelayUntil
             && g.PendingMembers.Count == 0
-            && g.Members.Values.All(m => m.PendingJoin is not null))
+            && g.PendingJoinCount == g.Members.Count)
         {
             CompleteJoin(g);
         }
@@ -305,8 +315,11 @@ internal sealed partial class GroupCoordinatorShard
         {
             var result = CurrentJoin(g, m);
             m.PendingJoin?.TrySetResult(result);
-            m.PendingJoin = null;
+            g.SetPendingJoin(m, null);
         }
+
+        // The members' sessions run again from now on: the one place they can come due earlier.
+        Arm(Deadline(g));
     }
 
     /// <summary>The protocol every member supports that most members prefer (Kafka's vote).</summary>
@@ -317,16 +330,29 @@ internal sealed partial class GroupCoordinatorShard
             return null;
         }
 
-        var candidates = g.Members.Values.Select(m => m.Protocols.Select(p => p.Name)).Aggregate((a, b) => a.Intersect(b)).ToList();
-        return candidates
-            .OrderByDescending(c => g.Members.Values.Count(m => m.Protocols.First(p => candidates.Contains(p.Name)).Name == c))
-            .ThenBy(c => candidates.IndexOf(c))
-            .FirstOrDefault();
+        // Every member supports a candidate, so the support counts say which: one pass over the
+        // members for the votes, not one per candidate.
+        var candidates = g.Members.Values.First().Protocols.Select(p => p.Name).Distinct(StringComparer.Ordinal).Where(n => g.SupportCount(n) == g.Members.Count).ToList();
+        var votes = new int[candidates.Count];
+        foreach (var m in g.Members.Values)
+        {
+            foreach (var (name, _) in m.Protocols)
+            {
+                var i = candidates.IndexOf(name);
+                if (i >= 0)
+                {
+                    votes[i]++;
+                    break;
+                }
+            }
+        }
+
+        return candidates.Select((c, i) => (c, i)).OrderByDescending(x => votes[x.i]).ThenBy(x => x.i).Select(x => x.c).FirstOrDefault();
     }
 
     private void RemoveMember(Group g, GroupMember m)
     {
-        g.Members.Remove(m.MemberId);
+        g.Remove(m.MemberId);
         g.PendingSyncMembers.Remove(m.MemberId);
         if (m.GroupInstanceId is { } instance && g.StaticMembers.GetValueOrDefault(instance) == m.MemberId)
         {

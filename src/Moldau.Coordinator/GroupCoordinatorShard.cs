@@ -117,14 +117,15 @@ internal sealed partial class GroupCoordinatorShard : ICoordinatorShard
 
     /// <summary>
     /// Ends an operation on <paramref name="g"/>: takes the group records it emitted and arms the
-    /// shard's timer for the group's next deadline. Membership records that cannot be written are
+    /// shard's timer for the group's next phase deadline (O(1): session deadlines only move later
+    /// in an operation, except where a join phase ends, which arms them itself). Membership records that cannot be written are
     /// logged, and the answer stands (Kafka does the same for the records of a join or a leave).
     /// </summary>
     private CoordinatorResult<T> Done<T>(Group? g, T response)
     {
         if (g is not null)
         {
-            Arm(Deadline(g));
+            Arm(PhaseDeadline(g));
         }
 
         if (_emitted.Count == 0)
@@ -173,6 +174,7 @@ internal sealed partial class GroupCoordinatorShard : ICoordinatorShard
     // ------------------------------------------------------------------ timer
 
     /// <summary>The earliest moment something of <paramref name="g"/> is due (a session, a pending member, the join or sync phase), or long.MaxValue.</summary>
+    /// <remarks>O(members): called where a phase ends, not per operation.</remarks>
     private long Deadline(Group g)
     {
         var now = Now;
@@ -190,6 +192,15 @@ internal sealed partial class GroupCoordinatorShard : ICoordinatorShard
             }
         }
 
+        return Math.Min(at, PhaseDeadline(g, now));
+    }
+
+    /// <summary>When the join or sync phase of <paramref name="g"/> is due, or long.MaxValue.</summary>
+    private long PhaseDeadline(Group g) => PhaseDeadline(g, Now);
+
+    private static long PhaseDeadline(Group g, long now)
+    {
+        var at = long.MaxValue;
         if ((g.State is GroupState.CompletingRebalance or GroupState.Stable) && g.PendingSyncMembers.Count > 0)
         {
             at = Math.Min(at, g.SyncDeadline);
@@ -286,7 +297,7 @@ internal sealed partial class GroupCoordinatorShard : ICoordinatorShard
                         RemoveMember(g, m);
                     }
 
-                    if (g.Members.Count > 0 && g.Members.Values.All(m => m.PendingJoin is null))
+                    if (g.Members.Count > 0 && g.PendingJoinCount == 0)
                     {
                         // No one rejoined: wait another rebalance timeout, as Kafka does.
                         g.JoinDeadline = now + g.Members.Values.Max(m => m.RebalanceTimeoutMs);
