@@ -368,13 +368,22 @@ def run_size(args, n, work):
 
         broker.stop(args.step_timeout)
     except (BrokerGone, OSError, subprocess.TimeoutExpired, struct.error) as e:
-        row["status"] = "failed at %s: %s" % (step, e)
-        if broker.alive():
+        reason = str(e)
+        if broker.proc is not None:
             try:
-                row.setdefault("rss_mb", proc_status(broker.pid)[0])
-                row.setdefault("fds", proc_status(broker.pid)[2])
-            except OSError:
+                broker.proc.wait(2)
+            except subprocess.TimeoutExpired:
                 pass
+            if not broker.alive() and "exited" not in reason:
+                reason += "; broker exited with code %s: %s" % (broker.proc.returncode, broker.last_log_line())
+            elif broker.alive():
+                try:
+                    rss, _, fds = proc_status(broker.pid)
+                    row.setdefault("rss_mb", rss)
+                    row.setdefault("fds", fds)
+                except OSError:
+                    pass
+        row["status"] = "failed at %s: %s" % (step, reason)
     finally:
         if broker.proc is not None:
             broker.kill()
