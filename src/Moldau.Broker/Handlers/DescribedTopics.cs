@@ -18,6 +18,7 @@ internal sealed class DescribedTopics
 {
     private readonly ConditionalWeakTable<TopicInfo, List<MetadataResponse.MetadataResponsePartition>> _online = [];
     private volatile SortedTopics? _sorted;
+    private volatile Dictionary<int, List<int>> _nodeLists = [];
 
     /// <summary>The topics of <paramref name="image"/> in ordinal order of their names (not to be written to).</summary>
     public TopicInfo[] Sorted(MetadataImage image)
@@ -53,10 +54,38 @@ internal sealed class DescribedTopics
         var fresh = describe(topic);
         if (fresh.TrueForAll(p => p.ErrorCode == 0) && !AnyOffline(topic))
         {
+            // Kept for long: the node lists, the same in every entry of a single node, are shared.
+            foreach (var p in fresh)
+            {
+                p.ReplicaNodes = Shared(p.ReplicaNodes);
+                p.IsrNodes = Shared(p.IsrNodes);
+                p.OfflineReplicas = Shared(p.OfflineReplicas);
+            }
+
             _online.AddOrUpdate(topic, fresh);
         }
 
         return fresh;
+    }
+
+    /// <summary>One list per content for the lists of none or one node, which every kept entry may share.</summary>
+    private List<int> Shared(List<int> nodes)
+    {
+        if (nodes.Count > 1)
+        {
+            return nodes;
+        }
+
+        var key = nodes.Count == 0 ? int.MinValue : nodes[0];
+        var shared = _nodeLists;
+        if (shared.TryGetValue(key, out var kept))
+        {
+            return kept;
+        }
+
+        // Copy on write: readers on other threads see one dictionary or the next.
+        _nodeLists = new Dictionary<int, List<int>>(shared) { [key] = nodes };
+        return nodes;
     }
 
     private static bool AnyOffline(TopicInfo topic)
