@@ -8,6 +8,9 @@ namespace Moldau.Broker.Handlers;
 /// <summary>Metadata: this node as the only broker and controller, and the topics asked for.</summary>
 internal sealed class MetadataHandler(BrokerState state) : IApiHandler<MetadataRequest, MetadataResponse>
 {
+    private readonly DescribedTopics _described = new();
+    private Func<TopicInfo, List<MetadataResponse.MetadataResponsePartition>>? _describe;
+
     /// <inheritdoc/>
     public ValueTask<MetadataResponse> HandleAsync(RequestContext context, MetadataRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request));
 
@@ -51,9 +54,11 @@ internal sealed class MetadataHandler(BrokerState state) : IApiHandler<MetadataR
         var all = request.Topics is null || (version == 0 && request.Topics.Count == 0);
         if (all)
         {
-            foreach (var topic in state.Topics.Topics.OrderBy(t => t.Name, StringComparer.Ordinal))
+            var sorted = _described.Sorted(state.Topics.Image);
+            response.Topics.Capacity = sorted.Length;
+            foreach (var topic in sorted)
             {
-                response.Topics.Add(Describe(topic));
+                response.Topics.Add(Entry(topic));
             }
 
             return response;
@@ -93,11 +98,20 @@ internal sealed class MetadataHandler(BrokerState state) : IApiHandler<MetadataR
                 continue;
             }
 
-            response.Topics.Add(Describe(topic));
+            response.Topics.Add(Entry(topic));
         }
 
         return response;
     }
+
+    /// <summary>The topic's entry, its partitions shared with other responses while all are online (<see cref="DescribedTopics"/>).</summary>
+    private MetadataResponse.MetadataResponseTopic Entry(TopicInfo topic) => new()
+    {
+        Name = topic.Name,
+        TopicId = topic.Id,
+        IsInternal = topic.IsInternal,
+        Partitions = _described.Partitions(topic, _describe ??= t => Describe(t).Partitions),
+    };
 
     private MetadataResponse.MetadataResponseTopic Describe(TopicInfo topic)
     {

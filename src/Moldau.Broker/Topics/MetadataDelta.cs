@@ -95,8 +95,8 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
                         LeaderEpoch = Math.Max(0, r.LeaderEpoch),
                         PartitionEpoch = Math.Max(0, r.PartitionEpoch),
                         Leader = r.Leader,
-                        Isr = [.. r.Isr ?? []],
-                        Replicas = [.. r.Replicas ?? []],
+                        Isr = Nodes(r.Isr),
+                        Replicas = Nodes(r.Replicas),
                     };
                 }
 
@@ -211,6 +211,15 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
     public static string Printable(string? name) =>
         name is null ? "(null)"
         : "'" + string.Concat(name.Take(TopicNames.MaxLength).Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString())) + (name.Length > TopicNames.MaxLength ? "...'" : "'");
+
+    /// <summary>
+    /// A copy of a node list; a list of one node is one shared instance per node (the common case on
+    /// a single node: 112 bytes less per partition than a copy of its own).
+    /// </summary>
+    private static IReadOnlyList<int> Nodes(List<int>? nodes) =>
+        nodes is [var node] && node is >= 0 and < 1024 ? OneNode.GetOrAdd(node, static n => [n]) : [.. nodes ?? []];
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, IReadOnlyList<int>> OneNode = new();
 
     private Uuid? IdOf(string name) =>
         _names.TryGetValue(name, out var id) ? id
