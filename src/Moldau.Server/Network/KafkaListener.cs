@@ -102,6 +102,7 @@ internal sealed class KafkaListener : IAsyncDisposable
     private async Task AcceptLoopAsync(IRequestDispatcher dispatcher, NetworkContext network, CancellationToken stopping)
     {
         var quotas = network.Quotas;
+        var shortage = new AcceptShortage(_name, _log);
         while (!stopping.IsCancellationRequested)
         {
             Socket client;
@@ -131,12 +132,28 @@ internal sealed class KafkaListener : IAsyncDisposable
                 quotas.Remove(null);
                 break;
             }
+            catch (Exception e) when (AcceptShortage.IsShortage(e))
+            {
+                quotas.Remove(null);
+                try
+                {
+                    await shortage.OnShortageAsync(_socket, e, stopping).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+
+                continue;
+            }
             catch (SocketException e)
             {
                 quotas.Remove(null);
-                _log.LogWarning("accept on {Listener} failed: {Error}", _name, e.Message);
+                network.Refusals.Refused("accept", $"accept on {_name} failed: {e.Message}");
                 continue;
             }
+
+            shortage.OnAccepted();
 
             var address = (client.RemoteEndPoint as IPEndPoint)?.Address;
             var limit = 0;
