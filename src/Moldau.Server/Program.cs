@@ -60,7 +60,7 @@ foreach (var key in config.UnknownKeys)
 
 // Connections get what the descriptor limit leaves once storage and a reserve are served; past
 // that share (when max.connections is not set) new connections wait, as past max.connections.
-var network = config.Network;
+var network = config.Network with { DescriptorConnections = descriptors.ConnectionShare };
 if (network.MaxConnections == int.MaxValue)
 {
     network = network with { MaxConnections = descriptors.ConnectionShare };

@@ -155,6 +155,18 @@ internal sealed class KafkaListener : IAsyncDisposable
 
             shortage.OnAccepted();
 
+            if (quotas.Total > network.Limits.DescriptorConnections)
+            {
+                // Past the descriptors left for connections the broker itself would run out of them.
+                quotas.Remove(null);
+                network.Refusals.Refused(
+                    "open files",
+                    $"closing a new connection from {client.RemoteEndPoint}: {network.Limits.DescriptorConnections} connections use the descriptors the open-file limit leaves for them");
+                client.LingerState = new LingerOption(true, 0);
+                client.Dispose();
+                continue;
+            }
+
             var address = (client.RemoteEndPoint as IPEndPoint)?.Address;
             var limit = 0;
             if (address is null || !quotas.TryAdd(address, out limit))
