@@ -20,6 +20,9 @@ internal sealed class KafkaListener : IAsyncDisposable
     private Task? _acceptLoop;
     private ITimer? _timeouts;
 
+    // The most connections open since memory was last given back (see GiveBackMemory).
+    private int _peak;
+
     private KafkaListener(Socket socket, string name, ILogger log)
     {
         _socket = socket;
@@ -96,6 +99,24 @@ internal sealed class KafkaListener : IAsyncDisposable
         foreach (var c in open)
         {
             c.CheckTimeouts(now);
+        }
+
+        GiveBackMemory(open.Length);
+    }
+
+    // After a burst of connections closes (at least 1,000, down to a quarter), a compacting
+    // collection returns the freed heap to the system instead of keeping it for the next burst.
+    private void GiveBackMemory(int connections)
+    {
+        if (connections > _peak)
+        {
+            _peak = connections;
+        }
+        else if (_peak >= 1000 && connections < _peak / 4)
+        {
+            _log.LogInformation("{Listener}: {Peak} connections down to {Now}, giving memory back", _name, _peak, connections);
+            _peak = connections;
+            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         }
     }
 
