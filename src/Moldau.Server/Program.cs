@@ -10,6 +10,9 @@ using Moldau.Server.Network;
 
 var started = Stopwatch.GetTimestamp();
 
+// Before anything opens a file: the soft open-file limit up to the hard one.
+var descriptors = DescriptorLimit.Raise();
+
 // Signals first: a SIGTERM that arrives during start-up still shuts down cleanly.
 using var stopping = new CancellationTokenSource();
 var stopped = new TaskCompletionSource();
@@ -54,6 +57,23 @@ foreach (var key in config.UnknownKeys)
 {
     log.LogWarning("unknown configuration key '{Key}' ignored", key);
 }
+
+// Connections get what the descriptor limit leaves once storage and a reserve are served; past
+// that share (when max.connections is not set) new connections wait, as past max.connections.
+var network = config.Network with { DescriptorConnections = descriptors.ConnectionShare };
+if (network.MaxConnections == int.MaxValue)
+{
+    network = network with { MaxConnections = descriptors.ConnectionShare };
+}
+
+log.LogInformation(
+    "open-file limit {Soft} (hard {Hard}): up to {Storage} for partition files (moldau.log.open.files.max), {Connections} connections (max.connections{Capped}), {Reserve} reserved",
+    descriptors.Soft,
+    descriptors.Hard,
+    descriptors.StorageShare,
+    network.MaxConnections,
+    network.MaxConnections == descriptors.ConnectionShare ? ", from the limit" : string.Empty,
+    descriptors.Reserve);
 
 // Bind first, so that port 0 can be advertised as the port actually bound.
 var listeners = new List<KafkaListener>();
@@ -100,10 +120,10 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException)
     return 4;
 }
 
-var network = new NetworkContext(config.Network, TimeProvider.System, loggers.CreateLogger("Moldau.Network"));
+var networkContext = new NetworkContext(network, TimeProvider.System, loggers.CreateLogger("Moldau.Network"));
 foreach (var listener in listeners)
 {
-    listener.Start(broker, network, stopping.Token);
+    listener.Start(broker, networkContext, stopping.Token);
 }
 
 log.LogInformation(

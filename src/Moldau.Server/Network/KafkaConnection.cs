@@ -24,7 +24,8 @@ namespace Moldau.Server.Network;
 /// </code>
 /// The declared size is checked before anything is allocated for the body, and the frame's bytes
 /// are taken from the broker-wide budget (queued.max.request.bytes) before its body is received:
-/// while the budget is spent, reading pauses. Frames are cut from a 64 KiB receive buffer; a
+/// while the budget is spent, reading pauses. Frames are cut from a 64 KiB receive buffer, rented
+/// only while bytes are pending (an idle connection waits with a zero-byte read and holds none); a
 /// larger one is received straight into its own memory: a pooled array up to 1 MiB, beyond that
 /// its own mapping, resident only as bytes arrive and unmapped once the frame is answered or its
 /// connection closes. Requests in flight are bounded per connection too. Large frames are
@@ -120,7 +121,8 @@ internal sealed class KafkaConnection
     public async Task RunAsync(CancellationToken stopping)
     {
         var writer = WriteResponsesAsync(_inflight.Reader);
-        var buffer = ArrayPool<byte>.Shared.Rent(ReceiveBufferBytes);
+        // No receive buffer while nothing is pending: an idle connection holds none (see WaitForBytesAsync).
+        byte[] buffer = [];
         try
         {
             // buffer[start..end] holds received bytes not yet cut into frames.
@@ -183,11 +185,25 @@ internal sealed class KafkaConnection
                 if (state == FrameState.Incomplete)
                 {
                     // Need more bytes: move what is left to the front, then receive.
-                    if (start > 0)
+                    if (start == end && buffer.Length > 0)
+                    {
+                        // Everything received was cut: give the buffer back until the next bytes come.
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = [];
+                        start = end = 0;
+                    }
+                    else if (start > 0)
                     {
                         buffer.AsSpan(start, end - start).CopyTo(buffer);
                         end -= start;
                         start = 0;
+                    }
+
+                    if (buffer.Length == 0)
+                    {
+                        // A zero-byte read waits for readability (bytes or the peer's close) without a buffer.
+                        await _stream.ReadAsync(Memory<byte>.Empty, _closed.Token).ConfigureAwait(false);
+                        buffer = ArrayPool<byte>.Shared.Rent(ReceiveBufferBytes);
                     }
 
                     var received = await _stream.ReadAsync(buffer.AsMemory(end), _closed.Token).ConfigureAwait(false);
@@ -224,7 +240,11 @@ internal sealed class KafkaConnection
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer.Length > 0)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+
             // Every frame handed to a lane is dispatched before the responses are closed off.
             while (Volatile.Read(ref _queued) > 0)
             {

@@ -20,6 +20,9 @@ internal sealed class KafkaListener : IAsyncDisposable
     private Task? _acceptLoop;
     private ITimer? _timeouts;
 
+    // The most connections open since memory was last given back (see GiveBackMemory).
+    private int _peak;
+
     private KafkaListener(Socket socket, string name, ILogger log)
     {
         _socket = socket;
@@ -97,11 +100,30 @@ internal sealed class KafkaListener : IAsyncDisposable
         {
             c.CheckTimeouts(now);
         }
+
+        GiveBackMemory(open.Length);
+    }
+
+    // After a burst of connections closes (at least 1,000, down to a quarter), a compacting
+    // collection returns the freed heap to the system instead of keeping it for the next burst.
+    private void GiveBackMemory(int connections)
+    {
+        if (connections > _peak)
+        {
+            _peak = connections;
+        }
+        else if (_peak >= 1000 && connections < _peak / 4)
+        {
+            _log.LogInformation("{Listener}: {Peak} connections down to {Now}, giving memory back", _name, _peak, connections);
+            _peak = connections;
+            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        }
     }
 
     private async Task AcceptLoopAsync(IRequestDispatcher dispatcher, NetworkContext network, CancellationToken stopping)
     {
         var quotas = network.Quotas;
+        var shortage = new AcceptShortage(_name, _log);
         while (!stopping.IsCancellationRequested)
         {
             Socket client;
@@ -131,10 +153,38 @@ internal sealed class KafkaListener : IAsyncDisposable
                 quotas.Remove(null);
                 break;
             }
+            catch (Exception e) when (AcceptShortage.IsShortage(e))
+            {
+                quotas.Remove(null);
+                try
+                {
+                    await shortage.OnShortageAsync(_socket, e, stopping).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+
+                continue;
+            }
             catch (SocketException e)
             {
                 quotas.Remove(null);
-                _log.LogWarning("accept on {Listener} failed: {Error}", _name, e.Message);
+                network.Refusals.Refused("accept", $"accept on {_name} failed: {e.Message}");
+                continue;
+            }
+
+            shortage.OnAccepted();
+
+            if (quotas.Total > network.Limits.DescriptorConnections)
+            {
+                // Past the descriptors left for connections the broker itself would run out of them.
+                quotas.Remove(null);
+                network.Refusals.Refused(
+                    "open files",
+                    $"closing a new connection from {client.RemoteEndPoint}: {network.Limits.DescriptorConnections} connections use the descriptors the open-file limit leaves for them");
+                client.LingerState = new LingerOption(true, 0);
+                client.Dispose();
                 continue;
             }
 

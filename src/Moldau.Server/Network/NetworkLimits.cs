@@ -17,6 +17,9 @@ internal sealed record NetworkLimits
     /// <summary>max.connections: open connections across all listeners; the next one waits to be accepted.</summary>
     public int MaxConnections { get; init; } = int.MaxValue;
 
+    /// <summary>Connections the open-file limit leaves room for (see DescriptorLimit); past it a new connection is closed at once, whatever max.connections says.</summary>
+    public int DescriptorConnections { get; init; } = int.MaxValue;
+
     /// <summary>max.connections.per.ip: open connections from one address; the next one is closed.</summary>
     public int MaxConnectionsPerIp { get; init; } = int.MaxValue;
 

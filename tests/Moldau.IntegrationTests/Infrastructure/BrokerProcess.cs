@@ -14,12 +14,16 @@ public sealed class BrokerProcess : IAsyncDisposable
     private readonly StringBuilder _output = new();
     private Process? _process;
 
-    private BrokerProcess(string dataDir, int port, IReadOnlyDictionary<string, string> properties)
+    private BrokerProcess(string dataDir, int port, IReadOnlyDictionary<string, string> properties, int? openFilesLimit)
     {
         DataDir = dataDir;
         Port = port;
         Properties = properties;
+        OpenFilesLimit = openFilesLimit;
     }
+
+    /// <summary>When set, the broker runs under <c>ulimit -n</c> of this many open files (soft and hard).</summary>
+    public int? OpenFilesLimit { get; }
 
     /// <summary>The log dir (log.dirs).</summary>
     public string DataDir { get; }
@@ -57,9 +61,9 @@ public sealed class BrokerProcess : IAsyncDisposable
     }
 
     /// <summary>Starts a broker over <paramref name="dataDir"/> (a new one when null) and waits until it accepts connections.</summary>
-    public static async Task<BrokerProcess> StartAsync(string? dataDir = null, IReadOnlyDictionary<string, string>? properties = null)
+    public static async Task<BrokerProcess> StartAsync(string? dataDir = null, IReadOnlyDictionary<string, string>? properties = null, int? openFilesLimit = null)
     {
-        var broker = new BrokerProcess(dataDir ?? NewDataDir(), FreePort(), properties ?? new Dictionary<string, string>());
+        var broker = new BrokerProcess(dataDir ?? NewDataDir(), FreePort(), properties ?? new Dictionary<string, string>(), openFilesLimit);
         await broker.StartProcessAsync();
         return broker;
     }
@@ -84,11 +88,19 @@ public sealed class BrokerProcess : IAsyncDisposable
         await File.WriteAllLinesAsync(config, lines.Select(kv => $"{kv.Key}={kv.Value}"));
         var start = new ProcessStartInfo
         {
-            FileName = ServerExecutable(),
+            FileName = OpenFilesLimit is null ? ServerExecutable() : "/bin/sh",
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (OpenFilesLimit is { } n)
+        {
+            // exec: the broker replaces the shell, so Pid and kill -9 reach the broker itself.
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add($"ulimit -n {n} && exec \"$0\" \"$1\"");
+            start.ArgumentList.Add(ServerExecutable());
+        }
+
         start.ArgumentList.Add(config);
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         process.OutputDataReceived += (_, e) => Append(e.Data);
