@@ -38,7 +38,7 @@ internal sealed class LogSegment : IDisposable
         Handle = handle;
         NextOffset = baseOffset;
         _runtime = runtime;
-        Indexes = new SegmentIndexes(path, baseOffset, indexInterval);
+        Indexes = new SegmentIndexes(path, baseOffset, indexInterval, runtime.OpenFiles);
 
         // An opened file may hold writes that reached only the page cache before a crash: the
         // first flush syncs it whatever was appended since.
@@ -310,6 +310,7 @@ internal sealed class LogSegment : IDisposable
             {
                 File.Move(path, path + DeletedSuffix, overwrite: true);
                 _renamed.Add(path);
+                Indexes.Moved(path, path + DeletedSuffix);
             }
             catch (IOException)
             {
