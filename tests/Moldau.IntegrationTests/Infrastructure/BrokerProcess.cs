@@ -56,10 +56,16 @@ public sealed class BrokerProcess : IAsyncDisposable
         return dir;
     }
 
-    /// <summary>Starts a broker over <paramref name="dataDir"/> (a new one when null) and waits until it accepts connections.</summary>
-    public static async Task<BrokerProcess> StartAsync(string? dataDir = null, IReadOnlyDictionary<string, string>? properties = null)
+    /// <summary>The open-file limit (ulimit -n) the broker runs under, or null for the test's own.</summary>
+    public int? OpenFilesLimit { get; private set; }
+
+    /// <summary>
+    /// Starts a broker over <paramref name="dataDir"/> (a new one when null) and waits until it accepts
+    /// connections; under <c>ulimit -n <paramref name="openFilesLimit"/></c> when given.
+    /// </summary>
+    public static async Task<BrokerProcess> StartAsync(string? dataDir = null, IReadOnlyDictionary<string, string>? properties = null, int? openFilesLimit = null)
     {
-        var broker = new BrokerProcess(dataDir ?? NewDataDir(), FreePort(), properties ?? new Dictionary<string, string>());
+        var broker = new BrokerProcess(dataDir ?? NewDataDir(), FreePort(), properties ?? new Dictionary<string, string>()) { OpenFilesLimit = openFilesLimit };
         await broker.StartProcessAsync();
         return broker;
     }
@@ -84,11 +90,19 @@ public sealed class BrokerProcess : IAsyncDisposable
         await File.WriteAllLinesAsync(config, lines.Select(kv => $"{kv.Key}={kv.Value}"));
         var start = new ProcessStartInfo
         {
-            FileName = ServerExecutable(),
+            FileName = OpenFilesLimit is null ? ServerExecutable() : "/bin/sh",
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (OpenFilesLimit is { } limit)
+        {
+            // exec: the broker replaces the shell, so Pid and a kill -9 are the broker's.
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add($"ulimit -n {limit} && exec \"$0\" \"$1\"");
+            start.ArgumentList.Add(ServerExecutable());
+        }
+
         start.ArgumentList.Add(config);
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         process.OutputDataReceived += (_, e) => Append(e.Data);
