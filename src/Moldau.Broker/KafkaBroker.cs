@@ -32,7 +32,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     private readonly List<LogDirectoryLock> _dirLocks = [];
 
     // The storage engine's buffers, threads and timers for this broker's logs alone: closed after them.
-    private readonly StorageRuntime _storage = new();
+    private readonly StorageRuntime _storage;
 
     /// <summary>The storage runtime this broker's logs share, disposed with the broker.</summary>
     internal StorageRuntime Storage => _storage;
@@ -43,6 +43,8 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         _options = options;
         _log = loggers.CreateLogger("Moldau.Broker");
         _time = time;
+        var openFiles = options.Properties.GetValueOrDefault("moldau.log.open.files.max");
+        _storage = new StorageRuntime(int.TryParse(openFiles, System.Globalization.CultureInfo.InvariantCulture, out var max) ? max : -1);
     }
 
     /// <summary>Reads meta.properties and the metadata log, and opens every partition log.</summary>

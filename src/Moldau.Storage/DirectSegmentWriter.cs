@@ -10,7 +10,7 @@ namespace Moldau.Storage;
 /// when the segment stops growing.
 /// </summary>
 /// <remarks>The segment's appends are serialized by its caller, so one writer needs no lock.</remarks>
-internal sealed class DirectSegmentWriter(string path, SafeFileHandle direct, SafeFileHandle buffered, AlignedBufferPool pool) : IDisposable
+internal sealed class DirectSegmentWriter(string path, SafeFileHandle direct, CachedFile buffered, AlignedBufferPool pool) : IDisposable
 {
     private const long PreallocateBytes = 8L * 1024 * 1024;
 
@@ -38,7 +38,8 @@ internal sealed class DirectSegmentWriter(string path, SafeFileHandle direct, Sa
         {
             // Opened with a partial last block: read it once.
             _tail = new byte[DirectIo.BlockSize];
-            if (RandomAccess.Read(buffered, _tail.AsSpan(0, head), start) != head)
+            using var file = buffered.Lease();
+            if (RandomAccess.Read(file.Handle, _tail.AsSpan(0, head), start) != head)
             {
                 throw new IOException($"short read of the last block of {path}");
             }

@@ -21,6 +21,7 @@ internal sealed class LogSegment : IDisposable
     public const string DeletedSuffix = ".deleted";
 
     private readonly StorageRuntime _runtime;
+    private readonly CachedFile _log;
     private readonly List<string> _renamed = [];
     private long _size;
     private long _offsetOfMaxTimestamp = -1;
@@ -35,10 +36,10 @@ internal sealed class LogSegment : IDisposable
     {
         Path = path;
         BaseOffset = baseOffset;
-        Handle = handle;
+        _log = runtime.OpenFiles.Add(path, handle);
         NextOffset = baseOffset;
         _runtime = runtime;
-        Indexes = new SegmentIndexes(path, baseOffset, indexInterval);
+        Indexes = new SegmentIndexes(path, baseOffset, indexInterval, runtime.OpenFiles);
 
         // An opened file may hold writes that reached only the page cache before a crash: the
         // first flush syncs it whatever was appended since.
@@ -51,8 +52,11 @@ internal sealed class LogSegment : IDisposable
     /// <summary>The offset in the file name.</summary>
     public long BaseOffset { get; }
 
-    /// <summary>The open file.</summary>
-    public SafeFileHandle Handle { get; }
+    /// <summary>
+    /// The file's (buffered) handle for one use, reopened if the runtime's <see cref="FileCache"/>
+    /// closed it while cold; dispose the lease after the use.
+    /// </summary>
+    public FileLease LeaseHandle() => _log.Lease();
 
     /// <summary>The runtime whose buffers, threads and file layer the segment uses.</summary>
     public StorageRuntime Runtime => _runtime;
@@ -110,7 +114,7 @@ internal sealed class LogSegment : IDisposable
         Indexes.OpenFiles(truncate: rewriteIndexFiles);
         if (directIo && DirectIo.TryOpen(Path) is { } direct)
         {
-            _direct = new DirectSegmentWriter(Path, direct, Handle, _runtime.Buffers);
+            _direct = new DirectSegmentWriter(Path, direct, _log, _runtime.Buffers);
         }
     }
 
@@ -125,7 +129,8 @@ internal sealed class LogSegment : IDisposable
         }
         else
         {
-            RandomAccess.Write(Handle, batch, position);
+            using var file = _log.Lease();
+            RandomAccess.Write(file.Handle, batch, position);
         }
 
         _dirty = true;
@@ -223,7 +228,8 @@ internal sealed class LogSegment : IDisposable
         var direct = _direct?.Handle;
         if (direct is null)
         {
-            return RandomAccess.Read(Handle, destination, position);
+            using var file = _log.Lease();
+            return RandomAccess.Read(file.Handle, destination, position);
         }
 
         // Only a consumer catching up reads this much at once; one at the end of the log does not.
@@ -260,10 +266,11 @@ internal sealed class LogSegment : IDisposable
         }
 
         _direct.ReleaseReserved(Size);
-        if (RandomAccess.GetLength(Handle) > Size)
+        using var file = _log.Lease();
+        if (RandomAccess.GetLength(file.Handle) > Size)
         {
             _runtime.Files.BeforeWrite(Path);
-            RandomAccess.SetLength(Handle, Size);
+            RandomAccess.SetLength(file.Handle, Size);
             _dirty = true;
         }
     }
@@ -281,10 +288,12 @@ internal sealed class LogSegment : IDisposable
         {
             // What the fsync covers: every write that returned before it starts, some perhaps not
             // yet published in Size (an append sets the dirty flag before publishing its size).
+            // An fsync through a reopened handle syncs what was written through the closed one.
             var files = _runtime.Files;
-            var length = files.Observer is null ? 0 : RandomAccess.GetLength(Handle);
+            using var file = _log.Lease();
+            var length = files.Observer is null ? 0 : RandomAccess.GetLength(file.Handle);
             files.BeforeWrite(Path);
-            RandomAccess.FlushToDisk(Handle);
+            RandomAccess.FlushToDisk(file.Handle);
             files.Synced(Path, length);
         }
         catch (ObjectDisposedException) when (_deleted)
@@ -310,6 +319,12 @@ internal sealed class LogSegment : IDisposable
             {
                 File.Move(path, path + DeletedSuffix, overwrite: true);
                 _renamed.Add(path);
+                if (path == Path)
+                {
+                    _log.Renamed(path + DeletedSuffix);
+                }
+
+                Indexes.Moved(path, path + DeletedSuffix);
             }
             catch (IOException)
             {
@@ -336,7 +351,7 @@ internal sealed class LogSegment : IDisposable
     {
         _ahead?.Close();
         _direct?.Dispose();
-        Handle.Dispose();
+        _log.Dispose();
         Indexes.Dispose();
     }
 }

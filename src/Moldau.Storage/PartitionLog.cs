@@ -228,7 +228,8 @@ public sealed partial class PartitionLog : IPartitionLog
         {
             // A short write on a full disk leaves part of the batch in the file, beyond Size where
             // no reader looks; the next append would follow it, so it goes now.
-            RandomAccess.SetLength(active.Handle, active.Size);
+            using var file = active.LeaseHandle();
+            RandomAccess.SetLength(file.Handle, active.Size);
         }
         catch (Exception cut) when (cut is IOException or UnauthorizedAccessException)
         {

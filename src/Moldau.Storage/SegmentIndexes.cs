@@ -14,7 +14,8 @@ namespace Moldau.Storage;
 /// added once more than <c>index.interval.bytes</c> were appended since the previous one; a time
 /// index entry records the largest timestamp so far and the last offset of the batch that holds it,
 /// added with each offset entry when the timestamp grew, and once more when the segment rolls.
-/// Entries are added by the one appending thread; lookups run concurrently under a lock.
+/// Entries are added by the one appending thread; lookups run concurrently under a lock. The files
+/// are the runtime's <see cref="FileCache"/>'s: open while written, closed when cold.
 /// </remarks>
 internal sealed class SegmentIndexes : IDisposable
 {
@@ -26,13 +27,15 @@ internal sealed class SegmentIndexes : IDisposable
     private readonly Lock _lock = new();
     private readonly long _baseOffset;
     private readonly int _interval;
-    private SafeFileHandle? _indexFile;
-    private SafeFileHandle? _timeIndexFile;
+    private readonly FileCache _cache;
+    private CachedFile? _indexFile;
+    private CachedFile? _timeIndexFile;
     private long _bytesSinceIndex;
     private bool _filesBroken;
 
-    public SegmentIndexes(string logPath, long baseOffset, int interval)
+    public SegmentIndexes(string logPath, long baseOffset, int interval, FileCache cache)
     {
+        _cache = cache;
         IndexPath = IndexPathOf(logPath);
         TimeIndexPath = Path.ChangeExtension(logPath, ".timeindex");
         _baseOffset = baseOffset;
@@ -158,17 +161,44 @@ internal sealed class SegmentIndexes : IDisposable
     public void OpenFiles(bool truncate)
     {
         var mode = truncate ? FileMode.Create : FileMode.OpenOrCreate;
-        _indexFile = File.OpenHandle(IndexPath, mode, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
-        _timeIndexFile = File.OpenHandle(TimeIndexPath, mode, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
-        if (!truncate)
+        var index = File.OpenHandle(IndexPath, mode, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+        SafeFileHandle? time = null;
+        try
         {
-            // Drop any zero-filled tail a pre-allocating writer left.
-            RandomAccess.SetLength(_indexFile, (long)_index.Count * IndexEntrySize);
-            RandomAccess.SetLength(_timeIndexFile, (long)_timeIndex.Count * TimeIndexEntrySize);
+            time = File.OpenHandle(TimeIndexPath, mode, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+            if (!truncate)
+            {
+                // Drop any zero-filled tail a pre-allocating writer left.
+                RandomAccess.SetLength(index, (long)_index.Count * IndexEntrySize);
+                RandomAccess.SetLength(time, (long)_timeIndex.Count * TimeIndexEntrySize);
+            }
+            else
+            {
+                WriteFiles(index, time);
+            }
         }
-        else
+        catch
         {
-            WriteFiles();
+            index.Dispose();
+            time?.Dispose();
+            throw;
+        }
+
+        // From here on the cache closes them when cold, and reopens them for the next write.
+        _indexFile = _cache.Add(IndexPath, index);
+        _timeIndexFile = _cache.Add(TimeIndexPath, time);
+    }
+
+    /// <summary>The file at <paramref name="path"/> was renamed to <paramref name="renamed"/> (a retired segment).</summary>
+    public void Moved(string path, string renamed)
+    {
+        if (path == IndexPath)
+        {
+            _indexFile?.Renamed(renamed);
+        }
+        else if (path == TimeIndexPath)
+        {
+            _timeIndexFile?.Renamed(renamed);
         }
     }
 
@@ -225,7 +255,11 @@ internal sealed class SegmentIndexes : IDisposable
 
             BinaryPrimitives.WriteInt32BigEndian(entry, (int)(last.Offset - _baseOffset));
             BinaryPrimitives.WriteUInt32BigEndian(entry[4..], (uint)last.Position);
-            RandomAccess.Write(_indexFile!, entry, (long)(count - 1) * IndexEntrySize);
+            using (var file = _indexFile!.Lease())
+            {
+                RandomAccess.Write(file.Handle, entry, (long)(count - 1) * IndexEntrySize);
+            }
+
             if (timed)
             {
                 WriteTimeEntry(time, timeCount);
@@ -275,16 +309,26 @@ internal sealed class SegmentIndexes : IDisposable
     {
         if (_filesBroken)
         {
+            using var index = _indexFile!.Lease();
+            using var time = _timeIndexFile!.Lease();
             lock (_lock)
             {
-                WriteFiles();
+                WriteFiles(index.Handle, time.Handle);
             }
 
             _filesBroken = false;
         }
 
-        RandomAccess.FlushToDisk(_indexFile!);
-        RandomAccess.FlushToDisk(_timeIndexFile!);
+        // An fsync through a reopened handle syncs what was written through the closed one.
+        using (var index = _indexFile!.Lease())
+        {
+            RandomAccess.FlushToDisk(index.Handle);
+        }
+
+        using (var time = _timeIndexFile!.Lease())
+        {
+            RandomAccess.FlushToDisk(time.Handle);
+        }
     }
 
     /// <summary>A file position at or before the batch holding <paramref name="offset"/>.</summary>
@@ -352,10 +396,11 @@ internal sealed class SegmentIndexes : IDisposable
         Span<byte> entry = stackalloc byte[TimeIndexEntrySize];
         BinaryPrimitives.WriteInt64BigEndian(entry, time.Timestamp);
         BinaryPrimitives.WriteInt32BigEndian(entry[8..], (int)(time.Offset - _baseOffset));
-        RandomAccess.Write(_timeIndexFile!, entry, (long)(count - 1) * TimeIndexEntrySize);
+        using var file = _timeIndexFile!.Lease();
+        RandomAccess.Write(file.Handle, entry, (long)(count - 1) * TimeIndexEntrySize);
     }
 
-    private void WriteFiles()
+    private void WriteFiles(SafeFileHandle indexFile, SafeFileHandle timeIndexFile)
     {
         var index = new byte[_index.Count * IndexEntrySize];
         for (var i = 0; i < _index.Count; i++)
@@ -371,9 +416,9 @@ internal sealed class SegmentIndexes : IDisposable
             BinaryPrimitives.WriteInt32BigEndian(time.AsSpan((i * TimeIndexEntrySize) + 8), (int)(_timeIndex[i].Offset - _baseOffset));
         }
 
-        RandomAccess.SetLength(_indexFile!, index.Length);
-        RandomAccess.Write(_indexFile!, index, 0);
-        RandomAccess.SetLength(_timeIndexFile!, time.Length);
-        RandomAccess.Write(_timeIndexFile!, time, 0);
+        RandomAccess.SetLength(indexFile, index.Length);
+        RandomAccess.Write(indexFile, index, 0);
+        RandomAccess.SetLength(timeIndexFile, time.Length);
+        RandomAccess.Write(timeIndexFile, time, 0);
     }
 }

@@ -115,10 +115,11 @@ internal static class SegmentRecovery
             segment.NoteLargestTimestamp(lastTime.Timestamp, lastTime.Offset);
         }
 
+        using var file = segment.LeaseHandle();
         var headerBytes = new byte[RecordBatch.HeaderSize];
         if (length > 0)
         {
-            RandomAccess.Read(segment.Handle, headerBytes, 0);
+            RandomAccess.Read(file.Handle, headerBytes, 0);
             segment.FirstBatchTimestamp = new RecordBatchHeader(headerBytes).MaxTimestamp;
         }
 
@@ -129,7 +130,7 @@ internal static class SegmentRecovery
         var next = indexes.LastIndexedFrom;
         while (at + RecordBatch.HeaderSize <= length)
         {
-            if (RandomAccess.Read(segment.Handle, headerBytes, at) != headerBytes.Length)
+            if (RandomAccess.Read(file.Handle, headerBytes, at) != headerBytes.Length)
             {
                 return false;
             }
@@ -164,11 +165,12 @@ internal static class SegmentRecovery
     /// <summary>Whether the batches after the last index entry are whole and pass their CRC, up to the file's end.</summary>
     private static bool TailPassesCrc(LogSegment segment, long length)
     {
+        using var file = segment.LeaseHandle();
         var position = segment.Indexes.LastIndexedPosition;
         var buffer = new byte[64 * 1024];
         while (position + RecordBatch.HeaderSize <= length)
         {
-            RandomAccess.Read(segment.Handle, buffer.AsSpan(0, RecordBatch.HeaderSize), position);
+            RandomAccess.Read(file.Handle, buffer.AsSpan(0, RecordBatch.HeaderSize), position);
             var size = RecordBatchHeader.DeclaredSize(buffer);
             if (size < RecordBatch.HeaderSize || position + size > length)
             {
@@ -181,7 +183,7 @@ internal static class SegmentRecovery
             }
 
             var batch = buffer.AsSpan(0, (int)size);
-            if (RandomAccess.Read(segment.Handle, batch, position) != size || !new RecordBatchHeader(batch).IsCrcValid())
+            if (RandomAccess.Read(file.Handle, batch, position) != size || !new RecordBatchHeader(batch).IsCrcValid())
             {
                 return false;
             }

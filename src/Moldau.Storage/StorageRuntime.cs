@@ -4,7 +4,7 @@ namespace Moldau.Storage;
 /// What the logs of one broker share, and nothing else in the process does: the pool of aligned
 /// transfer buffers, the <c>moldau-flusher</c> threads that fsync, the <c>moldau-reader</c>
 /// threads and buffer cap of the read-ahead with its idle sweep timer, each thread's read window,
-/// and the file layer a power-loss test observes. The broker creates one, passes it to every log it
+/// the cache of open segment files, and the file layer a power-loss test observes. The broker creates one, passes it to every log it
 /// opens, and disposes it after closing them; two brokers (or tests) in one process have one each.
 /// </summary>
 /// <remarks>
@@ -27,10 +27,21 @@ public sealed class StorageRuntime : IDisposable
     {
     }
 
+    /// <summary>
+    /// A runtime with four flusher and four reader threads keeping at most
+    /// <paramref name="openFilesMax"/> segment files open (<c>moldau.log.open.files.max</c>; -1:
+    /// half the process's soft open-file limit).
+    /// </summary>
+    public StorageRuntime(int openFilesMax)
+        : this(observer: null, openFilesMax: openFilesMax)
+    {
+    }
+
     /// <summary>A runtime whose file operations <paramref name="observer"/> sees (a power-loss test).</summary>
-    internal StorageRuntime(IFileLayerObserver? observer, int flusherThreads = DefaultThreads, int readerThreads = DefaultThreads)
+    internal StorageRuntime(IFileLayerObserver? observer, int flusherThreads = DefaultThreads, int readerThreads = DefaultThreads, int openFilesMax = -1)
     {
         Files = new FileLayer(observer);
+        OpenFiles = new FileCache(FileCache.BudgetFor(openFilesMax));
         Buffers = new AlignedBufferPool();
         Flushers = new IoThreads("moldau-flusher", flusherThreads);
         ReadAhead = new ReadAheadCache(Buffers, readerThreads);
@@ -39,6 +50,9 @@ public sealed class StorageRuntime : IDisposable
 
     /// <summary>The seam over file writes and syncs.</summary>
     internal FileLayer Files { get; }
+
+    /// <summary>The segment files open now, under the budget of descriptors.</summary>
+    internal FileCache OpenFiles { get; }
 
     /// <summary>The aligned transfer buffers of direct I/O.</summary>
     internal AlignedBufferPool Buffers { get; }
@@ -74,5 +88,6 @@ public sealed class StorageRuntime : IDisposable
         ReadAhead.Dispose();
         ReadWindows.Dispose();
         Buffers.Dispose();
+        OpenFiles.Dispose();
     }
 }
