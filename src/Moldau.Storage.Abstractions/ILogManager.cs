@@ -19,6 +19,16 @@ public interface ILogManager : IDisposable
     /// <exception cref="UnauthorizedAccessException">The storage refused access.</exception>
     IPartitionLog Open(LogPartition partition, IReadOnlyDictionary<string, string> topicConfigs);
 
+    /// <summary>
+    /// Creates the logs of new partitions (of one topic, with its <paramref name="topicConfigs"/>)
+    /// before their metadata records are written: all of them, or none (what was created is
+    /// removed again and the storage's refusal is thrown). The logs come back in the order of
+    /// <paramref name="partitions"/>.
+    /// </summary>
+    /// <exception cref="IOException">The storage refused one of them (no descriptors, a full disk, a file in the way).</exception>
+    /// <exception cref="UnauthorizedAccessException">The storage refused access.</exception>
+    IReadOnlyList<IPartitionLog> Create(IReadOnlyList<LogPartition> partitions, IReadOnlyDictionary<string, string> topicConfigs);
+
     /// <summary>Closes <paramref name="log"/> and removes its data: the topic was deleted and that is durable.</summary>
     void Delete(LogPartition partition, IPartitionLog log);
 

@@ -54,6 +54,18 @@ public sealed class LocalLogManager : ILogManager
             DirectorySync.Sync(logDir);
         }
 
+        // After a crash: what opening the logs will have to read through, in one line per log dir.
+        foreach (var logDir in logDirs.Where(d => Directory.Exists(d) && !_cleanLogDirs.Contains(Path.GetFullPath(d))))
+        {
+            var (partitions, bytes) = BytesPastRecoveryPoints(logDir);
+            if (partitions > 0)
+            {
+                _log.LogWarning(
+                    "log dir {LogDir} was not closed cleanly: {Partitions} partition logs to recover, {Bytes} bytes past their recovery points to read through",
+                    logDir, partitions, bytes);
+            }
+        }
+
         static void Merge(Dictionary<(string, int), long> into, Dictionary<(string Topic, int Partition), long> from)
         {
             foreach (var (key, offset) in from)
@@ -127,6 +139,66 @@ public sealed class LocalLogManager : ILogManager
         };
         return log;
     }
+
+    /// <summary>
+    /// Creates the logs of a topic's new partitions, several at a time (<see cref="CreateParallelism"/>:
+    /// creating a log is mostly waiting for fsyncs of its own files), then syncs each log dir that
+    /// got a new directory once, rather than once per partition. On the first refusal the logs
+    /// already created are closed and removed, and the refusal is thrown.
+    /// </summary>
+    public IReadOnlyList<IPartitionLog> Create(IReadOnlyList<LogPartition> partitions, IReadOnlyDictionary<string, string> topicConfigs)
+    {
+        var created = new IPartitionLog?[partitions.Count];
+        Exception? failure = null;
+        Parallel.For(0, partitions.Count, new ParallelOptions { MaxDegreeOfParallelism = CreateParallelism }, (i, loop) =>
+        {
+            if (Volatile.Read(ref failure) is not null)
+            {
+                return;
+            }
+
+            try
+            {
+                created[i] = Open(partitions[i], topicConfigs);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Interlocked.CompareExchange(ref failure, e, null);
+                loop.Stop();
+            }
+        });
+
+        if (failure is null)
+        {
+            try
+            {
+                foreach (var logDir in created.Select(l => Path.GetDirectoryName(((PartitionLog)l!).Directory)!).Distinct(StringComparer.Ordinal))
+                {
+                    DirectorySync.Sync(logDir);
+                }
+
+                return [.. created.Select(l => l!)];
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                failure = e;
+            }
+        }
+
+        for (var i = 0; i < created.Length; i++)
+        {
+            if (created[i] is { } log)
+            {
+                Delete(partitions[i], log);
+            }
+        }
+
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        return [];
+    }
+
+    /// <summary>How many logs <see cref="Create"/> creates at a time.</summary>
+    private static int CreateParallelism => Math.Max(4, 2 * Environment.ProcessorCount);
 
     /// <summary>
     /// Closes the log and removes its directory. Kafka renames it to
@@ -210,8 +282,45 @@ public sealed class LocalLogManager : ILogManager
         }
     }
 
-    private static int CountPartitions(string logDir) =>
-        Directory.Exists(logDir) ? Directory.GetDirectories(logDir).Length : 0;
+    /// <summary>
+    /// The partition directories of <paramref name="logDir"/> and the bytes of their segments that
+    /// an unclean open reads through: those that do not end at or below the recovery point
+    /// (<see cref="PartitionLog"/> trusts the others as they are).
+    /// </summary>
+    private (int Partitions, long Bytes) BytesPastRecoveryPoints(string logDir)
+    {
+        var partitions = 0;
+        long bytes = 0;
+        foreach (var dir in Directory.EnumerateDirectories(logDir))
+        {
+            var name = Path.GetFileName(dir);
+            var dash = name.LastIndexOf('-');
+            if (dash <= 0 || !int.TryParse(name.AsSpan(dash + 1), out var index) || name.StartsWith("__cluster_metadata", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var recoveryPoint = _recoveryPoints.GetValueOrDefault((name[..dash], index));
+            var segments = new DirectoryInfo(dir).EnumerateFiles("*.log")
+                .Select(f => (File: f, Base: long.TryParse(Path.GetFileNameWithoutExtension(f.Name), out var b) ? b : -1))
+                .Where(f => f.Base >= 0)
+                .OrderBy(f => f.Base)
+                .ToList();
+            partitions++;
+            for (var i = 0; i < segments.Count; i++)
+            {
+                if (i + 1 == segments.Count || segments[i + 1].Base > recoveryPoint)
+                {
+                    bytes += segments[i].File.Length;
+                }
+            }
+        }
+
+        return (partitions, bytes);
+    }
+
+    private int CountPartitions(string logDir) =>
+        _logDirs.Count == 1 ? 0 : Directory.Exists(logDir) ? Directory.GetDirectories(logDir).Length : 0;
 
     /// <summary>Closes every log, writes the checkpoints, and marks each log dir whose logs all closed cleanly.</summary>
     public void Dispose()
@@ -223,14 +332,18 @@ public sealed class LocalLogManager : ILogManager
             open = [.. _open.Keys];
         }
 
-        foreach (var log in open)
+        // Closing a log is mostly waiting for its fsyncs: several close at a time.
+        Parallel.ForEach(open, new ParallelOptions { MaxDegreeOfParallelism = CreateParallelism }, log =>
         {
             log.Dispose();
             if (!log.ClosedCleanly)
             {
-                unclean.Add(Path.GetFullPath(Path.GetDirectoryName(log.Directory)!));
+                lock (unclean)
+                {
+                    unclean.Add(Path.GetFullPath(Path.GetDirectoryName(log.Directory)!));
+                }
             }
-        }
+        });
 
         WriteRecoveryPoints();
         WriteCleanerOffsets();

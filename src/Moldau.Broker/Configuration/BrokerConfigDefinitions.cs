@@ -61,7 +61,7 @@ internal static class BrokerConfigDefinitions
             Static("log.cleaner.backoff.ms", ConfigType.Long, "15000", "How often the cleaner looks for logs to clean.", min: 0),
             Static("num.network.threads", ConfigType.Int, "3", "Kafka's network threads; Moldau's I/O is asynchronous and does not size pools by it.", min: 1),
             Static("num.io.threads", ConfigType.Int, "8", "Kafka's request threads; Moldau does not size pools by it.", min: 1),
-            Static("num.recovery.threads.per.data.dir", ConfigType.Int, "2", "Kafka's recovery threads; Moldau does not size pools by it.", min: 1),
+            Static("num.recovery.threads.per.data.dir", ConfigType.Int, "2", "Partition logs opened (and recovered) at once per log dir at start-up.", min: 1),
             Static("socket.send.buffer.bytes", ConfigType.Int, "102400", "Kafka's SO_SNDBUF; Moldau leaves the system's."),
             Static("socket.receive.buffer.bytes", ConfigType.Int, "102400", "Kafka's SO_RCVBUF; Moldau leaves the system's."),
             Static("delete.topic.enable", ConfigType.Boolean, "true", "Topics may be deleted."),

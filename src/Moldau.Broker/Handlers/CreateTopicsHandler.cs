@@ -46,6 +46,7 @@ internal sealed class CreateTopicsHandler(BrokerState state) : IApiHandler<Creat
                 {
                     ErrorCode.TopicAlreadyExists => $"Topic '{t.Name}' already exists.",
                     ErrorCode.InvalidTopicException => CollisionMessage(t.Name),
+                    ErrorCode.KafkaStorageError => $"The logs of topic '{t.Name}' could not be created on this broker's storage; nothing was created.",
                     _ => null,
                 };
                 if (topic is not null && created == ErrorCode.None)

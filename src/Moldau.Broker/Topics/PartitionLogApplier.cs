@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
+using Moldau.Protocol;
 using Moldau.Storage;
 
 namespace Moldau.Broker.Topics;
@@ -15,8 +17,49 @@ internal sealed class PartitionLogApplier(ILogManager logs, ILogger log, TimePro
     /// <summary>How long an offline partition waits between attempts to open its log.</summary>
     private static readonly TimeSpan RetryOpenInterval = TimeSpan.FromSeconds(5);
 
+    /// <summary>Logs created for partitions whose records are about to be committed (<see cref="CreateLogs"/>).</summary>
+    private readonly ConcurrentDictionary<LogPartition, IPartitionLog> _created = new();
+
     /// <summary>The log manager the partitions' logs come from.</summary>
     public ILogManager Logs => logs;
+
+    /// <summary>
+    /// Creates the logs of partitions <paramref name="indexes"/> of a topic before their records
+    /// are written, all or none (<see cref="ILogManager.Create"/>): null when they were, else why
+    /// not (one log line). The records' commit then takes them (<see cref="OpenOrTakeOffline"/>);
+    /// <see cref="DropCreated"/> removes any it did not take.
+    /// </summary>
+    public string? CreateLogs(string topic, Uuid topicId, IReadOnlyDictionary<string, string> configs, IEnumerable<int> indexes)
+    {
+        var partitions = indexes.Select(i => new LogPartition(topic, topicId, i)).ToList();
+        try
+        {
+            var made = logs.Create(partitions, configs);
+            for (var i = 0; i < partitions.Count; i++)
+            {
+                _created[partitions[i]] = made[i];
+            }
+
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            log.LogError("{Topic}: {Count} partition(s) not created, answering KAFKA_STORAGE_ERROR: a log could not be created: {Error}", topic, partitions.Count, e.Message);
+            return e.Message;
+        }
+    }
+
+    /// <summary>Removes the logs <see cref="CreateLogs"/> made that no commit took (the commit failed).</summary>
+    public void DropCreated()
+    {
+        foreach (var partition in _created.Keys)
+        {
+            if (_created.TryRemove(partition, out var orphan))
+            {
+                logs.Delete(partition, orphan);
+            }
+        }
+    }
 
     /// <summary>Opens the logs of the partitions in <paramref name="changes"/> that have none yet (before publishing).</summary>
     public void OpenAdded(IEnumerable<(TopicInfo? Before, TopicInfo? After)> changes)
@@ -31,6 +74,41 @@ internal sealed class PartitionLogApplier(ILogManager logs, ILogger log, TimePro
                 }
             }
         }
+    }
+
+    /// <summary>How often <see cref="OpenAtStart"/> says how far it got.</summary>
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Opens the log of every partition of <paramref name="image"/> at start-up,
+    /// <paramref name="threads"/> at a time (Kafka's <c>num.recovery.threads.per.data.dir</c> per
+    /// log dir): opening is mostly waiting for reads and fsyncs of files of its own, and after a
+    /// crash each log is read through from its recovery point on a thread of its own. One log line
+    /// when it starts, one every few seconds while it runs, one at the end.
+    /// </summary>
+    public void OpenAtStart(MetadataImage image, int threads)
+    {
+        var partitions = image.TopicsById.Values.SelectMany(t => t.Partitions).Where(p => p is { Log: null, OfflineReason: null }).ToList();
+        if (partitions.Count == 0)
+        {
+            return;
+        }
+
+        var started = time.GetTimestamp();
+        var opened = 0;
+        log.LogInformation("opening {Count} partition logs, {Threads} at a time", partitions.Count, threads);
+        using (time.CreateTimer(
+            _ => log.LogInformation("opened {Opened} of {Count} partition logs ({Seconds:F1} s)", Volatile.Read(ref opened), partitions.Count, time.GetElapsedTime(started).TotalSeconds),
+            null, ProgressInterval, ProgressInterval))
+        {
+            Parallel.ForEach(partitions, new ParallelOptions { MaxDegreeOfParallelism = threads }, partition =>
+            {
+                OpenOrTakeOffline(partition);
+                Interlocked.Increment(ref opened);
+            });
+        }
+
+        log.LogInformation("opened {Count} partition logs in {Seconds:F1} s", partitions.Count, time.GetElapsedTime(started).TotalSeconds);
     }
 
     /// <summary>
@@ -119,7 +197,9 @@ internal sealed class PartitionLogApplier(ILogManager logs, ILogger log, TimePro
         var host = partition.Host;
         try
         {
-            host.Log = logs.Open(partition.LogPartition, partition.Topic.Configs);
+            host.Log = _created.TryRemove(partition.LogPartition, out var created)
+                ? created
+                : logs.Open(partition.LogPartition, partition.Topic.Configs);
 
             // Opened over the topic's configs and server.properties; dynamic broker configs too.
             if (SettingsOf is not null)

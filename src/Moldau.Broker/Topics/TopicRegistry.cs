@@ -101,14 +101,20 @@ internal sealed class TopicRegistry : IDisposable
             }
 
             var (image, holes) = FillHoles(delta.Apply());
-            var changes = image.TopicsById.Values.Select(t => ((TopicInfo?)null, (TopicInfo?)t)).ToList();
-            _applier.OpenAdded(changes);
+            _applier.OpenAtStart(image, RecoveryThreads);
             image = BumpLeaderEpochsAfterTruncation(image, holes);
             _image = image;
             _applier.AfterPublish(image.TopicsById.Values.Select(t => ((TopicInfo?)null, (TopicInfo?)t)));
             _log.LogInformation("metadata log: {Records} records, {Topics} topics", result.Records, image.TopicsByName.Count);
         }
     }
+
+    /// <summary>
+    /// How many logs open at once at start-up: <c>num.recovery.threads.per.data.dir</c> (default
+    /// 2) per log dir.
+    /// </summary>
+    private int RecoveryThreads =>
+        Math.Max(1, int.TryParse(_options.Properties.GetValueOrDefault("num.recovery.threads.per.data.dir"), out var n) && n > 0 ? n : 2) * Math.Max(1, _options.LogDirs.Count);
 
     /// <summary>Replays one stored batch into <paramref name="delta"/>: all of it, or (a record that doesn't decode) none of it and the reason.</summary>
     private static string? ReplayBatch(MetadataDelta delta, MetadataBatch batch)
@@ -334,7 +340,22 @@ internal sealed class TopicRegistry : IDisposable
                 records.Add(NewPartition(id, i));
             }
 
-            var topic = CommitAndPublish(records).Find(id);
+            // The logs first, all or none: a partition is never created offline.
+            if (_applier.CreateLogs(name, id, configs ?? new Dictionary<string, string>(), Enumerable.Range(0, partitions)) is not null)
+            {
+                return (ErrorCode.KafkaStorageError, null);
+            }
+
+            TopicInfo? topic;
+            try
+            {
+                topic = CommitAndPublish(records).Find(id);
+            }
+            finally
+            {
+                _applier.DropCreated();
+            }
+
             _log.LogInformation("created topic {Topic} ({Id}) with {Partitions} partitions", name, id, partitions);
             return (ErrorCode.None, topic);
         }
@@ -429,7 +450,20 @@ internal sealed class TopicRegistry : IDisposable
                 return ErrorCode.InvalidPartitions;
             }
 
-            CommitAndPublish([.. Enumerable.Range(have, count - have).Select(i => NewPartition(topic.Id, i))]);
+            if (_applier.CreateLogs(current.Name, current.Id, current.Configs, Enumerable.Range(have, count - have)) is not null)
+            {
+                return ErrorCode.KafkaStorageError;
+            }
+
+            try
+            {
+                CommitAndPublish([.. Enumerable.Range(have, count - have).Select(i => NewPartition(topic.Id, i))]);
+            }
+            finally
+            {
+                _applier.DropCreated();
+            }
+
             return ErrorCode.None;
         }
     }
