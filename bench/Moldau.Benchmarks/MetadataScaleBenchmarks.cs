@@ -94,6 +94,9 @@ public class MetadataScaleBenchmarks
 
         public IPartitionLog Open(LogPartition partition, IReadOnlyDictionary<string, string> topicConfigs) => _log;
 
+        public IReadOnlyList<IPartitionLog> Create(IReadOnlyList<LogPartition> partitions, IReadOnlyDictionary<string, string> topicConfigs) =>
+            partitions.Select(_ => _log).ToList();
+
         public void Delete(LogPartition partition, IPartitionLog log)
         {
         }

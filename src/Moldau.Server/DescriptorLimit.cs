@@ -45,6 +45,13 @@ internal sealed partial record DescriptorLimit(int Soft, int Hard, int StorageSh
     public static DescriptorLimit For(int soft, int hard, int? storageShare = null) =>
         new(soft, hard, storageShare ?? Math.Max(16, soft / 2), Math.Min(DefaultReserve, Math.Max(8, soft / 8)));
 
+    /// <summary>
+    /// These shares with storage's taken from moldau.log.open.files.max (<paramref name="configured"/>;
+    /// -1 or 0 keeps the default, half the soft limit), at least 16 as the file cache keeps.
+    /// </summary>
+    public DescriptorLimit WithStorageShare(int configured) =>
+        configured > 0 ? this with { StorageShare = Math.Max(16, configured) } : this;
+
     private const int RlimitNoFile = 7;
 
     [StructLayout(LayoutKind.Sequential)]

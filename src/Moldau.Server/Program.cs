@@ -58,6 +58,11 @@ foreach (var key in config.UnknownKeys)
     log.LogWarning("unknown configuration key '{Key}' ignored", key);
 }
 
+if (int.TryParse(config.Options.Properties.GetValueOrDefault("moldau.log.open.files.max"), System.Globalization.CultureInfo.InvariantCulture, out var openFilesMax))
+{
+    descriptors = descriptors.WithStorageShare(openFilesMax);
+}
+
 // Connections get what the descriptor limit leaves once storage and a reserve are served; past
 // that share (when max.connections is not set) new connections wait, as past max.connections.
 var network = config.Network with { DescriptorConnections = descriptors.ConnectionShare };

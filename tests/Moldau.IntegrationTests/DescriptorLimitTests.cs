@@ -80,6 +80,18 @@ public sealed class DescriptorLimitTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task AConfiguredFileBudgetLeavesTheRestToConnections()
+    {
+        // moldau.log.open.files.max 100 of 512: 512 - 100 - 64 reserved = 348 connections.
+        await using var broker = await BrokerProcess.StartAsync(
+            properties: new Dictionary<string, string> { ["moldau.log.open.files.max"] = "100" },
+            openFilesLimit: Limit);
+        output.WriteLine(broker.Output);
+        Assert.Contains("up to 100 for partition files", broker.Output, StringComparison.Ordinal);
+        Assert.Contains("348 connections (max.connections, from the limit)", broker.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AFloodPastTheDescriptorsIsRefusedAndTheBrokerKeepsServing()
     {
         // max.connections well above the descriptors: the open-file limit is what refuses.
