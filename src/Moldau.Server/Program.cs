@@ -71,15 +71,6 @@ if (network.MaxConnections == int.MaxValue)
     network = network with { MaxConnections = descriptors.ConnectionShare };
 }
 
-log.LogInformation(
-    "open-file limit {Soft} (hard {Hard}): up to {Storage} for partition files (moldau.log.open.files.max), {Connections} connections (max.connections{Capped}), {Reserve} reserved",
-    descriptors.Soft,
-    descriptors.Hard,
-    descriptors.StorageShare,
-    network.MaxConnections,
-    network.MaxConnections == descriptors.ConnectionShare ? ", from the limit" : string.Empty,
-    descriptors.Reserve);
-
 // Bind first, so that port 0 can be advertised as the port actually bound.
 var listeners = new List<KafkaListener>();
 var advertised = new List<AdvertisedEndpoint>();
@@ -124,6 +115,16 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException)
     Console.Error.WriteLine($"moldau: cannot open log.dirs {string.Join(",", config.Options.LogDirs)}: {e.Message}");
     return 4;
 }
+
+// Said once the listeners are bound and the logs open, so a start that fails says only why.
+log.LogInformation(
+    "open-file limit {Soft} (hard {Hard}): up to {Storage} for partition files (moldau.log.open.files.max), {Connections} connections (max.connections{Capped}), {Reserve} reserved",
+    descriptors.Soft,
+    descriptors.Hard,
+    descriptors.StorageShare,
+    network.MaxConnections,
+    network.MaxConnections == descriptors.ConnectionShare ? ", from the limit" : string.Empty,
+    descriptors.Reserve);
 
 var networkContext = new NetworkContext(network, TimeProvider.System, loggers.CreateLogger("Moldau.Network"));
 foreach (var listener in listeners)

@@ -163,19 +163,28 @@ internal sealed class InMemoryPartitionLog(TimeSpan linger, string location = "m
         MarkDurable();
     }
 
-    private void MakeDurableSoon() => ThreadPool.QueueUserWorkItem(static log => log.MarkDurable(), this, preferLocal: false);
+    /// <summary>
+    /// Makes what was appended so far durable on a thread-pool thread; an append made after this
+    /// call is not covered by it (it has a durability of its own to wait for).
+    /// </summary>
+    private void MakeDurableSoon()
+    {
+        var upTo = Volatile.Read(ref _logEnd);
+        ThreadPool.QueueUserWorkItem(static s => s.Log.MarkDurable(s.UpTo), (Log: this, UpTo: upTo), preferLocal: false);
+    }
 
-    private void MarkDurable()
+    private void MarkDurable(long upTo = long.MaxValue)
     {
         List<TaskCompletionSource> ready = [];
         lock (_lock)
         {
-            if (_logEnd <= _highWatermark)
+            var durable = Math.Min(_logEnd, upTo);
+            if (durable <= _highWatermark)
             {
                 return;
             }
 
-            Volatile.Write(ref _highWatermark, _logEnd);
+            Volatile.Write(ref _highWatermark, durable);
             _waiters.RemoveAll(w =>
             {
                 if (w.Offset <= _highWatermark)
