@@ -74,7 +74,7 @@ public sealed class DescriptorLimitTests(ITestOutputHelper output)
     public async Task StartUpLineNamesTheLimitAndTheShares()
     {
         await using var broker = await BrokerProcess.StartAsync(openFilesLimit: Limit);
-        output.WriteLine(broker.Output);
+        output.WriteLine(await broker.WaitForOutputAsync("Moldau started"));
         Assert.Contains($"open-file limit {Limit} (hard {Limit})", broker.Output, StringComparison.Ordinal);
         Assert.Contains("connections (max.connections, from the limit)", broker.Output, StringComparison.Ordinal);
     }
@@ -86,7 +86,7 @@ public sealed class DescriptorLimitTests(ITestOutputHelper output)
         await using var broker = await BrokerProcess.StartAsync(
             properties: new Dictionary<string, string> { ["moldau.log.open.files.max"] = "100" },
             openFilesLimit: Limit);
-        output.WriteLine(broker.Output);
+        output.WriteLine(await broker.WaitForOutputAsync("Moldau started"));
         Assert.Contains("up to 100 for partition files", broker.Output, StringComparison.Ordinal);
         Assert.Contains("348 connections (max.connections, from the limit)", broker.Output, StringComparison.Ordinal);
     }

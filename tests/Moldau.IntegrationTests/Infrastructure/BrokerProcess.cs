@@ -52,6 +52,31 @@ public sealed class BrokerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Waits until the broker has printed <paramref name="text"/> (lines arrive asynchronously, some
+    /// after the port accepts connections) and returns the output; throws with the output when it
+    /// has not within <paramref name="timeout"/> (default 30 s).
+    /// </summary>
+    public async Task<string> WaitForOutputAsync(string text, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var output = Output;
+            if (output.Contains(text, StringComparison.Ordinal))
+            {
+                return output;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"the broker did not print \"{text}\":\n{output}");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
     /// <summary>A new, empty data directory under the temp folder.</summary>
     public static string NewDataDir()
     {
