@@ -149,8 +149,9 @@ def free_port():
 
 
 class Broker:
-    def __init__(self, binary, data_dir, port, log_path, nofile):
+    def __init__(self, binary, data_dir, port, log_path, nofile, overrides=()):
         self.binary = binary
+        self.overrides = list(overrides)
         self.data_dir = data_dir
         self.port = port
         self.log_path = log_path
@@ -167,6 +168,8 @@ class Broker:
                 "--override", "listeners=PLAINTEXT://127.0.0.1:%d" % self.port,
                 "--override", "log.dirs=%s" % self.data_dir,
                 "--override", "auto.create.topics.enable=false"]
+        for o in self.overrides:
+            args += ["--override", o]
         log = open(self.log_path, "ab")
         log.write(b"\n===== start %s =====\n" % time.strftime("%H:%M:%S").encode())
         log.flush()
@@ -294,7 +297,7 @@ def run_size(args, n, work):
     data_dir = os.path.join(work, "data-%d" % n)
     os.makedirs(data_dir)
     log_path = os.path.join(args.out or work, "broker-%d.log" % n)
-    broker = Broker(args.binary, data_dir, free_port(), log_path, args.nofile)
+    broker = Broker(args.binary, data_dir, free_port(), log_path, args.nofile, args.override)
     step = "start"
     try:
         started = broker.start()
@@ -322,6 +325,12 @@ def run_size(args, n, work):
         broker.check()
         row["rss_mb"], row["hwm_mb"], row["fds"] = proc_status(broker.pid)
         row["rss_kb_per_partition"] = (row["rss_mb"] - row["rss0_mb"]) * 1024 / n
+        if args.idle_command:
+            # e.g. the heap census (bench/Moldau.Benchmarks heap $PID $N); its output goes beside the logs.
+            env = dict(os.environ, PID=str(broker.pid), N=str(n))
+            out = subprocess.run(args.idle_command, shell=True, env=env, capture_output=True, text=True)
+            with open(os.path.join(args.out or work, "idle-%d.txt" % n), "w") as f:
+                f.write(out.stdout + out.stderr)
 
         step = "metadata"
         times = []
@@ -442,6 +451,8 @@ def main():
     ap.add_argument("--nofile", type=int, default=0, help="the broker's open-file limit (0: inherited)")
     ap.add_argument("--out", default="", help="directory for table.md, results.jsonl and broker logs")
     ap.add_argument("--keep", action="store_true", help="keep the data directories")
+    ap.add_argument("--override", action="append", default=[], help="KEY=VALUE for the broker (repeatable)")
+    ap.add_argument("--idle-command", default="", help="shell command run at the idle step with $PID and $N set; output to idle-N.txt")
     args = ap.parse_args()
 
     if args.out:
