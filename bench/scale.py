@@ -149,8 +149,9 @@ def free_port():
 
 
 class Broker:
-    def __init__(self, binary, data_dir, port, log_path, nofile):
+    def __init__(self, binary, data_dir, port, log_path, nofile, overrides=()):
         self.binary = binary
+        self.overrides = list(overrides)
         self.data_dir = data_dir
         self.port = port
         self.log_path = log_path
@@ -167,6 +168,8 @@ class Broker:
                 "--override", "listeners=PLAINTEXT://127.0.0.1:%d" % self.port,
                 "--override", "log.dirs=%s" % self.data_dir,
                 "--override", "auto.create.topics.enable=false"]
+        for o in self.overrides:
+            args += ["--override", o]
         log = open(self.log_path, "ab")
         log.write(b"\n===== start %s =====\n" % time.strftime("%H:%M:%S").encode())
         log.flush()
@@ -288,13 +291,22 @@ def produce_spread(args, broker, layout, per_partition, size, acks):
     return total * size / 1e6 / elapsed, total / elapsed, elapsed
 
 
+def idle_command(args, broker, n, work, when):
+    """Runs --idle-command (e.g. the heap census, bench/Moldau.Benchmarks heap $PID $N) into <when>-N.txt."""
+    if args.idle_command:
+        env = dict(os.environ, PID=str(broker.pid), N=str(n))
+        out = subprocess.run(args.idle_command, shell=True, env=env, capture_output=True, text=True)
+        with open(os.path.join(args.out or work, "%s-%d.txt" % (when, n)), "w") as f:
+            f.write(out.stdout + out.stderr)
+
+
 def run_size(args, n, work):
     row = {"partitions": n, "status": "ok"}
     layout = topic_layout(n, args.per_topic)
     data_dir = os.path.join(work, "data-%d" % n)
     os.makedirs(data_dir)
     log_path = os.path.join(args.out or work, "broker-%d.log" % n)
-    broker = Broker(args.binary, data_dir, free_port(), log_path, args.nofile)
+    broker = Broker(args.binary, data_dir, free_port(), log_path, args.nofile, args.override)
     step = "start"
     try:
         started = broker.start()
@@ -322,6 +334,7 @@ def run_size(args, n, work):
         broker.check()
         row["rss_mb"], row["hwm_mb"], row["fds"] = proc_status(broker.pid)
         row["rss_kb_per_partition"] = (row["rss_mb"] - row["rss0_mb"]) * 1024 / n
+        idle_command(args, broker, n, work, "idle")
 
         step = "metadata"
         times = []
@@ -342,6 +355,7 @@ def run_size(args, n, work):
             row["produce_mb_s"], row["produce_msgs_s"], row["produce_s"] = produce_spread(
                 args, broker, layout, args.produce_per_partition, args.message_bytes, "1")
             row["rss_after_produce_mb"], _, row["fds_after_produce"] = proc_status(broker.pid)
+            idle_command(args, broker, n, work, "produced")
 
         step = "stop"
         row["stop_s"], code = broker.stop(args.step_timeout)
@@ -442,6 +456,8 @@ def main():
     ap.add_argument("--nofile", type=int, default=0, help="the broker's open-file limit (0: inherited)")
     ap.add_argument("--out", default="", help="directory for table.md, results.jsonl and broker logs")
     ap.add_argument("--keep", action="store_true", help="keep the data directories")
+    ap.add_argument("--override", action="append", default=[], help="KEY=VALUE for the broker (repeatable)")
+    ap.add_argument("--idle-command", default="", help="shell command run when idle and after the produce step, with $PID and $N set; output to idle-N.txt, produced-N.txt")
     args = ap.parse_args()
 
     if args.out:

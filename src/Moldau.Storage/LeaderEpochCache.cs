@@ -25,15 +25,17 @@ public sealed class LeaderEpochCache
     /// <summary>The file's name in the partition directory.</summary>
     public const string FileName = "leader-epoch-checkpoint";
 
-    private readonly string? _path;
+    // The partition directory (the log's own string), or null in memory: the file's path is made
+    // when it is written, rarely, rather than kept (about 190 B per partition).
+    private readonly string? _directory;
     private readonly Lock _lock = new();
 
     // Copy on write: readers take the array as it is, writers replace it under the lock.
     private EpochEntry[] _entries;
 
-    private LeaderEpochCache(string? path, EpochEntry[] entries)
+    private LeaderEpochCache(string? directory, EpochEntry[] entries)
     {
-        _path = path;
+        _directory = directory;
         _entries = entries;
     }
 
@@ -53,13 +55,13 @@ public sealed class LeaderEpochCache
         }
 
         var entries = Parse(File.ReadAllText(path));
-        return entries is null ? null : new LeaderEpochCache(path, Monotonic(entries));
+        return entries is null ? null : new LeaderEpochCache(directory, Monotonic(entries));
     }
 
     /// <summary>A cache for <paramref name="directory"/> holding <paramref name="entries"/>, written to its file now.</summary>
     public static LeaderEpochCache Create(string directory, IEnumerable<EpochEntry> entries)
     {
-        var cache = new LeaderEpochCache(Path.Combine(directory, FileName), Monotonic(entries));
+        var cache = new LeaderEpochCache(directory, Monotonic(entries));
         cache.Write(cache._entries);
         return cache;
     }
@@ -258,19 +260,20 @@ public sealed class LeaderEpochCache
 
     private void Write(EpochEntry[] entries)
     {
-        if (_path is null)
+        if (_directory is null)
         {
             return;
         }
 
-        var tmp = _path + ".tmp";
+        var path = Path.Combine(_directory, FileName);
+        var tmp = path + ".tmp";
         using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write))
         {
             f.Write(Encoding.UTF8.GetBytes(Format(entries)));
             f.Flush(flushToDisk: true);
         }
 
-        File.Move(tmp, _path, overwrite: true);
-        DirectorySync.Sync(Path.GetDirectoryName(_path)!);
+        File.Move(tmp, path, overwrite: true);
+        DirectorySync.Sync(_directory);
     }
 }

@@ -22,7 +22,7 @@ internal sealed class LogSegment : IDisposable
 
     private readonly StorageRuntime _runtime;
     private readonly CachedFile _log;
-    private readonly List<string> _renamed = [];
+    private List<string>? _renamed; // made when retired
     private long _size;
     private long _offsetOfMaxTimestamp = -1;
     private volatile bool _deleted;
@@ -318,7 +318,7 @@ internal sealed class LogSegment : IDisposable
             try
             {
                 File.Move(path, path + DeletedSuffix, overwrite: true);
-                _renamed.Add(path);
+                (_renamed ??= []).Add(path);
                 if (path == Path)
                 {
                     _log.Renamed(path + DeletedSuffix);
@@ -342,7 +342,7 @@ internal sealed class LogSegment : IDisposable
         Dispose();
         foreach (var path in new[] { Path, Indexes.IndexPath, Indexes.TimeIndexPath })
         {
-            File.Delete(_renamed.Contains(path) ? path + DeletedSuffix : path);
+            File.Delete(_renamed?.Contains(path) == true ? path + DeletedSuffix : path);
         }
     }
 

@@ -18,7 +18,7 @@ public sealed partial class PartitionLog
 {
     private const string CleanedSuffix = ".cleaned";
     private const string SwapSuffix = ".swap";
-    private readonly Lock _cleanLock = new();
+    private Lock? _cleanLock; // made by the first pass: only compacted logs are cleaned
 
     // Closed segments ending at or below this offset were cleaned by the last pass; kept across
     // restarts in the log dir's cleaner-offset-checkpoint (PartitionLogOptions.CleanedUpTo).
@@ -106,7 +106,7 @@ public sealed partial class PartitionLog
     public CleaningResult Clean(CleanerSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        lock (_cleanLock)
+        lock (LazyInitializer.EnsureInitialized(ref _cleanLock))
         {
             var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
             var segments = _segments;
@@ -197,7 +197,7 @@ public sealed partial class PartitionLog
             next[index] = segment;
             _segments = next;
             _directoryDirty = true; // the next flush makes the renames durable
-            _indexesToSync.Enqueue(segment); // and the rebuilt index files
+            SyncIndexesLater(segment); // and the rebuilt index files
             return true;
         }
     }

@@ -90,7 +90,7 @@ public sealed partial class PartitionLog
         }
 
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (_flushLock)
+        lock (_durabilityWaiters)
         {
             if (HighWatermark >= offset)
             {
@@ -113,7 +113,7 @@ public sealed partial class PartitionLog
     private void RequestFlush(bool linger = false)
     {
         TaskCompletionSource? wake = null;
-        lock (_flushLock)
+        lock (_durabilityWaiters)
         {
             if (_flushing || _disposed)
             {
@@ -148,7 +148,7 @@ public sealed partial class PartitionLog
             return;
         }
 
-        lock (_flushLock)
+        lock (_durabilityWaiters)
         {
             _wanted = true;
             _lingerWake?.TrySetResult();
@@ -161,7 +161,7 @@ public sealed partial class PartitionLog
     {
         while (true)
         {
-            lock (_flushLock)
+            lock (_durabilityWaiters)
             {
                 _wanted = false;
             }
@@ -175,7 +175,7 @@ public sealed partial class PartitionLog
             {
                 // Waiters stay pending until a later flush succeeds (or the log closes); the
                 // high watermark does not pass data that is not on disk.
-                lock (_flushLock)
+                lock (_durabilityWaiters)
                 {
                     _flushing = false;
                     foreach (var w in _durabilityWaiters)
@@ -191,7 +191,7 @@ public sealed partial class PartitionLog
 
             MarkDurable(target);
             TaskCompletionSource? wake = null;
-            lock (_flushLock)
+            lock (_durabilityWaiters)
             {
                 if (LogEndOffset == target || _disposed)
                 {
@@ -229,7 +229,7 @@ public sealed partial class PartitionLog
         }
         finally
         {
-            lock (_flushLock)
+            lock (_durabilityWaiters)
             {
                 _lingerWake = null;
             }
@@ -239,8 +239,9 @@ public sealed partial class PartitionLog
     }
 
     // Segments rolled since the last flush: their index files are synced by the next flush, so
-    // that everything below the recovery point can be trusted without reading it through.
-    private readonly System.Collections.Concurrent.ConcurrentQueue<LogSegment> _indexesToSync = new();
+    // that everything below the recovery point can be trusted without reading it through. Made at
+    // the first roll: an empty queue is a 32-slot segment (about 770 B), and most logs never roll.
+    private System.Collections.Concurrent.ConcurrentQueue<LogSegment>? _indexesToSync;
     private long _recoveryPoint;
 
     /// <summary>
@@ -280,9 +281,22 @@ public sealed partial class PartitionLog
         }
     }
 
+    /// <summary>Queues a rolled (or cleaned) segment's index files for the next flush.</summary>
+    private void SyncIndexesLater(LogSegment segment)
+    {
+        if (Volatile.Read(ref _indexesToSync) is not { } queue)
+        {
+            var made = new System.Collections.Concurrent.ConcurrentQueue<LogSegment>();
+            queue = Interlocked.CompareExchange(ref _indexesToSync, made, null) ?? made;
+        }
+
+        queue.Enqueue(segment);
+    }
+
     private void SyncRolledIndexes()
     {
-        while (_indexesToSync.TryPeek(out var segment))
+        var queue = Volatile.Read(ref _indexesToSync);
+        while (queue is not null && queue.TryPeek(out var segment))
         {
             try
             {
@@ -294,7 +308,7 @@ public sealed partial class PartitionLog
                 // this flush: its index files no longer matter. Left queued, it would fail every flush.
             }
 
-            _indexesToSync.TryDequeue(out _);
+            queue.TryDequeue(out _);
         }
     }
 
@@ -310,7 +324,7 @@ public sealed partial class PartitionLog
     {
         MarkRecoveryPoint(target);
         List<TaskCompletionSource> ready = [];
-        lock (_flushLock)
+        lock (_durabilityWaiters)
         {
             if (target <= _highWatermark)
             {

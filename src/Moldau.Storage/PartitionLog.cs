@@ -22,7 +22,7 @@ public sealed partial class PartitionLog : IPartitionLog
     private long _logEndOffset;
     private long _logStartOffset;
     private long _highWatermark;
-    private readonly Lock _flushLock = new();
+    // Also the flush lock, guarding the flush episode's state: a Lock of its own is 40 B more per log.
     private readonly List<(long Offset, TaskCompletionSource Done)> _durabilityWaiters = [];
     private readonly List<LogSegment> _retired = [];
     private readonly TimeProvider _time;
@@ -41,7 +41,7 @@ public sealed partial class PartitionLog : IPartitionLog
         _ownsRuntime = ownsRuntime;
         _producers = producers;
         Directory = directory;
-        _options = options;
+        _options = Shared(options);
         _segments = segments;
         foreach (var segment in segments)
         {
@@ -82,8 +82,29 @@ public sealed partial class PartitionLog : IPartitionLog
                 _rollJitter = RollJitter(next);
             }
 
-            _options = next;
+            _options = Shared(next);
         }
+    }
+
+    // Equal settings are one instance across logs (a topic's partitions, usually all of them):
+    // 200 B less per partition. Bounded, so a process that sees endless variants (tests) stops
+    // sharing new ones rather than growing.
+    private const int SharedOptionsMax = 1024;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<PartitionLogOptions, PartitionLogOptions> SharedOptions = new();
+
+    /// <summary>
+    /// The options a log keeps once open: the per-log fields only opening reads (recovery point,
+    /// cleaned-up-to offset, clean shutdown, initial offset) cleared, and an equal instance shared.
+    /// </summary>
+    private static PartitionLogOptions Shared(PartitionLogOptions options)
+    {
+        var settled = options with { CleanShutdown = false, InitialOffset = 0, RecoveryPoint = 0, CleanedUpTo = 0 };
+        if (SharedOptions.TryGetValue(settled, out var shared))
+        {
+            return shared;
+        }
+
+        return SharedOptions.Count < SharedOptionsMax ? SharedOptions.GetOrAdd(settled, settled) : settled;
     }
 
     /// <summary>Kafka's <c>randomSegmentJitter</c>: a random part of segment.jitter.ms, below segment.ms, drawn per segment.</summary>
@@ -170,7 +191,7 @@ public sealed partial class PartitionLog : IPartitionLog
                     || active.IndexFull(options.MaxIndexBytes)))
                 {
                     active.OnRolled();
-                    _indexesToSync.Enqueue(active);
+                    SyncIndexesLater(active);
                     active = LogSegment.Create(Directory, baseOffset, options.IndexIntervalBytes, _runtime, options.DirectIo);
                     active.Created = _time.GetUtcNow();
                     _rollJitter = RollJitter(options);
@@ -219,8 +240,11 @@ public sealed partial class PartitionLog : IPartitionLog
     /// <summary>The error of the last append while appends fail (a full disk, a failing device); null once one succeeds.</summary>
     public IOException? StorageError => Volatile.Read(ref _storageError);
 
-    /// <summary>Called, under the append lock, when appends start failing (with the error) and when they work again (with null).</summary>
-    public Action<IOException?>? OnStorageErrorChanged { get; set; }
+    /// <summary>
+    /// Called, under the append lock, with the log, when appends start failing (with the error)
+    /// and when they work again (with null). One delegate may serve every log.
+    /// </summary>
+    public Action<PartitionLog, IOException?>? OnStorageErrorChanged { get; set; }
 
     private IOException AppendFailed(LogSegment active, Exception e)
     {
@@ -241,7 +265,7 @@ public sealed partial class PartitionLog : IPartitionLog
         var first = Interlocked.Exchange(ref _storageError, error) is null;
         if (first)
         {
-            OnStorageErrorChanged?.Invoke(error);
+            OnStorageErrorChanged?.Invoke(this, error);
         }
 
         return error;
@@ -251,7 +275,7 @@ public sealed partial class PartitionLog : IPartitionLog
     {
         if (Volatile.Read(ref _storageError) is not null && Interlocked.Exchange(ref _storageError, null) is not null)
         {
-            OnStorageErrorChanged?.Invoke(null);
+            OnStorageErrorChanged?.Invoke(this, null);
         }
     }
 
@@ -579,7 +603,7 @@ public sealed partial class PartitionLog : IPartitionLog
     /// <summary>Flushes, then closes every segment file.</summary>
     public void Dispose()
     {
-        lock (_flushLock)
+        lock (_durabilityWaiters)
         {
             if (_disposed)
             {

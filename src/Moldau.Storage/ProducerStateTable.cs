@@ -11,7 +11,13 @@ namespace Moldau.Storage;
 internal sealed class ProducerStateTable
 {
     private const int Remembered = 5;
-    private readonly Dictionary<long, Entry> _producers = [];
+    private static readonly Dictionary<long, Entry> NoProducers = [];
+
+    // Made by the first idempotent batch: most partitions never see one (an empty dictionary is 80 B).
+    // Only ever read through Producers when it may still be missing; NoProducers is never written.
+    private Dictionary<long, Entry>? _producers;
+
+    private Dictionary<long, Entry> Producers => _producers ?? NoProducers;
 
     private sealed class Entry(short epoch)
     {
@@ -26,7 +32,7 @@ internal sealed class ProducerStateTable
     public AppendResult Check(ReadOnlySpan<byte> batch)
     {
         var (pid, epoch, first, last) = Identify(batch);
-        if (!_producers.TryGetValue(pid, out var e))
+        if (!Producers.TryGetValue(pid, out var e))
         {
             return first == 0 ? new(AppendStatus.Appended, -1) : new(AppendStatus.OutOfOrderSequence, -1);
         }
@@ -57,6 +63,7 @@ internal sealed class ProducerStateTable
     public void Update(ReadOnlySpan<byte> batch)
     {
         var (pid, epoch, first, last) = Identify(batch);
+        _producers ??= [];
         if (!_producers.TryGetValue(pid, out var e))
         {
             _producers[pid] = e = new Entry(epoch);
@@ -79,7 +86,7 @@ internal sealed class ProducerStateTable
 
     /// <summary>Each producer's id, epoch, last sequence and last timestamp.</summary>
     public List<ActiveProducer> Snapshot() =>
-        _producers.Select(p => new ActiveProducer(p.Key, p.Value.Epoch, p.Value.Batches.Count == 0 ? -1 : p.Value.Batches.Last().LastSeq, p.Value.LastTimestamp)).ToList();
+        Producers.Select(p => new ActiveProducer(p.Key, p.Value.Epoch, p.Value.Batches.Count == 0 ? -1 : p.Value.Batches.Last().LastSeq, p.Value.LastTimestamp)).ToList();
 
     /// <summary>The snapshot file name Kafka uses for a snapshot taken at <paramref name="offset"/>.</summary>
     public static string SnapshotFileName(long offset) =>
@@ -94,7 +101,7 @@ internal sealed class ProducerStateTable
     public void WriteSnapshot(string path)
     {
         const int entrySize = 8 + 2 + 4 + 8 + 4 + 8 + 4 + 8;
-        var entries = _producers.Where(p => p.Value.Batches.Count > 0).ToList();
+        var entries = Producers.Where(p => p.Value.Batches.Count > 0).ToList();
         var bytes = new byte[6 + 4 + (entries.Count * entrySize)];
         BinaryPrimitives.WriteInt16BigEndian(bytes, 1);
         BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(6), entries.Count);
@@ -157,7 +164,7 @@ internal sealed class ProducerStateTable
                 e.Batches.Enqueue((firstSeq, lastSeq, lastOffset - delta));
             }
 
-            _producers[pid] = e;
+            (_producers ??= [])[pid] = e;
         }
 
         return true;
