@@ -62,18 +62,23 @@ internal sealed class PartitionHost
     {
         get
         {
-            // Noted before the task is read: an append after this point completes it, or finds
-            // none and the task made below waits for the next one while the caller reads the log
-            // (which then holds that append).
+            // The task first, then the note that someone holds it: a signal after the note completes
+            // this task (or a later one made after it was completed), and an append whose signal came
+            // before the note is already in the log the caller reads next. Noting first would let a
+            // signal clear the note between it and a task made here, which the next signal would then
+            // skip, leaving the caller waiting out its timeout.
+            var task = Volatile.Read(ref _appended) is { } appended
+                ? appended.Task
+                : MakeTask();
             Interlocked.Exchange(ref _taken, 1);
-            if (Volatile.Read(ref _appended) is { } appended)
-            {
-                return appended.Task;
-            }
-
-            var made = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            return (Interlocked.CompareExchange(ref _appended, made, null) ?? made).Task;
+            return task;
         }
+    }
+
+    private Task MakeTask()
+    {
+        var made = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return (Interlocked.CompareExchange(ref _appended, made, null) ?? made).Task;
     }
 
     /// <summary>
