@@ -27,10 +27,21 @@ internal static class DirectIo
 
     private const int ReadWrite = 0x2;
     private const int CloseOnExec = 0x80000;
+    private const int NoSuchFile = 2;
+    private const int InvalidArgument = 22;
 
     /// <summary>Opens <paramref name="path"/> for direct I/O, or returns null where that is not possible (not Linux, a file system without it).</summary>
-    public static SafeFileHandle? TryOpen(string path)
+    public static SafeFileHandle? TryOpen(string path) => TryOpen(path, out _);
+
+    /// <summary>
+    /// Opens the existing file <paramref name="path"/> for direct I/O (without creating or cutting
+    /// it), or returns null: <paramref name="unsupported"/> tells whether because direct I/O is not
+    /// possible there (not Linux, a file system without it) rather than the open failed (no
+    /// descriptor left, no file).
+    /// </summary>
+    public static SafeFileHandle? TryOpen(string path, out bool unsupported)
     {
+        unsupported = true;
         if (!OperatingSystem.IsLinux())
         {
             return null;
@@ -48,7 +59,31 @@ internal static class DirectIo
         }
 
         var fd = Libc.Open(path, ReadWrite | CloseOnExec | direct, 0);
-        return fd < 0 ? null : new SafeFileHandle(fd, ownsHandle: true);
+        if (fd >= 0)
+        {
+            unsupported = false;
+            return new SafeFileHandle(fd, ownsHandle: true);
+        }
+
+        // A file system without O_DIRECT refuses it with EINVAL.
+        unsupported = Marshal.GetLastPInvokeError() == InvalidArgument;
+        return null;
+    }
+
+    /// <summary>
+    /// Reopens the existing file <paramref name="path"/> for direct I/O, as <see cref="FileCache"/>
+    /// does for a segment whose direct handle it closed; throws <see cref="IOException"/> when it can't.
+    /// </summary>
+    public static SafeFileHandle OpenExisting(string path)
+    {
+        if (TryOpen(path, out _) is { } handle)
+        {
+            return handle;
+        }
+
+        var error = Marshal.GetLastPInvokeError();
+        var message = $"cannot open {path} for direct I/O: {Marshal.GetPInvokeErrorMessage(error)}";
+        throw error == NoSuchFile ? new FileNotFoundException(message, path) : new IOException(message, error);
     }
 
     /// <summary>Rounds <paramref name="position"/> down to a block boundary.</summary>

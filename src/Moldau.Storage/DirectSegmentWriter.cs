@@ -1,4 +1,4 @@
-using Microsoft.Win32.SafeHandles;
+using System.Buffers;
 
 namespace Moldau.Storage;
 
@@ -9,21 +9,33 @@ namespace Moldau.Storage;
 /// batch, then zeros to the block's end. Blocks are reserved ahead of the writes, and given back
 /// when the segment stops growing.
 /// </summary>
-/// <remarks>The segment's appends are serialized by its caller, so one writer needs no lock.</remarks>
-internal sealed class DirectSegmentWriter(string path, SafeFileHandle direct, CachedFile buffered, AlignedBufferPool pool) : IDisposable
+/// <remarks>
+/// The segment's appends are serialized by its caller, so one writer needs no lock. The direct
+/// handle is the runtime's <see cref="FileCache"/>'s: leased for each write, so it is never closed
+/// under one, and closed when cold. Each write is on the device (pwrite returned) before its lease
+/// ends, so nothing waits in memory for a handle. When the cache closes the handle, the kept bytes
+/// of the last block go back to the pool (<see cref="DropTail"/>): a cold segment holds none, and
+/// its next append reads them back from the file through the reopened handle.
+/// </remarks>
+internal sealed class DirectSegmentWriter(string path, CachedFile direct, AlignedBufferPool pool)
 {
     private const long PreallocateBytes = 8L * 1024 * 1024;
 
-    // One pooled chunk per ChunkSize bytes of an append, and their memory for one pwritev: kept
-    // between appends so an append allocates nothing.
-    private readonly List<AlignedBuffer> _chunks = [];
-    private readonly List<ReadOnlyMemory<byte>> _pieces = [];
+    // One pooled chunk per ChunkSize bytes of an append, and their memory for one pwritev: shared
+    // by the writes of one thread (a write is synchronous), so an append allocates nothing and a
+    // segment holds no lists.
+    [ThreadStatic]
+    private static List<AlignedBuffer>? t_chunks;
+
+    [ThreadStatic]
+    private static List<ReadOnlyMemory<byte>>? t_pieces;
+
     private byte[]? _tail;
     private long _preallocatedTo;
     private bool _cannotPreallocate;
 
-    /// <summary>The direct handle, for reads.</summary>
-    public SafeFileHandle Handle => direct;
+    /// <summary>Whether the bytes of the last partial block are held in memory (false once the handle was closed).</summary>
+    public bool HoldsTail => Volatile.Read(ref _tail) is not null;
 
     /// <summary>
     /// Writes <paramref name="batch"/> at <paramref name="position"/>, the end of the data. Larger
@@ -32,17 +44,21 @@ internal sealed class DirectSegmentWriter(string path, SafeFileHandle direct, Ca
     /// </summary>
     public void Write(ReadOnlySpan<byte> batch, long position)
     {
+        using var file = direct.Lease();
+        var handle = file.Handle;
         var start = DirectIo.AlignDown(position);
         var head = (int)(position - start);
         if (head > 0 && _tail is null)
         {
-            // Opened with a partial last block: read it once.
-            _tail = new byte[DirectIo.BlockSize];
-            using var file = buffered.Lease();
-            if (RandomAccess.Read(file.Handle, _tail.AsSpan(0, head), start) != head)
+            // Opened with a partial last block, or the handle was closed since: read it once.
+            var tail = ArrayPool<byte>.Shared.Rent(DirectIo.BlockSize);
+            if (DirectIo.Read(pool, handle, tail.AsSpan(0, head), start) != head)
             {
+                ArrayPool<byte>.Shared.Return(tail);
                 throw new IOException($"short read of the last block of {path}");
             }
+
+            _tail = tail;
         }
 
         // Blocks are reserved ahead of the writes, a few megabytes at a time.
@@ -51,7 +67,7 @@ internal sealed class DirectSegmentWriter(string path, SafeFileHandle direct, Ca
         {
             var from = Math.Max(_preallocatedTo, start);
             var to = end + PreallocateBytes;
-            if (DirectIo.Preallocate(direct, from, to - from))
+            if (DirectIo.Preallocate(handle, from, to - from))
             {
                 _preallocatedTo = to;
             }
@@ -61,15 +77,17 @@ internal sealed class DirectSegmentWriter(string path, SafeFileHandle direct, Ca
             }
         }
 
+        var chunks = t_chunks ??= [];
+        var pieces = t_pieces ??= [];
         try
         {
             var filled = head;
             while (true)
             {
                 var chunk = pool.Rent();
-                _chunks.Add(chunk);
+                chunks.Add(chunk);
                 var span = chunk.Span;
-                if (_chunks.Count == 1)
+                if (chunks.Count == 1)
                 {
                     _tail.AsSpan(0, head).CopyTo(span);
                 }
@@ -87,36 +105,36 @@ internal sealed class DirectSegmentWriter(string path, SafeFileHandle direct, Ca
                     break;
                 }
 
-                _pieces.Add(chunk.Memory);
+                pieces.Add(chunk.Memory);
             }
 
-            var last = _chunks[^1].Span;
+            var last = chunks[^1].Span;
             var padded = (int)DirectIo.AlignUp(filled);
             last[filled..padded].Clear();
-            if (_pieces.Count == 0)
+            if (pieces.Count == 0)
             {
-                RandomAccess.Write(direct, last[..padded], start);
+                RandomAccess.Write(handle, last[..padded], start);
             }
             else
             {
-                _pieces.Add(_chunks[^1].Memory[..padded]);
-                RandomAccess.Write(direct, _pieces, start);
+                pieces.Add(chunks[^1].Memory[..padded]);
+                RandomAccess.Write(handle, pieces, start);
             }
 
             // What stays in memory: the part of the last block that holds data.
             var kept = (int)DirectIo.AlignDown(filled);
-            _tail ??= new byte[DirectIo.BlockSize];
+            _tail ??= ArrayPool<byte>.Shared.Rent(DirectIo.BlockSize);
             last[kept..filled].CopyTo(_tail);
         }
         finally
         {
-            foreach (var chunk in _chunks)
+            foreach (var chunk in chunks)
             {
                 pool.Return(chunk);
             }
 
-            _chunks.Clear();
-            _pieces.Clear();
+            chunks.Clear();
+            pieces.Clear();
         }
     }
 
@@ -125,11 +143,21 @@ internal sealed class DirectSegmentWriter(string path, SafeFileHandle direct, Ca
     {
         if (_preallocatedTo > DirectIo.AlignUp(size))
         {
-            DirectIo.Release(direct, DirectIo.AlignUp(size), _preallocatedTo - DirectIo.AlignUp(size));
+            using var file = direct.Lease();
+            DirectIo.Release(file.Handle, DirectIo.AlignUp(size), _preallocatedTo - DirectIo.AlignUp(size));
             _preallocatedTo = 0;
         }
     }
 
-    /// <inheritdoc/>
-    public void Dispose() => direct.Dispose();
+    /// <summary>
+    /// The cache closed the handle (no write is in progress: a write holds a lease): the last
+    /// block's bytes go back to the pool, read again by the next write.
+    /// </summary>
+    public void DropTail()
+    {
+        if (Interlocked.Exchange(ref _tail, null) is { } tail)
+        {
+            ArrayPool<byte>.Shared.Return(tail);
+        }
+    }
 }

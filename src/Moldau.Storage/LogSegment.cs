@@ -14,6 +14,8 @@ namespace Moldau.Storage;
 /// <see cref="SegmentRecovery"/>; direct appends are <see cref="DirectSegmentWriter"/>; direct
 /// reads go through the read-ahead chunks (<see cref="SegmentReadAhead"/>) and each thread's
 /// <see cref="ReadWindow"/>, all of the <see cref="StorageRuntime"/> the segment belongs to.
+/// The segment's files (the buffered and the direct handle of the log, the index files) are the
+/// runtime's <see cref="FileCache"/>'s: opened on first use, leased for each use, closed when cold.
 /// </remarks>
 internal sealed class LogSegment : IDisposable
 {
@@ -28,8 +30,11 @@ internal sealed class LogSegment : IDisposable
     private volatile bool _deleted;
     private volatile bool _dirty;
     private bool _unsetTimestamps;
-    private DirectSegmentWriter? _direct;
+    private volatile bool _directIo;
+    private CachedFile? _direct;
+    private DirectSegmentWriter? _writer;
     private SegmentReadAhead? _ahead;
+    private int _disposed;
 
     /// <summary>A segment over an open file; <see cref="Create"/> and <see cref="SegmentRecovery"/> make them.</summary>
     internal LogSegment(string path, long baseOffset, SafeFileHandle handle, int indexInterval, StorageRuntime runtime)
@@ -106,26 +111,86 @@ internal sealed class LogSegment : IDisposable
 
     /// <summary>
     /// The last step of opening: <paramref name="size"/> bytes of whole batches, the index files
-    /// rewritten from memory (or kept as loaded), and the direct handle opened when asked for and possible.
+    /// rewritten from memory (or kept as loaded), and data read and written with direct I/O when
+    /// asked for (the direct handle is opened by the first direct read or write).
     /// </summary>
     internal void Opened(long size, bool rewriteIndexFiles, bool directIo)
     {
         _size = size;
         Indexes.OpenFiles(truncate: rewriteIndexFiles);
-        if (directIo && DirectIo.TryOpen(Path) is { } direct)
-        {
-            _direct = new DirectSegmentWriter(Path, direct, _log, _runtime.Buffers);
-        }
+        _directIo = directIo;
     }
+
+    /// <summary>Whether the segment's direct handle is open now (false while not yet used, or closed when cold).</summary>
+    internal bool DirectHandleOpen => Volatile.Read(ref _direct)?.IsOpen ?? false;
+
+    /// <summary>Whether the segment reads and writes with direct I/O (known once it first did; false where the file system can't).</summary>
+    internal bool UsesDirectIo => Volatile.Read(ref _direct) is not null;
+
+    /// <summary>
+    /// The direct handle's file, opened by the first use; null when the segment does without (not
+    /// asked for, or the file system has no <c>O_DIRECT</c>: then the page cache serves it).
+    /// </summary>
+    private CachedFile? Direct()
+    {
+        var file = Volatile.Read(ref _direct);
+        return file is not null || !_directIo ? file : OpenDirect();
+    }
+
+    private CachedFile? OpenDirect()
+    {
+        var path = _log.Path;
+        var handle = DirectIo.TryOpen(path, out var unsupported);
+        if (handle is null)
+        {
+            if (unsupported)
+            {
+                _directIo = false;
+                return Volatile.Read(ref _direct);
+            }
+
+            // Out of descriptors, say: an error for this use, not a switch to the page cache.
+            handle = DirectIo.OpenExisting(path);
+        }
+
+        var file = _runtime.OpenFiles.Add(path, handle, direct: true, onClosed: DirectClosed);
+        if (Interlocked.CompareExchange(ref _direct, file, null) is { } other)
+        {
+            file.Dispose();
+            return other;
+        }
+
+        if (_log.Path != path)
+        {
+            file.Renamed(_log.Path); // retired while this opened it
+        }
+
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            file.Dispose(); // closed while this opened it: the lease fails
+        }
+
+        return file;
+    }
+
+    // The cache closed the direct handle, with no lease out: a cold segment keeps no tail block.
+    private void DirectClosed() => Volatile.Read(ref _writer)?.DropTail();
 
     /// <summary>Appends a whole batch at the end (the caller serializes appends).</summary>
     public void Append(ReadOnlySpan<byte> batch)
     {
         var position = _size;
         _runtime.Files.BeforeWrite(Path);
-        if (_direct is { } direct)
+        if (Direct() is { } direct)
         {
-            direct.Write(batch, position);
+            var writer = _writer;
+            if (writer is null)
+            {
+                writer = new DirectSegmentWriter(Path, direct, _runtime.Buffers);
+                Volatile.Write(ref _writer, writer);
+            }
+
+            writer.Write(batch, position);
         }
         else
         {
@@ -225,7 +290,7 @@ internal sealed class LogSegment : IDisposable
     /// </summary>
     public int Read(Span<byte> destination, long position, bool readAhead = false)
     {
-        var direct = _direct?.Handle;
+        var direct = Direct();
         if (direct is null)
         {
             using var file = _log.Lease();
@@ -248,7 +313,8 @@ internal sealed class LogSegment : IDisposable
         var done = ahead?.Copy(destination, position) ?? 0;
         if (done < destination.Length)
         {
-            done += _runtime.ReadWindows.Read(this, direct, destination[done..], position + done);
+            using var file = direct.Lease();
+            done += _runtime.ReadWindows.Read(this, file.Handle, destination[done..], position + done);
         }
 
         return done;
@@ -260,13 +326,14 @@ internal sealed class LogSegment : IDisposable
     /// </summary>
     public void TrimPadding()
     {
-        if (_direct is null)
+        // Only this segment's direct writes pad (opening cuts the file to its batches).
+        if (_writer is not { } writer)
         {
             return;
         }
 
-        _direct.ReleaseReserved(Size);
-        using var file = _log.Lease();
+        writer.ReleaseReserved(Size);
+        using var file = _direct!.Lease();
         if (RandomAccess.GetLength(file.Handle) > Size)
         {
             _runtime.Files.BeforeWrite(Path);
@@ -289,8 +356,9 @@ internal sealed class LogSegment : IDisposable
             // What the fsync covers: every write that returned before it starts, some perhaps not
             // yet published in Size (an append sets the dirty flag before publishing its size).
             // An fsync through a reopened handle syncs what was written through the closed one.
+            // Through the direct handle when there is one: the one appends keep open.
             var files = _runtime.Files;
-            using var file = _log.Lease();
+            using var file = Volatile.Read(ref _direct) is { } direct ? direct.Lease() : _log.Lease();
             var length = files.Observer is null ? 0 : RandomAccess.GetLength(file.Handle);
             files.BeforeWrite(Path);
             RandomAccess.FlushToDisk(file.Handle);
@@ -322,6 +390,7 @@ internal sealed class LogSegment : IDisposable
                 if (path == Path)
                 {
                     _log.Renamed(path + DeletedSuffix);
+                    Volatile.Read(ref _direct)?.Renamed(path + DeletedSuffix);
                 }
 
                 Indexes.Moved(path, path + DeletedSuffix);
@@ -350,7 +419,11 @@ internal sealed class LogSegment : IDisposable
     public void Dispose()
     {
         _ahead?.Close();
-        _direct?.Dispose();
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            Volatile.Read(ref _direct)?.Dispose();
+        }
+
         _log.Dispose();
         Indexes.Dispose();
     }

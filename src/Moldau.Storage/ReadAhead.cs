@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using Microsoft.Win32.SafeHandles;
 
 namespace Moldau.Storage;
 
@@ -91,7 +90,7 @@ internal sealed class ReadAheadCache : IDisposable
 /// <see cref="ReadAheadCache"/>, and go back once their reader is idle for a second, so a consumer
 /// that stopped holds none.
 /// </summary>
-internal sealed class SegmentReadAhead(LogSegment segment, SafeFileHandle direct, ReadAheadCache cache)
+internal sealed class SegmentReadAhead(LogSegment segment, CachedFile direct, ReadAheadCache cache)
 {
     private const int Depth = 6;
     private const int ChunkBytes = DirectIo.ChunkSize;
@@ -298,8 +297,10 @@ internal sealed class SegmentReadAhead(LogSegment segment, SafeFileHandle direct
         try
         {
             // Only bytes below the size seen before the read are kept: they never change.
+            // The direct handle leased for the read: the cache may have closed it while cold.
             var size = segment.Size;
-            var read = RandomAccess.Read(direct, chunk.Buffer!.Span, chunk.Start);
+            using var file = direct.Lease();
+            var read = RandomAccess.Read(file.Handle, chunk.Buffer!.Span, chunk.Start);
             valid = (int)Math.Max(0, Math.Min(read, size - chunk.Start));
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or UnauthorizedAccessException)

@@ -18,8 +18,12 @@ internal static class SegmentRecovery
     /// <returns>The segment, and the number of bytes truncated.</returns>
     public static (LogSegment Segment, long Truncated) Recover(string path, long baseOffset, int indexInterval, ProducerStateTable producers, StorageRuntime runtime, bool directIo = false)
     {
-        var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
-        var segment = new LogSegment(path, baseOffset, handle, indexInterval, runtime);
+        var segment = new LogSegment(path, baseOffset, File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete), indexInterval, runtime);
+
+        // The handle is the runtime's FileCache's from here on: leased for the walk, so opens of
+        // other logs recovering beside this one can't close it under it.
+        using var file = segment.LeaseHandle();
+        var handle = file.Handle;
         var length = RandomAccess.GetLength(handle);
         var position = 0L;
         var headerBytes = new byte[RecordBatch.HeaderSize];
@@ -89,12 +93,16 @@ internal static class SegmentRecovery
     /// </summary>
     public static (LogSegment Segment, long CorruptAt) Load(string path, long baseOffset, int indexInterval, StorageRuntime runtime, bool directIo, bool verifyTail)
     {
-        var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
-        var segment = new LogSegment(path, baseOffset, handle, indexInterval, runtime);
-        var length = RandomAccess.GetLength(handle);
+        var segment = new LogSegment(path, baseOffset, File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete), indexInterval, runtime);
+        long length;
+        using (var file = segment.LeaseHandle())
+        {
+            length = RandomAccess.GetLength(file.Handle);
+        }
+
         if (!segment.Indexes.TryLoad(length) || !WalkUnindexedTail(segment, length) || (verifyTail && !TailPassesCrc(segment, length)))
         {
-            handle.Dispose();
+            segment.Dispose(); // its file leaves the cache
             var (recovered, cut) = Recover(path, baseOffset, indexInterval, new ProducerStateTable(), runtime, directIo);
             return (recovered, cut > 0 ? recovered.Size : -1);
         }
