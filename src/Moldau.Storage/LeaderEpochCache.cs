@@ -31,6 +31,9 @@ public sealed class LeaderEpochCache
     // Copy on write: readers take the array as it is, writers replace it under the lock.
     private EpochEntry[] _entries;
 
+    // A new log's file waits for the log's first flush (WriteDeferred): until then it is kept in memory only.
+    private bool _deferred;
+
     private LeaderEpochCache(string? path, EpochEntry[] entries)
     {
         _path = path;
@@ -62,6 +65,44 @@ public sealed class LeaderEpochCache
         var cache = new LeaderEpochCache(Path.Combine(directory, FileName), Monotonic(entries));
         cache.Write(cache._entries);
         return cache;
+    }
+
+    /// <summary>
+    /// An empty cache for a new log in <paramref name="directory"/> whose file is not written until
+    /// <see cref="WriteDeferred"/> (the log's first flush): creating a partition costs no fsync for
+    /// it. A crash before then leaves no file, and opening rebuilds the epochs from the batches
+    /// that reached the disk, as for a log written before the file existed.
+    /// </summary>
+    public static LeaderEpochCache Deferred(string directory) =>
+        new(Path.Combine(directory, FileName), []) { _deferred = true };
+
+    /// <summary>
+    /// Writes the file (temporary file, fsync, rename) if it was deferred (<see cref="Deferred"/>),
+    /// from then on written at every change; the caller syncs the directory after it. Returns
+    /// whether it wrote the file.
+    /// </summary>
+    public bool WriteDeferred()
+    {
+        lock (_lock)
+        {
+            if (!_deferred)
+            {
+                return false;
+            }
+
+            _deferred = false;
+            try
+            {
+                Write(_entries, syncDirectory: false);
+            }
+            catch
+            {
+                _deferred = true;
+                throw;
+            }
+
+            return true;
+        }
     }
 
     /// <summary>The entries, oldest epoch first.</summary>
@@ -256,9 +297,9 @@ public sealed class LeaderEpochCache
         return true;
     }
 
-    private void Write(EpochEntry[] entries)
+    private void Write(EpochEntry[] entries, bool syncDirectory = true)
     {
-        if (_path is null)
+        if (_path is null || _deferred)
         {
             return;
         }
@@ -271,6 +312,9 @@ public sealed class LeaderEpochCache
         }
 
         File.Move(tmp, _path, overwrite: true);
-        DirectorySync.Sync(Path.GetDirectoryName(_path)!);
+        if (syncDirectory)
+        {
+            DirectorySync.Sync(Path.GetDirectoryName(_path)!);
+        }
     }
 }
