@@ -18,7 +18,8 @@ public readonly record struct EpochEntry(int Epoch, long StartOffset);
 /// 4 1500
 /// </code>
 /// OffsetForLeaderEpoch (KIP-320) is answered from it, so it never reads the log. The file is
-/// rewritten (temporary file, fsync, rename) whenever an epoch starts or entries are dropped.
+/// rewritten (temporary file, fsync, rename) whenever an epoch starts or entries are dropped; a new
+/// log's is first written at the log's first flush (<see cref="Deferred"/>).
 /// </summary>
 public sealed class LeaderEpochCache
 {
