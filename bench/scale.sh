@@ -3,8 +3,7 @@
 # Metadata time, produce spread over every partition, clean stop, clean restart, kill -9 recovery.
 #
 #   bench/scale.sh [--sizes 1000,10000,100000] [--out DIR] [--per-topic 1000] [--nofile 20000]
-#                  [--kbench PATH] [--crash-mb 1024] [--produce-per-partition 100] [--no-build]
-#                  [--override key=value]... (a broker setting, e.g. moldau.log.direct.io=false) ...
+#                  [--kbench PATH] [--crash-mb 1024] [--produce-per-partition 100] [--no-build] ...
 #
 # Builds the broker (Release, into .build/scale), then runs bench/scale.py, which starts a broker
 # of its own per size (fresh data dir under a temp dir, free port) and stops only that process, by
