@@ -18,7 +18,8 @@ public readonly record struct EpochEntry(int Epoch, long StartOffset);
 /// 4 1500
 /// </code>
 /// OffsetForLeaderEpoch (KIP-320) is answered from it, so it never reads the log. The file is
-/// rewritten (temporary file, fsync, rename) whenever an epoch starts or entries are dropped.
+/// rewritten (temporary file, fsync, rename) whenever an epoch starts or entries are dropped; a new
+/// log's is first written at the log's first flush (<see cref="Deferred"/>).
 /// </summary>
 public sealed class LeaderEpochCache
 {
@@ -32,6 +33,9 @@ public sealed class LeaderEpochCache
 
     // Copy on write: readers take the array as it is, writers replace it under the lock.
     private EpochEntry[] _entries;
+
+    // A new log's file waits for the log's first flush (WriteDeferred): until then it is kept in memory only.
+    private bool _deferred;
 
     private LeaderEpochCache(string? directory, EpochEntry[] entries)
     {
@@ -64,6 +68,44 @@ public sealed class LeaderEpochCache
         var cache = new LeaderEpochCache(directory, Monotonic(entries));
         cache.Write(cache._entries);
         return cache;
+    }
+
+    /// <summary>
+    /// An empty cache for a new log in <paramref name="directory"/> whose file is not written until
+    /// <see cref="WriteDeferred"/> (the log's first flush): creating a partition costs no fsync for
+    /// it. A crash before then leaves no file, and opening rebuilds the epochs from the batches
+    /// that reached the disk, as for a log written before the file existed.
+    /// </summary>
+    public static LeaderEpochCache Deferred(string directory) =>
+        new(directory, []) { _deferred = true };
+
+    /// <summary>
+    /// Writes the file (temporary file, fsync, rename) if it was deferred (<see cref="Deferred"/>),
+    /// from then on written at every change; the caller syncs the directory after it. Returns
+    /// whether it wrote the file.
+    /// </summary>
+    public bool WriteDeferred()
+    {
+        lock (_lock)
+        {
+            if (!_deferred)
+            {
+                return false;
+            }
+
+            _deferred = false;
+            try
+            {
+                Write(_entries, syncDirectory: false);
+            }
+            catch
+            {
+                _deferred = true;
+                throw;
+            }
+
+            return true;
+        }
     }
 
     /// <summary>The entries, oldest epoch first.</summary>
@@ -258,9 +300,9 @@ public sealed class LeaderEpochCache
         return true;
     }
 
-    private void Write(EpochEntry[] entries)
+    private void Write(EpochEntry[] entries, bool syncDirectory = true)
     {
-        if (_directory is null)
+        if (_directory is null || _deferred)
         {
             return;
         }
@@ -274,6 +316,9 @@ public sealed class LeaderEpochCache
         }
 
         File.Move(tmp, path, overwrite: true);
-        DirectorySync.Sync(_directory);
+        if (syncDirectory)
+        {
+            DirectorySync.Sync(_directory);
+        }
     }
 }

@@ -267,6 +267,8 @@ public sealed partial class PartitionLog
                 s.Flush();
             }
 
+            // A new log's leader-epoch checkpoint waits for its first flush (PartitionLog.Creating.cs).
+            newSegment |= _leaderEpochs.WriteDeferred();
             if (newSegment)
             {
                 DirectorySync.Sync(Directory, _runtime.Files);

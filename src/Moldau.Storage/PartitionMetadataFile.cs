@@ -29,6 +29,14 @@ public static class PartitionMetadataFile
         DirectorySync.Sync(Path.GetDirectoryName(path)!);
     }
 
+    /// <summary>
+    /// Writes the file of a new partition with no fsync (Kafka flushes it asynchronously too):
+    /// the directory's first fsync (its log's first flush) keeps the entry, and a file a crash
+    /// left empty or torn reads as missing, so opening the log writes it again.
+    /// </summary>
+    public static void WriteUnsynced(string directory, Uuid topicId) =>
+        File.WriteAllText(Path.Combine(directory, FileName), $"version: 0\ntopic_id: {topicId}\n");
+
     /// <summary>The topic id in the file, or null when there is no (readable) file.</summary>
     public static Uuid? Read(string directory)
     {
