@@ -25,6 +25,7 @@ public sealed class LocalLogManager : ILogManager
     private readonly Dictionary<(string Topic, int Partition), long> _cleanerOffsets = [];
     private readonly Dictionary<(string Topic, int Partition), long> _logStartOffsets = [];
     private readonly Dictionary<PartitionLog, LogPartition> _open = [];
+    private readonly UnopenedLogs _unopened = new();
 
     /// <summary>
     /// Takes over <paramref name="logDirs"/>; <paramref name="options"/> makes a log's options from
@@ -37,13 +38,6 @@ public sealed class LocalLogManager : ILogManager
         _time = time;
         _runtime = runtime;
         _log = log;
-        foreach (var logDir in logDirs)
-        {
-            Merge(_recoveryPoints, LogStartOffsetCheckpoint.Read(logDir, LogStartOffsetCheckpoint.RecoveryPointFileName));
-            Merge(_cleanerOffsets, LogStartOffsetCheckpoint.Read(logDir, LogStartOffsetCheckpoint.CleanerOffsetFileName));
-            Merge(_logStartOffsets, LogStartOffsetCheckpoint.Read(logDir));
-        }
-
         // Kafka's clean-shutdown marker: present means every log in that dir was closed cleanly,
         // so its segments, indexes and producer snapshots are trusted as they are. It goes at
         // once: after a crash from here on, the next start reads the logs through.
@@ -52,6 +46,14 @@ public sealed class LocalLogManager : ILogManager
             _cleanLogDirs.Add(Path.GetFullPath(logDir));
             File.Delete(Path.Combine(logDir, CleanShutdownFile));
             DirectorySync.Sync(logDir);
+        }
+
+        foreach (var logDir in logDirs)
+        {
+            _unopened.AddLogDir(logDir, _cleanLogDirs.Contains(Path.GetFullPath(logDir)));
+            Merge(_recoveryPoints, ReadCheckpoint(logDir, LogStartOffsetCheckpoint.RecoveryPointFileName));
+            Merge(_cleanerOffsets, ReadCheckpoint(logDir, LogStartOffsetCheckpoint.CleanerOffsetFileName));
+            Merge(_logStartOffsets, ReadCheckpoint(logDir, LogStartOffsetCheckpoint.FileName));
         }
 
         // After a crash: what opening the logs will have to read through, in one line per log dir.
@@ -73,6 +75,14 @@ public sealed class LocalLogManager : ILogManager
                 into[key] = offset;
             }
         }
+    }
+
+    /// <summary>Reads a checkpoint of <paramref name="logDir"/>, and keeps its entries for the logs not opened yet (<see cref="UnopenedLogs"/>).</summary>
+    private Dictionary<(string Topic, int Partition), long> ReadCheckpoint(string logDir, string fileName)
+    {
+        var entries = LogStartOffsetCheckpoint.Read(logDir, fileName);
+        _unopened.AddCheckpoint(logDir, fileName, entries);
+        return entries;
     }
 
     /// <inheritdoc/>
@@ -118,6 +128,7 @@ public sealed class LocalLogManager : ILogManager
                 }
 
                 _open[log] = partition;
+                _unopened.Opened(Path.GetDirectoryName(dir)!, key);
             }
         }
         catch
@@ -205,28 +216,41 @@ public sealed class LocalLogManager : ILogManager
     /// <c>topic-partition.id-delete</c> and deletes later; the topic's removal is already durable,
     /// so the files can go now.
     /// </summary>
-    public void Delete(LogPartition partition, IPartitionLog log)
+    public void Delete(LogPartition partition, IPartitionLog? log)
     {
-        var local = (PartitionLog)log;
+        var local = (PartitionLog?)log;
+        var key = (partition.Topic, partition.Partition);
+        var dirs = local is null
+            ? _logDirs.Select(d => Path.Combine(d, partition.ToString())).Where(Directory.Exists).ToList()
+            : [local.Directory];
         lock (_lock)
         {
-            _open.Remove(local);
+            if (local is not null)
+            {
+                _open.Remove(local);
+            }
 
             // A topic made again under this name starts from nothing the old one left.
-            var key = (partition.Topic, partition.Partition);
             _recoveryPoints.Remove(key);
             _cleanerOffsets.Remove(key);
             _logStartOffsets.Remove(key);
+            foreach (var logDir in _logDirs)
+            {
+                _unopened.Opened(logDir, key);
+            }
         }
 
-        local.Dispose();
-        try
+        local?.Dispose();
+        foreach (var dir in dirs)
         {
-            Directory.Delete(local.Directory, recursive: true);
-        }
-        catch (IOException e)
-        {
-            _log.LogWarning("could not remove {Dir}: {Error}", local.Directory, e.Message);
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException e)
+            {
+                _log.LogWarning("could not remove {Dir}: {Error}", dir, e.Message);
+            }
         }
     }
 
@@ -262,6 +286,7 @@ public sealed class LocalLogManager : ILogManager
             {
                 var full = Path.GetFullPath(logDir);
                 var entries = new Dictionary<(string, int), long>();
+                _unopened.AddTo(entries, logDir, fileName);
                 foreach (var (log, partition) in _open)
                 {
                     if (Path.GetFullPath(Path.GetDirectoryName(log.Directory)!) == full && offsetOf(log) > 0)
@@ -347,6 +372,13 @@ public sealed class LocalLogManager : ILogManager
 
         WriteRecoveryPoints();
         WriteCleanerOffsets();
+
+        // A dir that was not closed cleanly is marked clean only once all its logs were read through.
+        lock (_lock)
+        {
+            unclean.UnionWith(_logDirs.Where(d => !_unopened.AllRecovered(d)).Select(Path.GetFullPath));
+        }
+
         foreach (var logDir in _logDirs.Where(d => Directory.Exists(d) && !unclean.Contains(Path.GetFullPath(d))))
         {
             try
