@@ -149,12 +149,13 @@ def free_port():
 
 
 class Broker:
-    def __init__(self, binary, data_dir, port, log_path, nofile):
+    def __init__(self, binary, data_dir, port, log_path, nofile, overrides=()):
         self.binary = binary
         self.data_dir = data_dir
         self.port = port
         self.log_path = log_path
         self.nofile = nofile
+        self.overrides = list(overrides)
         self.proc = None
 
     def start(self):
@@ -167,6 +168,8 @@ class Broker:
                 "--override", "listeners=PLAINTEXT://127.0.0.1:%d" % self.port,
                 "--override", "log.dirs=%s" % self.data_dir,
                 "--override", "auto.create.topics.enable=false"]
+        for kv in self.overrides:
+            args += ["--override", kv]
         log = open(self.log_path, "ab")
         log.write(b"\n===== start %s =====\n" % time.strftime("%H:%M:%S").encode())
         log.flush()
@@ -294,7 +297,7 @@ def run_size(args, n, work):
     data_dir = os.path.join(work, "data-%d" % n)
     os.makedirs(data_dir)
     log_path = os.path.join(args.out or work, "broker-%d.log" % n)
-    broker = Broker(args.binary, data_dir, free_port(), log_path, args.nofile)
+    broker = Broker(args.binary, data_dir, free_port(), log_path, args.nofile, args.override or [])
     step = "start"
     try:
         started = broker.start()
@@ -440,6 +443,8 @@ def main():
     ap.add_argument("--settle", type=float, default=5, help="seconds idle before RSS is read")
     ap.add_argument("--step-timeout", type=int, default=600, help="seconds any one step may take")
     ap.add_argument("--nofile", type=int, default=0, help="the broker's open-file limit (0: inherited)")
+    ap.add_argument("--override", action="append", metavar="KEY=VALUE",
+                    help="a server.properties key for the broker (repeatable), e.g. moldau.log.direct.io=false")
     ap.add_argument("--out", default="", help="directory for table.md, results.jsonl and broker logs")
     ap.add_argument("--keep", action="store_true", help="keep the data directories")
     args = ap.parse_args()
