@@ -347,6 +347,9 @@ public sealed class LocalLogManager : ILogManager
     private int CountPartitions(string logDir) =>
         _logDirs.Count == 1 ? 0 : Directory.Exists(logDir) ? Directory.GetDirectories(logDir).Length : 0;
 
+    /// <summary>How many logs <see cref="Dispose"/> closes at a time.</summary>
+    private static int CloseParallelism => Math.Max(16, 8 * Environment.ProcessorCount);
+
     /// <summary>Closes every log, writes the checkpoints, and marks each log dir whose logs all closed cleanly.</summary>
     public void Dispose()
     {
@@ -357,18 +360,28 @@ public sealed class LocalLogManager : ILogManager
             open = [.. _open.Keys];
         }
 
-        // Closing a log is mostly waiting for its fsyncs: several close at a time.
-        Parallel.ForEach(open, new ParallelOptions { MaxDegreeOfParallelism = CreateParallelism }, log =>
+        // Closing a log is mostly waiting for its fsyncs (a producer snapshot, the directory), which
+        // the file system's journal commits together when many wait at once: threads of their own
+        // (the thread pool would add blocked workers slowly) close several at a time.
+        var next = -1;
+        var closers = Enumerable.Range(0, Math.Min(CloseParallelism, open.Count)).Select(_ => new Thread(() =>
         {
-            log.Dispose();
-            if (!log.ClosedCleanly)
+            for (int i; (i = Interlocked.Increment(ref next)) < open.Count;)
             {
-                lock (unclean)
+                var log = open[i];
+                log.Dispose();
+                if (!log.ClosedCleanly)
                 {
-                    unclean.Add(Path.GetFullPath(Path.GetDirectoryName(log.Directory)!));
+                    lock (unclean)
+                    {
+                        unclean.Add(Path.GetFullPath(Path.GetDirectoryName(log.Directory)!));
+                    }
                 }
             }
-        });
+        })
+        { IsBackground = true, Name = "log-close" }).ToList();
+        closers.ForEach(t => t.Start());
+        closers.ForEach(t => t.Join());
 
         WriteRecoveryPoints();
         WriteCleanerOffsets();

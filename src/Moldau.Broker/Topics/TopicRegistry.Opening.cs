@@ -176,7 +176,15 @@ internal sealed partial class TopicRegistry
                     await Task.Delay(TimeSpan.FromMilliseconds(delay), _time, stop).ConfigureAwait(false);
                 }
 
-                _applier.OpenAll(partitions, threads, p => Open(p, wait: false), stop);
+                try
+                {
+                    _applier.OpenAll(partitions, threads, p => Open(p, wait: false), stop);
+                }
+                catch (AggregateException e)
+                {
+                    // Not a storage refusal (those take one partition offline): the rest open on demand.
+                    _log.LogError("opening partition logs in the background failed, the rest open on demand: {Error}", e.InnerException?.Message ?? e.Message);
+                }
             },
             stop,
             TaskCreationOptions.LongRunning,
