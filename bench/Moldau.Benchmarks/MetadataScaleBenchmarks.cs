@@ -97,7 +97,7 @@ public class MetadataScaleBenchmarks
         public IReadOnlyList<IPartitionLog> Create(IReadOnlyList<LogPartition> partitions, IReadOnlyDictionary<string, string> topicConfigs) =>
             partitions.Select(_ => _log).ToList();
 
-        public void Delete(LogPartition partition, IPartitionLog log)
+        public void Delete(LogPartition partition, IPartitionLog? log)
         {
         }
 

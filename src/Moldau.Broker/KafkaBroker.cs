@@ -47,7 +47,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         _storage = new StorageRuntime(int.TryParse(openFiles, System.Globalization.CultureInfo.InvariantCulture, out var max) ? max : -1);
     }
 
-    /// <summary>Reads meta.properties and the metadata log, and opens every partition log.</summary>
+    /// <summary>Reads meta.properties and the metadata log; the partition logs open in the background and on demand.</summary>
     public void Start()
     {
         // Kafka's .lock in every log dir before anything is written there: a second broker on the
@@ -96,8 +96,9 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
             _time,
             _log);
 
-        // An offline __consumer_offsets partition (its log could not be opened) is skipped: its groups start empty.
-        _groups.Start(existing is null ? [] : existing.Partitions.Where(p => p.Log is not null).Select(p => p.Index));
+        // The __consumer_offsets logs are opened now (on demand, ahead of the background pass). An
+        // offline partition (its log could not be opened) is skipped: its groups start empty.
+        _groups.Start(existing is null ? [] : existing.Partitions.Where(p => topics.LogOf(p) is not null).Select(p => p.Index));
         _pipeline = new RequestPipeline(ApiRegistry.All, new HandlerServices(_state, _groups, () => OffsetsTopicInfo() is not null), _log);
         var interval = long.TryParse(_options.Properties.GetValueOrDefault("log.retention.check.interval.ms"), out var ms) && ms > 0 ? ms : 300_000;
         _retention = RunPeriodicallyAsync(new RetentionPolicy(_state).Run, TimeSpan.FromMilliseconds(interval), _stopping.Token);

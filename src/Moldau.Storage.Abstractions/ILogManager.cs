@@ -29,8 +29,12 @@ public interface ILogManager : IDisposable
     /// <exception cref="UnauthorizedAccessException">The storage refused access.</exception>
     IReadOnlyList<IPartitionLog> Create(IReadOnlyList<LogPartition> partitions, IReadOnlyDictionary<string, string> topicConfigs);
 
-    /// <summary>Closes <paramref name="log"/> and removes its data: the topic was deleted and that is durable.</summary>
-    void Delete(LogPartition partition, IPartitionLog log);
+    /// <summary>
+    /// Closes <paramref name="log"/> and removes its data: the topic was deleted and that is
+    /// durable. A null <paramref name="log"/>: the partition's log was never opened (start-up had
+    /// not reached it, or it is offline); its data goes all the same.
+    /// </summary>
+    void Delete(LogPartition partition, IPartitionLog? log);
 
     /// <summary>Moves the log start offset of <paramref name="log"/> forward and records it durably.</summary>
     void AdvanceLogStart(IPartitionLog log, long offset);

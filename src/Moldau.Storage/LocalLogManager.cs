@@ -25,6 +25,7 @@ public sealed class LocalLogManager : ILogManager
     private readonly Dictionary<(string Topic, int Partition), long> _cleanerOffsets = [];
     private readonly Dictionary<(string Topic, int Partition), long> _logStartOffsets = [];
     private readonly Dictionary<PartitionLog, LogPartition> _open = [];
+    private readonly UnopenedLogs _unopened = new();
 
     // One delegate for every log (a closure per log was about 150 B a partition).
     private readonly Action<PartitionLog, IOException?> _storageErrorChanged;
@@ -41,13 +42,6 @@ public sealed class LocalLogManager : ILogManager
         _runtime = runtime;
         _log = log;
         _storageErrorChanged = StorageErrorChanged;
-        foreach (var logDir in logDirs)
-        {
-            Merge(_recoveryPoints, LogStartOffsetCheckpoint.Read(logDir, LogStartOffsetCheckpoint.RecoveryPointFileName));
-            Merge(_cleanerOffsets, LogStartOffsetCheckpoint.Read(logDir, LogStartOffsetCheckpoint.CleanerOffsetFileName));
-            Merge(_logStartOffsets, LogStartOffsetCheckpoint.Read(logDir));
-        }
-
         // Kafka's clean-shutdown marker: present means every log in that dir was closed cleanly,
         // so its segments, indexes and producer snapshots are trusted as they are. It goes at
         // once: after a crash from here on, the next start reads the logs through.
@@ -56,6 +50,14 @@ public sealed class LocalLogManager : ILogManager
             _cleanLogDirs.Add(Path.GetFullPath(logDir));
             File.Delete(Path.Combine(logDir, CleanShutdownFile));
             DirectorySync.Sync(logDir);
+        }
+
+        foreach (var logDir in logDirs)
+        {
+            _unopened.AddLogDir(logDir, _cleanLogDirs.Contains(Path.GetFullPath(logDir)));
+            Merge(_recoveryPoints, ReadCheckpoint(logDir, LogStartOffsetCheckpoint.RecoveryPointFileName));
+            Merge(_cleanerOffsets, ReadCheckpoint(logDir, LogStartOffsetCheckpoint.CleanerOffsetFileName));
+            Merge(_logStartOffsets, ReadCheckpoint(logDir, LogStartOffsetCheckpoint.FileName));
         }
 
         // After a crash: what opening the logs will have to read through, in one line per log dir.
@@ -90,6 +92,14 @@ public sealed class LocalLogManager : ILogManager
         {
             _log.LogError("{Partition}: append failed, answering KAFKA_STORAGE_ERROR until one succeeds: {Error}", partition, error.Message);
         }
+    }
+
+    /// <summary>Reads a checkpoint of <paramref name="logDir"/>, and keeps its entries for the logs not opened yet (<see cref="UnopenedLogs"/>).</summary>
+    private Dictionary<(string Topic, int Partition), long> ReadCheckpoint(string logDir, string fileName)
+    {
+        var entries = LogStartOffsetCheckpoint.Read(logDir, fileName);
+        _unopened.AddCheckpoint(logDir, fileName, entries);
+        return entries;
     }
 
     /// <inheritdoc/>
@@ -135,6 +145,7 @@ public sealed class LocalLogManager : ILogManager
                 }
 
                 _open[log] = partition;
+                _unopened.Opened(Path.GetDirectoryName(dir)!, key);
             }
         }
         catch
@@ -256,28 +267,41 @@ public sealed class LocalLogManager : ILogManager
     /// <c>topic-partition.id-delete</c> and deletes later; the topic's removal is already durable,
     /// so the files can go now.
     /// </summary>
-    public void Delete(LogPartition partition, IPartitionLog log)
+    public void Delete(LogPartition partition, IPartitionLog? log)
     {
-        var local = (PartitionLog)log;
+        var local = (PartitionLog?)log;
+        var key = (partition.Topic, partition.Partition);
+        var dirs = local is null
+            ? _logDirs.Select(d => Path.Combine(d, partition.ToString())).Where(Directory.Exists).ToList()
+            : [local.Directory];
         lock (_lock)
         {
-            _open.Remove(local);
+            if (local is not null)
+            {
+                _open.Remove(local);
+            }
 
             // A topic made again under this name starts from nothing the old one left.
-            var key = (partition.Topic, partition.Partition);
             _recoveryPoints.Remove(key);
             _cleanerOffsets.Remove(key);
             _logStartOffsets.Remove(key);
+            foreach (var logDir in _logDirs)
+            {
+                _unopened.Opened(logDir, key);
+            }
         }
 
-        local.Dispose();
-        try
+        local?.Dispose();
+        foreach (var dir in dirs)
         {
-            Directory.Delete(local.Directory, recursive: true);
-        }
-        catch (IOException e)
-        {
-            _log.LogWarning("could not remove {Dir}: {Error}", local.Directory, e.Message);
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException e)
+            {
+                _log.LogWarning("could not remove {Dir}: {Error}", dir, e.Message);
+            }
         }
     }
 
@@ -313,6 +337,7 @@ public sealed class LocalLogManager : ILogManager
             {
                 var full = Path.GetFullPath(logDir);
                 var entries = new Dictionary<(string, int), long>();
+                _unopened.AddTo(entries, logDir, fileName);
                 foreach (var (log, partition) in _open)
                 {
                     if (Path.GetFullPath(Path.GetDirectoryName(log.Directory)!) == full && offsetOf(log) > 0)
@@ -373,6 +398,9 @@ public sealed class LocalLogManager : ILogManager
     private int CountPartitions(string logDir) =>
         _logDirs.Count == 1 ? 0 : Directory.Exists(logDir) ? Directory.GetDirectories(logDir).Length : 0;
 
+    /// <summary>How many logs <see cref="Dispose"/> closes at a time.</summary>
+    private static int CloseParallelism => Math.Max(16, 8 * Environment.ProcessorCount);
+
     /// <summary>Closes every log, writes the checkpoints, and marks each log dir whose logs all closed cleanly.</summary>
     public void Dispose()
     {
@@ -383,21 +411,38 @@ public sealed class LocalLogManager : ILogManager
             open = [.. _open.Keys];
         }
 
-        // Closing a log is mostly waiting for its fsyncs: several close at a time.
-        Parallel.ForEach(open, new ParallelOptions { MaxDegreeOfParallelism = CreateParallelism }, log =>
+        // Closing a log is mostly waiting for its fsyncs (a producer snapshot, the directory), which
+        // the file system's journal commits together when many wait at once: threads of their own
+        // (the thread pool would add blocked workers slowly) close several at a time.
+        var next = -1;
+        var closers = Enumerable.Range(0, Math.Min(CloseParallelism, open.Count)).Select(_ => new Thread(() =>
         {
-            log.Dispose();
-            if (!log.ClosedCleanly)
+            for (int i; (i = Interlocked.Increment(ref next)) < open.Count;)
             {
-                lock (unclean)
+                var log = open[i];
+                log.Dispose();
+                if (!log.ClosedCleanly)
                 {
-                    unclean.Add(Path.GetFullPath(Path.GetDirectoryName(log.Directory)!));
+                    lock (unclean)
+                    {
+                        unclean.Add(Path.GetFullPath(Path.GetDirectoryName(log.Directory)!));
+                    }
                 }
             }
-        });
+        })
+        { IsBackground = true, Name = "log-close" }).ToList();
+        closers.ForEach(t => t.Start());
+        closers.ForEach(t => t.Join());
 
         WriteRecoveryPoints();
         WriteCleanerOffsets();
+
+        // A dir that was not closed cleanly is marked clean only once all its logs were read through.
+        lock (_lock)
+        {
+            unclean.UnionWith(_logDirs.Where(d => !_unopened.AllRecovered(d)).Select(Path.GetFullPath));
+        }
+
         foreach (var logDir in _logDirs.Where(d => Directory.Exists(d) && !unclean.Contains(Path.GetFullPath(d))))
         {
             try

@@ -140,7 +140,7 @@ public sealed class PartitionLifecycleTests
     /// Waits until the broker printed <paramref name="text"/> <paramref name="times"/> times (the
     /// port accepts before the broker is loaded, and its output arrives asynchronously); fails after 60 s.
     /// </summary>
-    private static async Task WaitForOutputAsync(BrokerProcess broker, string text, int times)
+    internal static async Task WaitForOutputAsync(BrokerProcess broker, string text, int times)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (broker.Output.Split(text).Length - 1 < times)
@@ -150,7 +150,7 @@ public sealed class PartitionLifecycleTests
         }
     }
 
-    private static async Task<CreateTopicsResponse.CreatableTopicResult> CreateTopicAsync(KafkaTestClient client, string name, int partitions)
+    internal static async Task<CreateTopicsResponse.CreatableTopicResult> CreateTopicAsync(KafkaTestClient client, string name, int partitions)
     {
         var created = await client.SendAsync<CreateTopicsResponse>(ApiKey.CreateTopics, 7, new CreateTopicsRequest
         {
@@ -160,7 +160,7 @@ public sealed class PartitionLifecycleTests
         return created.Topics.Single();
     }
 
-    private static async Task<(int Error, long Offset)> ProduceAsync(KafkaTestClient client, string topic, int partition, string value, short acks = -1)
+    internal static async Task<(int Error, long Offset)> ProduceAsync(KafkaTestClient client, string topic, int partition, string value, short acks = -1)
     {
         var batch = RecordBatchBuilder.Build([new(null, Encoding.UTF8.GetBytes(value), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())]);
         var response = await client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, new ProduceRequest
@@ -173,11 +173,11 @@ public sealed class PartitionLifecycleTests
         return (p.ErrorCode, p.BaseOffset);
     }
 
-    /// <summary>Every record of the partition up to the high watermark.</summary>
-    private static async Task<(int Error, List<string> Values)> FetchAsync(KafkaTestClient client, string topic, int partition)
+    /// <summary>Every record of the partition from <paramref name="from"/> up to the high watermark.</summary>
+    internal static async Task<(int Error, List<string> Values)> FetchAsync(KafkaTestClient client, string topic, int partition, long from = 0)
     {
         var values = new List<string>();
-        long next = 0;
+        var next = from;
         while (true)
         {
             var response = await client.SendAsync<FetchResponse>(ApiKey.Fetch, 12, new FetchRequest

@@ -42,6 +42,7 @@ internal static class BrokerConfigDefinitions
             Static("max.connections.per.ip.overrides", ConfigType.String, "", "Per-host limits, host:count, comma-separated."),
             Static("connections.max.idle.ms", ConfigType.Long, "600000", "An idle connection is closed after this long.", min: -1),
             Static("moldau.request.receive.timeout.ms", ConfigType.Long, "30000", "A request still arriving after this long closes its connection (Moldau's own key).", min: 1),
+            Static("moldau.log.background.open.delay.ms", ConfigType.Long, "0", "Start-up waits this long before opening partition logs in the background; until then each opens on first use (Moldau's own key, for tests).", min: 0),
             Static("moldau.log.open.files.max", ConfigType.Int, "-1", "Segment files kept open at most; cold ones are closed and reopened on use; -1: half the open-file limit (Moldau's own key).", min: -1),
             Static("moldau.log.direct.io", ConfigType.Boolean, "true", "Segment data written and read with O_DIRECT where the file system allows (Moldau's own key)."),
             Static("group.initial.rebalance.delay.ms", ConfigType.Int, "3000", "How long the first rebalance of an empty group waits for more members.", min: 0),

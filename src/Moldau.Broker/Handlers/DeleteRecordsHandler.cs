@@ -26,7 +26,7 @@ internal sealed class DeleteRecordsHandler(BrokerState state) : IApiHandler<Dele
                 var r = new DeleteRecordsResponse.DeleteRecordsPartitionResult { PartitionIndex = p.PartitionIndex, LowWatermark = -1 };
                 topicResult.Partitions.Add(r);
                 var partition = topic?.Partition(p.PartitionIndex);
-                if (partition?.Log is not { } log)
+                if (partition is null || state.Topics.LogOf(partition) is not { } log)
                 {
                     r.ErrorCode = (short)(partition?.IsOffline == true ? ErrorCode.KafkaStorageError : ErrorCode.UnknownTopicOrPartition);
                     continue;
@@ -41,7 +41,7 @@ internal sealed class DeleteRecordsHandler(BrokerState state) : IApiHandler<Dele
 
                 try
                 {
-                    state.Topics.AdvanceLogStart(partition, target);
+                    state.Topics.AdvanceLogStart(log, target);
                 }
                 catch (IOException)
                 {

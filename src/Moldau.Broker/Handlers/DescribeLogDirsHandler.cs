@@ -39,9 +39,10 @@ internal sealed class DescribeLogDirsHandler(BrokerState state) : IApiHandler<De
                 }
 
                 var partitions = topic.Partitions
-                    .Where(p => p.Log is { } l && Path.GetFullPath(Path.GetDirectoryName(l.Directory)!) == full)
                     .Where(p => wanted is null || wanted[topic.Name].Contains(p.Index))
-                    .Select(p => new DescribeLogDirsResponse.DescribeLogDirsPartition { PartitionIndex = p.Index, PartitionSize = p.OpenLog.SizeInBytes, OffsetLag = 0 })
+                    .Select(p => (p.Index, Log: state.Topics.LogOf(p)))
+                    .Where(p => p.Log is { } l && Path.GetFullPath(Path.GetDirectoryName(l.Directory)!) == full)
+                    .Select(p => new DescribeLogDirsResponse.DescribeLogDirsPartition { PartitionIndex = p.Index, PartitionSize = p.Log!.SizeInBytes, OffsetLag = 0 })
                     .ToList();
                 if (partitions.Count > 0)
                 {

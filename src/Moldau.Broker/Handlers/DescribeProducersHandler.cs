@@ -25,7 +25,7 @@ internal sealed class DescribeProducersHandler(BrokerState state) : IApiHandler<
             {
                 var r = new DescribeProducersResponse.PartitionResponse { PartitionIndex = index };
                 topicResponse.Partitions.Add(r);
-                if (topic?.Partition(index)?.Log is not { } log)
+                if (topic?.Partition(index) is not { } partition || state.Topics.LogOf(partition) is not { } log)
                 {
                     r.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
                     continue;

@@ -76,7 +76,7 @@ internal sealed class DescribeTopicPartitionsHandler(BrokerState state) : IApiHa
                 }
 
                 var p = partitions[i];
-                var offline = state.Topics.LogOf(p) is null && p.IsOffline;
+                var offline = p.IsOffline && state.Topics.LogOf(p) is null;
                 entry.Partitions.Add(new DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponsePartition
                 {
                     ErrorCode = (short)(offline ? ErrorCode.LeaderNotAvailable : ErrorCode.None),

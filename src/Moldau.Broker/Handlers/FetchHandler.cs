@@ -185,7 +185,7 @@ internal sealed class FetchHandler(BrokerState state) : IApiHandler<FetchRequest
             return ErrorCode.UnknownTopicOrPartition;
         }
 
-        if (state.Topics.LogOf(partition) is not { } log)
+        if (state.Topics.LogOf(ref partition) is not { } log)
         {
             return partition.IsOffline ? ErrorCode.KafkaStorageError : ErrorCode.UnknownTopicOrPartition;
         }

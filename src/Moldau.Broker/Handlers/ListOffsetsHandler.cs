@@ -86,7 +86,7 @@ internal sealed class ListOffsetsHandler(BrokerState state) : IApiHandler<ListOf
         {
             foreach (var p in topic.Partitions)
             {
-                if (p.Timestamp == Latest && state.Topics.Find(topic.Name)?.Partition(p.PartitionIndex)?.Log is { } log && log.HighWatermark < log.LogEndOffset)
+                if (p.Timestamp == Latest && state.Topics.Find(topic.Name)?.Partition(p.PartitionIndex) is { } known && state.Topics.LogOf(known) is { } log && log.HighWatermark < log.LogEndOffset)
                 {
                     log.RequestDurableSoon();
                     (pending ??= []).Add(log.WaitDurableAsync(log.LogEndOffset));
@@ -137,10 +137,15 @@ internal sealed class ListOffsetsHandler(BrokerState state) : IApiHandler<ListOf
             {
                 var result = new ListOffsetsResponse.ListOffsetsPartitionResponse { PartitionIndex = p.PartitionIndex };
                 topicResponse.Partitions.Add(result);
-                var partition = topic?.Partition(p.PartitionIndex);
-                if (partition?.Log is not { } log)
+                if (topic?.Partition(p.PartitionIndex) is not { } partition)
                 {
-                    result.ErrorCode = (short)(partition?.IsOffline == true ? ErrorCode.KafkaStorageError : ErrorCode.UnknownTopicOrPartition);
+                    result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
+                    continue;
+                }
+
+                if (state.Topics.LogOf(ref partition) is not { } log)
+                {
+                    result.ErrorCode = (short)(partition.IsOffline ? ErrorCode.KafkaStorageError : ErrorCode.UnknownTopicOrPartition);
                     continue;
                 }
 

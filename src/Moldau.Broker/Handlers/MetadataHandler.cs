@@ -120,8 +120,9 @@ internal sealed class MetadataHandler(BrokerState state) : IApiHandler<MetadataR
         foreach (var p in topic.Partitions)
         {
             // A partition whose log can't be opened is shown as Kafka shows one on a failed log
-            // dir: no leader, LEADER_NOT_AVAILABLE, this node among the offline replicas.
-            var offline = state.Topics.LogOf(p) is null && p.IsOffline;
+            // dir: no leader, LEADER_NOT_AVAILABLE, this node among the offline replicas. One whose
+            // log start-up has not opened yet is online: the broker serves it (opening it on demand).
+            var offline = p.IsOffline && state.Topics.LogOf(p) is null;
             result.Partitions.Add(new MetadataResponse.MetadataResponsePartition
             {
                 ErrorCode = (short)(offline ? ErrorCode.LeaderNotAvailable : ErrorCode.None),

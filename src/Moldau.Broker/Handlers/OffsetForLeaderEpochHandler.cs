@@ -25,10 +25,15 @@ internal sealed class OffsetForLeaderEpochHandler(BrokerState state) : IApiHandl
             {
                 var r = new OffsetForLeaderEpochResponse.EpochEndOffset { Partition = p.Partition };
                 topicResult.Partitions.Add(r);
-                var partition = topic?.Partition(p.Partition);
-                if (partition?.Log is not { } log)
+                if (topic?.Partition(p.Partition) is not { } partition)
                 {
-                    r.ErrorCode = (short)(partition?.IsOffline == true ? ErrorCode.KafkaStorageError : ErrorCode.UnknownTopicOrPartition);
+                    r.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
+                    continue;
+                }
+
+                if (state.Topics.LogOf(ref partition) is not { } log)
+                {
+                    r.ErrorCode = (short)(partition.IsOffline ? ErrorCode.KafkaStorageError : ErrorCode.UnknownTopicOrPartition);
                     continue;
                 }
 

@@ -137,7 +137,7 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
                 }
 
                 result.ErrorCode = (short)error;
-                if (error == ErrorCode.None && request.Acks == -1 && topic?.Partition(partitionData.Index)?.Log is { } log)
+                if (error == ErrorCode.None && request.Acks == -1 && topic?.Partition(partitionData.Index) is { } written && state.Topics.LogOf(written) is { } log)
                 {
                     // acks=all: answered once the batch is fsynced (group commit, see PartitionLog).
                     durable.Add((result, log.WaitDurableAsync(log.LogEndOffset)));
@@ -243,7 +243,7 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
             return ErrorCode.UnknownTopicOrPartition;
         }
 
-        if (state.Topics.LogOf(partition) is not { } log)
+        if (state.Topics.LogOf(ref partition) is not { } log)
         {
             return partition.IsOffline ? ErrorCode.KafkaStorageError : ErrorCode.UnknownTopicOrPartition;
         }

@@ -21,7 +21,8 @@ internal sealed class CompactionPolicy(BrokerState state)
         {
             foreach (var partition in topic.Partitions)
             {
-                // The topic's configs as the log holds them (a change reaches it at once).
+                // The topic's configs as the log holds them (a change reaches it at once). A log
+                // start-up has not opened yet is not opened for this: the next run after it is.
                 if (partition.Log is not { } log || log.Options is not { Compact: true } options)
                 {
                     continue;

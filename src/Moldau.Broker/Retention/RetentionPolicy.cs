@@ -20,7 +20,8 @@ internal sealed class RetentionPolicy(BrokerState state)
         {
             foreach (var partition in topic.Partitions)
             {
-                // The topic's configs as the log holds them (a change reaches it at once).
+                // The topic's configs as the log holds them (a change reaches it at once). A log
+                // start-up has not opened yet is not opened for this: the next run after it is.
                 if (partition.Log is not { } log || log.Options is not { Delete: true } settings)
                 {
                     continue;
@@ -47,7 +48,7 @@ internal sealed class RetentionPolicy(BrokerState state)
                 {
                     try
                     {
-                        state.Topics.AdvanceLogStart(partition, start);
+                        state.Topics.AdvanceLogStart(log, start);
                         state.Log.LogInformation("retention: {Topic}-{Partition} now starts at offset {Offset}", topic.Name, partition.Index, start);
                     }
                     catch (IOException e)

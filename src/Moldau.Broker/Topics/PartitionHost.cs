@@ -4,9 +4,11 @@ namespace Moldau.Broker.Topics;
 
 /// <summary>
 /// What a partition keeps while metadata images come and go: its open log (set by
-/// <see cref="PartitionLogApplier"/>, under the registry's change lock), why it is offline, and
-/// the fetches waiting for its next append. Every <see cref="PartitionState"/> of the partition,
-/// in whichever image, shares one host.
+/// <see cref="PartitionLogApplier"/>, under the registry's change lock), why it is offline, the
+/// one open of its log under way, and the fetches waiting for its next append. Every
+/// <see cref="PartitionState"/> of the partition, in whichever image, shares one host.
+/// A log that start-up has not opened yet is neither open nor offline nor gone:
+/// <see cref="TopicRegistry.LogOf"/> opens it on demand.
 /// </summary>
 internal sealed class PartitionHost
 {
@@ -16,6 +18,8 @@ internal sealed class PartitionHost
     private volatile string? _offlineReason;
     private int _readFailing;
     private int _taken;
+    private TaskCompletionSource? _opening;
+    private int _gone;
 
     /// <summary>The log; null until opened (or while offline, or once the partition is gone).</summary>
     public IPartitionLog? Log
@@ -44,6 +48,35 @@ internal sealed class PartitionHost
 
     /// <summary>True while the log could not be opened.</summary>
     public bool IsOffline => Log is null && OfflineReason is not null;
+
+    /// <summary>True once the partition was removed (its topic deleted): its log is never opened again.</summary>
+    public bool IsGone => Volatile.Read(ref _gone) != 0;
+
+    /// <summary>
+    /// Marks the partition removed; true when no open of its log is under way, so the caller
+    /// removes what is on disk. When one is, its opener finds the partition gone and removes it.
+    /// (Both sides use full fences: one of them always sees the other.)
+    /// </summary>
+    public bool MarkGone()
+    {
+        Interlocked.Exchange(ref _gone, 1);
+        return Volatile.Read(ref _opening) is null;
+    }
+
+    /// <summary>
+    /// Claims the one open of the log: true for the caller that opens it (it calls
+    /// <see cref="EndOpen"/> when done); false with the open under way to wait for.
+    /// </summary>
+    public bool TryBeginOpen(out Task underWay)
+    {
+        var mine = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var other = Interlocked.CompareExchange(ref _opening, mine, null);
+        underWay = other?.Task ?? Task.CompletedTask;
+        return other is null;
+    }
+
+    /// <summary>Ends the open claimed by <see cref="TryBeginOpen"/> and wakes whoever waits for it.</summary>
+    public void EndOpen() => Interlocked.Exchange(ref _opening, null)?.TrySetResult();
 
     /// <summary>Records a failed read; true for the first of a run, so it is logged once rather than per fetch.</summary>
     public bool ReadFailed() => Interlocked.Exchange(ref _readFailing, 1) == 0;

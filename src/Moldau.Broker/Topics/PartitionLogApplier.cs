@@ -61,14 +61,18 @@ internal sealed class PartitionLogApplier(ILogManager logs, ILogger log, TimePro
         }
     }
 
-    /// <summary>Opens the logs of the partitions in <paramref name="changes"/> that have none yet (before publishing).</summary>
+    /// <summary>
+    /// Opens the logs of the partitions <paramref name="changes"/> add (before publishing). A
+    /// partition the image had before keeps its state: one start-up has not opened yet is opened
+    /// on demand or in the background, not here under the change lock.
+    /// </summary>
     public void OpenAdded(IEnumerable<(TopicInfo? Before, TopicInfo? After)> changes)
     {
-        foreach (var (_, after) in changes)
+        foreach (var (before, after) in changes)
         {
             foreach (var partition in after?.Partitions ?? [])
             {
-                if (partition is { Log: null, OfflineReason: null })
+                if (partition is { Log: null, OfflineReason: null } && before?.Partition(partition.Index)?.Host != partition.Host)
                 {
                     OpenOrTakeOffline(partition);
                 }
@@ -76,19 +80,19 @@ internal sealed class PartitionLogApplier(ILogManager logs, ILogger log, TimePro
         }
     }
 
-    /// <summary>How often <see cref="OpenAtStart"/> says how far it got.</summary>
+    /// <summary>How often <see cref="OpenAll"/> says how far it got.</summary>
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Opens the log of every partition of <paramref name="image"/> at start-up,
-    /// <paramref name="threads"/> at a time (Kafka's <c>num.recovery.threads.per.data.dir</c> per
-    /// log dir): opening is mostly waiting for reads and fsyncs of files of its own, and after a
-    /// crash each log is read through from its recovery point on a thread of its own. One log line
-    /// when it starts, one every few seconds while it runs, one at the end.
+    /// Opens the logs of <paramref name="partitions"/> through <paramref name="open"/> (which skips
+    /// those already opened on demand), <paramref name="threads"/> at a time (Kafka's
+    /// <c>num.recovery.threads.per.data.dir</c> per log dir): opening is mostly waiting for reads
+    /// and fsyncs of files of its own, and after a crash each log is read through from its
+    /// recovery point on a thread of its own. One log line when it starts, one every few seconds
+    /// while it runs, one at the end (or when <paramref name="stop"/> ends it early).
     /// </summary>
-    public void OpenAtStart(MetadataImage image, int threads)
+    public void OpenAll(IReadOnlyList<PartitionState> partitions, int threads, Action<PartitionState> open, CancellationToken stop)
     {
-        var partitions = image.TopicsById.Values.SelectMany(t => t.Partitions).Where(p => p is { Log: null, OfflineReason: null }).ToList();
         if (partitions.Count == 0)
         {
             return;
@@ -96,16 +100,24 @@ internal sealed class PartitionLogApplier(ILogManager logs, ILogger log, TimePro
 
         var started = time.GetTimestamp();
         var opened = 0;
-        log.LogInformation("opening {Count} partition logs, {Threads} at a time", partitions.Count, threads);
+        log.LogInformation("opening {Count} partition logs in the background, {Threads} at a time", partitions.Count, threads);
         using (time.CreateTimer(
             _ => log.LogInformation("opened {Opened} of {Count} partition logs ({Seconds:F1} s)", Volatile.Read(ref opened), partitions.Count, time.GetElapsedTime(started).TotalSeconds),
             null, ProgressInterval, ProgressInterval))
         {
-            Parallel.ForEach(partitions, new ParallelOptions { MaxDegreeOfParallelism = threads }, partition =>
+            try
             {
-                OpenOrTakeOffline(partition);
-                Interlocked.Increment(ref opened);
-            });
+                Parallel.ForEach(partitions, new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = stop }, partition =>
+                {
+                    open(partition);
+                    Interlocked.Increment(ref opened);
+                });
+            }
+            catch (OperationCanceledException)
+            {
+                log.LogInformation("stopped opening partition logs: {Opened} of {Count} opened in {Seconds:F1} s, the rest open on demand", Volatile.Read(ref opened), partitions.Count, time.GetElapsedTime(started).TotalSeconds);
+                return;
+            }
         }
 
         log.LogInformation("opened {Count} partition logs in {Seconds:F1} s", partitions.Count, time.GetElapsedTime(started).TotalSeconds);
@@ -126,6 +138,11 @@ internal sealed class PartitionLogApplier(ILogManager logs, ILogger log, TimePro
                 if (gone.Log is { } open)
                 {
                     logs.Delete(gone.LogPartition, open);
+                }
+                else if (gone.Host.MarkGone())
+                {
+                    // Not opened (yet, or offline): its directory goes without opening it.
+                    logs.Delete(gone.LogPartition, null);
                 }
 
                 gone.SignalAppend();
@@ -194,23 +211,27 @@ internal sealed class PartitionLogApplier(ILogManager logs, ILogger log, TimePro
     /// </summary>
     public void OpenOrTakeOffline(PartitionState partition)
     {
+        if (_created.TryRemove(partition.LogPartition, out var created))
+        {
+            Publish(partition, created);
+        }
+        else if (OpenOrTakeOfflineUnpublished(partition) is { } opened)
+        {
+            Publish(partition, opened);
+        }
+    }
+
+    /// <summary>
+    /// Opens a partition's log without publishing it (outside the change lock; the caller holds
+    /// the partition's open claim); when the storage refuses, the partition goes offline (one log
+    /// line) and null comes back.
+    /// </summary>
+    public IPartitionLog? OpenOrTakeOfflineUnpublished(PartitionState partition)
+    {
         var host = partition.Host;
         try
         {
-            host.Log = _created.TryRemove(partition.LogPartition, out var created)
-                ? created
-                : logs.Open(partition.LogPartition, partition.Topic.Configs);
-
-            // Opened over the topic's configs and server.properties; dynamic broker configs too.
-            if (SettingsOf is not null)
-            {
-                host.Log.Reconfigure(SettingsOf(partition.Topic));
-            }
-            if (host.OfflineReason is not null)
-            {
-                log.LogInformation("{Topic}-{Partition} is back online", partition.Topic.Name, partition.Index);
-                host.OfflineReason = null;
-            }
+            return logs.Open(partition.LogPartition, partition.Topic.Configs);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -221,6 +242,29 @@ internal sealed class PartitionLogApplier(ILogManager logs, ILogger log, TimePro
 
             host.RetryOpenAt = time.GetTimestamp() + (long)(RetryOpenInterval.TotalSeconds * time.TimestampFrequency);
             host.OfflineReason = e.Message;
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Makes an opened log the partition's (under the change lock): the topic's settings with the
+    /// dynamic broker configs over them, and the partition back online if it was offline.
+    /// </summary>
+    public void Publish(PartitionState partition, IPartitionLog opened)
+    {
+        var host = partition.Host;
+        host.Log = opened;
+
+        // Opened over the topic's configs and server.properties; dynamic broker configs too.
+        if (SettingsOf is not null)
+        {
+            opened.Reconfigure(SettingsOf(partition.Topic));
+        }
+
+        if (host.OfflineReason is not null)
+        {
+            log.LogInformation("{Topic}-{Partition} is back online", partition.Topic.Name, partition.Index);
+            host.OfflineReason = null;
         }
     }
 }

@@ -96,7 +96,11 @@ internal sealed class PartitionState
     /// <summary>What this partition keeps across images: its log, its offline state, its waiters.</summary>
     public PartitionHost Host { get; }
 
-    /// <summary>The log; null until opened. Long-polling fetches wake when its high watermark moves.</summary>
+    /// <summary>
+    /// The log if it is open: null while offline, and also while start-up has not opened it yet.
+    /// Handlers take the log through <see cref="TopicRegistry.LogOf"/>, which opens it on demand.
+    /// Long-polling fetches wake when its high watermark moves.
+    /// </summary>
     public IPartitionLog? Log => Host.Log;
 
     /// <summary>
@@ -107,9 +111,6 @@ internal sealed class PartitionState
 
     /// <summary>True while the log could not be opened.</summary>
     public bool IsOffline => Host.IsOffline;
-
-    /// <summary>The partition's log, which must be open.</summary>
-    public IPartitionLog OpenLog => Log ?? throw new InvalidOperationException($"{Topic.Name}-{Index} is not open");
 
     /// <summary>A task that completes at the next append (for long-polling fetches). Take it before reading the log.</summary>
     public Task NextAppend => Host.NextAppend;

@@ -18,7 +18,7 @@ namespace Moldau.Broker.Topics;
 /// change lock. The <see cref="PartitionLogApplier"/> opens and deletes logs through the
 /// <see cref="ILogManager"/> as partitions come and go.
 /// </summary>
-internal sealed class TopicRegistry : IDisposable
+internal sealed partial class TopicRegistry : IDisposable
 {
     /// <summary>The directory of the metadata log under the first log dir.</summary>
     public const string MetadataLogDirectory = "__cluster_metadata-0";
@@ -84,8 +84,9 @@ internal sealed class TopicRegistry : IDisposable
 
     /// <summary>
     /// Replays the metadata log, batch by batch, up to the first batch that can't be read or
-    /// decoded (the store cuts the log there; one log line names where), then opens every
-    /// partition's log and publishes the image.
+    /// decoded (the store cuts the log there; one log line names where), and publishes the image.
+    /// The partitions' logs are opened after, in the background (<see cref="OpenInBackground"/>),
+    /// and on demand by whoever needs one first (<see cref="LogOf"/>).
     /// </summary>
     public void Load()
     {
@@ -101,11 +102,11 @@ internal sealed class TopicRegistry : IDisposable
             }
 
             var (image, holes) = FillHoles(delta.Apply());
-            _applier.OpenAtStart(image, RecoveryThreads);
-            image = BumpLeaderEpochsAfterTruncation(image, holes);
+            _holes = holes;
             _image = image;
             _applier.AfterPublish(image.TopicsById.Values.Select(t => ((TopicInfo?)null, (TopicInfo?)t)));
             _log.LogInformation("metadata log: {Records} records, {Topics} topics", result.Records, image.TopicsByName.Count);
+            OpenInBackground(image);
         }
     }
 
@@ -187,53 +188,6 @@ internal sealed class TopicRegistry : IDisposable
         }
 
         return (new MetadataImage(byName, byId, image.BrokerConfigs, image.NextProducerId), holes);
-    }
-
-    /// <summary>
-    /// A partition whose log lost a torn tail on opening gets a new leader epoch (KIP-101,
-    /// KIP-320): the records it lost may have been read under the old epoch, and a client that
-    /// validates its position with OffsetForLeaderEpoch learns where that epoch now ends. The
-    /// change goes to the metadata log (synced) as a PartitionChangeRecord naming this node as
-    /// leader, which is how Kafka's controller bumps an epoch, and is applied by the same replay
-    /// a restart runs. A partition the metadata log has no PartitionRecord for gets one instead,
-    /// since a change to it would not replay.
-    /// </summary>
-    private MetadataImage BumpLeaderEpochsAfterTruncation(MetadataImage image, HashSet<PartitionHost> holes)
-    {
-        var records = new List<IKafkaMessage>();
-        foreach (var topic in image.TopicsById.Values)
-        {
-            foreach (var p in topic.Partitions)
-            {
-                if (p.Log is not PartitionLog log || !log.RecoveryLostRecords)
-                {
-                    continue;
-                }
-
-                if (log.CorruptionAfterCleanStop is { } corruption)
-                {
-                    _log.LogError("{Topic}-{Partition}: {Corruption}; the log goes on from offset {End} under a new leader epoch", topic.Name, p.Index, corruption, log.LogEndOffset);
-                }
-
-                _log.LogWarning(
-                    "recovery cut {Bytes} bytes from the tail of {Topic}-{Partition} (log end now {End}): leader epoch {Epoch} -> {Next}",
-                    log.RecoveredTruncatedBytes, topic.Name, p.Index, log.LogEndOffset, p.LeaderEpoch, p.LeaderEpoch + 1);
-                records.Add(holes.Contains(p.Host)
-                    ? (IKafkaMessage)new PartitionRecord
-                    {
-                        PartitionId = p.Index,
-                        TopicId = topic.Id,
-                        Replicas = [_options.NodeId],
-                        Isr = [_options.NodeId],
-                        Leader = _options.NodeId,
-                        LeaderEpoch = p.LeaderEpoch + 1,
-                        PartitionEpoch = p.PartitionEpoch + 1,
-                    }
-                    : new PartitionChangeRecord { PartitionId = p.Index, TopicId = topic.Id, Leader = _options.NodeId });
-            }
-        }
-
-        return records.Count == 0 ? image : Commit(image, records).Image;
     }
 
     /// <summary>
@@ -496,45 +450,19 @@ internal sealed class TopicRegistry : IDisposable
     public void WriteCleanerOffsets() => _applier.Logs.WriteCleanerOffsets();
 
     /// <summary>Advances a partition's log start offset and records it durably.</summary>
-    public void AdvanceLogStart(PartitionState partition, long offset) =>
-        _applier.Logs.AdvanceLogStart(partition.OpenLog, offset);
-
-    /// <summary>
-    /// The partition's log; for an offline partition, tries to open it again (at most every few
-    /// seconds), so a partition whose disk was full or unwritable comes back without a restart.
-    /// </summary>
-    public IPartitionLog? LogOf(PartitionState partition)
-    {
-        if (partition.Log is { } open)
-        {
-            return open;
-        }
-
-        var host = partition.Host;
-        if (!host.IsOffline || _time.GetTimestamp() < host.RetryOpenAt)
-        {
-            return null;
-        }
-
-        lock (_changeLock)
-        {
-            if (host.Log is null && host.IsOffline && _time.GetTimestamp() >= host.RetryOpenAt
-                && Find(partition.Topic.Id)?.Partition(partition.Index) is { } current && current.Host == host)
-            {
-                _applier.OpenOrTakeOffline(current);
-                current.Log?.StartEpoch(current.LeaderEpoch);
-            }
-
-            return host.Log;
-        }
-    }
+    public void AdvanceLogStart(IPartitionLog log, long offset) =>
+        _applier.Logs.AdvanceLogStart(log, offset);
 
     /// <summary>Where <paramref name="topic"/>'s config values come from (null: the broker's own).</summary>
     public ConfigLayers ConfigLayersOf(TopicInfo? topic) => new(topic?.Configs, BrokerConfigs, _options.Properties);
 
-    /// <summary>Closes the metadata log and every partition log.</summary>
+    /// <summary>
+    /// Stops opening logs (the background pass, and opens on demand once those under way are
+    /// done), then closes the metadata log and every partition log that was opened.
+    /// </summary>
     public void Dispose()
     {
+        StopOpening();
         lock (_changeLock)
         {
             _store.Dispose();

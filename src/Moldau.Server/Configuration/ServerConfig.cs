@@ -20,7 +20,7 @@ internal sealed class ServerConfig
 {
     private static readonly HashSet<string> Used =
     [
-        "moldau.log.direct.io", "moldau.log.open.files.max", "node.id", "broker.id", "listeners", "advertised.listeners", "listener.security.protocol.map",
+        "moldau.log.direct.io", "moldau.log.open.files.max", "moldau.log.background.open.delay.ms", "node.id", "broker.id", "listeners", "advertised.listeners", "listener.security.protocol.map",
         "controller.listener.names", "log.dirs", "log.dir", "num.partitions", "auto.create.topics.enable",
         "socket.request.max.bytes", "message.max.bytes", "log.segment.bytes", "group.initial.rebalance.delay.ms",
         "group.min.session.timeout.ms", "group.max.session.timeout.ms", "group.max.size", "offsets.topic.num.partitions",

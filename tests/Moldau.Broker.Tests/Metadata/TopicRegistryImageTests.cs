@@ -68,7 +68,7 @@ public sealed class TopicRegistryImageTests : IDisposable
         using (var restarted = Open())
         {
             Assert.Equal(live, ImageText.Of(restarted.Image));
-            Assert.All(restarted.Topics.SelectMany(t => t.Partitions), p => Assert.NotNull(p.Log));
+            Assert.All(restarted.Topics.SelectMany(t => t.Partitions), p => Assert.NotNull(restarted.LogOf(p)));
 
             // The ids of a block taken before the restart are never handed out again.
             Assert.True(new ProducerIdManager(restarted.AllocateProducerIdBlock).GenerateProducerId() > lastId);
