@@ -270,7 +270,10 @@ def topic_layout(n, per_topic):
 def kbench_produce(args, port, pid, topic, messages, size, acks):
     cmd = [args.kbench, "produce", "-b", "127.0.0.1:%d" % port, "-t", topic, "-n", str(messages), "-s", str(size),
            "-a", acks, "-l", "5", "--batch-bytes", "1048576", "--broker-pid", str(pid), "-q",
-           "--timeout-s", str(args.step_timeout)]
+           "--timeout-s", str(args.step_timeout),
+           # Keyless records: without this librdkafka's sticky partitioner sends a whole linger's
+           # worth to one partition, and a short run reaches only a few of them.
+           "-X", "sticky.partitioning.linger.ms=0"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.step_timeout + 30)
     for line in p.stdout.splitlines():
         if line.startswith("RESULT "):
