@@ -458,8 +458,6 @@ def main():
     ap.add_argument("--settle", type=float, default=5, help="seconds idle before RSS is read")
     ap.add_argument("--step-timeout", type=int, default=600, help="seconds any one step may take")
     ap.add_argument("--nofile", type=int, default=0, help="the broker's open-file limit (0: inherited)")
-    ap.add_argument("--override", action="append", metavar="KEY=VALUE",
-                    help="a server.properties key for the broker (repeatable), e.g. moldau.log.direct.io=false")
     ap.add_argument("--out", default="", help="directory for table.md, results.jsonl and broker logs")
     ap.add_argument("--keep", action="store_true", help="keep the data directories")
     ap.add_argument("--override", action="append", default=[], help="KEY=VALUE for the broker (repeatable)")
