@@ -53,6 +53,9 @@ public sealed partial class PartitionLog : IPartitionLog
         _rollJitter = RollJitter(options);
     }
 
+    /// <summary>Whether the active segment writes with O_DIRECT (false on a file system that refuses it).</summary>
+    internal bool UsesDirectIo => Volatile.Read(ref _segments)[^1].UsesDirectIo;
+
     /// <summary>The log's settings now (one instance; <see cref="Reconfigure"/> replaces it whole).</summary>
     public PartitionLogOptions Options => _options;
 

@@ -193,7 +193,7 @@ public abstract class PartitionLogContract
         var reader = Task.Run(() =>
         {
             var seen = 0L;
-            do
+            void ReadOnce()
             {
                 var end = log.LogEndOffset;
                 var bytes = log.Read(0, 1 << 20, long.MaxValue, end, null);
@@ -201,8 +201,14 @@ public abstract class PartitionLogContract
                 Assert.All(batches, b => Assert.True(b.LastOffset < end));
                 seen = Math.Max(seen, batches.Count);
             }
-            while (!stop.IsCancellationRequested);
 
+            while (!stop.IsCancellationRequested)
+            {
+                ReadOnce();
+            }
+
+            // Once more after the appends: a reader descheduled for all of them still reads something.
+            ReadOnce();
             return seen;
         });
         for (var i = 0; i < 300; i++)
