@@ -151,7 +151,6 @@ def free_port():
 class Broker:
     def __init__(self, binary, data_dir, port, log_path, nofile, overrides=()):
         self.binary = binary
-        self.overrides = list(overrides)
         self.data_dir = data_dir
         self.port = port
         self.log_path = log_path
@@ -455,11 +454,10 @@ def main():
     ap.add_argument("--settle", type=float, default=5, help="seconds idle before RSS is read")
     ap.add_argument("--step-timeout", type=int, default=600, help="seconds any one step may take")
     ap.add_argument("--nofile", type=int, default=0, help="the broker's open-file limit (0: inherited)")
-    ap.add_argument("--override", action="append", metavar="KEY=VALUE",
+    ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                     help="a server.properties key for the broker (repeatable), e.g. moldau.log.direct.io=false")
     ap.add_argument("--out", default="", help="directory for table.md, results.jsonl and broker logs")
     ap.add_argument("--keep", action="store_true", help="keep the data directories")
-    ap.add_argument("--override", action="append", default=[], help="KEY=VALUE for the broker (repeatable)")
     ap.add_argument("--idle-command", default="", help="shell command run when idle and after the produce step, with $PID and $N set; output to idle-N.txt, produced-N.txt")
     args = ap.parse_args()
 
