@@ -6,8 +6,9 @@ For each size N it starts a broker of its own (fresh data dir, free port), creat
 creation rate, RSS and open descriptors when idle, the time of a Metadata request for all
 topics, produce throughput spread over every partition (kbench, one run per topic), a clean
 stop (SIGTERM until exit), a clean restart (exec until a Metadata answer lists all N partitions
-online), and the recovery after kill -9 that follows unflushed writes. A size that fails
-(the broker exits, refuses, or leaves partitions offline) is recorded as failed with the reason,
+online), a second clean stop once every log is open again and untouched since the clean restart
+(without the crash step), and the recovery after kill -9 that follows unflushed writes. A size
+that fails (the broker exits, refuses, or leaves partitions offline) is recorded as failed with the reason,
 and the run goes on with the next size. Only the broker process this script started is signalled,
 by its PID.
 
@@ -151,7 +152,6 @@ def free_port():
 class Broker:
     def __init__(self, binary, data_dir, port, log_path, nofile, overrides=()):
         self.binary = binary
-        self.overrides = list(overrides)
         self.data_dir = data_dir
         self.port = port
         self.log_path = log_path
@@ -220,6 +220,17 @@ class Broker:
                 last = str(e)
                 time.sleep(0.05)
         raise BrokerGone("not ready after %.0f s (%s)" % (timeout, last))
+
+    def wait_output(self, text, timeout):
+        """Waits until the broker's output since its last start holds `text`; False after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check()
+            with open(self.log_path, "rb") as f:
+                if text in f.read().decode(errors="replace").rsplit("===== start", 1)[-1]:
+                    return True
+            time.sleep(0.1)
+        return False
 
     def stop(self, timeout):
         """SIGTERM, seconds until the process exits; SIGKILL after `timeout`."""
@@ -373,6 +384,15 @@ def run_size(args, n, work):
         row["restart_s"] = broker.wait_ready(n, args.step_timeout, started)
         row["rss_restart_mb"], _, row["fds_restart"] = proc_status(broker.pid)
 
+        if not (args.kbench and args.crash_mb > 0):
+            # A clean stop with every log open and none written since the clean start: the
+            # background opener's last line says all are open.
+            step = "stop untouched"
+            if broker.wait_output("opened %d partition logs in" % n, args.step_timeout):
+                row["stop_untouched_s"], code = broker.stop(args.step_timeout)
+                if row["stop_untouched_s"] is None or code != 0:
+                    raise BrokerGone("clean stop after the restart failed (code %s): %s" % (code, broker.last_log_line()))
+
         if args.kbench and args.crash_mb > 0:
             step = "crash"
             per_partition = max(1, int(args.crash_mb * 1e6 / 1024 / n))
@@ -384,7 +404,8 @@ def run_size(args, n, work):
             row["recovery_s"] = broker.wait_ready(n, args.step_timeout, started)
             row["rss_recovered_mb"], _, _ = proc_status(broker.pid)
 
-        broker.stop(args.step_timeout)
+        if broker.alive():
+            broker.stop(args.step_timeout)
     except (BrokerGone, OSError, subprocess.TimeoutExpired, struct.error) as e:
         reason = str(e)
         if broker.proc is not None:
@@ -426,6 +447,7 @@ COLUMNS = [
     ("produce_msgs_s", "produce msg/s", "{:,.0f}"),
     ("stop_s", "stop s", "{:.2f}"),
     ("restart_s", "restart s", "{:.2f}"),
+    ("stop_untouched_s", "stop untouched s", "{:.2f}"),
     ("crash_mb", "unflushed MB", "{:.0f}"),
     ("recovery_s", "recovery s", "{:.2f}"),
     ("status", "status", "{}"),
@@ -458,9 +480,10 @@ def main():
     ap.add_argument("--settle", type=float, default=5, help="seconds idle before RSS is read")
     ap.add_argument("--step-timeout", type=int, default=600, help="seconds any one step may take")
     ap.add_argument("--nofile", type=int, default=0, help="the broker's open-file limit (0: inherited)")
+    ap.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                    help="a server.properties key for the broker (repeatable), e.g. moldau.log.direct.io=false")
     ap.add_argument("--out", default="", help="directory for table.md, results.jsonl and broker logs")
     ap.add_argument("--keep", action="store_true", help="keep the data directories")
-    ap.add_argument("--override", action="append", default=[], help="KEY=VALUE for the broker (repeatable)")
     ap.add_argument("--idle-command", default="", help="shell command run when idle and after the produce step, with $PID and $N set; output to idle-N.txt, produced-N.txt")
     args = ap.parse_args()
 

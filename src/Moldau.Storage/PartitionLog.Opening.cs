@@ -62,6 +62,7 @@ public sealed partial class PartitionLog
         long truncated = 0;
         var recoveryLeftAHole = false;
         string? corruption = null;
+        var loadedSnapshot = -1L;
         var snapshots = SnapshotFiles(directory);
         var proven = ProvenLogEnd(directory, files, snapshots, options.RecoveryPoint);
         if (options.CleanShutdown)
@@ -89,6 +90,7 @@ public sealed partial class PartitionLog
                 if (producers.LoadSnapshot(path))
                 {
                     from = offset;
+                    loadedSnapshot = offset;
                     break;
                 }
             }
@@ -151,11 +153,20 @@ public sealed partial class PartitionLog
             recoveryLeftAHole = true;
         }
 
-        // Snapshots are only trusted right after a clean stop; a later one is written at the next.
+        // Snapshots are only trusted right after a clean stop. The one that is exactly the producer
+        // state at the log end (loaded, nothing after it, no corruption) stays, so a close without
+        // appends since has nothing to write; the rest go, and the next clean stop writes one at the
+        // log end then. After a crash they all go: a crash never leaves a snapshot behind, and
+        // (kept or not) a snapshot never names an offset past what the log holds, as it is only
+        // written or kept at a log end that is fsynced, and logs are never cut back.
         // (They go only once a segment named past the offsets they prove exists.)
-        foreach (var (path, _) in snapshots)
+        var keep = options.CleanShutdown && corruption is null && loadedSnapshot == segments[^1].NextOffset ? loadedSnapshot : -1;
+        foreach (var (path, offset) in snapshots)
         {
-            File.Delete(path);
+            if (offset != keep)
+            {
+                File.Delete(path);
+            }
         }
 
         // What survived on disk becomes the high watermark only once it is fsynced: after a kill -9
@@ -183,6 +194,7 @@ public sealed partial class PartitionLog
             CorruptionAfterCleanStop = corruption,
         };
         log._recoveryPoint = log.LogEndOffset;
+        log._snapshotAt = keep;
         log._cleanedUpTo = Math.Clamp(options.CleanedUpTo, 0, log.LogEndOffset);
         log.LoadLeaderEpochs();
         return log;

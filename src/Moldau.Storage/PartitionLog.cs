@@ -29,6 +29,10 @@ public sealed partial class PartitionLog : IPartitionLog
     private bool _flushing;
     private bool _disposed;
     private volatile bool _directoryDirty;
+
+    // The offset of the producer snapshot on disk that holds the producer state at that log end
+    // (kept at a clean open, or written at the close); -1 when there is none.
+    private long _snapshotAt = -1;
     private TaskCompletionSource? _lingerWake;
     private bool _wanted;
     private readonly StorageRuntime _runtime;
@@ -603,6 +607,29 @@ public sealed partial class PartitionLog : IPartitionLog
     /// <summary>True once <see cref="Dispose"/> synced everything a clean start relies on.</summary>
     public bool ClosedCleanly { get; private set; }
 
+    /// <summary>
+    /// Writes the producer snapshot at the log end unless the one on disk is it already, removes the
+    /// one it replaces, and syncs the directory once for both (called under the append lock, after the
+    /// data is fsynced, so the snapshot never names an offset past what is on disk).
+    /// </summary>
+    private void WriteProducerSnapshot()
+    {
+        var end = LogEndOffset;
+        if (_snapshotAt == end)
+        {
+            return;
+        }
+
+        _producers.WriteSnapshot(System.IO.Path.Combine(Directory, ProducerStateTable.SnapshotFileName(end)));
+        if (_snapshotAt >= 0)
+        {
+            File.Delete(System.IO.Path.Combine(Directory, ProducerStateTable.SnapshotFileName(_snapshotAt)));
+        }
+
+        _snapshotAt = end;
+        DirectorySync.Sync(Directory, _runtime.Files);
+    }
+
     /// <summary>Flushes, then closes every segment file.</summary>
     public void Dispose()
     {
@@ -621,7 +648,9 @@ public sealed partial class PartitionLog : IPartitionLog
             try
             {
                 // A clean close: data, indexes and the producer state on disk, so the next start
-                // can trust them instead of reading the log through.
+                // can trust them instead of reading the log through. Only what changed since it
+                // was last synced costs an fsync: a log without appends since a clean open keeps
+                // its snapshot, and its directory needs no sync.
                 _segments[^1].TrimPadding();
                 Flush();
                 foreach (var s in _segments)
@@ -629,8 +658,7 @@ public sealed partial class PartitionLog : IPartitionLog
                     s.FlushIndexes();
                 }
 
-                _producers.WriteSnapshot(System.IO.Path.Combine(Directory, ProducerStateTable.SnapshotFileName(LogEndOffset)));
-                DirectorySync.Sync(Directory, _runtime.Files);
+                WriteProducerSnapshot();
                 ClosedCleanly = true;
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException or UnauthorizedAccessException)

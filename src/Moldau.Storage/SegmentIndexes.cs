@@ -33,6 +33,9 @@ internal sealed class SegmentIndexes : IDisposable
     private long _bytesSinceIndex;
     private bool _filesBroken;
 
+    // Written since the last fsync (or opened other than exactly as loaded): the next Flush syncs.
+    private volatile bool _unsynced;
+
     public SegmentIndexes(string logPath, long baseOffset, int interval, FileCache cache)
     {
         _cache = cache;
@@ -169,8 +172,7 @@ internal sealed class SegmentIndexes : IDisposable
             if (!truncate)
             {
                 // Drop any zero-filled tail a pre-allocating writer left.
-                RandomAccess.SetLength(index, (long)_index.Count * IndexEntrySize);
-                RandomAccess.SetLength(time, (long)_timeIndex.Count * TimeIndexEntrySize);
+                _unsynced |= SetLength(index, (long)_index.Count * IndexEntrySize) | SetLength(time, (long)_timeIndex.Count * TimeIndexEntrySize);
             }
             else
             {
@@ -255,6 +257,7 @@ internal sealed class SegmentIndexes : IDisposable
 
             BinaryPrimitives.WriteInt32BigEndian(entry, (int)(last.Offset - _baseOffset));
             BinaryPrimitives.WriteUInt32BigEndian(entry[4..], (uint)last.Position);
+            _unsynced = true;
             using (var file = _indexFile!.Lease())
             {
                 RandomAccess.Write(file.Handle, entry, (long)(count - 1) * IndexEntrySize);
@@ -304,8 +307,30 @@ internal sealed class SegmentIndexes : IDisposable
         }
     }
 
-    /// <summary>fsync of both files (a clean close; a crash rebuilds them from the log), rewritten first when a write to them failed.</summary>
+    /// <summary>
+    /// fsync of both files (a clean close; a crash rebuilds them from the log), rewritten first when
+    /// a write to them failed; nothing when they were not written since the last one.
+    /// </summary>
     public void Flush()
+    {
+        if (!_unsynced && !_filesBroken)
+        {
+            return;
+        }
+
+        _unsynced = false;
+        try
+        {
+            SyncFiles();
+        }
+        catch
+        {
+            _unsynced = true;
+            throw;
+        }
+    }
+
+    private void SyncFiles()
     {
         if (_filesBroken)
         {
@@ -396,12 +421,26 @@ internal sealed class SegmentIndexes : IDisposable
         Span<byte> entry = stackalloc byte[TimeIndexEntrySize];
         BinaryPrimitives.WriteInt64BigEndian(entry, time.Timestamp);
         BinaryPrimitives.WriteInt32BigEndian(entry[8..], (int)(time.Offset - _baseOffset));
+        _unsynced = true;
         using var file = _timeIndexFile!.Lease();
         RandomAccess.Write(file.Handle, entry, (long)(count - 1) * TimeIndexEntrySize);
     }
 
+    /// <summary>Sets the file's length; true when that changed it.</summary>
+    private static bool SetLength(SafeFileHandle file, long length)
+    {
+        if (RandomAccess.GetLength(file) == length)
+        {
+            return false;
+        }
+
+        RandomAccess.SetLength(file, length);
+        return true;
+    }
+
     private void WriteFiles(SafeFileHandle indexFile, SafeFileHandle timeIndexFile)
     {
+        _unsynced = true;
         var index = new byte[_index.Count * IndexEntrySize];
         for (var i = 0; i < _index.Count; i++)
         {
