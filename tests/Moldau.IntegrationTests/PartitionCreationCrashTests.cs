@@ -4,6 +4,7 @@ using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 using Moldau.Protocol.Records;
 using Moldau.Storage;
+using static Moldau.IntegrationTests.PartitionLifecycleTests;
 
 namespace Moldau.IntegrationTests;
 
@@ -23,7 +24,7 @@ public sealed class PartitionCreationCrashTests
         await using var broker = await BrokerProcess.StartAsync(properties: new Dictionary<string, string>());
         await using (var client = await KafkaTestClient.ConnectAsync(broker.Port))
         {
-            Assert.Equal(0, await CreateTopicAsync(client, "fresh", partitions));
+            Assert.Equal(0, (await CreateTopicAsync(client, "fresh", partitions)).ErrorCode);
         }
 
         // Nothing was written to them: no flush has made their files durable yet.
@@ -49,11 +50,11 @@ public sealed class PartitionCreationCrashTests
 
         for (var p = 0; p < partitions; p += 37)
         {
-            Assert.Equal([$"v{p}"], await FetchAsync(again, "fresh", p));
+            Assert.Equal([$"v{p}"], await ValuesAsync(again, "fresh", p));
         }
 
-        Assert.Equal([$"v1"], await FetchAsync(again, "fresh", 1));
-        Assert.Equal([$"v2"], await FetchAsync(again, "fresh", 2));
+        Assert.Equal([$"v1"], await ValuesAsync(again, "fresh", 1));
+        Assert.Equal([$"v2"], await ValuesAsync(again, "fresh", 2));
         AssertTopicIdsWritten(broker, "fresh", partitions);
     }
 
@@ -64,7 +65,7 @@ public sealed class PartitionCreationCrashTests
         var acknowledged = new Dictionary<int, List<string>>();
         await using (var client = await KafkaTestClient.ConnectAsync(broker.Port))
         {
-            Assert.Equal(0, await CreateTopicAsync(client, "new", 8));
+            Assert.Equal(0, (await CreateTopicAsync(client, "new", 8)).ErrorCode);
             for (var round = 0; round < 3; round++)
             {
                 for (var p = 0; p < 8; p++)
@@ -89,7 +90,7 @@ public sealed class PartitionCreationCrashTests
         await WaitAllOnlineAsync(again, broker, "new", 8);
         for (var p = 0; p < 8; p++)
         {
-            Assert.Equal(acknowledged[p], await FetchAsync(again, "new", p));
+            Assert.Equal(acknowledged[p], await ValuesAsync(again, "new", p));
             Assert.Equal((0, 3L), await ProduceAsync(again, "new", p, "after"));
         }
 
@@ -127,62 +128,11 @@ public sealed class PartitionCreationCrashTests
         }
     }
 
-    private static async Task<short> CreateTopicAsync(KafkaTestClient client, string name, int partitions)
+    /// <summary>Every record of the partition, fetched without an error.</summary>
+    private static async Task<List<string>> ValuesAsync(KafkaTestClient client, string topic, int partition)
     {
-        var created = await client.SendAsync<CreateTopicsResponse>(ApiKey.CreateTopics, 7, new CreateTopicsRequest
-        {
-            Topics = [new() { Name = name, NumPartitions = partitions, ReplicationFactor = 1 }],
-            TimeoutMs = 60_000,
-        });
-        return created.Topics.Single().ErrorCode;
-    }
-
-    private static async Task<(int Error, long Offset)> ProduceAsync(KafkaTestClient client, string topic, int partition, string value)
-    {
-        var batch = RecordBatchBuilder.Build([new(null, Encoding.UTF8.GetBytes(value), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())]);
-        var response = await client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, new ProduceRequest
-        {
-            Acks = -1,
-            TimeoutMs = 10_000,
-            TopicData = [new() { Name = topic, PartitionData = [new() { Index = partition, Records = batch }] }],
-        });
-        var p = response.Responses.Single().PartitionResponses.Single();
-        return (p.ErrorCode, p.BaseOffset);
-    }
-
-    /// <summary>Every record of the partition up to the high watermark.</summary>
-    private static async Task<List<string>> FetchAsync(KafkaTestClient client, string topic, int partition)
-    {
-        var values = new List<string>();
-        long next = 0;
-        while (true)
-        {
-            var response = await client.SendAsync<FetchResponse>(ApiKey.Fetch, 12, new FetchRequest
-            {
-                MaxBytes = 1 << 20,
-                SessionEpoch = -1,
-                Topics = [new() { Topic = topic, Partitions = [new() { Partition = partition, FetchOffset = next, PartitionMaxBytes = 1 << 20 }] }],
-            });
-            var p = response.Responses.Single().Partitions.Single();
-            Assert.Equal(0, p.ErrorCode);
-            var records = p.Records ?? ReadOnlyMemory<byte>.Empty;
-            if (records.IsEmpty)
-            {
-                return values;
-            }
-
-            for (var position = 0; position < records.Length;)
-            {
-                var size = (int)RecordBatch.DeclaredSize(records.Span[position..]);
-                var batch = new RecordBatch(records.Slice(position, size));
-                foreach (var r in batch.GetRecords())
-                {
-                    values.Add(Encoding.UTF8.GetString(r.Value!.Value.Span));
-                    next = batch.BaseOffset + r.OffsetDelta + 1;
-                }
-
-                position += size;
-            }
-        }
+        var (error, values) = await FetchAsync(client, topic, partition);
+        Assert.Equal(0, error);
+        return values;
     }
 }
