@@ -79,7 +79,7 @@ foreach (var l in config.Listeners)
     KafkaListener listener;
     try
     {
-        listener = KafkaListener.Bind(l.Name, l.Host, l.Port, loggers.CreateLogger("Moldau.Network"));
+        listener = KafkaListener.Bind(l, loggers.CreateLogger("Moldau.Network"));
     }
     catch (System.Net.Sockets.SocketException e)
     {

@@ -132,7 +132,39 @@ public sealed class ConfigurationTests
         }
 
         var e = Assert.Throws<ConfigException>(() => ServerConfig.From(props));
-        Assert.Contains("not supported", e.Message, StringComparison.Ordinal);
+        Assert.Contains("does not serve yet", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EachListenerCarriesItsSecurityProtocolFromTheMap()
+    {
+        var config = ServerConfig.From(new Dictionary<string, string>
+        {
+            ["listeners"] = "INTERNAL://127.0.0.1:0,PLAINTEXT://127.0.0.1:0",
+            ["listener.security.protocol.map"] = "INTERNAL:plaintext,PLAINTEXT:PLAINTEXT",
+            ["listener.name.internal.ssl.keystore.type"] = "PEM",
+        });
+        Assert.All(config.Listeners, l => Assert.Equal("PLAINTEXT", l.SecurityProtocol));
+        Assert.Empty(config.UnknownKeys);
+    }
+
+    [Fact]
+    public void AListenerKeyWinsOverTheBrokerWideKey()
+    {
+        var props = new Dictionary<string, string>
+        {
+            ["sasl.enabled.mechanisms"] = "GSSAPI",
+            ["listener.name.client.sasl.enabled.mechanisms"] = " PLAIN ",
+            ["listener.name.client.scram-sha-256.sasl.jaas.config"] = "scram",
+            ["sasl.jaas.config"] = "shared",
+        };
+        var client = new Moldau.Broker.Configuration.ListenerProperties(props, "CLIENT");
+        var other = new Moldau.Broker.Configuration.ListenerProperties(props, "OTHER");
+        Assert.Equal("PLAIN", client.Get("sasl.enabled.mechanisms"));
+        Assert.Equal("GSSAPI", other.Get("sasl.enabled.mechanisms"));
+        Assert.Null(client.Get("ssl.keystore.location"));
+        Assert.Equal("scram", client.GetForMechanism("SCRAM-SHA-256", "sasl.jaas.config"));
+        Assert.Equal("shared", client.GetForMechanism("PLAIN", "sasl.jaas.config"));
     }
 
     [Fact]

@@ -10,7 +10,8 @@ namespace Moldau.Server.Configuration;
 /// <param name="Name">The listener name, e.g. PLAINTEXT.</param>
 /// <param name="Host">The host to bind; empty binds every interface.</param>
 /// <param name="Port">The port; 0 picks a free one.</param>
-internal sealed record ListenerConfig(string Name, string Host, int Port);
+/// <param name="SecurityProtocol">PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, from listener.security.protocol.map.</param>
+internal sealed record ListenerConfig(string Name, string Host, int Port, string SecurityProtocol = "PLAINTEXT");
 
 /// <summary>
 /// Turns server.properties keys (plus command-line overrides) into <see cref="BrokerOptions"/> and
@@ -91,17 +92,17 @@ internal sealed class ServerConfig
             var protocol = securityMap.TryGetValue(l.Name, out var p) ? p
                 : Enum.TryParse<Protocol>(l.Name, ignoreCase: true, out var implied) ? implied.ToString()
                 : throw new ConfigException($"listeners: no security protocol for listener '{l.Name}' in listener.security.protocol.map");
-            if (!string.Equals(protocol, "PLAINTEXT", StringComparison.OrdinalIgnoreCase))
+            if (!SupportedProtocols.Contains(protocol))
             {
-                throw new ConfigException($"listeners: listener '{l.Name}' uses {protocol}; SSL and SASL listeners are not supported yet, only PLAINTEXT");
+                throw new ConfigException($"listeners: listener '{l.Name}' uses {protocol}, which this broker does not serve yet");
             }
 
-            listeners.Add(l);
+            listeners.Add(l with { SecurityProtocol = protocol.ToUpperInvariant() });
         }
 
         if (listeners.Count == 0)
         {
-            throw new ConfigException($"listeners: '{Get("listeners")}' has no PLAINTEXT listener outside controller.listener.names");
+            throw new ConfigException($"listeners: '{Get("listeners")}' has no listener outside controller.listener.names");
         }
 
         var advertised = new Dictionary<string, ListenerConfig>(StringComparer.OrdinalIgnoreCase);
@@ -138,7 +139,7 @@ internal sealed class ServerConfig
         };
 
         var network = ParseNetwork(Get, options.SocketRequestMaxBytes);
-        var unknown = props.Keys.Where(k => !Used.Contains(k) && !KnownKafkaKeys.Contains(k) && !BrokerProperties.IsKnown(k)).Order(StringComparer.Ordinal).ToList();
+        var unknown = props.Keys.Where(k => !Used.Contains(k) && !KnownKafkaKeys.Contains(k) && !BrokerProperties.IsKnown(k) && !k.StartsWith("listener.name.", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
         return new ServerConfig { Options = options, Network = network, Listeners = listeners, Advertised = advertised, UnknownKeys = unknown };
     }
 
@@ -193,6 +194,9 @@ internal sealed class ServerConfig
             RequestReceiveTimeoutMs = Long("moldau.request.receive.timeout.ms", get("moldau.request.receive.timeout.ms") ?? "30000", 1, long.MaxValue),
         };
     }
+
+    // The security protocols a listener may use.
+    private static readonly HashSet<string> SupportedProtocols = new(StringComparer.OrdinalIgnoreCase) { "PLAINTEXT" };
 
     private enum Protocol
     {

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Moldau.Broker;
+using Moldau.Server.Configuration;
 
 namespace Moldau.Server.Network;
 
@@ -14,6 +15,7 @@ internal sealed class KafkaListener : IAsyncDisposable
     private static long s_nextConnectionId;
     private readonly Socket _socket;
     private readonly string _name;
+    private readonly string _securityProtocol;
     private readonly ILogger _log;
     private readonly Dictionary<Task, KafkaConnection> _connections = [];
     private readonly Lock _connectionsLock = new();
@@ -23,10 +25,11 @@ internal sealed class KafkaListener : IAsyncDisposable
     // The most connections open since memory was last given back (see GiveBackMemory).
     private int _peak;
 
-    private KafkaListener(Socket socket, string name, ILogger log)
+    private KafkaListener(Socket socket, string name, string securityProtocol, ILogger log)
     {
         _socket = socket;
         _name = name;
+        _securityProtocol = securityProtocol;
         _log = log;
     }
 
@@ -34,8 +37,12 @@ internal sealed class KafkaListener : IAsyncDisposable
     public IPEndPoint EndPoint => (IPEndPoint)_socket.LocalEndPoint!;
 
     /// <summary>Binds <paramref name="host"/>:<paramref name="port"/>; an empty host binds every interface.</summary>
-    public static KafkaListener Bind(string name, string host, int port, ILogger log)
+    public static KafkaListener Bind(string name, string host, int port, ILogger log) => Bind(new ListenerConfig(name, host, port), log);
+
+    /// <summary>Binds the listener's host and port; an empty host binds every interface.</summary>
+    public static KafkaListener Bind(ListenerConfig listener, ILogger log)
     {
+        var (name, host, port) = (listener.Name, listener.Host, listener.Port);
         IPAddress address;
         if (string.IsNullOrEmpty(host) || host == "0.0.0.0")
         {
@@ -63,7 +70,7 @@ internal sealed class KafkaListener : IAsyncDisposable
 
         socket.Bind(new IPEndPoint(address, port));
         socket.Listen(512);
-        return new KafkaListener(socket, name, log);
+        return new KafkaListener(socket, name, listener.SecurityProtocol, log);
     }
 
     /// <summary>Starts accepting; each connection is served by <paramref name="dispatcher"/> within the limits of <paramref name="network"/>.</summary>
@@ -203,7 +210,12 @@ internal sealed class KafkaListener : IAsyncDisposable
             client.NoDelay = true;
             // The session is what the broker knows of the connection; the stream is what it reads
             // and writes (TLS, when it comes, wraps this one).
-            var info = new ConnectionSession(Interlocked.Increment(ref s_nextConnectionId), client.RemoteEndPoint, _name);
+            var info = new ConnectionSession(
+                Interlocked.Increment(ref s_nextConnectionId),
+                client.RemoteEndPoint,
+                _name,
+                _securityProtocol,
+                requiresAuthentication: _securityProtocol.StartsWith("SASL_", StringComparison.Ordinal));
             var connection = new KafkaConnection(new NetworkStream(client, ownsSocket: true), dispatcher, info, network, stopping);
             var task = Task.Run(() => ServeAsync(connection, info, stopping), CancellationToken.None);
             lock (_connectionsLock)
