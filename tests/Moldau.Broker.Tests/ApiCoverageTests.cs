@@ -171,6 +171,11 @@ public sealed class ApiCoverageTests(ProbeBroker fixture) : IClassFixture<ProbeB
         })),
         [ApiKey.DescribeLogDirs] = new((_, _) => Task.FromResult<IKafkaMessage>(new DescribeLogDirsRequest { Topics = null })),
         [ApiKey.DescribeProducers] = new((_, _) => Task.FromResult<IKafkaMessage>(new DescribeProducersRequest { Topics = [new() { Name = "probe", PartitionIndexes = [0] }] })),
+        [ApiKey.DescribeClientQuotas] = new((_, _) => Task.FromResult<IKafkaMessage>(new DescribeClientQuotasRequest { Components = [new() { EntityType = "user", MatchType = 2, Match = null }] })),
+        [ApiKey.AlterClientQuotas] = new((_, _) => Task.FromResult<IKafkaMessage>(new AlterClientQuotasRequest
+        {
+            Entries = [new() { Entity = [new() { EntityType = "client-id", EntityName = "probe" }], Ops = [new() { Key = "producer_byte_rate", Value = 1e12 }] }],
+        })),
     };
 
     public static TheoryData<ApiKey> ProbedApis() => [.. Probes.Keys.Order()];

@@ -46,6 +46,8 @@ internal static class ApiRegistry
         Api(ApiKey.DeleteRecords, 0, 2, s => new DeleteRecordsHandler(s.State)),
         Api(ApiKey.DescribeLogDirs, 0, 4, s => new DescribeLogDirsHandler(s.State)),
         Api(ApiKey.DescribeProducers, 0, 0, s => new DescribeProducersHandler(s.State)),
+        Api(ApiKey.DescribeClientQuotas, 0, 1, s => new DescribeClientQuotasHandler(s.State)),
+        Api(ApiKey.AlterClientQuotas, 0, 1, s => new AlterClientQuotasHandler(s.State)),
     ];
 
     /// <summary>

@@ -27,6 +27,7 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
     private readonly Dictionary<string, Uuid?> _names = new(StringComparer.Ordinal);
     private Dictionary<string, string>? _brokerConfigs;
     private long _nextProducerId = image.NextProducerId;
+    private ClientQuotaTable.Builder? _quotas;
 
     /// <summary>The image this delta changes.</summary>
     public MetadataImage Image { get; } = image;
@@ -47,6 +48,7 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
         RemoveTopicRecord.SpecApiKey when version <= RemoveTopicRecord.HighestVersion => KafkaMessageExtensions.Decode<RemoveTopicRecord>(body, version),
         ProducerIdsRecord.SpecApiKey when version <= ProducerIdsRecord.HighestVersion => KafkaMessageExtensions.Decode<ProducerIdsRecord>(body, version),
         ConfigRecord.SpecApiKey when version <= ConfigRecord.HighestVersion => KafkaMessageExtensions.Decode<ConfigRecord>(body, version),
+        ClientQuotaRecord.SpecApiKey when version <= ClientQuotaRecord.HighestVersion => KafkaMessageExtensions.Decode<ClientQuotaRecord>(body, version),
         _ => null,
     };
 
@@ -159,6 +161,14 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
 
                 break;
 
+            case ClientQuotaRecord r:
+                if (!(_quotas ??= new ClientQuotaTable.Builder(Image.ClientQuotas)).Replay(r))
+                {
+                    log.LogWarning("metadata log offset {Offset}: ClientQuotaRecord with an unknown or repeated entity type skipped", offset);
+                }
+
+                break;
+
             default:
                 break;
         }
@@ -200,7 +210,10 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
             byName.ToImmutable(),
             byId.ToImmutable(),
             _brokerConfigs?.ToFrozenDictionary(StringComparer.Ordinal) ?? Image.BrokerConfigs,
-            _nextProducerId);
+            _nextProducerId)
+        {
+            ClientQuotas = _quotas?.Build() ?? Image.ClientQuotas,
+        };
     }
 
     /// <summary>The topics this delta adds, changes or removes: (before, after), either null for an added or removed one.</summary>
