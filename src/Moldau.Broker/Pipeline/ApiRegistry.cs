@@ -46,6 +46,9 @@ internal static class ApiRegistry
         Api(ApiKey.DeleteRecords, 0, 2, s => new DeleteRecordsHandler(s.State)),
         Api(ApiKey.DescribeLogDirs, 0, 4, s => new DescribeLogDirsHandler(s.State)),
         Api(ApiKey.DescribeProducers, 0, 0, s => new DescribeProducersHandler(s.State)),
+        Api(ApiKey.DescribeAcls, 0, 3, s => new DescribeAclsHandler(s.State)),
+        Api(ApiKey.CreateAcls, 0, 3, s => new CreateAclsHandler(s.State)),
+        Api(ApiKey.DeleteAcls, 0, 3, s => new DeleteAclsHandler(s.State)),
     ];
 
     /// <summary>

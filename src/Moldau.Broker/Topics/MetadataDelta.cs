@@ -27,6 +27,7 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
     private readonly Dictionary<string, Uuid?> _names = new(StringComparer.Ordinal);
     private Dictionary<string, string>? _brokerConfigs;
     private long _nextProducerId = image.NextProducerId;
+    private AclChanges? _acls;
 
     /// <summary>The image this delta changes.</summary>
     public MetadataImage Image { get; } = image;
@@ -47,6 +48,8 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
         RemoveTopicRecord.SpecApiKey when version <= RemoveTopicRecord.HighestVersion => KafkaMessageExtensions.Decode<RemoveTopicRecord>(body, version),
         ProducerIdsRecord.SpecApiKey when version <= ProducerIdsRecord.HighestVersion => KafkaMessageExtensions.Decode<ProducerIdsRecord>(body, version),
         ConfigRecord.SpecApiKey when version <= ConfigRecord.HighestVersion => KafkaMessageExtensions.Decode<ConfigRecord>(body, version),
+        AccessControlEntryRecord.SpecApiKey when version <= AccessControlEntryRecord.HighestVersion => KafkaMessageExtensions.Decode<AccessControlEntryRecord>(body, version),
+        RemoveAccessControlEntryRecord.SpecApiKey when version <= RemoveAccessControlEntryRecord.HighestVersion => KafkaMessageExtensions.Decode<RemoveAccessControlEntryRecord>(body, version),
         _ => null,
     };
 
@@ -159,6 +162,22 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
 
                 break;
 
+            case AccessControlEntryRecord r:
+                if (AclBinding.From(r) is { } acl)
+                {
+                    (_acls ??= new()).Replay(acl);
+                }
+                else
+                {
+                    log.LogWarning("metadata log offset {Offset}: AccessControlEntryRecord {Id} is not a valid ACL, skipped", offset, r.Id);
+                }
+
+                break;
+
+            case RemoveAccessControlEntryRecord r:
+                (_acls ??= new()).Remove(r.Id);
+                break;
+
             default:
                 break;
         }
@@ -200,7 +219,8 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
             byName.ToImmutable(),
             byId.ToImmutable(),
             _brokerConfigs?.ToFrozenDictionary(StringComparer.Ordinal) ?? Image.BrokerConfigs,
-            _nextProducerId);
+            _nextProducerId)
+        { Acls = _acls?.Apply(Image.Acls) ?? Image.Acls };
     }
 
     /// <summary>The topics this delta adds, changes or removes: (before, after), either null for an added or removed one.</summary>
