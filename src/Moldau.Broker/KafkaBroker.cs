@@ -69,7 +69,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         var clusterId = ClusterIdentity.LoadOrCreate(_options.LogDirs, _options.NodeId);
         var topics = new TopicRegistry(_options, _log, _time, _storage);
         topics.Load();
-        _state = new BrokerState(_options, topics, clusterId, _time, _log);
+        _state = new BrokerState(_options, topics, clusterId, _time, _log) { Authorizer = Authorization.AclAuthorizer.FromProperties(_options.Properties, () => topics.Image.Acls) };
         // Groups are placed by the partition count __consumer_offsets has, as Kafka places them,
         // so a topic made with another count (by an older Moldau, from num.partitions) still
         // serves every group; offsets.topic.num.partitions applies when the broker creates it.

@@ -176,6 +176,14 @@ public sealed class ApiCoverageTests(ProbeBroker fixture) : IClassFixture<ProbeB
         {
             Entries = [new() { Entity = [new() { EntityType = "client-id", EntityName = "probe" }], Ops = [new() { Key = "producer_byte_rate", Value = 1e12 }] }],
         })),
+        // The probe broker has no authorizer: the ACL APIs answer SECURITY_DISABLED, as Kafka's.
+        [ApiKey.DescribeAcls] = new((_, _) => Task.FromResult<IKafkaMessage>(Acls.AclApiTests.All()), _ => [ErrorCode.SecurityDisabled]),
+        [ApiKey.CreateAcls] = new(
+            (_, _) => Task.FromResult<IKafkaMessage>(new CreateAclsRequest { Creations = [Acls.AclApiTests.Creation(Authorization.ResourceType.Topic, "probe", Authorization.AclOperation.Read, "User:x")] }),
+            _ => [ErrorCode.SecurityDisabled]),
+        [ApiKey.DeleteAcls] = new(
+            (_, _) => Task.FromResult<IKafkaMessage>(new DeleteAclsRequest { Filters = [new() { ResourceTypeFilter = 1, ResourceNameFilter = null, PatternTypeFilter = 1, PrincipalFilter = null, HostFilter = null, Operation = 1, PermissionType = 1 }] }),
+            _ => [ErrorCode.SecurityDisabled]),
     };
 
     public static TheoryData<ApiKey> ProbedApis() => [.. Probes.Keys.Order()];

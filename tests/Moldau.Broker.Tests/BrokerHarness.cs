@@ -54,6 +54,18 @@ internal sealed class BrokerHarness : IAsyncDisposable
     public Task<T> SendAsync<T>(ApiKey key, short version, IKafkaMessage request)
         where T : IKafkaMessage, new() => SendAsync<T>(Broker, Interlocked.Increment(ref _correlation), key, version, request);
 
+    /// <summary>Sends <paramref name="request"/> on a connection of its own (its principal and peer), and decodes the response.</summary>
+    public async Task<T> SendAsync<T>(ConnectionSession session, ApiKey key, short version, IKafkaMessage request)
+        where T : IKafkaMessage, new()
+    {
+        var correlation = Interlocked.Increment(ref _correlation);
+        var raw = await SendRawAsync(Broker, Frame(key, version, correlation, request), session);
+        Assert.False(raw.Closed, raw.CloseReason);
+        Assert.NotNull(raw.Frame);
+        var spec = ApiSpecs.Find((short)key)!;
+        return Decode<T>(raw.Frame, correlation, spec.ResponseHeaderVersion(version), version);
+    }
+
     /// <summary>Sends a frame as it is (header and body, no size prefix).</summary>
     public Task<RawResponse> SendRawAsync(byte[] frame) => SendRawAsync(Broker, frame);
 
@@ -105,9 +117,9 @@ internal sealed class BrokerHarness : IAsyncDisposable
     }
 
     /// <summary>A frame through the dispatcher of <paramref name="broker"/>, as it comes back: closed, or a response frame (copied out).</summary>
-    public static async Task<RawResponse> SendRawAsync(KafkaBroker broker, byte[] frame)
+    public static async Task<RawResponse> SendRawAsync(KafkaBroker broker, byte[] frame, ConnectionSession? session = null)
     {
-        var result = await broker.Dispatch(frame, new ConnectionSession(1, null, "PLAINTEXT"), CancellationToken.None);
+        var result = await broker.Dispatch(frame, session ?? new ConnectionSession(1, null, "PLAINTEXT"), CancellationToken.None);
         if (result.Close)
         {
             return new RawResponse(true, result.CloseReason, null);

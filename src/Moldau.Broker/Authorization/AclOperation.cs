@@ -52,6 +52,12 @@ internal enum AclOperation : byte
 /// <summary>Kafka's resource types, with their codes.</summary>
 internal enum ResourceType : byte
 {
+    /// <summary>UNKNOWN (a code this broker does not know)</summary>
+    Unknown = 0,
+
+    /// <summary>ANY (a filter only)</summary>
+    Any = 1,
+
     /// <summary>TOPIC</summary>
     Topic = 2,
 
@@ -63,4 +69,45 @@ internal enum ResourceType : byte
 
     /// <summary>TRANSACTIONAL_ID</summary>
     TransactionalId = 5,
+
+    /// <summary>DELEGATION_TOKEN</summary>
+    DelegationToken = 6,
+
+    /// <summary>USER (for delegation tokens created on behalf of a user)</summary>
+    User = 7,
+}
+
+/// <summary>Kafka's resource pattern types, with their codes.</summary>
+internal enum PatternType : byte
+{
+    /// <summary>UNKNOWN</summary>
+    Unknown = 0,
+
+    /// <summary>ANY (a filter only: any pattern type, the name taken literally)</summary>
+    Any = 1,
+
+    /// <summary>MATCH (a filter only: every pattern that would match the name)</summary>
+    Match = 2,
+
+    /// <summary>LITERAL: the name itself, or every name when it is <c>*</c></summary>
+    Literal = 3,
+
+    /// <summary>PREFIXED: every name starting with it</summary>
+    Prefixed = 4,
+}
+
+/// <summary>Kafka's ACL permission types, with their codes.</summary>
+internal enum AclPermissionType : byte
+{
+    /// <summary>UNKNOWN</summary>
+    Unknown = 0,
+
+    /// <summary>ANY (a filter only)</summary>
+    Any = 1,
+
+    /// <summary>DENY</summary>
+    Deny = 2,
+
+    /// <summary>ALLOW</summary>
+    Allow = 3,
 }

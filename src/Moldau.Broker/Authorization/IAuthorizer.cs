@@ -9,6 +9,9 @@ internal interface IAuthorizer
 {
     /// <summary>Whether the request's principal may perform <paramref name="operation"/> on the resource.</summary>
     bool Authorize(RequestContext context, AclOperation operation, ResourceType type, string name);
+
+    /// <summary>Whether the principal may perform <paramref name="operation"/> on some resource of <paramref name="type"/> (Kafka's authorizeByResourceType).</summary>
+    bool AuthorizeAny(RequestContext context, AclOperation operation, ResourceType type);
 }
 
 /// <summary>No authorizer configured: every operation is allowed, as Kafka without <c>authorizer.class.name</c>.</summary>
@@ -18,4 +21,6 @@ internal sealed class AllowAllAuthorizer : IAuthorizer
     public static AllowAllAuthorizer Instance { get; } = new();
 
     public bool Authorize(RequestContext context, AclOperation operation, ResourceType type, string name) => true;
+
+    public bool AuthorizeAny(RequestContext context, AclOperation operation, ResourceType type) => true;
 }

@@ -48,6 +48,9 @@ internal static class ApiRegistry
         Api(ApiKey.DescribeProducers, 0, 0, s => new DescribeProducersHandler(s.State)),
         Api(ApiKey.DescribeClientQuotas, 0, 1, s => new DescribeClientQuotasHandler(s.State)),
         Api(ApiKey.AlterClientQuotas, 0, 1, s => new AlterClientQuotasHandler(s.State)),
+        Api(ApiKey.DescribeAcls, 0, 3, s => new DescribeAclsHandler(s.State)),
+        Api(ApiKey.CreateAcls, 0, 3, s => new CreateAclsHandler(s.State)),
+        Api(ApiKey.DeleteAcls, 0, 3, s => new DeleteAclsHandler(s.State)),
     ];
 
     /// <summary>

@@ -55,6 +55,13 @@ public sealed class ConnectionSession
     /// <summary>The listener's security protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.</summary>
     public string SecurityProtocol { get; }
 
+    /// <summary>The peer's IP as ACLs name hosts (an IPv4-mapped IPv6 address as IPv4), or empty when unknown.</summary>
+    public string PeerHost => _peerHost ??= Remote is IPEndPoint ip
+        ? (ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address).ToString()
+        : string.Empty;
+
+    private string? _peerHost;
+
     /// <summary>Who the client is, as the authorizer sees it.</summary>
     public string Principal { get; set; } = AnonymousPrincipal;
 

@@ -28,6 +28,7 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
     private Dictionary<string, string>? _brokerConfigs;
     private long _nextProducerId = image.NextProducerId;
     private ClientQuotaTable.Builder? _quotas;
+    private AclChanges? _acls;
 
     /// <summary>The image this delta changes.</summary>
     public MetadataImage Image { get; } = image;
@@ -49,6 +50,8 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
         ProducerIdsRecord.SpecApiKey when version <= ProducerIdsRecord.HighestVersion => KafkaMessageExtensions.Decode<ProducerIdsRecord>(body, version),
         ConfigRecord.SpecApiKey when version <= ConfigRecord.HighestVersion => KafkaMessageExtensions.Decode<ConfigRecord>(body, version),
         ClientQuotaRecord.SpecApiKey when version <= ClientQuotaRecord.HighestVersion => KafkaMessageExtensions.Decode<ClientQuotaRecord>(body, version),
+        AccessControlEntryRecord.SpecApiKey when version <= AccessControlEntryRecord.HighestVersion => KafkaMessageExtensions.Decode<AccessControlEntryRecord>(body, version),
+        RemoveAccessControlEntryRecord.SpecApiKey when version <= RemoveAccessControlEntryRecord.HighestVersion => KafkaMessageExtensions.Decode<RemoveAccessControlEntryRecord>(body, version),
         _ => null,
     };
 
@@ -169,6 +172,22 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
 
                 break;
 
+            case AccessControlEntryRecord r:
+                if (AclBinding.From(r) is { } acl)
+                {
+                    (_acls ??= new()).Replay(acl);
+                }
+                else
+                {
+                    log.LogWarning("metadata log offset {Offset}: AccessControlEntryRecord {Id} is not a valid ACL, skipped", offset, r.Id);
+                }
+
+                break;
+
+            case RemoveAccessControlEntryRecord r:
+                (_acls ??= new()).Remove(r.Id);
+                break;
+
             default:
                 break;
         }
@@ -213,6 +232,7 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
             _nextProducerId)
         {
             ClientQuotas = _quotas?.Build() ?? Image.ClientQuotas,
+            Acls = _acls?.Apply(Image.Acls) ?? Image.Acls,
         };
     }
 

@@ -49,6 +49,9 @@ internal sealed class MetadataImage
     /// <summary>Client quotas from ClientQuotaRecords.</summary>
     public ClientQuotaTable ClientQuotas { get; init; } = ClientQuotaTable.Empty;
 
+    /// <summary>The ACLs (AccessControlEntryRecords not removed since).</summary>
+    public AclTable Acls { get; init; } = AclTable.Empty;
+
     /// <summary>The topic named <paramref name="name"/>, or null.</summary>
     public TopicInfo? Find(string? name) => name is not null && TopicsByName.TryGetValue(name, out var t) ? t : null;
 

@@ -187,7 +187,7 @@ internal sealed partial class TopicRegistry : IDisposable
             byId = byId.SetItem(filled.Id, filled);
         }
 
-        return (new MetadataImage(byName, byId, image.BrokerConfigs, image.NextProducerId) { ClientQuotas = image.ClientQuotas }, holes);
+        return (new MetadataImage(byName, byId, image.BrokerConfigs, image.NextProducerId) { ClientQuotas = image.ClientQuotas, Acls = image.Acls }, holes);
     }
 
     /// <summary>
@@ -235,6 +235,8 @@ internal sealed partial class TopicRegistry : IDisposable
         ProducerIdsRecord r => new MetadataRecord(ProducerIdsRecord.SpecApiKey, 0, r.ToBytes(0)),
         ConfigRecord r => new MetadataRecord(ConfigRecord.SpecApiKey, 0, r.ToBytes(0)),
         ClientQuotaRecord r => new MetadataRecord(ClientQuotaRecord.SpecApiKey, 0, r.ToBytes(0)),
+        AccessControlEntryRecord r => new MetadataRecord(AccessControlEntryRecord.SpecApiKey, 0, r.ToBytes(0)),
+        RemoveAccessControlEntryRecord r => new MetadataRecord(RemoveAccessControlEntryRecord.SpecApiKey, 0, r.ToBytes(0)),
         _ => throw new ArgumentException($"{record.GetType().Name} is not a metadata record this broker writes", nameof(record)),
     };
 
