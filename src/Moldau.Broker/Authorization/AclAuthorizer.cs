@@ -85,6 +85,13 @@ internal sealed class AclAuthorizer : IAuthorizer
             return true;
         }
 
+        // Only the broker reads and writes its internal topics (__consumer_offsets,
+        // __transaction_state): no ACL opens them to a client, only super.users.
+        if (type == ResourceType.Topic && operation is AclOperation.Read or AclOperation.Write && InternalTopics.IsInternal(name))
+        {
+            return false;
+        }
+
         var found = false;
         var allowed = false;
         foreach (var group in _acls().For(type, name))

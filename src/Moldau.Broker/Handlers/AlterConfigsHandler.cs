@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
@@ -7,19 +8,20 @@ namespace Moldau.Broker.Handlers;
 internal sealed class AlterConfigsHandler(BrokerState state) : IApiHandler<AlterConfigsRequest, AlterConfigsResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<AlterConfigsResponse> HandleAsync(RequestContext context, AlterConfigsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+    public ValueTask<AlterConfigsResponse> HandleAsync(RequestContext context, AlterConfigsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request));
 
     /// <inheritdoc/>
     public AlterConfigsResponse ErrorResponse(RequestContext context, AlterConfigsRequest request, ErrorCode error) =>
         new() { Responses = [.. request.Resources.Select(r => new AlterConfigsResponse.AlterConfigsResourceResponse { ErrorCode = (short)error, ResourceType = r.ResourceType, ResourceName = r.ResourceName })] };
 
-    public AlterConfigsResponse Handle(AlterConfigsRequest request)
+    public AlterConfigsResponse Handle(RequestContext context, AlterConfigsRequest request)
     {
         var response = new AlterConfigsResponse();
         foreach (var r in request.Resources)
         {
             var changes = r.Configs.Select(c => (c.Name, c.Value)).ToList();
-            var (error, message) = ConfigChanges.Apply(state, r.ResourceType, r.ResourceName, current => current.Keys.Except(changes.Select(c => c.Name)).Select(k => (k, (string?)null)).Concat(changes).ToList(), request.ValidateOnly);
+            var refused = state.Authorizer.ConfigResourceError(context, AclOperation.AlterConfigs, r.ResourceType, r.ResourceName);
+            var (error, message) = refused != ErrorCode.None ? (refused, "Authorization failed.") : ConfigChanges.Apply(state, r.ResourceType, r.ResourceName, current => current.Keys.Except(changes.Select(c => c.Name)).Select(k => (k, (string?)null)).Concat(changes).ToList(), request.ValidateOnly);
             response.Responses.Add(new AlterConfigsResponse.AlterConfigsResourceResponse { ResourceType = r.ResourceType, ResourceName = r.ResourceName, ErrorCode = (short)error, ErrorMessage = message });
         }
 

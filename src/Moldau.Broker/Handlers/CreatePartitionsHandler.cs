@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
@@ -7,19 +8,26 @@ namespace Moldau.Broker.Handlers;
 internal sealed class CreatePartitionsHandler(BrokerState state) : IApiHandler<CreatePartitionsRequest, CreatePartitionsResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<CreatePartitionsResponse> HandleAsync(RequestContext context, CreatePartitionsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+    public ValueTask<CreatePartitionsResponse> HandleAsync(RequestContext context, CreatePartitionsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request));
 
     /// <inheritdoc/>
     public CreatePartitionsResponse ErrorResponse(RequestContext context, CreatePartitionsRequest request, ErrorCode error) =>
         new() { Results = [.. request.Topics.Select(t => new CreatePartitionsResponse.CreatePartitionsTopicResult { Name = t.Name, ErrorCode = (short)error })] };
 
-    public CreatePartitionsResponse Handle(CreatePartitionsRequest request)
+    public CreatePartitionsResponse Handle(RequestContext context, CreatePartitionsRequest request)
     {
         var response = new CreatePartitionsResponse();
         foreach (var t in request.Topics)
         {
             var result = new CreatePartitionsResponse.CreatePartitionsTopicResult { Name = t.Name };
             response.Results.Add(result);
+            if (!state.Authorizer.OnTopic(context, AclOperation.Alter, t.Name))
+            {
+                result.ErrorCode = (short)ErrorCode.TopicAuthorizationFailed;
+                result.ErrorMessage = "Authorization failed.";
+                continue;
+            }
+
             var topic = state.Topics.Find(t.Name);
             if (topic is null)
             {

@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using Moldau.Broker.Configuration;
 using Moldau.Broker.Topics;
 using Moldau.Protocol;
@@ -9,7 +10,7 @@ namespace Moldau.Broker.Handlers;
 internal sealed class CreateTopicsHandler(BrokerState state) : IApiHandler<CreateTopicsRequest, CreateTopicsResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<CreateTopicsResponse> HandleAsync(RequestContext context, CreateTopicsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+    public ValueTask<CreateTopicsResponse> HandleAsync(RequestContext context, CreateTopicsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request));
 
     /// <inheritdoc/>
     public CreateTopicsResponse ErrorResponse(RequestContext context, CreateTopicsRequest request, ErrorCode error) =>
@@ -18,7 +19,7 @@ internal sealed class CreateTopicsHandler(BrokerState state) : IApiHandler<Creat
     /// <summary>One request can't make a single node lay out millions of directories.</summary>
     public const int MaxPartitions = 10_000;
 
-    public CreateTopicsResponse Handle(CreateTopicsRequest request)
+    public CreateTopicsResponse Handle(RequestContext context, CreateTopicsRequest request)
     {
         var response = new CreateTopicsResponse();
 
@@ -34,7 +35,9 @@ internal sealed class CreateTopicsHandler(BrokerState state) : IApiHandler<Creat
 
             var result = new CreateTopicsResponse.CreatableTopicResult { Name = t.Name, ErrorMessage = null, Configs = null };
             response.Topics.Add(result);
-            var (error, message) = duplicates.Contains(t.Name) ? (ErrorCode.InvalidRequest, "Duplicate topic name.") : Validate(t);
+            var (error, message) = duplicates.Contains(t.Name) ? (ErrorCode.InvalidRequest, "Duplicate topic name.")
+                : !state.Authorizer.MayCreateTopic(context, t.Name) ? (ErrorCode.TopicAuthorizationFailed, "Authorization failed.")
+                : Validate(t);
             var (partitions, configs) = error != ErrorCode.None ? (0, [])
                 : InternalTopics.IsInternal(t.Name) ? InternalTopics.Settings(t.Name, state.Options) // only ever created with the broker's settings for it
                 : (Partitions(t), t.Configs.ToDictionary(c => c.Name, c => c.Value!, StringComparer.Ordinal));

@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
@@ -7,13 +8,13 @@ namespace Moldau.Broker.Handlers;
 internal sealed class DeleteRecordsHandler(BrokerState state) : IApiHandler<DeleteRecordsRequest, DeleteRecordsResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<DeleteRecordsResponse> HandleAsync(RequestContext context, DeleteRecordsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+    public ValueTask<DeleteRecordsResponse> HandleAsync(RequestContext context, DeleteRecordsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request));
 
     /// <inheritdoc/>
     public DeleteRecordsResponse ErrorResponse(RequestContext context, DeleteRecordsRequest request, ErrorCode error) =>
         new() { Topics = [.. request.Topics.Select(t => new DeleteRecordsResponse.DeleteRecordsTopicResult { Name = t.Name, Partitions = [.. t.Partitions.Select(p => new DeleteRecordsResponse.DeleteRecordsPartitionResult { PartitionIndex = p.PartitionIndex, LowWatermark = -1, ErrorCode = (short)error })] })] };
 
-    public DeleteRecordsResponse Handle(DeleteRecordsRequest request)
+    public DeleteRecordsResponse Handle(RequestContext context, DeleteRecordsRequest request)
     {
         var response = new DeleteRecordsResponse();
         foreach (var t in request.Topics)
@@ -21,10 +22,16 @@ internal sealed class DeleteRecordsHandler(BrokerState state) : IApiHandler<Dele
             var topicResult = new DeleteRecordsResponse.DeleteRecordsTopicResult { Name = t.Name };
             response.Topics.Add(topicResult);
             var topic = state.Topics.Find(t.Name);
+            var allowed = state.Authorizer.OnTopic(context, AclOperation.Delete, t.Name);
             foreach (var p in t.Partitions)
             {
                 var r = new DeleteRecordsResponse.DeleteRecordsPartitionResult { PartitionIndex = p.PartitionIndex, LowWatermark = -1 };
                 topicResult.Partitions.Add(r);
+                if (!allowed)
+                {
+                    r.ErrorCode = (short)ErrorCode.TopicAuthorizationFailed;
+                    continue;
+                }
                 var partition = topic?.Partition(p.PartitionIndex);
                 if (partition is null || state.Topics.LogOf(partition) is not { } log)
                 {

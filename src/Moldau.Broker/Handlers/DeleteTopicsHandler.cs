@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
@@ -24,6 +25,20 @@ internal sealed class DeleteTopicsHandler(BrokerState state) : IApiHandler<Delet
             var topic = name is not null ? state.Topics.Find(name) : state.Topics.Find(id);
             var result = new DeleteTopicsResponse.DeletableTopicResult { Name = name ?? topic?.Name, TopicId = topic?.Id ?? id };
             response.Responses.Add(result);
+            if (name is null && topic is not null && !state.Authorizer.OnTopic(context, AclOperation.Describe, topic.Name))
+            {
+                // An id the principal may not describe reveals nothing, as in Kafka.
+                result.Name = null;
+                result.ErrorCode = (short)ErrorCode.UnknownTopicId;
+                continue;
+            }
+
+            if ((name ?? topic?.Name) is { } checkedName && !state.Authorizer.OnTopic(context, AclOperation.Delete, checkedName))
+            {
+                result.ErrorCode = (short)ErrorCode.TopicAuthorizationFailed;
+                result.ErrorMessage = "Authorization failed.";
+                continue;
+            }
             if (topic is null)
             {
                 result.ErrorCode = (short)(name is null ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition);

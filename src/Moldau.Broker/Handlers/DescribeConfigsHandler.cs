@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using System.Globalization;
 using Moldau.Broker.Configuration;
 using Moldau.Broker.Topics;
@@ -14,19 +15,26 @@ namespace Moldau.Broker.Handlers;
 internal sealed class DescribeConfigsHandler(BrokerState state) : IApiHandler<DescribeConfigsRequest, DescribeConfigsResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<DescribeConfigsResponse> HandleAsync(RequestContext context, DescribeConfigsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+    public ValueTask<DescribeConfigsResponse> HandleAsync(RequestContext context, DescribeConfigsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request));
 
     /// <inheritdoc/>
     public DescribeConfigsResponse ErrorResponse(RequestContext context, DescribeConfigsRequest request, ErrorCode error) =>
         new() { Results = [.. request.Resources.Select(r => new DescribeConfigsResponse.DescribeConfigsResult { ErrorCode = (short)error, ResourceType = r.ResourceType, ResourceName = r.ResourceName })] };
 
-    public DescribeConfigsResponse Handle(DescribeConfigsRequest request)
+    public DescribeConfigsResponse Handle(RequestContext context, DescribeConfigsRequest request)
     {
         var response = new DescribeConfigsResponse();
         foreach (var resource in request.Resources)
         {
             var result = new DescribeConfigsResponse.DescribeConfigsResult { ResourceType = resource.ResourceType, ResourceName = resource.ResourceName, ErrorMessage = null };
             response.Results.Add(result);
+            if (state.Authorizer.ConfigResourceError(context, AclOperation.DescribeConfigs, resource.ResourceType, resource.ResourceName) is var refused and not ErrorCode.None)
+            {
+                result.ErrorCode = (short)refused;
+                result.ErrorMessage = "Authorization failed.";
+                continue;
+            }
+
             var entries = resource.ResourceType switch
             {
                 TopicRegistry.TopicResource => TopicConfigs(resource.ResourceName, result, request.IncludeSynonyms),

@@ -18,10 +18,13 @@ internal sealed class DescribeGroupsHandler(GroupCoordinator coordinator, IAutho
     /// <summary>The work, once the pipeline has decoded the request.</summary>
     public async Task<DescribeGroupsResponse> HandleAsync(RequestContext context, DescribeGroupsRequest request)
     {
-        var described = await Task.WhenAll(request.Groups.Select(coordinator.DescribeAsync)).ConfigureAwait(false);
+        // Describe on each group, as Kafka; a refused group is answered alone, with empty fields.
+        var allowed = request.Groups.Select(g => authorizer.OnGroup(context, AclOperation.Describe, g)).ToArray();
+        var described = await Task.WhenAll(request.Groups.Where((_, i) => allowed[i]).Select(coordinator.DescribeAsync)).ConfigureAwait(false);
+        var refused = ErrorResponse(context, new DescribeGroupsRequest { Groups = [.. request.Groups.Where((_, i) => !allowed[i])] }, ErrorCode.GroupAuthorizationFailed).Groups;
         return new DescribeGroupsResponse
         {
-            Groups = described.Select(d => new DescribeGroupsResponse.DescribedGroup
+            Groups = [.. described.Select(d => new DescribeGroupsResponse.DescribedGroup
             {
                 GroupId = d.GroupId,
                 GroupState = d.State,
@@ -39,7 +42,7 @@ internal sealed class DescribeGroupsHandler(GroupCoordinator coordinator, IAutho
                     MemberMetadata = m.Metadata,
                     MemberAssignment = m.Assignment,
                 }).ToList(),
-            }).ToList(),
+            }), .. refused],
         };
     }
 }

@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
@@ -7,15 +8,22 @@ namespace Moldau.Broker.Handlers;
 internal sealed class DescribeLogDirsHandler(BrokerState state) : IApiHandler<DescribeLogDirsRequest, DescribeLogDirsResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<DescribeLogDirsResponse> HandleAsync(RequestContext context, DescribeLogDirsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+    public ValueTask<DescribeLogDirsResponse> HandleAsync(RequestContext context, DescribeLogDirsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request));
 
     /// <inheritdoc/>
     public DescribeLogDirsResponse ErrorResponse(RequestContext context, DescribeLogDirsRequest request, ErrorCode error) =>
         new() { ErrorCode = (short)error };
 
-    public DescribeLogDirsResponse Handle(DescribeLogDirsRequest request)
+    public DescribeLogDirsResponse Handle(RequestContext context, DescribeLogDirsRequest request)
     {
         var response = new DescribeLogDirsResponse();
+        // Describe on the cluster, as Kafka: without it, no directories (and v3+ says why).
+        if (!state.Authorizer.OnCluster(context, AclOperation.Describe))
+        {
+            response.ErrorCode = (short)ErrorCode.ClusterAuthorizationFailed;
+            return response;
+        }
+
         var wanted = request.Topics?.ToDictionary(t => t.Topic, t => t.Partitions.ToHashSet(), StringComparer.Ordinal);
         foreach (var dir in state.Options.LogDirs)
         {

@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
@@ -7,13 +8,13 @@ namespace Moldau.Broker.Handlers;
 internal sealed class DescribeProducersHandler(BrokerState state) : IApiHandler<DescribeProducersRequest, DescribeProducersResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<DescribeProducersResponse> HandleAsync(RequestContext context, DescribeProducersRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+    public ValueTask<DescribeProducersResponse> HandleAsync(RequestContext context, DescribeProducersRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request));
 
     /// <inheritdoc/>
     public DescribeProducersResponse ErrorResponse(RequestContext context, DescribeProducersRequest request, ErrorCode error) =>
         new() { Topics = [.. request.Topics.Select(t => new DescribeProducersResponse.TopicResponse { Name = t.Name, Partitions = [.. t.PartitionIndexes.Select(i => new DescribeProducersResponse.PartitionResponse { PartitionIndex = i, ErrorCode = (short)error })] })] };
 
-    public DescribeProducersResponse Handle(DescribeProducersRequest request)
+    public DescribeProducersResponse Handle(RequestContext context, DescribeProducersRequest request)
     {
         var response = new DescribeProducersResponse();
         foreach (var t in request.Topics)
@@ -21,10 +22,16 @@ internal sealed class DescribeProducersHandler(BrokerState state) : IApiHandler<
             var topicResponse = new DescribeProducersResponse.TopicResponse { Name = t.Name };
             response.Topics.Add(topicResponse);
             var topic = state.Topics.Find(t.Name);
+            var allowed = state.Authorizer.OnTopic(context, AclOperation.Read, t.Name);
             foreach (var index in t.PartitionIndexes)
             {
                 var r = new DescribeProducersResponse.PartitionResponse { PartitionIndex = index };
                 topicResponse.Partitions.Add(r);
+                if (!allowed)
+                {
+                    r.ErrorCode = (short)ErrorCode.TopicAuthorizationFailed;
+                    continue;
+                }
                 if (topic?.Partition(index) is not { } partition || state.Topics.LogOf(partition) is not { } log)
                 {
                     r.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;

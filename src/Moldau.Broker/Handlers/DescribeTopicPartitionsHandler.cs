@@ -21,8 +21,9 @@ internal sealed class DescribeTopicPartitionsHandler(BrokerState state) : IApiHa
     public DescribeTopicPartitionsResponse Handle(RequestContext context, DescribeTopicPartitionsRequest request)
     {
         var response = new DescribeTopicPartitionsResponse();
+        // Every topic: those the principal may describe; named ones it may not: TOPIC_AUTHORIZATION_FAILED.
         var names = request.Topics.Count == 0
-            ? state.Topics.Topics.Select(t => t.Name)
+            ? state.Topics.Topics.Select(t => t.Name).Where(n => state.Authorizer.OnTopic(context, AclOperation.Describe, n))
             : request.Topics.Select(t => t.Name);
         var sorted = names.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         var limit = request.ResponsePartitionLimit > 0 ? request.ResponsePartitionLimit : 2000;
@@ -34,6 +35,17 @@ internal sealed class DescribeTopicPartitionsHandler(BrokerState state) : IApiHa
         {
             if (cursor is not null && string.CompareOrdinal(name, cursor.TopicName) < 0)
             {
+                continue;
+            }
+
+            if (!state.Authorizer.OnTopic(context, AclOperation.Describe, name))
+            {
+                response.Topics.Add(new DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic
+                {
+                    ErrorCode = (short)ErrorCode.TopicAuthorizationFailed,
+                    Name = name,
+                    TopicId = Uuid.Zero,
+                });
                 continue;
             }
 

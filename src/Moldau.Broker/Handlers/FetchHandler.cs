@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
+using Moldau.Broker.Authorization;
 using Moldau.Broker.Topics;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
@@ -121,7 +122,7 @@ internal sealed class FetchHandler(BrokerState state) : IApiHandler<FetchRequest
         while (true)
         {
             waits.Clear();
-            var (bytes, anyError) = Read(context.Version, request, response, waits, rented);
+            var (bytes, anyError) = Read(context, request, response, waits, rented);
             var remaining = time.GetElapsedTime(time.GetTimestamp(), deadline);
             if (bytes >= request.MinBytes || anyError || remaining <= TimeSpan.Zero || waits.Count == 0)
             {
@@ -139,9 +140,9 @@ internal sealed class FetchHandler(BrokerState state) : IApiHandler<FetchRequest
         }
     }
 
-    private (long Bytes, bool AnyError) Read(short version, FetchRequest request, FetchResponse response, List<Task> waits, List<byte[]> rented)
+    private (long Bytes, bool AnyError) Read(RequestContext context, FetchRequest request, FetchResponse response, List<Task> waits, List<byte[]> rented)
     {
-        var byId = version >= 13;
+        var byId = context.Version >= 13;
         var budget = (long)(request.MaxBytes > 0 ? request.MaxBytes : int.MaxValue);
         long total = 0;
         var anyError = false;
@@ -164,7 +165,12 @@ internal sealed class FetchHandler(BrokerState state) : IApiHandler<FetchRequest
                     result.SetAbortedTransactionsToNull(); // else the empty list Reset left
                 }
 
-                var error = ReadPartition(topic, p, result, ref budget, ref total, waits, byId, rented, state.Options.NodeId);
+                // A consumer's fetch and a replica's alike need Read on the topic (Moldau has no
+                // followers); a topic id nobody may describe stays unknown.
+                var name = topic?.Name ?? wanted.Topic;
+                var error = name is not null && !state.Authorizer.Authorize(context, AclOperation.Read, ResourceType.Topic, name)
+                    ? (topic is null ? (byId ? ErrorCode.UnknownTopicId : ErrorCode.TopicAuthorizationFailed) : ErrorCode.TopicAuthorizationFailed)
+                    : ReadPartition(topic, p, result, ref budget, ref total, waits, byId, rented, state.Options.NodeId);
                 result.ErrorCode = (short)error;
                 anyError |= error != ErrorCode.None;
             }

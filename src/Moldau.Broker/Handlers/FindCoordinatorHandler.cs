@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
@@ -20,21 +21,28 @@ internal sealed class FindCoordinatorHandler(BrokerState state, Func<bool> ensur
     {
         var endpoint = state.EndpointFor(context.Connection.ListenerName);
         // Transactions are a later issue: a transaction key is refused with a message that says so.
-        var error = request.KeyType == GroupKey
+        var keyError = request.KeyType == GroupKey
             ? ensureOffsetsTopic() ? ErrorCode.None : ErrorCode.CoordinatorNotAvailable
             : request.KeyType == TransactionKey ? ErrorCode.TransactionalIdAuthorizationFailed : ErrorCode.InvalidRequest;
-        var message = error switch
+
+        // Describe on the group, as Kafka checks before it names a coordinator.
+        ErrorCode ErrorFor(string key) =>
+            keyError == ErrorCode.None && !state.Authorizer.OnGroup(context, AclOperation.Describe, key) ? ErrorCode.GroupAuthorizationFailed : keyError;
+        string? MessageFor(ErrorCode error) => error switch
         {
             ErrorCode.None => null,
             ErrorCode.TransactionalIdAuthorizationFailed => "Moldau does not serve transactions yet",
+            ErrorCode.GroupAuthorizationFailed => "Authorization failed.",
             _ => $"key type {request.KeyType} is not served",
         };
-        var node = error == ErrorCode.None ? state.Options.NodeId : -1;
         if (context.Version >= 4)
         {
             var response = new FindCoordinatorResponse();
             foreach (var key in request.CoordinatorKeys)
             {
+                var error = ErrorFor(key);
+                var message = MessageFor(error);
+                var node = error == ErrorCode.None ? state.Options.NodeId : -1;
                 response.Coordinators.Add(new FindCoordinatorResponse.Coordinator
                 {
                     Key = key,
@@ -49,13 +57,14 @@ internal sealed class FindCoordinatorHandler(BrokerState state, Func<bool> ensur
             return response;
         }
 
+        var single = ErrorFor(request.Key);
         return new FindCoordinatorResponse
         {
-            ErrorCode = (short)error,
-            ErrorMessage = message,
-            NodeId = node,
-            Host = error == ErrorCode.None ? endpoint.Host : string.Empty,
-            Port = error == ErrorCode.None ? endpoint.Port : -1,
+            ErrorCode = (short)single,
+            ErrorMessage = MessageFor(single),
+            NodeId = single == ErrorCode.None ? state.Options.NodeId : -1,
+            Host = single == ErrorCode.None ? endpoint.Host : string.Empty,
+            Port = single == ErrorCode.None ? endpoint.Port : -1,
         };
     }
 }

@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using Moldau.Broker.Configuration;
 using Moldau.Broker.Topics;
 using Moldau.Protocol;
@@ -9,7 +10,7 @@ namespace Moldau.Broker.Handlers;
 internal sealed class IncrementalAlterConfigsHandler(BrokerState state) : IApiHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<IncrementalAlterConfigsResponse> HandleAsync(RequestContext context, IncrementalAlterConfigsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+    public ValueTask<IncrementalAlterConfigsResponse> HandleAsync(RequestContext context, IncrementalAlterConfigsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request));
 
     /// <inheritdoc/>
     public IncrementalAlterConfigsResponse ErrorResponse(RequestContext context, IncrementalAlterConfigsRequest request, ErrorCode error) =>
@@ -20,12 +21,13 @@ internal sealed class IncrementalAlterConfigsHandler(BrokerState state) : IApiHa
     private const sbyte Append = 2;
     private const sbyte Subtract = 3;
 
-    public IncrementalAlterConfigsResponse Handle(IncrementalAlterConfigsRequest request)
+    public IncrementalAlterConfigsResponse Handle(RequestContext context, IncrementalAlterConfigsRequest request)
     {
         var response = new IncrementalAlterConfigsResponse();
         foreach (var r in request.Resources)
         {
-            var (error, message) = ConfigChanges.Apply(state, r.ResourceType, r.ResourceName, current => r.Configs.Select(c => Plan(r.ResourceType, current, c)).ToList(), request.ValidateOnly);
+            var refused = state.Authorizer.ConfigResourceError(context, AclOperation.AlterConfigs, r.ResourceType, r.ResourceName);
+            var (error, message) = refused != ErrorCode.None ? (refused, "Authorization failed.") : ConfigChanges.Apply(state, r.ResourceType, r.ResourceName, current => r.Configs.Select(c => Plan(r.ResourceType, current, c)).ToList(), request.ValidateOnly);
             response.Responses.Add(new IncrementalAlterConfigsResponse.AlterConfigsResourceResponse { ResourceType = r.ResourceType, ResourceName = r.ResourceName, ErrorCode = (short)error, ErrorMessage = message });
         }
 

@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
@@ -12,14 +13,22 @@ namespace Moldau.Broker.Handlers;
 internal sealed class InitProducerIdHandler(BrokerState state) : IApiHandler<InitProducerIdRequest, InitProducerIdResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<InitProducerIdResponse> HandleAsync(RequestContext context, InitProducerIdRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+    public ValueTask<InitProducerIdResponse> HandleAsync(RequestContext context, InitProducerIdRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request));
 
     /// <inheritdoc/>
     public InitProducerIdResponse ErrorResponse(RequestContext context, InitProducerIdRequest request, ErrorCode error) =>
         new() { ErrorCode = (short)error, ProducerId = -1, ProducerEpoch = -1 };
 
-    public InitProducerIdResponse Handle(InitProducerIdRequest request)
+    public InitProducerIdResponse Handle(RequestContext context, InitProducerIdRequest request)
     {
+        // KIP-679: an idempotent producer needs IdempotentWrite on the cluster or Write on some topic.
+        if (request.TransactionalId is not { Length: > 0 }
+            && !state.Authorizer.OnCluster(context, AclOperation.IdempotentWrite)
+            && !state.Authorizer.AuthorizeAny(context, AclOperation.Write, ResourceType.Topic))
+        {
+            return ErrorResponse(context, request, ErrorCode.ClusterAuthorizationFailed);
+        }
+
         if (request.TransactionalId is { Length: > 0 })
         {
             // Transactions are a later issue; until then a transactional producer is refused

@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using System.Net;
 using Moldau.Coordinator;
 using Moldau.Protocol;
@@ -6,10 +7,12 @@ using Moldau.Protocol.Messages;
 namespace Moldau.Broker.Handlers;
 
 /// <summary>JoinGroup: waits for the join phase; the leader gets the members' subscriptions.</summary>
-internal sealed class JoinGroupHandler(GroupCoordinator coordinator) : IApiHandler<JoinGroupRequest, JoinGroupResponse>
+internal sealed class JoinGroupHandler(GroupCoordinator coordinator, IAuthorizer authorizer) : IApiHandler<JoinGroupRequest, JoinGroupResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<JoinGroupResponse> HandleAsync(RequestContext context, JoinGroupRequest request, CancellationToken cancellationToken) => new(HandleAsync(context, request));
+    public ValueTask<JoinGroupResponse> HandleAsync(RequestContext context, JoinGroupRequest request, CancellationToken cancellationToken) => 
+        // Read on the group, as Kafka.
+        authorizer.OnGroup(context, AclOperation.Read, request.GroupId) ? new(HandleAsync(context, request)) : ValueTask.FromResult(ErrorResponse(context, request, ErrorCode.GroupAuthorizationFailed));
 
     /// <inheritdoc/>
     public JoinGroupResponse ErrorResponse(RequestContext context, JoinGroupRequest request, ErrorCode error) =>

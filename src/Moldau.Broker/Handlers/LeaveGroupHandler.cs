@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using Moldau.Coordinator;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
@@ -5,10 +6,12 @@ using Moldau.Protocol.Messages;
 namespace Moldau.Broker.Handlers;
 
 /// <summary>LeaveGroup: one member (v0-v2) or a batch of members, static ones by instance id (v3+).</summary>
-internal sealed class LeaveGroupHandler(GroupCoordinator coordinator) : IApiHandler<LeaveGroupRequest, LeaveGroupResponse>
+internal sealed class LeaveGroupHandler(GroupCoordinator coordinator, IAuthorizer authorizer) : IApiHandler<LeaveGroupRequest, LeaveGroupResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<LeaveGroupResponse> HandleAsync(RequestContext context, LeaveGroupRequest request, CancellationToken cancellationToken) => new(HandleAsync(context, request));
+    public ValueTask<LeaveGroupResponse> HandleAsync(RequestContext context, LeaveGroupRequest request, CancellationToken cancellationToken) => 
+        // Read on the group, as Kafka.
+        authorizer.OnGroup(context, AclOperation.Read, request.GroupId) ? new(HandleAsync(context, request)) : ValueTask.FromResult(ErrorResponse(context, request, ErrorCode.GroupAuthorizationFailed));
 
     /// <inheritdoc/>
     public LeaveGroupResponse ErrorResponse(RequestContext context, LeaveGroupRequest request, ErrorCode error) =>

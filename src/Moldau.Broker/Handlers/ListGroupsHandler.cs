@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using Moldau.Coordinator;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
@@ -5,23 +6,25 @@ using Moldau.Protocol.Messages;
 namespace Moldau.Broker.Handlers;
 
 /// <summary>ListGroups: every classic group, filtered by state (v4+).</summary>
-internal sealed class ListGroupsHandler(GroupCoordinator coordinator) : IApiHandler<ListGroupsRequest, ListGroupsResponse>
+internal sealed class ListGroupsHandler(GroupCoordinator coordinator, IAuthorizer authorizer) : IApiHandler<ListGroupsRequest, ListGroupsResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<ListGroupsResponse> HandleAsync(RequestContext context, ListGroupsRequest request, CancellationToken cancellationToken) => new(HandleAsync(request));
+    public ValueTask<ListGroupsResponse> HandleAsync(RequestContext context, ListGroupsRequest request, CancellationToken cancellationToken) => new(HandleAsync(context, request));
 
     /// <inheritdoc/>
     public ListGroupsResponse ErrorResponse(RequestContext context, ListGroupsRequest request, ErrorCode error) =>
         new() { ErrorCode = (short)error };
 
     /// <summary>The work, once the pipeline has decoded the request.</summary>
-    public async Task<ListGroupsResponse> HandleAsync(ListGroupsRequest request)
+    public async Task<ListGroupsResponse> HandleAsync(RequestContext context, ListGroupsRequest request)
     {
+        // Describe on the cluster lists every group; without it, the groups the principal may describe.
+        var all = authorizer.OnCluster(context, AclOperation.Describe);
         var types = request.TypesFilter;
         var groups = types.Count > 0 && !types.Contains("classic", StringComparer.OrdinalIgnoreCase) ? [] : await coordinator.ListAsync(request.StatesFilter).ConfigureAwait(false);
         return new ListGroupsResponse
         {
-            Groups = groups.Select(g => new ListGroupsResponse.ListedGroup { GroupId = g.GroupId, ProtocolType = g.ProtocolType, GroupState = g.State, GroupType = "classic" }).ToList(),
+            Groups = groups.Where(g => all || authorizer.OnGroup(context, AclOperation.Describe, g.GroupId)).Select(g => new ListGroupsResponse.ListedGroup { GroupId = g.GroupId, ProtocolType = g.ProtocolType, GroupState = g.State, GroupType = "classic" }).ToList(),
         };
     }
 }

@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 using Moldau.Protocol.Records;
@@ -94,10 +95,10 @@ internal sealed class ListOffsetsHandler(BrokerState state) : IApiHandler<ListOf
             }
         }
 
-        return pending is null ? ValueTask.FromResult(Handle(request)) : WhenDurableAsync(request, pending);
+        return pending is null ? ValueTask.FromResult(Handle(context, request)) : WhenDurableAsync(context, request, pending);
     }
 
-    private async ValueTask<ListOffsetsResponse> WhenDurableAsync(ListOffsetsRequest request, List<Task> pending)
+    private async ValueTask<ListOffsetsResponse> WhenDurableAsync(RequestContext context, ListOffsetsRequest request, List<Task> pending)
     {
         try
         {
@@ -108,7 +109,7 @@ internal sealed class ListOffsetsHandler(BrokerState state) : IApiHandler<ListOf
             // A failed fsync: the high watermark stays where it is, and that is the answer.
         }
 
-        return Handle(request);
+        return Handle(context, request);
     }
 
     /// <inheritdoc/>
@@ -125,7 +126,7 @@ internal sealed class ListOffsetsHandler(BrokerState state) : IApiHandler<ListOf
     };
 
     /// <summary>The answer from what the logs hold now.</summary>
-    public ListOffsetsResponse Handle(ListOffsetsRequest request)
+    public ListOffsetsResponse Handle(RequestContext context, ListOffsetsRequest request)
     {
         var response = new ListOffsetsResponse();
         foreach (var wanted in request.Topics)
@@ -133,10 +134,19 @@ internal sealed class ListOffsetsHandler(BrokerState state) : IApiHandler<ListOf
             var topicResponse = new ListOffsetsResponse.ListOffsetsTopicResponse { Name = wanted.Name };
             response.Topics.Add(topicResponse);
             var topic = state.Topics.Find(wanted.Name);
+            var allowed = state.Authorizer.OnTopic(context, AclOperation.Describe, wanted.Name);
             foreach (var p in wanted.Partitions)
             {
                 var result = new ListOffsetsResponse.ListOffsetsPartitionResponse { PartitionIndex = p.PartitionIndex };
                 topicResponse.Partitions.Add(result);
+                if (!allowed)
+                {
+                    result.ErrorCode = (short)ErrorCode.TopicAuthorizationFailed;
+                    result.Offset = -1;
+                    result.Timestamp = -1;
+                    result.LeaderEpoch = -1;
+                    continue;
+                }
                 if (topic?.Partition(p.PartitionIndex) is not { } partition)
                 {
                     result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;

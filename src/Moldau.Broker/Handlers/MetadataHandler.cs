@@ -55,10 +55,15 @@ internal sealed class MetadataHandler(BrokerState state) : IApiHandler<MetadataR
         if (all)
         {
             var sorted = _described.Sorted(state.Topics.Image);
+            var everything = state.Authorizer is AllowAllAuthorizer;
             response.Topics.Capacity = sorted.Length;
             foreach (var topic in sorted)
             {
-                response.Topics.Add(Entry(topic));
+                // Only the topics the principal may describe, as Kafka lists them.
+                if (everything || state.Authorizer.Authorize(context, AclOperation.Describe, ResourceType.Topic, topic.Name))
+                {
+                    response.Topics.Add(Entry(topic));
+                }
             }
 
             return response;
@@ -71,8 +76,27 @@ internal sealed class MetadataHandler(BrokerState state) : IApiHandler<MetadataR
             // The metadata log's name is never a topic, not even one a client asks to create.
             var topic = InternalTopics.IsReserved(wanted.Name) ? null
                 : wanted.Name is { } name ? state.Topics.Find(name) : state.Topics.Find(wanted.TopicId);
+            var describedName = wanted.Name ?? topic?.Name;
+            if (describedName is not null && !state.Authorizer.Authorize(context, AclOperation.Describe, ResourceType.Topic, describedName))
+            {
+                // Kafka answers a name it may not describe with TOPIC_AUTHORIZATION_FAILED, and an
+                // id as if it were unknown, so an id reveals nothing.
+                response.Topics.Add(wanted.Name is null
+                    ? new MetadataResponse.MetadataResponseTopic { ErrorCode = (short)ErrorCode.UnknownTopicId, TopicId = wanted.TopicId }
+                    : new MetadataResponse.MetadataResponseTopic { ErrorCode = (short)ErrorCode.TopicAuthorizationFailed, Name = wanted.Name, TopicId = wanted.TopicId });
+                continue;
+            }
+
             if (topic is null && wanted.Name is { } newName && !InternalTopics.IsReserved(newName) && allowAutoCreate && state.Options.AutoCreateTopicsEnable)
             {
+                // Auto-creation needs Create on the cluster or the topic, as CreateTopics does.
+                if (!state.Authorizer.Authorize(context, AclOperation.Create, ResourceType.Cluster, AuthorizedOperations.ClusterName)
+                    && !state.Authorizer.Authorize(context, AclOperation.Create, ResourceType.Topic, newName))
+                {
+                    response.Topics.Add(new MetadataResponse.MetadataResponseTopic { ErrorCode = (short)ErrorCode.TopicAuthorizationFailed, Name = newName });
+                    continue;
+                }
+
                 // An internal topic is created with the broker's settings for it, never with num.partitions.
                 var (error, created) = InternalTopics.IsInternal(newName)
                     ? (ErrorCode.None, state.Topics.FindOrCreateInternal(newName))

@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using Moldau.Coordinator;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
@@ -5,7 +6,7 @@ using Moldau.Protocol.Messages;
 namespace Moldau.Broker.Handlers;
 
 /// <summary>OffsetCommit: records committed offsets in __consumer_offsets.</summary>
-internal sealed class OffsetCommitHandler(GroupCoordinator coordinator) : IApiHandler<OffsetCommitRequest, OffsetCommitResponse>
+internal sealed class OffsetCommitHandler(GroupCoordinator coordinator, IAuthorizer authorizer) : IApiHandler<OffsetCommitRequest, OffsetCommitResponse>
 {
     /// <inheritdoc/>
     public ValueTask<OffsetCommitResponse> HandleAsync(RequestContext context, OffsetCommitRequest request, CancellationToken cancellationToken) => new(HandleAsync(context, request));
@@ -18,11 +19,25 @@ internal sealed class OffsetCommitHandler(GroupCoordinator coordinator) : IApiHa
     public async Task<OffsetCommitResponse> HandleAsync(RequestContext context, OffsetCommitRequest request)
     {
         // v0 has no generation or member: a simple commit.
+        // Read on the group for the whole request, Read on each topic for its partitions, as Kafka.
+        if (!authorizer.OnGroup(context, AclOperation.Read, request.GroupId))
+        {
+            return ErrorResponse(context, request, ErrorCode.GroupAuthorizationFailed);
+        }
+
         var generation = context.Version >= 1 ? request.GenerationIdOrMemberEpoch : -1;
+        var refused = request.Topics.Where(t => !authorizer.OnTopic(context, AclOperation.Read, t.Name)).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         var offsets = request.Topics
+            .Where(t => !refused.Contains(t.Name))
             .SelectMany(t => t.Partitions.Select(p => (t.Name, p.PartitionIndex, p.CommittedOffset, p.CommittedLeaderEpoch, p.CommittedMetadata)))
             .ToList();
-        var results = await coordinator.CommitAsync(request.GroupId, generation, request.MemberId, request.GroupInstanceId, offsets).ConfigureAwait(false);
+        var results = offsets.Count > 0 || refused.Count == 0
+            ? await coordinator.CommitAsync(request.GroupId, generation, request.MemberId, request.GroupInstanceId, offsets).ConfigureAwait(false)
+            : new List<(string Topic, int Partition, ErrorCode Error)>();
+        if (refused.Count > 0)
+        {
+            results = [.. results, .. request.Topics.Where(t => refused.Contains(t.Name)).SelectMany(t => t.Partitions.Select(p => (t.Name, p.PartitionIndex, ErrorCode.TopicAuthorizationFailed)))];
+        }
         return new OffsetCommitResponse
         {
             Topics = results.GroupBy(r => r.Topic).Select(g => new OffsetCommitResponse.OffsetCommitResponseTopic

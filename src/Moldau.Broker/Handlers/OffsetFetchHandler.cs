@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using Moldau.Coordinator;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
@@ -5,7 +6,7 @@ using Moldau.Protocol.Messages;
 namespace Moldau.Broker.Handlers;
 
 /// <summary>OffsetFetch: one group (v0-v7) or a batch of groups (v8+); -1 where nothing was committed.</summary>
-internal sealed class OffsetFetchHandler(GroupCoordinator coordinator) : IApiHandler<OffsetFetchRequest, OffsetFetchResponse>
+internal sealed class OffsetFetchHandler(GroupCoordinator coordinator, IAuthorizer authorizer) : IApiHandler<OffsetFetchRequest, OffsetFetchResponse>
 {
     /// <inheritdoc/>
     public ValueTask<OffsetFetchResponse> HandleAsync(RequestContext context, OffsetFetchRequest request, CancellationToken cancellationToken) => new(HandleAsync(context, request));
@@ -29,11 +30,19 @@ internal sealed class OffsetFetchHandler(GroupCoordinator coordinator) : IApiHan
         {
             var response = new OffsetFetchResponse();
             // Every group's read is queued before any is awaited: groups on different shards are read at once.
-            var fetches = request.Groups.Select(g => coordinator.FetchAsync(g.GroupId, g.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList())).ToList();
+            var fetches = request.Groups.Select(g => authorizer.OnGroup(context, AclOperation.Describe, g.GroupId)
+                ? coordinator.FetchAsync(g.GroupId, g.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList())
+                : null).ToList();
             for (var i = 0; i < request.Groups.Count; i++)
             {
                 var g = request.Groups[i];
-                var offsets = await fetches[i].ConfigureAwait(false);
+                if (fetches[i] is not { } fetch)
+                {
+                    response.Groups.Add(new OffsetFetchResponse.OffsetFetchResponseGroup { GroupId = g.GroupId, ErrorCode = (short)ErrorCode.GroupAuthorizationFailed });
+                    continue;
+                }
+
+                var offsets = Visible(context, await fetch.ConfigureAwait(false), g.Topics is not null);
                 response.Groups.Add(new OffsetFetchResponse.OffsetFetchResponseGroup
                 {
                     GroupId = g.GroupId,
@@ -46,6 +55,7 @@ internal sealed class OffsetFetchHandler(GroupCoordinator coordinator) : IApiHan
                             CommittedOffset = o.Offset?.Offset ?? -1,
                             CommittedLeaderEpoch = o.Offset?.LeaderEpoch ?? -1,
                             Metadata = o.Offset?.Metadata ?? string.Empty,
+                            ErrorCode = (short)o.Error,
                         }).ToList(),
                     }).ToList(),
                 });
@@ -54,7 +64,12 @@ internal sealed class OffsetFetchHandler(GroupCoordinator coordinator) : IApiHan
             return response;
         }
 
-        var single = await coordinator.FetchAsync(request.GroupId, request.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList()).ConfigureAwait(false);
+        if (!authorizer.OnGroup(context, AclOperation.Describe, request.GroupId))
+        {
+            return ErrorResponse(context, request, ErrorCode.GroupAuthorizationFailed);
+        }
+
+        var single = Visible(context, await coordinator.FetchAsync(request.GroupId, request.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList()).ConfigureAwait(false), request.Topics is not null);
         return new OffsetFetchResponse
         {
             Topics = single.GroupBy(o => o.Topic).Select(t => new OffsetFetchResponse.OffsetFetchResponseTopic
@@ -66,8 +81,31 @@ internal sealed class OffsetFetchHandler(GroupCoordinator coordinator) : IApiHan
                     CommittedOffset = o.Offset?.Offset ?? -1,
                     CommittedLeaderEpoch = o.Offset?.LeaderEpoch ?? -1,
                     Metadata = o.Offset?.Metadata ?? string.Empty,
+                    ErrorCode = (short)o.Error,
                 }).ToList(),
             }).ToList(),
         };
+    }
+
+    /// <summary>
+    /// The offsets of topics the principal may describe: asked-for topics it may not describe get
+    /// TOPIC_AUTHORIZATION_FAILED, and from "all topics" they are left out, as Kafka answers.
+    /// </summary>
+    private List<(string Topic, int Partition, CommittedOffset? Offset, ErrorCode Error)> Visible(RequestContext context, List<(string Topic, int Partition, CommittedOffset? Offset)> offsets, bool named)
+    {
+        var result = new List<(string Topic, int Partition, CommittedOffset? Offset, ErrorCode Error)>(offsets.Count);
+        foreach (var (topic, partition, offset) in offsets)
+        {
+            if (authorizer.OnTopic(context, AclOperation.Describe, topic))
+            {
+                result.Add((topic, partition, offset, ErrorCode.None));
+            }
+            else if (named)
+            {
+                result.Add((topic, partition, null, ErrorCode.TopicAuthorizationFailed));
+            }
+        }
+
+        return result;
     }
 }

@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
@@ -7,13 +8,13 @@ namespace Moldau.Broker.Handlers;
 internal sealed class OffsetForLeaderEpochHandler(BrokerState state) : IApiHandler<OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<OffsetForLeaderEpochResponse> HandleAsync(RequestContext context, OffsetForLeaderEpochRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(request));
+    public ValueTask<OffsetForLeaderEpochResponse> HandleAsync(RequestContext context, OffsetForLeaderEpochRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request));
 
     /// <inheritdoc/>
     public OffsetForLeaderEpochResponse ErrorResponse(RequestContext context, OffsetForLeaderEpochRequest request, ErrorCode error) =>
         new() { Topics = [.. request.Topics.Select(t => new OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult { Topic = t.Topic, Partitions = [.. t.Partitions.Select(p => new OffsetForLeaderEpochResponse.EpochEndOffset { Partition = p.Partition, ErrorCode = (short)error, LeaderEpoch = -1, EndOffset = -1 })] })] };
 
-    public OffsetForLeaderEpochResponse Handle(OffsetForLeaderEpochRequest request)
+    public OffsetForLeaderEpochResponse Handle(RequestContext context, OffsetForLeaderEpochRequest request)
     {
         var response = new OffsetForLeaderEpochResponse();
         foreach (var t in request.Topics)
@@ -21,10 +22,18 @@ internal sealed class OffsetForLeaderEpochHandler(BrokerState state) : IApiHandl
             var topicResult = new OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult { Topic = t.Topic };
             response.Topics.Add(topicResult);
             var topic = state.Topics.Find(t.Topic);
+            var allowed = state.Authorizer.OnTopic(context, AclOperation.Describe, t.Topic);
             foreach (var p in t.Partitions)
             {
                 var r = new OffsetForLeaderEpochResponse.EpochEndOffset { Partition = p.Partition };
                 topicResult.Partitions.Add(r);
+                if (!allowed)
+                {
+                    r.ErrorCode = (short)ErrorCode.TopicAuthorizationFailed;
+                    r.LeaderEpoch = -1;
+                    r.EndOffset = -1;
+                    continue;
+                }
                 if (topic?.Partition(p.Partition) is not { } partition)
                 {
                     r.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
+using Moldau.Broker.Authorization;
 using Moldau.Broker.Topics;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
@@ -111,6 +112,7 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
         // pre-0.11 message format.
         var refuse = context.Version < 3 ? ErrorCode.UnsupportedVersion
             : request.Acks is not (-1 or 0 or 1) ? ErrorCode.InvalidRequiredAcks
+            : request.TransactionalId is { } txn && !state.Authorizer.Authorize(context, AclOperation.Write, ResourceType.TransactionalId, txn) ? ErrorCode.TransactionalIdAuthorizationFailed
             : ErrorCode.None;
 
         foreach (var topicData in request.TopicData)
@@ -119,6 +121,7 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
             topicResponse.Name = topicData.Name;
             // Only the broker writes internal topics (Kafka: "Cannot append to internal topic").
             var topicRefusal = refuse != ErrorCode.None ? refuse
+                : !state.Authorizer.Authorize(context, AclOperation.Write, ResourceType.Topic, topicData.Name) ? ErrorCode.TopicAuthorizationFailed
                 : InternalTopics.IsInternal(topicData.Name) ? ErrorCode.InvalidTopicException
                 : ErrorCode.None;
             var topic = topicRefusal == ErrorCode.None ? state.Topics.Find(topicData.Name) : null;

@@ -1,3 +1,4 @@
+using Moldau.Broker.Authorization;
 using Moldau.Coordinator;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
@@ -5,10 +6,12 @@ using Moldau.Protocol.Messages;
 namespace Moldau.Broker.Handlers;
 
 /// <summary>SyncGroup: the leader's assignment in, each member's share out.</summary>
-internal sealed class SyncGroupHandler(GroupCoordinator coordinator) : IApiHandler<SyncGroupRequest, SyncGroupResponse>
+internal sealed class SyncGroupHandler(GroupCoordinator coordinator, IAuthorizer authorizer) : IApiHandler<SyncGroupRequest, SyncGroupResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<SyncGroupResponse> HandleAsync(RequestContext context, SyncGroupRequest request, CancellationToken cancellationToken) => new(HandleAsync(context, request));
+    public ValueTask<SyncGroupResponse> HandleAsync(RequestContext context, SyncGroupRequest request, CancellationToken cancellationToken) => 
+        // Read on the group, as Kafka.
+        authorizer.OnGroup(context, AclOperation.Read, request.GroupId) ? new(HandleAsync(context, request)) : ValueTask.FromResult(ErrorResponse(context, request, ErrorCode.GroupAuthorizationFailed));
 
     /// <inheritdoc/>
     public SyncGroupResponse ErrorResponse(RequestContext context, SyncGroupRequest request, ErrorCode error) =>
