@@ -271,6 +271,24 @@ public sealed class TlsLifecycleTests
     }
 
     [Fact]
+    public async Task AServerCertificateForTheWrongHostIsRefusedByTheClientAndTheBrokerGoesOn()
+    {
+        using var pki = TestPki.Create();
+        var sslPort = BrokerProcess.FreePort();
+        await using var broker = await TlsBroker.StartAsync(pki, sslPort, [], keystore: "wronghost.p12");
+        var kcat = ExternalTool.Find("kcat") ?? throw new InvalidOperationException("kcat is not installed");
+        string[] ssl = ["-L", "-b", $"127.0.0.1:{sslPort}", "-X", "security.protocol=ssl", "-X", "ssl.ca.location=" + pki.Path("ca-cert.pem"), "-m", "5"];
+
+        // librdkafka checks the broker's name (ssl.endpoint.identification.algorithm=https by default).
+        var checkedName = await ExternalTool.RunAsync(kcat, ssl);
+        Assert.NotEqual(0, checkedName.ExitCode);
+        await broker.WaitForOutputAsync("TLS handshake failed");
+
+        var withoutNameCheck = await ExternalTool.RunAsync(kcat, [.. ssl, "-X", "ssl.endpoint.identification.algorithm=none"]);
+        Assert.True(withoutNameCheck.ExitCode == 0, withoutNameCheck.Stderr);
+    }
+
+    [Fact]
     public async Task AJksKeystoreStopsStartUpWithTheConversionCommand()
     {
         using var pki = TestPki.Create();
