@@ -110,7 +110,17 @@ public sealed class BrokerProcess : IAsyncDisposable
     private static async Task<BrokerProcess> StartOnPortAsync(int port, IReadOnlyDictionary<string, string> properties, IReadOnlyDictionary<string, string>? environment)
     {
         var broker = new BrokerProcess(NewDataDir(), port, properties, null) { ProcessEnvironment = environment };
-        await broker.StartProcessAsync();
+        try
+        {
+            await broker.StartProcessAsync();
+        }
+        catch
+        {
+            // A broker that refused to start (a test of its refusal) leaves no directory behind.
+            await broker.DisposeAsync();
+            throw;
+        }
+
         return broker;
     }
 
