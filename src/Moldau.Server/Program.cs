@@ -79,7 +79,7 @@ foreach (var l in config.Listeners)
     KafkaListener listener;
     try
     {
-        listener = KafkaListener.Bind(l, loggers.CreateLogger("Moldau.Network"));
+        listener = KafkaListener.Bind(l, loggers.CreateLogger("Moldau.Network"), config.Tls.GetValueOrDefault(l.Name));
     }
     catch (System.Net.Sockets.SocketException e)
     {

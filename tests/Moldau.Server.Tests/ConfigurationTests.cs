@@ -120,10 +120,16 @@ public sealed class ConfigurationTests
         Assert.Contains(value, e.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void AnSslListenerWithoutAKeystoreStopsStartUp()
+    {
+        var e = Assert.Throws<ConfigException>(() => ServerConfig.From(new Dictionary<string, string> { ["listeners"] = "SSL://:9093" }));
+        Assert.Contains("ssl.keystore.location", e.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
-    [InlineData("SSL://:9093", null)]
     [InlineData("CLIENT://:9093", "CLIENT:SASL_SSL")]
-    public void SslAndSaslListenersStopStartUp(string listeners, string? map)
+    public void SaslListenersStopStartUp(string listeners, string? map)
     {
         var props = new Dictionary<string, string> { ["listeners"] = listeners };
         if (map is not null)

@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Net;
 using Moldau.Broker;
 using Moldau.Broker.Configuration;
+using Moldau.Security;
+using Moldau.Security.Tls;
 using Moldau.Server.Network;
 
 namespace Moldau.Server.Configuration;
@@ -53,11 +55,14 @@ internal sealed class ServerConfig
     /// <summary>Frame sizes, request memory, connection counts and timeouts for the listeners.</summary>
     public required NetworkLimits Network { get; init; }
 
-    /// <summary>The PLAINTEXT listeners to bind.</summary>
+    /// <summary>The listeners to bind.</summary>
     public required IReadOnlyList<ListenerConfig> Listeners { get; init; }
 
     /// <summary>advertised.listeners by listener name (may be absent for a listener).</summary>
     public required IReadOnlyDictionary<string, ListenerConfig> Advertised { get; init; }
+
+    /// <summary>The TLS side of each SSL and SASL_SSL listener, by listener name (certificates loaded).</summary>
+    public IReadOnlyDictionary<string, TlsServer> Tls { get; init; } = new Dictionary<string, TlsServer>();
 
     /// <summary>Keys that are not Kafka keys Moldau knows, to be logged once each.</summary>
     public required IReadOnlyList<string> UnknownKeys { get; init; }
@@ -82,6 +87,7 @@ internal sealed class ServerConfig
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .ToHashSet(StringComparer.OrdinalIgnoreCase);
         var listeners = new List<ListenerConfig>();
+        var tls = new Dictionary<string, TlsServer>(StringComparer.OrdinalIgnoreCase);
         foreach (var l in ParseListeners("listeners", Get("listeners") ?? "PLAINTEXT://:9092"))
         {
             if (controllerNames.Contains(l.Name))
@@ -98,6 +104,10 @@ internal sealed class ServerConfig
             }
 
             listeners.Add(l with { SecurityProtocol = protocol.ToUpperInvariant() });
+            if (SecurityProtocol.UsesTls(protocol.ToUpperInvariant()))
+            {
+                tls[l.Name] = LoadTls(props, l.Name);
+            }
         }
 
         if (listeners.Count == 0)
@@ -139,8 +149,8 @@ internal sealed class ServerConfig
         };
 
         var network = ParseNetwork(Get, options.SocketRequestMaxBytes);
-        var unknown = props.Keys.Where(k => !Used.Contains(k) && !KnownKafkaKeys.Contains(k) && !BrokerProperties.IsKnown(k) && !k.StartsWith("listener.name.", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
-        return new ServerConfig { Options = options, Network = network, Listeners = listeners, Advertised = advertised, UnknownKeys = unknown };
+        var unknown = props.Keys.Where(k => !Used.Contains(k) && !TlsSettings.Keys.Contains(k) && !KnownKafkaKeys.Contains(k) && !BrokerProperties.IsKnown(k) && !k.StartsWith("listener.name.", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
+        return new ServerConfig { Options = options, Network = network, Listeners = listeners, Advertised = advertised, UnknownKeys = unknown, Tls = tls };
     }
 
     // Kafka's socket server keys, plus Moldau's bound on a half-received request. Kafka's default
@@ -196,7 +206,21 @@ internal sealed class ServerConfig
     }
 
     // The security protocols a listener may use.
-    private static readonly HashSet<string> SupportedProtocols = new(StringComparer.OrdinalIgnoreCase) { "PLAINTEXT" };
+    private static readonly HashSet<string> SupportedProtocols = new(StringComparer.OrdinalIgnoreCase) { "PLAINTEXT", "SSL" };
+
+    // A TLS listener's settings (listener.name.<l>.ssl.* first, then ssl.*) and certificates,
+    // loaded now so that a bad file stops the start.
+    private static TlsServer LoadTls(IReadOnlyDictionary<string, string> props, string listener)
+    {
+        try
+        {
+            return TlsServer.Create(TlsSettings.Parse(new ListenerProperties(props, listener).Get));
+        }
+        catch (TlsConfigException e)
+        {
+            throw new ConfigException($"listener {listener}: {e.Message}");
+        }
+    }
 
     private enum Protocol
     {

@@ -47,7 +47,8 @@ internal sealed class KafkaConnection
     private readonly SemaphoreSlim _drained = new(0);
     private long _inFlightBytes;
 
-    private readonly Stream _stream;
+    private Stream _stream;
+    private readonly TlsAcceptor? _tls;
     private readonly IRequestDispatcher _dispatcher;
     private readonly ConnectionSession _info;
     private readonly NetworkContext _network;
@@ -67,10 +68,11 @@ internal sealed class KafkaConnection
     private int _held;
     private int _paused;
 
-    /// <summary>A connection over <paramref name="stream"/>, which it owns and disposes.</summary>
-    public KafkaConnection(Stream stream, IRequestDispatcher dispatcher, ConnectionSession session, NetworkContext network, CancellationToken stopping)
+    /// <summary>A connection over <paramref name="stream"/>, which it owns and disposes; with <paramref name="tls"/>, over TLS on it.</summary>
+    public KafkaConnection(Stream stream, IRequestDispatcher dispatcher, ConnectionSession session, NetworkContext network, CancellationToken stopping, TlsAcceptor? tls = null)
     {
         _stream = stream;
+        _tls = tls;
         _dispatcher = dispatcher;
         _info = session;
         _network = network;
@@ -120,6 +122,14 @@ internal sealed class KafkaConnection
     /// <summary>Serves the connection until the peer closes it, a frame is bad, or the broker stops.</summary>
     public async Task RunAsync(CancellationToken stopping)
     {
+        if (_tls is not null && !await HandshakeAsync(_tls).ConfigureAwait(false))
+        {
+            await _stream.DisposeAsync().ConfigureAwait(false);
+            _closed.Dispose();
+            _drained.Dispose();
+            return;
+        }
+
         var writer = WriteResponsesAsync(_inflight.Reader);
         // No receive buffer while nothing is pending: an idle connection holds none (see WaitForBytesAsync).
         byte[] buffer = [];
@@ -133,6 +143,13 @@ internal sealed class KafkaConnection
                 if (state == FrameState.Bad)
                 {
                     // Stop reading; the responses to earlier requests still go out, then the connection closes.
+                    if (_tls is null && buffer[start] == 0x16 && buffer[start + 1] == 0x03)
+                    {
+                        // A TLS handshake record (0x16, version 3.x) where a frame size should be.
+                        _closeKind ??= "tls on plaintext";
+                        _closeReason ??= $"a TLS ClientHello on {_info.SecurityProtocol} listener {_info.ListenerName} (is the client set to security.protocol=SSL?)";
+                    }
+
                     _closeKind ??= "socket.request.max.bytes";
                     _closeReason ??= $"declared frame size {size} outside 0..{_maxFrameBytes} (socket.request.max.bytes)";
                     break;
@@ -280,6 +297,39 @@ internal sealed class KafkaConnection
         _drained.Dispose();
 
         // _lanesDrained stays: a lane may still release it just after the count reached zero.
+    }
+
+    // The TLS handshake counts as a frame being received: moldau.request.receive.timeout.ms bounds
+    // it (CheckTimeouts aborts it), so a client that stalls it does not hold its slot for long.
+    private async ValueTask<bool> HandshakeAsync(TlsAcceptor tls)
+    {
+        Volatile.Write(ref _frameStartedAt, _network.Time.GetTimestamp());
+        try
+        {
+            if (await tls.AcceptAsync(_stream, _info, _network, _closed.Token).ConfigureAwait(false) is not { } secured)
+            {
+                return false;
+            }
+
+            _stream = secured;
+            Volatile.Write(ref _lastActivity, _network.Time.GetTimestamp());
+            return true;
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
+        {
+            if (_closeKind is not null)
+            {
+                _network.Refusals.Refused(
+                    "tls: handshake timeout",
+                    $"closing connection {_info.Id} from {_info.Remote}: TLS handshake not done within {_network.Limits.RequestReceiveTimeoutMs} ms (moldau.request.receive.timeout.ms)");
+            }
+
+            return false;
+        }
+        finally
+        {
+            Volatile.Write(ref _frameStartedAt, 0);
+        }
     }
 
     /// <summary>What the received bytes hold at their start.</summary>

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Moldau.Broker;
+using Moldau.Security.Tls;
 using Moldau.Server.Configuration;
 
 namespace Moldau.Server.Network;
@@ -17,6 +18,7 @@ internal sealed class KafkaListener : IAsyncDisposable
     private readonly string _name;
     private readonly string _securityProtocol;
     private readonly ILogger _log;
+    private readonly TlsAcceptor? _tls;
     private readonly Dictionary<Task, KafkaConnection> _connections = [];
     private readonly Lock _connectionsLock = new();
     private Task? _acceptLoop;
@@ -25,12 +27,13 @@ internal sealed class KafkaListener : IAsyncDisposable
     // The most connections open since memory was last given back (see GiveBackMemory).
     private int _peak;
 
-    private KafkaListener(Socket socket, string name, string securityProtocol, ILogger log)
+    private KafkaListener(Socket socket, string name, string securityProtocol, ILogger log, TlsServer? tls)
     {
         _socket = socket;
         _name = name;
         _securityProtocol = securityProtocol;
         _log = log;
+        _tls = tls is null ? null : new TlsAcceptor(tls, name, log);
     }
 
     /// <summary>The bound address.</summary>
@@ -39,8 +42,8 @@ internal sealed class KafkaListener : IAsyncDisposable
     /// <summary>Binds <paramref name="host"/>:<paramref name="port"/>; an empty host binds every interface.</summary>
     public static KafkaListener Bind(string name, string host, int port, ILogger log) => Bind(new ListenerConfig(name, host, port), log);
 
-    /// <summary>Binds the listener's host and port; an empty host binds every interface.</summary>
-    public static KafkaListener Bind(ListenerConfig listener, ILogger log)
+    /// <summary>Binds the listener's host and port; an empty host binds every interface. With <paramref name="tls"/> (SSL, SASL_SSL) connections run over TLS.</summary>
+    public static KafkaListener Bind(ListenerConfig listener, ILogger log, TlsServer? tls = null)
     {
         var (name, host, port) = (listener.Name, listener.Host, listener.Port);
         IPAddress address;
@@ -70,7 +73,7 @@ internal sealed class KafkaListener : IAsyncDisposable
 
         socket.Bind(new IPEndPoint(address, port));
         socket.Listen(512);
-        return new KafkaListener(socket, name, listener.SecurityProtocol, log);
+        return new KafkaListener(socket, name, listener.SecurityProtocol, log, tls);
     }
 
     /// <summary>Starts accepting; each connection is served by <paramref name="dispatcher"/> within the limits of <paramref name="network"/>.</summary>
@@ -80,6 +83,7 @@ internal sealed class KafkaListener : IAsyncDisposable
         var shortest = limits.ConnectionsMaxIdleMs >= 0 ? Math.Min(limits.ConnectionsMaxIdleMs, limits.RequestReceiveTimeoutMs) : limits.RequestReceiveTimeoutMs;
         var period = TimeSpan.FromMilliseconds(Math.Clamp(shortest / 4, 10, 1000));
         _timeouts = network.Time.CreateTimer(_ => CheckTimeouts(network.Time.GetTimestamp()), null, period, period);
+        _tls?.StartReloading(network.Time);
         _acceptLoop = AcceptLoopAsync(dispatcher, network, stopping);
     }
 
@@ -209,14 +213,14 @@ internal sealed class KafkaListener : IAsyncDisposable
 
             client.NoDelay = true;
             // The session is what the broker knows of the connection; the stream is what it reads
-            // and writes (TLS, when it comes, wraps this one).
+            // and writes (on a TLS listener the connection wraps it in TLS first).
             var info = new ConnectionSession(
                 Interlocked.Increment(ref s_nextConnectionId),
                 client.RemoteEndPoint,
                 _name,
                 _securityProtocol,
                 requiresAuthentication: _securityProtocol.StartsWith("SASL_", StringComparison.Ordinal));
-            var connection = new KafkaConnection(new NetworkStream(client, ownsSocket: true), dispatcher, info, network, stopping);
+            var connection = new KafkaConnection(new NetworkStream(client, ownsSocket: true), dispatcher, info, network, stopping, _tls);
             var task = Task.Run(() => ServeAsync(connection, info, stopping), CancellationToken.None);
             lock (_connectionsLock)
             {
@@ -262,6 +266,11 @@ internal sealed class KafkaListener : IAsyncDisposable
         if (_timeouts is not null)
         {
             await _timeouts.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_tls is not null)
+        {
+            await _tls.DisposeAsync().ConfigureAwait(false);
         }
 
         if (_acceptLoop is not null)

@@ -22,6 +22,9 @@ public sealed class BrokerProcess : IAsyncDisposable
         OpenFilesLimit = openFilesLimit;
     }
 
+    /// <summary>Environment variables for the broker process (e.g. MOLDAU_LOG_LEVEL).</summary>
+    public IReadOnlyDictionary<string, string>? ProcessEnvironment { get; private init; }
+
     /// <summary>When set, the broker runs under <c>ulimit -n</c> of this many open files (soft and hard).</summary>
     public int? OpenFilesLimit { get; }
 
@@ -86,10 +89,38 @@ public sealed class BrokerProcess : IAsyncDisposable
     }
 
     /// <summary>Starts a broker over <paramref name="dataDir"/> (a new one when null) and waits until it accepts connections.</summary>
-    public static async Task<BrokerProcess> StartAsync(string? dataDir = null, IReadOnlyDictionary<string, string>? properties = null, int? openFilesLimit = null)
+    public static async Task<BrokerProcess> StartAsync(string? dataDir = null, IReadOnlyDictionary<string, string>? properties = null, int? openFilesLimit = null, IReadOnlyDictionary<string, string>? environment = null)
     {
-        var broker = new BrokerProcess(dataDir ?? NewDataDir(), FreePort(), properties ?? new Dictionary<string, string>(), openFilesLimit);
+        var broker = new BrokerProcess(dataDir ?? NewDataDir(), FreePort(), properties ?? new Dictionary<string, string>(), openFilesLimit) { ProcessEnvironment = environment };
         await broker.StartProcessAsync();
+        return broker;
+    }
+
+    /// <summary>
+    /// Starts a broker with a PLAINTEXT listener on its port (probed for readiness) and an SSL one
+    /// on <paramref name="sslPort"/>; <paramref name="properties"/> carry the ssl.* keys.
+    /// </summary>
+    public static Task<BrokerProcess> StartWithListenersAsync(Dictionary<string, string> properties, int sslPort, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var port = FreePort();
+        properties["listeners"] = $"PLAINTEXT://127.0.0.1:{port},SSL://127.0.0.1:{sslPort}";
+        return StartOnPortAsync(port, properties, environment);
+    }
+
+    private static async Task<BrokerProcess> StartOnPortAsync(int port, IReadOnlyDictionary<string, string> properties, IReadOnlyDictionary<string, string>? environment)
+    {
+        var broker = new BrokerProcess(NewDataDir(), port, properties, null) { ProcessEnvironment = environment };
+        try
+        {
+            await broker.StartProcessAsync();
+        }
+        catch
+        {
+            // A broker that refused to start (a test of its refusal) leaves no directory behind.
+            await broker.DisposeAsync();
+            throw;
+        }
+
         return broker;
     }
 
@@ -118,6 +149,11 @@ public sealed class BrokerProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var (k, v) in ProcessEnvironment ?? new Dictionary<string, string>())
+        {
+            start.Environment[k] = v;
+        }
+
         if (OpenFilesLimit is { } n)
         {
             // exec: the broker replaces the shell, so Pid and kill -9 reach the broker itself.
