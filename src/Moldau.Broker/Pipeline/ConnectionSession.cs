@@ -70,6 +70,27 @@ public sealed class ConnectionSession
     /// <summary>client_software_version from ApiVersions v3+ (KIP-511), or null.</summary>
     public string? ClientSoftwareVersion { get; internal set; }
 
+    private long _mutedUntil;
+
+    /// <summary>Milliseconds left of a quota throttle: the connection reads no request until then (KIP-219).</summary>
+    public int ThrottleRemainingMs => (int)Math.Clamp(Volatile.Read(ref _mutedUntil) - Environment.TickCount64, 0, int.MaxValue);
+
+    /// <summary>Mutes the connection for <paramref name="ms"/> from now (a later end already set is kept).</summary>
+    internal void Throttle(int ms)
+    {
+        var until = Environment.TickCount64 + ms;
+        long seen;
+        do
+        {
+            seen = Volatile.Read(ref _mutedUntil);
+            if (seen >= until)
+            {
+                return;
+            }
+        }
+        while (Interlocked.CompareExchange(ref _mutedUntil, until, seen) != seen);
+    }
+
     /// <summary>The order in which this connection's produce requests append, per partition.</summary>
     internal ProduceSequencer Writes { get; } = new();
 
