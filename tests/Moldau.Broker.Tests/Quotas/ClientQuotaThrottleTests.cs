@@ -115,6 +115,39 @@ public sealed class ClientQuotaThrottleTests : IAsyncLifetime
         Assert.Equal(throttled.ThrottleTimeMs, again.ThrottleTimeMs);
     }
 
+    private Task<CreateTopicsResponse> CreateAsync(ConnectionSession session, short version, string client, string name, int partitions) =>
+        SendAsync<CreateTopicsResponse>(session, ApiKey.CreateTopics, version, new CreateTopicsRequest { Topics = [new() { Name = name, NumPartitions = partitions, ReplicationFactor = 1 }], TimeoutMs = 1000 }, client);
+
+    [Fact]
+    public async Task PartitionMutationsBeyondTheControllerMutationRateAreRefusedOrThrottled()
+    {
+        // 1 partition per second: a burst of 11.
+        await SetAsync([("client-id", null)], ClientQuotaTable.ControllerMutationRate, 1);
+        var session = new ConnectionSession(50, null, "PLAINTEXT");
+        var first = await CreateAsync(session, 7, "admin", "m1", 11);
+        Assert.Equal(0, first.Topics.Single().ErrorCode);
+        Assert.Equal(0, first.ThrottleTimeMs);
+
+        // Not exceeded before it: allowed, and the bucket goes below zero.
+        Assert.Equal(0, (await CreateAsync(session, 7, "admin", "m2", 3)).Topics.Single().ErrorCode);
+
+        // Exceeded: v6+ refuses with THROTTLING_QUOTA_EXCEEDED and the time until the bucket is back at zero.
+        var refused = await CreateAsync(session, 7, "admin", "m3", 1);
+        Assert.Equal((short)ErrorCode.ThrottlingQuotaExceeded, refused.Topics.Single().ErrorCode);
+        Assert.Equal(3000, refused.ThrottleTimeMs);
+        Assert.True(session.ThrottleRemainingMs > 0);
+        Assert.Equal((short)ErrorCode.ThrottlingQuotaExceeded, (await SendAsync<DeleteTopicsResponse>(session, ApiKey.DeleteTopics, 6, new DeleteTopicsRequest { Topics = [new() { Name = "m1" }], TimeoutMs = 1000 }, "admin")).Responses.Single().ErrorCode);
+
+        // Older versions are only throttled (another client id: a bucket of its own).
+        var old = await CreateAsync(new ConnectionSession(51, null, "PLAINTEXT"), 5, "old-admin", "m4", 16);
+        Assert.Equal(0, old.Topics.Single().ErrorCode);
+        Assert.Equal(5000, old.ThrottleTimeMs);
+
+        // The bucket refills at the rate.
+        _clock.Advance(TimeSpan.FromSeconds(4));
+        Assert.Equal(0, (await CreateAsync(session, 7, "admin", "m5", 1)).Topics.Single().ErrorCode);
+    }
+
     [Fact]
     public async Task WithoutQuotasNothingIsThrottled()
     {
