@@ -129,7 +129,7 @@ internal sealed class KafkaConnection
             int start = 0, end = 0;
             while (!_closed.IsCancellationRequested && _closeReason is null)
             {
-                if (_info.ThrottleRemainingMs > 0)
+                if (_info.ThrottleRemainingMs > 0 || (_info.Throttled && Interlocked.Read(ref _inFlightBytes) > 0))
                 {
                     await MuteAsync(start < end).ConfigureAwait(false);
                 }
@@ -388,10 +388,17 @@ internal sealed class KafkaConnection
     }
 
     // A client over its quota: no request is read until its throttle time has passed, as Kafka
-    // mutes the channel after the throttled response (KIP-219). Timeouts pause meanwhile.
+    // mutes the channel after the throttled response (KIP-219); once throttled, a connection
+    // reads its next request only after the previous one is answered, so requests read ahead
+    // can't slip past the throttle. Timeouts pause meanwhile.
     private async Task MuteAsync(bool partialFrame)
     {
         Pause(false);
+        while (Interlocked.Read(ref _inFlightBytes) > 0)
+        {
+            await _drained.WaitAsync(_closed.Token).ConfigureAwait(false);
+        }
+
         while (_info.ThrottleRemainingMs is var ms and > 0)
         {
             await Task.Delay(ms, _closed.Token).ConfigureAwait(false);
