@@ -21,6 +21,9 @@ internal sealed class BrokerState(BrokerOptions options, TopicRegistry topics, s
     /// <summary>Producer ids for InitProducerId, from blocks the metadata log records.</summary>
     public ProducerIdManager ProducerIds { get; } = new(topics.AllocateProducerIdBlock);
 
+    /// <summary>Client quotas enforced (KIP-546 / KIP-219 / KIP-599).</summary>
+    public Moldau.Broker.Quotas.ClientQuotaManager Quotas { get; } = new(topics, time);
+
     /// <summary>Who may do what; allow-all until ACLs arrive.</summary>
     public IAuthorizer Authorizer { get; init; } = AllowAllAuthorizer.Instance;
 

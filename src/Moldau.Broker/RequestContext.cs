@@ -12,6 +12,9 @@ internal readonly record struct RequestContext(RequestHeader Header, ConnectionS
     /// <summary>The request's API version.</summary>
     public short Version => Header.ApiVersion;
 
+    /// <summary>The request frame's size in bytes (header and body), for quotas.</summary>
+    public int RequestBytes { get; init; }
+
     /// <summary>The connection's session (the name handlers used before sessions were mutable).</summary>
     public ConnectionSession Connection => Session;
 }

@@ -8,13 +8,13 @@ namespace Moldau.Broker.Handlers;
 internal sealed class CreatePartitionsHandler(BrokerState state) : IApiHandler<CreatePartitionsRequest, CreatePartitionsResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<CreatePartitionsResponse> HandleAsync(RequestContext context, CreatePartitionsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request));
+    public ValueTask<CreatePartitionsResponse> HandleAsync(RequestContext context, CreatePartitionsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request, state.Quotas.MutationQuotaFor(context, strict: context.Version >= 3)));
 
     /// <inheritdoc/>
     public CreatePartitionsResponse ErrorResponse(RequestContext context, CreatePartitionsRequest request, ErrorCode error) =>
         new() { Results = [.. request.Topics.Select(t => new CreatePartitionsResponse.CreatePartitionsTopicResult { Name = t.Name, ErrorCode = (short)error })] };
 
-    public CreatePartitionsResponse Handle(RequestContext context, CreatePartitionsRequest request)
+    public CreatePartitionsResponse Handle(RequestContext context, CreatePartitionsRequest request, Quotas.MutationQuota? quota = null)
     {
         var response = new CreatePartitionsResponse();
         foreach (var t in request.Topics)
@@ -59,10 +59,18 @@ internal sealed class CreatePartitionsHandler(BrokerState state) : IApiHandler<C
 
             if (!request.ValidateOnly)
             {
+                if (quota?.TryRecord(t.Count - topic.Partitions.Length) == false)
+                {
+                    result.ErrorCode = (short)ErrorCode.ThrottlingQuotaExceeded;
+                    result.ErrorMessage = Quotas.MutationQuota.ExceededMessage;
+                    continue;
+                }
+
                 result.ErrorCode = (short)state.Topics.AddPartitions(topic, t.Count);
             }
         }
 
+        response.ThrottleTimeMs = quota?.ThrottleTimeMs ?? 0;
         return response;
     }
 }

@@ -10,7 +10,7 @@ namespace Moldau.Broker.Handlers;
 internal sealed class CreateTopicsHandler(BrokerState state) : IApiHandler<CreateTopicsRequest, CreateTopicsResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<CreateTopicsResponse> HandleAsync(RequestContext context, CreateTopicsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request));
+    public ValueTask<CreateTopicsResponse> HandleAsync(RequestContext context, CreateTopicsRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request, state.Quotas.MutationQuotaFor(context, strict: context.Version >= 6)));
 
     /// <inheritdoc/>
     public CreateTopicsResponse ErrorResponse(RequestContext context, CreateTopicsRequest request, ErrorCode error) =>
@@ -19,7 +19,7 @@ internal sealed class CreateTopicsHandler(BrokerState state) : IApiHandler<Creat
     /// <summary>One request can't make a single node lay out millions of directories.</summary>
     public const int MaxPartitions = 10_000;
 
-    public CreateTopicsResponse Handle(RequestContext context, CreateTopicsRequest request)
+    public CreateTopicsResponse Handle(RequestContext context, CreateTopicsRequest request, Quotas.MutationQuota? quota = null)
     {
         var response = new CreateTopicsResponse();
 
@@ -41,6 +41,11 @@ internal sealed class CreateTopicsHandler(BrokerState state) : IApiHandler<Creat
             var (partitions, configs) = error != ErrorCode.None ? (0, [])
                 : InternalTopics.IsInternal(t.Name) ? InternalTopics.Settings(t.Name, state.Options) // only ever created with the broker's settings for it
                 : (Partitions(t), t.Configs.ToDictionary(c => c.Name, c => c.Value!, StringComparer.Ordinal));
+            if (error == ErrorCode.None && !request.ValidateOnly && quota?.TryRecord(partitions) == false)
+            {
+                (error, message) = (ErrorCode.ThrottlingQuotaExceeded, Quotas.MutationQuota.ExceededMessage);
+            }
+
             if (error == ErrorCode.None && !request.ValidateOnly)
             {
                 var (created, topic) = state.Topics.Create(t.Name, partitions, configs);
@@ -68,6 +73,7 @@ internal sealed class CreateTopicsHandler(BrokerState state) : IApiHandler<Creat
             }
         }
 
+        response.ThrottleTimeMs = quota?.ThrottleTimeMs ?? 0;
         return response;
     }
 

@@ -17,6 +17,7 @@ internal sealed class DeleteTopicsHandler(BrokerState state) : IApiHandler<Delet
     public DeleteTopicsResponse Handle(RequestContext context, DeleteTopicsRequest request)
     {
         var response = new DeleteTopicsResponse();
+        var quota = state.Quotas.MutationQuotaFor(context, strict: context.Version >= 5);
         var wanted = context.Version >= 6
             ? request.Topics.Select(t => (t.Name, t.TopicId))
             : request.TopicNames.Select(n => ((string?)n, Uuid.Zero));
@@ -46,9 +47,17 @@ internal sealed class DeleteTopicsHandler(BrokerState state) : IApiHandler<Delet
                 continue;
             }
 
+            if (quota?.TryRecord(topic.Partitions.Length) == false)
+            {
+                result.ErrorCode = (short)ErrorCode.ThrottlingQuotaExceeded;
+                result.ErrorMessage = Quotas.MutationQuota.ExceededMessage;
+                continue;
+            }
+
             result.ErrorCode = (short)state.Topics.Delete(topic);
         }
 
+        response.ThrottleTimeMs = quota?.ThrottleTimeMs ?? 0;
         return response;
     }
 }

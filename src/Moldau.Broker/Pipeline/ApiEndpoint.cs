@@ -49,7 +49,7 @@ internal sealed class ApiEndpoint<TRequest, TResponse>(ApiRegistration registrat
         }
 
         session.ClientId = header.ClientId;
-        var context = new RequestContext(header, session, cancellationToken);
+        var context = new RequestContext(header, session, cancellationToken) { RequestBytes = frame.Length };
         if (!Registration.Sequenced && !session.Writes.IsIdle)
         {
             // A produce request before this one still appends: this one sees what it wrote.
@@ -68,6 +68,7 @@ internal sealed class ApiEndpoint<TRequest, TResponse>(ApiRegistration registrat
     private ValueTask<DispatchResult> Handle(RequestPipeline pipeline, RequestContext context, TRequest request)
     {
         ValueTask<TResponse> pending;
+        var started = pipeline.Quotas.Active ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
         try
         {
             var refused = pipeline.Admit(context, Key);
@@ -85,13 +86,14 @@ internal sealed class ApiEndpoint<TRequest, TResponse>(ApiRegistration registrat
             throw;
         }
 
+        var handlerTicks = started == 0 ? 0 : System.Diagnostics.Stopwatch.GetTimestamp() - started;
         return pending.IsCompletedSuccessfully
-            ? ValueTask.FromResult(Finish(pipeline, context, request, pending.Result))
-            : FinishAsync(pipeline, context, request, pending);
+            ? ValueTask.FromResult(Finish(pipeline, context, request, pending.Result, handlerTicks))
+            : FinishAsync(pipeline, context, request, pending, handlerTicks);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<DispatchResult> FinishAsync(RequestPipeline pipeline, RequestContext context, TRequest request, ValueTask<TResponse> pending)
+    private async ValueTask<DispatchResult> FinishAsync(RequestPipeline pipeline, RequestContext context, TRequest request, ValueTask<TResponse> pending, long handlerTicks)
     {
         TResponse response;
         try
@@ -108,13 +110,18 @@ internal sealed class ApiEndpoint<TRequest, TResponse>(ApiRegistration registrat
             throw;
         }
 
-        return Finish(pipeline, context, request, response);
+        return Finish(pipeline, context, request, response, handlerTicks);
     }
 
-    private DispatchResult Finish(RequestPipeline pipeline, in RequestContext context, TRequest request, TResponse response)
+    private DispatchResult Finish(RequestPipeline pipeline, in RequestContext context, TRequest request, TResponse response, long handlerTicks)
     {
         try
         {
+            if (pipeline.Quotas.Active)
+            {
+                Throttle(pipeline, context, response, handlerTicks);
+            }
+
             var result = response is IResponseDirective directive
                 ? directive.CloseReason is { } reason ? DispatchResult.CloseConnection(reason)
                 : directive.Silent ? DispatchResult.None
@@ -127,6 +134,18 @@ internal sealed class ApiEndpoint<TRequest, TResponse>(ApiRegistration registrat
         {
             Handler.Release(request, response);
             pipeline.Headers.Return(context.Header);
+        }
+    }
+
+    // A client over a quota: the throttle time goes in the response (the larger of the quotas' and
+    // any the handler set, a controller mutation quota's) and the connection is muted that long.
+    private void Throttle(RequestPipeline pipeline, in RequestContext context, TResponse response, long handlerTicks)
+    {
+        var throttle = Math.Max(pipeline.Quotas.OnResponse(context, Key, response, context.RequestBytes, handlerTicks), Moldau.Broker.Quotas.ThrottleField<TResponse>.Get?.Invoke(response) ?? 0);
+        if (throttle > 0)
+        {
+            Moldau.Broker.Quotas.ThrottleField<TResponse>.Set?.Invoke(response, throttle);
+            context.Session.Throttle(throttle);
         }
     }
 

@@ -77,6 +77,34 @@ public sealed class ConnectionSession
     /// <summary>client_software_version from ApiVersions v3+ (KIP-511), or null.</summary>
     public string? ClientSoftwareVersion { get; internal set; }
 
+    private long _mutedUntil;
+
+    /// <summary>Milliseconds left of a quota throttle: the connection reads no request until then (KIP-219).</summary>
+    public int ThrottleRemainingMs => (int)Math.Clamp(Volatile.Read(ref _mutedUntil) - Environment.TickCount64, 0, int.MaxValue);
+
+    /// <summary>
+    /// Whether a quota ever throttled this connection: from then on it reads one request at a time,
+    /// as Kafka serves every connection, so a throttle applies before the next request is read.
+    /// </summary>
+    public bool Throttled { get; private set; }
+
+    /// <summary>Mutes the connection for <paramref name="ms"/> from now (a later end already set is kept).</summary>
+    internal void Throttle(int ms)
+    {
+        Throttled = true;
+        var until = Environment.TickCount64 + ms;
+        long seen;
+        do
+        {
+            seen = Volatile.Read(ref _mutedUntil);
+            if (seen >= until)
+            {
+                return;
+            }
+        }
+        while (Interlocked.CompareExchange(ref _mutedUntil, until, seen) != seen);
+    }
+
     /// <summary>The order in which this connection's produce requests append, per partition.</summary>
     internal ProduceSequencer Writes { get; } = new();
 

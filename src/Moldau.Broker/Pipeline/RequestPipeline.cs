@@ -26,7 +26,11 @@ internal sealed class RequestPipeline
 
         _stages = stages ?? [];
         Log = log;
+        Quotas = services.State.Quotas;
     }
+
+    /// <summary>Client quotas, applied to each response before it is encoded.</summary>
+    public Moldau.Broker.Quotas.ClientQuotaManager Quotas { get; }
 
     /// <summary>Where failures are logged.</summary>
     public ILogger Log { get; }

@@ -139,6 +139,11 @@ internal sealed class KafkaConnection
             int start = 0, end = 0;
             while (!_closed.IsCancellationRequested && _closeReason is null)
             {
+                if (_info.ThrottleRemainingMs > 0 || (_info.Throttled && Interlocked.Read(ref _inFlightBytes) > 0))
+                {
+                    await MuteAsync(start < end).ConfigureAwait(false);
+                }
+
                 var state = Cut(buffer.AsSpan(start, end - start), _maxFrameBytes, buffer.Length, out var size);
                 if (state == FrameState.Bad)
                 {
@@ -430,6 +435,29 @@ internal sealed class KafkaConnection
             Volatile.Write(ref _frameStartedAt, now);
             Volatile.Write(ref _paused, 0);
         }
+    }
+
+    // A client over its quota: no request is read until its throttle time has passed, as Kafka
+    // mutes the channel after the throttled response (KIP-219); once throttled, a connection
+    // reads its next request only after the previous one is answered, so requests read ahead
+    // can't slip past the throttle. Timeouts pause meanwhile.
+    private async Task MuteAsync(bool partialFrame)
+    {
+        Pause(false);
+        while (Interlocked.Read(ref _inFlightBytes) > 0)
+        {
+            await _drained.WaitAsync(_closed.Token).ConfigureAwait(false);
+        }
+
+        while (_info.ThrottleRemainingMs is var ms and > 0)
+        {
+            await Task.Delay(ms, _closed.Token).ConfigureAwait(false);
+        }
+
+        var now = _network.Time.GetTimestamp();
+        Volatile.Write(ref _lastActivity, now);
+        Volatile.Write(ref _frameStartedAt, partialFrame ? now : 0);
+        Volatile.Write(ref _paused, 0);
     }
 
     private bool Pause(bool paused)
