@@ -89,6 +89,13 @@ public sealed class TlsServer
             ClientCertificateRequired = Settings.ClientAuth != ClientAuth.None,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             AllowRenegotiation = false,
+
+            // No resumption: .NET shares the session cache between servers with the same
+            // certificate, so a session made where no client certificate was asked for (another
+            // listener, or before a reload) would resume here without one (found by
+            // TlsServerTests: User:ANONYMOUS under requested, a refusal under required). Kafka
+            // clients hold their connections, so the full handshake costs little.
+            AllowTlsResume = false,
             RemoteCertificateValidationCallback = verdict.Validate,
         };
         if (material.Trusted is { } trusted)

@@ -146,6 +146,48 @@ public sealed class TlsServerTests : IClassFixture<TlsServerTests.Pki>
         Assert.Equal("User:ANONYMOUS", principal);
     }
 
+    [Fact]
+    public async Task No_client_auth_asks_for_no_certificate()
+    {
+        // ssl.client.auth=none (the default): the server sends no CertificateRequest, so a client
+        // holding a certificate does not present it and is User:ANONYMOUS.
+        var server = Server(Props(("ssl.principal.mapping.rules", "RULE:^CN=(.*?),OU=Clients.*$/$1/,DEFAULT")));
+        Assert.Equal(ClientAuth.None, server.Settings.ClientAuth);
+        var (error, principal, verdict) = await HandshakeAsync(server, "client.p12");
+        Assert.Null(error);
+        Assert.Equal("User:ANONYMOUS", principal);
+        Assert.False(verdict.Presented);
+    }
+
+    [Fact]
+    public async Task A_session_made_without_client_auth_is_not_resumed_where_it_is_required()
+    {
+        // Same server certificate, so the same .NET session cache; the client caches the session
+        // by host name. Resumed, the second handshake would carry no client certificate.
+        var open = Server(Props());
+        var (error, principal, _) = await HandshakeAsync(open, "client.p12");
+        Assert.Null(error);
+        Assert.Equal("User:ANONYMOUS", principal);
+
+        var strict = Server(Props(("ssl.client.auth", "required")));
+        (error, principal, _) = await HandshakeAsync(strict, "client.p12");
+        Assert.Null(error);
+        Assert.Equal("User:CN=alice,OU=Clients,O=Moldau,C=CZ", principal);
+    }
+
+    [Theory]
+    [InlineData("expired.p12", "NotTimeValid")]
+    [InlineData("untrusted.p12", "refused")]
+    public async Task Requested_client_auth_still_refuses_a_bad_certificate(string clientCert, string reason)
+    {
+        // As Kafka's SSLEngine with want-client-auth: no certificate is fine, a bad one fails the handshake.
+        var server = Server(Props(("ssl.client.auth", "requested")));
+        var (error, _, verdict) = await HandshakeAsync(server, clientCert);
+        Assert.NotNull(error);
+        Assert.True(verdict.Presented);
+        Assert.Contains(reason, verdict.Refusal, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(null, "no client certificate")]
     [InlineData("expired.p12", "NotTimeValid")]
