@@ -111,6 +111,7 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
         // pre-0.11 message format.
         var refuse = context.Version < 3 ? ErrorCode.UnsupportedVersion
             : request.Acks is not (-1 or 0 or 1) ? ErrorCode.InvalidRequiredAcks
+            : request.TransactionalId is { } txn && !state.Authorizer.Authorize(context, Authorization.AclOperation.Write, Authorization.ResourceType.TransactionalId, txn) ? ErrorCode.TransactionalIdAuthorizationFailed
             : ErrorCode.None;
 
         foreach (var topicData in request.TopicData)
@@ -119,6 +120,7 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
             topicResponse.Name = topicData.Name;
             // Only the broker writes internal topics (Kafka: "Cannot append to internal topic").
             var topicRefusal = refuse != ErrorCode.None ? refuse
+                : !state.Authorizer.Authorize(context, Authorization.AclOperation.Write, Authorization.ResourceType.Topic, topicData.Name) ? ErrorCode.TopicAuthorizationFailed
                 : InternalTopics.IsInternal(topicData.Name) ? ErrorCode.InvalidTopicException
                 : ErrorCode.None;
             var topic = topicRefusal == ErrorCode.None ? state.Topics.Find(topicData.Name) : null;
