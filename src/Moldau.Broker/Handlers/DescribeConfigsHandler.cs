@@ -1,5 +1,5 @@
-using Moldau.Broker.Authorization;
 using System.Globalization;
+using Moldau.Broker.Authorization;
 using Moldau.Broker.Configuration;
 using Moldau.Broker.Topics;
 using Moldau.Protocol;

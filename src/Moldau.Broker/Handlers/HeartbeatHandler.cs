@@ -9,7 +9,7 @@ namespace Moldau.Broker.Handlers;
 internal sealed class HeartbeatHandler(GroupCoordinator coordinator, IAuthorizer authorizer) : IApiHandler<HeartbeatRequest, HeartbeatResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<HeartbeatResponse> HandleAsync(RequestContext context, HeartbeatRequest request, CancellationToken cancellationToken) => 
+    public ValueTask<HeartbeatResponse> HandleAsync(RequestContext context, HeartbeatRequest request, CancellationToken cancellationToken) =>
         // Read on the group, as Kafka.
         authorizer.OnGroup(context, AclOperation.Read, request.GroupId) ? new(HandleAsync(request)) : ValueTask.FromResult(ErrorResponse(context, request, ErrorCode.GroupAuthorizationFailed));
 

@@ -1,5 +1,5 @@
-using Moldau.Broker.Authorization;
 using System.Net;
+using Moldau.Broker.Authorization;
 using Moldau.Coordinator;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
@@ -10,7 +10,7 @@ namespace Moldau.Broker.Handlers;
 internal sealed class JoinGroupHandler(GroupCoordinator coordinator, IAuthorizer authorizer) : IApiHandler<JoinGroupRequest, JoinGroupResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<JoinGroupResponse> HandleAsync(RequestContext context, JoinGroupRequest request, CancellationToken cancellationToken) => 
+    public ValueTask<JoinGroupResponse> HandleAsync(RequestContext context, JoinGroupRequest request, CancellationToken cancellationToken) =>
         // Read on the group, as Kafka.
         authorizer.OnGroup(context, AclOperation.Read, request.GroupId) ? new(HandleAsync(context, request)) : ValueTask.FromResult(ErrorResponse(context, request, ErrorCode.GroupAuthorizationFailed));
 

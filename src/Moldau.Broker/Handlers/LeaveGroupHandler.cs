@@ -9,7 +9,7 @@ namespace Moldau.Broker.Handlers;
 internal sealed class LeaveGroupHandler(GroupCoordinator coordinator, IAuthorizer authorizer) : IApiHandler<LeaveGroupRequest, LeaveGroupResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<LeaveGroupResponse> HandleAsync(RequestContext context, LeaveGroupRequest request, CancellationToken cancellationToken) => 
+    public ValueTask<LeaveGroupResponse> HandleAsync(RequestContext context, LeaveGroupRequest request, CancellationToken cancellationToken) =>
         // Read on the group, as Kafka.
         authorizer.OnGroup(context, AclOperation.Read, request.GroupId) ? new(HandleAsync(context, request)) : ValueTask.FromResult(ErrorResponse(context, request, ErrorCode.GroupAuthorizationFailed));
 

@@ -9,7 +9,7 @@ namespace Moldau.Broker.Handlers;
 internal sealed class SyncGroupHandler(GroupCoordinator coordinator, IAuthorizer authorizer) : IApiHandler<SyncGroupRequest, SyncGroupResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<SyncGroupResponse> HandleAsync(RequestContext context, SyncGroupRequest request, CancellationToken cancellationToken) => 
+    public ValueTask<SyncGroupResponse> HandleAsync(RequestContext context, SyncGroupRequest request, CancellationToken cancellationToken) =>
         // Read on the group, as Kafka.
         authorizer.OnGroup(context, AclOperation.Read, request.GroupId) ? new(HandleAsync(context, request)) : ValueTask.FromResult(ErrorResponse(context, request, ErrorCode.GroupAuthorizationFailed));
 

@@ -148,3 +148,22 @@ public sealed class AclApiTests
         }
     }
 }
+
+/// <summary>Produce checks WRITE on each topic, as Kafka's KafkaApis.</summary>
+public sealed class ProduceAuthorizationTests
+{
+    [Fact]
+    public async Task Produce_needs_write_on_the_topic()
+    {
+        await using var broker = BrokerHarness.Start(o => o.Properties = AclApiTests.AclProperties());
+        var admin = AclApiTests.As(AclApiTests.Admin);
+        await broker.SendAsync<CreateTopicsResponse>(admin, ApiKey.CreateTopics, 7, new CreateTopicsRequest { Topics = [new() { Name = "t", NumPartitions = 1, ReplicationFactor = 1 }], TimeoutMs = 1000 });
+        ProduceRequest Request() => new() { Acks = -1, TimeoutMs = 1000, TopicData = [new() { Name = "t", PartitionData = [new() { Index = 0, Records = ApiCoverageTests.OneRecord() }] }] };
+        var alice = AclApiTests.As("User:alice");
+        var denied = await broker.SendAsync<ProduceResponse>(alice, ApiKey.Produce, 9, Request());
+        Assert.Equal(ErrorCode.TopicAuthorizationFailed, (ErrorCode)denied.Responses.Single().PartitionResponses.Single().ErrorCode);
+        await broker.SendAsync<CreateAclsResponse>(admin, ApiKey.CreateAcls, 3, new CreateAclsRequest { Creations = [AclApiTests.Creation(ResourceType.Topic, "t", AclOperation.Write, "User:alice")] });
+        var allowed = await broker.SendAsync<ProduceResponse>(alice, ApiKey.Produce, 9, Request());
+        Assert.Equal(ErrorCode.None, (ErrorCode)allowed.Responses.Single().PartitionResponses.Single().ErrorCode);
+    }
+}
