@@ -46,6 +46,10 @@ internal static class ApiRegistry
         Api(ApiKey.DeleteRecords, 0, 2, s => new DeleteRecordsHandler(s.State)),
         Api(ApiKey.DescribeLogDirs, 0, 4, s => new DescribeLogDirsHandler(s.State)),
         Api(ApiKey.DescribeProducers, 0, 0, s => new DescribeProducersHandler(s.State)),
+        Api(ApiKey.SaslHandshake, 0, 1, s => new SaslHandshakeHandler(s.State)),
+        Api(ApiKey.SaslAuthenticate, 0, 2, s => new SaslAuthenticateHandler(s.State)),
+        Api(ApiKey.DescribeUserScramCredentials, 0, 0, s => new DescribeUserScramCredentialsHandler(s.State)),
+        Api(ApiKey.AlterUserScramCredentials, 0, 0, s => new AlterUserScramCredentialsHandler(s.State)),
     ];
 
     /// <summary>

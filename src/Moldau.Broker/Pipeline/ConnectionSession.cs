@@ -70,6 +70,9 @@ public sealed class ConnectionSession
     /// <summary>client_software_version from ApiVersions v3+ (KIP-511), or null.</summary>
     public string? ClientSoftwareVersion { get; internal set; }
 
+    /// <summary>The SASL exchange of this connection: mechanism, exchange under way, when the session expires (null: none began).</summary>
+    internal SaslState? Sasl { get; set; }
+
     /// <summary>The order in which this connection's produce requests append, per partition.</summary>
     internal ProduceSequencer Writes { get; } = new();
 

@@ -27,6 +27,7 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
     private readonly Dictionary<string, Uuid?> _names = new(StringComparer.Ordinal);
     private Dictionary<string, string>? _brokerConfigs;
     private long _nextProducerId = image.NextProducerId;
+    private ScramCredentialTable? _scram;
 
     /// <summary>The image this delta changes.</summary>
     public MetadataImage Image { get; } = image;
@@ -47,6 +48,8 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
         RemoveTopicRecord.SpecApiKey when version <= RemoveTopicRecord.HighestVersion => KafkaMessageExtensions.Decode<RemoveTopicRecord>(body, version),
         ProducerIdsRecord.SpecApiKey when version <= ProducerIdsRecord.HighestVersion => KafkaMessageExtensions.Decode<ProducerIdsRecord>(body, version),
         ConfigRecord.SpecApiKey when version <= ConfigRecord.HighestVersion => KafkaMessageExtensions.Decode<ConfigRecord>(body, version),
+        UserScramCredentialRecord.SpecApiKey when version <= UserScramCredentialRecord.HighestVersion => KafkaMessageExtensions.Decode<UserScramCredentialRecord>(body, version),
+        RemoveUserScramCredentialRecord.SpecApiKey when version <= RemoveUserScramCredentialRecord.HighestVersion => KafkaMessageExtensions.Decode<RemoveUserScramCredentialRecord>(body, version),
         _ => null,
     };
 
@@ -159,6 +162,14 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
 
                 break;
 
+            case UserScramCredentialRecord r:
+                _scram = (_scram ?? Image.ScramCredentials).With(r);
+                break;
+
+            case RemoveUserScramCredentialRecord r:
+                _scram = (_scram ?? Image.ScramCredentials).Without(r);
+                break;
+
             default:
                 break;
         }
@@ -200,7 +211,10 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
             byName.ToImmutable(),
             byId.ToImmutable(),
             _brokerConfigs?.ToFrozenDictionary(StringComparer.Ordinal) ?? Image.BrokerConfigs,
-            _nextProducerId);
+            _nextProducerId)
+        {
+            ScramCredentials = _scram ?? Image.ScramCredentials,
+        };
     }
 
     /// <summary>The topics this delta adds, changes or removes: (before, after), either null for an added or removed one.</summary>

@@ -46,6 +46,9 @@ internal sealed class MetadataImage
     /// <summary>The first producer id of the next block to hand out (ProducerIdsRecord's NextProducerId).</summary>
     public long NextProducerId { get; }
 
+    /// <summary>SCRAM credentials from UserScramCredentialRecords.</summary>
+    public ScramCredentialTable ScramCredentials { get; init; } = ScramCredentialTable.Empty;
+
     /// <summary>The topic named <paramref name="name"/>, or null.</summary>
     public TopicInfo? Find(string? name) => name is not null && TopicsByName.TryGetValue(name, out var t) ? t : null;
 

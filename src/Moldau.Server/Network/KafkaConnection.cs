@@ -129,12 +129,16 @@ internal sealed class KafkaConnection
             int start = 0, end = 0;
             while (!_closed.IsCancellationRequested && _closeReason is null)
             {
-                var state = Cut(buffer.AsSpan(start, end - start), _maxFrameBytes, buffer.Length, out var size);
+                // Before SASL authentication a frame may be no larger than sasl.server.max.receive.size, as in Kafka.
+                var unauthenticated = _info.Authentication == AuthenticationState.Pending;
+                var maxFrameBytes = unauthenticated ? Math.Min(_maxFrameBytes, _network.Limits.SaslServerMaxReceiveBytes) : _maxFrameBytes;
+                var state = Cut(buffer.AsSpan(start, end - start), maxFrameBytes, buffer.Length, out var size);
                 if (state == FrameState.Bad)
                 {
                     // Stop reading; the responses to earlier requests still go out, then the connection closes.
-                    _closeKind ??= "socket.request.max.bytes";
-                    _closeReason ??= $"declared frame size {size} outside 0..{_maxFrameBytes} (socket.request.max.bytes)";
+                    var limit = unauthenticated && maxFrameBytes < _maxFrameBytes ? "sasl.server.max.receive.size" : "socket.request.max.bytes";
+                    _closeKind ??= limit;
+                    _closeReason ??= $"declared frame size {size} outside 0..{maxFrameBytes} ({limit})";
                     break;
                 }
 
@@ -589,7 +593,7 @@ internal sealed class KafkaConnection
                 continue;
             }
 
-            if (result.Close)
+            if (result.Close && result.Response is null)
             {
                 Abort(result.CloseReason ?? "closed by the broker");
                 continue;
@@ -612,6 +616,12 @@ internal sealed class KafkaConnection
                     {
                         ArrayPool<byte>.Shared.Return(response);
                     }
+                }
+
+                if (result.Close)
+                {
+                    // A failed SASL exchange: its answer went out, then the connection ends.
+                    Abort(result.CloseReason ?? "closed by the broker");
                 }
             }
         }
