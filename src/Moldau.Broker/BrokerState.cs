@@ -27,6 +27,9 @@ internal sealed class BrokerState(BrokerOptions options, TopicRegistry topics, s
     /// <summary>Who may do what; allow-all until ACLs arrive.</summary>
     public IAuthorizer Authorizer { get; init; } = AllowAllAuthorizer.Instance;
 
+    /// <summary>The SASL mechanisms of each listener.</summary>
+    internal Security.SaslMechanismRegistry Sasl { get; } = Security.SaslMechanismRegistry.For(options.Properties, topics, log);
+
     /// <summary>This node's advertised endpoint for <paramref name="listenerName"/> (else the first).</summary>
     public AdvertisedEndpoint EndpointFor(string listenerName) =>
         Options.AdvertisedEndpoints.FirstOrDefault(e => string.Equals(e.ListenerName, listenerName, StringComparison.OrdinalIgnoreCase))

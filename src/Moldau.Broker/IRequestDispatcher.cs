@@ -53,7 +53,7 @@ public readonly struct DispatchResult
     /// <summary>Bytes of <see cref="Response"/> to send.</summary>
     public int Length { get; }
 
-    /// <summary>True when the connection must be closed (after any earlier responses).</summary>
+    /// <summary>True when the connection must be closed (after any earlier responses, and <see cref="Response"/> if any).</summary>
     public bool Close { get; }
 
     /// <summary>Why the connection is closed, for the one log line.</summary>
@@ -70,4 +70,7 @@ public readonly struct DispatchResult
 
     /// <summary>Close the connection, logging <paramref name="reason"/> once.</summary>
     public static DispatchResult CloseConnection(string reason) => new(null, 0, true, reason);
+
+    /// <summary>This response, after which the connection closes, logging <paramref name="reason"/> once (a failed SASL exchange).</summary>
+    public DispatchResult ThenClose(string reason) => new(Response, Length, true, reason, Pooled);
 }

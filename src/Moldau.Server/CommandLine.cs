@@ -7,6 +7,9 @@ namespace Moldau.Server;
 /// </summary>
 internal sealed record CommandLine(string? PropertiesPath, IReadOnlyDictionary<string, string> Overrides, bool Help)
 {
+    /// <summary>SCRAM credentials from --add-scram, written before the broker serves.</summary>
+    public IReadOnlyList<Moldau.Security.Sasl.ScramCredentialSpec> AddScram { get; init; } = [];
+
     public const string Usage = """
         Usage: moldau [PATH/server.properties] [--override key=value]...
 
@@ -14,6 +17,10 @@ internal sealed record CommandLine(string? PropertiesPath, IReadOnlyDictionary<s
         data directory: listeners=PLAINTEXT://:9092, log.dirs=./data.
         Options:
           --override key=value   set a server.properties key (repeatable; wins over the file)
+          --add-scram 'SCRAM-SHA-256=[name=alice,password=alice-secret]'
+                                 store a SCRAM credential in the metadata log before serving,
+                                 as kafka-storage format --add-scram (repeatable; also
+                                 iterations=4096..16384, salt=<base64>, saltedpassword=<base64>)
           --help                 show this text
         Environment: MOLDAU_LOG_LEVEL=debug|info|warning|error (default info)
         """;
@@ -22,6 +29,7 @@ internal sealed record CommandLine(string? PropertiesPath, IReadOnlyDictionary<s
     {
         string? path = null;
         var overrides = new Dictionary<string, string>(StringComparer.Ordinal);
+        var scram = new List<Moldau.Security.Sasl.ScramCredentialSpec>();
         for (var i = 0; i < args.Length; i++)
         {
             var a = args[i];
@@ -30,7 +38,23 @@ internal sealed record CommandLine(string? PropertiesPath, IReadOnlyDictionary<s
                 return new CommandLine(null, overrides, true);
             }
 
-            if (a == "--override")
+            if (a == "--add-scram")
+            {
+                if (i + 1 >= args.Length)
+                {
+                    throw new ConfigException("--add-scram needs 'SCRAM-SHA-256=[name=...,password=...]'");
+                }
+
+                try
+                {
+                    scram.Add(Moldau.Security.Sasl.ScramCredentialSpec.Parse(args[++i]));
+                }
+                catch (FormatException e)
+                {
+                    throw new ConfigException($"--add-scram: {e.Message}");
+                }
+            }
+            else if (a == "--override")
             {
                 if (i + 1 >= args.Length)
                 {
@@ -60,7 +84,7 @@ internal sealed record CommandLine(string? PropertiesPath, IReadOnlyDictionary<s
             }
         }
 
-        return new CommandLine(path, overrides, false);
+        return new CommandLine(path, overrides, false) { AddScram = scram };
     }
 
     /// <summary>The properties from the file (if any) with the overrides applied.</summary>

@@ -36,9 +36,10 @@ using var loggers = new ConsoleLoggerFactory(level);
 var log = loggers.CreateLogger("Moldau.Server");
 
 ServerConfig config;
+CommandLine commandLine;
 try
 {
-    var commandLine = CommandLine.Parse(args);
+    commandLine = CommandLine.Parse(args);
     if (commandLine.Help)
     {
         Console.WriteLine(CommandLine.Usage);
@@ -103,6 +104,9 @@ var broker = new KafkaBroker(config.Options, loggers, TimeProvider.System);
 try
 {
     broker.Start();
+
+    // --add-scram: credentials go to the metadata log before any client is served.
+    Moldau.Broker.Security.ScramBootstrap.Apply(broker, commandLine.AddScram);
 }
 catch (Moldau.Storage.LogDirectoryInUseException e)
 {

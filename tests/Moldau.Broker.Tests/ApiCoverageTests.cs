@@ -184,6 +184,14 @@ public sealed class ApiCoverageTests(ProbeBroker fixture) : IClassFixture<ProbeB
         [ApiKey.DeleteAcls] = new(
             (_, _) => Task.FromResult<IKafkaMessage>(new DeleteAclsRequest { Filters = [new() { ResourceTypeFilter = 1, ResourceNameFilter = null, PatternTypeFilter = 1, PrincipalFilter = null, HostFilter = null, Operation = 1, PermissionType = 1 }] }),
             _ => [ErrorCode.SecurityDisabled]),
+        // The probes' listener has no SASL: Kafka answers the SASL APIs there with ILLEGAL_SASL_STATE.
+        [ApiKey.SaslHandshake] = new((_, _) => Task.FromResult<IKafkaMessage>(new SaslHandshakeRequest { Mechanism = "PLAIN" }), _ => [ErrorCode.IllegalSaslState]),
+        [ApiKey.SaslAuthenticate] = new((_, _) => Task.FromResult<IKafkaMessage>(new SaslAuthenticateRequest { AuthBytes = [0, 97, 0, 98] }), _ => [ErrorCode.IllegalSaslState]),
+        [ApiKey.DescribeUserScramCredentials] = new((_, _) => Task.FromResult<IKafkaMessage>(new DescribeUserScramCredentialsRequest { Users = null })),
+        [ApiKey.AlterUserScramCredentials] = new((_, v) => Task.FromResult<IKafkaMessage>(new AlterUserScramCredentialsRequest
+        {
+            Upsertions = [new() { Name = $"probe-v{v}", Mechanism = 1, Iterations = 4096, Salt = [1, 2, 3], SaltedPassword = new byte[32] }],
+        })),
     };
 
     public static TheoryData<ApiKey> ProbedApis() => [.. Probes.Keys.Order()];

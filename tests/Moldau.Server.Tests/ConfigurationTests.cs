@@ -129,7 +129,7 @@ public sealed class ConfigurationTests
 
     [Theory]
     [InlineData("CLIENT://:9093", "CLIENT:SASL_SSL")]
-    public void SaslListenersStopStartUp(string listeners, string? map)
+    public void ASaslSslListenerWithoutAKeystoreStopsStartUp(string listeners, string? map)
     {
         var props = new Dictionary<string, string> { ["listeners"] = listeners };
         if (map is not null)
@@ -138,7 +138,7 @@ public sealed class ConfigurationTests
         }
 
         var e = Assert.Throws<ConfigException>(() => ServerConfig.From(props));
-        Assert.Contains("does not serve yet", e.Message, StringComparison.Ordinal);
+        Assert.Contains("ssl.keystore.location", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

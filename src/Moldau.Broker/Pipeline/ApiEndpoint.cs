@@ -125,6 +125,7 @@ internal sealed class ApiEndpoint<TRequest, TResponse>(ApiRegistration registrat
             var result = response is IResponseDirective directive
                 ? directive.CloseReason is { } reason ? DispatchResult.CloseConnection(reason)
                 : directive.Silent ? DispatchResult.None
+                : directive.CloseAfterReason is { } after ? Encode(context, directive.Body ?? response).ThenClose(after)
                 : Encode(context, response)
                 : Encode(context, response);
             pipeline.Responded(context, Key, result.Length);
@@ -149,7 +150,7 @@ internal sealed class ApiEndpoint<TRequest, TResponse>(ApiRegistration registrat
         }
     }
 
-    private DispatchResult Encode(in RequestContext context, TResponse response) =>
+    private DispatchResult Encode(in RequestContext context, IKafkaMessage response) =>
         ResponseWriter.Encode(context.Header.CorrelationId, Spec.ResponseHeaderVersion(context.Version), response, context.Version);
 
     // Kafka answers a request whose handling failed with the API's error response; the

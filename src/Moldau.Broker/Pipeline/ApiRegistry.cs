@@ -51,6 +51,10 @@ internal static class ApiRegistry
         Api(ApiKey.DescribeAcls, 0, 3, s => new DescribeAclsHandler(s.State)),
         Api(ApiKey.CreateAcls, 0, 3, s => new CreateAclsHandler(s.State)),
         Api(ApiKey.DeleteAcls, 0, 3, s => new DeleteAclsHandler(s.State)),
+        Api(ApiKey.SaslHandshake, 0, 1, s => new SaslHandshakeHandler(s.State)),
+        Api(ApiKey.SaslAuthenticate, 0, 2, s => new SaslAuthenticateHandler(s.State)),
+        Api(ApiKey.DescribeUserScramCredentials, 0, 0, s => new DescribeUserScramCredentialsHandler(s.State)),
+        Api(ApiKey.AlterUserScramCredentials, 0, 0, s => new AlterUserScramCredentialsHandler(s.State)),
     ];
 
     /// <summary>

@@ -105,6 +105,9 @@ public sealed class ConnectionSession
         while (Interlocked.CompareExchange(ref _mutedUntil, until, seen) != seen);
     }
 
+    /// <summary>The SASL exchange of this connection: mechanism, exchange under way, when the session expires (null: none began).</summary>
+    internal SaslState? Sasl { get; set; }
+
     /// <summary>The order in which this connection's produce requests append, per partition.</summary>
     internal ProduceSequencer Writes { get; } = new();
 

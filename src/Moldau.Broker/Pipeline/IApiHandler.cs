@@ -54,6 +54,12 @@ internal interface IResponseDirective
 
     /// <summary>Non-null: send nothing and close the connection, logging this once.</summary>
     string? CloseReason { get; }
+
+    /// <summary>Non-null: send this response, then close the connection, logging this once (Kafka's failed SASL exchange).</summary>
+    string? CloseAfterReason => null;
+
+    /// <summary>The message to encode in place of the directive (null: the directive is the message).</summary>
+    IKafkaMessage? Body => null;
 }
 
 /// <summary>

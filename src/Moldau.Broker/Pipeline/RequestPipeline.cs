@@ -56,6 +56,12 @@ internal sealed class RequestPipeline
     /// <summary>Handles a frame (request header and body) from <paramref name="session"/>.</summary>
     public ValueTask<DispatchResult> Dispatch(ReadOnlyMemory<byte> frame, ConnectionSession session, CancellationToken cancellationToken)
     {
+        if (session.Sasl is { HandshakeVersion: 0, Exchange: not null } && !(RequestHeader.TryPeek(frame.Span, out var peeked, out _, out _) && peeked == (short)ApiKey.SaslAuthenticate))
+        {
+            // Kafka reads raw SASL tokens, without Kafka framing, after SaslHandshake v0 (0.10.0 clients).
+            return Close("raw SASL token after SaslHandshake v0, which Moldau does not serve (clients since Kafka 1.0 use SaslHandshake v1 and SaslAuthenticate)");
+        }
+
         if (!RequestHeader.TryPeek(frame.Span, out var apiKey, out var apiVersion, out var correlationId))
         {
             return Close($"frame of {frame.Length} bytes is shorter than a request header");
@@ -76,6 +82,12 @@ internal sealed class RequestPipeline
         {
             // Kafka closes a connection that sends anything but the SASL APIs before authenticating.
             return Close($"{endpoint.Key} before authentication on {session.ListenerName}");
+        }
+
+        if (session.Sasl is { } sasl && sasl.Expired(endpoint.Key) is { } expired)
+        {
+            // KIP-368: a session past its lifetime that did not re-authenticate is closed at its next request.
+            return Close(expired);
         }
 
         return endpoint.Dispatch(this, frame, apiVersion, session, cancellationToken);

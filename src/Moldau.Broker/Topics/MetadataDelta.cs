@@ -29,6 +29,7 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
     private long _nextProducerId = image.NextProducerId;
     private ClientQuotaTable.Builder? _quotas;
     private AclChanges? _acls;
+    private ScramCredentialTable? _scram;
 
     /// <summary>The image this delta changes.</summary>
     public MetadataImage Image { get; } = image;
@@ -52,6 +53,8 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
         ClientQuotaRecord.SpecApiKey when version <= ClientQuotaRecord.HighestVersion => KafkaMessageExtensions.Decode<ClientQuotaRecord>(body, version),
         AccessControlEntryRecord.SpecApiKey when version <= AccessControlEntryRecord.HighestVersion => KafkaMessageExtensions.Decode<AccessControlEntryRecord>(body, version),
         RemoveAccessControlEntryRecord.SpecApiKey when version <= RemoveAccessControlEntryRecord.HighestVersion => KafkaMessageExtensions.Decode<RemoveAccessControlEntryRecord>(body, version),
+        UserScramCredentialRecord.SpecApiKey when version <= UserScramCredentialRecord.HighestVersion => KafkaMessageExtensions.Decode<UserScramCredentialRecord>(body, version),
+        RemoveUserScramCredentialRecord.SpecApiKey when version <= RemoveUserScramCredentialRecord.HighestVersion => KafkaMessageExtensions.Decode<RemoveUserScramCredentialRecord>(body, version),
         _ => null,
     };
 
@@ -188,6 +191,14 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
                 (_acls ??= new()).Remove(r.Id);
                 break;
 
+            case UserScramCredentialRecord r:
+                _scram = (_scram ?? Image.ScramCredentials).With(r);
+                break;
+
+            case RemoveUserScramCredentialRecord r:
+                _scram = (_scram ?? Image.ScramCredentials).Without(r);
+                break;
+
             default:
                 break;
         }
@@ -233,6 +244,7 @@ internal sealed class MetadataDelta(MetadataImage image, ILogger log)
         {
             ClientQuotas = _quotas?.Build() ?? Image.ClientQuotas,
             Acls = _acls?.Apply(Image.Acls) ?? Image.Acls,
+            ScramCredentials = _scram ?? Image.ScramCredentials,
         };
     }
 

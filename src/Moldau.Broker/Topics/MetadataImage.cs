@@ -52,6 +52,9 @@ internal sealed class MetadataImage
     /// <summary>The ACLs (AccessControlEntryRecords not removed since).</summary>
     public AclTable Acls { get; init; } = AclTable.Empty;
 
+    /// <summary>SCRAM credentials from UserScramCredentialRecords.</summary>
+    public ScramCredentialTable ScramCredentials { get; init; } = ScramCredentialTable.Empty;
+
     /// <summary>The topic named <paramref name="name"/>, or null.</summary>
     public TopicInfo? Find(string? name) => name is not null && TopicsByName.TryGetValue(name, out var t) ? t : null;
 

@@ -187,7 +187,7 @@ internal sealed partial class TopicRegistry : IDisposable
             byId = byId.SetItem(filled.Id, filled);
         }
 
-        return (new MetadataImage(byName, byId, image.BrokerConfigs, image.NextProducerId) { ClientQuotas = image.ClientQuotas, Acls = image.Acls }, holes);
+        return (new MetadataImage(byName, byId, image.BrokerConfigs, image.NextProducerId) { ClientQuotas = image.ClientQuotas, Acls = image.Acls, ScramCredentials = image.ScramCredentials }, holes);
     }
 
     /// <summary>
@@ -237,6 +237,8 @@ internal sealed partial class TopicRegistry : IDisposable
         ClientQuotaRecord r => new MetadataRecord(ClientQuotaRecord.SpecApiKey, 0, r.ToBytes(0)),
         AccessControlEntryRecord r => new MetadataRecord(AccessControlEntryRecord.SpecApiKey, 0, r.ToBytes(0)),
         RemoveAccessControlEntryRecord r => new MetadataRecord(RemoveAccessControlEntryRecord.SpecApiKey, 0, r.ToBytes(0)),
+        UserScramCredentialRecord r => new MetadataRecord(UserScramCredentialRecord.SpecApiKey, 0, r.ToBytes(0)),
+        RemoveUserScramCredentialRecord r => new MetadataRecord(RemoveUserScramCredentialRecord.SpecApiKey, 0, r.ToBytes(0)),
         _ => throw new ArgumentException($"{record.GetType().Name} is not a metadata record this broker writes", nameof(record)),
     };
 
@@ -443,6 +445,25 @@ internal sealed partial class TopicRegistry : IDisposable
             var type = topic is null ? BrokerResource : TopicResource;
             var resource = topic?.Name ?? _options.NodeId.ToString(System.Globalization.CultureInfo.InvariantCulture);
             CommitAndPublish([.. changes.Select(c => new ConfigRecord { ResourceType = type, ResourceName = resource, Name = c.Name, Value = c.Value })]);
+        }
+    }
+
+    /// <summary>
+    /// Records SCRAM credential changes (UserScramCredentialRecord, RemoveUserScramCredentialRecord)
+    /// as one batch in the metadata log (synced), then publishes them; <paramref name="decide"/> runs
+    /// under the change lock over the current credentials and returns the records to write.
+    /// </summary>
+    public T ChangeScramCredentials<T>(Func<ScramCredentialTable, (IReadOnlyList<IKafkaMessage> Records, T Result)> decide)
+    {
+        lock (_changeLock)
+        {
+            var (records, result) = decide(_image.ScramCredentials);
+            if (records.Count > 0)
+            {
+                CommitAndPublish(records);
+            }
+
+            return result;
         }
     }
 

@@ -32,6 +32,7 @@ internal sealed class ServerConfig
         "offsets.topic.segment.bytes", "transaction.state.log.num.partitions", "transaction.state.log.segment.bytes",
         "queued.max.request.bytes", "max.connections", "max.connections.per.ip", "max.connections.per.ip.overrides",
         "connections.max.idle.ms", "moldau.request.receive.timeout.ms",
+        "sasl.enabled.mechanisms", "sasl.jaas.config", "connections.max.reauth.ms", "connection.failed.authentication.delay.ms", "sasl.server.max.receive.size",
     ];
 
     // Kafka keys Moldau accepts without acting on them (yet): a single node has no quorum, no
@@ -101,6 +102,11 @@ internal sealed class ServerConfig
             if (!SupportedProtocols.Contains(protocol))
             {
                 throw new ConfigException($"listeners: listener '{l.Name}' uses {protocol}, which this broker does not serve yet");
+            }
+
+            if (Moldau.Security.SecurityProtocol.UsesSasl(protocol.ToUpperInvariant()) && Broker.Security.SaslMechanismRegistry.Validate(props, l.Name) is { } saslProblem)
+            {
+                throw new ConfigException(saslProblem);
             }
 
             listeners.Add(l with { SecurityProtocol = protocol.ToUpperInvariant() });
@@ -202,11 +208,12 @@ internal sealed class ServerConfig
             MaxConnectionsPerIpOverrides = overrides,
             ConnectionsMaxIdleMs = Long("connections.max.idle.ms", get("connections.max.idle.ms") ?? "600000", -1, long.MaxValue),
             RequestReceiveTimeoutMs = Long("moldau.request.receive.timeout.ms", get("moldau.request.receive.timeout.ms") ?? "30000", 1, long.MaxValue),
+            SaslServerMaxReceiveBytes = Int("sasl.server.max.receive.size", get("sasl.server.max.receive.size") ?? "524288", 1, int.MaxValue),
         };
     }
 
     // The security protocols a listener may use.
-    private static readonly HashSet<string> SupportedProtocols = new(StringComparer.OrdinalIgnoreCase) { "PLAINTEXT", "SSL" };
+    private static readonly HashSet<string> SupportedProtocols = new(StringComparer.OrdinalIgnoreCase) { "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL" };
 
     // A TLS listener's settings (listener.name.<l>.ssl.* first, then ssl.*) and certificates,
     // loaded now so that a bad file stops the start.

@@ -144,7 +144,10 @@ internal sealed class KafkaConnection
                     await MuteAsync(start < end).ConfigureAwait(false);
                 }
 
-                var state = Cut(buffer.AsSpan(start, end - start), _maxFrameBytes, buffer.Length, out var size);
+                // Before SASL authentication a frame may be no larger than sasl.server.max.receive.size, as in Kafka.
+                var unauthenticated = _info.Authentication == AuthenticationState.Pending;
+                var maxFrameBytes = unauthenticated ? Math.Min(_maxFrameBytes, _network.Limits.SaslServerMaxReceiveBytes) : _maxFrameBytes;
+                var state = Cut(buffer.AsSpan(start, end - start), maxFrameBytes, buffer.Length, out var size);
                 if (state == FrameState.Bad)
                 {
                     // Stop reading; the responses to earlier requests still go out, then the connection closes.
@@ -155,8 +158,9 @@ internal sealed class KafkaConnection
                         _closeReason ??= $"a TLS ClientHello on {_info.SecurityProtocol} listener {_info.ListenerName} (is the client set to security.protocol=SSL?)";
                     }
 
-                    _closeKind ??= "socket.request.max.bytes";
-                    _closeReason ??= $"declared frame size {size} outside 0..{_maxFrameBytes} (socket.request.max.bytes)";
+                    var limit = unauthenticated && maxFrameBytes < _maxFrameBytes ? "sasl.server.max.receive.size" : "socket.request.max.bytes";
+                    _closeKind ??= limit;
+                    _closeReason ??= $"declared frame size {size} outside 0..{maxFrameBytes} ({limit})";
                     break;
                 }
 
@@ -667,7 +671,7 @@ internal sealed class KafkaConnection
                 continue;
             }
 
-            if (result.Close)
+            if (result.Close && result.Response is null)
             {
                 Abort(result.CloseReason ?? "closed by the broker");
                 continue;
@@ -690,6 +694,12 @@ internal sealed class KafkaConnection
                     {
                         ArrayPool<byte>.Shared.Return(response);
                     }
+                }
+
+                if (result.Close)
+                {
+                    // A failed SASL exchange: its answer went out, then the connection ends.
+                    Abort(result.CloseReason ?? "closed by the broker");
                 }
             }
         }

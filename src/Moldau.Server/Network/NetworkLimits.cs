@@ -29,6 +29,9 @@ internal sealed record NetworkLimits
     /// <summary>connections.max.idle.ms: a connection with nothing received, nothing in flight for this long is closed.</summary>
     public long ConnectionsMaxIdleMs { get; init; } = 600_000;
 
+    /// <summary>sasl.server.max.receive.size: the largest frame before a SASL listener's client authenticated (Kafka's default 512 KiB).</summary>
+    public int SaslServerMaxReceiveBytes { get; init; } = 524288;
+
     /// <summary>moldau.request.receive.timeout.ms: a request's first byte to its last; a slower one closes the connection.</summary>
     public long RequestReceiveTimeoutMs { get; init; } = 30_000;
 }
