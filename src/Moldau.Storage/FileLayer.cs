@@ -23,6 +23,9 @@ internal sealed class FileLayer(IFileLayerObserver? observer)
 
     /// <summary>An fsync of the directory succeeded: the entries in it are durable.</summary>
     public void DirectorySynced(string directory) => Observer?.DirectorySynced(directory);
+
+    /// <summary>A <c>syncfs</c> of the file system holding <paramref name="directory"/> succeeded: everything written to it is durable.</summary>
+    public void FileSystemSynced(string directory) => Observer?.FileSystemSynced(directory);
 }
 
 /// <summary>What a <see cref="FileLayer"/> observer sees.</summary>
@@ -39,4 +42,12 @@ internal interface IFileLayerObserver
 
     /// <summary>The directory's entries are durable.</summary>
     void DirectorySynced(string directory);
+
+    /// <summary>
+    /// Every file and entry on the file system holding <paramref name="directory"/> is durable (a
+    /// clean stop's <c>syncfs</c>); an observer that ignores it counts none of that as synced.
+    /// </summary>
+    void FileSystemSynced(string directory)
+    {
+    }
 }

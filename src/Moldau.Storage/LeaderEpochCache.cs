@@ -80,11 +80,11 @@ public sealed class LeaderEpochCache
         new(directory, []) { _deferred = true };
 
     /// <summary>
-    /// Writes the file (temporary file, fsync, rename) if it was deferred (<see cref="Deferred"/>),
+    /// Writes the file (temporary file, fsync unless not <paramref name="sync"/>, rename) if it was deferred (<see cref="Deferred"/>),
     /// from then on written at every change; the caller syncs the directory after it. Returns
     /// whether it wrote the file.
     /// </summary>
-    public bool WriteDeferred()
+    public bool WriteDeferred(bool sync = true)
     {
         lock (_lock)
         {
@@ -96,7 +96,7 @@ public sealed class LeaderEpochCache
             _deferred = false;
             try
             {
-                Write(_entries, syncDirectory: false);
+                Write(_entries, syncDirectory: false, syncFile: sync);
             }
             catch
             {
@@ -300,7 +300,7 @@ public sealed class LeaderEpochCache
         return true;
     }
 
-    private void Write(EpochEntry[] entries, bool syncDirectory = true)
+    private void Write(EpochEntry[] entries, bool syncDirectory = true, bool syncFile = true)
     {
         if (_directory is null || _deferred)
         {
@@ -312,7 +312,7 @@ public sealed class LeaderEpochCache
         using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write))
         {
             f.Write(Encoding.UTF8.GetBytes(Format(entries)));
-            f.Flush(flushToDisk: true);
+            f.Flush(flushToDisk: syncFile);
         }
 
         File.Move(tmp, path, overwrite: true);

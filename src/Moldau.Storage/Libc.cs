@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace Moldau.Storage;
 
-/// <summary>The few Linux calls .NET has no API for: a directory fsync, O_DIRECT, fallocate, fcntl record locks.</summary>
+/// <summary>The few Linux calls .NET has no API for: a directory fsync, O_DIRECT, fallocate, fcntl record locks, syncfs.</summary>
 internal static partial class Libc
 {
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
@@ -13,6 +13,12 @@ internal static partial class Libc
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
+
+    [LibraryImport("libc", EntryPoint = "syncfs", SetLastError = true)]
+    public static partial int Syncfs(int fd);
+
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static unsafe partial int Statx(int dirFd, string path, int flags, uint mask, byte* buffer);
 
     [LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
     public static partial int Fallocate(int fd, int mode, long offset, long length);

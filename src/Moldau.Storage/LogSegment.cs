@@ -374,8 +374,11 @@ internal sealed class LogSegment : IDisposable
         }
     }
 
-    /// <summary>fsync of the index files (a clean close; a crash rebuilds them from the log).</summary>
-    public void FlushIndexes() => Indexes.Flush();
+    /// <summary>
+    /// fsync of the index files (a clean close; a crash rebuilds them from the log); without
+    /// <paramref name="sync"/>, only rewritten where a write to them failed (a clean stop syncs the file system after).
+    /// </summary>
+    public void FlushIndexes(bool sync = true) => Indexes.Flush(sync);
 
     /// <summary>Renames the files to <c>.deleted</c>; the log stays open for readers until <see cref="DisposeAndDelete"/>.</summary>
     public void MarkDeleted()

@@ -604,15 +604,19 @@ public sealed partial class PartitionLog : IPartitionLog
         }
     }
 
-    /// <summary>True once <see cref="Dispose"/> synced everything a clean start relies on.</summary>
+    /// <summary>
+    /// True once <see cref="Dispose"/> synced everything a clean start relies on; after
+    /// <see cref="CloseWithoutSync"/>, once it wrote all of it (durable with the file system's sync).
+    /// </summary>
     public bool ClosedCleanly { get; private set; }
 
     /// <summary>
     /// Writes the producer snapshot at the log end unless the one on disk is it already, removes the
-    /// one it replaces, and syncs the directory once for both (called under the append lock, after the
-    /// data is fsynced, so the snapshot never names an offset past what is on disk).
+    /// one it replaces, and (with <paramref name="sync"/>) syncs the file and then the directory once
+    /// for both (called under the append lock, after the data is written, so the snapshot never names
+    /// an offset past the data).
     /// </summary>
-    private void WriteProducerSnapshot()
+    private void WriteProducerSnapshot(bool sync)
     {
         var end = LogEndOffset;
         if (_snapshotAt == end)
@@ -620,18 +624,42 @@ public sealed partial class PartitionLog : IPartitionLog
             return;
         }
 
-        _producers.WriteSnapshot(System.IO.Path.Combine(Directory, ProducerStateTable.SnapshotFileName(end)));
+        var path = System.IO.Path.Combine(Directory, ProducerStateTable.SnapshotFileName(end));
+        _runtime.Files.BeforeWrite(path);
+        _producers.WriteSnapshot(path, sync);
         if (_snapshotAt >= 0)
         {
             File.Delete(System.IO.Path.Combine(Directory, ProducerStateTable.SnapshotFileName(_snapshotAt)));
         }
 
         _snapshotAt = end;
-        DirectorySync.Sync(Directory, _runtime.Files);
+        if (sync)
+        {
+            DirectorySync.Sync(Directory, _runtime.Files);
+        }
     }
 
     /// <summary>Flushes, then closes every segment file.</summary>
-    public void Dispose()
+    public void Dispose() => Close(syncEach: true);
+
+    /// <summary>
+    /// Closes the log as <see cref="Dispose"/> does, writing what a clean start relies on (the
+    /// segment cut to its batches, the index files, the producer snapshot, a new log's leader-epoch
+    /// checkpoint) but fsyncing none of it: <see cref="LocalLogManager"/> at a clean stop syncs
+    /// each file system once afterwards (<see cref="FileSystemSync"/>), and only then is the log
+    /// closed cleanly in the sense of the clean-shutdown marker (<see cref="MarkSyncedByFileSystem"/>).
+    /// Until then nothing here claims durability: the recovery point and high watermark stay where
+    /// the last fsync put them, and a crash before the marker means a full recovery.
+    /// </summary>
+    internal void CloseWithoutSync() => Close(syncEach: false);
+
+    /// <summary>
+    /// After <see cref="CloseWithoutSync"/> and a successful sync of the log's file system: the whole
+    /// log is on disk, so its recovery point (written to the checkpoint next) is its end.
+    /// </summary>
+    internal void MarkSyncedByFileSystem() => MarkRecoveryPoint(LogEndOffset);
+
+    private void Close(bool syncEach)
     {
         lock (_durabilityWaiters)
         {
@@ -650,15 +678,25 @@ public sealed partial class PartitionLog : IPartitionLog
                 // A clean close: data, indexes and the producer state on disk, so the next start
                 // can trust them instead of reading the log through. Only what changed since it
                 // was last synced costs an fsync: a log without appends since a clean open keeps
-                // its snapshot, and its directory needs no sync.
+                // its snapshot, and its directory needs no sync. Direct writes are on the device
+                // when they return (none is in flight under the append lock), so at a stop the
+                // file system's sync covers them with the page cache's.
                 _segments[^1].TrimPadding();
-                Flush();
-                foreach (var s in _segments)
+                if (syncEach)
                 {
-                    s.FlushIndexes();
+                    Flush();
+                }
+                else
+                {
+                    _leaderEpochs.WriteDeferred(sync: false);
                 }
 
-                WriteProducerSnapshot();
+                foreach (var s in _segments)
+                {
+                    s.FlushIndexes(sync: syncEach);
+                }
+
+                WriteProducerSnapshot(sync: syncEach);
                 ClosedCleanly = true;
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException or UnauthorizedAccessException)

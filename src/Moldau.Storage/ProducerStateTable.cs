@@ -96,9 +96,10 @@ internal sealed class ProducerStateTable
     /// Writes Kafka's producer-state snapshot (version 1): int16 version, uint32 CRC32C of what
     /// follows, then an int32-counted array of entries (producer id, epoch, last sequence, last
     /// offset, offset delta, timestamp, coordinator epoch, first offset of an open transaction),
-    /// one per producer for its last batch. Written to a temporary file, fsynced, renamed.
+    /// one per producer for its last batch. Written to a temporary file, fsynced (unless not
+    /// <paramref name="sync"/>: a clean stop syncs the file system after), renamed.
     /// </summary>
-    public void WriteSnapshot(string path)
+    public void WriteSnapshot(string path, bool sync = true)
     {
         const int entrySize = 8 + 2 + 4 + 8 + 4 + 8 + 4 + 8;
         var entries = Producers.Where(p => p.Value.Batches.Count > 0).ToList();
@@ -127,7 +128,7 @@ internal sealed class ProducerStateTable
         using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write))
         {
             f.Write(bytes);
-            f.Flush(flushToDisk: true);
+            f.Flush(flushToDisk: sync);
         }
 
         File.Move(tmp, path, overwrite: true);

@@ -309,18 +309,26 @@ internal sealed class SegmentIndexes : IDisposable
 
     /// <summary>
     /// fsync of both files (a clean close; a crash rebuilds them from the log), rewritten first when
-    /// a write to them failed; nothing when they were not written since the last one.
+    /// a write to them failed; nothing when they were not written since the last one. Without
+    /// <paramref name="sync"/> (a clean stop, which syncs the whole file system after), only the rewrite.
     /// </summary>
-    public void Flush()
+    public void Flush(bool sync = true)
     {
         if (!_unsynced && !_filesBroken)
         {
             return;
         }
 
+        if (!sync)
+        {
+            RewriteIfBroken();
+            return;
+        }
+
         _unsynced = false;
         try
         {
+            RewriteIfBroken();
             SyncFiles();
         }
         catch
@@ -330,20 +338,25 @@ internal sealed class SegmentIndexes : IDisposable
         }
     }
 
-    private void SyncFiles()
+    private void RewriteIfBroken()
     {
-        if (_filesBroken)
+        if (!_filesBroken)
         {
-            using var index = _indexFile!.Lease();
-            using var time = _timeIndexFile!.Lease();
-            lock (_index)
-            {
-                WriteFiles(index.Handle, time.Handle);
-            }
-
-            _filesBroken = false;
+            return;
         }
 
+        using var index = _indexFile!.Lease();
+        using var time = _timeIndexFile!.Lease();
+        lock (_index)
+        {
+            WriteFiles(index.Handle, time.Handle);
+        }
+
+        _filesBroken = false;
+    }
+
+    private void SyncFiles()
+    {
         // An fsync through a reopened handle syncs what was written through the closed one.
         using (var index = _indexFile!.Lease())
         {
