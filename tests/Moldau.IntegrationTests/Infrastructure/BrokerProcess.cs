@@ -107,6 +107,14 @@ public sealed class BrokerProcess : IAsyncDisposable
         return StartOnPortAsync(port, properties, environment);
     }
 
+    /// <summary>Starts a broker with PLAINTEXT on its port and <paramref name="listener"/> (e.g. <c>SASL_SSL://127.0.0.1:9093</c>) beside it.</summary>
+    public static Task<BrokerProcess> StartWithListenerAsync(Dictionary<string, string> properties, string listener, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var port = FreePort();
+        properties["listeners"] = $"PLAINTEXT://127.0.0.1:{port},{listener}";
+        return StartOnPortAsync(port, properties, environment);
+    }
+
     private static async Task<BrokerProcess> StartOnPortAsync(int port, IReadOnlyDictionary<string, string> properties, IReadOnlyDictionary<string, string>? environment)
     {
         var broker = new BrokerProcess(NewDataDir(), port, properties, null) { ProcessEnvironment = environment };
