@@ -109,8 +109,10 @@ public sealed class ScramSaslServerTests
         var mechanism = ScramMechanism.Sha256;
         var credential = mechanism.Credential("pw", mechanism.NewSalt(), 4096);
         var factory = new ScramSaslServerFactory(mechanism, (_, _) => credential);
-        var nonce = ScramClient.Run(factory.Create(), mechanism, "u", "pw", tamper: m => m.Replace(",r=", ",r=x", StringComparison.Ordinal));
+        var nonce = ScramClient.Run(factory.Create(), mechanism, "u", "pw", tamper: m => m.Replace(",p=", "x,p=", StringComparison.Ordinal));
         Assert.Contains("nonce", nonce.LogReason, StringComparison.Ordinal);
+        var cut = ScramClient.Run(factory.Create(), mechanism, "u", "pw", tamper: m => m.Replace(",p=", ",p=", StringComparison.Ordinal).Remove(m.IndexOf(",p=", StringComparison.Ordinal) - 1, 1));
+        Assert.Contains("nonce", cut.LogReason, StringComparison.Ordinal);
         var binding = ScramClient.Run(factory.Create(), mechanism, "u", "pw", tamper: m => m.Replace("c=biws", "c=eSws", StringComparison.Ordinal));
         Assert.Contains("channel binding", binding.LogReason, StringComparison.Ordinal);
     }

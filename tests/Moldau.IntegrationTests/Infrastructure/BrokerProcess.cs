@@ -40,6 +40,9 @@ public sealed class BrokerProcess : IAsyncDisposable
     /// <summary>Extra server.properties entries.</summary>
     public IReadOnlyDictionary<string, string> Properties { get; }
 
+    /// <summary>Command-line arguments after the properties file.</summary>
+    public IReadOnlyList<string> Arguments { get; private init; } = [];
+
     /// <summary>The process id of the running broker.</summary>
     public int Pid => _process?.Id ?? throw new InvalidOperationException("not started");
 
@@ -89,9 +92,11 @@ public sealed class BrokerProcess : IAsyncDisposable
     }
 
     /// <summary>Starts a broker over <paramref name="dataDir"/> (a new one when null) and waits until it accepts connections.</summary>
-    public static async Task<BrokerProcess> StartAsync(string? dataDir = null, IReadOnlyDictionary<string, string>? properties = null, int? openFilesLimit = null, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="arguments">Further command-line arguments after the properties file (such as --add-scram); not with <paramref name="openFilesLimit"/>.</param>
+    /// <param name="port">The port (when <paramref name="properties"/> names it in its own listeners); a free one when null.</param>
+    public static async Task<BrokerProcess> StartAsync(string? dataDir = null, IReadOnlyDictionary<string, string>? properties = null, int? openFilesLimit = null, IReadOnlyDictionary<string, string>? environment = null, IReadOnlyList<string>? arguments = null, int? port = null)
     {
-        var broker = new BrokerProcess(dataDir ?? NewDataDir(), FreePort(), properties ?? new Dictionary<string, string>(), openFilesLimit) { ProcessEnvironment = environment };
+        var broker = new BrokerProcess(dataDir ?? NewDataDir(), port ?? FreePort(), properties ?? new Dictionary<string, string>(), openFilesLimit) { ProcessEnvironment = environment, Arguments = arguments ?? [] };
         await broker.StartProcessAsync();
         return broker;
     }
@@ -171,6 +176,10 @@ public sealed class BrokerProcess : IAsyncDisposable
         }
 
         start.ArgumentList.Add(config);
+        foreach (var a in Arguments)
+        {
+            start.ArgumentList.Add(a);
+        }
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         process.OutputDataReceived += (_, e) => Append(e.Data);
         process.ErrorDataReceived += (_, e) => Append(e.Data);
