@@ -27,7 +27,7 @@ internal static class BrokerConfigDefinitions
             Static("broker.id", ConfigType.Int, "-1", "The older name of node.id, read when node.id is absent.", min: -1),
             Static("listeners", ConfigType.String, "PLAINTEXT://:9092", "The listeners to bind, NAME://host:port, comma-separated."),
             Static("advertised.listeners", ConfigType.String, null, "The endpoints clients are told to connect to, by listener name."),
-            Static("listener.security.protocol.map", ConfigType.String, "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT", "Listener name to security protocol; only PLAINTEXT is served."),
+            Static("listener.security.protocol.map", ConfigType.String, "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT", "Listener name to security protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."),
             Static("controller.listener.names", ConfigType.String, null, "Listener names for the KRaft controller; Moldau does not bind them."),
             Static("process.roles", ConfigType.List, null, "KRaft roles; a Moldau node is broker and controller at once."),
             Static("log.dirs", ConfigType.List, null, "The log directories; the first holds the metadata log."),

@@ -101,7 +101,7 @@ internal sealed class ServerConfig
                 : throw new ConfigException($"listeners: no security protocol for listener '{l.Name}' in listener.security.protocol.map");
             if (!SupportedProtocols.Contains(protocol))
             {
-                throw new ConfigException($"listeners: listener '{l.Name}' uses {protocol}, which this broker does not serve yet");
+                throw new ConfigException($"listeners: listener '{l.Name}' uses {protocol}, which this broker does not serve (PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL are served)");
             }
 
             if (Moldau.Security.SecurityProtocol.UsesSasl(protocol.ToUpperInvariant()) && Broker.Security.SaslMechanismRegistry.Validate(props, l.Name) is { } saslProblem)
