@@ -108,8 +108,8 @@ public sealed class ApiVersionsTests(SharedBroker shared)
         await using var other = await KafkaTestClient.ConnectAsync(shared.Broker.Port);
         await using var client = await KafkaTestClient.ConnectAsync(shared.Broker.Port);
 
-        // DescribeAcls (29) is not served; Fetch v3 is below the served range.
-        await client.SendRawAsync(KafkaTestClient.EncodeRequest((ApiKey)29, 1, 1, new DescribeAclsRequest()));
+        // DescribeDelegationToken (41) is not served; Fetch v3 is below the served range.
+        await client.SendRawAsync(KafkaTestClient.EncodeRequest((ApiKey)41, 1, 1, new DescribeDelegationTokenRequest()));
         Assert.True(await client.IsClosedByBrokerAsync(TimeSpan.FromSeconds(10)));
 
         await using var old = await KafkaTestClient.ConnectAsync(shared.Broker.Port);

@@ -25,7 +25,7 @@ const kafka = new Kafka({
   await producer.disconnect();
 
   const consumed = [];
-  const consumer = kafka.consumer({ groupId: `${topic}-g` });
+  const consumer = kafka.consumer({ groupId: `${topic}-g`, sessionTimeout: 6000, heartbeatInterval: 1000, rebalanceTimeout: 10000, maxWaitTimeInMs: 250 });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await new Promise((resolve) => {
