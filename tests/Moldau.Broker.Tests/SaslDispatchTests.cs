@@ -216,21 +216,75 @@ public sealed class SaslDispatchTests : IAsyncDisposable
         Assert.Contains("before authentication", produce.Reason, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task RawTokensAfterAVersion0HandshakeAreRefused()
+    /// <summary>A bare token frame as a client sends it after SaslHandshake v0; the bare answer's token, or null when the connection closes.</summary>
+    private async Task<(byte[]? Token, DispatchResult Result)> RawToken(ConnectionSession session, byte[] token)
     {
-        var session = NewSession();
-        await Handshake(session, "PLAIN", version: 0);
-        var result = await Broker.Dispatch(Plain("alice", "alice-secret"), session, CancellationToken.None);
-        Assert.True(result.Close);
-        Assert.Contains("SaslHandshake v0", result.CloseReason, StringComparison.Ordinal);
+        var result = await Broker.Dispatch(token, session, CancellationToken.None);
+        if (result.Response is not { } frame)
+        {
+            return (null, result);
+        }
 
-        // A client that sends SaslAuthenticate after a v0 handshake is served all the same.
+        // A bare size-prefixed token: no response header, no correlation id.
+        Assert.Equal(result.Length - 4, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(frame));
+        return (frame.AsSpan(4, result.Length - 4).ToArray(), result);
+    }
+
+    [Fact]
+    public async Task AfterAVersion0HandshakeTheExchangeRunsOverBareTokens()
+    {
+        // PLAIN (kafka-python sends the user as authzid too): a size-prefixed empty token answers success.
+        var plain = NewSession();
+        await Handshake(plain, "PLAIN", version: 0);
+        var (empty, ok) = await RawToken(plain, Encoding.UTF8.GetBytes("alice\0alice\0alice-secret"));
+        Assert.False(ok.Close, ok.CloseReason);
+        Assert.Equal([0, 0, 0, 0], ok.Response.AsSpan(0, ok.Length).ToArray());
+        Assert.Empty(empty!);
+        Assert.Equal("User:alice", plain.Principal);
+        var (metadata, metadataClosed, _) = await Send<MetadataResponse>(plain, ApiKey.Metadata, 12, new MetadataRequest());
+        Assert.False(metadataClosed);
+        Assert.NotNull(metadata);
+
+        // A wrong password can't be answered in this framing: the connection closes, the reason in the log line.
+        var wrong = NewSession();
+        await Handshake(wrong, "PLAIN", version: 0);
+        var (none, refused) = await RawToken(wrong, Plain("alice", "nope"));
+        Assert.Null(none);
+        Assert.True(refused.Close);
+        Assert.Contains("wrong password for user", refused.CloseReason, StringComparison.Ordinal);
+        Assert.Equal(AuthenticationState.Pending, wrong.Authentication);
+
+        // Even a frame that reads as a SaslAuthenticate request is a token here, as in Kafka.
         var framed = NewSession();
         await Handshake(framed, "PLAIN", version: 0);
-        var (response, closed, _) = await Authenticate(framed, Plain("alice", "alice-secret"), version: 0);
-        Assert.False(closed);
-        Assert.Equal(0, response!.ErrorCode);
+        var (_, asToken) = await RawToken(framed, BrokerHarness.Frame(ApiKey.SaslAuthenticate, 0, 1, new SaslAuthenticateRequest { AuthBytes = Plain("alice", "alice-secret") }));
+        Assert.True(asToken.Close);
+        Assert.Equal(AuthenticationState.Pending, framed.Authentication);
+
+        // SCRAM-SHA-512: server-first and server-final come back as bare tokens.
+        var mechanism = ScramMechanism.Sha512;
+        await Alter([Upsert("carol", mechanism, "carol-secret")]);
+        var scram = NewSession();
+        await Handshake(scram, mechanism.Name, version: 0);
+        var clientFirstBare = "n=carol,r=" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(18));
+        var (serverFirstBytes, first) = await RawToken(scram, Encoding.UTF8.GetBytes("n,," + clientFirstBare));
+        Assert.False(first.Close, first.CloseReason);
+        var serverFirst = Encoding.UTF8.GetString(serverFirstBytes!);
+        var parts = serverFirst.Split(',').ToDictionary(p => p[..1], p => p[2..]);
+        var salted = mechanism.SaltedPassword("carol-secret", Convert.FromBase64String(parts["s"]), int.Parse(parts["i"], System.Globalization.CultureInfo.InvariantCulture));
+        var withoutProof = $"c=biws,r={parts["r"]}";
+        var authMessage = Encoding.UTF8.GetBytes(clientFirstBare + "," + serverFirst + "," + withoutProof);
+        var clientKey = mechanism.Hmac(salted, "Client Key"u8);
+        var proof = clientKey.Zip(mechanism.Hmac(mechanism.HashOf(clientKey), authMessage), (a, b) => (byte)(a ^ b)).ToArray();
+        var (serverFinal, final) = await RawToken(scram, Encoding.UTF8.GetBytes(withoutProof + ",p=" + Convert.ToBase64String(proof)));
+        Assert.False(final.Close, final.CloseReason);
+        var expected = mechanism.Hmac(mechanism.Hmac(salted, "Server Key"u8), authMessage);
+        Assert.Equal("v=" + Convert.ToBase64String(expected), Encoding.UTF8.GetString(serverFinal!));
+        Assert.Equal("User:carol", scram.Principal);
+        Assert.Equal(AuthenticationState.Authenticated, scram.Authentication);
+
+        // Once the exchange is over, frames are Kafka requests again.
+        Assert.False((await Send<MetadataResponse>(scram, ApiKey.Metadata, 12, new MetadataRequest())).Closed);
     }
 
     [Fact]

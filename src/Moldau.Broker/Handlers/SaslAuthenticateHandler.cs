@@ -14,6 +14,7 @@ namespace Moldau.Broker.Handlers;
 /// line), after connection.failed.authentication.delay.ms, and closes the connection, as Kafka.
 /// A token with no exchange under way is ILLEGAL_SASL_STATE: before any handshake the connection
 /// closes; on an authenticated connection it is answered and the connection stays, as Kafka.
+/// After a SaslHandshake v0 the same exchange runs over raw tokens (<see cref="HandleRawTokenAsync"/>).
 /// </summary>
 internal sealed class SaslAuthenticateHandler(BrokerState state) : IApiHandler<SaslAuthenticateRequest, SaslReply<SaslAuthenticateResponse>>
 {
@@ -86,6 +87,36 @@ internal sealed class SaslAuthenticateHandler(BrokerState state) : IApiHandler<S
                 sasl.Exchange = null;
                 return FailAsync(context, step.LogReason ?? $"{exchange.Mechanism}: failed", step.ClientMessage, cancellationToken);
         }
+    }
+
+    /// <summary>
+    /// One frame after a SaslHandshake v0, which Kafka reads as a bare SASL token (KIP-43, before
+    /// KIP-152 framed them in SaslAuthenticate): no request header, and the answer is the
+    /// mechanism's challenge as a bare size-prefixed frame (four zero bytes when there is none, as
+    /// after PLAIN). A failed login has no way to say so in this framing: the connection is
+    /// closed after connection.failed.authentication.delay.ms, with the reason in the broker's log
+    /// line, as Kafka's SaslServerAuthenticator does. kafka-python 2.0.2 logs in this way only.
+    /// </summary>
+    /// <param name="session">The connection, with an exchange under way after a v0 handshake.</param>
+    /// <param name="token">The frame: the client's token, whole.</param>
+    /// <param name="cancellationToken">Cancelled when the connection goes away.</param>
+    public async ValueTask<DispatchResult> HandleRawTokenAsync(ConnectionSession session, ReadOnlyMemory<byte> token, CancellationToken cancellationToken)
+    {
+        // Version 0 of SaslAuthenticate is what the exchange is to the rest of the broker: a
+        // session that can't re-authenticate (KIP-368), closed when its lifetime ends.
+        var header = new RequestHeader { ApiKey = (short)ApiKey.SaslAuthenticate, ApiVersion = 0 };
+        var context = new RequestContext(header, session, cancellationToken) { RequestBytes = token.Length };
+        var reply = await HandleAsync(context, new SaslAuthenticateRequest { AuthBytes = token.ToArray() }, cancellationToken).ConfigureAwait(false);
+        if (reply.CloseAfterReason is { } reason)
+        {
+            return DispatchResult.CloseConnection(reason);
+        }
+
+        var challenge = reply.Response.AuthBytes ?? [];
+        var frame = new byte[4 + challenge.Length];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(frame, challenge.Length);
+        challenge.CopyTo(frame.AsSpan(4));
+        return DispatchResult.Send(frame, frame.Length);
     }
 
     /// <inheritdoc/>

@@ -12,8 +12,9 @@ namespace Moldau.Broker.Handlers;
 /// connection closes; a handshake in the middle of an exchange is ILLEGAL_SASL_STATE and closes; on
 /// an authenticated connection it begins a re-authentication (KIP-368) when the client
 /// authenticated with SaslAuthenticate v1+, and is otherwise answered ILLEGAL_SASL_STATE (the
-/// connection stays). After a v0 handshake Kafka reads raw SASL tokens without Kafka framing
-/// (0.10.0 clients); Moldau does not, and closes such a connection at its first raw token.
+/// connection stays). After a v0 handshake the exchange's tokens come as bare size-prefixed
+/// frames without a request header, as Kafka reads them (0.10 clients and kafka-python 2.0.2;
+/// <see cref="SaslAuthenticateHandler.HandleRawTokenAsync"/>).
 /// </summary>
 internal sealed class SaslHandshakeHandler(BrokerState state) : IApiHandler<SaslHandshakeRequest, SaslReply<SaslHandshakeResponse>>
 {

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Moldau.Broker.Handlers;
 using Moldau.Protocol;
+using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker;
 
@@ -56,10 +57,13 @@ internal sealed class RequestPipeline
     /// <summary>Handles a frame (request header and body) from <paramref name="session"/>.</summary>
     public ValueTask<DispatchResult> Dispatch(ReadOnlyMemory<byte> frame, ConnectionSession session, CancellationToken cancellationToken)
     {
-        if (session.Sasl is { HandshakeVersion: 0, Exchange: not null } && !(RequestHeader.TryPeek(frame.Span, out var peeked, out _, out _) && peeked == (short)ApiKey.SaslAuthenticate))
+        if (session.Sasl is { HandshakeVersion: 0, Exchange: not null })
         {
-            // Kafka reads raw SASL tokens, without Kafka framing, after SaslHandshake v0 (0.10.0 clients).
-            return Close("raw SASL token after SaslHandshake v0, which Moldau does not serve (clients since Kafka 1.0 use SaslHandshake v1 and SaslAuthenticate)");
+            // After SaslHandshake v0 every frame is a bare SASL token until the exchange ends, as
+            // Kafka's SaslServerAuthenticator reads them: no request header to look at.
+            return Find(ApiKey.SaslAuthenticate) is ApiEndpoint<SaslAuthenticateRequest, SaslReply<SaslAuthenticateResponse>> { Handler: SaslAuthenticateHandler authenticate }
+                ? authenticate.HandleRawTokenAsync(session, frame, cancellationToken)
+                : Close("SASL token after SaslHandshake v0, but SaslAuthenticate is not served");
         }
 
         if (!RequestHeader.TryPeek(frame.Span, out var apiKey, out var apiVersion, out var correlationId))

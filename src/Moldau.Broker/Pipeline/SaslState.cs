@@ -11,7 +11,7 @@ namespace Moldau.Broker;
 /// </summary>
 internal sealed class SaslState(TimeProvider time)
 {
-    /// <summary>The version of the latest SaslHandshake (0: raw tokens would follow, which Moldau does not serve).</summary>
+    /// <summary>The version of the latest SaslHandshake (0: the exchange's tokens come as bare frames, without SaslAuthenticate).</summary>
     public short HandshakeVersion { get; set; }
 
     /// <summary>The exchange under way (between SaslHandshake and its last SaslAuthenticate), or null.</summary>
