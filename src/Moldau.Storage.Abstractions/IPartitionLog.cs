@@ -46,8 +46,13 @@ public interface IPartitionLog : IDisposable
     long HighWatermark { get; }
 
     /// <summary>
-    /// The offset up to which read_committed consumers may read: the first offset of the oldest
-    /// open transaction, or the high watermark when none is open (always, until transactions come).
+    /// The offset up to which read_committed consumers may read (Kafka's LSO): the first unstable
+    /// offset bounded by the high watermark. Unstable is the first offset of a transaction still
+    /// open here, or of one whose COMMIT/ABORT marker is not yet below the high watermark (not yet
+    /// durable); it is never below <see cref="LogStartOffset"/>. The high watermark when no
+    /// transaction is unstable. It moves only when the high watermark does (a marker is appended at
+    /// the log end, so the transaction it ends turns stable when the high watermark passes it), and
+    /// <see cref="OnHighWatermarkAdvanced"/> runs after it moved.
     /// </summary>
     long LastStableOffset { get; }
 
@@ -77,6 +82,17 @@ public interface IPartitionLog : IDisposable
     /// original offsets (<see cref="AppendStatus.Duplicate"/>), a gap in its sequence or an older
     /// producer epoch is refused. A <paramref name="leaderEpoch"/> newer than any the log knows
     /// starts at this batch (<see cref="EndOffsetForEpoch"/>).
+    /// <para>
+    /// Transactions, as Kafka keeps them: a transactional batch (the attribute's transactional bit)
+    /// opens the producer's transaction in this partition unless one is open; a non-transactional
+    /// batch of a producer with an open transaction is refused (<see cref="AppendStatus.InvalidTxnState"/>).
+    /// A marker (a control batch holding one COMMIT or ABORT record, base sequence -1, as
+    /// <c>ControlRecordBatch.Build</c> makes it) is refused with an older producer epoch than the
+    /// producer's (<see cref="AppendStatus.InvalidProducerEpoch"/>) or an older coordinator epoch than
+    /// its last marker's (<see cref="AppendStatus.TransactionCoordinatorFenced"/>); a newer producer
+    /// epoch is taken (the coordinator bumped it). It ends the open transaction; an ABORT records it
+    /// for <see cref="AbortedTransactions"/> (the segment's <c>.txnindex</c>).
+    /// </para>
     /// </summary>
     /// <param name="batch">One RecordBatch v2, exactly its declared size.</param>
     /// <param name="leaderEpoch">The partition's current leader epoch.</param>
@@ -163,13 +179,28 @@ public interface IPartitionLog : IDisposable
     /// <summary>The leader epoch <paramref name="offset"/> was written in, or -1 when unknown.</summary>
     int EpochForOffset(long offset);
 
-    /// <summary>The idempotent producers this partition knows (DescribeProducers).</summary>
+    /// <summary>The idempotent and transactional producers this partition knows (DescribeProducers).</summary>
     IReadOnlyList<ActiveProducer> ActiveProducers();
+
+    /// <summary>
+    /// The aborted transactions a read_committed fetch of the offsets from
+    /// <paramref name="fetchOffset"/> up to (not including) <paramref name="upperBoundOffset"/> must
+    /// know of (Kafka's <c>collectAbortedTxns</c>): every transaction ended by an ABORT marker at or
+    /// after <paramref name="fetchOffset"/> whose first offset is below
+    /// <paramref name="upperBoundOffset"/>, oldest marker first. Empty (and no allocation) for a log
+    /// that has none. Runs concurrently with appends.
+    /// </summary>
+    /// <param name="fetchOffset">The first offset fetched.</param>
+    /// <param name="upperBoundOffset">The offset after the last record fetched (exclusive).</param>
+    IReadOnlyList<AbortedTransaction> AbortedTransactions(long fetchOffset, long upperBoundOffset);
 
     /// <summary>
     /// Moves the log start offset forward to <paramref name="offset"/>, at most to the log end
     /// (DeleteRecords, retention): offsets below it are no longer served, epochs that ended
     /// before it are forgotten, and storage wholly below it may be freed. Never moves it back.
+    /// As in Kafka, it may pass the first offset of an open transaction (DeleteRecords up to the
+    /// high watermark): the transaction stays open, and the last stable offset is then not below
+    /// the new log start. Retention keeps such segments (it stops at <see cref="LastStableOffset"/>).
     /// </summary>
     void AdvanceLogStartOffset(long offset);
 

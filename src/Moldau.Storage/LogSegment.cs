@@ -69,6 +69,49 @@ internal sealed class LogSegment : IDisposable
     /// <summary>The offset and time indexes.</summary>
     internal SegmentIndexes Indexes { get; }
 
+    // The .txnindex: null while the segment has no ABORT marker (and no file from before).
+    private TransactionIndex? _txnIndex;
+
+    /// <summary>The transaction index, or null while the segment holds no ABORT marker.</summary>
+    internal TransactionIndex? TxnIndex => Volatile.Read(ref _txnIndex);
+
+    /// <summary>Takes the <c>.txnindex</c> file beside the segment when there is one (opening a segment).</summary>
+    internal void FindTxnIndex()
+    {
+        if (File.Exists(TransactionIndex.PathOf(Path)))
+        {
+            Volatile.Write(ref _txnIndex, new TransactionIndex(Path, _runtime, exists: true));
+        }
+    }
+
+    /// <summary>Removes the <c>.txnindex</c> file beside the segment, if any (recovery rebuilds it).</summary>
+    internal void DropTxnIndex()
+    {
+        Volatile.Read(ref _txnIndex)?.Dispose();
+        Volatile.Write(ref _txnIndex, null);
+        File.Delete(TransactionIndex.PathOf(Path));
+    }
+
+    /// <summary>
+    /// A transaction ended with an ABORT marker in this segment: its entry goes to the transaction
+    /// index (the appending thread only). True when that created the index file.
+    /// </summary>
+    internal bool AddAborted(CompletedTxn txn) =>
+        AddAborted(new AbortedTxnEntry(txn.ProducerId, txn.FirstOffset, txn.LastOffset, txn.LastStableOffset));
+
+    /// <summary>Adds an entry to the transaction index, made with its file when there is none; true when the file was created.</summary>
+    internal bool AddAborted(AbortedTxnEntry entry)
+    {
+        var index = Volatile.Read(ref _txnIndex);
+        if (index is null)
+        {
+            index = new TransactionIndex(Path, _runtime, exists: false);
+            Volatile.Write(ref _txnIndex, index);
+        }
+
+        return index.Append(entry);
+    }
+
     /// <summary>Bytes of whole batches; readers never look past it.</summary>
     public long Size => Volatile.Read(ref _size);
 
@@ -378,7 +421,11 @@ internal sealed class LogSegment : IDisposable
     /// fsync of the index files (a clean close; a crash rebuilds them from the log); without
     /// <paramref name="sync"/>, only rewritten where a write to them failed (a clean stop syncs the file system after).
     /// </summary>
-    public void FlushIndexes(bool sync = true) => Indexes.Flush(sync);
+    public void FlushIndexes(bool sync = true)
+    {
+        Indexes.Flush(sync);
+        TxnIndex?.Flush(sync);
+    }
 
     /// <summary>Renames the files to <c>.deleted</c>; the log stays open for readers until <see cref="DisposeAndDelete"/>.</summary>
     public void MarkDeleted()
@@ -403,6 +450,8 @@ internal sealed class LogSegment : IDisposable
                 // Renaming is a courtesy for restarts; the segment is out of the log either way.
             }
         }
+
+        TxnIndex?.MoveTo(TransactionIndex.PathOf(Path) + DeletedSuffix);
     }
 
     /// <summary>
@@ -416,6 +465,8 @@ internal sealed class LogSegment : IDisposable
         {
             File.Delete(_renamed?.Contains(path) == true ? path + DeletedSuffix : path);
         }
+
+        TxnIndex?.DisposeAndDelete();
     }
 
     /// <inheritdoc/>
@@ -429,5 +480,6 @@ internal sealed class LogSegment : IDisposable
 
         _log.Dispose();
         Indexes.Dispose();
+        TxnIndex?.Dispose();
     }
 }

@@ -191,8 +191,14 @@ public sealed partial class PartitionLog
             Retire(old);
             File.Move(swap, old.Path, overwrite: true);
 
-            // Opening the file rebuilds the segment's index; the producer state already holds every batch.
-            var (segment, _) = SegmentRecovery.Recover(old.Path, old.BaseOffset, _options.IndexIntervalBytes, new ProducerStateTable(), _runtime, _options.DirectIo);
+            // Opening the file rebuilds the segment's index; the producer state already holds every
+            // batch. Offsets don't change, nor do markers: the old transaction index still holds.
+            var (segment, _) = SegmentRecovery.Recover(old.Path, old.BaseOffset, _options.IndexIntervalBytes, new ProducerStateTable(), _runtime, _options.DirectIo, rebuildTxnIndex: false);
+            foreach (var entry in old.TxnIndex?.Entries ?? [])
+            {
+                segment.AddAborted(entry);
+            }
+
             var next = (LogSegment[])_segments.Clone();
             next[index] = segment;
             _segments = next;
@@ -203,12 +209,14 @@ public sealed partial class PartitionLog
     }
 
     /// <summary>
-    /// Closed segments wholly below the high watermark, counted from the first, up to the first
+    /// Closed segments wholly below the last stable offset, counted from the first, up to the first
     /// holding a record younger than min.compaction.lag.ms (Kafka's first uncleanable offset).
     /// </summary>
     private int CleanableCount(LogSegment[] segments, long minCompactionLagMs = 0)
     {
-        var highWatermark = HighWatermark;
+        // Kafka's first uncleanable offset: nothing at or past the first unstable offset (an open
+        // transaction, or one whose marker is not yet durable) nor the high watermark.
+        var highWatermark = LastStableOffset;
         var youngest = minCompactionLagMs > 0 ? _time.GetUtcNow().ToUnixTimeMilliseconds() - minCompactionLagMs : long.MaxValue;
         var count = 0;
         while (count < segments.Length - 1 && segments[count + 1].BaseOffset <= highWatermark && segments[count].MaxTimestamp <= youngest)

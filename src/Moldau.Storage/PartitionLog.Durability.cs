@@ -346,6 +346,9 @@ public sealed partial class PartitionLog
             });
         }
 
+        // Transactions whose marker is now durable turn stable before the fetches waiting on the
+        // last stable offset wake.
+        _producers.HighWatermarkMoved(target);
         foreach (var r in ready)
         {
             r.TrySetResult();

@@ -108,7 +108,22 @@ public sealed partial class PartitionLog
                 trusted++;
             }
 
-            ReplayProducerState(segments, 0, producers);
+            // The producer state (open transactions included) up to the first segment read through:
+            // the latest snapshot within the trusted segments, then their batches after it. A
+            // snapshot names the log end when it was written and was fsynced with the data below it
+            // (a clean stop, or Kafka's at a segment roll); offsets below it never change.
+            var from = 0L;
+            var trustedEnd = trusted < files.Count ? files[trusted].Base : 0;
+            foreach (var (path, offset) in snapshots.Where(s => s.Offset <= trustedEnd).OrderByDescending(s => s.Offset))
+            {
+                if (producers.LoadSnapshot(path))
+                {
+                    from = offset;
+                    break;
+                }
+            }
+
+            ReplayProducerState(segments, from, producers);
             foreach (var (path, baseOffset) in files.Skip(trusted))
             {
                 if (truncated > 0)
@@ -195,6 +210,8 @@ public sealed partial class PartitionLog
         };
         log._recoveryPoint = log.LogEndOffset;
         log._snapshotAt = keep;
+        log._hasTxnIndexes = segments.Any(s => s.TxnIndex is not null);
+        producers.HighWatermarkMoved(log.HighWatermark); // every marker on disk is below it
         log._cleanedUpTo = Math.Clamp(options.CleanedUpTo, 0, log.LogEndOffset);
         log.LoadLeaderEpochs();
         return log;
@@ -233,7 +250,11 @@ public sealed partial class PartitionLog
             .Where(f => f.Offset >= 0)
             .ToList();
 
-    /// <summary>Feeds the producer state the headers of the batches at or after <paramref name="from"/>.</summary>
+    /// <summary>
+    /// Feeds the producer state the batches at or after <paramref name="from"/> of segments whose
+    /// indexes are trusted: headers, and a marker whole (its record says commit or abort). The
+    /// transactions the markers end are already in the segments' transaction indexes.
+    /// </summary>
     private static void ReplayProducerState(List<LogSegment> segments, long from, ProducerStateTable producers)
     {
         var header = new byte[RecordBatch.HeaderSize];
@@ -243,7 +264,19 @@ public sealed partial class PartitionLog
             for (var position = segment.LookupPosition(from); position + RecordBatch.HeaderSize <= size; position += RecordBatch.DeclaredSize(header))
             {
                 segment.Read(header, position);
-                if (new RecordBatchHeader(header).LastOffset >= from && ProducerStateTable.Tracks(header))
+                var batch = new RecordBatchHeader(header);
+                if (batch.LastOffset < from || !ProducerStateTable.Tracks(header))
+                {
+                    continue;
+                }
+
+                if (batch.IsControl && batch.TotalSize <= 64 * 1024 && position + batch.TotalSize <= size)
+                {
+                    var whole = new byte[batch.TotalSize];
+                    segment.Read(whole, position);
+                    producers.Update(whole);
+                }
+                else if (!batch.IsControl)
                 {
                     producers.Update(header);
                 }

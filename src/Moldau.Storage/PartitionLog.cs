@@ -133,8 +133,26 @@ public sealed partial class PartitionLog : IPartitionLog
     /// <summary>The offset up to which consumers may read (kept apart from the log end for the durability policy).</summary>
     public long HighWatermark => Volatile.Read(ref _highWatermark);
 
-    /// <summary>The high watermark: no transactions are kept open yet.</summary>
-    public long LastStableOffset => HighWatermark;
+    /// <summary>
+    /// Kafka's last stable offset: the first unstable offset (a transaction open here, or ended by
+    /// a marker not yet below the high watermark), not below the log start, bounded by the high
+    /// watermark; the high watermark when no transaction is unstable.
+    /// </summary>
+    public long LastStableOffset
+    {
+        get
+        {
+            // The high watermark first: a transaction that starts after this read starts at or
+            // past it, so the pair read never lets the answer pass an open transaction.
+            var highWatermark = HighWatermark;
+            var unstable = _producers.FirstUnstableOffset;
+            return unstable >= highWatermark ? highWatermark : Math.Max(unstable, LogStartOffset);
+        }
+    }
+
+    // Set once a segment of the log has a transaction index: until then a read_committed fetch
+    // finds no aborted transaction without looking at any segment.
+    private volatile bool _hasTxnIndexes;
 
     /// <summary>Bytes truncated from a torn tail when the log was opened.</summary>
     public long RecoveredTruncatedBytes { get; private set; }
@@ -160,9 +178,10 @@ public sealed partial class PartitionLog : IPartitionLog
     public AppendResult Append(Span<byte> batch, int leaderEpoch, bool durabilityWanted = false)
     {
         // compression.type other than "producer": a batch in another codec is stored re-compressed
-        // (Kafka's LogValidator), and the copy must still fit max.message.bytes.
+        // (Kafka's LogValidator), and the copy must still fit max.message.bytes. A transaction
+        // marker is stored as it is, as Kafka does.
         var settings = _options;
-        if (settings.Compression is { } codec && RecordCompression.CodecOf(batch) != codec)
+        if (settings.Compression is { } codec && RecordCompression.CodecOf(batch) != codec && !new RecordBatchHeader(batch).IsControl)
         {
             batch = RecordCompression.Recompress(batch, codec);
             if (batch.Length > settings.MaxMessageBytes)
@@ -214,9 +233,14 @@ public sealed partial class PartitionLog : IPartitionLog
             }
 
             AppendSucceeded();
-            if (tracked)
+            if (tracked && _producers.Update(batch) is { IsAbort: true } aborted)
             {
-                _producers.Update(batch);
+                // Kafka's updateTxnIndex: the aborted transaction, in the segment of its marker.
+                _hasTxnIndexes = true;
+                if (active.AddAborted(aborted))
+                {
+                    _directoryDirty = true; // the new .txnindex file's entry is synced by the next flush
+                }
             }
 
             Volatile.Write(ref _logEndOffset, next);
@@ -227,6 +251,7 @@ public sealed partial class PartitionLog : IPartitionLog
             else
             {
                 Volatile.Write(ref _highWatermark, next);
+                _producers.HighWatermarkMoved(next);
                 OnHighWatermarkAdvanced?.Invoke();
                 FlushByKafkaSettings(next - baseOffset);
             }
@@ -595,13 +620,41 @@ public sealed partial class PartitionLog : IPartitionLog
         }
     }
 
-    /// <summary>The idempotent producers this partition knows (DescribeProducers).</summary>
+    /// <summary>The idempotent and transactional producers this partition knows (DescribeProducers).</summary>
     public IReadOnlyList<ActiveProducer> ActiveProducers()
     {
         lock (_appendLock)
         {
             return _producers.Snapshot();
         }
+    }
+
+    /// <summary>
+    /// Kafka's <c>collectAbortedTransactions</c>: from the segment holding <paramref name="fetchOffset"/>
+    /// on, the transaction index entries whose ABORT marker is at or after it and whose transaction
+    /// starts below <paramref name="upperBoundOffset"/>, until an entry's last stable offset shows
+    /// no later segment can add one.
+    /// </summary>
+    public IReadOnlyList<AbortedTransaction> AbortedTransactions(long fetchOffset, long upperBoundOffset)
+    {
+        if (!_hasTxnIndexes || upperBoundOffset <= fetchOffset)
+        {
+            return [];
+        }
+
+        // A transaction the fetched records belong to may end in any later segment: they are all
+        // searched until an entry's last stable offset shows none after it can start below the bound.
+        var segments = _segments;
+        List<AbortedTransaction>? found = null;
+        for (var i = Math.Max(0, SegmentFor(segments, fetchOffset)); i < segments.Length; i++)
+        {
+            if (segments[i].TxnIndex is { } index && index.Collect(fetchOffset, upperBoundOffset, ref found))
+            {
+                break;
+            }
+        }
+
+        return found ?? (IReadOnlyList<AbortedTransaction>)[];
     }
 
     /// <summary>

@@ -15,10 +15,31 @@ internal static class SegmentRecovery
     /// and CRC, and rewrites its index files from what it finds. A torn or corrupt tail (a partial
     /// batch, a bad CRC) is cut off at the last whole batch.
     /// </summary>
+    /// <param name="path">The segment's <c>.log</c> file.</param>
+    /// <param name="baseOffset">The offset in its name.</param>
+    /// <param name="indexInterval">index.interval.bytes.</param>
+    /// <param name="producers">
+    /// The producer state up to the segment's start, fed its batches. With
+    /// <paramref name="rebuildTxnIndex"/> it must be the partition's real state (the transactions
+    /// open before the segment included): the transaction index is rebuilt from the markers it
+    /// ends, as Kafka's <c>LogSegment.recover</c> does. Otherwise the index file is kept, cut to
+    /// the markers that remain.
+    /// </param>
+    /// <param name="runtime">The storage runtime.</param>
+    /// <param name="directIo">Whether the segment uses direct I/O.</param>
+    /// <param name="rebuildTxnIndex">Whether to rebuild the <c>.txnindex</c> from the segment.</param>
     /// <returns>The segment, and the number of bytes truncated.</returns>
-    public static (LogSegment Segment, long Truncated) Recover(string path, long baseOffset, int indexInterval, ProducerStateTable producers, StorageRuntime runtime, bool directIo = false)
+    public static (LogSegment Segment, long Truncated) Recover(string path, long baseOffset, int indexInterval, ProducerStateTable producers, StorageRuntime runtime, bool directIo = false, bool rebuildTxnIndex = true)
     {
         var segment = new LogSegment(path, baseOffset, File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete), indexInterval, runtime);
+        if (rebuildTxnIndex)
+        {
+            segment.DropTxnIndex();
+        }
+        else
+        {
+            segment.FindTxnIndex();
+        }
 
         // The handle is the runtime's FileCache's from here on: leased for the walk, so opens of
         // other logs recovering beside this one can't close it under it.
@@ -50,9 +71,9 @@ internal static class SegmentRecovery
                 break;
             }
 
-            if (ProducerStateTable.Tracks(batch))
+            if (ProducerStateTable.Tracks(batch) && producers.Update(batch) is { IsAbort: true } aborted && rebuildTxnIndex)
             {
-                producers.Update(batch);
+                segment.AddAborted(aborted);
             }
 
             segment.Track(batch, position);
@@ -70,6 +91,11 @@ internal static class SegmentRecovery
             }
 
             RandomAccess.SetLength(handle, position);
+        }
+
+        if (!rebuildTxnIndex)
+        {
+            segment.TxnIndex?.TruncateTo(next);
         }
 
         segment.Opened(position, rewriteIndexFiles: true, directIo);
@@ -103,10 +129,14 @@ internal static class SegmentRecovery
         if (!segment.Indexes.TryLoad(length) || !WalkUnindexedTail(segment, length) || (verifyTail && !TailPassesCrc(segment, length)))
         {
             segment.Dispose(); // its file leaves the cache
-            var (recovered, cut) = Recover(path, baseOffset, indexInterval, new ProducerStateTable(), runtime, directIo);
+
+            // The producer state before this segment is not known here: its transaction index is
+            // kept as it is (cut to what remains), not rebuilt from a blank state.
+            var (recovered, cut) = Recover(path, baseOffset, indexInterval, new ProducerStateTable(), runtime, directIo, rebuildTxnIndex: false);
             return (recovered, cut > 0 ? recovered.Size : -1);
         }
 
+        segment.FindTxnIndex();
         segment.Opened(length, rewriteIndexFiles: false, directIo);
         return (segment, -1);
     }

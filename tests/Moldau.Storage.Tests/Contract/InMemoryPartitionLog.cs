@@ -34,11 +34,21 @@ internal sealed class InMemoryPartitionLog(TimeSpan linger, string location = "m
         public RecordBatch View => new(Bytes);
     }
 
+    // Transactions: the open ones (first offset, producer), those ended by a marker at or above the
+    // high watermark (first offset, marker), and the aborted ones in marker order.
+    private readonly List<(long First, long ProducerId)> _open = [];
+    private readonly List<(long First, long Marker)> _undecided = [];
+    private readonly List<(long ProducerId, long First, long Marker, long LastStable)> _aborted = [];
+
     private sealed class Producer(short epoch)
     {
         public short Epoch { get; set; } = epoch;
 
         public long LastTimestamp { get; set; } = -1;
+
+        public int CoordinatorEpoch { get; set; } = -1;
+
+        public long TxnFirstOffset { get; set; } = -1;
 
         public Queue<(int FirstSeq, int LastSeq, long BaseOffset, long LastOffset)> Batches { get; } = new();
     }
@@ -49,7 +59,17 @@ internal sealed class InMemoryPartitionLog(TimeSpan linger, string location = "m
 
     public long HighWatermark => Volatile.Read(ref _highWatermark);
 
-    public long LastStableOffset => HighWatermark;
+    public long LastStableOffset
+    {
+        get
+        {
+            lock (_lock)
+            {
+                var unstable = _open.Select(t => t.First).Concat(_undecided.Select(t => t.First)).DefaultIfEmpty(long.MaxValue).Min();
+                return unstable >= _highWatermark ? _highWatermark : Math.Max(unstable, _logStart);
+            }
+        }
+    }
 
     public long LogEndOffset => Volatile.Read(ref _logEnd);
 
@@ -77,12 +97,32 @@ internal sealed class InMemoryPartitionLog(TimeSpan linger, string location = "m
             var idempotent = view.ProducerId >= 0 && !view.IsControl && view.BaseSequence >= 0;
             Producer? producer = null;
             var lastSeq = (int)(((long)view.BaseSequence + view.LastOffsetDelta) % ((long)int.MaxValue + 1));
+            var marker = view.IsControl && view.ProducerId >= 0 ? Marker(view) : null;
+            _producers.TryGetValue(view.ProducerId, out var known);
+            if (marker is { } m && known is not null)
+            {
+                if (view.ProducerEpoch < known.Epoch)
+                {
+                    return new AppendResult(AppendStatus.InvalidProducerEpoch, -1);
+                }
+
+                if (m.CoordinatorEpoch < known.CoordinatorEpoch)
+                {
+                    return new AppendResult(AppendStatus.TransactionCoordinatorFenced, -1);
+                }
+            }
+
             if (idempotent)
             {
-                _producers.TryGetValue(view.ProducerId, out producer);
+                producer = known;
                 if (Check(producer, view.ProducerEpoch, view.BaseSequence, lastSeq) is { } refused)
                 {
                     return refused;
+                }
+
+                if (producer is { TxnFirstOffset: >= 0 } && !view.IsTransactional)
+                {
+                    return new AppendResult(AppendStatus.InvalidTxnState, -1);
                 }
             }
 
@@ -95,9 +135,14 @@ internal sealed class InMemoryPartitionLog(TimeSpan linger, string location = "m
             Volatile.Write(ref _logEnd, stored.LastOffset + 1);
             if (idempotent)
             {
-                if (producer is null || producer.Epoch != view.ProducerEpoch)
+                if (producer is null)
                 {
                     _producers[view.ProducerId] = producer = new Producer(view.ProducerEpoch);
+                }
+                else if (producer.Epoch != view.ProducerEpoch)
+                {
+                    producer.Epoch = view.ProducerEpoch;
+                    producer.Batches.Clear();
                 }
 
                 producer.LastTimestamp = view.MaxTimestamp;
@@ -105,6 +150,39 @@ internal sealed class InMemoryPartitionLog(TimeSpan linger, string location = "m
                 while (producer.Batches.Count > RememberedBatches)
                 {
                     producer.Batches.Dequeue();
+                }
+
+                if (view.IsTransactional && producer.TxnFirstOffset < 0)
+                {
+                    producer.TxnFirstOffset = baseOffset;
+                    _open.Add((baseOffset, view.ProducerId));
+                }
+            }
+            else if (marker is { } ended)
+            {
+                if (known is null)
+                {
+                    _producers[view.ProducerId] = known = new Producer(view.ProducerEpoch);
+                }
+                else if (known.Epoch != view.ProducerEpoch)
+                {
+                    known.Epoch = view.ProducerEpoch;
+                    known.Batches.Clear();
+                }
+
+                known.CoordinatorEpoch = ended.CoordinatorEpoch;
+                known.LastTimestamp = view.MaxTimestamp;
+                if (known.TxnFirstOffset >= 0)
+                {
+                    var first = known.TxnFirstOffset;
+                    known.TxnFirstOffset = -1;
+                    _open.Remove((first, view.ProducerId));
+                    var others = _open.Where(t => t.ProducerId != view.ProducerId).Select(t => t.First).DefaultIfEmpty(baseOffset + 1).Min();
+                    _undecided.Add((first, baseOffset));
+                    if (ended.Abort)
+                    {
+                        _aborted.Add((view.ProducerId, first, baseOffset, others));
+                    }
                 }
             }
 
@@ -125,6 +203,20 @@ internal sealed class InMemoryPartitionLog(TimeSpan linger, string location = "m
                 LogStartOffset = _logStart,
             };
         }
+    }
+
+    /// <summary>A marker's type (abort or not) and coordinator epoch, from its one control record; null for an empty control batch.</summary>
+    private static (bool Abort, int CoordinatorEpoch)? Marker(RecordBatch batch)
+    {
+        foreach (var r in batch.GetRecords())
+        {
+            if (r.Key is { } key && ControlRecordBatch.TypeOf(key.Span) is { } type)
+            {
+                return (type == ControlRecordType.Abort, r.Value is { } value ? ControlRecordBatch.CoordinatorEpochOf(value.Span) : -1);
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Kafka's idempotence rules: null when the batch may be written, else the refusal (or the duplicate's offsets).</summary>
@@ -185,6 +277,7 @@ internal sealed class InMemoryPartitionLog(TimeSpan linger, string location = "m
             }
 
             Volatile.Write(ref _highWatermark, durable);
+            _undecided.RemoveAll(t => t.Marker < durable);
             _waiters.RemoveAll(w =>
             {
                 if (w.Offset <= _highWatermark)
@@ -403,7 +496,19 @@ internal sealed class InMemoryPartitionLog(TimeSpan linger, string location = "m
     {
         lock (_lock)
         {
-            return _producers.Select(p => new ActiveProducer(p.Key, p.Value.Epoch, p.Value.Batches.Count == 0 ? -1 : p.Value.Batches.Last().LastSeq, p.Value.LastTimestamp)).ToList();
+            return _producers.Select(p => new ActiveProducer(p.Key, p.Value.Epoch, p.Value.Batches.Count == 0 ? -1 : p.Value.Batches.Last().LastSeq, p.Value.LastTimestamp)
+            {
+                CurrentTxnStartOffset = p.Value.TxnFirstOffset,
+                CoordinatorEpoch = p.Value.CoordinatorEpoch,
+            }).ToList();
+        }
+    }
+
+    public IReadOnlyList<AbortedTransaction> AbortedTransactions(long fetchOffset, long upperBoundOffset)
+    {
+        lock (_lock)
+        {
+            return [.. _aborted.Where(t => t.Marker >= fetchOffset && t.First < upperBoundOffset).Select(t => new AbortedTransaction(t.ProducerId, t.First))];
         }
     }
 

@@ -30,6 +30,17 @@ public abstract class PartitionLogContract
             producerEpoch: epoch,
             baseSequence: sequence);
 
+    private static byte[] Transactional(long producerId, short epoch, int sequence, int records = 1) =>
+        RecordBatchBuilder.Build(
+            Enumerable.Range(0, records).Select(i => new RecordToWrite(null, Encoding.UTF8.GetBytes($"t{sequence + i}"), 2000 + sequence + i)).ToList(),
+            producerId: producerId,
+            producerEpoch: epoch,
+            baseSequence: sequence,
+            attributes: 0x10); // transactional
+
+    private static byte[] Marker(long producerId, short epoch, int coordinatorEpoch, ControlRecordType type) =>
+        ControlRecordBatch.Build(producerId, epoch, coordinatorEpoch, type, 3000);
+
     private static async Task<AppendResult> AppendDurably(IPartitionLog log, byte[] batch, int leaderEpoch = 0)
     {
         var result = log.Append(batch, leaderEpoch, durabilityWanted: true);
@@ -348,6 +359,63 @@ public abstract class PartitionLogContract
 
         var producer = Assert.Single(log.ActiveProducers());
         Assert.Equal(new ActiveProducer(7, 1, 0, 1000), producer);
+    }
+
+    [Fact]
+    public async Task TransactionsHoldTheLastStableOffsetAndAbortedOnesAreReported()
+    {
+        using var log = Open();
+        await AppendDurably(log, Batch(1, 2));                                               // 0-1
+        Assert.Equal(2, log.LastStableOffset);
+        Assert.Empty(log.AbortedTransactions(0, 2));
+
+        // Producer 7 opens a transaction at 2: the last stable offset stays there.
+        Assert.Equal(2, (await AppendDurably(log, Transactional(7, 0, 0, records: 3))).BaseOffset); // 2-4
+        Assert.Equal((5L, 2L), (log.HighWatermark, log.LastStableOffset));
+        Assert.Equal(5, (await AppendDurably(log, Transactional(8, 0, 0, records: 2))).BaseOffset); // 5-6
+        Assert.Equal(2, log.LastStableOffset);
+
+        // Inside its transaction a producer writes transactionally only.
+        Assert.Equal(new AppendResult(AppendStatus.InvalidTxnState, -1), log.Append(Idempotent(7, 0, 3), 0));
+        var seven = log.ActiveProducers().Single(p => p.ProducerId == 7);
+        Assert.Equal((2L, -1), (seven.CurrentTxnStartOffset, seven.CoordinatorEpoch));
+
+        // 7 aborts (marker at 7): until the marker is durable the transaction is still unstable.
+        Assert.Equal(7, log.Append(Marker(7, 0, 3, ControlRecordType.Abort), 0).BaseOffset);
+        Assert.Equal(2, log.LastStableOffset);
+        await log.WaitDurableAsync(8).WaitAsync(Patience);
+        Assert.Equal((8L, 5L), (log.HighWatermark, log.LastStableOffset)); // 8's transaction holds it now
+        Assert.Equal([new AbortedTransaction(7, 2)], log.AbortedTransactions(0, 8));
+        Assert.Equal([new AbortedTransaction(7, 2)], log.AbortedTransactions(4, 5));
+        Assert.Empty(log.AbortedTransactions(0, 2));  // the transaction starts at the bound
+        Assert.Empty(log.AbortedTransactions(8, 20)); // its marker lies before the fetch
+        seven = log.ActiveProducers().Single(p => p.ProducerId == 7);
+        Assert.Equal((-1L, 3), (seven.CurrentTxnStartOffset, seven.CoordinatorEpoch));
+
+        // Fencing: an older producer epoch, or an older coordinator epoch, is refused; the
+        // coordinator may have bumped the producer's epoch for the marker (KIP-360, timeouts).
+        Assert.Equal(new AppendResult(AppendStatus.TransactionCoordinatorFenced, -1), log.Append(Marker(7, 0, 2, ControlRecordType.Abort), 0));
+        Assert.Equal(AppendStatus.Appended, (await AppendDurably(log, Marker(8, 1, 3, ControlRecordType.Commit))).Status); // 8
+        Assert.Equal(new AppendResult(AppendStatus.InvalidProducerEpoch, -1), log.Append(Marker(8, 0, 3, ControlRecordType.Commit), 0));
+        Assert.Equal((9L, 9L), (log.HighWatermark, log.LastStableOffset));
+        Assert.Equal([new AbortedTransaction(7, 2)], log.AbortedTransactions(0, 9)); // a commit is not reported
+        var eight = log.ActiveProducers().Single(p => p.ProducerId == 8);
+        Assert.Equal(((short)1, -1, -1L), (eight.Epoch, eight.LastSequence, eight.CurrentTxnStartOffset));
+
+        // The bumped epoch starts at sequence 0; a marker of an empty transaction changes nothing.
+        Assert.Equal(AppendStatus.Appended, (await AppendDurably(log, Marker(8, 1, 3, ControlRecordType.Abort))).Status); // 9
+        Assert.Equal(10, (await AppendDurably(log, Transactional(8, 1, 0))).BaseOffset);                               // 10
+        Assert.Equal([new AbortedTransaction(7, 2)], log.AbortedTransactions(0, 11));
+        Assert.Equal(10, log.LastStableOffset);
+        Assert.Equal(10, log.ActiveProducers().Single(p => p.ProducerId == 8).CurrentTxnStartOffset);
+
+        // DeleteRecords may pass an open transaction's start (as in Kafka): the last stable offset follows the log start.
+        await AppendDurably(log, Batch(5)); // 11
+        log.AdvanceLogStartOffset(11);
+        Assert.Equal((12L, 11L), (log.HighWatermark, log.LastStableOffset));
+        Assert.Equal(AppendStatus.Appended, (await AppendDurably(log, Marker(8, 1, 4, ControlRecordType.Commit))).Status); // 12
+        Assert.Equal(13, log.LastStableOffset);
+        AssertOffsetsInOrder(log);
     }
 
     [Fact]
