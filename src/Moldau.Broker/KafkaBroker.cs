@@ -122,6 +122,9 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
             ? pipeline.Dispatch(frame, connection, cancellationToken)
             : ValueTask.FromResult(DispatchResult.CloseConnection("broker not started"));
 
+    /// <summary>The group coordinator (tests end transactions on __consumer_offsets through it).</summary>
+    internal GroupCoordinator GroupCoordinator => _groups ?? throw new InvalidOperationException("not started");
+
     /// <summary>The request pipeline (tests bind handlers of their own into it).</summary>
     internal RequestPipeline Pipeline => _pipeline ?? throw new InvalidOperationException("not started");
 

@@ -83,9 +83,49 @@ public sealed class GroupCoordinator : IAsyncDisposable
     public Task<List<(string Topic, int Partition, ErrorCode Error)>> CommitAsync(string groupId, int generationId, string memberId, string? groupInstanceId, IReadOnlyList<(string Topic, int Partition, long Offset, int LeaderEpoch, string? Metadata)> offsets) =>
         _runtime.WriteAsync(ShardOf(groupId), s => s.Commit(groupId, generationId, memberId, groupInstanceId, offsets));
 
-    /// <summary>OffsetFetch: the committed offsets asked for (null: all of the group's), -1 where none.</summary>
-    public Task<List<(string Topic, int Partition, CommittedOffset? Offset)>> FetchAsync(string groupId, IReadOnlyList<(string Topic, IReadOnlyList<int> Partitions)>? topics) =>
-        _runtime.ReadAsync(ShardOf(groupId), s => s.Fetch(groupId, topics));
+    /// <summary>
+    /// TxnOffsetCommit: offsets committed inside the transaction of <paramref name="producerId"/>,
+    /// answered once they are durable. They are pending (OffsetFetch does not see them) until the
+    /// transaction's marker reaches this group's partition through
+    /// <see cref="CompleteTransactionAsync"/>. <paramref name="generationId"/>,
+    /// <paramref name="memberId"/> and <paramref name="groupInstanceId"/> are v3+'s consumer group
+    /// metadata (KIP-447); older versions pass -1, "" and null.
+    /// </summary>
+    public Task<List<(string Topic, int Partition, ErrorCode Error)>> CommitTransactionalAsync(string groupId, long producerId, short producerEpoch, int generationId, string memberId, string? groupInstanceId, IReadOnlyList<(string Topic, int Partition, long Offset, int LeaderEpoch, string? Metadata)> offsets)
+    {
+        if (string.IsNullOrEmpty(groupId))
+        {
+            return Task.FromResult(offsets.Select(o => (o.Topic, o.Partition, ErrorCode.InvalidGroupId)).ToList());
+        }
+
+        return _runtime.WriteAsync(ShardOf(groupId), s => s.CommitTransactional(groupId, producerId, producerEpoch, generationId, memberId, groupInstanceId, offsets));
+    }
+
+    /// <summary>
+    /// Ends a transaction on partition <paramref name="offsetsPartition"/> of __consumer_offsets
+    /// (the transaction coordinator's WriteTxnMarkers for that partition; Kafka's
+    /// <c>GroupCoordinator.completeTransaction</c>): in that partition's shard turn, appends the
+    /// COMMIT or ABORT marker of <paramref name="producerId"/>, waits until it is durable, then
+    /// makes the producer's pending offsets in that shard committed offsets (commit) or drops them
+    /// (abort). Completes with None; NOT_COORDINATOR for a partition this coordinator does not
+    /// have or cannot write; COORDINATOR_LOAD_IN_PROGRESS before the partitions are loaded;
+    /// INVALID_PRODUCER_EPOCH when the partition refuses the marker's epoch.
+    /// </summary>
+    /// <param name="offsetsPartition">The partition of __consumer_offsets.</param>
+    /// <param name="producerId">The transactional producer.</param>
+    /// <param name="producerEpoch">The epoch the marker carries.</param>
+    /// <param name="coordinatorEpoch">The transaction coordinator's epoch, written in the marker.</param>
+    /// <param name="commit">COMMIT (true) or ABORT.</param>
+    public Task<ErrorCode> CompleteTransactionAsync(int offsetsPartition, long producerId, short producerEpoch, int coordinatorEpoch, bool commit) =>
+        _runtime.CompleteTransactionAsync(offsetsPartition, producerId, producerEpoch, coordinatorEpoch, commit);
+
+    /// <summary>
+    /// OffsetFetch: the committed offsets asked for (null: all of the group's), -1 where none.
+    /// Offsets of open transactions are not visible; with <paramref name="requireStable"/> (v7+)
+    /// a partition that has one gets UNSTABLE_OFFSET_COMMIT.
+    /// </summary>
+    public Task<List<(string Topic, int Partition, CommittedOffset? Offset, ErrorCode Error)>> FetchAsync(string groupId, IReadOnlyList<(string Topic, IReadOnlyList<int> Partitions)>? topics, bool requireStable = false) =>
+        _runtime.ReadAsync(ShardOf(groupId), s => s.Fetch(groupId, topics, requireStable));
 
     /// <summary>ListGroups, optionally filtered by state names: every shard's groups.</summary>
     public async Task<List<(string GroupId, string ProtocolType, string State)>> ListAsync(IReadOnlyCollection<string> statesFilter)
@@ -107,6 +147,10 @@ public sealed class GroupCoordinator : IAsyncDisposable
     /// <summary>Used by tests: the committed offset, or null.</summary>
     internal Task<CommittedOffset?> CommittedAsync(string groupId, string topic, int partition) =>
         _runtime.ReadAsync(ShardOf(groupId), s => s.Committed(groupId, topic, partition));
+
+    /// <summary>Used by tests: whether an open transaction holds an offset for the partition.</summary>
+    internal Task<bool> HasPendingAsync(string groupId, string topic, int partition) =>
+        _runtime.ReadAsync(ShardOf(groupId), s => s.HasPendingTransactionalOffsets(groupId, topic, partition));
 
     /// <summary>Used by tests: the group's state, or null when there is no such group.</summary>
     internal Task<GroupState?> StateAsync(string groupId) => _runtime.ReadAsync(ShardOf(groupId), s => s.StateOf(groupId));

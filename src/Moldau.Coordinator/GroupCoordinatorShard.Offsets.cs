@@ -95,16 +95,25 @@ internal sealed partial class GroupCoordinatorShard
         return ErrorCode.None;
     }
 
-    /// <summary>OffsetFetch: the committed offsets asked for (null: all of the group's), -1 where none.</summary>
-    public List<(string Topic, int Partition, CommittedOffset? Offset)> Fetch(string groupId, IReadOnlyList<(string Topic, IReadOnlyList<int> Partitions)>? topics)
+    /// <summary>
+    /// OffsetFetch: the committed offsets asked for (null: all of the group's), -1 where none.
+    /// Offsets pending in an open transaction are not visible; with <paramref name="requireStable"/>
+    /// (v7+) a partition that has one answers UNSTABLE_OFFSET_COMMIT instead, and the client retries.
+    /// </summary>
+    public List<(string Topic, int Partition, CommittedOffset? Offset, ErrorCode Error)> Fetch(string groupId, IReadOnlyList<(string Topic, IReadOnlyList<int> Partitions)>? topics, bool requireStable = false)
     {
         _groups.TryGetValue(groupId, out var g);
         if (topics is null)
         {
-            return g is null ? [] : g.Offsets.OrderBy(o => o.Key.Topic, StringComparer.Ordinal).ThenBy(o => o.Key.Partition).Select(o => (o.Key.Topic, o.Key.Partition, (CommittedOffset?)o.Value)).ToList();
+            return g is null ? [] : g.Offsets.OrderBy(o => o.Key.Topic, StringComparer.Ordinal).ThenBy(o => o.Key.Partition).Select(o => Answer(o.Key.Topic, o.Key.Partition, o.Value)).ToList();
         }
 
-        return topics.SelectMany(t => t.Partitions.Select(p => (t.Topic, p, g?.Offsets.GetValueOrDefault((t.Topic, p))))).ToList();
+        return topics.SelectMany(t => t.Partitions.Select(p => Answer(t.Topic, p, g?.Offsets.GetValueOrDefault((t.Topic, p))))).ToList();
+
+        (string, int, CommittedOffset?, ErrorCode) Answer(string topic, int partition, CommittedOffset? offset) =>
+            requireStable && HasPendingTransactionalOffsets(groupId, topic, partition)
+                ? (topic, partition, null, ErrorCode.UnstableOffsetCommit)
+                : (topic, partition, offset, ErrorCode.None);
     }
 
     /// <summary>ListGroups, optionally filtered by state names.</summary>
@@ -146,7 +155,11 @@ internal sealed partial class GroupCoordinatorShard
         }
 
         var now = Now;
-        var tombstones = g.Offsets.Keys.Select(k => new RecordToWrite(OffsetsTopic.OffsetKey(groupId, k.Topic, k.Partition), null, now)).ToList();
+        // Offsets pending in open transactions go too (one tombstone where there is a committed
+        // offset as well), as Kafka's deleteAllOffsets: a later COMMIT marker brings none back.
+        var tombstones = g.Offsets.Keys.Concat(PendingPartitions(groupId).Where(k => !g.Offsets.ContainsKey(k)))
+            .Select(k => new RecordToWrite(OffsetsTopic.OffsetKey(groupId, k.Topic, k.Partition), null, now))
+            .ToList();
         tombstones.Add(new RecordToWrite(OffsetsTopic.GroupKey(groupId), null, now));
         return CoordinatorResult<ErrorCode>.Of(tombstones, ErrorCode.None, error => error);
     }
@@ -174,7 +187,7 @@ internal sealed partial class GroupCoordinatorShard
             }
 
             results.Add((topic, partition, ErrorCode.None));
-            if (g.Offsets.ContainsKey((topic, partition)))
+            if (g.Offsets.ContainsKey((topic, partition)) || HasPendingTransactionalOffsets(groupId, topic, partition))
             {
                 tombstones.Add(new RecordToWrite(OffsetsTopic.OffsetKey(groupId, topic, partition), null, now));
             }

@@ -51,20 +51,34 @@ internal sealed partial class GroupCoordinatorShard : ICoordinatorShard
     // ------------------------------------------------------------------ replay
 
     /// <inheritdoc/>
-    public void Replay(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte>? value)
+    public void Replay(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte>? value) => Replay(CoordinatorRecordOrigin.At(-1), key, value);
+
+    /// <inheritdoc/>
+    public void Replay(in CoordinatorRecordOrigin origin, ReadOnlyMemory<byte> key, ReadOnlyMemory<byte>? value)
     {
         switch (OffsetsTopic.Decode(key, value))
         {
+            case OffsetsTopic.OffsetEntry { Offset: null } o:
+                // A tombstone removes the committed offset and whatever open transactions hold for it.
+                if (_groups.TryGetValue(o.Group, out var of))
+                {
+                    of.Offsets.Remove((o.Topic, o.Partition));
+                }
+
+                RemovePending(o.Group, o.Topic, o.Partition);
+                break;
             case OffsetsTopic.OffsetEntry o:
                 {
+                    // A commit without group membership makes a simple group (no protocol type), as in Kafka.
                     var g = GetOrCreate(o.Group);
-                    if (o.Offset is null)
+                    var offset = o.Offset with { RecordOffset = origin.Offset };
+                    if (origin.IsTransactional)
                     {
-                        g.Offsets.Remove((o.Topic, o.Partition));
+                        AddPending(origin.ProducerId, o.Group, o.Topic, o.Partition, offset);
                     }
                     else
                     {
-                        g.Offsets[(o.Topic, o.Partition)] = o.Offset;
+                        g.Offsets[(o.Topic, o.Partition)] = offset;
                     }
 
                     break;
@@ -343,7 +357,8 @@ internal sealed partial class GroupCoordinatorShard : ICoordinatorShard
             foreach (var ((topic, partition), offset) in g.Offsets)
             {
                 var since = subscribed is null && g.ProtocolType is not null ? g.StateTimestamp : offset.CommitTimestamp;
-                if ((subscribed is null || !subscribed.Contains(topic)) && now - since >= retention)
+                // An offset with a transactional commit pending is kept until that transaction ends, as in Kafka.
+                if ((subscribed is null || !subscribed.Contains(topic)) && now - since >= retention && !HasPendingTransactionalOffsets(g.Id, topic, partition))
                 {
                     records.Add(new RecordToWrite(OffsetsTopic.OffsetKey(g.Id, topic, partition), null, now));
                     expired++;
@@ -355,7 +370,8 @@ internal sealed partial class GroupCoordinatorShard : ICoordinatorShard
                 _log.LogInformation("group {Group}: {Count} committed offsets expired (offsets.retention.minutes)", g.Id, expired);
             }
 
-            if (g.State == GroupState.Empty && expired == g.Offsets.Count && g.Members.Count == 0 && g.PendingMembers.Count == 0)
+            // A group with an open transaction stays: the transaction's offsets are the group's.
+            if (g.State == GroupState.Empty && expired == g.Offsets.Count && g.Members.Count == 0 && g.PendingMembers.Count == 0 && !HasOpenTransactions(g.Id))
             {
                 records.Add(new RecordToWrite(OffsetsTopic.GroupKey(g.Id), null, now));
             }

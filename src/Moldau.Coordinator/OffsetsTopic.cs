@@ -12,7 +12,15 @@ namespace Moldau.Coordinator;
 /// <param name="LeaderEpoch">The leader epoch of the record before it, or -1.</param>
 /// <param name="Metadata">The client's metadata string.</param>
 /// <param name="CommitTimestamp">When it was committed (ms).</param>
-public sealed record CommittedOffset(long Offset, int LeaderEpoch, string Metadata, long CommitTimestamp);
+public sealed record CommittedOffset(long Offset, int LeaderEpoch, string Metadata, long CommitTimestamp)
+{
+    /// <summary>
+    /// The offset of the commit's record in <c>__consumer_offsets</c> (-1 when not known): a
+    /// transactional commit that commits later replaces a plain one only when its record is newer,
+    /// as Kafka orders them.
+    /// </summary>
+    public long RecordOffset { get; init; } = -1;
+}
 
 /// <summary>
 /// The records of <c>__consumer_offsets</c>, in Kafka's own format: key and value each start with

@@ -31,7 +31,7 @@ internal sealed class OffsetFetchHandler(GroupCoordinator coordinator, IAuthoriz
             var response = new OffsetFetchResponse();
             // Every group's read is queued before any is awaited: groups on different shards are read at once.
             var fetches = request.Groups.Select(g => authorizer.OnGroup(context, AclOperation.Describe, g.GroupId)
-                ? coordinator.FetchAsync(g.GroupId, g.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList())
+                ? coordinator.FetchAsync(g.GroupId, g.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList(), request.RequireStable)
                 : null).ToList();
             for (var i = 0; i < request.Groups.Count; i++)
             {
@@ -69,7 +69,7 @@ internal sealed class OffsetFetchHandler(GroupCoordinator coordinator, IAuthoriz
             return ErrorResponse(context, request, ErrorCode.GroupAuthorizationFailed);
         }
 
-        var single = Visible(context, await coordinator.FetchAsync(request.GroupId, request.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList()).ConfigureAwait(false), request.Topics is not null);
+        var single = Visible(context, await coordinator.FetchAsync(request.GroupId, request.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList(), context.Version >= 7 && request.RequireStable).ConfigureAwait(false), request.Topics is not null);
         return new OffsetFetchResponse
         {
             Topics = single.GroupBy(o => o.Topic).Select(t => new OffsetFetchResponse.OffsetFetchResponseTopic
@@ -91,14 +91,14 @@ internal sealed class OffsetFetchHandler(GroupCoordinator coordinator, IAuthoriz
     /// The offsets of topics the principal may describe: asked-for topics it may not describe get
     /// TOPIC_AUTHORIZATION_FAILED, and from "all topics" they are left out, as Kafka answers.
     /// </summary>
-    private List<(string Topic, int Partition, CommittedOffset? Offset, ErrorCode Error)> Visible(RequestContext context, List<(string Topic, int Partition, CommittedOffset? Offset)> offsets, bool named)
+    private List<(string Topic, int Partition, CommittedOffset? Offset, ErrorCode Error)> Visible(RequestContext context, List<(string Topic, int Partition, CommittedOffset? Offset, ErrorCode Error)> offsets, bool named)
     {
         var result = new List<(string Topic, int Partition, CommittedOffset? Offset, ErrorCode Error)>(offsets.Count);
-        foreach (var (topic, partition, offset) in offsets)
+        foreach (var (topic, partition, offset, error) in offsets)
         {
             if (authorizer.OnTopic(context, AclOperation.Describe, topic))
             {
-                result.Add((topic, partition, offset, ErrorCode.None));
+                result.Add((topic, partition, offset, error));
             }
             else if (named)
             {

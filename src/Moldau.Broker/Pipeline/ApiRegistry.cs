@@ -34,6 +34,7 @@ internal static class ApiRegistry
         Api(ApiKey.LeaveGroup, 0, 5, s => new LeaveGroupHandler(s.Groups, s.Authorizer)),
         Api(ApiKey.OffsetCommit, 0, 9, s => new OffsetCommitHandler(s.Groups, s.Authorizer)),
         Api(ApiKey.OffsetFetch, 0, 9, s => new OffsetFetchHandler(s.Groups, s.Authorizer)),
+        Api(ApiKey.TxnOffsetCommit, 0, 4, s => new TxnOffsetCommitHandler(s.Groups, s.Authorizer)),
         Api(ApiKey.ListGroups, 0, 5, s => new ListGroupsHandler(s.Groups, s.Authorizer)),
         Api(ApiKey.DescribeGroups, 0, 5, s => new DescribeGroupsHandler(s.Groups, s.Authorizer)),
         Api(ApiKey.DeleteGroups, 0, 2, s => new DeleteGroupsHandler(s.Groups, s.Authorizer)),

@@ -11,12 +11,14 @@ namespace Moldau.Coordinator.Runtime;
 /// <typeparam name="T">The response.</typeparam>
 public sealed class CoordinatorResult<T>
 {
-    private CoordinatorResult(IReadOnlyList<RecordToWrite> records, T response, Func<ErrorCode, T>? failed, Action? committed)
+    private CoordinatorResult(IReadOnlyList<RecordToWrite> records, T response, Func<ErrorCode, T>? failed, Action? committed, long producerId = -1, short producerEpoch = -1)
     {
         Records = records;
         Response = response;
         Failed = failed;
         Committed = committed;
+        ProducerId = producerId;
+        ProducerEpoch = producerEpoch;
     }
 
     /// <summary>The records to append, in order; empty for an operation that writes nothing.</summary>
@@ -31,6 +33,19 @@ public sealed class CoordinatorResult<T>
     /// </summary>
     public Action? Committed { get; }
 
+    /// <summary>
+    /// The transactional producer the records are written for, or -1: then they go in a
+    /// transactional batch with its id and epoch, and count only once its transaction commits
+    /// (Kafka's <c>scheduleTransactionalWriteOperation</c>).
+    /// </summary>
+    public long ProducerId { get; }
+
+    /// <summary>The transactional producer's epoch, or -1.</summary>
+    public short ProducerEpoch { get; }
+
+    /// <summary>Whether the records are written in a transaction of <see cref="ProducerId"/>.</summary>
+    public bool IsTransactional => ProducerId >= 0;
+
     /// <summary>Builds the response (undoing any in-memory effect) when the records could not be written, given the error Kafka answers with.</summary>
     public Func<ErrorCode, T>? Failed { get; }
 
@@ -40,4 +55,12 @@ public sealed class CoordinatorResult<T>
     /// <summary>An answer that needs <paramref name="records"/> durable first.</summary>
     public static CoordinatorResult<T> Of(IReadOnlyList<RecordToWrite> records, T response, Func<ErrorCode, T> failed, Action? committed = null) =>
         new(records, response, failed, committed);
+
+    /// <summary>
+    /// An answer that needs <paramref name="records"/> durable first, written in a transactional
+    /// batch of <paramref name="producerId"/> at <paramref name="producerEpoch"/>: the shard's
+    /// replay holds them until the transaction's marker.
+    /// </summary>
+    public static CoordinatorResult<T> Transactional(long producerId, short producerEpoch, IReadOnlyList<RecordToWrite> records, T response, Func<ErrorCode, T> failed) =>
+        new(records, response, failed, null, producerId, producerEpoch);
 }

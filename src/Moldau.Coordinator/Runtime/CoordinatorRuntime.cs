@@ -24,10 +24,15 @@ namespace Moldau.Coordinator.Runtime;
 public sealed class CoordinatorRuntime<TShard> : IAsyncDisposable
     where TShard : class, ICoordinatorShard
 {
+    // The attributes of a transactional data batch (bit 4, RecordBatch v2), uncompressed.
+    private const short TransactionalAttributes = 0x10;
+
     private readonly Shard[] _shards;
     private readonly Func<int, ICoordinatorLog?> _logs;
     private readonly ILogger _log;
     private readonly string _topic;
+    private readonly TimeProvider _time;
+    private volatile bool _loaded;
 
     /// <summary>Creates the runtime; <see cref="Load"/> replays the partitions that exist.</summary>
     /// <param name="topic">The coordinator's topic, for log lines.</param>
@@ -39,6 +44,7 @@ public sealed class CoordinatorRuntime<TShard> : IAsyncDisposable
     public CoordinatorRuntime(string topic, int partitions, Func<int, ICoordinatorLog?> logs, Func<CoordinatorShardContext<TShard>, TShard> createShard, TimeProvider time, ILogger log)
     {
         _topic = topic;
+        _time = time;
         _logs = logs;
         _log = log;
         _shards = new Shard[partitions];
@@ -78,7 +84,12 @@ public sealed class CoordinatorRuntime<TShard> : IAsyncDisposable
             if (log is not null)
             {
                 var shard = _shards[p].State;
-                CoordinatorReplay.Records(log, shard.Replay, _log, _topic);
+                CoordinatorReplay.Records(
+                    log,
+                    (in CoordinatorRecordOrigin origin, ReadOnlyMemory<byte> key, ReadOnlyMemory<byte>? value) => shard.Replay(in origin, key, value),
+                    shard.ReplayEndTransaction,
+                    _log,
+                    _topic);
             }
         }
 
@@ -86,6 +97,8 @@ public sealed class CoordinatorRuntime<TShard> : IAsyncDisposable
         {
             s.State.OnLoaded();
         }
+
+        _loaded = true;
     }
 
     /// <summary>Runs a write operation in shard <paramref name="partition"/>'s turn; completes with its response once its records are durable and applied.</summary>
@@ -93,6 +106,34 @@ public sealed class CoordinatorRuntime<TShard> : IAsyncDisposable
     {
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         _shards[partition].Enqueue(() => _shards[partition].RunWriteAsync(operation, done));
+        return done.Task;
+    }
+
+    /// <summary>
+    /// Ends a transaction in shard <paramref name="partition"/>, as Kafka's
+    /// <c>scheduleTransactionCompletion</c> does: in the shard's turn, appends the marker (a
+    /// COMMIT or ABORT control batch of <paramref name="producerId"/>), waits until it is durable,
+    /// then applies it through <see cref="ICoordinatorShard.ReplayEndTransaction"/>, the code that
+    /// applies it at load. Completes with None, or with the error Kafka's runtime gives: NOT_COORDINATOR
+    /// for a partition this runtime does not have (or whose log is not there, or failed to write),
+    /// COORDINATOR_LOAD_IN_PROGRESS before the load, the refusal's error when the log refuses the
+    /// marker. Nothing is applied unless the marker is durable.
+    /// </summary>
+    public Task<ErrorCode> CompleteTransactionAsync(int partition, long producerId, short producerEpoch, int coordinatorEpoch, bool commit)
+    {
+        if ((uint)partition >= (uint)_shards.Length)
+        {
+            return Task.FromResult(ErrorCode.NotCoordinator);
+        }
+
+        if (!_loaded)
+        {
+            return Task.FromResult(ErrorCode.CoordinatorLoadInProgress);
+        }
+
+        var done = new TaskCompletionSource<ErrorCode>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var shard = _shards[partition];
+        shard.Enqueue(() => shard.RunCompleteTransactionAsync(producerId, producerEpoch, coordinatorEpoch, commit, done));
         return done.Task;
     }
 
@@ -235,7 +276,10 @@ public sealed class CoordinatorRuntime<TShard> : IAsyncDisposable
                 return;
             }
 
-            var error = await AppendAsync(result.Records).ConfigureAwait(false);
+            var batch = result.IsTransactional
+                ? RecordBatchBuilder.Build(result.Records, producerId: result.ProducerId, producerEpoch: result.ProducerEpoch, attributes: TransactionalAttributes)
+                : RecordBatchBuilder.Build(result.Records);
+            var (error, end) = await AppendAsync(batch, result.Records.Count).ConfigureAwait(false);
             if (error != ErrorCode.None)
             {
                 done.TrySetResult(result.Failed is { } failed ? failed(error) : result.Response);
@@ -244,10 +288,12 @@ public sealed class CoordinatorRuntime<TShard> : IAsyncDisposable
 
             try
             {
+                var offset = end - result.Records.Count;
                 foreach (var r in result.Records)
                 {
                     // A null value is a tombstone: it must reach the replay as null, not as empty bytes.
-                    State.Replay(r.Key, r.Value is { } value ? new ReadOnlyMemory<byte>(value) : (ReadOnlyMemory<byte>?)null);
+                    var origin = new CoordinatorRecordOrigin(offset++, result.ProducerId, result.ProducerEpoch, result.IsTransactional);
+                    State.Replay(in origin, r.Key, r.Value is { } value ? new ReadOnlyMemory<byte>(value) : (ReadOnlyMemory<byte>?)null);
                 }
 
                 result.Committed?.Invoke();
@@ -259,8 +305,30 @@ public sealed class CoordinatorRuntime<TShard> : IAsyncDisposable
             }
         }
 
-        /// <summary>Appends and waits for durability; the error to answer with, or None.</summary>
-        private async ValueTask<ErrorCode> AppendAsync(IReadOnlyList<RecordToWrite> records)
+        public async ValueTask RunCompleteTransactionAsync(long producerId, short producerEpoch, int coordinatorEpoch, bool commit, TaskCompletionSource<ErrorCode> done)
+        {
+            var marker = ControlRecordBatch.Build(producerId, producerEpoch, coordinatorEpoch, commit ? ControlRecordType.Commit : ControlRecordType.Abort, _runtime._time.GetUtcNow().ToUnixTimeMilliseconds());
+            var (error, _) = await AppendAsync(marker, 1).ConfigureAwait(false);
+            if (error != ErrorCode.None)
+            {
+                // The transaction coordinator retries a marker: a partition it cannot reach here is NOT_COORDINATOR.
+                done.TrySetResult(error == ErrorCode.CoordinatorNotAvailable ? ErrorCode.NotCoordinator : error);
+                return;
+            }
+
+            try
+            {
+                State.ReplayEndTransaction(producerId, producerEpoch, commit);
+                done.TrySetResult(ErrorCode.None);
+            }
+            catch (Exception e)
+            {
+                done.TrySetException(e);
+            }
+        }
+
+        /// <summary>Appends <paramref name="batch"/> and waits for durability; the error to answer with (or None) and the offset after the batch.</summary>
+        private async ValueTask<(ErrorCode Error, long End)> AppendAsync(byte[] batch, int count)
         {
             ICoordinatorLog? log;
             try
@@ -270,25 +338,30 @@ public sealed class CoordinatorRuntime<TShard> : IAsyncDisposable
             catch (IOException e)
             {
                 _runtime._log.LogError("{Topic}-{Partition} is not available: {Error}", _runtime._topic, _partition, e.Message);
-                return ErrorCode.CoordinatorNotAvailable;
+                return (ErrorCode.CoordinatorNotAvailable, -1);
             }
 
             if (log is null)
             {
-                return ErrorCode.CoordinatorNotAvailable;
+                return (ErrorCode.CoordinatorNotAvailable, -1);
             }
 
             try
             {
-                var end = log.Append(RecordBatchBuilder.Build(records));
+                var end = log.Append(batch);
                 await log.WaitDurableAsync(end).ConfigureAwait(false);
-                return ErrorCode.None;
+                return (ErrorCode.None, end);
+            }
+            catch (CoordinatorWriteRefusedException e)
+            {
+                _runtime._log.LogWarning("{Topic}-{Partition}: {Count} records refused: {Error}", _runtime._topic, _partition, count, e.Message);
+                return (e.Error, -1);
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException)
             {
                 // Kafka answers a storage error on the coordinator's partition with NOT_COORDINATOR.
-                _runtime._log.LogError("{Topic}-{Partition}: could not write {Count} records: {Error}", _runtime._topic, _partition, records.Count, e.Message);
-                return ErrorCode.NotCoordinator;
+                _runtime._log.LogError("{Topic}-{Partition}: could not write {Count} records: {Error}", _runtime._topic, _partition, count, e.Message);
+                return (ErrorCode.NotCoordinator, -1);
             }
         }
     }

@@ -18,8 +18,9 @@ public interface ICoordinatorLog
 
     /// <summary>
     /// Appends one uncompressed batch (its base offset is rewritten to the log end) and returns
-    /// the offset after it, to wait on. Throws <see cref="IOException"/> when the write fails;
-    /// the log is then as it was.
+    /// the offset after it, to wait on. Throws <see cref="IOException"/> when the write fails and
+    /// <see cref="CoordinatorWriteRefusedException"/> when the log refuses the batch (the producer
+    /// state of a transactional batch or marker); the log is then as it was.
     /// </summary>
     long Append(byte[] batch);
 

@@ -1,3 +1,4 @@
+using Moldau.Protocol;
 using Moldau.Protocol.Records;
 using Moldau.Storage;
 
@@ -23,8 +24,16 @@ public sealed class PartitionCoordinatorLog(IPartitionLog log) : ICoordinatorLog
     /// <inheritdoc/>
     public long Append(byte[] batch)
     {
-        log.Append(batch, 0, durabilityWanted: true);
-        return new RecordBatch(batch).LastOffset + 1;
+        var result = log.Append(batch, 0, durabilityWanted: true);
+        return result.Status switch
+        {
+            AppendStatus.Appended => new RecordBatch(batch).LastOffset + 1,
+            // Coordinator batches carry no sequence; a repeat is not expected, but it is stored already.
+            AppendStatus.Duplicate => result.LastOffset + 1,
+            AppendStatus.InvalidProducerEpoch => throw new CoordinatorWriteRefusedException(ErrorCode.InvalidProducerEpoch, $"{log.Directory}: producer {new RecordBatch(batch).ProducerId} epoch {new RecordBatch(batch).ProducerEpoch} is fenced"),
+            // Kafka's coordinators answer an oversized write with UNKNOWN_SERVER_ERROR.
+            _ => throw new CoordinatorWriteRefusedException(ErrorCode.UnknownServerError, $"{log.Directory} refused the batch: {result.Status}"),
+        };
     }
 
     /// <inheritdoc/>

@@ -14,6 +14,15 @@ public sealed class AclMatrixTests
     private const string Alice = "User:alice";
     private const string Topic = "t";
     private const string Group = "g";
+    private const string TransactionalId = "tx";
+
+    /// <summary>What TxnOffsetCommit needs, all of it (Kafka's handleTxnOffsetCommitRequest): each of its rows is given the others.</summary>
+    private static readonly (ResourceType Type, string Name, AclOperation Op)[] TxnOffsetCommitAcls =
+    [
+        (ResourceType.TransactionalId, TransactionalId, AclOperation.Write),
+        (ResourceType.Group, Group, AclOperation.Read),
+        (ResourceType.Topic, Topic, AclOperation.Read),
+    ];
 
     /// <summary>One row: the API, the request, the ACL that opens it, the refusal without it, and where the response says it.</summary>
     internal sealed record Row(ApiKey Api, short Version, Func<IKafkaMessage> Request, (ResourceType Type, string Name, AclOperation Op) Needs, ErrorCode Refusal, Func<IKafkaMessage, ErrorCode> ErrorOf, (ResourceType Type, string Name, AclOperation Op)? Given = null)
@@ -64,6 +73,9 @@ public sealed class AclMatrixTests
             (ResourceType.Group, Group, AclOperation.Read), ErrorCode.GroupAuthorizationFailed, r => (ErrorCode)((LeaveGroupResponse)r).ErrorCode),
         new Row(ApiKey.OffsetCommit, 2, () => new OffsetCommitRequest { GroupId = Group, GenerationIdOrMemberEpoch = -1, MemberId = string.Empty, Topics = [new() { Name = Topic, Partitions = [new() { PartitionIndex = 0, CommittedOffset = 0 }] }] },
             (ResourceType.Group, Group, AclOperation.Read), ErrorCode.GroupAuthorizationFailed, r => (ErrorCode)((OffsetCommitResponse)r).Topics[0].Partitions[0].ErrorCode),
+        new Row(ApiKey.TxnOffsetCommit, 3, TxnOffsetCommit, (ResourceType.TransactionalId, TransactionalId, AclOperation.Write), ErrorCode.TransactionalIdAuthorizationFailed, TxnOffsetCommitError),
+        new Row(ApiKey.TxnOffsetCommit, 3, TxnOffsetCommit, (ResourceType.Group, Group, AclOperation.Read), ErrorCode.GroupAuthorizationFailed, TxnOffsetCommitError),
+        new Row(ApiKey.TxnOffsetCommit, 3, TxnOffsetCommit, (ResourceType.Topic, Topic, AclOperation.Read), ErrorCode.TopicAuthorizationFailed, TxnOffsetCommitError),
         new Row(ApiKey.OffsetFetch, 5, () => new OffsetFetchRequest { GroupId = Group, Topics = null },
             (ResourceType.Group, Group, AclOperation.Describe), ErrorCode.GroupAuthorizationFailed, r => (ErrorCode)((OffsetFetchResponse)r).ErrorCode),
         new Row(ApiKey.DescribeGroups, 5, () => new DescribeGroupsRequest { Groups = [Group] },
@@ -107,6 +119,12 @@ public sealed class AclMatrixTests
         if (row.Given is { } given)
         {
             await broker.SendAsync<CreateAclsResponse>(admin, ApiKey.CreateAcls, 3, new CreateAclsRequest { Creations = [Creation(given.Type, given.Name, given.Op, Alice)] });
+        }
+
+        if (row.Api is ApiKey.TxnOffsetCommit)
+        {
+            var others = TxnOffsetCommitAcls.Where(a => a != row.Needs).Select(a => Creation(a.Type, a.Name, a.Op, Alice)).ToList();
+            await broker.SendAsync<CreateAclsResponse>(admin, ApiKey.CreateAcls, 3, new CreateAclsRequest { Creations = others });
         }
 
         var alice = As(Alice);
@@ -161,6 +179,17 @@ public sealed class AclMatrixTests
         Assert.Equal(ErrorCode.TopicAuthorizationFailed, (ErrorCode)response.Responses[0].Partitions[0].ErrorCode);
     }
 
+    private static TxnOffsetCommitRequest TxnOffsetCommit() => new()
+    {
+        TransactionalId = TransactionalId,
+        GroupId = Group,
+        ProducerId = 1000,
+        ProducerEpoch = 0,
+        Topics = [new() { Name = Topic, Partitions = [new() { PartitionIndex = 0, CommittedOffset = 0 }] }],
+    };
+
+    private static ErrorCode TxnOffsetCommitError(IKafkaMessage r) => (ErrorCode)((TxnOffsetCommitResponse)r).Topics[0].Partitions[0].ErrorCode;
+
     private static async Task<IKafkaMessage> Send(BrokerHarness broker, ConnectionSession session, Row row)
     {
         var spec = ApiSpecs.Find((short)row.Api)!;
@@ -196,6 +225,7 @@ public sealed class AclMatrixTests
         ApiKey.DescribeGroups => new DescribeGroupsResponse(),
         ApiKey.DeleteGroups => new DeleteGroupsResponse(),
         ApiKey.OffsetDelete => new OffsetDeleteResponse(),
+        ApiKey.TxnOffsetCommit => new TxnOffsetCommitResponse(),
         ApiKey.InitProducerId => new InitProducerIdResponse(),
         ApiKey.DescribeProducers => new DescribeProducersResponse(),
         ApiKey.DescribeLogDirs => new DescribeLogDirsResponse(),
