@@ -30,6 +30,33 @@ public sealed class UnsecuredTokenTests
         Assert.Equal("7", server.Extensions["traceId"]);
     }
 
+    /// <summary>
+    /// The Java client's unsecured token (OAuthBearerUnsecuredLoginCallbackHandler with
+    /// <c>unsecuredLoginStringClaim_sub="alice"</c>): claims written by hand as
+    /// <c>{"exp":&lt;double&gt;,"iat":&lt;double&gt;,"sub":"alice"}</c>, the doubles as Java's
+    /// Double.toString prints epoch seconds, in E notation with milliseconds as the fraction.
+    /// </summary>
+    [Fact]
+    public void Accepts_the_java_clients_unsecured_token_with_e_notation_times()
+    {
+        var clock = Tokens.Clock();
+        using var factory = Factory(clock);
+        var iat = Tokens.Now.AddMilliseconds(-250);
+        var exp = iat.AddHours(1);
+        static string JavaDouble(DateTimeOffset t) =>
+            (t.ToUnixTimeMilliseconds() / 1000.0).ToString("0.0##############E0", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal("1.79655839975E9", JavaDouble(iat));
+        var claims = $"{{\"exp\":{JavaDouble(exp)},\"iat\":{JavaDouble(iat)},\"sub\":\"alice\"}}";
+        var token = Tokens.B64("{\"alg\":\"none\"}"u8.ToArray()) + "." + Tokens.B64(Encoding.UTF8.GetBytes(claims)) + ".";
+
+        // OAuthBearerClientInitialResponse.toBytes() without extensions: n,,^Aauth=Bearer <token>^A^A
+        var server = factory.Create();
+        var step = server.Step(Tokens.FirstMessage(token));
+        Assert.Equal(SaslOutcome.Succeeded, step.Outcome);
+        Assert.Equal("User:alice", step.Principal);
+        Assert.Equal(exp, step.CredentialExpiry);
+    }
+
     [Fact]
     public void An_expired_token_gets_the_rfc7628_error_then_fails_on_the_clients_0x01()
     {
