@@ -230,6 +230,16 @@ public sealed class UnsecuredTokenTests
         Assert.Equal(SaslOutcome.Failed, done.Step([0x01]).Outcome);
     }
 
+    /// <summary>The entry Kafka's docs give for OAUTHBEARER, the flag followed at once by ';' (no options), as Kafka's JaasConfig reads it.</summary>
+    [Theory]
+    [InlineData("org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;")]
+    [InlineData("org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ;")]
+    public void A_jaas_entry_without_options_is_accepted(string jaas)
+    {
+        using var factory = Factory(Tokens.Clock(), jaas);
+        Assert.Equal(SaslOutcome.Succeeded, Tokens.Exchange(factory, Tokens.Unsecured(Tokens.Claims())).First.Outcome);
+    }
+
     [Theory]
     [InlineData("org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredValidatorAllowableClockSkewMs=\"-1\";")]
     [InlineData("org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredValidatorAllowableClockSkewMs=\"x\";")]
