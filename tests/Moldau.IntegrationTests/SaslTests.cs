@@ -1,4 +1,6 @@
 using Moldau.IntegrationTests.Infrastructure;
+using Moldau.Protocol;
+using Moldau.Protocol.Messages;
 
 namespace Moldau.IntegrationTests;
 
@@ -74,6 +76,70 @@ public sealed class SaslTests : IAsyncLifetime
         Assert.NotEqual(0, refused.ExitCode);
         Assert.DoesNotContain("Metadata for all topics", refused.Stdout, StringComparison.Ordinal);
 
+        var allowed = await ExternalTool.RunAsync(Kcat(), ["-L", .. Sasl("SCRAM-SHA-512", "alice", "alice-secret")]);
+        Assert.True(allowed.ExitCode == 0, allowed.Stderr + Broker.Output);
+        Assert.Contains("1 brokers", allowed.Stdout, StringComparison.Ordinal);
+    }
+    /// <summary>
+    /// Bad SASL input over real TCP, each answered as Kafka answers it and closed with one log
+    /// line, while kcat still logs in: a request before the handshake, a token before the
+    /// handshake, an unknown mechanism, a 10 MB token after SaslHandshake v1 (in SaslAuthenticate)
+    /// and after v0 (bare).
+    /// </summary>
+    [Fact]
+    public async Task HostileSaslInputIsClosedWithOneLineWhileOthersLogIn()
+    {
+        int Lines(string text) => Broker.Output.Split('\n').Count(l => l.Contains(text, StringComparison.Ordinal));
+
+        // Anything but ApiVersions and the SASL APIs before authentication: closed, no answer.
+        await using (var early = await KafkaTestClient.ConnectAsync(Broker.Port))
+        {
+            await early.SendRawAsync(KafkaTestClient.EncodeRequest(ApiKey.Metadata, 12, 1, new MetadataRequest()));
+            Assert.Null(await early.ReadFrameAsync());
+        }
+
+        await Broker.WaitForOutputAsync("Metadata before authentication on SASL_PLAINTEXT");
+
+        // A token before any handshake: ILLEGAL_SASL_STATE, then closed.
+        await using (var token = await KafkaTestClient.ConnectAsync(Broker.Port))
+        {
+            var answer = await token.SendAsync<SaslAuthenticateResponse>(ApiKey.SaslAuthenticate, 2, new SaslAuthenticateRequest { AuthBytes = "\0alice\0alice-secret"u8.ToArray() });
+            Assert.Equal((short)ErrorCode.IllegalSaslState, answer.ErrorCode);
+            Assert.True(await token.IsClosedByBrokerAsync(TimeSpan.FromSeconds(10)));
+        }
+
+        await Broker.WaitForOutputAsync("SaslAuthenticate before SaslHandshake");
+
+        // A mechanism the listener does not have: UNSUPPORTED_SASL_MECHANISM with the enabled ones, then closed.
+        await using (var unknown = await KafkaTestClient.ConnectAsync(Broker.Port))
+        {
+            var answer = await unknown.SendAsync<SaslHandshakeResponse>(ApiKey.SaslHandshake, 1, new SaslHandshakeRequest { Mechanism = "GSSAPI" });
+            Assert.Equal((short)ErrorCode.UnsupportedSaslMechanism, answer.ErrorCode);
+            Assert.Equal(["PLAIN", "SCRAM-SHA-512"], answer.Mechanisms);
+            Assert.True(await unknown.IsClosedByBrokerAsync(TimeSpan.FromSeconds(10)));
+        }
+
+        await Broker.WaitForOutputAsync("mechanism 'GSSAPI'");
+
+        // 10 MB tokens: the declared size is over sasl.server.max.receive.size (512 KiB), so the
+        // connection closes before the body is read or anything is allocated for it.
+        foreach (var version in new short[] { 1, 0 })
+        {
+            await using var big = await KafkaTestClient.ConnectAsync(Broker.Port);
+            var handshake = await big.SendAsync<SaslHandshakeResponse>(ApiKey.SaslHandshake, version, new SaslHandshakeRequest { Mechanism = "PLAIN" });
+            Assert.Equal(0, handshake.ErrorCode);
+            var size = new byte[4];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(size, 10 * 1024 * 1024);
+            await big.SendRawAsync(size);
+            await big.SendRawAsync(new byte[64 * 1024]);
+            Assert.True(await big.IsClosedByBrokerAsync(TimeSpan.FromSeconds(10)));
+        }
+
+        // One line per connection, and lines of one kind at most every 10 s (the second is counted into the next).
+        await Broker.WaitForOutputAsync("declared frame size 10485760 outside 0..524288 (sasl.server.max.receive.size)");
+        Assert.InRange(Lines("(sasl.server.max.receive.size)"), 1, 2);
+        Assert.Equal(1, Lines("Metadata before authentication"));
+        Assert.Equal(1, Lines("SaslAuthenticate before SaslHandshake"));
         var allowed = await ExternalTool.RunAsync(Kcat(), ["-L", .. Sasl("SCRAM-SHA-512", "alice", "alice-secret")]);
         Assert.True(allowed.ExitCode == 0, allowed.Stderr + Broker.Output);
         Assert.Contains("1 brokers", allowed.Stdout, StringComparison.Ordinal);

@@ -27,6 +27,32 @@ public sealed class ScramSaslServerTests
         Assert.Equal("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=", Encoding.UTF8.GetString(final.Challenge));
     }
 
+    /// <summary>
+    /// SCRAM-SHA-512 has no RFC vector: this transcript keeps RFC 7677's user, password, salt and
+    /// server nonce, takes a client nonce of the Java client's shape (ScramFormatter.secureRandomString:
+    /// 130 random bits in base 36) and its messages as ScramMessages writes them
+    /// (<c>n,,n=user,r=nonce</c>; <c>c=biws,r=nonce,p=proof</c>). The proof and the server signature
+    /// were computed outside Moldau, with Python's hashlib.pbkdf2_hmac and hmac (SHA-512).
+    /// </summary>
+    [Fact]
+    public void Java_clients_sha512_exchange_gives_the_independently_computed_signature()
+    {
+        var credential = ScramMechanism.Sha512.Credential("pencil", Rfc7677Salt, 4096);
+        var server = new ScramSaslServer(ScramMechanism.Sha512, (_, u) => u == "user" ? credential : null, new byte[32])
+        {
+            ServerNonce = () => "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0",
+        };
+
+        var first = server.Step("n,,n=user,r=1a8nfkz4rfb9kfg4gkk0jp6bt5"u8);
+        Assert.Equal(SaslOutcome.Continue, first.Outcome);
+        Assert.Equal("r=1a8nfkz4rfb9kfg4gkk0jp6bt5%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096", Encoding.UTF8.GetString(first.Challenge));
+
+        var final = server.Step("c=biws,r=1a8nfkz4rfb9kfg4gkk0jp6bt5%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=Hft4nb2fLXXbpXzLN7JpfVPC/ncLvPAmJuqWsZ4WWl1OUUOCgF/w2mq0XPXgOxghr6wSpF8zllOemiXfNxqIvA=="u8);
+        Assert.Equal(SaslOutcome.Succeeded, final.Outcome);
+        Assert.Equal("User:user", final.Principal);
+        Assert.Equal("v=d0hH5/1cKdlTO4vp0OmuJZNKDTsRzPXwl2kMgTw/f3B4/GWPn/z8aRCOlzL5qeDVECfaEyiPJgalapP9V0ozew==", Encoding.UTF8.GetString(final.Challenge));
+    }
+
     [Fact]
     public void Rfc7677_proof_with_one_bit_changed_fails_without_saying_why()
     {

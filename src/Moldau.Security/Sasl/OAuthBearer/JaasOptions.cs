@@ -32,7 +32,7 @@ internal sealed class JaasOptions
     {
         var i = 0;
         var module = ReadWord(text, ref i);
-        var flag = ReadWord(text, ref i);
+        var flag = ReadWord(text, ref i, stopAtSemicolon: true);
         if (module.Length == 0 || flag is not ("required" or "requisite" or "sufficient" or "optional"))
         {
             throw new OAuthBearerConfigException("sasl.jaas.config: expected '<LoginModule> <required|requisite|sufficient|optional> key=value ...;'");

@@ -46,6 +46,24 @@ public sealed class ClientFirstMessageTests
     }
 
     [Fact]
+    public void Reads_the_rfc7628_example_but_its_padded_token_as_kafka_does()
+    {
+        // RFC 7628 §4.1: authzid, host and port key/value pairs before auth, then a bearer token.
+        const string Example = "n,a=user@example.com,\u0001host=server.example.com\u0001port=143\u0001auth=Bearer vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==\u0001\u0001";
+
+        // Kafka's OAuthBearerClientInitialResponse admits tokens of [-_.a-zA-Z0-9] only (JWTs), so
+        // the example's base64 padding is refused there and here.
+        Assert.False(OAuthBearerClientFirstMessage.TryParse(Encoding.ASCII.GetBytes(Example), out _, out var error));
+        Assert.Contains("[-_.a-zA-Z0-9]", error, StringComparison.Ordinal);
+
+        var m = Parse(Example.Replace("Cg==", "Cg", StringComparison.Ordinal));
+        Assert.Equal("user@example.com", m.AuthorizationId);
+        Assert.Equal("vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg", m.Token);
+        Assert.Equal("server.example.com", m.Extensions["host"]);
+        Assert.Equal("143", m.Extensions["port"]);
+    }
+
+    [Fact]
     public void Decodes_an_authzid()
     {
         Assert.Equal("alice", Parse("n,a=alice,\u0001auth=Bearer " + Jwt + "\u0001\u0001").AuthorizationId);

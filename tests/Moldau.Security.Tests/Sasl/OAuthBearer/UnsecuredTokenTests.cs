@@ -30,6 +30,33 @@ public sealed class UnsecuredTokenTests
         Assert.Equal("7", server.Extensions["traceId"]);
     }
 
+    /// <summary>
+    /// The Java client's unsecured token (OAuthBearerUnsecuredLoginCallbackHandler with
+    /// <c>unsecuredLoginStringClaim_sub="alice"</c>): claims written by hand as
+    /// <c>{"exp":&lt;double&gt;,"iat":&lt;double&gt;,"sub":"alice"}</c>, the doubles as Java's
+    /// Double.toString prints epoch seconds, in E notation with milliseconds as the fraction.
+    /// </summary>
+    [Fact]
+    public void Accepts_the_java_clients_unsecured_token_with_e_notation_times()
+    {
+        var clock = Tokens.Clock();
+        using var factory = Factory(clock);
+        var iat = Tokens.Now.AddMilliseconds(-250);
+        var exp = iat.AddHours(1);
+        static string JavaDouble(DateTimeOffset t) =>
+            (t.ToUnixTimeMilliseconds() / 1000.0).ToString("0.0##############E0", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal("1.79655839975E9", JavaDouble(iat));
+        var claims = $"{{\"exp\":{JavaDouble(exp)},\"iat\":{JavaDouble(iat)},\"sub\":\"alice\"}}";
+        var token = Tokens.B64("{\"alg\":\"none\"}"u8.ToArray()) + "." + Tokens.B64(Encoding.UTF8.GetBytes(claims)) + ".";
+
+        // OAuthBearerClientInitialResponse.toBytes() without extensions: n,,^Aauth=Bearer <token>^A^A
+        var server = factory.Create();
+        var step = server.Step(Tokens.FirstMessage(token));
+        Assert.Equal(SaslOutcome.Succeeded, step.Outcome);
+        Assert.Equal("User:alice", step.Principal);
+        Assert.Equal(exp, step.CredentialExpiry);
+    }
+
     [Fact]
     public void An_expired_token_gets_the_rfc7628_error_then_fails_on_the_clients_0x01()
     {
@@ -201,6 +228,16 @@ public sealed class UnsecuredTokenTests
         var done = factory.Create();
         Assert.Equal(SaslOutcome.Succeeded, done.Step(Tokens.FirstMessage(Tokens.Unsecured(Tokens.Claims()))).Outcome);
         Assert.Equal(SaslOutcome.Failed, done.Step([0x01]).Outcome);
+    }
+
+    /// <summary>The entry Kafka's docs give for OAUTHBEARER, the flag followed at once by ';' (no options), as Kafka's JaasConfig reads it.</summary>
+    [Theory]
+    [InlineData("org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;")]
+    [InlineData("org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ;")]
+    public void A_jaas_entry_without_options_is_accepted(string jaas)
+    {
+        using var factory = Factory(Tokens.Clock(), jaas);
+        Assert.Equal(SaslOutcome.Succeeded, Tokens.Exchange(factory, Tokens.Unsecured(Tokens.Claims())).First.Outcome);
     }
 
     [Theory]
