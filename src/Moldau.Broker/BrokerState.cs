@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Moldau.Broker.Authorization;
 using Moldau.Broker.Topics;
 using Moldau.Coordinator;
+using Moldau.Coordinator.Transactions;
 
 namespace Moldau.Broker;
 
@@ -20,6 +21,18 @@ internal sealed class BrokerState(BrokerOptions options, TopicRegistry topics, s
 
     /// <summary>Producer ids for InitProducerId, from blocks the metadata log records.</summary>
     public ProducerIdManager ProducerIds { get; } = new(topics.AllocateProducerIdBlock);
+
+    /// <summary>The transaction coordinator, set once at start-up before the broker serves.</summary>
+    public TransactionCoordinator Transactions { get; set; } = null!;
+
+    /// <summary>Writes transaction markers into this broker's partitions (the coordinator's, and WriteTxnMarkers'), set at start-up.</summary>
+    public ITransactionMarkerWriter TransactionMarkers { get; set; } = null!;
+
+    /// <summary>The per-partition lock a transactional produce's check-and-append and a marker's append share (KIP-890 part 1).</summary>
+    public Moldau.Broker.Transactions.TransactionalAppends TransactionalAppends { get; } = new();
+
+    /// <summary>transaction.partition.verification.enable: a transactional batch is appended only to a partition of its open transaction.</summary>
+    public bool VerifyTransactionalPartitions { get; init; } = true;
 
     /// <summary>Client quotas enforced (KIP-546 / KIP-219 / KIP-599).</summary>
     public Moldau.Broker.Quotas.ClientQuotaManager Quotas { get; } = new(topics, time);

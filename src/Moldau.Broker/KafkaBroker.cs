@@ -2,7 +2,9 @@ using Microsoft.Extensions.Logging;
 using Moldau.Broker.Handlers;
 using Moldau.Broker.Retention;
 using Moldau.Broker.Topics;
+using Moldau.Broker.Transactions;
 using Moldau.Coordinator;
+using Moldau.Coordinator.Transactions;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 using Moldau.Storage;
@@ -24,6 +26,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     /// <summary>The shared state the handlers see (tests reach the logs through it).</summary>
     internal BrokerState State => _state ?? throw new InvalidOperationException("not started");
     private GroupCoordinator? _groups;
+    private TransactionCoordinator? _transactions;
     private RequestPipeline? _pipeline;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _retention;
@@ -69,7 +72,11 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         var clusterId = ClusterIdentity.LoadOrCreate(_options.LogDirs, _options.NodeId);
         var topics = new TopicRegistry(_options, _log, _time, _storage);
         topics.Load();
-        _state = new BrokerState(_options, topics, clusterId, _time, _log) { Authorizer = Authorization.AclAuthorizer.FromProperties(_options.Properties, () => topics.Image.Acls) };
+        _state = new BrokerState(_options, topics, clusterId, _time, _log)
+        {
+            Authorizer = Authorization.AclAuthorizer.FromProperties(_options.Properties, () => topics.Image.Acls),
+            VerifyTransactionalPartitions = !string.Equals(_options.Properties.GetValueOrDefault("transaction.partition.verification.enable"), "false", StringComparison.OrdinalIgnoreCase),
+        };
         // Groups are placed by the partition count __consumer_offsets has, as Kafka places them,
         // so a topic made with another count (by an older Moldau, from num.partitions) still
         // serves every group; offsets.topic.num.partitions applies when the broker creates it.
@@ -99,6 +106,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         // The __consumer_offsets logs are opened now (on demand, ahead of the background pass). An
         // offline partition (its log could not be opened) is skipped: its groups start empty.
         _groups.Start(existing is null ? [] : existing.Partitions.Where(p => topics.LogOf(p) is not null).Select(p => p.Index));
+        StartTransactions(topics);
         _pipeline = new RequestPipeline(ApiRegistry.All, new HandlerServices(_state, _groups, () => OffsetsTopicInfo() is not null), _log);
         var interval = long.TryParse(_options.Properties.GetValueOrDefault("log.retention.check.interval.ms"), out var ms) && ms > 0 ? ms : 300_000;
         _retention = RunPeriodicallyAsync(new RetentionPolicy(_state).Run, TimeSpan.FromMilliseconds(interval), _stopping.Token);
@@ -112,6 +120,50 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
 
         _log.LogInformation("broker {NodeId} of cluster {ClusterId} ready, log.dirs {LogDirs}", _options.NodeId, clusterId, string.Join(",", _options.LogDirs));
     }
+
+    /// <summary>
+    /// The transaction coordinator over __transaction_state (placed, like groups, by the partition
+    /// count the topic has), its markers written into this broker's partitions. Transactions found
+    /// prepared in the replay get their markers now, as their partitions open.
+    /// </summary>
+    private void StartTransactions(TopicRegistry topics)
+    {
+        var existing = topics.Find(InternalTopics.TransactionState);
+        var partitions = existing is { Partitions.Length: > 0 } ? existing.Partitions.Length : InternalTopics.Settings(InternalTopics.TransactionState, _options).Partitions;
+        var markers = new TransactionMarkerWriter(_state!, CompleteOffsetsTransactionAsync);
+        _transactions = new TransactionCoordinator(
+            new TransactionCoordinatorOptions
+            {
+                StateTopicPartitions = partitions,
+                MaxTimeoutMs = (int)Setting("transaction.max.timeout.ms", 900_000),
+                TransactionalIdExpirationMs = Setting("transactional.id.expiration.ms", 604_800_000),
+                AbortTimedOutTransactionsIntervalMs = Setting("transaction.abort.timed.out.transaction.cleanup.interval.ms", 10_000),
+                RemoveExpiredTransactionalIdsIntervalMs = Setting("transaction.remove.expired.transaction.cleanup.interval.ms", 3_600_000),
+            },
+            TransactionStatePartition,
+            markers,
+            _state!.ProducerIds.GenerateProducerId,
+            _time,
+            _log,
+            p => topics.Find(InternalTopics.TransactionState)?.Partition(p)?.LeaderEpoch ?? 0);
+        _state.Transactions = _transactions;
+        _state.TransactionMarkers = markers;
+        _transactions.Start(existing is null ? [] : existing.Partitions.Where(p => topics.LogOf(p) is not null).Select(p => p.Index));
+    }
+
+    /// <summary>
+    /// The end of a transaction on a __consumer_offsets partition: the group coordinator writes the
+    /// marker there and makes the producer's pending transactional offsets visible (or drops them).
+    /// </summary>
+    private Task<ErrorCode> CompleteOffsetsTransactionAsync(int partition, long producerId, short producerEpoch, int coordinatorEpoch, bool commit) =>
+        GroupCoordinator.CompleteTransactionAsync(partition, producerId, producerEpoch, coordinatorEpoch, commit);
+
+    private long Setting(string key, long fallback) =>
+        long.TryParse(_options.Properties.GetValueOrDefault(key), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var v) && v > 0 ? v : fallback;
+
+    private IPartitionLog TransactionStatePartition(int partition) =>
+        _state!.Topics.FindOrCreateInternal(InternalTopics.TransactionState)?.Partition(partition) is { } p && _state.Topics.LogOf(p) is { } log ? log
+            : throw new IOException($"{InternalTopics.TransactionState}-{partition} is not available");
 
     /// <inheritdoc/>
     public int? OrderingKey(ReadOnlyMemory<byte> frame) => ProduceOrdering.Key(frame);
@@ -167,6 +219,11 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         if (_checkpoints is not null)
         {
             await _checkpoints.ConfigureAwait(false);
+        }
+
+        if (_transactions is not null)
+        {
+            await _transactions.DisposeAsync().ConfigureAwait(false);
         }
 
         if (_groups is not null)

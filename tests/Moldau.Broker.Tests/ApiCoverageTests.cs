@@ -195,6 +195,35 @@ public sealed class ApiCoverageTests(ProbeBroker fixture) : IClassFixture<ProbeB
         // The probes' listener has no SASL: Kafka answers the SASL APIs there with ILLEGAL_SASL_STATE.
         [ApiKey.SaslHandshake] = new((_, _) => Task.FromResult<IKafkaMessage>(new SaslHandshakeRequest { Mechanism = "PLAIN" }), _ => [ErrorCode.IllegalSaslState]),
         [ApiKey.SaslAuthenticate] = new((_, _) => Task.FromResult<IKafkaMessage>(new SaslAuthenticateRequest { AuthBytes = [0, 97, 0, 98] }), _ => [ErrorCode.IllegalSaslState]),
+        [ApiKey.AddPartitionsToTxn] = new(async (f, v) =>
+        {
+            var (pid, epoch) = await TransactionDispatchTests.InitAsync(f.Harness, $"probe-add-v{v}");
+            return v < 4
+                ? new AddPartitionsToTxnRequest { V3AndBelowTransactionalId = $"probe-add-v{v}", V3AndBelowProducerId = pid, V3AndBelowProducerEpoch = epoch, V3AndBelowTopics = [new() { Name = "probe", Partitions = [0, 1] }] }
+                : new AddPartitionsToTxnRequest { Transactions = [new() { TransactionalId = $"probe-add-v{v}", ProducerId = pid, ProducerEpoch = epoch, Topics = [new() { Name = "probe", Partitions = [0] }] }] };
+        }),
+        [ApiKey.AddOffsetsToTxn] = new(async (f, v) =>
+        {
+            var (pid, epoch) = await TransactionDispatchTests.InitAsync(f.Harness, $"probe-offsets-v{v}");
+            return new AddOffsetsToTxnRequest { TransactionalId = $"probe-offsets-v{v}", ProducerId = pid, ProducerEpoch = epoch, GroupId = "probe-group" };
+        }),
+        [ApiKey.EndTxn] = new(async (f, v) =>
+        {
+            var id = $"probe-end-v{v}";
+            var (pid, epoch) = await TransactionDispatchTests.InitAsync(f.Harness, id);
+            await TransactionDispatchTests.AddAsync(f.Harness, id, pid, epoch, "probe", 1);
+            return new EndTxnRequest { TransactionalId = id, ProducerId = pid, ProducerEpoch = epoch, Committed = v % 2 == 0 };
+        }),
+        [ApiKey.WriteTxnMarkers] = new((_, v) => Task.FromResult<IKafkaMessage>(new WriteTxnMarkersRequest
+        {
+            Markers = [new() { ProducerId = 90_000 + v, ProducerEpoch = 0, TransactionResult = false, CoordinatorEpoch = 0, Topics = [new() { Name = "probe", PartitionIndexes = [1] }] }],
+        })),
+        [ApiKey.DescribeTransactions] = new(async (f, _) =>
+        {
+            await TransactionDispatchTests.InitAsync(f.Harness, "probe-describe");
+            return new DescribeTransactionsRequest { TransactionalIds = ["probe-describe"] };
+        }),
+        [ApiKey.ListTransactions] = new((_, _) => Task.FromResult<IKafkaMessage>(new ListTransactionsRequest { StateFilters = [], ProducerIdFilters = [], DurationFilter = -1 })),
         [ApiKey.DescribeUserScramCredentials] = new((_, _) => Task.FromResult<IKafkaMessage>(new DescribeUserScramCredentialsRequest { Users = null })),
         [ApiKey.AlterUserScramCredentials] = new((_, v) => Task.FromResult<IKafkaMessage>(new AlterUserScramCredentialsRequest
         {

@@ -31,7 +31,7 @@ internal sealed class BrokerHarness : IAsyncDisposable
 
     /// <summary>
     /// A started broker on a fresh directory: advertised as broker.test:9092, groups complete their
-    /// first join at once and __consumer_offsets has one partition (both only to keep tests fast).
+    /// first join at once, __consumer_offsets and __transaction_state have one partition each (only to keep tests fast).
     /// </summary>
     public static BrokerHarness Start(Action<BrokerOptions>? configure = null, TimeProvider? time = null)
     {
@@ -43,6 +43,7 @@ internal sealed class BrokerHarness : IAsyncDisposable
             AdvertisedEndpoints = [new("PLAINTEXT", "broker.test", 9092)],
             GroupInitialRebalanceDelayMs = 0,
             OffsetsTopicNumPartitions = 1,
+            Properties = new Dictionary<string, string> { ["transaction.state.log.num.partitions"] = "1" },
         };
         configure?.Invoke(options);
         var broker = new KafkaBroker(options, NullLoggerFactory.Instance, time ?? TimeProvider.System);

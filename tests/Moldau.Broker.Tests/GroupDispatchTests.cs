@@ -131,12 +131,19 @@ public sealed class GroupDispatchTests : IAsyncLifetime
             Assert.Equal(((short)0, 1, "broker.test", 9092), (response.ErrorCode, response.NodeId, response.Host, response.Port));
         }
 
-        // Transactions are not served yet: a Moldau decision, refused plainly.
+        // Key type 1 (a transactional id) from v1: this node too.
         if (version >= 1)
         {
             var transaction = await Send<FindCoordinatorResponse>(ApiKey.FindCoordinator, version, new FindCoordinatorRequest { Key = "tx", KeyType = 1, CoordinatorKeys = ["tx"] });
-            var error = version >= 4 ? transaction.Coordinators.Single().ErrorCode : transaction.ErrorCode;
-            Assert.Equal((short)ErrorCode.TransactionalIdAuthorizationFailed, error);
+            var (error, node) = version >= 4 ? (transaction.Coordinators.Single().ErrorCode, transaction.Coordinators.Single().NodeId) : (transaction.ErrorCode, transaction.NodeId);
+            Assert.Equal(((short)0, 1), (error, node));
+        }
+
+        // An unknown key type: INVALID_REQUEST.
+        var unknown = await Send<FindCoordinatorResponse>(ApiKey.FindCoordinator, version, new FindCoordinatorRequest { Key = "x", KeyType = 2, CoordinatorKeys = ["x"] });
+        if (version >= 1)
+        {
+            Assert.Equal((short)ErrorCode.InvalidRequest, version >= 4 ? unknown.Coordinators.Single().ErrorCode : unknown.ErrorCode);
         }
     }
 

@@ -184,15 +184,6 @@ public sealed class LogDispatchTests : IAsyncLifetime
     }
 
     [Fact]
-    [Covers(ApiKey.InitProducerId)]
-    public async Task TransactionalIdsAreRefusedUntilTransactionsAreServed()
-    {
-        // A Moldau decision (transactions are a later issue), not Kafka's answer.
-        var refused = await Send<InitProducerIdResponse>(ApiKey.InitProducerId, 5, new InitProducerIdRequest { TransactionalId = "tx", TransactionTimeoutMs = 60000, ProducerId = -1, ProducerEpoch = -1 });
-        Assert.Equal(((short)ErrorCode.TransactionalIdAuthorizationFailed, -1L), (refused.ErrorCode, refused.ProducerId));
-    }
-
-    [Fact]
     [Covers(ApiKey.DescribeProducers)]
     public async Task DescribeProducersAnswersUnknownPartitionsAndEmptyOnes()
     {

@@ -308,15 +308,4 @@ public sealed class ProduceFetchTests(SharedBroker shared)
         var keyed = await client.SendAsync<ProduceResponse>(ApiKey.Produce, 9, Produce(name + "-compact", -1, Batch(2)));
         Assert.Equal(0, keyed.Responses.Single().PartitionResponses.Single().ErrorCode);
     }
-
-    [Fact]
-    public async Task TransactionalProducersGetAClearRefusal()
-    {
-        await using var client = await KafkaTestClient.ConnectAsync(shared.Broker.Port);
-        var init = await client.SendAsync<InitProducerIdResponse>(ApiKey.InitProducerId, 4, new InitProducerIdRequest { TransactionalId = "tx-1", TransactionTimeoutMs = 60000 });
-        Assert.Equal((short)ErrorCode.TransactionalIdAuthorizationFailed, init.ErrorCode);
-        var coordinator = await client.SendAsync<FindCoordinatorResponse>(ApiKey.FindCoordinator, 3, new FindCoordinatorRequest { Key = "tx-1", KeyType = 1 });
-        Assert.Equal((short)ErrorCode.TransactionalIdAuthorizationFailed, coordinator.ErrorCode);
-        Assert.Contains("transactions", coordinator.ErrorMessage, StringComparison.Ordinal);
-    }
 }

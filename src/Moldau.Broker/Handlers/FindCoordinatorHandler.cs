@@ -1,10 +1,15 @@
 using Moldau.Broker.Authorization;
+using Moldau.Broker.Topics;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
 
-/// <summary>FindCoordinator: this node coordinates every group and transactional id (batched from v4).</summary>
+/// <summary>
+/// FindCoordinator: this node coordinates every group (key type 0) and every transactional id (key
+/// type 1), batched from v4. The coordinator's internal topic is created on first use; Describe on
+/// the group or the transactional id is checked first, as Kafka does.
+/// </summary>
 internal sealed class FindCoordinatorHandler(BrokerState state, Func<bool> ensureOffsetsTopic) : IApiHandler<FindCoordinatorRequest, FindCoordinatorResponse>
 {
     /// <inheritdoc/>
@@ -20,20 +25,20 @@ internal sealed class FindCoordinatorHandler(BrokerState state, Func<bool> ensur
     public FindCoordinatorResponse Handle(RequestContext context, FindCoordinatorRequest request)
     {
         var endpoint = state.EndpointFor(context.Connection.ListenerName);
-        // Transactions are a later issue: a transaction key is refused with a message that says so.
-        var keyError = request.KeyType == GroupKey
-            ? ensureOffsetsTopic() ? ErrorCode.None : ErrorCode.CoordinatorNotAvailable
-            : request.KeyType == TransactionKey ? ErrorCode.TransactionalIdAuthorizationFailed : ErrorCode.InvalidRequest;
-
-        // Describe on the group, as Kafka checks before it names a coordinator.
-        ErrorCode ErrorFor(string key) =>
-            keyError == ErrorCode.None && !state.Authorizer.OnGroup(context, AclOperation.Describe, key) ? ErrorCode.GroupAuthorizationFailed : keyError;
+        ErrorCode ErrorFor(string key) => request.KeyType switch
+        {
+            GroupKey when !state.Authorizer.OnGroup(context, AclOperation.Describe, key) => ErrorCode.GroupAuthorizationFailed,
+            GroupKey => ensureOffsetsTopic() ? ErrorCode.None : ErrorCode.CoordinatorNotAvailable,
+            TransactionKey when !state.Authorizer.Authorize(context, AclOperation.Describe, ResourceType.TransactionalId, key) => ErrorCode.TransactionalIdAuthorizationFailed,
+            TransactionKey => state.Topics.FindOrCreateInternal(InternalTopics.TransactionState) is not null ? ErrorCode.None : ErrorCode.CoordinatorNotAvailable,
+            _ => ErrorCode.InvalidRequest,
+        };
         string? MessageFor(ErrorCode error) => error switch
         {
             ErrorCode.None => null,
-            ErrorCode.TransactionalIdAuthorizationFailed => "Moldau does not serve transactions yet",
-            ErrorCode.GroupAuthorizationFailed => "Authorization failed.",
-            _ => $"key type {request.KeyType} is not served",
+            ErrorCode.GroupAuthorizationFailed or ErrorCode.TransactionalIdAuthorizationFailed => "Authorization failed.",
+            ErrorCode.InvalidRequest => $"key type {request.KeyType} is not served",
+            _ => "The coordinator is not available.",
         };
         if (context.Version >= 4)
         {

@@ -5,35 +5,29 @@ using Moldau.Protocol.Messages;
 namespace Moldau.Broker.Handlers;
 
 /// <summary>
-/// InitProducerId for idempotent producers: a fresh producer id (from blocks recorded in the
-/// metadata log, so ids survive restarts) at epoch 0; a producer that names its current id and
-/// epoch (v3+, KIP-360) gets the same id with the epoch bumped. Transactional ids are refused
-/// with TRANSACTIONAL_ID_AUTHORIZATION_FAILED until transactions are served.
+/// InitProducerId. Idempotent producers (no transactional id) get a fresh producer id (from
+/// blocks recorded in the metadata log, so ids survive restarts) at epoch 0; one that names its
+/// current id and epoch (v3+, KIP-360) gets the same id with the epoch bumped. A transactional id
+/// goes to the transaction coordinator: a new id or the epoch bumped (fencing the previous
+/// producer), an open transaction aborted first (CONCURRENT_TRANSACTIONS meanwhile), as Kafka.
 /// </summary>
 internal sealed class InitProducerIdHandler(BrokerState state) : IApiHandler<InitProducerIdRequest, InitProducerIdResponse>
 {
     /// <inheritdoc/>
-    public ValueTask<InitProducerIdResponse> HandleAsync(RequestContext context, InitProducerIdRequest request, CancellationToken cancellationToken) => ValueTask.FromResult(Handle(context, request));
+    public ValueTask<InitProducerIdResponse> HandleAsync(RequestContext context, InitProducerIdRequest request, CancellationToken cancellationToken) =>
+        request.TransactionalId is null ? ValueTask.FromResult(Idempotent(context, request)) : new(TransactionalAsync(context, request));
 
     /// <inheritdoc/>
     public InitProducerIdResponse ErrorResponse(RequestContext context, InitProducerIdRequest request, ErrorCode error) =>
         new() { ErrorCode = (short)error, ProducerId = -1, ProducerEpoch = -1 };
 
-    public InitProducerIdResponse Handle(RequestContext context, InitProducerIdRequest request)
+    private InitProducerIdResponse Idempotent(RequestContext context, InitProducerIdRequest request)
     {
         // KIP-679: an idempotent producer needs IdempotentWrite on the cluster or Write on some topic.
-        if (request.TransactionalId is not { Length: > 0 }
-            && !state.Authorizer.OnCluster(context, AclOperation.IdempotentWrite)
+        if (!state.Authorizer.OnCluster(context, AclOperation.IdempotentWrite)
             && !state.Authorizer.AuthorizeAny(context, AclOperation.Write, ResourceType.Topic))
         {
             return ErrorResponse(context, request, ErrorCode.ClusterAuthorizationFailed);
-        }
-
-        if (request.TransactionalId is { Length: > 0 })
-        {
-            // Transactions are a later issue; until then a transactional producer is refused
-            // plainly rather than left retrying.
-            return new InitProducerIdResponse { ErrorCode = (short)ErrorCode.TransactionalIdAuthorizationFailed, ProducerId = -1, ProducerEpoch = -1 };
         }
 
         if (request.ProducerId >= 0 && request.ProducerEpoch >= 0 && request.ProducerEpoch < short.MaxValue - 1)
@@ -42,5 +36,26 @@ internal sealed class InitProducerIdHandler(BrokerState state) : IApiHandler<Ini
         }
 
         return new InitProducerIdResponse { ProducerId = state.ProducerIds.GenerateProducerId(), ProducerEpoch = 0 };
+    }
+
+    private async Task<InitProducerIdResponse> TransactionalAsync(RequestContext context, InitProducerIdRequest request)
+    {
+        var id = request.TransactionalId!;
+        if (!state.Authorizer.Authorize(context, AclOperation.Write, ResourceType.TransactionalId, id))
+        {
+            return ErrorResponse(context, request, ErrorCode.TransactionalIdAuthorizationFailed);
+        }
+
+        // Both -1 (a new producer) or both given (KIP-360): one without the other is not a request Kafka accepts.
+        if ((request.ProducerId == -1) != (request.ProducerEpoch == -1))
+        {
+            return ErrorResponse(context, request, ErrorCode.InvalidRequest);
+        }
+
+        var result = await state.Transactions.InitProducerIdAsync(id, request.TransactionTimeoutMs, request.ProducerId, request.ProducerEpoch).ConfigureAwait(false);
+
+        // Before v4 clients do not know PRODUCER_FENCED: Kafka answers INVALID_PRODUCER_EPOCH, handled alike.
+        var error = result.Error == ErrorCode.ProducerFenced && context.Version < 4 ? ErrorCode.InvalidProducerEpoch : result.Error;
+        return new InitProducerIdResponse { ErrorCode = (short)error, ProducerId = result.ProducerId, ProducerEpoch = result.ProducerEpoch };
     }
 }

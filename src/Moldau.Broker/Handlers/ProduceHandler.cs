@@ -112,7 +112,8 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
         // pre-0.11 message format.
         var refuse = context.Version < 3 ? ErrorCode.UnsupportedVersion
             : request.Acks is not (-1 or 0 or 1) ? ErrorCode.InvalidRequiredAcks
-            : request.TransactionalId is { } txn && !state.Authorizer.Authorize(context, AclOperation.Write, ResourceType.TransactionalId, txn) ? ErrorCode.TransactionalIdAuthorizationFailed
+            : request.TransactionalId is { } txn ? (state.Authorizer.Authorize(context, AclOperation.Write, ResourceType.TransactionalId, txn) ? ErrorCode.None : ErrorCode.TransactionalIdAuthorizationFailed)
+            : HasTransactionalBatch(request) ? ErrorCode.TransactionalIdAuthorizationFailed // transactional records need a transactional id, as Kafka checks
             : ErrorCode.None;
 
         foreach (var topicData in request.TopicData)
@@ -133,7 +134,7 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
                 result.LogAppendTimeMs = -1;
                 result.LogStartOffset = -1;
                 var waiting = false;
-                var error = topicRefusal != ErrorCode.None ? topicRefusal : Append(context.Session.Writes, topic, partitionData, result, request.Acks == -1, ref deferred, out waiting);
+                var error = topicRefusal != ErrorCode.None ? topicRefusal : Append(context, request.TransactionalId, topic, partitionData, result, request.Acks == -1, ref deferred, out waiting);
                 if (waiting)
                 {
                     continue; // answered once its turn comes
@@ -204,7 +205,7 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
             try
             {
                 await d.Turn.ConfigureAwait(false);
-                error = Write(d.Log, d.LeaderEpoch, d.Batch.Span, d.Result, d.AcksAll, d.LogAppendTime);
+                error = Write(d.Log, d.LeaderEpoch, d.Batch.Span, d.Result, d.AcksAll, d.LogAppendTime, d.Check);
             }
             catch
             {
@@ -236,10 +237,30 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
     }
 
     /// <summary>An append whose turn on its partition was not granted at once.</summary>
-    private sealed record DeferredAppend(IPartitionLog Log, int LeaderEpoch, Memory<byte> Batch, ProduceResponse.PartitionProduceResponse Result, bool AcksAll, long LogAppendTime, ValueTask Turn);
+    private sealed record DeferredAppend(IPartitionLog Log, int LeaderEpoch, Memory<byte> Batch, ProduceResponse.PartitionProduceResponse Result, bool AcksAll, long LogAppendTime, TransactionCheck? Check, ValueTask Turn);
 
-    private ErrorCode Append(ProduceSequencer writes, TopicInfo? topic, ProduceRequest.PartitionProduceData data, ProduceResponse.PartitionProduceResponse result, bool acksAll, ref List<DeferredAppend>? deferred, out bool waiting)
+    /// <summary>A transactional batch's check against its transaction (KIP-890 part 1), made under the partition's transactional lock just before the append.</summary>
+    private sealed record TransactionCheck(string TransactionalId, string Topic, int Partition, short Version);
+
+    private static bool HasTransactionalBatch(ProduceRequest request)
     {
+        foreach (var topic in request.TopicData)
+        {
+            foreach (var partition in topic.PartitionData)
+            {
+                if (partition.Records is { Length: >= RecordBatchHeader.Size } records && new RecordBatchHeader(records.Span) is { Magic: 2, IsTransactional: true })
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    private ErrorCode Append(RequestContext context, string? transactionalId, TopicInfo? topic, ProduceRequest.PartitionProduceData data, ProduceResponse.PartitionProduceResponse result, bool acksAll, ref List<DeferredAppend>? deferred, out bool waiting)
+    {
+        var writes = context.Session.Writes;
         waiting = false;
         if (topic?.Partition(data.Index) is not { } partition)
         {
@@ -312,23 +333,74 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
             header.UpdateCrc();
         }
 
+        // A transactional batch is appended only to a partition of its producer's open
+        // transaction (transaction.partition.verification.enable).
+        var check = transactionalId is not null && state.VerifyTransactionalPartitions && new RecordBatchHeader(batch).IsTransactional
+            ? new TransactionCheck(transactionalId, partition.Topic.Name, partition.Index, context.Version)
+            : null;
+
         // This connection's turn on the partition: granted at once unless an earlier request's
         // append to it is still under way.
         var turn = writes.Enter(log);
         if (!turn.IsCompletedSuccessfully)
         {
-            (deferred ??= []).Add(new DeferredAppend(log, partition.LeaderEpoch, MemoryMarshal.AsMemory(records), result, acksAll, logAppendTime, turn));
+            (deferred ??= []).Add(new DeferredAppend(log, partition.LeaderEpoch, MemoryMarshal.AsMemory(records), result, acksAll, logAppendTime, check, turn));
             waiting = true;
             return ErrorCode.None;
         }
 
         try
         {
-            return Write(log, partition.LeaderEpoch, batch, result, acksAll, logAppendTime);
+            return Write(log, partition.LeaderEpoch, batch, result, acksAll, logAppendTime, check);
         }
         finally
         {
             writes.Exit(log);
+        }
+    }
+
+    private ErrorCode Write(IPartitionLog log, int leaderEpoch, Span<byte> batch, ProduceResponse.PartitionProduceResponse result, bool acksAll, long logAppendTime, TransactionCheck? check)
+    {
+        if (check is null)
+        {
+            return Write(log, leaderEpoch, batch, result, acksAll, logAppendTime);
+        }
+
+        // Checked and appended under the lock the markers take: the transaction cannot end (its
+        // marker cannot land) between the check and this append.
+        lock (state.TransactionalAppends.LockFor(log))
+        {
+            var header = new RecordBatchHeader(batch);
+            var verified = state.Transactions.VerifyPartition(check.TransactionalId, header.ProducerId, header.ProducerEpoch, check.Topic, check.Partition);
+            if (verified != ErrorCode.None)
+            {
+                return VerificationError(verified, check.Version, result);
+            }
+
+            return Write(log, leaderEpoch, batch, result, acksAll, logAppendTime);
+        }
+    }
+
+    /// <summary>
+    /// The coordinator's answer in a Produce response, as Kafka's ReplicaManager words it: not in
+    /// the transaction is INVALID_TXN_STATE (TRANSACTION_ABORTABLE from v11, KIP-890), a fenced
+    /// epoch INVALID_PRODUCER_EPOCH, and a transaction still ending NOT_ENOUGH_REPLICAS, which
+    /// every client retries without a metadata refresh.
+    /// </summary>
+    private static ErrorCode VerificationError(ErrorCode error, short version, ProduceResponse.PartitionProduceResponse result)
+    {
+        switch (error)
+        {
+            case ErrorCode.TransactionAbortable:
+                result.ErrorMessage = "Partition was not added to the transaction";
+                return version >= 11 ? ErrorCode.TransactionAbortable : ErrorCode.InvalidTxnState;
+            case ErrorCode.ProducerFenced:
+                return ErrorCode.InvalidProducerEpoch;
+            case ErrorCode.ConcurrentTransactions or ErrorCode.CoordinatorNotAvailable or ErrorCode.CoordinatorLoadInProgress or ErrorCode.NotCoordinator:
+                result.ErrorMessage = $"Unable to verify the partition has been added to the transaction. Underlying error: {error}";
+                return ErrorCode.NotEnoughReplicas;
+            default:
+                return error;
         }
     }
 

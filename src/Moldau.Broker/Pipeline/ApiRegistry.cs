@@ -39,6 +39,13 @@ internal static class ApiRegistry
         Api(ApiKey.DescribeGroups, 0, 5, s => new DescribeGroupsHandler(s.Groups, s.Authorizer)),
         Api(ApiKey.DeleteGroups, 0, 2, s => new DeleteGroupsHandler(s.Groups, s.Authorizer)),
         Api(ApiKey.OffsetDelete, 0, 0, s => new OffsetDeleteHandler(s.Groups, s.Authorizer)),
+        Api(ApiKey.AddPartitionsToTxn, 0, 4, s => new AddPartitionsToTxnHandler(s.State)),
+        Api(ApiKey.AddOffsetsToTxn, 0, 4, s => new AddOffsetsToTxnHandler(s.State)),
+        // v5 (KIP-890 part 2, an epoch bump per transaction) is unstable in the specs Moldau holds.
+        Api(ApiKey.EndTxn, 0, 4, s => new EndTxnHandler(s.State)),
+        Api(ApiKey.WriteTxnMarkers, 0, 1, s => new WriteTxnMarkersHandler(s.State)),
+        Api(ApiKey.DescribeTransactions, 0, 0, s => new DescribeTransactionsHandler(s.State)),
+        Api(ApiKey.ListTransactions, 0, 1, s => new ListTransactionsHandler(s.State)),
         Api(ApiKey.DescribeCluster, 0, 1, s => new DescribeClusterHandler(s.State)),
         Api(ApiKey.DescribeConfigs, 0, 4, s => new DescribeConfigsHandler(s.State)),
         Api(ApiKey.AlterConfigs, 0, 2, s => new AlterConfigsHandler(s.State)),

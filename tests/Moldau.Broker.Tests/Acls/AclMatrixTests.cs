@@ -88,6 +88,32 @@ public sealed class AclMatrixTests
             (ResourceType.Cluster, AuthorizedOperations.ClusterName, AclOperation.IdempotentWrite), ErrorCode.ClusterAuthorizationFailed, r => (ErrorCode)((InitProducerIdResponse)r).ErrorCode),
         new Row(ApiKey.InitProducerId, 4, () => new InitProducerIdRequest { TransactionalId = null, TransactionTimeoutMs = 60000, ProducerId = -1, ProducerEpoch = -1 },
             (ResourceType.Topic, Topic, AclOperation.Write), ErrorCode.ClusterAuthorizationFailed, r => (ErrorCode)((InitProducerIdResponse)r).ErrorCode),
+        new Row(ApiKey.FindCoordinator, 3, () => new FindCoordinatorRequest { Key = TransactionalId, KeyType = 1 },
+            (ResourceType.TransactionalId, TransactionalId, AclOperation.Describe), ErrorCode.TransactionalIdAuthorizationFailed, r => (ErrorCode)((FindCoordinatorResponse)r).ErrorCode),
+        new Row(ApiKey.InitProducerId, 5, () => new InitProducerIdRequest { TransactionalId = TransactionalId, TransactionTimeoutMs = 60000, ProducerId = -1, ProducerEpoch = -1 },
+            (ResourceType.TransactionalId, TransactionalId, AclOperation.Write), ErrorCode.TransactionalIdAuthorizationFailed, r => (ErrorCode)((InitProducerIdResponse)r).ErrorCode),
+        new Row(ApiKey.AddPartitionsToTxn, 3, AddPartitions,
+            (ResourceType.TransactionalId, TransactionalId, AclOperation.Write), ErrorCode.TransactionalIdAuthorizationFailed, r => (ErrorCode)((AddPartitionsToTxnResponse)r).ResultsByTopicV3AndBelow[0].ResultsByPartition[0].PartitionErrorCode,
+            Given: (ResourceType.Topic, Topic, AclOperation.Write)),
+        new Row(ApiKey.AddPartitionsToTxn, 3, AddPartitions,
+            (ResourceType.Topic, Topic, AclOperation.Write), ErrorCode.TopicAuthorizationFailed, r => (ErrorCode)((AddPartitionsToTxnResponse)r).ResultsByTopicV3AndBelow[0].ResultsByPartition[0].PartitionErrorCode,
+            Given: (ResourceType.TransactionalId, TransactionalId, AclOperation.Write)),
+        new Row(ApiKey.AddPartitionsToTxn, 4, () => new AddPartitionsToTxnRequest { Transactions = [new() { TransactionalId = TransactionalId, ProducerId = 1, ProducerEpoch = 0, VerifyOnly = true, Topics = [new() { Name = Topic, Partitions = [0] }] }] },
+            (ResourceType.Cluster, AuthorizedOperations.ClusterName, AclOperation.ClusterAction), ErrorCode.ClusterAuthorizationFailed, r => (ErrorCode)((AddPartitionsToTxnResponse)r).ErrorCode),
+        new Row(ApiKey.AddOffsetsToTxn, 4, () => new AddOffsetsToTxnRequest { TransactionalId = TransactionalId, ProducerId = 1, ProducerEpoch = 0, GroupId = Group },
+            (ResourceType.TransactionalId, TransactionalId, AclOperation.Write), ErrorCode.TransactionalIdAuthorizationFailed, r => (ErrorCode)((AddOffsetsToTxnResponse)r).ErrorCode,
+            Given: (ResourceType.Group, Group, AclOperation.Read)),
+        new Row(ApiKey.AddOffsetsToTxn, 4, () => new AddOffsetsToTxnRequest { TransactionalId = TransactionalId, ProducerId = 1, ProducerEpoch = 0, GroupId = Group },
+            (ResourceType.Group, Group, AclOperation.Read), ErrorCode.GroupAuthorizationFailed, r => (ErrorCode)((AddOffsetsToTxnResponse)r).ErrorCode,
+            Given: (ResourceType.TransactionalId, TransactionalId, AclOperation.Write)),
+        new Row(ApiKey.EndTxn, 4, () => new EndTxnRequest { TransactionalId = TransactionalId, ProducerId = 1, ProducerEpoch = 0, Committed = true },
+            (ResourceType.TransactionalId, TransactionalId, AclOperation.Write), ErrorCode.TransactionalIdAuthorizationFailed, r => (ErrorCode)((EndTxnResponse)r).ErrorCode),
+        new Row(ApiKey.WriteTxnMarkers, 1, WriteMarkers,
+            (ResourceType.Cluster, AuthorizedOperations.ClusterName, AclOperation.Alter), ErrorCode.ClusterAuthorizationFailed, r => (ErrorCode)((WriteTxnMarkersResponse)r).Markers[0].Topics[0].Partitions[0].ErrorCode),
+        new Row(ApiKey.WriteTxnMarkers, 1, WriteMarkers,
+            (ResourceType.Cluster, AuthorizedOperations.ClusterName, AclOperation.ClusterAction), ErrorCode.ClusterAuthorizationFailed, r => (ErrorCode)((WriteTxnMarkersResponse)r).Markers[0].Topics[0].Partitions[0].ErrorCode),
+        new Row(ApiKey.DescribeTransactions, 0, () => new DescribeTransactionsRequest { TransactionalIds = [TransactionalId] },
+            (ResourceType.TransactionalId, TransactionalId, AclOperation.Describe), ErrorCode.TransactionalIdAuthorizationFailed, r => (ErrorCode)((DescribeTransactionsResponse)r).TransactionStates[0].ErrorCode),
         new Row(ApiKey.DescribeProducers, 0, () => new DescribeProducersRequest { Topics = [new() { Name = Topic, PartitionIndexes = [0] }] },
             (ResourceType.Topic, Topic, AclOperation.Read), ErrorCode.TopicAuthorizationFailed, r => (ErrorCode)((DescribeProducersResponse)r).Topics[0].Partitions[0].ErrorCode),
         new Row(ApiKey.DescribeLogDirs, 4, () => new DescribeLogDirsRequest { Topics = null },
@@ -103,6 +129,19 @@ public sealed class AclMatrixTests
         new Row(ApiKey.AlterClientQuotas, 1, () => new AlterClientQuotasRequest { Entries = [new() { Entity = [new() { EntityType = "user", EntityName = "bob" }], Ops = [new() { Key = "producer_byte_rate", Value = 1000, Remove = false }] }] },
             (ResourceType.Cluster, AuthorizedOperations.ClusterName, AclOperation.AlterConfigs), ErrorCode.ClusterAuthorizationFailed, r => (ErrorCode)((AlterClientQuotasResponse)r).Entries[0].ErrorCode),
     }.ToDictionary(r => r.ToString());
+
+    private static AddPartitionsToTxnRequest AddPartitions() => new()
+    {
+        V3AndBelowTransactionalId = TransactionalId,
+        V3AndBelowProducerId = 1,
+        V3AndBelowProducerEpoch = 0,
+        V3AndBelowTopics = [new() { Name = Topic, Partitions = [0] }],
+    };
+
+    private static WriteTxnMarkersRequest WriteMarkers() => new()
+    {
+        Markers = [new() { ProducerId = 1, ProducerEpoch = 0, TransactionResult = false, CoordinatorEpoch = 0, Topics = [new() { Name = Topic, PartitionIndexes = [0] }] }],
+    };
 
     public static TheoryData<string> RowNames() => [.. Rows.Keys];
 
@@ -228,6 +267,11 @@ public sealed class AclMatrixTests
         ApiKey.TxnOffsetCommit => new TxnOffsetCommitResponse(),
         ApiKey.InitProducerId => new InitProducerIdResponse(),
         ApiKey.DescribeProducers => new DescribeProducersResponse(),
+        ApiKey.AddPartitionsToTxn => new AddPartitionsToTxnResponse(),
+        ApiKey.AddOffsetsToTxn => new AddOffsetsToTxnResponse(),
+        ApiKey.EndTxn => new EndTxnResponse(),
+        ApiKey.WriteTxnMarkers => new WriteTxnMarkersResponse(),
+        ApiKey.DescribeTransactions => new DescribeTransactionsResponse(),
         ApiKey.DescribeLogDirs => new DescribeLogDirsResponse(),
         ApiKey.DescribeTopicPartitions => new DescribeTopicPartitionsResponse(),
         ApiKey.DescribeAcls => new DescribeAclsResponse(),
