@@ -458,6 +458,32 @@ public sealed class TransactionLogTests : IDisposable
     }
 
     [Fact]
+    public void WithoutTransactionsAppendsAndReadCommittedLookupsAllocateNothing()
+    {
+        using var log = Open(Dir, new PartitionLogOptions { IndexIntervalBytes = 1 << 30, SyncBeforeAck = false });
+        const int count = 2000;
+        var plain = Plain();
+        var idempotent = Enumerable.Range(0, count + 10).Select(i => RecordBatchBuilder.Build([new(null, new byte[10], 1000)], producerId: 5, producerEpoch: 0, baseSequence: i)).ToArray();
+        for (var i = 0; i < 10; i++)
+        {
+            log.Append(plain, 0);
+            log.Append(idempotent[i], 0);
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        long stable = 0;
+        for (var i = 10; i < count + 10; i++)
+        {
+            log.Append(plain, 0);
+            log.Append(idempotent[i], 0);
+            stable += log.LastStableOffset + log.AbortedTransactions(0, log.LastStableOffset).Count;
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.True(stable > 0);
+    }
+
+    [Fact]
     public void ProducerSnapshotsRoundTripInKafkasLayout()
     {
         // Written by hand as Kafka's ProducerStateManager writes v1: an idempotent producer, one
