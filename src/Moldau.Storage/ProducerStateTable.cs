@@ -60,6 +60,20 @@ internal sealed class ProducerStateTable
 
         public Queue<(int FirstSeq, int LastSeq, long BaseOffset)> Batches { get; } = new();
 
+        /// <summary>The newest of <see cref="Batches"/> (when there is one): Queue has no allocation-free Last.</summary>
+        public (int FirstSeq, int LastSeq, long BaseOffset) Newest { get; private set; }
+
+        /// <summary>Remembers a batch, forgetting the oldest beyond the last five.</summary>
+        public void Add((int FirstSeq, int LastSeq, long BaseOffset) batch)
+        {
+            Batches.Enqueue(batch);
+            Newest = batch;
+            while (Batches.Count > Remembered)
+            {
+                Batches.Dequeue();
+            }
+        }
+
         /// <summary>A new epoch forgets the old epoch's batches (Kafka's <c>maybeUpdateProducerEpoch</c>).</summary>
         public void TakeEpoch(short epoch)
         {
@@ -143,7 +157,7 @@ internal sealed class ProducerStateTable
             }
         }
 
-        var expected = e.Batches.Count == 0 ? 0 : Next(e.Batches.Last().LastSeq);
+        var expected = e.Batches.Count == 0 ? 0 : Next(e.Newest.LastSeq);
         return first == expected ? TxnStateCheck(e, header) : new(AppendStatus.OutOfOrderSequence, -1);
     }
 
@@ -194,11 +208,7 @@ internal sealed class ProducerStateTable
         e.LastTimestamp = header.MaxTimestamp;
         if (first >= 0)
         {
-            e.Batches.Enqueue((first, last, header.BaseOffset));
-            while (e.Batches.Count > Remembered)
-            {
-                e.Batches.Dequeue();
-            }
+            e.Add((first, last, header.BaseOffset));
         }
 
         if (header.IsTransactional && e.CurrentTxnFirstOffset < 0)
@@ -275,9 +285,21 @@ internal sealed class ProducerStateTable
             return;
         }
 
+        // (No lambda: one capturing the parameter would allocate at every call, transactions or not.)
         lock (txns)
         {
-            if (txns.Unreplicated.Count > 0 && txns.Unreplicated.RemoveAll(t => t.Last < highWatermark) > 0)
+            var unreplicated = txns.Unreplicated;
+            var removed = false;
+            for (var i = unreplicated.Count - 1; i >= 0; i--)
+            {
+                if (unreplicated[i].Last < highWatermark)
+                {
+                    unreplicated.RemoveAt(i);
+                    removed = true;
+                }
+            }
+
+            if (removed)
             {
                 Recompute(txns);
             }
@@ -308,7 +330,7 @@ internal sealed class ProducerStateTable
 
     /// <summary>Each producer's id, epoch, last sequence, last timestamp, open transaction and coordinator epoch.</summary>
     public List<ActiveProducer> Snapshot() =>
-        Producers.Select(p => new ActiveProducer(p.Key, p.Value.Epoch, p.Value.Batches.Count == 0 ? -1 : p.Value.Batches.Last().LastSeq, p.Value.LastTimestamp)
+        Producers.Select(p => new ActiveProducer(p.Key, p.Value.Epoch, p.Value.Batches.Count == 0 ? -1 : p.Value.Newest.LastSeq, p.Value.LastTimestamp)
         {
             CurrentTxnStartOffset = p.Value.CurrentTxnFirstOffset,
             CoordinatorEpoch = p.Value.CoordinatorEpoch,
@@ -352,7 +374,7 @@ internal sealed class ProducerStateTable
             long lastOffset = -1;
             if (e.Batches.Count > 0)
             {
-                var (firstSeq, last, baseOffset) = e.Batches.Last();
+                var (firstSeq, last, baseOffset) = e.Newest;
                 lastSeq = last;
                 delta = Distance(firstSeq, last);
                 lastOffset = baseOffset + delta;
@@ -416,7 +438,7 @@ internal sealed class ProducerStateTable
             if (lastSeq >= 0 && lastOffset >= 0)
             {
                 var firstSeq = (int)(((long)lastSeq - delta + int.MaxValue + 1) % ((long)int.MaxValue + 1));
-                e.Batches.Enqueue((firstSeq, lastSeq, lastOffset - delta));
+                e.Add((firstSeq, lastSeq, lastOffset - delta));
             }
 
             (_producers ??= [])[pid] = e;

@@ -4,7 +4,7 @@ using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
 
-/// <summary>DescribeProducers: the idempotent producers each partition tracks.</summary>
+/// <summary>DescribeProducers: the idempotent and transactional producers each partition tracks, with the first offset of an open transaction.</summary>
 internal sealed class DescribeProducersHandler(BrokerState state) : IApiHandler<DescribeProducersRequest, DescribeProducersResponse>
 {
     /// <inheritdoc/>
@@ -39,7 +39,15 @@ internal sealed class DescribeProducersHandler(BrokerState state) : IApiHandler<
                 }
 
                 r.ActiveProducers = log.ActiveProducers()
-                    .Select(p => new DescribeProducersResponse.ProducerState { ProducerId = p.ProducerId, ProducerEpoch = p.Epoch, LastSequence = p.LastSequence, CoordinatorEpoch = -1 })
+                    .Select(p => new DescribeProducersResponse.ProducerState
+                    {
+                        ProducerId = p.ProducerId,
+                        ProducerEpoch = p.Epoch,
+                        LastSequence = p.LastSequence,
+                        LastTimestamp = p.LastTimestamp,
+                        CoordinatorEpoch = p.CoordinatorEpoch,
+                        CurrentTxnStartOffset = p.CurrentTxnStartOffset,
+                    })
                     .ToList();
             }
         }

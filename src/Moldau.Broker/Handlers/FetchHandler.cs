@@ -5,6 +5,7 @@ using Moldau.Broker.Authorization;
 using Moldau.Broker.Topics;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
+using Moldau.Protocol.Records;
 
 namespace Moldau.Broker.Handlers;
 
@@ -13,7 +14,10 @@ namespace Moldau.Broker.Handlers;
 /// partition_max_bytes and max_bytes (the first batch of the first partition with data whole
 /// whatever the limits, that of a later partition whole while it fits in max_bytes),
 /// waiting up to max_wait_ms for min_bytes. Sessionless: every response carries session id 0,
-/// which KIP-227 lets a broker answer to a client asking for a session.
+/// which KIP-227 lets a broker answer to a client asking for a session. read_uncommitted reads
+/// up to the high watermark; read_committed (isolation_level 1) up to the last stable offset, with
+/// the aborted transactions of the records returned (Kafka's <c>aborted_transactions</c>, from the
+/// transaction index), so the consumer can drop them.
 /// </summary>
 internal sealed class FetchHandler(BrokerState state) : IApiHandler<FetchRequest, FetchReply>
 {
@@ -170,7 +174,7 @@ internal sealed class FetchHandler(BrokerState state) : IApiHandler<FetchRequest
                 var name = topic?.Name ?? wanted.Topic;
                 var error = name is not null && !state.Authorizer.Authorize(context, AclOperation.Read, ResourceType.Topic, name)
                     ? (topic is null ? (byId ? ErrorCode.UnknownTopicId : ErrorCode.TopicAuthorizationFailed) : ErrorCode.TopicAuthorizationFailed)
-                    : ReadPartition(topic, p, result, ref budget, ref total, waits, byId, rented, state.Options.NodeId);
+                    : ReadPartition(topic, p, result, ref budget, ref total, waits, byId, rented, request.IsolationLevel);
                 result.ErrorCode = (short)error;
                 anyError |= error != ErrorCode.None;
             }
@@ -179,7 +183,7 @@ internal sealed class FetchHandler(BrokerState state) : IApiHandler<FetchRequest
         return (total, anyError);
     }
 
-    private ErrorCode ReadPartition(TopicInfo? topic, FetchRequest.FetchPartition p, FetchResponse.PartitionData result, ref long budget, ref long total, List<Task> waits, bool byId, List<byte[]> rented, int nodeId)
+    private ErrorCode ReadPartition(TopicInfo? topic, FetchRequest.FetchPartition p, FetchResponse.PartitionData result, ref long budget, ref long total, List<Task> waits, bool byId, List<byte[]> rented, sbyte isolationLevel)
     {
         if (topic is null)
         {
@@ -208,16 +212,23 @@ internal sealed class FetchHandler(BrokerState state) : IApiHandler<FetchRequest
                 return ErrorCode.UnknownLeaderEpoch;
             }
 
-            result.CurrentLeader.LeaderId = nodeId;
+            result.CurrentLeader.LeaderId = state.Options.NodeId;
             result.CurrentLeader.LeaderEpoch = epoch;
             return ErrorCode.FencedLeaderEpoch;
         }
 
-        // Take the append signal before reading, so an append between the read and the wait wakes us.
+        // Take the append signal before reading, so an append between the read and the wait wakes
+        // us. The log signals when the high watermark moves, and the last stable offset moves only
+        // with it (a marker turns its transaction stable once it is below the high watermark), so a
+        // read_committed fetch waiting at the last stable offset wakes with it too. The last stable
+        // offset is read first: it is bounded by the high watermark of its moment, which only grows.
         waits.Add(partition.NextAppend);
+        var lastStable = log.LastStableOffset;
         var highWatermark = log.HighWatermark;
+        var readCommitted = isolationLevel == 1;
+        var limit = readCommitted ? lastStable : highWatermark;
         result.HighWatermark = highWatermark;
-        result.LastStableOffset = highWatermark;
+        result.LastStableOffset = lastStable;
         result.LogStartOffset = log.LogStartOffset;
         if (p.FetchOffset < log.LogStartOffset || p.FetchOffset > log.LogEndOffset)
         {
@@ -230,18 +241,30 @@ internal sealed class FetchHandler(BrokerState state) : IApiHandler<FetchRequest
             log.RequestDurableSoon();
         }
 
-        if (p.FetchOffset >= highWatermark || budget <= 0)
+        if (p.FetchOffset >= limit || budget <= 0)
         {
             return ErrorCode.None;
         }
 
-        var limit = (int)Math.Min(Math.Max(0, p.PartitionMaxBytes), budget);
+        var bytesLimit = (int)Math.Min(Math.Max(0, p.PartitionMaxBytes), budget);
         ReadOnlyMemory<byte> records;
         try
         {
             // KIP-74: the first partition with data returns its first batch whole whatever the
             // limits; a later one too when that batch still fits in the response's max_bytes.
-            records = log.Read(p.FetchOffset, limit, wholeFirstBatchUpTo: total == 0 ? long.MaxValue : budget, highWatermark, rented);
+            records = log.Read(p.FetchOffset, bytesLimit, wholeFirstBatchUpTo: total == 0 ? long.MaxValue : budget, limit, rented);
+            if (readCommitted && records.Length > 0)
+            {
+                // Those the records returned may hold: marker at or after the fetch offset, start
+                // before the end of the last batch (empty, without allocating, for a log without any).
+                var aborted = log.AbortedTransactions(p.FetchOffset, EndOf(records.Span));
+                for (var i = 0; i < aborted.Count; i++)
+                {
+                    var item = result.AddAbortedTransactionsItem();
+                    item.ProducerId = aborted[i].ProducerId;
+                    item.FirstOffset = aborted[i].FirstOffset;
+                }
+            }
         }
         catch (IOException e)
         {
@@ -258,6 +281,20 @@ internal sealed class FetchHandler(BrokerState state) : IApiHandler<FetchRequest
         total += records.Length;
         budget -= records.Length;
         return ErrorCode.None;
+    }
+
+    /// <summary>The offset after the last of the whole batches in <paramref name="records"/>.</summary>
+    private static long EndOf(ReadOnlySpan<byte> records)
+    {
+        var end = -1L;
+        while (records.Length >= RecordBatch.HeaderSize)
+        {
+            var header = new RecordBatchHeader(records);
+            end = header.LastOffset + 1;
+            records = records[(int)Math.Min(header.TotalSize, records.Length)..];
+        }
+
+        return end;
     }
 }
 

@@ -6,7 +6,11 @@ using Moldau.Storage;
 
 namespace Moldau.Broker.Handlers;
 
-/// <summary>ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest local (-4), or by timestamp.</summary>
+/// <summary>
+/// ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest local (-4), or by
+/// timestamp. With isolation_level READ_COMMITTED (1) the latest offset is the last stable offset,
+/// and a lookup finds nothing at or past it.
+/// </summary>
 internal sealed class ListOffsetsHandler(BrokerState state) : IApiHandler<ListOffsetsRequest, ListOffsetsResponse>
 {
     private const long Latest = -1;
@@ -129,6 +133,7 @@ internal sealed class ListOffsetsHandler(BrokerState state) : IApiHandler<ListOf
     public ListOffsetsResponse Handle(RequestContext context, ListOffsetsRequest request)
     {
         var response = new ListOffsetsResponse();
+        var readCommitted = request.IsolationLevel == 1;
         foreach (var wanted in request.Topics)
         {
             var topicResponse = new ListOffsetsResponse.ListOffsetsTopicResponse { Name = wanted.Name };
@@ -169,10 +174,12 @@ internal sealed class ListOffsetsHandler(BrokerState state) : IApiHandler<ListOf
                 // As Kafka answers: the current epoch for the latest offset, else the epoch the
                 // offset found was written in (what a consumer later validates its position with).
                 result.LeaderEpoch = epoch;
+                var lastStable = readCommitted ? log.LastStableOffset : -1;
                 switch (p.Timestamp)
                 {
                     case Latest:
-                        result.Offset = log.HighWatermark;
+                        // READ_COMMITTED: the last stable offset, as Kafka answers (KIP-98).
+                        result.Offset = readCommitted ? log.LastStableOffset : log.HighWatermark;
                         break;
                     case Earliest:
                     case EarliestLocal:
@@ -201,6 +208,14 @@ internal sealed class ListOffsetsHandler(BrokerState state) : IApiHandler<ListOf
                         }
 
                         break;
+                }
+
+                // A timestamp lookup that lands on a record a read_committed consumer can't fetch
+                // yet finds nothing, as in Kafka (its lastFetchableOffset check).
+                if (readCommitted && p.Timestamp is MaxTimestamp or >= 0 && result.Offset >= lastStable)
+                {
+                    result.Offset = -1;
+                    result.Timestamp = -1;
                 }
 
                 if (p.Timestamp != Latest)

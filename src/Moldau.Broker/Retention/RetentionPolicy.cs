@@ -8,7 +8,8 @@ namespace Moldau.Broker.Retention;
 /// whole closed segments whose newest record is older than retention.ms go, and the oldest closed
 /// segments go while the log is larger than retention.bytes. The log start offset moves to the
 /// first remaining segment (and is recorded in the log dir's checkpoint). The active segment is
-/// never deleted.
+/// never deleted, nor a segment at or past the last stable offset (records of an open transaction,
+/// or not yet below the high watermark).
 /// </summary>
 internal sealed class RetentionPolicy(BrokerState state)
 {
@@ -31,7 +32,12 @@ internal sealed class RetentionPolicy(BrokerState state)
                 var segments = log.Segments();
                 var total = segments.Sum(s => s.Size);
                 long? newStart = null;
-                for (var i = 0; i < segments.Count - 1; i++)
+
+                // Whole segments below the last stable offset only: never one that holds records at
+                // or past the high watermark (as Kafka), nor one an open transaction started in or
+                // runs through, so a transaction's records stay until its marker makes it stable.
+                var stable = log.LastStableOffset;
+                for (var i = 0; i < segments.Count - 1 && segments[i + 1].BaseOffset <= stable; i++)
                 {
                     var expired = retentionMs >= 0 && segments[i].MaxTimestamp >= 0 && now - segments[i].MaxTimestamp > retentionMs;
                     var tooBig = retentionBytes >= 0 && total - segments[i].Size >= retentionBytes;
