@@ -1,7 +1,10 @@
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
 using Moldau.Coordinator;
 using Moldau.IntegrationTests.Infrastructure;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
+using ErrorCode = Moldau.Protocol.ErrorCode;
 
 namespace Moldau.IntegrationTests;
 
@@ -148,6 +151,80 @@ public sealed class TransactionalOffsetsTests
         await using (var client = await KafkaTestClient.ConnectAsync(broker.Port))
         {
             Assert.Equal((30L, (short)0), await FetchAsync(client, topic, requireStable: true));
+        }
+    }
+
+    [Fact(Skip = "needs the transaction coordinator (txcoord, issue 13: InitProducerId with a transactional id, AddOffsetsToTxn, EndTxn, markers); unskip after its merge")]
+    public async Task Confluent_Kafka_offsets_sent_to_a_committed_transaction_count_and_to_an_aborted_one_do_not()
+    {
+        Librdkafka.EnsureLoaded();
+        await using var broker = await BrokerProcess.StartAsync();
+        const string input = "eos-client-in";
+        const string group = "eos-client-group";
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.BootstrapServers }).Build())
+        {
+            await admin.CreateTopicsAsync([new TopicSpecification { Name = input, NumPartitions = 1, ReplicationFactor = 1 }, new TopicSpecification { Name = "eos-client-out", NumPartitions = 1, ReplicationFactor = 1 }]);
+        }
+
+        using (var plain = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = broker.BootstrapServers }).Build())
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                await plain.ProduceAsync(input, new Message<string, string> { Key = $"k{i}", Value = $"v{i}" });
+            }
+        }
+
+        using var consumer = new ConsumerBuilder<string, string>(new ConsumerConfig
+        {
+            BootstrapServers = broker.BootstrapServers,
+            GroupId = group,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+            IsolationLevel = IsolationLevel.ReadCommitted,
+            SessionTimeoutMs = 6000,
+        }).Build();
+        using var producer = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = broker.BootstrapServers, TransactionalId = "eos-client-tx" }).Build();
+        producer.InitTransactions(TimeSpan.FromSeconds(30));
+        consumer.Subscribe(input);
+
+        var consumed = new List<ConsumeResult<string, string>>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (consumed.Count < 10 && DateTime.UtcNow < deadline)
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(500)) is { } r)
+            {
+                consumed.Add(r);
+            }
+        }
+
+        Assert.Equal(10, consumed.Count);
+
+        // Commit: the output and the input offset 5 together.
+        producer.BeginTransaction();
+        foreach (var r in consumed.Take(5))
+        {
+            producer.Produce("eos-client-out", new Message<string, string> { Key = r.Message.Key, Value = r.Message.Value.ToUpperInvariant() });
+        }
+
+        producer.SendOffsetsToTransaction([new TopicPartitionOffset(input, 0, 5)], consumer.ConsumerGroupMetadata, TimeSpan.FromSeconds(30));
+        producer.CommitTransaction(TimeSpan.FromSeconds(30));
+        Assert.Equal(5, Committed());
+
+        // Abort: offset 10 is dropped with the transaction.
+        producer.BeginTransaction();
+        producer.SendOffsetsToTransaction([new TopicPartitionOffset(input, 0, 10)], consumer.ConsumerGroupMetadata, TimeSpan.FromSeconds(30));
+        producer.AbortTransaction(TimeSpan.FromSeconds(30));
+        Assert.Equal(5, Committed());
+
+        await broker.KillAsync();
+        await broker.RestartAsync();
+        Assert.Equal(5, Committed());
+
+        long Committed()
+        {
+            using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.BootstrapServers }).Build();
+            var listed = admin.ListConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitions(group, [new TopicPartition(input, 0)])]).GetAwaiter().GetResult();
+            return listed.Single().Partitions.Single().Offset.Value;
         }
     }
 }
