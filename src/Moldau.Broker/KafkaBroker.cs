@@ -148,6 +148,11 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
             p => topics.Find(InternalTopics.TransactionState)?.Partition(p)?.LeaderEpoch ?? 0);
         _state.Transactions = _transactions;
         _state.TransactionMarkers = markers;
+
+        // KIP-890 for TxnOffsetCommit: the group's partition must be in the producer's open transaction.
+        var transactions = _transactions;
+        GroupCoordinator.TransactionVerifier = (transactionalId, producerId, producerEpoch, offsetsPartition) =>
+            Task.FromResult(transactions.VerifyPartition(transactionalId, producerId, producerEpoch, InternalTopics.ConsumerOffsets, offsetsPartition));
         _transactions.Start(existing is null ? [] : existing.Partitions.Where(p => topics.LogOf(p) is not null).Select(p => p.Index));
     }
 

@@ -84,21 +84,50 @@ public sealed class GroupCoordinator : IAsyncDisposable
         _runtime.WriteAsync(ShardOf(groupId), s => s.Commit(groupId, generationId, memberId, groupInstanceId, offsets));
 
     /// <summary>
+    /// KIP-890 part 1 for TxnOffsetCommit (Kafka's <c>scheduleTransactionalWriteOperation</c>):
+    /// asks the transaction coordinator whether the group's __consumer_offsets partition is in the
+    /// ongoing transaction of (transactional id, producer id, epoch) before the offsets are
+    /// written, so a late TxnOffsetCommit cannot leave offsets pending after its transaction
+    /// ended. Given (transactional id, producer id, producer epoch, partition), it answers the
+    /// verify-only AddPartitionsToTxn partition error (None when the partition is in the
+    /// transaction). Null (the default): no verification.
+    /// </summary>
+    public Func<string, long, short, int, Task<ErrorCode>>? TransactionVerifier { get; set; }
+
+    /// <summary>
     /// TxnOffsetCommit: offsets committed inside the transaction of <paramref name="producerId"/>,
     /// answered once they are durable. They are pending (OffsetFetch does not see them) until the
     /// transaction's marker reaches this group's partition through
     /// <see cref="CompleteTransactionAsync"/>. <paramref name="generationId"/>,
     /// <paramref name="memberId"/> and <paramref name="groupInstanceId"/> are v3+'s consumer group
-    /// metadata (KIP-447); older versions pass -1, "" and null.
+    /// metadata (KIP-447); older versions pass -1, "" and null. With a
+    /// <see cref="TransactionVerifier"/>, the transaction is verified first; its refusal is every
+    /// partition's error (PRODUCER_FENCED as INVALID_PRODUCER_EPOCH, a verification that could not
+    /// complete, NETWORK_EXCEPTION, as COORDINATOR_LOAD_IN_PROGRESS, as Kafka answers them).
     /// </summary>
-    public Task<List<(string Topic, int Partition, ErrorCode Error)>> CommitTransactionalAsync(string groupId, long producerId, short producerEpoch, int generationId, string memberId, string? groupInstanceId, IReadOnlyList<(string Topic, int Partition, long Offset, int LeaderEpoch, string? Metadata)> offsets)
+    public async Task<List<(string Topic, int Partition, ErrorCode Error)>> CommitTransactionalAsync(string groupId, string transactionalId, long producerId, short producerEpoch, int generationId, string memberId, string? groupInstanceId, IReadOnlyList<(string Topic, int Partition, long Offset, int LeaderEpoch, string? Metadata)> offsets)
     {
         if (string.IsNullOrEmpty(groupId))
         {
-            return Task.FromResult(offsets.Select(o => (o.Topic, o.Partition, ErrorCode.InvalidGroupId)).ToList());
+            return offsets.Select(o => (o.Topic, o.Partition, ErrorCode.InvalidGroupId)).ToList();
         }
 
-        return _runtime.WriteAsync(ShardOf(groupId), s => s.CommitTransactional(groupId, producerId, producerEpoch, generationId, memberId, groupInstanceId, offsets));
+        var shard = ShardOf(groupId);
+        if (TransactionVerifier is { } verify)
+        {
+            var verified = await verify(transactionalId, producerId, producerEpoch, shard).ConfigureAwait(false) switch
+            {
+                ErrorCode.ProducerFenced => ErrorCode.InvalidProducerEpoch,
+                ErrorCode.NetworkException => ErrorCode.CoordinatorLoadInProgress,
+                var e => e,
+            };
+            if (verified != ErrorCode.None)
+            {
+                return offsets.Select(o => (o.Topic, o.Partition, verified)).ToList();
+            }
+        }
+
+        return await _runtime.WriteAsync(shard, s => s.CommitTransactional(groupId, producerId, producerEpoch, generationId, memberId, groupInstanceId, offsets)).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -128,4 +128,16 @@ public sealed class TxnOffsetCommitDispatchTests : IAsyncLifetime
 
         Assert.Equal([(Topic, 0, (short)ErrorCode.InvalidGroupId)], await TxnCommitAsync(4, Commit(string.Empty, 9002, 1)));
     }
+
+    [Fact]
+    [Covers(ApiKey.TxnOffsetCommit)]
+    public async Task A_partition_not_in_the_transaction_is_TRANSACTION_ABORTABLE_from_v4_and_INVALID_TXN_STATE_before()
+    {
+        // What the transaction coordinator's verify-only AddPartitionsToTxn answers (KIP-890).
+        _broker.Broker.GroupCoordinator.TransactionVerifier = (_, _, _, _) => Task.FromResult(ErrorCode.TransactionAbortable);
+
+        Assert.Equal([(Topic, 0, (short)ErrorCode.TransactionAbortable)], await TxnCommitAsync(4, Commit("late", 9100, 1)));
+        Assert.Equal([(Topic, 0, (short)ErrorCode.InvalidTxnState)], await TxnCommitAsync(3, Commit("late", 9100, 1)));
+        Assert.Equal((-1L, (short)0), await FetchAsync(9, "late", requireStable: true));
+    }
 }

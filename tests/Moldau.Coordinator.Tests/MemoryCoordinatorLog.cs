@@ -32,6 +32,9 @@ internal sealed class MemoryCoordinatorLog(string name = "memory-0") : ICoordina
     /// <summary>Appends throw <see cref="IOException"/> while set (a full disk).</summary>
     public bool FailAppends { get; set; }
 
+    /// <summary>While set, appends are refused with this error, as a partition refuses a fenced producer's batch.</summary>
+    public Moldau.Protocol.ErrorCode? RefuseAppends { get; set; }
+
     /// <summary>How many batches were appended.</summary>
     public int BatchCount
     {
@@ -71,6 +74,11 @@ internal sealed class MemoryCoordinatorLog(string name = "memory-0") : ICoordina
         if (FailAppends)
         {
             throw new IOException("no space left on device");
+        }
+
+        if (RefuseAppends is { } refusal)
+        {
+            throw new CoordinatorWriteRefusedException(refusal, "refused");
         }
 
         lock (_lock)

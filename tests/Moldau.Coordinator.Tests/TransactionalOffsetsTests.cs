@@ -13,7 +13,7 @@ public sealed class TransactionalOffsetsTests
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
 
     private static Task<List<(string Topic, int Partition, ErrorCode Error)>> TxnCommitAsync(GroupFixture f, string group, long producerId, long offset, string topic = "t", int partition = 0, short epoch = 0, int generation = -1, string member = "", string? instance = null) =>
-        f.Coordinator.CommitTransactionalAsync(group, producerId, epoch, generation, member, instance, [(topic, partition, offset, 3, "txn")]);
+        f.Coordinator.CommitTransactionalAsync(group, "tx", producerId, epoch, generation, member, instance, [(topic, partition, offset, 3, "txn")]);
 
     private static Task<List<(string Topic, int Partition, ErrorCode Error)>> CommitAsync(GroupFixture f, string group, long offset, string topic = "t", int partition = 0) =>
         f.Coordinator.CommitAsync(group, -1, string.Empty, null, [(topic, partition, offset, 3, "plain")]);
@@ -301,5 +301,49 @@ public sealed class TransactionalOffsetsTests
 
         Assert.Equal(ErrorCode.NotCoordinator, Assert.Single(await TxnCommitAsync(f, "g", 1000, 42).WaitAsync(Wait)).Error);
         Assert.False(await f.Coordinator.HasPendingAsync("g", "t", 0));
+
+        f.LogOf("g").FailAppends = false;
+        f.LogOf("g").RefuseAppends = ErrorCode.InvalidProducerEpoch;
+        Assert.Equal(ErrorCode.InvalidProducerEpoch, Assert.Single(await TxnCommitAsync(f, "g", 1000, 42).WaitAsync(Wait)).Error);
+        Assert.False(await f.Coordinator.HasPendingAsync("g", "t", 0));
+        Assert.Equal(0, f.LogOf("g").BatchCount);
+    }
+
+    [Fact]
+    public async Task A_refused_marker_answers_the_refusal_and_the_offsets_stay_pending()
+    {
+        await using var f = new GroupFixture();
+        await TxnCommitAsync(f, "g", 1000, 42);
+        f.LogOf("g").RefuseAppends = ErrorCode.InvalidProducerEpoch;
+
+        Assert.Equal(ErrorCode.InvalidProducerEpoch, await EndAsync(f, "g", 1000, commit: true).WaitAsync(Wait));
+        Assert.True(await f.Coordinator.HasPendingAsync("g", "t", 0));
+    }
+
+    [Fact]
+    public async Task With_a_verifier_the_transaction_is_verified_before_anything_is_written()
+    {
+        await using var f = new GroupFixture();
+        var asked = new List<(string, long, short, int)>();
+        var answer = ErrorCode.TransactionAbortable;
+        f.Coordinator.TransactionVerifier = (id, producerId, epoch, partition) =>
+        {
+            asked.Add((id, producerId, epoch, partition));
+            return Task.FromResult(answer);
+        };
+
+        Assert.Equal(ErrorCode.TransactionAbortable, Assert.Single(await TxnCommitAsync(f, "g", 1000, 42, epoch: 4).WaitAsync(Wait)).Error);
+        Assert.Equal(("tx", 1000L, (short)4, OffsetsTopic.PartitionFor("g", GroupFixture.Partitions)), Assert.Single(asked));
+        Assert.Equal(0, f.LogOf("g").BatchCount);
+
+        answer = ErrorCode.ProducerFenced;
+        Assert.Equal(ErrorCode.InvalidProducerEpoch, Assert.Single(await TxnCommitAsync(f, "g", 1000, 42).WaitAsync(Wait)).Error);
+        answer = ErrorCode.NetworkException;
+        Assert.Equal(ErrorCode.CoordinatorLoadInProgress, Assert.Single(await TxnCommitAsync(f, "g", 1000, 42).WaitAsync(Wait)).Error);
+        Assert.Equal(0, f.LogOf("g").BatchCount);
+
+        answer = ErrorCode.None;
+        Assert.Equal(ErrorCode.None, Assert.Single(await TxnCommitAsync(f, "g", 1000, 42).WaitAsync(Wait)).Error);
+        Assert.True(await f.Coordinator.HasPendingAsync("g", "t", 0));
     }
 }

@@ -44,13 +44,16 @@ internal sealed class TxnOffsetCommitHandler(GroupCoordinator coordinator, IAuth
         // v0-v2 carry no group metadata: the generation is -1, as Kafka reads them.
         var results = offsets.Count == 0
             ? []
-            : await coordinator.CommitTransactionalAsync(request.GroupId, request.ProducerId, request.ProducerEpoch, request.GenerationId, request.MemberId, request.GroupInstanceId, offsets).ConfigureAwait(false);
-        if (context.Version < 2)
+            : await coordinator.CommitTransactionalAsync(request.GroupId, request.TransactionalId, request.ProducerId, request.ProducerEpoch, request.GenerationId, request.MemberId, request.GroupInstanceId, offsets).ConfigureAwait(false);
+        // Clients before KAFKA-7296 (v0-v1) do not retry COORDINATOR_LOAD_IN_PROGRESS, and before
+        // v4 they do not know TRANSACTION_ABORTABLE: Kafka answers them COORDINATOR_NOT_AVAILABLE
+        // and INVALID_TXN_STATE instead.
+        results = [.. results.Select(r => r.Error switch
         {
-            // Clients before KAFKA-7296 (v0-v1) do not retry COORDINATOR_LOAD_IN_PROGRESS; Kafka
-            // answers them COORDINATOR_NOT_AVAILABLE instead.
-            results = [.. results.Select(r => r.Error == ErrorCode.CoordinatorLoadInProgress ? (r.Topic, r.Partition, ErrorCode.CoordinatorNotAvailable) : r)];
-        }
+            ErrorCode.CoordinatorLoadInProgress when context.Version < 2 => (r.Topic, r.Partition, ErrorCode.CoordinatorNotAvailable),
+            ErrorCode.TransactionAbortable when context.Version < 4 => (r.Topic, r.Partition, ErrorCode.InvalidTxnState),
+            _ => r,
+        })];
 
         return Response(results.Concat(request.Topics.Where(t => refused.Contains(t.Name)).SelectMany(t => t.Partitions.Select(p => (t.Name, p.PartitionIndex, ErrorCode.TopicAuthorizationFailed)))));
     }

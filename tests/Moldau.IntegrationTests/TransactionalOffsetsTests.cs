@@ -1,0 +1,230 @@
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+using Moldau.Coordinator;
+using Moldau.IntegrationTests.Infrastructure;
+using Moldau.Protocol;
+using Moldau.Protocol.Messages;
+using ErrorCode = Moldau.Protocol.ErrorCode;
+
+namespace Moldau.IntegrationTests;
+
+/// <summary>
+/// Offsets sent to a transaction (the Java producer's sendOffsetsToTransaction, replayed at its
+/// versions: TxnOffsetCommit v4 with the consumer's group metadata of KIP-447, OffsetFetch v9
+/// with require_stable as the Java consumer sends it under isolation.level=read_committed),
+/// against the real broker: pending until the transaction's marker, across a kill -9.
+/// </summary>
+public sealed class TransactionalOffsetsTests
+{
+    private const string Group = "eos-group";
+
+    private static async Task<(string MemberId, int Generation)> JoinAsync(KafkaTestClient client)
+    {
+        var join = new JoinGroupRequest
+        {
+            GroupId = Group,
+            SessionTimeoutMs = 45000,
+            RebalanceTimeoutMs = 300000,
+            ProtocolType = "consumer",
+            Protocols = [new() { Name = "range", Metadata = [0, 3, 0, 0, 0, 0, 0, 0, 0, 0] }],
+        };
+        var first = await client.SendAsync<JoinGroupResponse>(ApiKey.JoinGroup, 9, join);
+        Assert.Equal((short)ErrorCode.MemberIdRequired, first.ErrorCode);
+        join.MemberId = first.MemberId;
+        var joined = await client.SendAsync<JoinGroupResponse>(ApiKey.JoinGroup, 9, join);
+        Assert.Equal(0, joined.ErrorCode);
+        var sync = await client.SendAsync<SyncGroupResponse>(ApiKey.SyncGroup, 5, new SyncGroupRequest
+        {
+            GroupId = Group,
+            GenerationId = joined.GenerationId,
+            MemberId = joined.MemberId,
+            ProtocolType = "consumer",
+            ProtocolName = "range",
+            Assignments = [new() { MemberId = joined.MemberId, Assignment = [0, 3, 0, 0, 0, 0, 0, 0, 0, 0] }],
+        });
+        Assert.Equal(0, sync.ErrorCode);
+        return (joined.MemberId, joined.GenerationId);
+    }
+
+    private static TxnOffsetCommitRequest TxnCommit(string topic, long producerId, short epoch, long offset, int generation, string member) => new()
+    {
+        TransactionalId = "eos-tx",
+        GroupId = Group,
+        ProducerId = producerId,
+        ProducerEpoch = epoch,
+        GenerationId = generation,
+        MemberId = member,
+        GroupInstanceId = null,
+        Topics = [new() { Name = topic, Partitions = [new() { PartitionIndex = 0, CommittedOffset = offset, CommittedLeaderEpoch = 0, CommittedMetadata = string.Empty }] }],
+    };
+
+    private static async Task<short> TxnCommitAsync(KafkaTestClient client, TxnOffsetCommitRequest request) =>
+        (await client.SendAsync<TxnOffsetCommitResponse>(ApiKey.TxnOffsetCommit, 4, request)).Topics.Single().Partitions.Single().ErrorCode;
+
+    private static async Task<(long Offset, short Error)> FetchAsync(KafkaTestClient client, string topic, bool requireStable)
+    {
+        var fetched = await client.SendAsync<OffsetFetchResponse>(ApiKey.OffsetFetch, 9, new OffsetFetchRequest
+        {
+            Groups = [new() { GroupId = Group, MemberId = null, MemberEpoch = -1, Topics = [new() { Name = topic, PartitionIndexes = [0] }] }],
+            RequireStable = requireStable,
+        });
+        var group = fetched.Groups.Single();
+        Assert.Equal(0, group.ErrorCode);
+        var p = group.Topics.Single().Partitions.Single();
+        return (p.CommittedOffset, p.ErrorCode);
+    }
+
+    [Fact]
+    public async Task Offsets_sent_to_a_transaction_stay_unstable_until_its_marker_even_across_a_kill()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        var topic = "eos-in";
+        long producerId;
+        {
+            await using var client = await KafkaTestClient.ConnectAsync(broker.Port);
+            var metadata = await client.SendAsync<MetadataResponse>(ApiKey.Metadata, 12, new MetadataRequest { Topics = [new() { Name = topic }], AllowAutoTopicCreation = true });
+            Assert.Equal(0, metadata.Topics.Single().ErrorCode);
+            var coordinator = await client.SendAsync<FindCoordinatorResponse>(ApiKey.FindCoordinator, 6, new FindCoordinatorRequest { KeyType = 0, CoordinatorKeys = [Group] });
+            Assert.Equal(0, coordinator.Coordinators.Single().ErrorCode);
+            var (member, generation) = await JoinAsync(client);
+            var init = await client.SendAsync<InitProducerIdResponse>(ApiKey.InitProducerId, 5, new InitProducerIdRequest { TransactionalId = null, TransactionTimeoutMs = int.MaxValue });
+            Assert.Equal(0, init.ErrorCode);
+            producerId = init.ProducerId;
+
+            var plain = await client.SendAsync<OffsetCommitResponse>(ApiKey.OffsetCommit, 9, new OffsetCommitRequest
+            {
+                GroupId = Group,
+                GenerationIdOrMemberEpoch = generation,
+                MemberId = member,
+                Topics = [new() { Name = topic, Partitions = [new() { PartitionIndex = 0, CommittedOffset = 5, CommittedMetadata = string.Empty }] }],
+            });
+            Assert.Equal(0, plain.Topics.Single().Partitions.Single().ErrorCode);
+
+            // KIP-447: the consumer's generation and member id are checked against the group.
+            Assert.Equal((short)ErrorCode.IllegalGeneration, await TxnCommitAsync(client, TxnCommit(topic, producerId, init.ProducerEpoch, 17, generation + 1, member)));
+            Assert.Equal((short)ErrorCode.UnknownMemberId, await TxnCommitAsync(client, TxnCommit(topic, producerId, init.ProducerEpoch, 17, generation, "not-a-member")));
+            Assert.Equal((short)0, await TxnCommitAsync(client, TxnCommit(topic, producerId, init.ProducerEpoch, 17, generation, member)));
+
+            Assert.Equal((5L, (short)0), await FetchAsync(client, topic, requireStable: false));
+            Assert.Equal((-1L, (short)ErrorCode.UnstableOffsetCommit), await FetchAsync(client, topic, requireStable: true));
+        }
+
+        await broker.KillAsync();
+        await broker.RestartAsync();
+
+        await using (var client = await KafkaTestClient.ConnectAsync(broker.Port))
+        {
+            // The transactional batch is replayed as pending: still not visible, still unstable.
+            Assert.Equal((5L, (short)0), await FetchAsync(client, topic, requireStable: false));
+            Assert.Equal((-1L, (short)ErrorCode.UnstableOffsetCommit), await FetchAsync(client, topic, requireStable: true));
+        }
+    }
+
+    [Fact]
+    public async Task A_commit_marker_from_WriteTxnMarkers_makes_the_offsets_committed_and_they_stay_so_after_a_kill()
+    {
+        await using var broker = await BrokerProcess.StartAsync();
+        var topic = "eos-marked";
+        await using (var client = await KafkaTestClient.ConnectAsync(broker.Port))
+        {
+            var metadata = await client.SendAsync<MetadataResponse>(ApiKey.Metadata, 12, new MetadataRequest { Topics = [new() { Name = topic }], AllowAutoTopicCreation = true });
+            Assert.Equal(0, metadata.Topics.Single().ErrorCode);
+            var (member, generation) = await JoinAsync(client);
+            const long producerId = 4242;
+            Assert.Equal((short)0, await TxnCommitAsync(client, TxnCommit(topic, producerId, 0, 30, generation, member)));
+            Assert.Equal((-1L, (short)ErrorCode.UnstableOffsetCommit), await FetchAsync(client, topic, requireStable: true));
+
+            // What the transaction coordinator sends the leader of the group's __consumer_offsets partition.
+            var partition = OffsetsTopic.PartitionFor(Group, 50);
+            var marked = await client.SendAsync<WriteTxnMarkersResponse>(ApiKey.WriteTxnMarkers, 1, new WriteTxnMarkersRequest
+            {
+                Markers = [new() { ProducerId = producerId, ProducerEpoch = 0, TransactionResult = true, CoordinatorEpoch = 0, Topics = [new() { Name = OffsetsTopic.Name, PartitionIndexes = [partition] }] }],
+            });
+            Assert.Equal(0, marked.Markers.Single().Topics.Single().Partitions.Single().ErrorCode);
+
+            Assert.Equal((30L, (short)0), await FetchAsync(client, topic, requireStable: true));
+        }
+
+        await broker.KillAsync();
+        await broker.RestartAsync();
+
+        await using (var client = await KafkaTestClient.ConnectAsync(broker.Port))
+        {
+            Assert.Equal((30L, (short)0), await FetchAsync(client, topic, requireStable: true));
+        }
+    }
+
+    [Fact]
+    public async Task Confluent_Kafka_offsets_sent_to_a_committed_transaction_count_and_to_an_aborted_one_do_not()
+    {
+        Librdkafka.EnsureLoaded();
+        await using var broker = await BrokerProcess.StartAsync();
+        const string input = "eos-client-in";
+        const string group = "eos-client-group";
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.BootstrapServers }).Build())
+        {
+            await admin.CreateTopicsAsync([new TopicSpecification { Name = input, NumPartitions = 1, ReplicationFactor = 1 }, new TopicSpecification { Name = "eos-client-out", NumPartitions = 1, ReplicationFactor = 1 }]);
+        }
+
+        using (var plain = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = broker.BootstrapServers }).Build())
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                await plain.ProduceAsync(input, new Message<string, string> { Key = $"k{i}", Value = $"v{i}" });
+            }
+        }
+
+        using var consumer = new ConsumerBuilder<string, string>(new ConsumerConfig
+        {
+            BootstrapServers = broker.BootstrapServers,
+            GroupId = group,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+            IsolationLevel = IsolationLevel.ReadCommitted,
+            SessionTimeoutMs = 6000,
+        }).Build();
+        using var producer = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = broker.BootstrapServers, TransactionalId = "eos-client-tx" }).Build();
+        producer.InitTransactions(TimeSpan.FromSeconds(30));
+        consumer.Subscribe(input);
+
+        var consumed = new List<ConsumeResult<string, string>>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (consumed.Count < 10 && DateTime.UtcNow < deadline)
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(500)) is { } r)
+            {
+                consumed.Add(r);
+            }
+        }
+
+        Assert.Equal(10, consumed.Count);
+
+        // Commit: the output and the input offset 5 together.
+        producer.BeginTransaction();
+        foreach (var r in consumed.Take(5))
+        {
+            producer.Produce("eos-client-out", new Message<string, string> { Key = r.Message.Key, Value = r.Message.Value.ToUpperInvariant() });
+        }
+
+        producer.SendOffsetsToTransaction([new TopicPartitionOffset(input, 0, 5)], consumer.ConsumerGroupMetadata, TimeSpan.FromSeconds(30));
+        producer.CommitTransaction(TimeSpan.FromSeconds(30));
+        Assert.Equal(5, Committed());
+
+        // Abort: offset 10 is dropped with the transaction.
+        producer.BeginTransaction();
+        producer.SendOffsetsToTransaction([new TopicPartitionOffset(input, 0, 10)], consumer.ConsumerGroupMetadata, TimeSpan.FromSeconds(30));
+        producer.AbortTransaction(TimeSpan.FromSeconds(30));
+        Assert.Equal(5, Committed());
+
+        await broker.KillAsync();
+        await broker.RestartAsync();
+        Assert.Equal(5, Committed());
+
+        long Committed()
+        {
+            using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.BootstrapServers }).Build();
+            var listed = admin.ListConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitions(group, [new TopicPartition(input, 0)])]).GetAwaiter().GetResult();
+            return listed.Single().Partitions.Single().Offset.Value;
+        }
+    }
+}
