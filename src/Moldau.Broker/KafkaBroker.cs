@@ -160,8 +160,13 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     /// The end of a transaction on a __consumer_offsets partition: the group coordinator writes the
     /// marker there and makes the producer's pending transactional offsets visible (or drops them).
     /// </summary>
-    private Task<ErrorCode> CompleteOffsetsTransactionAsync(int partition, long producerId, short producerEpoch, int coordinatorEpoch, bool commit) =>
-        GroupCoordinator.CompleteTransactionAsync(partition, producerId, producerEpoch, coordinatorEpoch, commit);
+    /// The group coordinator's "not here / not loaded yet" is the marker writer's retriable NOT_LEADER_OR_FOLLOWER.
+    private async Task<ErrorCode> CompleteOffsetsTransactionAsync(int partition, long producerId, short producerEpoch, int coordinatorEpoch, bool commit) =>
+        await GroupCoordinator.CompleteTransactionAsync(partition, producerId, producerEpoch, coordinatorEpoch, commit).ConfigureAwait(false) switch
+        {
+            ErrorCode.CoordinatorNotAvailable or ErrorCode.CoordinatorLoadInProgress or ErrorCode.NotCoordinator => ErrorCode.NotLeaderOrFollower,
+            var error => error,
+        };
 
     private long Setting(string key, long fallback) =>
         long.TryParse(_options.Properties.GetValueOrDefault(key), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var v) && v > 0 ? v : fallback;

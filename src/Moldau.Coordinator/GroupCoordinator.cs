@@ -57,10 +57,10 @@ public sealed class GroupCoordinator : IAsyncDisposable
     public void Start(IEnumerable<int> existingPartitions)
     {
         _runtime.Load(existingPartitions);
-        var (groups, offsets) = Task.WhenAll(Enumerable.Range(0, _partitions).Select(p => _runtime.ReadAsync(p, s => (s.GroupCount, s.OffsetCount))))
+        var (groups, offsets, open) = Task.WhenAll(Enumerable.Range(0, _partitions).Select(p => _runtime.ReadAsync(p, s => (s.GroupCount, s.OffsetCount, s.OpenTransactionCount))))
             .GetAwaiter().GetResult()
-            .Aggregate((0, 0), (a, b) => (a.Item1 + b.GroupCount, a.Item2 + b.OffsetCount));
-        _log.LogInformation("group coordinator loaded {Groups} groups, {Offsets} committed offsets", groups, offsets);
+            .Aggregate((0, 0, 0), (a, b) => (a.Item1 + b.GroupCount, a.Item2 + b.OffsetCount, a.Item3 + b.OpenTransactionCount));
+        _log.LogInformation("group coordinator loaded {Groups} groups, {Offsets} committed offsets, offsets pending in {Open} open transactions", groups, offsets, open);
     }
 
     /// <summary>JoinGroup: completes when the group's join phase ends (or at once for an error).</summary>

@@ -137,14 +137,19 @@ public sealed class ApiCoverageTests(ProbeBroker fixture) : IClassFixture<ProbeB
             Topics = [new() { Name = "probe", PartitionIndexes = [0] }],
             Groups = [new() { GroupId = "commit-v2", Topics = [new() { Name = "probe", PartitionIndexes = [0] }] }],
         })),
-        [ApiKey.TxnOffsetCommit] = new((_, v) => Task.FromResult<IKafkaMessage>(new TxnOffsetCommitRequest
+        [ApiKey.TxnOffsetCommit] = new((f, v) =>
         {
-            TransactionalId = "probe-tx",
-            GroupId = $"txn-commit-v{v}",
-            ProducerId = 1000 + v,
-            ProducerEpoch = 0,
-            Topics = [new() { Name = "probe", Partitions = [new() { PartitionIndex = 0, CommittedOffset = 1, CommittedLeaderEpoch = -1, CommittedMetadata = "m" }] }],
-        })),
+            // The probe's producer is unknown to the transaction coordinator: no KIP-890 verification.
+            f.Harness.Broker.GroupCoordinator.TransactionVerifier = null;
+            return Task.FromResult<IKafkaMessage>(new TxnOffsetCommitRequest
+            {
+                TransactionalId = "probe-tx",
+                GroupId = $"txn-commit-v{v}",
+                ProducerId = 1000 + v,
+                ProducerEpoch = 0,
+                Topics = [new() { Name = "probe", Partitions = [new() { PartitionIndex = 0, CommittedOffset = 1, CommittedLeaderEpoch = -1, CommittedMetadata = "m" }] }],
+            });
+        }),
         [ApiKey.ListGroups] = new((_, _) => Task.FromResult<IKafkaMessage>(new ListGroupsRequest())),
         [ApiKey.DescribeGroups] = new((_, _) => Task.FromResult<IKafkaMessage>(new DescribeGroupsRequest { Groups = ["commit-v2"] })),
         [ApiKey.DeleteGroups] = new(async (f, v) =>

@@ -9,14 +9,17 @@ using ErrorCode = Moldau.Protocol.ErrorCode;
 namespace Moldau.IntegrationTests;
 
 /// <summary>
-/// Offsets sent to a transaction (the Java producer's sendOffsetsToTransaction, replayed at its
-/// versions: TxnOffsetCommit v4 with the consumer's group metadata of KIP-447, OffsetFetch v9
-/// with require_stable as the Java consumer sends it under isolation.level=read_committed),
-/// against the real broker: pending until the transaction's marker, across a kill -9.
+/// Offsets sent to a transaction against the real broker: the Java producer's
+/// sendOffsetsToTransaction replayed at its versions (InitProducerId v5, AddOffsetsToTxn v4,
+/// TxnOffsetCommit v4 with the consumer's group metadata of KIP-447, EndTxn v4, and OffsetFetch v9
+/// with require_stable as the Java consumer sends it under isolation.level=read_committed), and
+/// Confluent.Kafka's SendOffsetsToTransaction: pending until the transaction's marker, committed
+/// or dropped by it, across kill -9.
 /// </summary>
 public sealed class TransactionalOffsetsTests
 {
     private const string Group = "eos-group";
+    private const string TransactionalId = "eos-tx";
 
     private static async Task<(string MemberId, int Generation)> JoinAsync(KafkaTestClient client)
     {
@@ -48,7 +51,7 @@ public sealed class TransactionalOffsetsTests
 
     private static TxnOffsetCommitRequest TxnCommit(string topic, long producerId, short epoch, long offset, int generation, string member) => new()
     {
-        TransactionalId = "eos-tx",
+        TransactionalId = TransactionalId,
         GroupId = Group,
         ProducerId = producerId,
         ProducerEpoch = epoch,
@@ -58,8 +61,8 @@ public sealed class TransactionalOffsetsTests
         Topics = [new() { Name = topic, Partitions = [new() { PartitionIndex = 0, CommittedOffset = offset, CommittedLeaderEpoch = 0, CommittedMetadata = string.Empty }] }],
     };
 
-    private static async Task<short> TxnCommitAsync(KafkaTestClient client, TxnOffsetCommitRequest request) =>
-        (await client.SendAsync<TxnOffsetCommitResponse>(ApiKey.TxnOffsetCommit, 4, request)).Topics.Single().Partitions.Single().ErrorCode;
+    private static async Task<short> TxnCommitAsync(KafkaTestClient client, TxnOffsetCommitRequest request, short version = 4) =>
+        (await client.SendAsync<TxnOffsetCommitResponse>(ApiKey.TxnOffsetCommit, version, request)).Topics.Single().Partitions.Single().ErrorCode;
 
     private static async Task<(long Offset, short Error)> FetchAsync(KafkaTestClient client, string topic, bool requireStable)
     {
@@ -74,23 +77,45 @@ public sealed class TransactionalOffsetsTests
         return (p.CommittedOffset, p.ErrorCode);
     }
 
+    /// <summary>OffsetFetch with require_stable until the offset is stable, as the Java consumer retries UNSTABLE_OFFSET_COMMIT (the markers follow EndTxn).</summary>
+    private static async Task<long> StableAsync(KafkaTestClient client, string topic)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            var (offset, error) = await FetchAsync(client, topic, requireStable: true);
+            if (error != (short)ErrorCode.UnstableOffsetCommit || DateTime.UtcNow > deadline)
+            {
+                Assert.Equal(0, error);
+                return offset;
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    private static async Task<short> AddOffsetsAsync(KafkaTestClient client, long producerId, short epoch) =>
+        (await client.SendAsync<AddOffsetsToTxnResponse>(ApiKey.AddOffsetsToTxn, 4, new AddOffsetsToTxnRequest { TransactionalId = TransactionalId, ProducerId = producerId, ProducerEpoch = epoch, GroupId = Group })).ErrorCode;
+
+    private static async Task<short> EndAsync(KafkaTestClient client, long producerId, short epoch, bool commit) =>
+        (await client.SendAsync<EndTxnResponse>(ApiKey.EndTxn, 4, new EndTxnRequest { TransactionalId = TransactionalId, ProducerId = producerId, ProducerEpoch = epoch, Committed = commit })).ErrorCode;
+
     [Fact]
-    public async Task Offsets_sent_to_a_transaction_stay_unstable_until_its_marker_even_across_a_kill()
+    public async Task The_Java_producers_sendOffsetsToTransaction_sequence_commits_and_aborts_offsets_across_kills()
     {
         await using var broker = await BrokerProcess.StartAsync();
-        var topic = "eos-in";
+        const string topic = "eos-in";
         long producerId;
+        short epoch;
+        string member;
+        int generation;
         {
             await using var client = await KafkaTestClient.ConnectAsync(broker.Port);
             var metadata = await client.SendAsync<MetadataResponse>(ApiKey.Metadata, 12, new MetadataRequest { Topics = [new() { Name = topic }], AllowAutoTopicCreation = true });
             Assert.Equal(0, metadata.Topics.Single().ErrorCode);
-            var coordinator = await client.SendAsync<FindCoordinatorResponse>(ApiKey.FindCoordinator, 6, new FindCoordinatorRequest { KeyType = 0, CoordinatorKeys = [Group] });
-            Assert.Equal(0, coordinator.Coordinators.Single().ErrorCode);
-            var (member, generation) = await JoinAsync(client);
-            var init = await client.SendAsync<InitProducerIdResponse>(ApiKey.InitProducerId, 5, new InitProducerIdRequest { TransactionalId = null, TransactionTimeoutMs = int.MaxValue });
-            Assert.Equal(0, init.ErrorCode);
-            producerId = init.ProducerId;
-
+            var coordinators = await client.SendAsync<FindCoordinatorResponse>(ApiKey.FindCoordinator, 6, new FindCoordinatorRequest { KeyType = 0, CoordinatorKeys = [Group] });
+            Assert.Equal(0, coordinators.Coordinators.Single().ErrorCode);
+            (member, generation) = await JoinAsync(client);
             var plain = await client.SendAsync<OffsetCommitResponse>(ApiKey.OffsetCommit, 9, new OffsetCommitRequest
             {
                 GroupId = Group,
@@ -100,10 +125,20 @@ public sealed class TransactionalOffsetsTests
             });
             Assert.Equal(0, plain.Topics.Single().Partitions.Single().ErrorCode);
 
+            var txnCoordinator = await client.SendAsync<FindCoordinatorResponse>(ApiKey.FindCoordinator, 6, new FindCoordinatorRequest { KeyType = 1, CoordinatorKeys = [TransactionalId] });
+            Assert.Equal(0, txnCoordinator.Coordinators.Single().ErrorCode);
+            var init = await client.SendAsync<InitProducerIdResponse>(ApiKey.InitProducerId, 5, new InitProducerIdRequest { TransactionalId = TransactionalId, TransactionTimeoutMs = 120_000, ProducerId = -1, ProducerEpoch = -1 });
+            Assert.Equal(0, init.ErrorCode);
+            (producerId, epoch) = (init.ProducerId, init.ProducerEpoch);
+
+            // Before AddOffsetsToTxn the group's partition is not in the transaction (KIP-890).
+            Assert.Equal((short)ErrorCode.TransactionAbortable, await TxnCommitAsync(client, TxnCommit(topic, producerId, epoch, 17, generation, member)));
+            Assert.Equal(0, await AddOffsetsAsync(client, producerId, epoch));
+
             // KIP-447: the consumer's generation and member id are checked against the group.
-            Assert.Equal((short)ErrorCode.IllegalGeneration, await TxnCommitAsync(client, TxnCommit(topic, producerId, init.ProducerEpoch, 17, generation + 1, member)));
-            Assert.Equal((short)ErrorCode.UnknownMemberId, await TxnCommitAsync(client, TxnCommit(topic, producerId, init.ProducerEpoch, 17, generation, "not-a-member")));
-            Assert.Equal((short)0, await TxnCommitAsync(client, TxnCommit(topic, producerId, init.ProducerEpoch, 17, generation, member)));
+            Assert.Equal((short)ErrorCode.IllegalGeneration, await TxnCommitAsync(client, TxnCommit(topic, producerId, epoch, 17, generation + 1, member)));
+            Assert.Equal((short)ErrorCode.UnknownMemberId, await TxnCommitAsync(client, TxnCommit(topic, producerId, epoch, 17, generation, "not-a-member")));
+            Assert.Equal((short)0, await TxnCommitAsync(client, TxnCommit(topic, producerId, epoch, 17, generation, member)));
 
             Assert.Equal((5L, (short)0), await FetchAsync(client, topic, requireStable: false));
             Assert.Equal((-1L, (short)ErrorCode.UnstableOffsetCommit), await FetchAsync(client, topic, requireStable: true));
@@ -117,32 +152,20 @@ public sealed class TransactionalOffsetsTests
             // The transactional batch is replayed as pending: still not visible, still unstable.
             Assert.Equal((5L, (short)0), await FetchAsync(client, topic, requireStable: false));
             Assert.Equal((-1L, (short)ErrorCode.UnstableOffsetCommit), await FetchAsync(client, topic, requireStable: true));
-        }
-    }
 
-    [Fact]
-    public async Task A_commit_marker_from_WriteTxnMarkers_makes_the_offsets_committed_and_they_stay_so_after_a_kill()
-    {
-        await using var broker = await BrokerProcess.StartAsync();
-        var topic = "eos-marked";
-        await using (var client = await KafkaTestClient.ConnectAsync(broker.Port))
-        {
-            var metadata = await client.SendAsync<MetadataResponse>(ApiKey.Metadata, 12, new MetadataRequest { Topics = [new() { Name = topic }], AllowAutoTopicCreation = true });
-            Assert.Equal(0, metadata.Topics.Single().ErrorCode);
-            var (member, generation) = await JoinAsync(client);
-            const long producerId = 4242;
-            Assert.Equal((short)0, await TxnCommitAsync(client, TxnCommit(topic, producerId, 0, 30, generation, member)));
-            Assert.Equal((-1L, (short)ErrorCode.UnstableOffsetCommit), await FetchAsync(client, topic, requireStable: true));
+            Assert.Equal(0, await EndAsync(client, producerId, epoch, commit: true));
+            Assert.Equal(17, await StableAsync(client, topic));
 
-            // What the transaction coordinator sends the leader of the group's __consumer_offsets partition.
-            var partition = OffsetsTopic.PartitionFor(Group, 50);
-            var marked = await client.SendAsync<WriteTxnMarkersResponse>(ApiKey.WriteTxnMarkers, 1, new WriteTxnMarkersRequest
-            {
-                Markers = [new() { ProducerId = producerId, ProducerEpoch = 0, TransactionResult = true, CoordinatorEpoch = 0, Topics = [new() { Name = OffsetsTopic.Name, PartitionIndexes = [partition] }] }],
-            });
-            Assert.Equal(0, marked.Markers.Single().Topics.Single().Partitions.Single().ErrorCode);
+            // After the transaction ended, a late TxnOffsetCommit is refused, not left pending.
+            Assert.Equal((short)ErrorCode.TransactionAbortable, await TxnCommitAsync(client, TxnCommit(topic, producerId, epoch, 18, -1, string.Empty)));
+            Assert.Equal((short)ErrorCode.InvalidTxnState, await TxnCommitAsync(client, TxnCommit(topic, producerId, epoch, 18, -1, string.Empty), version: 3));
+            Assert.Equal((17L, (short)0), await FetchAsync(client, topic, requireStable: true));
 
-            Assert.Equal((30L, (short)0), await FetchAsync(client, topic, requireStable: true));
+            // A second transaction, aborted: its offset is dropped.
+            Assert.Equal(0, await AddOffsetsAsync(client, producerId, epoch));
+            Assert.Equal((short)0, await TxnCommitAsync(client, TxnCommit(topic, producerId, epoch, 30, -1, string.Empty)));
+            Assert.Equal(0, await EndAsync(client, producerId, epoch, commit: false));
+            Assert.Equal(17, await StableAsync(client, topic));
         }
 
         await broker.KillAsync();
@@ -150,7 +173,7 @@ public sealed class TransactionalOffsetsTests
 
         await using (var client = await KafkaTestClient.ConnectAsync(broker.Port))
         {
-            Assert.Equal((30L, (short)0), await FetchAsync(client, topic, requireStable: true));
+            Assert.Equal((17L, (short)0), await FetchAsync(client, topic, requireStable: true));
         }
     }
 

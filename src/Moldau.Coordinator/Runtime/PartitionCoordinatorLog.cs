@@ -31,6 +31,8 @@ public sealed class PartitionCoordinatorLog(IPartitionLog log) : ICoordinatorLog
             // Coordinator batches carry no sequence; a repeat is not expected, but it is stored already.
             AppendStatus.Duplicate => result.LastOffset + 1,
             AppendStatus.InvalidProducerEpoch => throw new CoordinatorWriteRefusedException(ErrorCode.InvalidProducerEpoch, $"{log.Directory}: producer {new RecordBatch(batch).ProducerId} epoch {new RecordBatch(batch).ProducerEpoch} is fenced"),
+            AppendStatus.TransactionCoordinatorFenced => throw new CoordinatorWriteRefusedException(ErrorCode.TransactionCoordinatorFenced, $"{log.Directory}: a marker of producer {new RecordBatch(batch).ProducerId} from an older transaction coordinator epoch"),
+            AppendStatus.InvalidTxnState => throw new CoordinatorWriteRefusedException(ErrorCode.InvalidTxnState, $"{log.Directory}: producer {new RecordBatch(batch).ProducerId} has an open transaction here"),
             // Kafka's coordinators answer an oversized write with UNKNOWN_SERVER_ERROR.
             _ => throw new CoordinatorWriteRefusedException(ErrorCode.UnknownServerError, $"{log.Directory} refused the batch: {result.Status}"),
         };
