@@ -129,8 +129,12 @@ public sealed partial class PartitionLog
                     (i < closed ? sources : others).Add(new SegmentSource(handle, segments[i].Size));
                 }
 
+                // The aborted transactions the pass may meet: every one that starts before its end
+                // (its marker may lie in a later segment, even the active one).
+                var end = segments[closed].BaseOffset;
+                var aborted = segments.SelectMany(s => s.TxnIndex?.Entries ?? []).Where(e => e.FirstOffset < end).OrderBy(e => e.FirstOffset).ToList();
                 var lastBatchOfProducer = new Dictionary<long, long>();
-                var map = LogCleaner.BuildMap(sources, lastBatchOfProducer);
+                var map = LogCleaner.BuildMap(sources, lastBatchOfProducer, new CleanedTransactions(aborted));
                 foreach (var later in others)
                 {
                     LogCleaner.NoteProducers(later, lastBatchOfProducer);
@@ -138,13 +142,14 @@ public sealed partial class PartitionLog
 
                 var result = default(CleaningResult);
                 var horizon = long.MaxValue;
+                var transactions = new CleanedTransactions(aborted);
                 for (var i = 0; i < closed; i++)
                 {
                     var old = segments[i];
                     var cleaned = old.Path + CleanedSuffix;
-                    var outcome = LogCleaner.CleanSegment(sources[i], cleaned, map, lastBatchOfProducer, now, settings.DeleteRetentionMs);
+                    var outcome = LogCleaner.CleanSegment(sources[i], cleaned, map, lastBatchOfProducer, now, settings.DeleteRetentionMs, transactions);
                     horizon = Math.Min(horizon, outcome.EarliestDeleteHorizon);
-                    var swapped = outcome.Changed && SwapIn(old, cleaned);
+                    var swapped = outcome.Changed && SwapIn(old, cleaned, outcome.KeptAborts);
                     result = new CleaningResult(
                         result.SegmentsRewritten + (swapped ? 1 : 0),
                         result.BytesBefore + sources[i].Size,
@@ -172,12 +177,41 @@ public sealed partial class PartitionLog
     }
 
     /// <summary>
-    /// Replaces <paramref name="old"/> by the cleaned file; false (and the file removed) when the
-    /// segment left the log meanwhile (retention, DeleteRecords).
+    /// Replaces <paramref name="old"/> by the cleaned file, and its transaction index by one of
+    /// <paramref name="keptAborts"/>; false (and the files removed) when the segment left the log
+    /// meanwhile (retention, DeleteRecords).
     /// </summary>
-    private bool SwapIn(LogSegment old, string cleaned)
+    /// <remarks>
+    /// The cleaned <c>.txnindex</c> is written complete first (as <c>.txnindex.cleaned</c>, fsynced,
+    /// renamed <c>.txnindex.swap</c>, the directory fsynced) whenever the old segment had one, even
+    /// empty, so that opening after a crash can tell: a <c>.txnindex.swap</c> beside a <c>.log.swap</c>
+    /// replaces the old index; without one the index in place is already the cleaned one (or there
+    /// was none). Then the <c>.log.swap</c> rename commits the swap, as before.
+    /// </remarks>
+    private bool SwapIn(LogSegment old, string cleaned, List<AbortedTxnEntry> keptAborts)
     {
         var swap = old.Path + SwapSuffix;
+        var txnIndex = TransactionIndex.PathOf(old.Path);
+        var txnSwap = txnIndex + SwapSuffix;
+        if (old.TxnIndex is { FileExists: true } || keptAborts.Count > 0)
+        {
+            var bytes = new byte[keptAborts.Count * TransactionIndex.EntrySize];
+            for (var i = 0; i < keptAborts.Count; i++)
+            {
+                TransactionIndex.Write(bytes.AsSpan(i * TransactionIndex.EntrySize), keptAborts[i]);
+            }
+
+            var txnCleaned = txnIndex + CleanedSuffix;
+            using (var file = new FileStream(txnCleaned, FileMode.Create, FileAccess.Write))
+            {
+                file.Write(bytes);
+                file.Flush(flushToDisk: true);
+            }
+
+            File.Move(txnCleaned, txnSwap, overwrite: true);
+            DirectorySync.Sync(Directory, _runtime.Files);
+        }
+
         File.Move(cleaned, swap, overwrite: true);
         lock (_appendLock)
         {
@@ -185,20 +219,17 @@ public sealed partial class PartitionLog
             if (index < 0 || _disposed)
             {
                 File.Delete(swap);
+                File.Delete(txnSwap);
                 return false;
             }
 
             Retire(old);
+            PlaceTxnIndexSwap(txnSwap, txnIndex);
             File.Move(swap, old.Path, overwrite: true);
 
-            // Opening the file rebuilds the segment's index; the producer state already holds every
-            // batch. Offsets don't change, nor do markers: the old transaction index still holds.
+            // Opening the file rebuilds the segment's index and finds its transaction index; the
+            // producer state already holds every batch.
             var (segment, _) = SegmentRecovery.Recover(old.Path, old.BaseOffset, _options.IndexIntervalBytes, new ProducerStateTable(), _runtime, _options.DirectIo, rebuildTxnIndex: false);
-            foreach (var entry in old.TxnIndex?.Entries ?? [])
-            {
-                segment.AddAborted(entry);
-            }
-
             var next = (LogSegment[])_segments.Clone();
             next[index] = segment;
             _segments = next;
@@ -233,7 +264,7 @@ public sealed partial class PartitionLog
     /// </summary>
     private static void CompleteInterruptedCleaning(string directory)
     {
-        foreach (var cleaned in System.IO.Directory.GetFiles(directory, "*.log" + CleanedSuffix))
+        foreach (var cleaned in System.IO.Directory.GetFiles(directory, "*.log" + CleanedSuffix).Concat(System.IO.Directory.GetFiles(directory, "*.txnindex" + CleanedSuffix)))
         {
             File.Delete(cleaned);
         }
@@ -241,14 +272,42 @@ public sealed partial class PartitionLog
         foreach (var swap in System.IO.Directory.GetFiles(directory, "*.log" + SwapSuffix))
         {
             // Index files beside the old segment describe the old bytes: they go, and opening the
-            // segment builds them again.
+            // segment builds them again. The transaction index can't be rebuilt from the segment
+            // alone: the cleaned one, written before the swap, takes the old one's place.
             var segment = swap[..^SwapSuffix.Length];
             foreach (var index in new[] { ".index", ".timeindex" })
             {
                 File.Delete(Path.ChangeExtension(segment, index));
             }
 
+            var txnIndex = TransactionIndex.PathOf(segment);
+            PlaceTxnIndexSwap(txnIndex + SwapSuffix, txnIndex);
             File.Move(swap, segment, overwrite: true);
+        }
+
+        // A cleaned transaction index whose segment's swap never happened.
+        foreach (var orphan in System.IO.Directory.GetFiles(directory, "*.txnindex" + SwapSuffix))
+        {
+            File.Delete(orphan);
+        }
+    }
+
+    /// <summary>Puts a cleaned <c>.txnindex.swap</c> in its segment's place (none when it is empty); nothing when there is none.</summary>
+    private static void PlaceTxnIndexSwap(string txnSwap, string txnIndex)
+    {
+        if (!File.Exists(txnSwap))
+        {
+            return;
+        }
+
+        if (new FileInfo(txnSwap).Length == 0)
+        {
+            File.Delete(txnIndex);
+            File.Delete(txnSwap);
+        }
+        else
+        {
+            File.Move(txnSwap, txnIndex, overwrite: true);
         }
     }
 }

@@ -146,7 +146,7 @@ public sealed partial class PartitionLog : IPartitionLog
             // past it, so the pair read never lets the answer pass an open transaction.
             var highWatermark = HighWatermark;
             var unstable = _producers.FirstUnstableOffset;
-            return unstable >= highWatermark ? highWatermark : Math.Max(unstable, LogStartOffset);
+            return unstable >= highWatermark ? highWatermark : Math.Min(Math.Max(unstable, LogStartOffset), highWatermark);
         }
     }
 

@@ -328,6 +328,21 @@ public sealed class TransactionDispatchTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_plain_batch_of_a_producer_whose_transaction_is_open_is_refused_INVALID_TXN_STATE()
+    {
+        var (pid, epoch) = await InitAsync(_broker, "tx-plain");
+        Assert.Equal(ErrorCode.None, await AddAsync(_broker, "tx-plain", pid, epoch, Topic, 2));
+        Assert.Equal(0, (await ProduceAsync(11, "tx-plain", 2, TransactionalBatch(pid, epoch, 0, "in"))).ErrorCode);
+
+        // The same producer, next sequence, without the transactional bit: the log refuses it, and
+        // the answer says so rather than reporting a write that did not happen.
+        var plain = RecordBatchBuilder.Build([new(null, Encoding.UTF8.GetBytes("out"), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())], producerId: pid, producerEpoch: epoch, baseSequence: 1);
+        var refused = await ProduceAsync(11, null, 2, plain);
+        Assert.Equal((short)ErrorCode.InvalidTxnState, refused.ErrorCode);
+        Assert.Single(Batches(Topic, 2));
+    }
+
+    [Fact]
     public async Task Init_during_an_open_transaction_aborts_it_and_the_retry_gets_a_bumped_epoch()
     {
         var (pid, epoch) = await InitAsync(_broker, "tx-zombie");

@@ -160,6 +160,30 @@ public sealed class TransactionLogTests : IDisposable
     }
 
     [Fact]
+    public async Task ATxnIndexIsRetiredAndRemovedWithItsSegment()
+    {
+        using var log = Open(Dir, Options(segmentBytes: 300) with { FileDeleteDelay = TimeSpan.FromMilliseconds(100) });
+        log.Append(Transactional(7, 0, 0, size: 40), 0);
+        log.Append(Marker(7, 0, ControlRecordType.Abort), 0);
+        for (var i = 0; i < 10; i++)
+        {
+            log.Append(Plain(1, 60), 0);
+        }
+
+        var index = Assert.Single(Directory.GetFiles(Dir, "*.txnindex"));
+        log.AdvanceLogStartOffset(log.Segments()[^1].BaseOffset);
+        Assert.False(File.Exists(index));
+        Assert.True(File.Exists(index + ".deleted")); // kept for in-flight reads until file.delete.delay.ms
+        Assert.Empty(log.AbortedTransactions(log.LogStartOffset, log.LogEndOffset));
+        for (var i = 0; i < 200 && File.Exists(index + ".deleted"); i++)
+        {
+            await Task.Delay(25);
+        }
+
+        Assert.False(File.Exists(index + ".deleted"));
+    }
+
+    [Fact]
     public void RecoveryAfterACrashRebuildsTheTxnIndexesAndTheOpenTransactions()
     {
         using var log = Open(Dir, Options(segmentBytes: 500));

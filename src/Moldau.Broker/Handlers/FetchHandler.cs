@@ -235,9 +235,10 @@ internal sealed class FetchHandler(BrokerState state) : IApiHandler<FetchRequest
             return ErrorCode.OffsetOutOfRange;
         }
 
-        if (p.FetchOffset >= highWatermark)
+        if (p.FetchOffset >= limit)
         {
-            // A consumer caught up with what is durable: appends past it get their fsync now.
+            // A consumer caught up with what is durable (or stable: a marker not yet durable holds
+            // the last stable offset back): appends past it get their fsync now.
             log.RequestDurableSoon();
         }
 

@@ -417,6 +417,11 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
                     return ErrorCode.InvalidProducerEpoch;
                 case AppendStatus.MessageTooLarge:
                     return ErrorCode.MessageTooLarge;
+                case AppendStatus.InvalidTxnState:
+                    // A non-transactional batch of a producer whose transaction is open here.
+                    return ErrorCode.InvalidTxnState;
+                case AppendStatus.TransactionCoordinatorFenced:
+                    return ErrorCode.TransactionCoordinatorFenced;
                 case AppendStatus.Duplicate:
                     // A retry of a batch already stored: answered with its original offset.
                     result.BaseOffset = appended.BaseOffset;

@@ -68,6 +68,10 @@ internal sealed class TransactionMarkerWriter(BrokerState state, Func<int, long,
                     case AppendStatus.InvalidProducerEpoch:
                         errors[i] = ErrorCode.InvalidProducerEpoch;
                         break;
+                    case AppendStatus.TransactionCoordinatorFenced:
+                        // The partition has a marker from a newer coordinator epoch: this one is stale.
+                        errors[i] = ErrorCode.TransactionCoordinatorFenced;
+                        break;
                     default:
                         state.Log.LogError("{Result} marker for producer {ProducerId} refused by {Topic}-{Partition}: {Status}", result, producerId, topic, index, appended.Status);
                         errors[i] = ErrorCode.UnknownServerError;

@@ -13,8 +13,9 @@ internal readonly record struct SegmentSource(SafeFileHandle Handle, long Size);
 /// <param name="Changed">False when every batch was kept as it was (no file is left behind).</param>
 /// <param name="BytesAfter">The cleaned segment's size.</param>
 /// <param name="RecordsRemoved">Records dropped.</param>
-/// <param name="EarliestDeleteHorizon">The earliest delete horizon of a kept batch holding tombstones, or long.MaxValue.</param>
-internal readonly record struct SegmentOutcome(bool Changed, long BytesAfter, long RecordsRemoved, long EarliestDeleteHorizon);
+/// <param name="EarliestDeleteHorizon">The earliest delete horizon of a kept batch holding tombstones or a marker that may go, or long.MaxValue.</param>
+/// <param name="KeptAborts">The transaction index entries of the ABORT markers the cleaned segment keeps.</param>
+internal readonly record struct SegmentOutcome(bool Changed, long BytesAfter, long RecordsRemoved, long EarliestDeleteHorizon, List<AbortedTxnEntry> KeptAborts);
 
 /// <summary>
 /// Kafka's log cleaner, one pass: an offset map of the latest record of each key over the closed
@@ -23,15 +24,18 @@ internal readonly record struct SegmentOutcome(bool Changed, long BytesAfter, lo
 /// <remarks>
 /// Kept, as Kafka keeps them: the latest record of each key; tombstones (null values) until
 /// their batch's delete horizon (set to now + delete.retention.ms by the first pass that keeps
-/// them) has passed; control batches whole; the last batch of every producer id, as a header
-/// with no records if nothing else of it survives. Dropped: records without a key (Kafka's
-/// cleaner counts them as invalid and drops them too). A batch whose records all survive and
-/// needs no delete horizon is copied byte for byte.
+/// them) has passed; the last batch of every producer id, as a header with no records if nothing
+/// else of it survives. Transactions as Kafka's cleaner treats them (<see cref="CleanedTransactions"/>):
+/// the records of aborted transactions are removed and never enter the offset map (an aborted
+/// value does not supersede a committed one); a marker stays while a batch of its transaction is
+/// left, then until its own delete horizon. Dropped: records without a key (Kafka's cleaner counts
+/// them as invalid and drops them too). A batch whose records all survive and needs no delete
+/// horizon is copied byte for byte.
 /// </remarks>
 internal static class LogCleaner
 {
     /// <summary>The latest offset of each key over <paramref name="segments"/>, noting each producer's last batch on the way.</summary>
-    public static OffsetMap BuildMap(IEnumerable<SegmentSource> segments, Dictionary<long, long> lastBatchOfProducer)
+    public static OffsetMap BuildMap(IEnumerable<SegmentSource> segments, Dictionary<long, long> lastBatchOfProducer, CleanedTransactions transactions)
     {
         var map = new OffsetMap();
         foreach (var source in segments)
@@ -45,7 +49,14 @@ internal static class LogCleaner
                     lastBatchOfProducer[batch.ProducerId] = batch.LastOffset;
                 }
 
-                if (batch.IsControl || batch.RecordCount == 0)
+                if (batch.IsControl)
+                {
+                    transactions.OnMarker(batch);
+                    continue;
+                }
+
+                // An aborted transaction's records supersede nothing: they are not in the map.
+                if (transactions.OnBatch(batch) || batch.RecordCount == 0)
                 {
                     continue;
                 }
@@ -93,11 +104,11 @@ internal static class LogCleaner
     /// Copies what survives of one segment to <paramref name="cleanedPath"/> and fsyncs it; the
     /// file is removed again when nothing changed.
     /// </summary>
-    public static SegmentOutcome CleanSegment(SegmentSource source, string cleanedPath, OffsetMap map, IReadOnlyDictionary<long, long> lastBatchOfProducer, long now, long deleteRetentionMs)
+    public static SegmentOutcome CleanSegment(SegmentSource source, string cleanedPath, OffsetMap map, IReadOnlyDictionary<long, long> lastBatchOfProducer, long now, long deleteRetentionMs, CleanedTransactions transactions)
     {
         try
         {
-            return Copy(source, cleanedPath, map, lastBatchOfProducer, now, deleteRetentionMs);
+            return Copy(source, cleanedPath, map, lastBatchOfProducer, now, deleteRetentionMs, transactions);
         }
         catch
         {
@@ -106,7 +117,7 @@ internal static class LogCleaner
         }
     }
 
-    private static SegmentOutcome Copy(SegmentSource source, string cleanedPath, OffsetMap map, IReadOnlyDictionary<long, long> lastBatchOfProducer, long now, long deleteRetentionMs)
+    private static SegmentOutcome Copy(SegmentSource source, string cleanedPath, OffsetMap map, IReadOnlyDictionary<long, long> lastBatchOfProducer, long now, long deleteRetentionMs, CleanedTransactions transactions)
     {
         var changed = false;
         long removed = 0;
@@ -118,7 +129,7 @@ internal static class LogCleaner
             while (reader.TryNext(out var bytes))
             {
                 var batch = new RecordBatch(bytes);
-                var (kept, rewritten, dropped, batchHorizon) = Filter(batch, map, lastBatchOfProducer, now, deleteRetentionMs);
+                var (kept, rewritten, dropped, batchHorizon) = Filter(batch, map, lastBatchOfProducer, now, deleteRetentionMs, transactions);
                 removed += dropped;
                 horizon = Math.Min(horizon, batchHorizon);
                 if (rewritten is not null)
@@ -145,7 +156,7 @@ internal static class LogCleaner
             File.Delete(cleanedPath);
         }
 
-        return new SegmentOutcome(changed, changed ? written : source.Size, removed, horizon);
+        return new SegmentOutcome(changed, changed ? written : source.Size, removed, horizon, transactions.TakeKept());
     }
 
     /// <summary>
@@ -153,11 +164,18 @@ internal static class LogCleaner
     /// records went; and its delete horizon when it keeps tombstones (else long.MaxValue).
     /// </summary>
     internal static (bool Kept, byte[]? Rewritten, int Dropped, long Horizon) Filter(
-        RecordBatch batch, OffsetMap map, IReadOnlyDictionary<long, long> lastBatchOfProducer, long now, long deleteRetentionMs)
+        RecordBatch batch, OffsetMap map, IReadOnlyDictionary<long, long> lastBatchOfProducer, long now, long deleteRetentionMs, CleanedTransactions? transactions = null)
     {
+        transactions ??= new CleanedTransactions([]);
         if (batch.IsControl)
         {
-            return (true, null, 0, long.MaxValue);
+            return FilterMarker(batch, lastBatchOfProducer, now, deleteRetentionMs, transactions.OnMarker(batch));
+        }
+
+        if (transactions.OnBatch(batch))
+        {
+            // An aborted transaction's batch: its records go; a producer's last batch stays as a header.
+            return Emptied(batch, lastBatchOfProducer, batch.RecordCount);
         }
 
         long? horizon = batch.HasDeleteHorizon ? batch.BaseTimestamp : null;
@@ -196,6 +214,12 @@ internal static class LogCleaner
             return (true, RetainedBatch.Build(batch, retained, horizon ?? -1), dropped, tombstones ? horizon!.Value : long.MaxValue);
         }
 
+        return Emptied(batch, lastBatchOfProducer, dropped);
+    }
+
+    /// <summary>A batch none of whose records stay: dropped, unless it is its producer's last, which keeps its header.</summary>
+    private static (bool Kept, byte[]? Rewritten, int Dropped, long Horizon) Emptied(RecordBatch batch, IReadOnlyDictionary<long, long> lastBatchOfProducer, int dropped)
+    {
         if (batch.ProducerId >= 0 && lastBatchOfProducer.TryGetValue(batch.ProducerId, out var last) && last == batch.LastOffset)
         {
             // Emptied, but the producer's last batch: its header keeps the producer's state.
@@ -203,6 +227,37 @@ internal static class LogCleaner
         }
 
         return (false, null, dropped, long.MaxValue);
+    }
+
+    /// <summary>
+    /// A marker: kept while its transaction has batches left (<paramref name="mayGo"/> false); once
+    /// it may go, the first pass gives its batch a delete horizon (now + delete.retention.ms) and a
+    /// pass after the horizon removes it, as Kafka piggy-backs markers on tombstone retention.
+    /// </summary>
+    private static (bool Kept, byte[]? Rewritten, int Dropped, long Horizon) FilterMarker(RecordBatch batch, IReadOnlyDictionary<long, long> lastBatchOfProducer, long now, long deleteRetentionMs, bool mayGo)
+    {
+        if (!mayGo)
+        {
+            return (true, null, 0, long.MaxValue);
+        }
+
+        if (batch.RecordCount == 0 || (batch.HasDeleteHorizon && now >= batch.BaseTimestamp))
+        {
+            return Emptied(batch, lastBatchOfProducer, batch.RecordCount);
+        }
+
+        if (batch.HasDeleteHorizon)
+        {
+            return (true, null, 0, batch.BaseTimestamp);
+        }
+
+        if (TryRecords(batch) is not { Count: > 0 } records)
+        {
+            return (true, null, 0, long.MaxValue); // unreadable: kept as it is
+        }
+
+        var horizon = now > long.MaxValue - deleteRetentionMs ? long.MaxValue : now + deleteRetentionMs;
+        return (true, RetainedBatch.Build(batch, records, horizon), 0, horizon);
     }
 
     /// <summary>A batch's records, decompressed within <see cref="RecordCompression.MaxDecompressedBytes"/>; null when they cannot be read.</summary>

@@ -66,7 +66,7 @@ internal sealed class InMemoryPartitionLog(TimeSpan linger, string location = "m
             lock (_lock)
             {
                 var unstable = _open.Select(t => t.First).Concat(_undecided.Select(t => t.First)).DefaultIfEmpty(long.MaxValue).Min();
-                return unstable >= _highWatermark ? _highWatermark : Math.Max(unstable, _logStart);
+                return unstable >= _highWatermark ? _highWatermark : Math.Min(Math.Max(unstable, _logStart), _highWatermark);
             }
         }
     }
