@@ -290,6 +290,9 @@ public sealed class KafkaLayoutTests
         File.WriteAllBytes(Path.Combine(payments, "00000000000000000009.index"), new byte[10 * 1024]);
         File.WriteAllBytes(Path.Combine(payments, "00000000000000000009.timeindex"), new byte[12 * 1024]);
 
+        // An empty transaction index, as Kafka leaves one it truncated (TransactionIndex.reset).
+        File.WriteAllBytes(Path.Combine(payments, "00000000000000000009.txnindex"), []);
+
         // The producer snapshot Kafka takes at the roll to segment 9, and at a clean stop the one
         // at the log end. "hanging" is open in both.
         File.WriteAllBytes(Path.Combine(payments, "00000000000000000009.snapshot"), ProducerSnapshot(
@@ -346,6 +349,12 @@ public sealed class KafkaLayoutTests
             File.WriteAllBytes(Path.Combine(dir, "00000000000000000000.index"), new byte[10 * 1024]);
             File.WriteAllBytes(Path.Combine(dir, "00000000000000000000.timeindex"), new byte[12 * 1024]);
             PartitionMetadataFile.Write(dir, TxnStateId);
+            if (cleanShutdown)
+            {
+                // A clean stop snapshots every partition's producers at its log end: none here.
+                File.WriteAllBytes(Path.Combine(dir, $"{batches.Count:D20}.snapshot"), ProducerSnapshot());
+            }
+
             recoveryPoints.Add($"__transaction_state {p} {(cleanShutdown ? batches.Count : 0)}");
         }
 
