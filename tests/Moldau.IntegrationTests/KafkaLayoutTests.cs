@@ -312,7 +312,7 @@ public sealed class KafkaLayoutTests
 
         // __transaction_state: each id's history on the partition Kafka picks for it.
         var history = new Dictionary<int, List<byte[]>>();
-        void Write(string id, long pid, int timeoutMs, byte status, bool withPartition, long start, long updated)
+        void Write(string id, long pid, int timeoutMs, byte status, bool withPartition, long start, long updated, bool flexible = false)
         {
             var p = TxnStatePartition(id);
             if (!history.TryGetValue(p, out var batches))
@@ -321,7 +321,9 @@ public sealed class KafkaLayoutTests
             }
 
             var offset = batches.Count;
-            batches.Add(RecordBatchBuilder.Build([new(TxnLogKey(id), TxnLogValue(pid, 0, timeoutMs, status, withPartition ? ("payments", 0) : null, status == 0, updated, start), updated)], offset, partitionLeaderEpoch: CoordinatorEpoch));
+            var partition = withPartition ? ("payments", 0) : ((string, int)?)null;
+            var value = flexible ? TxnLogValueV1(pid, 0, timeoutMs, status, partition, updated, start) : TxnLogValue(pid, 0, timeoutMs, status, partition, status == 0, updated, start);
+            batches.Add(RecordBatchBuilder.Build([new(TxnLogKey(id), value, updated)], offset, partitionLeaderEpoch: CoordinatorEpoch));
         }
 
         // Kafka's states: 0 Empty, 1 Ongoing, 2 PrepareCommit, 3 PrepareAbort, 4 CompleteCommit, 5 CompleteAbort.
@@ -329,9 +331,11 @@ public sealed class KafkaLayoutTests
         Write("committer", Committer, 60_000, 1, true, t0, t0);
         Write("committer", Committer, 60_000, 2, true, t0, t0 + 5);
         Write("committer", Committer, 60_000, 4, false, t0, t0 + 5);
-        Write("committer", Committer, 60_000, 1, true, t0 + 9, t0 + 9);
-        Write("committer", Committer, 60_000, 2, true, t0 + 9, t0 + 10);
-        Write("committer", Committer, 60_000, 4, false, t0 + 9, t0 + 10);
+
+        // The second transaction after an upgrade to transaction.version 2: value version 1 (and a shorter timeout).
+        Write("committer", Committer, 45_000, 1, true, t0 + 9, t0 + 9, flexible: true);
+        Write("committer", Committer, 45_000, 2, true, t0 + 9, t0 + 10, flexible: true);
+        Write("committer", Committer, 45_000, 4, false, t0 + 9, t0 + 10, flexible: true);
         Write("aborter", Aborter, 60_000, 0, false, -1, t0 - 1000);
         Write("aborter", Aborter, 60_000, 1, true, t0 + 2, t0 + 2);
         Write("aborter", Aborter, 60_000, 3, true, t0 + 2, t0 + 7);
@@ -470,6 +474,53 @@ public sealed class KafkaLayoutTests
     }
 
     /// <summary>
+    /// A __transaction_state value of version 1 (flexible, Kafka 4's transaction.version 2):
+    /// the same fields with compact arrays and strings and tagged fields; tagged here are
+    /// ClientTransactionVersion (tag 2, int16: 1, the client's) and a tag 9 from a future Kafka
+    /// that a reader skips. PreviousProducerId and NextProducerId keep their default (-1), so
+    /// Kafka leaves them out.
+    /// </summary>
+    private static byte[] TxnLogValueV1(long pid, short epoch, int timeoutMs, byte status, (string Topic, int Partition)? partition, long updated, long start)
+    {
+        var v = new List<byte>();
+        void Int(long x, int bytes)
+        {
+            for (var i = bytes - 1; i >= 0; i--)
+            {
+                v.Add((byte)(x >> (8 * i)));
+            }
+        }
+
+        Int(1, 2);
+        Int(pid, 8);
+        Int(epoch, 2);
+        Int(timeoutMs, 4);
+        v.Add(status);
+        if (partition is { } p)
+        {
+            var topic = Encoding.UTF8.GetBytes(p.Topic);
+            v.Add(2); // one topic (compact: N + 1)
+            v.Add((byte)(topic.Length + 1));
+            v.AddRange(topic);
+            v.Add(2); // one partition
+            Int(p.Partition, 4);
+            v.Add(0); // the entry's tagged fields
+        }
+        else
+        {
+            v.Add(1); // an empty array
+        }
+
+        Int(updated, 8);
+        Int(start, 8);
+        v.Add(2); // two tagged fields, by tag
+        v.AddRange([2, 2]);
+        Int(1, 2);
+        v.AddRange([9, 3, 0xAB, 0xCD, 0xEF]);
+        return [.. v];
+    }
+
+    /// <summary>
     /// Kafka's data directory with committed and aborted transactions, a hanging one carried by the
     /// producer snapshots and Ongoing in __transaction_state, read under read_committed. The hanging
     /// transaction is either ended by an admin abort (WriteTxnMarkers, as kafka-transactions.sh
@@ -508,13 +559,15 @@ public sealed class KafkaLayoutTests
 
         var (marker, epoch) = await AssertEndedAsync(broker, waitFor: endByTimeout);
         Assert.Equal(endByTimeout ? (CoordinatorEpoch, (short)1) : (-1, (short)0), (marker, epoch));
-        if (endByTimeout)
+
+        // The coordinator loaded both value versions. After an admin abort it still has "hanging"
+        // Ongoing (as Kafka's: it learns nothing of the marker) until the timeout aborts it again.
+        await using (var client = await KafkaTestClient.ConnectAsync(broker.Port))
         {
-            await using var client = await KafkaTestClient.ConnectAsync(broker.Port);
             var described = await client.SendAsync<DescribeTransactionsResponse>(ApiKey.DescribeTransactions, 0, new DescribeTransactionsRequest { TransactionalIds = ["hanging", "committer", "aborter"] });
             Assert.Equal(
-                [("aborter", "CompleteAbort", 0), ("committer", "CompleteCommit", 0), ("hanging", "CompleteAbort", 1)],
-                described.TransactionStates.Select(t => (t.TransactionalId, t.TransactionState, (int)t.ProducerEpoch)).OrderBy(t => t.TransactionalId, StringComparer.Ordinal));
+                [("aborter", "CompleteAbort", 0, 60_000), ("committer", "CompleteCommit", 0, 45_000), ("hanging", endByTimeout ? "CompleteAbort" : "Ongoing", endByTimeout ? 1 : 0, endByTimeout ? 60_000 : 900_000)],
+                described.TransactionStates.Select(t => (t.TransactionalId, t.TransactionState, (int)t.ProducerEpoch, t.TransactionTimeoutMs)).OrderBy(t => t.TransactionalId, StringComparer.Ordinal));
         }
 
         Assert.Equal(0, await broker.StopAsync());
