@@ -31,6 +31,19 @@ internal static class Clients
             config.BatchSize = batch;
         }
 
+        if (options.Idempotence)
+        {
+            config.EnableIdempotence = true;
+        }
+
+        if (options.TransactionalId is { } transactionalId)
+        {
+            config.TransactionalId = transactionalId;
+
+            // librdkafka refuses a message timeout above the transaction timeout (default 60 s).
+            config.TransactionTimeoutMs = Math.Max(60_000, options.TimeoutMs);
+        }
+
         Apply(config, options);
         return config;
     }

@@ -4,7 +4,8 @@ namespace Moldau.Perf;
 
 /// <summary>
 /// produce: N records of S bytes, optionally throttled; latency is from the send call to the
-/// delivery report (the broker's acknowledgement, or the send itself for acks=0).
+/// delivery report (the broker's acknowledgement, or the send itself for acks=0). With a
+/// transactional id every record is sent inside a transaction, committed by <see cref="Commits"/>.
 /// </summary>
 internal static class ProduceCommand
 {
@@ -36,6 +37,10 @@ internal static class ProduceCommand
             .SetLogHandler(Clients.IgnoreLog)
             .Build();
         await Clients.EnsureTopicAsync(producer, options, autoCreate: true, errors);
+        var commits = options.TransactionalId is null
+            ? null
+            : new Commits(producer, options.CommitRecords, options.CommitMs, TimeSpan.FromMilliseconds(options.TimeoutMs));
+        commits?.Init();
 
         // librdkafka copies the value when the record is queued, so one message serves every send.
         var message = new Message<Null, byte[]> { Value = Payload.Create(size) };
@@ -46,6 +51,11 @@ internal static class ProduceCommand
         for (; sent < records && failures.Count == 0 && !cancel.IsCancellationRequested; sent++)
         {
             throttle.WaitFor(sent);
+            if (commits is not null && !Step(commits.BeforeRecord, failures))
+            {
+                break;
+            }
+
             int slot;
             while (!slots.TryTake(Meter.Now(), out slot))
             {
@@ -64,6 +74,18 @@ internal static class ProduceCommand
                     Thread.Sleep(1);
                 }
             }
+
+            if (commits is not null && !Step(commits.AfterRecord, failures))
+            {
+                sent++;
+                break;
+            }
+        }
+
+        // The last, partly filled transaction is committed too (a failed run leaves it to time out).
+        if (commits is not null && failures.Count == 0 && !cancel.IsCancellationRequested)
+        {
+            Step(commits.Commit, failures);
         }
 
         var left = producer.Flush(TimeSpan.FromMilliseconds(options.TimeoutMs + 5_000L));
@@ -74,9 +96,25 @@ internal static class ProduceCommand
 
         meter.Stop();
         meter.WriteSummary(output);
+        commits?.WriteSummary(output);
         return Outcome.Report(errors, failures, cancel, [
             (left > 0, $"{left} records still undelivered after the timeout"),
             (sent < records && failures.Count == 0 && !cancel.IsCancellationRequested, $"only {sent} of {records} records sent"),
         ]);
+    }
+
+    // A transaction call that fails (fenced, timed out, refused) ends the run as a failure.
+    private static bool Step(Action action, Failures failures)
+    {
+        try
+        {
+            action();
+            return true;
+        }
+        catch (Exception e) when (e is KafkaException or InvalidOperationException)
+        {
+            failures.Add(e.Message);
+            return false;
+        }
     }
 }
