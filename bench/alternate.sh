@@ -5,12 +5,13 @@
 # every round. For before/after comparisons on this shared machine (see docs/performance.md).
 #
 #   bench/alternate.sh --suite DIR/run-suite.sh --a NAME=PATH/moldau --b NAME=PATH/moldau
-#       [--only P1,C1] [--rounds 3] [--port 19393] [--data DIR] [--out DIR]
+#       [--only P1,C1] [--rounds 3] [--port 19393] [--data DIR] [--out DIR] [--no-warmup]
+#       [--summarize]   (only the table of an earlier --out, same --a/--b names and --rounds)
 #
 # Results: DIR/<name>-r<round>/results.jsonl (run-suite's, with broker_cpu_ms_per_MB from
 # --broker-pid), and a table of per-round msgs/s, ratio to the reference and broker cpu-ms/MB.
 set -euo pipefail
-SUITE=""; A=""; B=""; ONLY=P1,C1; ROUNDS=3; PORT=19393; DATA=/tmp/moldau-alternate-data
+SUITE=""; A=""; B=""; ONLY=P1,C1; ROUNDS=3; WARMUP=1; SUMMARIZE=0; PORT=19393; DATA=/tmp/moldau-alternate-data
 OUT=/tmp/moldau-alternate-$(date +%Y%m%d-%H%M%S)
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -22,11 +23,13 @@ while [ $# -gt 0 ]; do
     --port) PORT=$2; shift ;;
     --data) DATA=$2; shift ;;
     --out) OUT=$2; shift ;;
-    *) sed -n 2,12p "$0"; exit 2 ;;
+    --no-warmup) WARMUP=0 ;;
+    --summarize) SUMMARIZE=1 ;;
+    *) sed -n 2,14p "$0"; exit 2 ;;
     esac
     shift
 done
-[ -x "$SUITE" ] && [ -n "$A" ] && [ -n "$B" ] || { sed -n 2,12p "$0"; exit 2; }
+[ -x "$SUITE" ] && [ -n "$A" ] && [ -n "$B" ] || { sed -n 2,14p "$0"; exit 2; }
 mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
 bpid=""
 stop_broker() { if [ -n "$bpid" ]; then kill "$bpid" 2>/dev/null || true; wait "$bpid" 2>/dev/null || true; bpid=""; fi; }
@@ -37,11 +40,16 @@ run() { # name path round
     bpid=$!
     for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
     echo "round $3: $1" >&2
+    # Warm-up, not measured: a fifth of the same benches first, so the broker's paths are compiled
+    # (JIT) before the measured run, as in a long-running broker.
+    [ "$WARMUP" = 1 ] && "$SUITE" --brokers 127.0.0.1:$PORT --rounds 1 --only "$ONLY" --no-baseline --no-reference \
+        --scale 0.2 --data-dir "$DATA" --out "$OUT/$1-r$3-warmup" > /dev/null 2>&1
     "$SUITE" --brokers 127.0.0.1:$PORT --broker-pid "$bpid" --rounds 1 --only "$ONLY" --no-baseline \
         --data-dir "$DATA" --out "$OUT/$1-r$3" | grep -E '^  (broker|ref)' >&2 || true
     stop_broker
 }
-for r in $(seq 1 "$ROUNDS"); do
+[ "$SUMMARIZE" = 1 ] && ROUNDS_RUN=0 || ROUNDS_RUN=$ROUNDS
+for r in $(seq 1 "$ROUNDS_RUN"); do
     if [ $((r % 2)) -eq 1 ]; then run "${A%%=*}" "${A#*=}" "$r"; run "${B%%=*}" "${B#*=}" "$r"
     else run "${B%%=*}" "${B#*=}" "$r"; run "${A%%=*}" "${A#*=}" "$r"; fi
 done

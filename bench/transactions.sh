@@ -5,17 +5,18 @@
 #
 #   bench/transactions.sh --broker PATH/moldau [--perf PATH/moldau-perf] [--rounds 3]
 #       [--records 1000000] [--record-size 100] [--partitions 1] [--commit-ms 100]
-#       [--commit-records 1000] [--port 19392] [--data DIR] [--out DIR]
+#       [--commit-records 1000] [--port 19392] [--data DIR] [--out DIR] [--summarize]
 #
 # Load (each variant): --records values of --record-size bytes, acks=all, linger.ms 5, batch.size
 # 1 MiB, to a new topic with --partitions partitions (P1's shape, idempotent). Output: one
 # file per round and variant in --out, and a table on stdout (throughput, ratio to the idempotent
-# run of the same round, broker CPU per MB, commit latency p50/p99/max).
+# run of the same round, broker CPU per MB, commit latency p50/p99/max). --summarize only prints
+# the table of an earlier run's --out (give the same --rounds, --records, --record-size).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BROKER=""; PERF="$root/tools/Moldau.Perf/bin/Release/net10.0/moldau-perf"; ROUNDS=3
 RECORDS=1000000; SIZE=100; PARTS=1; CMS=100; CREC=1000; PORT=19392; DATA=/tmp/moldau-txbench-data
-OUT=/tmp/moldau-txbench-$(date +%Y%m%d-%H%M%S)
+OUT=/tmp/moldau-txbench-$(date +%Y%m%d-%H%M%S); SUMMARIZE=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --broker) BROKER=$2; shift ;;
@@ -29,11 +30,12 @@ while [ $# -gt 0 ]; do
     --port) PORT=$2; shift ;;
     --data) DATA=$2; shift ;;
     --out) OUT=$2; shift ;;
-    *) sed -n 2,14p "$0"; exit 2 ;;
+    --summarize) SUMMARIZE=1 ;;
+    *) sed -n 2,15p "$0"; exit 2 ;;
     esac
     shift
 done
-[ -x "$BROKER" ] || { echo "transactions.sh: --broker PATH/moldau is required" >&2; exit 2; }
+[ "$SUMMARIZE" = 1 ] || [ -x "$BROKER" ] || { echo "transactions.sh: --broker PATH/moldau is required" >&2; exit 2; }
 [ -x "$PERF" ] || { echo "transactions.sh: $PERF missing (dotnet build tools/Moldau.Perf -c Release)" >&2; exit 2; }
 mkdir -p "$OUT"
 bootstrap=127.0.0.1:$PORT
@@ -43,11 +45,18 @@ trap stop_broker EXIT
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 variants=(idempotent "txn-${CMS}ms" "txn-${CREC}rec")
-for r in $(seq 1 "$ROUNDS"); do
+[ "$SUMMARIZE" = 1 ] && ROUNDS_RUN=0 || ROUNDS_RUN=$ROUNDS
+for r in $(seq 1 "$ROUNDS_RUN"); do
     rm -rf "$DATA"; mkdir -p "$DATA"
     "$BROKER" --override log.dirs="$DATA" --override listeners=PLAINTEXT://$bootstrap > "$OUT/broker-r$r.log" 2>&1 &
     bpid=$!
     for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+    # Warm-up, not measured: the broker's produce and transaction paths are compiled (JIT) before
+    # the first measured variant, which would otherwise pay for it.
+    "$PERF" produce --bootstrap "$bootstrap" --topic "txbench-$r-warm" --partitions "$PARTS" --records 200000 \
+        --record-size "$SIZE" --acks all --linger-ms 5 --batch-size 1048576 --idempotence true > /dev/null 2>&1
+    "$PERF" produce --bootstrap "$bootstrap" --topic "txbench-$r-warm" --records 50000 --record-size "$SIZE" \
+        --acks all --linger-ms 5 --batch-size 1048576 --transactional-id "txbench-$r-warm" --commit-records 1000 > /dev/null 2>&1
     order=("${variants[@]}")
     if [ $((r % 2)) -eq 0 ]; then order=("${variants[2]}" "${variants[1]}" "${variants[0]}"); fi
     for v in "${order[@]}"; do
@@ -92,7 +101,7 @@ for v in variants:
         c = " / ".join(f"{statistics.median(x[c_][i] for x in rows):.1f}" for c_, i in (("commit", 0), ("commit", 1), ("commit", 2)))
         e = " / ".join(f"{statistics.median(x['endtxn'][i] for x in rows):.1f}" for i in range(3))
     txns = statistics.median(x.get("txns", 0) for x in rows)
-    print(f"| {v} | {med([x['rate'] for x in rows], ",.0f")} | {med(ratios)} | {med([x['cpu_ms_per_mb'] for x in rows])} | {txns:,.0f} | {c} | {e} |")
+    print(f"| {v} | {med([x['rate'] for x in rows], ',.0f')} | {med(ratios)} | {med([x['cpu_ms_per_mb'] for x in rows])} | {txns:,.0f} | {c} | {e} |")
 print()
 print("per round (records/s; commit p50/p99 ms):")
 for r in range(1, rounds + 1):
