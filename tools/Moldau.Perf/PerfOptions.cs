@@ -57,6 +57,9 @@ internal sealed class PerfOptions
     /// <summary>produce with a transactional id: commit once the transaction is this old (null: no time limit).</summary>
     public int? CommitMs { get; init; }
 
+    /// <summary>produce with a transactional id: after each commit, wait for the markers (last stable offset).</summary>
+    public bool ProbeMarkers { get; init; }
+
     /// <summary>Extra librdkafka properties from --config key=value.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Config { get; init; } = [];
 
@@ -69,7 +72,8 @@ internal sealed class PerfOptions
                               [--throughput R] [--acks all|1|0] [--linger-ms MS] [--batch-size BYTES]
                               [--compression none|gzip|snappy|lz4|zstd] [--partitions P]
                               [--idempotence true|false]
-                              [--transactional-id ID [--commit-records N] [--commit-ms MS]]
+                              [--transactional-id ID [--commit-records N] [--commit-ms MS]
+                               [--probe-markers true|false]]
                               [--timeout-ms MS] [--config KEY=VALUE]...
           moldau-perf consume --bootstrap HOST:PORT --topic T [--records N] [--timeout-ms MS]
                               [--config KEY=VALUE]...
@@ -89,6 +93,10 @@ internal sealed class PerfOptions
                   end). A commit flushes the transaction's records, then calls CommitTransaction
                   (EndTxn); the summary adds the commit count and the latency of the whole commit
                   (flush + EndTxn, the sender's pause) and of the EndTxn part alone.
+                  --probe-markers true: after each commit the sender also waits until ListOffsets
+                  READ_COMMITTED (the last stable offset) of every partition written is past the
+                  commit marker, timed from the start of EndTxn ("EndTxn to markers"); this
+                  measures the commit, not throughput (the sender waits).
         consume   reads every partition from the beginning, without a consumer group, until N
                   records (or, without --records, until the end of every partition); fails when
                   no record arrives for --timeout-ms (default 30000).
@@ -113,7 +121,7 @@ internal sealed class PerfOptions
         var command = args[0];
         string[] allowed = command switch
         {
-            "produce" => ["bootstrap", "topic", "records", "record-size", "throughput", "acks", "linger-ms", "batch-size", "compression", "partitions", "timeout-ms", "config", "idempotence", "transactional-id", "commit-records", "commit-ms"],
+            "produce" => ["bootstrap", "topic", "records", "record-size", "throughput", "acks", "linger-ms", "batch-size", "compression", "partitions", "timeout-ms", "config", "idempotence", "transactional-id", "commit-records", "commit-ms", "probe-markers"],
             "consume" => ["bootstrap", "topic", "records", "timeout-ms", "config"],
             "e2e" => ["bootstrap", "topic", "records", "record-size", "throughput", "acks", "linger-ms", "batch-size", "compression", "partitions", "timeout-ms", "config"],
             _ => throw new UsageException($"unknown subcommand '{command}' (expected produce, consume or e2e)"),
@@ -188,11 +196,12 @@ internal sealed class PerfOptions
             TransactionalId = values.TryGetValue("transactional-id", out var txn) ? txn : null,
             CommitRecords = values.TryGetValue("commit-records", out var cr) ? Long(cr, "commit-records", min: 1) : null,
             CommitMs = values.TryGetValue("commit-ms", out var cm) ? (int)Long(cm, "commit-ms", min: 1, max: 3_600_000) : null,
+            ProbeMarkers = values.TryGetValue("probe-markers", out var pm) && BoolFrom(pm, "probe-markers"),
             Config = config,
         };
-        if (options.TransactionalId is null && (options.CommitRecords is not null || options.CommitMs is not null))
+        if (options.TransactionalId is null && (options.CommitRecords is not null || options.CommitMs is not null || options.ProbeMarkers))
         {
-            throw new UsageException("--commit-records and --commit-ms need --transactional-id");
+            throw new UsageException("--commit-records, --commit-ms and --probe-markers need --transactional-id");
         }
 
         if (options.TransactionalId is not null && options.CommitRecords is null && options.CommitMs is null)

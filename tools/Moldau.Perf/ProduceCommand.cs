@@ -36,11 +36,15 @@ internal static class ProduceCommand
             .SetErrorHandler(Clients.ErrorHandler(errors, failures))
             .SetLogHandler(Clients.IgnoreLog)
             .Build();
-        await Clients.EnsureTopicAsync(producer, options, autoCreate: true, errors);
-        var commits = options.TransactionalId is null
+        var partitions = await Clients.EnsureTopicAsync(producer, options, autoCreate: true, errors);
+        using var commits = options.TransactionalId is null
             ? null
             : new Commits(producer, options.CommitRecords, options.CommitMs, TimeSpan.FromMilliseconds(options.TimeoutMs));
         commits?.Init();
+        if (options.ProbeMarkers)
+        {
+            commits?.ProbeMarkers(options.Topic, partitions);
+        }
 
         // librdkafka copies the value when the record is queued, so one message serves every send.
         var message = new Message<Null, byte[]> { Value = Payload.Create(size) };
