@@ -6,9 +6,12 @@
 #   bench/transactions.sh --broker PATH/moldau [--perf PATH/moldau-perf] [--rounds 3]
 #       [--records 1000000] [--record-size 100] [--partitions 1] [--commit-ms 100]
 #       [--commit-records 1000] [--port 19392] [--data DIR] [--out DIR] [--summarize]
+#       [--override KEY=VALUE]...   (passed to the broker)
 #
 # Load (each variant): --records values of --record-size bytes, acks=all, linger.ms 5, batch.size
-# 1 MiB, to a new topic with --partitions partitions (P1's shape, idempotent). Output: one
+# 1 MiB, to a new topic with --partitions partitions (P1's shape, idempotent); every variant
+# serves its delivery reports on the sending thread (moldau-perf does so for a transactional
+# producer, and is told to for the idempotent one, so the clients are alike). Output: one
 # file per round and variant in --out, and a table on stdout (throughput, ratio to the idempotent
 # run of the same round, broker CPU per MB, commit latency p50/p99/max). --summarize only prints
 # the table of an earlier run's --out (give the same --rounds, --records, --record-size).
@@ -16,7 +19,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BROKER=""; PERF="$root/tools/Moldau.Perf/bin/Release/net10.0/moldau-perf"; ROUNDS=3
 RECORDS=1000000; SIZE=100; PARTS=1; CMS=100; CREC=1000; PORT=19392; DATA=/tmp/moldau-txbench-data
-OUT=/tmp/moldau-txbench-$(date +%Y%m%d-%H%M%S); SUMMARIZE=0
+OUT=/tmp/moldau-txbench-$(date +%Y%m%d-%H%M%S); SUMMARIZE=0; OVERRIDES=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --broker) BROKER=$2; shift ;;
@@ -31,7 +34,8 @@ while [ $# -gt 0 ]; do
     --data) DATA=$2; shift ;;
     --out) OUT=$2; shift ;;
     --summarize) SUMMARIZE=1 ;;
-    *) sed -n 2,15p "$0"; exit 2 ;;
+    --override) OVERRIDES+=(--override "$2"); shift ;;
+    *) sed -n 2,16p "$0"; exit 2 ;;
     esac
     shift
 done
@@ -48,7 +52,7 @@ variants=(idempotent "txn-${CMS}ms" "txn-${CREC}rec")
 [ "$SUMMARIZE" = 1 ] && ROUNDS_RUN=0 || ROUNDS_RUN=$ROUNDS
 for r in $(seq 1 "$ROUNDS_RUN"); do
     rm -rf "$DATA"; mkdir -p "$DATA"
-    "$BROKER" --override log.dirs="$DATA" --override listeners=PLAINTEXT://$bootstrap > "$OUT/broker-r$r.log" 2>&1 &
+    "$BROKER" --override log.dirs="$DATA" --override listeners=PLAINTEXT://$bootstrap ${OVERRIDES[@]+"${OVERRIDES[@]}"} > "$OUT/broker-r$r.log" 2>&1 &
     bpid=$!
     for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
     # Warm-up, not measured: the broker's produce and transaction paths are compiled (JIT) before
@@ -60,7 +64,7 @@ for r in $(seq 1 "$ROUNDS_RUN"); do
     order=("${variants[@]}")
     if [ $((r % 2)) -eq 0 ]; then order=("${variants[2]}" "${variants[1]}" "${variants[0]}"); fi
     for v in "${order[@]}"; do
-        extra=(--idempotence true)
+        extra=(--idempotence true --config dotnet.producer.enable.background.poll=false)
         case "$v" in
         txn-*ms) extra=(--transactional-id "txbench-$r-$v" --commit-ms "$CMS") ;;
         txn-*rec) extra=(--transactional-id "txbench-$r-$v" --commit-records "$CREC") ;;

@@ -79,6 +79,8 @@ internal sealed class Commits(IProducer<Null, byte[]> producer, long? everyRecor
             return;
         }
 
+        // The producer has no background poll thread (see Clients.Producer), so this Flush serves
+        // the delivery reports itself and returns as soon as the last one is in.
         var start = Meter.Now();
         var left = producer.Flush(timeout);
         if (left > 0)

@@ -32,7 +32,12 @@ internal static class ProduceCommand
             }
         });
 
-        using var producer = new ProducerBuilder<Null, byte[]>(Clients.Producer(options, slots.Size))
+        var config = Clients.Producer(options, slots.Size);
+
+        // Without Confluent.Kafka's background poll thread this thread serves the delivery reports:
+        // now and then while sending, and whenever it waits for a slot or for queue space.
+        var pollsItself = config.Get(Clients.BackgroundPoll) == "false";
+        using var producer = new ProducerBuilder<Null, byte[]>(config)
             .SetErrorHandler(Clients.ErrorHandler(errors, failures))
             .SetLogHandler(Clients.IgnoreLog)
             .Build();
@@ -60,10 +65,15 @@ internal static class ProduceCommand
                 break;
             }
 
+            if (pollsItself && (sent & 1023) == 0)
+            {
+                producer.Poll(TimeSpan.Zero);
+            }
+
             int slot;
             while (!slots.TryTake(Meter.Now(), out slot))
             {
-                Thread.Sleep(1);
+                Wait(producer, pollsItself);
             }
 
             while (true)
@@ -75,7 +85,7 @@ internal static class ProduceCommand
                 }
                 catch (ProduceException<Null, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
                 {
-                    Thread.Sleep(1);
+                    Wait(producer, pollsItself);
                 }
             }
 
@@ -105,6 +115,19 @@ internal static class ProduceCommand
             (left > 0, $"{left} records still undelivered after the timeout"),
             (sent < records && failures.Count == 0 && !cancel.IsCancellationRequested, $"only {sent} of {records} records sent"),
         ]);
+    }
+
+    // A millisecond's wait for the client, serving delivery reports meanwhile when no other thread does.
+    private static void Wait(IProducer<Null, byte[]> producer, bool pollsItself)
+    {
+        if (pollsItself)
+        {
+            producer.Poll(TimeSpan.FromMilliseconds(1));
+        }
+        else
+        {
+            Thread.Sleep(1);
+        }
     }
 
     // A transaction call that fails (fenced, timed out, refused) ends the run as a failure.
