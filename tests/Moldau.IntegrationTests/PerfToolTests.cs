@@ -51,6 +51,30 @@ public sealed partial class PerfToolTests(SharedBroker shared)
     }
 
     [Fact]
+    public async Task ProducesInTransactionsThatAReadCommittedConsumerSees()
+    {
+        var topic = NewTopic("perf-txn");
+
+        // 4,500 records, a commit every 1,000: four full transactions and the last one of 500.
+        var produce = await RunAsync("produce", "--bootstrap", shared.Broker.BootstrapServers, "--topic", topic, "--records", "4500", "--record-size", "100", "--acks", "all", "--partitions", "2", "--transactional-id", topic, "--commit-records", "1000", "--commit-ms", "600000");
+        var produced = Summary.Parse(produce.Stdout);
+        Assert.Equal(4_500, produced.Records);
+        AssertOrdered(produced, "ack");
+        Assert.Contains("5 transactions committed", produce.Stdout);
+        var commits = CommitPattern().Matches(produce.Stdout);
+        Assert.Equal(["commit (flush + EndTxn)", "EndTxn"], commits.Select(m => m.Groups["kind"].Value));
+        foreach (var c in commits.Cast<Match>())
+        {
+            var (p50, p99, max) = (Number(c, "p50"), Number(c, "p99"), Number(c, "max"));
+            Assert.True(p50 > 0 && p50 <= p99 && p99 <= max, $"commit percentiles out of order: {produce.Stdout}");
+        }
+
+        // Every record is committed: a read_committed consumer reads all of them.
+        var consume = await RunAsync("consume", "--bootstrap", shared.Broker.BootstrapServers, "--topic", topic, "--timeout-ms", "10000", "--config", "isolation.level=read_committed");
+        Assert.Equal(4_500, Summary.Parse(consume.Stdout).Records);
+    }
+
+    [Fact]
     public async Task FailsWithAUsageMessageOnBadArguments()
     {
         foreach (var args in new[]
@@ -61,6 +85,9 @@ public sealed partial class PerfToolTests(SharedBroker shared)
             ["consume", "--bootstrap", "b", "--topic", "t", "--acks", "1"],
             ["e2e", "--bootstrap", "b", "--topic", "t", "--records", "1", "--record-size", "4"],
             ["produce", "--bootstrap", "b", "--topic", "t", "--records", "1", "--record-size", "1", "--compression", "brotli"],
+            ["produce", "--bootstrap", "b", "--topic", "t", "--records", "1", "--record-size", "1", "--transactional-id", "x"],
+            ["produce", "--bootstrap", "b", "--topic", "t", "--records", "1", "--record-size", "1", "--commit-ms", "100"],
+            ["produce", "--bootstrap", "b", "--topic", "t", "--records", "1", "--record-size", "1", "--acks", "1", "--idempotence", "true"],
             ["bench"],
         })
         {
@@ -92,6 +119,8 @@ public sealed partial class PerfToolTests(SharedBroker shared)
         Assert.True(l.P50 > 0 && l.P50 <= l.P95 && l.P95 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max, $"percentiles out of order: {summary}");
         Assert.InRange(l.Avg, 0, l.Max);
     }
+
+    private static double Number(Match match, string group) => double.Parse(match.Groups[group].Value, CultureInfo.InvariantCulture);
 
     private static Task<ExternalTool.Result> RunAsync(params string[] args) => RunAsync(0, args);
 
@@ -139,4 +168,7 @@ public sealed partial class PerfToolTests(SharedBroker shared)
 
     [GeneratedRegex(@"^(?<kind>[\w-]+) latency ms: avg (?<avg>[\d.]+), p50 (?<p50>[\d.]+), p95 (?<p95>[\d.]+), p99 (?<p99>[\d.]+), p99\.9 (?<p999>[\d.]+), max (?<max>[\d.]+)$", RegexOptions.Multiline)]
     private static partial Regex LatencyPattern();
+
+    [GeneratedRegex(@"^(?<kind>commit \(flush \+ EndTxn\)|EndTxn) latency ms: avg (?<avg>[\d.]+), p50 (?<p50>[\d.]+), p99 (?<p99>[\d.]+), max (?<max>[\d.]+)$", RegexOptions.Multiline)]
+    private static partial Regex CommitPattern();
 }

@@ -6,6 +6,9 @@ namespace Moldau.Perf;
 /// <summary>Client configuration and topic set-up shared by the subcommands.</summary>
 internal static class Clients
 {
+    /// <summary>Confluent.Kafka's switch for its delivery-report thread; "false" leaves polling to the application.</summary>
+    public const string BackgroundPoll = "dotnet.producer.enable.background.poll";
+
     /// <summary>The producer configuration for <paramref name="options"/>.</summary>
     public static ProducerConfig Producer(PerfOptions options, int maxInFlight, int? defaultLingerMs = null)
     {
@@ -29,6 +32,25 @@ internal static class Clients
         if (options.BatchSize is { } batch)
         {
             config.BatchSize = batch;
+        }
+
+        if (options.Idempotence)
+        {
+            config.EnableIdempotence = true;
+        }
+
+        if (options.TransactionalId is { } transactionalId)
+        {
+            config.TransactionalId = transactionalId;
+
+            // librdkafka refuses a message timeout above the transaction timeout (default 60 s).
+            config.TransactionTimeoutMs = Math.Max(60_000, options.TimeoutMs);
+
+            // The sending thread serves the delivery reports (ProduceCommand): with Confluent.Kafka's
+            // background poll thread serving them instead, librdkafka's flush, which every commit
+            // makes, waits in 10 ms slices for reports another thread has taken, and a commit costs
+            // about 10 ms more in the client alone (measured: commit p50 11 ms against 2.6 ms).
+            config.Set(BackgroundPoll, "false");
         }
 
         Apply(config, options);

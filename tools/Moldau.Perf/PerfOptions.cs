@@ -45,6 +45,21 @@ internal sealed class PerfOptions
     /// <summary>Delivery timeout (produce, e2e) or the longest wait for the next record (consume, e2e).</summary>
     public int TimeoutMs { get; init; } = 30_000;
 
+    /// <summary>produce: enable.idempotence (implied by a transactional id).</summary>
+    public bool Idempotence { get; init; }
+
+    /// <summary>produce: the transactional.id; null for a producer without transactions.</summary>
+    public string? TransactionalId { get; init; }
+
+    /// <summary>produce with a transactional id: commit after this many records (null: no record limit).</summary>
+    public long? CommitRecords { get; init; }
+
+    /// <summary>produce with a transactional id: commit once the transaction is this old (null: no time limit).</summary>
+    public int? CommitMs { get; init; }
+
+    /// <summary>produce with a transactional id: after each commit, wait for the markers (last stable offset).</summary>
+    public bool ProbeMarkers { get; init; }
+
     /// <summary>Extra librdkafka properties from --config key=value.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Config { get; init; } = [];
 
@@ -56,6 +71,9 @@ internal sealed class PerfOptions
           moldau-perf produce --bootstrap HOST:PORT --topic T --records N --record-size S
                               [--throughput R] [--acks all|1|0] [--linger-ms MS] [--batch-size BYTES]
                               [--compression none|gzip|snappy|lz4|zstd] [--partitions P]
+                              [--idempotence true|false]
+                              [--transactional-id ID [--commit-records N] [--commit-ms MS]
+                               [--probe-markers true|false]]
                               [--timeout-ms MS] [--config KEY=VALUE]...
           moldau-perf consume --bootstrap HOST:PORT --topic T [--records N] [--timeout-ms MS]
                               [--config KEY=VALUE]...
@@ -68,6 +86,17 @@ internal sealed class PerfOptions
                   --throughput caps records/s (-1, the default, is as fast as possible);
                   --partitions P creates the topic with P partitions when it does not exist.
                   --timeout-ms is the delivery timeout (default 30000).
+                  --idempotence true sets enable.idempotence (acks must be all).
+                  --transactional-id sends every record inside a transaction, committed after
+                  --commit-records records or once the transaction is --commit-ms old, whichever
+                  comes first (at least one of them; the last transaction is committed at the
+                  end). A commit flushes the transaction's records, then calls CommitTransaction
+                  (EndTxn); the summary adds the commit count and the latency of the whole commit
+                  (flush + EndTxn, the sender's pause) and of the EndTxn part alone.
+                  --probe-markers true: after each commit the sender also waits until ListOffsets
+                  READ_COMMITTED (the last stable offset) of every partition written is past the
+                  commit marker, timed from the start of EndTxn ("EndTxn to markers"); this
+                  measures the commit, not throughput (the sender waits).
         consume   reads every partition from the beginning, without a consumer group, until N
                   records (or, without --records, until the end of every partition); fails when
                   no record arrives for --timeout-ms (default 30000).
@@ -92,7 +121,7 @@ internal sealed class PerfOptions
         var command = args[0];
         string[] allowed = command switch
         {
-            "produce" => ["bootstrap", "topic", "records", "record-size", "throughput", "acks", "linger-ms", "batch-size", "compression", "partitions", "timeout-ms", "config"],
+            "produce" => ["bootstrap", "topic", "records", "record-size", "throughput", "acks", "linger-ms", "batch-size", "compression", "partitions", "timeout-ms", "config", "idempotence", "transactional-id", "commit-records", "commit-ms", "probe-markers"],
             "consume" => ["bootstrap", "topic", "records", "timeout-ms", "config"],
             "e2e" => ["bootstrap", "topic", "records", "record-size", "throughput", "acks", "linger-ms", "batch-size", "compression", "partitions", "timeout-ms", "config"],
             _ => throw new UsageException($"unknown subcommand '{command}' (expected produce, consume or e2e)"),
@@ -163,8 +192,28 @@ internal sealed class PerfOptions
             Compression = values.TryGetValue("compression", out var c) ? CompressionFrom(c) : CompressionType.None,
             Partitions = values.TryGetValue("partitions", out var p) ? (int)Long(p, "partitions", min: 1, max: 10_000) : null,
             TimeoutMs = values.TryGetValue("timeout-ms", out var ms) ? (int)Long(ms, "timeout-ms", min: 1, max: int.MaxValue) : 30_000,
+            Idempotence = values.TryGetValue("idempotence", out var idem) && BoolFrom(idem, "idempotence"),
+            TransactionalId = values.TryGetValue("transactional-id", out var txn) ? txn : null,
+            CommitRecords = values.TryGetValue("commit-records", out var cr) ? Long(cr, "commit-records", min: 1) : null,
+            CommitMs = values.TryGetValue("commit-ms", out var cm) ? (int)Long(cm, "commit-ms", min: 1, max: 3_600_000) : null,
+            ProbeMarkers = values.TryGetValue("probe-markers", out var pm) && BoolFrom(pm, "probe-markers"),
             Config = config,
         };
+        if (options.TransactionalId is null && (options.CommitRecords is not null || options.CommitMs is not null || options.ProbeMarkers))
+        {
+            throw new UsageException("--commit-records, --commit-ms and --probe-markers need --transactional-id");
+        }
+
+        if (options.TransactionalId is not null && options.CommitRecords is null && options.CommitMs is null)
+        {
+            throw new UsageException("--transactional-id needs --commit-records, --commit-ms or both");
+        }
+
+        if ((options.Idempotence || options.TransactionalId is not null) && options.Acks != Acks.All)
+        {
+            throw new UsageException("an idempotent or transactional producer needs --acks all");
+        }
+
         return options;
     }
 
@@ -175,6 +224,13 @@ internal sealed class PerfOptions
         long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= min && v <= max
             ? v
             : throw new UsageException($"--{name} must be an integer from {min} to {max}, got '{text}'");
+
+    private static bool BoolFrom(string text, string name) => text switch
+    {
+        "true" => true,
+        "false" => false,
+        _ => throw new UsageException($"--{name} must be true or false, got '{text}'"),
+    };
 
     private static double ThroughputFrom(string text) =>
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && (v > 0 || v == -1)
