@@ -91,7 +91,7 @@ public sealed class CephRgwServer : IAsyncLifetime
         await RunAsync("ceph-osd", ["-c", conf, "-i", osdId, "--mkfs", "--osd-uuid", osdUuid]);
         Start("osd", "ceph-osd", ["-c", conf, "-f", "-i", osdId]);
 
-        Start("rgw", "radosgw", ["-c", conf, "-f", "-n", "client.rgw.0", "--rgw-frontends", $"beast endpoint=127.0.0.1:{rgwPort}"]);
+        Start("rgw", "radosgw", ["-c", conf, "-f", "-n", "client.rgw.0", "--rgw-frontends", $"beast endpoint=127.0.0.1:{rgwPort} tcp_nodelay=1"]);
         Endpoint = $"http://127.0.0.1:{rgwPort}";
 
         // RGW answers only once it has created its pools, which needs the OSD up.
