@@ -19,6 +19,9 @@ needs=(
   "npm            command -v npm"
   "golang-go      command -v go"
   "golang-github-shopify-sarama-dev  test -d /usr/share/gocode/src/github.com/Shopify/sarama"
+  "radosgw        command -v radosgw"
+  "ceph-mon       command -v ceph-mon"
+  "ceph-osd       command -v ceph-osd"
 )
 
 step() { printf '\n== %s\n' "$*"; }
