@@ -19,6 +19,7 @@ needs=(
   "npm            command -v npm"
   "golang-go      command -v go"
   "golang-github-shopify-sarama-dev  test -d /usr/share/gocode/src/github.com/Shopify/sarama"
+  "postgresql     compgen -G '/usr/lib/postgresql/*/bin/initdb'"
 )
 
 step() { printf '\n== %s\n' "$*"; }
