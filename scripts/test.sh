@@ -22,6 +22,7 @@ needs=(
   "radosgw        command -v radosgw"
   "ceph-mon       command -v ceph-mon"
   "ceph-osd       command -v ceph-osd"
+  "postgresql     compgen -G '/usr/lib/postgresql/*/bin/initdb'"
 )
 
 step() { printf '\n== %s\n' "$*"; }
