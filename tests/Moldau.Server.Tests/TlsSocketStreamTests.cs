@@ -10,7 +10,8 @@ namespace Moldau.Server.Tests;
 /// <summary>
 /// The socket stream under a TLS connection's SslStream, over real TCP with a real TLS client:
 /// bytes arrive whole and in order both ways; a large request is received in few socket reads
-/// and a large response leaves in few sends; an idle connection holds no receive buffer.
+/// (the low-water mark) and a large response leaves in few sends; the mark never keeps a reader
+/// waiting for bytes that do not come; an idle connection holds no receive buffer.
 /// </summary>
 public sealed class TlsSocketStreamTests : IAsyncLifetime
 {
@@ -69,6 +70,28 @@ public sealed class TlsSocketStreamTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_large_request_from_a_slow_client_wakes_the_reader_a_few_times()
+    {
+        // A client short of CPU: a record, then a pause. Each record would wake the reader but
+        // for the low-water mark, which lets the socket gather about 256 KiB first.
+        var sent = RandomNumberGenerator.GetBytes(2 * 1024 * 1024);
+        var writing = Task.Run(async () =>
+        {
+            for (var at = 0; at < sent.Length; at += 16 * 1024)
+            {
+                await _clientTls.WriteAsync(sent.AsMemory(at, 16 * 1024));
+                Thread.Sleep(1);
+            }
+        });
+
+        var received = await ReadWholeAsync(sent.Length);
+        await writing.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(received.AsSpan().SequenceEqual(sent));
+        Assert.True(_socket.Receives < 40, $"{_socket.Receives} socket reads for 128 records");
+    }
+
+    [Fact]
     public async Task A_large_response_leaves_in_few_sends_and_arrives_whole()
     {
         var response = RandomNumberGenerator.GetBytes(4 * 1024 * 1024 + 123);
@@ -119,6 +142,53 @@ public sealed class TlsSocketStreamTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_frame_trickling_in_is_received_as_its_bytes_come()
+    {
+        // A slow client: the rest of a 2 MiB frame in 4 KiB pieces with pauses. The low-water mark
+        // must never ask for more than is still to come, or the last read would wait for ever.
+        var sent = RandomNumberGenerator.GetBytes(2 * 1024 * 1024);
+        var writing = Task.Run(async () =>
+        {
+            for (var at = 0; at < sent.Length; at += 4096)
+            {
+                await _clientTls.WriteAsync(sent.AsMemory(at, 4096));
+                if (at % (256 * 1024) == 0)
+                {
+                    await Task.Delay(20);
+                }
+            }
+        });
+
+        var received = await ReadWholeAsync(sent.Length);
+        await writing.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(received.AsSpan().SequenceEqual(sent));
+    }
+
+    [Fact]
+    public async Task A_peer_closing_inside_a_frame_wakes_the_reader()
+    {
+        // The client promises 4 MiB but sends 1 MiB and closes: the reader, waiting with the mark
+        // raised, must see the close at once, not wait for bytes that will not come.
+        var sent = RandomNumberGenerator.GetBytes(1024 * 1024);
+        await _clientTls.WriteAsync(sent);
+        var buffer = new byte[4 * 1024 * 1024];
+        var have = 0;
+        while (have < sent.Length)
+        {
+            _socket.Expect(buffer.Length - have);
+            have += await _serverTls.ReadAsync(buffer.AsMemory(have)).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        _socket.Expect(buffer.Length - have);
+        var read = _serverTls.ReadAsync(buffer.AsMemory(have)).AsTask();
+        await Task.Delay(100);
+        Assert.False(read.IsCompleted);
+        _client.Client.Close();
+        var outcome = await Record.ExceptionAsync(async () => Assert.Equal(0, await read.WaitAsync(TimeSpan.FromSeconds(5))));
+        Assert.True(outcome is null or IOException, outcome?.ToString());
+    }
+
+    [Fact]
     public async Task A_zero_byte_read_waits_for_bytes_without_a_buffer()
     {
         var wait = _serverTls.ReadAsync(Memory<byte>.Empty).AsTask();
@@ -134,18 +204,20 @@ public sealed class TlsSocketStreamTests : IAsyncLifetime
         Assert.False(_socket.HoldsReceiveBuffer);
     }
 
-    // Reads as KafkaConnection reads a large frame: into its own memory.
+    // Reads as KafkaConnection reads a large frame: into its own memory, telling the socket stream how much is still to come.
     private async Task<byte[]> ReadWholeAsync(int length)
     {
         var received = new byte[length];
         var have = 0;
         while (have < length)
         {
+            _socket.Expect(length - have);
             var n = await _serverTls.ReadAsync(received.AsMemory(have)).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
             Assert.NotEqual(0, n);
             have += n;
         }
 
+        _socket.Expect(0);
         return received;
     }
 

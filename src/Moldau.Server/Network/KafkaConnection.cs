@@ -190,6 +190,7 @@ internal sealed class KafkaConnection
                     {
                         while (have < length)
                         {
+                            _tlsSocket?.Expect(length - have);
                             var n = await _stream.ReadAsync(frame.Memory[have..], _closed.Token).ConfigureAwait(false);
                             if (n == 0)
                             {
@@ -204,6 +205,10 @@ internal sealed class KafkaConnection
                     {
                         Release(frame);
                         throw;
+                    }
+                    finally
+                    {
+                        _tlsSocket?.Expect(0);
                     }
 
                     Volatile.Write(ref _frameStartedAt, 0);

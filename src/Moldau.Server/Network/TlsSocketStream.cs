@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Net.Sockets;
 
 namespace Moldau.Server.Network;
 
@@ -16,7 +17,8 @@ namespace Moldau.Server.Network;
 /// holds, up to <see cref="ReceiveChunkBytes"/>, and the SslStream's reads are served from it
 /// without a system call; a zero-byte read with bytes held returns at once, and without bytes it
 /// waits on the socket without a buffer, so an idle connection holds none (the chunk is rented
-/// only while bytes are held). Between <see cref="BeginCoalescing"/> and <see cref="FlushAsync(CancellationToken)"/>
+/// only while bytes are held); while a large frame is being received, the socket's low-water mark
+/// makes the reader wake once per large part of it (see <see cref="Expect"/>). Between <see cref="BeginCoalescing"/> and <see cref="FlushAsync(CancellationToken)"/>
 /// (one response) the encrypted records are gathered and sent in writes of up to
 /// <see cref="SendChunkBytes"/>; any other write (the handshake, a post-handshake message the TLS
 /// layer sends on its own) goes out at once, after whatever was gathered before it, so the order
@@ -30,7 +32,16 @@ internal sealed class TlsSocketStream(Stream socket) : Stream
     /// <summary>The most bytes gathered before a send.</summary>
     public const int SendChunkBytes = 256 * 1024;
 
+    /// <summary>
+    /// The most ciphertext the SslStream above may hold undecrypted (two records in its read
+    /// buffer, rounded up): bytes of a frame that may already have left the socket.
+    /// </summary>
+    public const int LowWaterSlackBytes = 64 * 1024;
+
     private readonly SemaphoreSlim _sending = new(1, 1);
+    private readonly Socket? _socket = (socket as NetworkStream)?.Socket;
+    private long _expected;
+    private int _lowWater = 1;
 
     // _received[_start.._end] holds bytes received and not yet read; [] while none are held.
     private byte[] _received = [];
@@ -78,6 +89,22 @@ internal sealed class TlsSocketStream(Stream socket) : Stream
     /// </summary>
     public void BeginCoalescing() => _coalescing = true;
 
+    /// <summary>
+    /// Tells the stream that at least <paramref name="bytes"/> more bytes of plaintext must arrive
+    /// before the reader can do anything with them (the rest of a large frame); 0 when not known.
+    /// </summary>
+    /// <remarks>
+    /// A client encrypts a large request one record at a time, so its bytes reach the socket a
+    /// record or two apart, and a reader woken for each gets a few KiB per wake-up: the wake-ups,
+    /// not the decryption, were most of the broker's CPU on a TLS produce. While the rest of a
+    /// frame is known to be coming, the socket's receive low-water mark (SO_RCVLOWAT) is raised
+    /// so that it wakes the reader only once a large part of it is there. The mark stays below
+    /// what must still arrive, less what the SslStream may already hold
+    /// (<see cref="LowWaterSlackBytes"/>), so it is always reached: a waiting reader is woken by
+    /// the frame's own bytes, and the peer's close or an error wakes it whatever the mark.
+    /// </remarks>
+    public void Expect(long bytes) => _expected = bytes;
+
     /// <inheritdoc/>
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -87,6 +114,7 @@ internal sealed class TlsSocketStream(Stream socket) : Stream
         }
 
         Receives++;
+        SetLowWater();
         if (buffer.Length == 0)
         {
             // Wait for bytes (or the peer's close) without holding a buffer.
@@ -135,6 +163,27 @@ internal sealed class TlsSocketStream(Stream socket) : Stream
         return TakeReceived(buffer.Span);
     }
 
+    private void SetLowWater()
+    {
+        var mark = (int)Math.Clamp(_expected - LowWaterSlackBytes, 1, ReceiveChunkBytes);
+        if (mark != _lowWater && _socket is { } s)
+        {
+            try
+            {
+                s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReceiveLowWater, mark);
+                _lowWater = mark;
+            }
+            catch (SocketException)
+            {
+                // Not supported here: every arrival wakes the reader, as without it.
+                _expected = 0;
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+    }
+
     private int TakeReceived(Span<byte> buffer)
     {
         var n = Math.Min(buffer.Length, _end - _start);
@@ -172,6 +221,7 @@ internal sealed class TlsSocketStream(Stream socket) : Stream
         }
 
         Receives++;
+        SetLowWater();
         return socket.Read(buffer);
     }
 
