@@ -689,9 +689,9 @@ internal sealed class KafkaConnection
             {
                 try
                 {
-                    if (_tlsSocket is { } tlsSocket)
+                    if (_tlsSocket is { } tlsSocket && result.Length > TlsSocketStream.RecordBytes)
                     {
-                        // One TLS record per 16 KiB: sent together, not one send each.
+                        // Larger than one TLS record: its records (one per 16 KiB) are sent together, not one send each.
                         tlsSocket.BeginCoalescing();
                         await _stream.WriteAsync(response.AsMemory(0, result.Length)).ConfigureAwait(false);
                         await tlsSocket.FlushAsync(CancellationToken.None).ConfigureAwait(false);

@@ -29,6 +29,9 @@ internal sealed class TlsSocketStream(Stream socket) : Stream
     /// <summary>The most bytes one receive takes from the socket.</summary>
     public const int ReceiveChunkBytes = 256 * 1024;
 
+    /// <summary>The most plaintext one TLS record carries: a response no larger goes out in one send without gathering.</summary>
+    public const int RecordBytes = 16 * 1024;
+
     /// <summary>The most bytes gathered before a send.</summary>
     public const int SendChunkBytes = 256 * 1024;
 
