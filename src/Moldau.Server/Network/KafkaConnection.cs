@@ -49,6 +49,9 @@ internal sealed class KafkaConnection
 
     private Stream _stream;
     private readonly TlsAcceptor? _tls;
+
+    // Under TLS, the socket stream under _stream: a response's records are gathered into few sends.
+    private TlsSocketStream? _tlsSocket;
     private readonly IRequestDispatcher _dispatcher;
     private readonly ConnectionSession _info;
     private readonly NetworkContext _network;
@@ -187,6 +190,7 @@ internal sealed class KafkaConnection
                     {
                         while (have < length)
                         {
+                            _tlsSocket?.Expect(length - have);
                             var n = await _stream.ReadAsync(frame.Memory[have..], _closed.Token).ConfigureAwait(false);
                             if (n == 0)
                             {
@@ -201,6 +205,10 @@ internal sealed class KafkaConnection
                     {
                         Release(frame);
                         throw;
+                    }
+                    finally
+                    {
+                        _tlsSocket?.Expect(0);
                     }
 
                     Volatile.Write(ref _frameStartedAt, 0);
@@ -320,7 +328,7 @@ internal sealed class KafkaConnection
                 return false;
             }
 
-            _stream = secured;
+            (_stream, _tlsSocket) = secured;
             Volatile.Write(ref _lastActivity, _network.Time.GetTimestamp());
             return true;
         }
@@ -681,7 +689,18 @@ internal sealed class KafkaConnection
             {
                 try
                 {
-                    await _stream.WriteAsync(response.AsMemory(0, result.Length)).ConfigureAwait(false);
+                    if (_tlsSocket is { } tlsSocket && result.Length > TlsSocketStream.RecordBytes)
+                    {
+                        // Larger than one TLS record: its records (one per 16 KiB) are sent together, not one send each.
+                        tlsSocket.BeginCoalescing();
+                        await _stream.WriteAsync(response.AsMemory(0, result.Length)).ConfigureAwait(false);
+                        await tlsSocket.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await _stream.WriteAsync(response.AsMemory(0, result.Length)).ConfigureAwait(false);
+                    }
+
                     Volatile.Write(ref _lastActivity, _network.Time.GetTimestamp());
                 }
                 catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)

@@ -51,11 +51,12 @@ internal sealed class TlsAcceptor(TlsServer server, string listener, ILogger log
     }
 
     /// <summary>
-    /// Runs the server side of the handshake over <paramref name="stream"/>; the TLS stream on
-    /// success (the session's principal set from the client certificate), null when the connection
-    /// is to close (why is logged). Cancelled by <paramref name="cancel"/> (the receive timeout or a stop).
+    /// Runs the server side of the handshake over <paramref name="stream"/>; on success the TLS
+    /// stream and the socket stream under it (the session's principal set from the client
+    /// certificate), null when the connection is to close (why is logged). Cancelled by
+    /// <paramref name="cancel"/> (the receive timeout or a stop).
     /// </summary>
-    public async ValueTask<Stream?> AcceptAsync(Stream stream, ConnectionSession session, NetworkContext network, CancellationToken cancel)
+    public async ValueTask<(SslStream Tls, TlsSocketStream Socket)?> AcceptAsync(Stream stream, ConnectionSession session, NetworkContext network, CancellationToken cancel)
     {
         var peer = $"connection {session.Id} from {session.Remote} on {listener}";
         if (stream is NetworkStream { Socket: var socket })
@@ -83,7 +84,8 @@ internal sealed class TlsAcceptor(TlsServer server, string listener, ILogger log
         }
 
         var verdict = new ClientCertificateVerdict();
-        var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+        var transport = new TlsSocketStream(stream);
+        var ssl = new SslStream(transport, leaveInnerStreamOpen: false);
         try
         {
             await ssl.AuthenticateAsServerAsync(Server.Options(verdict), cancel).ConfigureAwait(false);
@@ -119,7 +121,7 @@ internal sealed class TlsAcceptor(TlsServer server, string listener, ILogger log
 
         session.Principal = principal;
         log.LogDebug("{Peer}: {Protocol} {Cipher}, principal {Principal}", peer, ssl.SslProtocol, ssl.NegotiatedCipherSuite, principal);
-        return ssl;
+        return (ssl, transport);
     }
 
     /// <summary>Stops the reload timer.</summary>
