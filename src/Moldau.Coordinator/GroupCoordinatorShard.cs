@@ -15,9 +15,10 @@ namespace Moldau.Coordinator;
 /// <remarks>
 /// Committed offsets and group metadata change only through <see cref="Replay"/>: an operation
 /// returns the records (offset commits, the group's metadata, tombstones) and the runtime applies
-/// them once they are durable, as it does when the partition loads. Membership in progress (who
-/// is waiting in a join, heartbeats, the pending SyncGroups) lives in memory only, as in Kafka:
-/// members come back by rejoining after a restart.
+/// them once they are durable, as it does when the partition loads. A load brings back each group's
+/// members as its last record names them (the assignment's generation), each with a fresh session,
+/// as in Kafka. Membership in progress (who is waiting in a join, heartbeats, the pending
+/// SyncGroups) lives in memory only, as in Kafka.
 /// </remarks>
 internal sealed partial class GroupCoordinatorShard : ICoordinatorShard
 {
@@ -31,6 +32,10 @@ internal sealed partial class GroupCoordinatorShard : ICoordinatorShard
     private readonly Dictionary<string, Group> _groups = new(StringComparer.Ordinal);
     private readonly List<RecordToWrite> _emitted = [];
     private long _expiryAt = long.MaxValue;
+
+    // Set once the partition has been replayed: a group record replayed after that was written by
+    // an operation that already applied it.
+    private bool _loaded;
 
     public GroupCoordinatorShard(CoordinatorShardContext<GroupCoordinatorShard> context, GroupCoordinatorOptions options, Func<string, int, bool> partitionExists, ILogger log)
     {
@@ -93,7 +98,6 @@ internal sealed partial class GroupCoordinatorShard : ICoordinatorShard
                 break;
             case OffsetsTopic.GroupEntry ge:
                 {
-                    // Members come back by rejoining; the generation and protocol carry on.
                     var g = GetOrCreate(ge.Group);
                     g.GenerationId = ge.Value!.Generation;
                     g.ProtocolType = ge.Value.ProtocolType;
@@ -103,14 +107,100 @@ internal sealed partial class GroupCoordinatorShard : ICoordinatorShard
                         g.StateTimestamp = ge.Value.CurrentStateTimestamp;
                     }
 
+                    // Live, the operation that wrote the record has already changed the group in
+                    // memory (Kafka does not replay classic group records it writes either); a load
+                    // brings the members back.
+                    if (!_loaded)
+                    {
+                        LoadMembers(g, ge.Value);
+                    }
+
                     break;
                 }
         }
     }
 
+    /// <summary>
+    /// A load's group record: the group as it was written last, with its members, as Kafka's
+    /// <c>GroupMetadataManager.replay(GroupMetadataKey, GroupMetadataValue)</c> loads it. Kafka
+    /// writes the record only where a group becomes Stable (the leader's assignment, a static
+    /// member's rejoin) or Empty, so a group with members loads Stable, one without Empty; a
+    /// rebalance that was under way is lost, and its members, whose generation is newer than the
+    /// record's, get ILLEGAL_GENERATION and rejoin. Each member supports just the group's protocol
+    /// with the subscription it had (a rejoin with other protocols rebalances). Its session starts
+    /// in <see cref="OnLoaded"/>.
+    /// </summary>
+    private static void LoadMembers(Group g, GroupMetadataValue value)
+    {
+        foreach (var id in g.Members.Keys.ToList())
+        {
+            g.Remove(id);
+        }
+
+        g.StaticMembers.Clear();
+        g.PendingMembers.Clear();
+        g.PendingSyncMembers.Clear();
+        foreach (var m in value.Members)
+        {
+            var member = new GroupMember
+            {
+                MemberId = m.MemberId,
+                GroupInstanceId = m.GroupInstanceId,
+                ClientId = m.ClientId,
+                ClientHost = m.ClientHost,
+                SessionTimeoutMs = m.SessionTimeout,
+                // Version 0 of the record has no rebalance timeout (-1): the session timeout stands in, as in Kafka.
+                RebalanceTimeoutMs = m.RebalanceTimeout == -1 ? m.SessionTimeout : m.RebalanceTimeout,
+                ProtocolType = value.ProtocolType,
+                Assignment = m.Assignment,
+            };
+            if (value.Protocol is { } protocol)
+            {
+                member.Protocols = [(protocol, m.Subscription)];
+            }
+
+            g.Add(member);
+            if (m.GroupInstanceId is { } instance)
+            {
+                g.StaticMembers[instance] = m.MemberId;
+            }
+        }
+
+        g.LeaderId = value.Leader;
+        g.State = g.Members.Count == 0 ? GroupState.Empty : GroupState.Stable;
+    }
+
     /// <inheritdoc/>
     public void OnLoaded()
     {
+        // As Kafka's onLoaded: every loaded member's session timer starts afresh, so a member that
+        // goes on heartbeating with its id and generation carries on, and one that does not come
+        // back expires and the group rebalances. A group over group.max.size (the limit was
+        // lowered) rebalances at once, so its members can commit before some are refused.
+        _loaded = true;
+        var now = Now;
+        foreach (var g in _groups.Values)
+        {
+            if (g.Members.Count == 0)
+            {
+                continue;
+            }
+
+            foreach (var m in g.Members.Values)
+            {
+                m.LastHeartbeat = now;
+            }
+
+            _log.LogInformation("loaded group {Group} generation {Generation} with {Count} members", g.Id, g.GenerationId, g.Members.Count);
+            if (g.Members.Count > _options.MaxSize)
+            {
+                _log.LogInformation("loaded group {Group} has {Count} members, over group.max.size {Max}: it rebalances", g.Id, g.Members.Count, _options.MaxSize);
+                PrepareRebalance(g);
+            }
+
+            Arm(Deadline(g));
+        }
+
         if (_options.OffsetsRetentionCheckIntervalMs > 0)
         {
             _context.Timer.Schedule(OffsetsRetentionTimer, TimeSpan.FromMilliseconds(_options.OffsetsRetentionCheckIntervalMs), static s => s.ExpireOffsets());

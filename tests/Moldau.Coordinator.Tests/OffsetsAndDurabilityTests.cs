@@ -129,9 +129,10 @@ public sealed class OffsetsAndDurabilityTests
         Assert.Equal(["kept", "members"], listed.Select(g => g.GroupId).Order(StringComparer.Ordinal));
         Assert.Equal("consumer", listed.Single(g => g.GroupId == "members").ProtocolType);
 
-        // The generation carries on: the next rebalance makes generation 2.
+        // The generation carries on: the next rebalance makes generation 2 (the loaded member,
+        // silent, expires after its session timeout and the join completes without it).
         var join = restarted.Coordinator.JoinAsync(GroupFixture.Join("members"));
-        await restarted.AdvanceAsync(TimeSpan.FromMilliseconds(GroupFixture.InitialDelayMs));
+        await restarted.AdvanceAsync(TimeSpan.FromMilliseconds(GroupFixture.SessionTimeoutMs + 1));
         Assert.Equal(joined.GenerationId + 1, (await join.WaitAsync(Wait)).GenerationId);
     }
 
