@@ -503,7 +503,11 @@ public sealed class TransactionLogTests : IDisposable
             stable += log.LastStableOffset + log.AbortedTransactions(0, log.LastStableOffset).Count;
         }
 
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        // Nothing per append: anything a single allocation per append costs (a closure, an
+        // enumerator: 24 bytes or more, 4,000 times) fails this; an occasional allocation of the
+        // log's own machinery that lands on this thread (a sync hand-off, a queue growing) does not.
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < 8 * 2 * count, $"{allocated} bytes allocated over {2 * count} appends");
         Assert.True(stable > 0);
     }
 
