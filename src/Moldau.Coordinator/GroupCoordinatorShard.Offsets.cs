@@ -22,8 +22,20 @@ internal sealed partial class GroupCoordinatorShard
     /// </summary>
     public CoordinatorResult<List<(string Topic, int Partition, ErrorCode Error)>> Commit(string groupId, int generationId, string memberId, string? groupInstanceId, IReadOnlyList<(string Topic, int Partition, long Offset, int LeaderEpoch, string? Metadata)> offsets)
     {
-        var error = CheckCommitter(groupId, generationId, memberId, groupInstanceId);
-        var results = new List<(string, int, ErrorCode)>();
+        var (results, records) = OffsetCommitRecords(groupId, CheckCommitter(groupId, generationId, memberId, groupInstanceId), offsets);
+        return records.Count == 0
+            ? CoordinatorResult<List<(string, int, ErrorCode)>>.Of(results)
+            : CoordinatorResult<List<(string, int, ErrorCode)>>.Of(records, results, failed => FailAccepted(results, failed));
+    }
+
+    /// <summary>
+    /// The per-partition answer of an offset commit (the group's <paramref name="error"/>, an
+    /// unknown partition, metadata too large) and the offset records of the partitions accepted;
+    /// OffsetCommit and TxnOffsetCommit differ only in how the records are written.
+    /// </summary>
+    private (List<(string Topic, int Partition, ErrorCode Error)> Results, List<RecordToWrite> Records) OffsetCommitRecords(string groupId, ErrorCode error, IReadOnlyList<(string Topic, int Partition, long Offset, int LeaderEpoch, string? Metadata)> offsets)
+    {
+        var results = new List<(string, int, ErrorCode)>(offsets.Count);
         var records = new List<RecordToWrite>();
         var now = Now;
         foreach (var o in offsets)
@@ -40,10 +52,12 @@ internal sealed partial class GroupCoordinatorShard
             }
         }
 
-        return records.Count == 0
-            ? CoordinatorResult<List<(string, int, ErrorCode)>>.Of(results)
-            : CoordinatorResult<List<(string, int, ErrorCode)>>.Of(records, results, failed => results.Select(r => (r.Item1, r.Item2, r.Item3 == ErrorCode.None ? failed : r.Item3)).ToList());
+        return (results, records);
     }
+
+    /// <summary>The answer when the records could not be written: every accepted partition gets <paramref name="failed"/>.</summary>
+    private static List<(string Topic, int Partition, ErrorCode Error)> FailAccepted(List<(string Topic, int Partition, ErrorCode Error)> results, ErrorCode failed) =>
+        results.Select(r => (r.Topic, r.Partition, r.Error == ErrorCode.None ? failed : r.Error)).ToList();
 
     private ErrorCode CheckCommitter(string groupId, int generationId, string memberId, string? groupInstanceId)
     {

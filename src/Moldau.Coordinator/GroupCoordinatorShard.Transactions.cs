@@ -1,4 +1,3 @@
-using System.Text;
 using Moldau.Coordinator.Runtime;
 using Moldau.Protocol;
 using Moldau.Protocol.Records;
@@ -34,27 +33,10 @@ internal sealed partial class GroupCoordinatorShard
     /// </summary>
     public CoordinatorResult<List<(string Topic, int Partition, ErrorCode Error)>> CommitTransactional(string groupId, long producerId, short producerEpoch, int generationId, string memberId, string? groupInstanceId, IReadOnlyList<(string Topic, int Partition, long Offset, int LeaderEpoch, string? Metadata)> offsets)
     {
-        var error = CheckTransactionalCommitter(groupId, generationId, memberId, groupInstanceId);
-        var results = new List<(string, int, ErrorCode)>(offsets.Count);
-        var records = new List<RecordToWrite>();
-        var now = Now;
-        foreach (var o in offsets)
-        {
-            var e = error != ErrorCode.None ? error
-                : !_partitionExists(o.Topic, o.Partition) ? ErrorCode.UnknownTopicOrPartition
-                : Encoding.UTF8.GetByteCount(o.Metadata ?? string.Empty) > _options.OffsetMetadataMaxBytes ? ErrorCode.OffsetMetadataTooLarge
-                : ErrorCode.None;
-            results.Add((o.Topic, o.Partition, e));
-            if (e == ErrorCode.None)
-            {
-                var committed = new CommittedOffset(o.Offset, o.LeaderEpoch, o.Metadata ?? string.Empty, now);
-                records.Add(new RecordToWrite(OffsetsTopic.OffsetKey(groupId, o.Topic, o.Partition), OffsetsTopic.OffsetValue(committed), now));
-            }
-        }
-
+        var (results, records) = OffsetCommitRecords(groupId, CheckTransactionalCommitter(groupId, generationId, memberId, groupInstanceId), offsets);
         return records.Count == 0
             ? CoordinatorResult<List<(string, int, ErrorCode)>>.Of(results)
-            : CoordinatorResult<List<(string, int, ErrorCode)>>.Transactional(producerId, producerEpoch, records, results, failed => results.Select(r => (r.Item1, r.Item2, r.Item3 == ErrorCode.None ? failed : r.Item3)).ToList());
+            : CoordinatorResult<List<(string, int, ErrorCode)>>.Transactional(producerId, producerEpoch, records, results, failed => FailAccepted(results, failed));
     }
 
     /// <summary>Kafka's ClassicGroup.validateOffsetCommit for a transactional commit, in its order.</summary>
