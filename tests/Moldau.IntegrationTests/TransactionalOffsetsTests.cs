@@ -243,11 +243,33 @@ public sealed class TransactionalOffsetsTests
         await broker.RestartAsync();
         Assert.Equal(5, Committed());
 
+        // EndTxn answers once the decision is logged; the markers (and with them the offsets) are
+        // applied after it, as in Kafka. require_stable makes the broker answer UNSTABLE_OFFSET_COMMIT
+        // until then, so the check waits for the outcome instead of racing it.
         long Committed()
         {
             using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.BootstrapServers }).Build();
-            var listed = admin.ListConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitions(group, [new TopicPartition(input, 0)])]).GetAwaiter().GetResult();
-            return listed.Single().Partitions.Single().Offset.Value;
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (true)
+            {
+                try
+                {
+                    var listed = admin.ListConsumerGroupOffsetsAsync(
+                        [new ConsumerGroupTopicPartitions(group, [new TopicPartition(input, 0)])],
+                        new ListConsumerGroupOffsetsOptions { RequireStableOffsets = true }).GetAwaiter().GetResult();
+                    var partition = listed.Single().Partitions.Single();
+                    if (partition.Error.Code != Confluent.Kafka.ErrorCode.UnstableOffsetCommit)
+                    {
+                        return partition.Offset.Value;
+                    }
+                }
+                catch (ListConsumerGroupOffsetsException e) when (e.Results.Single().Partitions.Single().Error.Code == Confluent.Kafka.ErrorCode.UnstableOffsetCommit)
+                {
+                }
+
+                Assert.True(DateTime.UtcNow < deadline, "the group's offsets stayed unstable for 30 s after the transaction ended");
+                Thread.Sleep(100);
+            }
         }
     }
 }
