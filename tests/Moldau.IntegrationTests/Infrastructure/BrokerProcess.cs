@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -196,20 +197,63 @@ public sealed class BrokerProcess : IAsyncDisposable
                 throw new InvalidOperationException($"broker exited with {process.ExitCode}:\n{Output}");
             }
 
-            try
+            if (await AcceptsAsync(Port) && await AllListenersAcceptAsync())
             {
-                using var probe = new TcpClient();
-                await probe.ConnectAsync(IPAddress.Loopback, Port);
                 return;
             }
-            catch (SocketException)
+
+            await Task.Delay(20);
+        }
+
+        throw new TimeoutException($"broker did not accept connections on every listener ({ListenerPorts().Aggregate(Port.ToString(CultureInfo.InvariantCulture), (a, p) => $"{a}, {p}")}):\n{Output}");
+    }
+
+    private static async Task<bool> AcceptsAsync(int port)
+    {
+        try
+        {
+            using var probe = new TcpClient();
+            await probe.ConnectAsync(IPAddress.Loopback, port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    // Every loopback listener of the configuration listens, not just the PLAINTEXT one probed
+    // above: a test that goes straight to its SSL port must find it serving. Read from
+    // /proc/net/tcp rather than by connecting, so the broker logs no probe (an empty TLS
+    // connection would log a handshake failure that tests look for).
+    private async Task<bool> AllListenersAcceptAsync()
+    {
+        var ports = ListenerPorts().ToList();
+        if (ports.Count == 0)
+        {
+            return true;
+        }
+
+        var listening = new HashSet<int>();
+        foreach (var line in (await File.ReadAllLinesAsync("/proc/net/tcp")).Skip(1))
+        {
+            // "  0: 0100007F:2383 00000000:0000 0A ...": local address, remote address, state (0A = LISTEN).
+            var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length > 3 && fields[3] == "0A")
             {
-                await Task.Delay(20);
+                listening.Add(int.Parse(fields[1][(fields[1].IndexOf(':') + 1)..], NumberStyles.HexNumber, CultureInfo.InvariantCulture));
             }
         }
 
-        throw new TimeoutException($"broker did not accept connections on {Port}:\n{Output}");
+        return ports.All(listening.Contains);
     }
+
+    private IEnumerable<int> ListenerPorts() =>
+        (Properties.GetValueOrDefault("listeners") ?? string.Empty)
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(l => l.Contains("://127.0.0.1:", StringComparison.Ordinal))
+            .Select(l => int.Parse(l[(l.LastIndexOf(':') + 1)..], CultureInfo.InvariantCulture))
+            .Where(p => p != Port && p != 0);
 
     private void Append(string? line)
     {
