@@ -333,8 +333,30 @@ public sealed class BrokerProcess : IAsyncDisposable
     /// <summary>A port nothing listens on right now.</summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        // Ports handed out once each per test process, below the kernel's ephemeral range
+        // (32768-60999): a port the kernel picked for bind(0) could be picked again for another
+        // test, or as a client connection's local port, before the broker binds it, and the
+        // readiness probe would then reach someone else's socket.
+        while (true)
+        {
+            var next = Interlocked.Increment(ref s_nextPort);
+            var port = FirstPort + (int)((uint)next % PortCount);
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+                // in use by someone else: the next one
+            }
+        }
     }
+
+    private const int FirstPort = 20000;
+    private const int PortCount = 12000;
+
+    // Started at an offset of the test process's id, so two test processes at once start apart.
+    private static int s_nextPort = Environment.ProcessId * 997 % PortCount;
 }
