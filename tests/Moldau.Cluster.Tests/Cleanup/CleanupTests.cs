@@ -243,7 +243,7 @@ public sealed class CleanupTests(CephRgwServer rgw, PostgresServer postgres) : I
         var t = await TopicAsync("shared", 8, new() { ["retention.ms"] = "60000" });
         var old = Now - 3_600_000;
         var committed = new List<string>();
-        for (var i = 0; i < 12; i++)
+        for (var i = 0; i < 24; i++)
         {
             var (key, _) = await ProduceAsync((new(t, i % 8), 2, old), (new(t, (i + 3) % 8), 1, old));
             committed.Add(key);
@@ -256,7 +256,7 @@ public sealed class CleanupTests(CephRgwServer rgw, PostgresServer postgres) : I
         }
 
         var deletes = new ConcurrentDictionary<string, int>();
-        var options = Fast with { Interval = TimeSpan.FromMilliseconds(50), OrphanGrace = TimeSpan.FromSeconds(2) };
+        var options = Fast with { Interval = TimeSpan.FromMilliseconds(10), OrphanGrace = TimeSpan.FromSeconds(2) };
         var runners = Enumerable.Range(1, 2)
             .Select(broker => new ClusterCleanupRunner(Job(options, new CountingObjectStore(_store, deletes), broker)))
             .ToArray();
@@ -307,6 +307,9 @@ public sealed class CleanupTests(CephRgwServer rgw, PostgresServer postgres) : I
 
         public async Task DeleteAsync(string key, CancellationToken cancellationToken = default)
         {
+            // A slow store: one broker's deletes are still under way when the other's run starts,
+            // so runs overlap and only the claims keep them apart.
+            await Task.Delay(30, cancellationToken);
             await inner.DeleteAsync(key, cancellationToken);
             deletes.AddOrUpdate(key, 1, (_, n) => n + 1);
         }
