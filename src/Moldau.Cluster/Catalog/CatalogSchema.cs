@@ -7,10 +7,10 @@ namespace Moldau.Cluster.Catalog;
 /// versions applied are rows of <c>moldau_schema_version</c>. Brokers starting at once migrate one
 /// after the other under a transaction-scoped advisory lock, so none sees half a schema.
 /// </summary>
-internal static class CatalogSchema
+internal static partial class CatalogSchema
 {
     /// <summary>The schema version this code reads and writes.</summary>
-    public const int CurrentVersion = 1;
+    public const int CurrentVersion = 2;
 
     // An arbitrary constant key for pg_advisory_xact_lock: "Moldau" in ASCII.
     private const long MigrationLockKey = 0x4D6F6C646175;
@@ -83,6 +83,9 @@ internal static class CatalogSchema
             PRIMARY KEY (topic_id, partition, producer_id)
         );
         """,
+
+        // Version 2: topic configs, the clean-up job's work items and object life cycle, consumer groups.
+        JobsAndGroupsMigration(),
     ];
 
     /// <summary>
