@@ -13,7 +13,7 @@ namespace Moldau.Cluster.Catalog;
 /// <see cref="NpgsqlDataSource"/>; PostgreSQL's clock decides leases, so brokers need no agreed time.
 /// Thread-safe: each call takes its own pooled connection.
 /// </summary>
-public sealed class ClusterCatalog : IAsyncDisposable
+public sealed partial class ClusterCatalog : IAsyncDisposable
 {
     /// <summary>The channel commits NOTIFY on; the payload lists the partitions and their new high watermarks.</summary>
     public const string CommitChannel = "moldau_commits";
