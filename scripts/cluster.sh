@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Cluster mode on this machine, for trying it and for the tests (issue 14).
+# Cluster mode on this machine, for trying it and for the tests (issue 14, docs/cluster.md).
 #
-#   scripts/cluster.sh up     starts Ceph's RADOS Gateway (one monitor, one memstore OSD, radosgw on
-#                             127.0.0.1) in a temporary directory, creates the user and bucket
-#                             "moldau", prints the moldau.cluster.s3.* properties to use
-#   scripts/cluster.sh down   stops what "up" started (by the PIDs it recorded) and removes its directory
+#   scripts/cluster.sh up [N]  starts Ceph's RADOS Gateway (one monitor, one memstore OSD, radosgw on
+#                              127.0.0.1) with user and bucket "moldau", PostgreSQL (initdb + pg_ctl,
+#                              database "moldau"), and N Moldau brokers in cluster mode (default 3;
+#                              0: only the servers), all in one temporary directory; waits until
+#                              every broker answers, then prints "bootstrap: host:port,..."
+#   scripts/cluster.sh down    stops what "up" started (by the PIDs it recorded, each checked to be
+#                              the process it started) and removes the directory
 #
-# Not done yet: PostgreSQL and the N brokers (`up N`, the `bootstrap:` line) come with the rest of
-# cluster mode. The recipe is the one tests/Moldau.Cluster.Tests/Infrastructure/CephRgwServer.cs
-# uses; docs/cluster.md explains it. Needs Debian's radosgw, ceph-mon and ceph-osd (Ceph 16).
+# Needs Debian's radosgw, ceph-mon, ceph-osd (Ceph 16) and postgresql, and a built Moldau.Server
+# (built here with dotnet when missing). The RGW recipe is the one
+# tests/Moldau.Cluster.Tests/Infrastructure/CephRgwServer.cs uses.
 set -euo pipefail
 state=${MOLDAU_CLUSTER_STATE:-${TMPDIR:-/tmp}/moldau-cluster}
 access_key=MOLDAUACCESSKEY00000
@@ -19,6 +22,24 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 down() {
   [[ -d $state ]] || { echo "cluster.sh: nothing running ($state does not exist)"; return 0; }
+  # The brokers first (SIGTERM: each commits what it buffered and releases its lease).
+  for pidfile in "$state"/broker-*.pid; do
+    [[ -f $pidfile ]] || continue
+    pid=$(cat "$pidfile")
+    if [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$state/"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  # PostgreSQL: fast shutdown of the postmaster whose pid file is in our data directory.
+  if [[ -f $state/pg/data/postmaster.pid ]]; then
+    pid=$(head -1 "$state/pg/data/postmaster.pid")
+    if [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$state/pg/data"; then
+      kill -INT "$pid" 2>/dev/null || true
+      for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+  fi
   # RGW first, then the OSD, then the monitor; only the PIDs we recorded, and only while they are
   # still the processes we started (their command line names our ceph.conf).
   for name in rgw osd mon; do
@@ -111,10 +132,9 @@ signature = base64.b64encode(hmac.new(secret.encode(), f"PUT\n\n\n{date}\n/{buck
 request = urllib.request.Request(f"{endpoint}/{bucket}", method="PUT", headers={"Date": date, "Authorization": f"AWS {access}:{signature}"})
 urllib.request.urlopen(request).read()
 PY
-  trap - ERR
   awk -v a="$started" -v b="$(date +%s.%N)" -v s="$state" 'BEGIN { printf "cluster.sh: RGW up in %.1f s (state in %s)\n", b - a, s }'
   echo "s3: $endpoint"
-  cat <<PROPS
+  cat >"$state/cluster.properties" <<PROPS
 moldau.cluster.s3.endpoint=$endpoint
 moldau.cluster.s3.bucket=$bucket
 moldau.cluster.s3.region=us-east-1
@@ -122,10 +142,72 @@ moldau.cluster.s3.access.key=$access_key
 moldau.cluster.s3.secret.key=$secret_key
 moldau.cluster.s3.path.style=true
 PROPS
+  start_postgres
+  echo "moldau.cluster.postgres.connection=Host=127.0.0.1;Port=$pg_port;Database=moldau;Username=moldau" >>"$state/cluster.properties"
+  cat "$state/cluster.properties"
+  start_brokers "$brokers"
+  trap - ERR
 }
 
+# PostgreSQL from Debian's postgresql: initdb into $state/pg, pg_ctl start on a free port, trust
+# authentication on 127.0.0.1 only; as the postgres user when run as root (postgres refuses root).
+start_postgres() {
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [[ -x $bin/initdb ]] || { echo "cluster.sh: PostgreSQL not found; apt-get install postgresql" >&2; exit 1; }
+  pg_port=$(free_port)
+  mkdir -p "$state/pg"
+  local as=()
+  if [[ $(id -u) == 0 ]]; then
+    chown postgres "$state/pg"
+    as=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+  fi
+  "${as[@]}" "$bin/initdb" -D "$state/pg/data" -A trust -U moldau -E UTF8 --locale=C --no-sync >"$state/log/initdb.out" 2>&1
+  "${as[@]}" "$bin/pg_ctl" -D "$state/pg/data" -l "$state/pg/postgres.log" -w -t 60 \
+    -o "-p $pg_port -k $state/pg -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+  "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U moldau -d postgres -qc 'CREATE DATABASE moldau' >/dev/null
+  echo "postgres: 127.0.0.1:$pg_port (log $state/pg/postgres.log)"
+}
+
+# N brokers of the Moldau.Server build, node.id 1..N, each with its own log dir (internal topics
+# only) and port; their output goes to $state/log/broker-<id>.out.
+start_brokers() {
+  local n=$1 root exe bootstrap=() ports=()
+  [[ $n -gt 0 ]] || return 0
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  exe=$root/src/Moldau.Server/bin/Release/net10.0/moldau
+  if [[ ! -x $exe ]]; then
+    echo "cluster.sh: building Moldau.Server" >&2
+    dotnet build -c Release "$root/src/Moldau.Server" >"$state/log/build.out" 2>&1 || { echo "cluster.sh: build failed; see $state/log/build.out" >&2; exit 1; }
+  fi
+  for id in $(seq 1 "$n"); do
+    local port dir
+    port=$(free_port)
+    dir=$state/broker-$id
+    mkdir -p "$dir"
+    { cat "$state/cluster.properties"; echo "node.id=$id"; echo "listeners=PLAINTEXT://127.0.0.1:$port"; echo "log.dirs=$dir/data"; } >"$dir/server.properties"
+    setsid "$exe" "$dir/server.properties" >"$state/log/broker-$id.out" 2>&1 </dev/null &
+    echo $! >"$state/broker-$id.pid"
+    ports+=("$port")
+    bootstrap+=("127.0.0.1:$port")
+  done
+  for id in $(seq 1 "$n"); do
+    local ok=
+    for _ in $(seq 1 600); do
+      if grep -q "Moldau started" "$state/log/broker-$id.out" 2>/dev/null; then ok=1; break; fi
+      kill -0 "$(cat "$state/broker-$id.pid")" 2>/dev/null || break
+      sleep 0.1
+    done
+    [[ -n $ok ]] || { echo "cluster.sh: broker $id did not start; see $state/log/broker-$id.out" >&2; exit 1; }
+  done
+  local IFS=,
+  echo "bootstrap: ${bootstrap[*]}"
+}
+
+brokers=3
+pg_port=
 case ${1:-} in
-  up) up ;;
+  up) brokers=${2:-3}; [[ $brokers =~ ^[0-9]+$ ]] || { echo "usage: $0 up [N]" >&2; exit 2; }; up ;;
   down) down ;;
-  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+  *) echo "usage: $0 up [N] | down" >&2; exit 2 ;;
 esac

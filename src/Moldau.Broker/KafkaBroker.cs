@@ -33,6 +33,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
     private Task? _cleaner;
     private Task? _checkpoints;
     private readonly List<LogDirectoryLock> _dirLocks = [];
+    private Cluster.ClusterMode? _cluster;
 
     // The storage engine's buffers, threads and timers for this broker's logs alone: closed after them.
     private readonly StorageRuntime _storage;
@@ -70,10 +71,29 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         }
 
         var clusterId = ClusterIdentity.LoadOrCreate(_options.LogDirs, _options.NodeId);
-        var topics = new TopicRegistry(_options, _log, _time, _storage);
-        topics.Load();
+
+        // Cluster mode when moldau.cluster.postgres.connection is set (docs/cluster.md): topics from
+        // PostgreSQL, record data in the object store; only the internal topics stay in log.dirs.
+        _cluster = Cluster.ClusterMode.StartAsync(_options, clusterId, _time, _log).GetAwaiter().GetResult();
+        TopicRegistry topics;
+        if (_cluster is { } cluster)
+        {
+            clusterId = cluster.ClusterId;
+            var local = new LocalLogManager(_options.LogDirs, (configs, state) => LogOptions.For(_options, configs, state), _time, _log, _storage);
+            var logs = new Cluster.ClusterLogManager(local, cluster.Data, configs => LogOptions.For(_options, configs, default));
+            topics = new TopicRegistry(_options, _log, _time, new Cluster.VolatileMetadataStore(), logs) { Catalog = cluster };
+            topics.Load();
+            cluster.Attach(topics);
+        }
+        else
+        {
+            topics = new TopicRegistry(_options, _log, _time, _storage);
+            topics.Load();
+        }
+
         _state = new BrokerState(_options, topics, clusterId, _time, _log)
         {
+            Cluster = _cluster,
             Authorizer = Authorization.AclAuthorizer.FromProperties(_options.Properties, () => topics.Image.Acls),
             VerifyTransactionalPartitions = !string.Equals(_options.Properties.GetValueOrDefault("transaction.partition.verification.enable"), "false", StringComparison.OrdinalIgnoreCase),
         };
@@ -242,6 +262,12 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         }
 
         _pipeline = null;
+        if (_cluster is not null)
+        {
+            // What producers are waiting for is committed before the partitions close.
+            await _cluster.DisposeAsync().ConfigureAwait(false);
+        }
+
         _state?.Topics.Dispose();
         _state = null;
         _storage.Dispose();

@@ -40,6 +40,17 @@ internal sealed class FindCoordinatorHandler(BrokerState state, Func<bool> ensur
             ErrorCode.InvalidRequest => $"key type {request.KeyType} is not served",
             _ => "The coordinator is not available.",
         };
+        // Cluster mode: the live broker a stable hash of the key names (docs/cluster.md).
+        (int Node, AdvertisedEndpoint Endpoint) CoordinatorOf(string key)
+        {
+            if (state.Cluster is { } cluster && cluster.CoordinatorFor(key) is var id && cluster.Brokers.FirstOrDefault(b => b.Id == id)?.EndpointFor(context.Connection.ListenerName) is { } other)
+            {
+                return (id, other);
+            }
+
+            return (state.Options.NodeId, endpoint);
+        }
+
         if (context.Version >= 4)
         {
             var response = new FindCoordinatorResponse();
@@ -47,13 +58,13 @@ internal sealed class FindCoordinatorHandler(BrokerState state, Func<bool> ensur
             {
                 var error = ErrorFor(key);
                 var message = MessageFor(error);
-                var node = error == ErrorCode.None ? state.Options.NodeId : -1;
+                var (node, at) = error == ErrorCode.None ? CoordinatorOf(key) : (-1, endpoint);
                 response.Coordinators.Add(new FindCoordinatorResponse.Coordinator
                 {
                     Key = key,
                     NodeId = node,
-                    Host = error == ErrorCode.None ? endpoint.Host : string.Empty,
-                    Port = error == ErrorCode.None ? endpoint.Port : -1,
+                    Host = error == ErrorCode.None ? at.Host : string.Empty,
+                    Port = error == ErrorCode.None ? at.Port : -1,
                     ErrorCode = (short)error,
                     ErrorMessage = message,
                 });
@@ -63,13 +74,14 @@ internal sealed class FindCoordinatorHandler(BrokerState state, Func<bool> ensur
         }
 
         var single = ErrorFor(request.Key);
+        var (singleNode, singleAt) = single == ErrorCode.None ? CoordinatorOf(request.Key) : (-1, endpoint);
         return new FindCoordinatorResponse
         {
             ErrorCode = (short)single,
             ErrorMessage = MessageFor(single),
-            NodeId = single == ErrorCode.None ? state.Options.NodeId : -1,
-            Host = single == ErrorCode.None ? endpoint.Host : string.Empty,
-            Port = single == ErrorCode.None ? endpoint.Port : -1,
+            NodeId = singleNode,
+            Host = single == ErrorCode.None ? singleAt.Host : string.Empty,
+            Port = single == ErrorCode.None ? singleAt.Port : -1,
         };
     }
 }

@@ -41,6 +41,13 @@ internal sealed class InitProducerIdHandler(BrokerState state) : IApiHandler<Ini
     private async Task<InitProducerIdResponse> TransactionalAsync(RequestContext context, InitProducerIdRequest request)
     {
         var id = request.TransactionalId!;
+        if (state.Cluster is not null)
+        {
+            // Cluster mode has no transaction coordinator over PostgreSQL yet (docs/cluster.md):
+            // a fatal error the clients report, rather than a retriable one they loop on.
+            return new InitProducerIdResponse { ErrorCode = (short)ErrorCode.UnsupportedVersion, ProducerId = -1, ProducerEpoch = -1 };
+        }
+
         if (!state.Authorizer.Authorize(context, AclOperation.Write, ResourceType.TransactionalId, id))
         {
             return ErrorResponse(context, request, ErrorCode.TransactionalIdAuthorizationFailed);

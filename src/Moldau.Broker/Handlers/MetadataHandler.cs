@@ -49,6 +49,14 @@ internal sealed class MetadataHandler(BrokerState state) : IApiHandler<MetadataR
             ControllerId = state.Options.NodeId,
             Brokers = [new MetadataResponse.MetadataResponseBroker { NodeId = state.Options.NodeId, Host = endpoint.Host, Port = endpoint.Port, Rack = null }],
         };
+        if (state.Cluster is { } cluster)
+        {
+            // Cluster mode: every live broker; the lowest id stands in as the controller.
+            response.Brokers = [.. cluster.Brokers.Select(b => (Broker: b, Endpoint: b.EndpointFor(context.Connection.ListenerName)))
+                .Where(b => b.Endpoint is not null)
+                .Select(b => new MetadataResponse.MetadataResponseBroker { NodeId = b.Broker.Id, Host = b.Endpoint!.Host, Port = b.Endpoint.Port, Rack = b.Broker.Rack })];
+            response.ControllerId = response.Brokers.Count > 0 ? response.Brokers.Min(b => b.NodeId) : state.Options.NodeId;
+        }
 
         // v0: an empty list means every topic; v1+: null means every topic, empty means none.
         var all = request.Topics is null || (version == 0 && request.Topics.Count == 0);
@@ -147,15 +155,18 @@ internal sealed class MetadataHandler(BrokerState state) : IApiHandler<MetadataR
             // dir: no leader, LEADER_NOT_AVAILABLE, this node among the offline replicas. One whose
             // log start-up has not opened yet is online: the broker serves it (opening it on demand).
             var offline = p.IsOffline && state.Topics.LogOf(p) is null;
+
+            // Cluster mode: the leader the catalog's hash chose (internal topics are this broker's own).
+            var leader = state.Cluster is not null && !topic.IsInternal ? p.Leader : node;
             result.Partitions.Add(new MetadataResponse.MetadataResponsePartition
             {
                 ErrorCode = (short)(offline ? ErrorCode.LeaderNotAvailable : ErrorCode.None),
                 PartitionIndex = p.Index,
-                LeaderId = offline ? -1 : node,
+                LeaderId = offline ? -1 : leader,
                 LeaderEpoch = p.LeaderEpoch,
-                ReplicaNodes = [node],
-                IsrNodes = [node],
-                OfflineReplicas = offline ? [node] : [],
+                ReplicaNodes = [leader],
+                IsrNodes = [leader],
+                OfflineReplicas = offline ? [leader] : [],
             });
         }
 

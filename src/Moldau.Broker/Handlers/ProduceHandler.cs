@@ -134,14 +134,14 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
                 result.LogAppendTimeMs = -1;
                 result.LogStartOffset = -1;
                 var waiting = false;
-                var error = topicRefusal != ErrorCode.None ? topicRefusal : Append(context, request.TransactionalId, topic, partitionData, result, request.Acks == -1, ref deferred, out waiting);
+                var error = topicRefusal != ErrorCode.None ? topicRefusal : Append(context, request.TransactionalId, topic, partitionData, result, request.Acks == -1, durable, ref deferred, out waiting);
                 if (waiting)
                 {
                     continue; // answered once its turn comes
                 }
 
                 result.ErrorCode = (short)error;
-                if (error == ErrorCode.None && request.Acks == -1 && topic?.Partition(partitionData.Index) is { } written && state.Topics.LogOf(written) is { } log)
+                if (error == ErrorCode.None && request.Acks == -1 && topic?.Partition(partitionData.Index) is { } written && state.Topics.LogOf(written) is { } log and not ICommitAssignedLog)
                 {
                     // acks=all: answered once the batch is fsynced (group commit, see PartitionLog).
                     durable.Add((result, log.WaitDurableAsync(log.LogEndOffset)));
@@ -182,6 +182,15 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
             try
             {
                 await task.ConfigureAwait(false);
+                if (task is Task<AppendResult> committed)
+                {
+                    ReportCommitted(committed, result);
+                }
+            }
+            catch (ObjectDisposedException)
+            {
+                result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition; // deleted before the commit
+                result.BaseOffset = -1;
             }
             catch (IOException e)
             {
@@ -205,7 +214,7 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
             try
             {
                 await d.Turn.ConfigureAwait(false);
-                error = Write(d.Log, d.LeaderEpoch, d.Batch.Span, d.Result, d.AcksAll, d.LogAppendTime, d.Check);
+                error = Write(d.Log, d.LeaderEpoch, d.Batch.Span, d.Result, d.AcksAll, d.LogAppendTime, d.Check, reply.Durable);
             }
             catch
             {
@@ -216,7 +225,7 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
 
             writes.Exit(d.Log);
             d.Result.ErrorCode = (short)error;
-            if (error == ErrorCode.None && d.AcksAll)
+            if (error == ErrorCode.None && d.AcksAll && d.Log is not ICommitAssignedLog)
             {
                 reply.Durable.Add((d.Result, d.Log.WaitDurableAsync(d.Log.LogEndOffset)));
             }
@@ -258,7 +267,7 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
         return false;
     }
 
-    private ErrorCode Append(RequestContext context, string? transactionalId, TopicInfo? topic, ProduceRequest.PartitionProduceData data, ProduceResponse.PartitionProduceResponse result, bool acksAll, ref List<DeferredAppend>? deferred, out bool waiting)
+    private ErrorCode Append(RequestContext context, string? transactionalId, TopicInfo? topic, ProduceRequest.PartitionProduceData data, ProduceResponse.PartitionProduceResponse result, bool acksAll, List<(ProduceResponse.PartitionProduceResponse, Task)> durable, ref List<DeferredAppend>? deferred, out bool waiting)
     {
         var writes = context.Session.Writes;
         waiting = false;
@@ -351,7 +360,7 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
 
         try
         {
-            return Write(log, partition.LeaderEpoch, batch, result, acksAll, logAppendTime, check);
+            return Write(log, partition.LeaderEpoch, batch, result, acksAll, logAppendTime, check, durable);
         }
         finally
         {
@@ -359,8 +368,35 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
         }
     }
 
-    private ErrorCode Write(IPartitionLog log, int leaderEpoch, Span<byte> batch, ProduceResponse.PartitionProduceResponse result, bool acksAll, long logAppendTime, TransactionCheck? check)
+    private ErrorCode Write(IPartitionLog log, int leaderEpoch, Span<byte> batch, ProduceResponse.PartitionProduceResponse result, bool acksAll, long logAppendTime, TransactionCheck? check, List<(ProduceResponse.PartitionProduceResponse, Task)> durable)
     {
+        if (log is ICommitAssignedLog committed)
+        {
+            // Cluster mode: offsets come from the commit; every acks level waits for it
+            // (acks=0 is just not answered). No transactions there yet (docs/cluster.md).
+            if (check is not null)
+            {
+                return ErrorCode.TransactionalIdAuthorizationFailed;
+            }
+
+            try
+            {
+                // Its outcome goes into the result in WhenDurableAsync, once Handle is done with it.
+                result.LogAppendTimeMs = logAppendTime;
+                durable.Add((result, committed.AppendAsync(batch, leaderEpoch)));
+            }
+            catch (ObjectDisposedException)
+            {
+                return ErrorCode.UnknownTopicOrPartition;
+            }
+            catch (IOException)
+            {
+                return ErrorCode.KafkaStorageError;
+            }
+
+            return ErrorCode.None;
+        }
+
         if (check is null)
         {
             return Write(log, leaderEpoch, batch, result, acksAll, logAppendTime);
@@ -408,7 +444,39 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
     {
         try
         {
-            var appended = log.Append(batch, leaderEpoch, durabilityWanted: acksAll);
+            return Report(log.Append(batch, leaderEpoch, durabilityWanted: acksAll), log, result, logAppendTime);
+        }
+        catch (ObjectDisposedException)
+        {
+            return ErrorCode.UnknownTopicOrPartition; // deleted while this request was in flight
+        }
+        catch (IOException)
+        {
+            // A full disk or a failing device: logged once by the log's storage-error hook, and
+            // retried by the client (KAFKA_STORAGE_ERROR is retriable); the next append tries again.
+            return ErrorCode.KafkaStorageError;
+        }
+    }
+
+    /// <summary>A committed batch's outcome (cluster mode) into its partition's result.</summary>
+    private static void ReportCommitted(Task<AppendResult> commit, ProduceResponse.PartitionProduceResponse result)
+    {
+        var appended = commit.Result;
+        result.ErrorCode = (short)Report(appended, null, result, result.LogAppendTimeMs);
+        if (appended.Status is AppendStatus.Appended or AppendStatus.Duplicate)
+        {
+            result.LogStartOffset = appended.LogStartOffset;
+        }
+        else
+        {
+            result.LogAppendTimeMs = -1;
+        }
+    }
+
+    /// <summary>An append's outcome into the partition's result: its offsets, or the error code.</summary>
+    private static ErrorCode Report(AppendResult appended, IPartitionLog? log, ProduceResponse.PartitionProduceResponse result, long logAppendTime)
+    {
+        {
             switch (appended.Status)
             {
                 case AppendStatus.OutOfOrderSequence:
@@ -425,23 +493,13 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
                 case AppendStatus.Duplicate:
                     // A retry of a batch already stored: answered with its original offset.
                     result.BaseOffset = appended.BaseOffset;
-                    result.LogStartOffset = log.LogStartOffset;
+                    result.LogStartOffset = log?.LogStartOffset ?? -1;
                     return ErrorCode.None;
             }
 
             result.BaseOffset = appended.BaseOffset;
-            result.LogStartOffset = log.LogStartOffset;
+            result.LogStartOffset = log?.LogStartOffset ?? -1;
             result.LogAppendTimeMs = logAppendTime;
-        }
-        catch (ObjectDisposedException)
-        {
-            return ErrorCode.UnknownTopicOrPartition; // deleted while this request was in flight
-        }
-        catch (IOException)
-        {
-            // A full disk or a failing device: logged once by the log's storage-error hook, and
-            // retried by the client (KAFKA_STORAGE_ERROR is retriable); the next append tries again.
-            return ErrorCode.KafkaStorageError;
         }
 
         return ErrorCode.None;

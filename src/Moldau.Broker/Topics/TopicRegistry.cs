@@ -243,16 +243,18 @@ internal sealed partial class TopicRegistry : IDisposable
     };
 
     /// <summary>A PartitionRecord for a new partition led by this node at epoch 0.</summary>
-    private PartitionRecord NewPartition(Uuid topicId, int index) => new()
-    {
-        PartitionId = index,
-        TopicId = topicId,
-        Replicas = [_options.NodeId],
-        Isr = [_options.NodeId],
-        Leader = _options.NodeId,
-        LeaderEpoch = 0,
-        PartitionEpoch = 0,
-    };
+    private PartitionRecord NewPartition(Uuid topicId, int index) => Catalog is { } catalog
+        ? ClusterPartition(catalog, topicId, index)
+        : new()
+        {
+            PartitionId = index,
+            TopicId = topicId,
+            Replicas = [_options.NodeId],
+            Isr = [_options.NodeId],
+            Leader = _options.NodeId,
+            LeaderEpoch = 0,
+            PartitionEpoch = 0,
+        };
 
     /// <summary>
     /// Creates a topic with <paramref name="partitions"/> partitions: its records (TopicRecord,
@@ -287,7 +289,19 @@ internal sealed partial class TopicRegistry : IDisposable
                 return (ErrorCode.InvalidTopicException, null);
             }
 
+            // Cluster mode: the catalog first (the topic exists once PostgreSQL says so), then this
+            // broker's image; internal topics stay local to the broker.
             var id = Uuid.NewRandom();
+            if (Catalog is { } catalog && !InternalTopics.IsInternal(name))
+            {
+                if (catalog.CreateTopic(name, partitions) is not { } created)
+                {
+                    return (ErrorCode.TopicAlreadyExists, null);
+                }
+
+                id = created;
+            }
+
             var records = new List<IKafkaMessage> { new TopicRecord { Name = name, TopicId = id } };
             foreach (var (key, value) in configs ?? new Dictionary<string, string>())
             {
@@ -368,6 +382,11 @@ internal sealed partial class TopicRegistry : IDisposable
     {
         lock (_changeLock)
         {
+            if (Catalog is { } catalog)
+            {
+                return new ProducerIdBlock(catalog.AllocateProducerIds(ProducerIdBlockSize), ProducerIdBlockSize);
+            }
+
             var first = _image.NextProducerId;
             CommitAndPublish([new ProducerIdsRecord { BrokerId = _options.NodeId, BrokerEpoch = 0, NextProducerId = first + ProducerIdBlockSize }]);
             return new ProducerIdBlock(first, ProducerIdBlockSize);
@@ -383,6 +402,11 @@ internal sealed partial class TopicRegistry : IDisposable
         lock (_changeLock)
         {
             if (Find(topic.Id) is null)
+            {
+                return ErrorCode.UnknownTopicOrPartition;
+            }
+
+            if (Catalog is { } catalog && !InternalTopics.IsInternal(topic.Name) && !catalog.DeleteTopic(topic.Id))
             {
                 return ErrorCode.UnknownTopicOrPartition;
             }
@@ -405,6 +429,11 @@ internal sealed partial class TopicRegistry : IDisposable
 
             var have = current.Partitions.Length;
             if (count <= have)
+            {
+                return ErrorCode.InvalidPartitions;
+            }
+
+            if (Catalog is { } catalog && !InternalTopics.IsInternal(current.Name) && !catalog.AddPartitions(current.Id, count))
             {
                 return ErrorCode.InvalidPartitions;
             }

@@ -10,7 +10,7 @@ namespace Moldau.Cluster.Catalog;
 internal static partial class CatalogSchema
 {
     /// <summary>The schema version this code reads and writes.</summary>
-    public const int CurrentVersion = 2;
+    public const int CurrentVersion = 3;
 
     // An arbitrary constant key for pg_advisory_xact_lock: "Moldau" in ASCII.
     private const long MigrationLockKey = 0x4D6F6C646175;
@@ -86,6 +86,18 @@ internal static partial class CatalogSchema
 
         // Version 2: topic configs, the clean-up job's work items and object life cycle, consumer groups.
         JobsAndGroupsMigration(),
+
+        // Version 3: the cluster's identity and membership version (the leader epoch Metadata
+        // reports), and producer id blocks handed out across brokers.
+        """
+        CREATE TABLE moldau_cluster (
+            singleton          boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+            cluster_id         text    NOT NULL,
+            membership_version bigint  NOT NULL DEFAULT 0,
+            members            text    NOT NULL DEFAULT ''
+        );
+        CREATE SEQUENCE moldau_producer_id_blocks MINVALUE 0 START 0;
+        """,
     ];
 
     /// <summary>

@@ -39,7 +39,7 @@ internal sealed class ServerConfig
     // replication and no thread pools to size.
     private static readonly HashSet<string> KnownKafkaKeys =
     [
-        "process.roles", "controller.quorum.voters", "controller.quorum.bootstrap.servers", "inter.broker.listener.name",
+        "process.roles", "broker.session.timeout.ms", "broker.heartbeat.interval.ms", "controller.quorum.voters", "controller.quorum.bootstrap.servers", "inter.broker.listener.name",
         "num.network.threads", "num.io.threads", "socket.send.buffer.bytes", "socket.receive.buffer.bytes",
         "num.recovery.threads.per.data.dir", "offsets.topic.replication.factor", "transaction.state.log.replication.factor",
         "transaction.state.log.min.isr", "log.retention.hours", "log.retention.ms", "log.retention.minutes", "log.retention.bytes",
@@ -155,7 +155,7 @@ internal sealed class ServerConfig
         };
 
         var network = ParseNetwork(Get, options.SocketRequestMaxBytes);
-        var unknown = props.Keys.Where(k => !Used.Contains(k) && !TlsSettings.Keys.Contains(k) && !KnownKafkaKeys.Contains(k) && !BrokerProperties.IsKnown(k) && !k.StartsWith("listener.name.", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
+        var unknown = props.Keys.Where(k => !Used.Contains(k) && !TlsSettings.Keys.Contains(k) && !KnownKafkaKeys.Contains(k) && !BrokerProperties.IsKnown(k) && !k.StartsWith("listener.name.", StringComparison.Ordinal) && !k.StartsWith("moldau.cluster.", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
         return new ServerConfig { Options = options, Network = network, Listeners = listeners, Advertised = advertised, UnknownKeys = unknown, Tls = tls };
     }
 

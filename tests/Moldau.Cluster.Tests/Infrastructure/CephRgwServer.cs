@@ -376,9 +376,12 @@ public sealed class CephRgwServer : IAsyncLifetime
     }
 }
 
-/// <summary>The tests that share one RGW cluster for the whole run (a bucket each).</summary>
+/// <summary>
+/// The tests that share one RGW cluster for the whole run (a bucket each), and a PostgreSQL of
+/// their own for those that need both (ThreeBrokerTests; a database each).
+/// </summary>
 [CollectionDefinition(Name)]
-public sealed class CephRgwCollection : ICollectionFixture<CephRgwServer>
+public sealed class CephRgwCollection : ICollectionFixture<CephRgwServer>, ICollectionFixture<PostgresServer>
 {
     /// <summary>The collection's name.</summary>
     public const string Name = "ceph-rgw";

@@ -1,0 +1,257 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+using Moldau.Cluster.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Moldau.Cluster.Tests;
+
+/// <summary>
+/// Three real broker processes in cluster mode over one PostgreSQL database and one RGW bucket,
+/// driven by an unmodified client (Confluent.Kafka, librdkafka): what one broker takes, another
+/// serves, and what a killed broker acknowledged is not lost.
+/// </summary>
+[Collection(CephRgwCollection.Name)]
+public sealed class ThreeBrokerTests(CephRgwServer rgw, PostgresServer postgres, ITestOutputHelper output)
+{
+    private const int Partitions = 6;
+
+    [Fact]
+    public async Task Records_produced_through_one_broker_are_consumed_at_their_offsets_from_another()
+    {
+        await using var cluster = await ThreeBrokers.StartAsync(rgw, postgres, output);
+        var topic = "orders";
+        await cluster.CreateTopicAsync(cluster.Brokers[0], topic, Partitions);
+
+        using var producer = new ProducerBuilder<string, string>(new ProducerConfig
+        {
+            BootstrapServers = cluster.Brokers[0].Bootstrap,
+            EnableIdempotence = true,
+            LingerMs = 5,
+        }).Build();
+        var acked = new Dictionary<(int Partition, long Offset), string>();
+        var sends = new List<Task<DeliveryResult<string, string>>>();
+        for (var i = 0; i < 3000; i++)
+        {
+            var partition = i % Partitions;
+            sends.Add(producer.ProduceAsync(new TopicPartition(topic, partition), new Message<string, string> { Key = $"k{i}", Value = $"v{i}-p{partition}" }));
+        }
+
+        foreach (var result in await Task.WhenAll(sends))
+        {
+            Assert.Equal(PersistenceStatus.Persisted, result.Status);
+            Assert.True(acked.TryAdd((result.Partition.Value, result.Offset.Value), result.Message.Value), $"two records acknowledged at {result.TopicPartitionOffset}");
+        }
+
+        // Every partition's offsets are 0..n-1: the commit assigned them contiguously.
+        foreach (var group in acked.Keys.GroupBy(k => k.Partition))
+        {
+            Assert.Equal(Enumerable.Range(0, group.Count()).Select(i => (long)i), group.Select(k => k.Offset).Order());
+        }
+
+        var consumed = Consume(cluster.Brokers[2].Bootstrap, topic, acked.Count, TimeSpan.FromSeconds(60));
+        Assert.Equal(acked.Count, consumed.Count);
+        foreach (var (at, value) in acked)
+        {
+            Assert.True(consumed.TryGetValue(at, out var got), $"offset {at} not consumed");
+            Assert.Equal(value, got);
+        }
+    }
+
+    [Fact]
+    public async Task A_broker_killed_under_load_loses_no_acknowledged_record()
+    {
+        await using var cluster = await ThreeBrokers.StartAsync(rgw, postgres, output);
+        var topic = "payments";
+        await cluster.CreateTopicAsync(cluster.Brokers[0], topic, Partitions);
+
+        using var producer = new ProducerBuilder<string, string>(new ProducerConfig
+        {
+            BootstrapServers = string.Join(',', cluster.Brokers.Select(b => b.Bootstrap)),
+            EnableIdempotence = true,
+            LingerMs = 5,
+            MessageTimeoutMs = 120_000,
+        }).Build();
+        var acked = new ConcurrentDictionary<(int Partition, long Offset), string>();
+        var failed = 0;
+        var sends = new List<Task>();
+        const int total = 4000;
+        for (var i = 0; i < total; i++)
+        {
+            var value = $"v{i}";
+            sends.Add(producer.ProduceAsync(new TopicPartition(topic, i % Partitions), new Message<string, string> { Key = $"k{i}", Value = value }).ContinueWith(t =>
+            {
+                if (t.IsCompletedSuccessfully)
+                {
+                    Assert.True(acked.TryAdd((t.Result.Partition.Value, t.Result.Offset.Value), value));
+                }
+                else
+                {
+                    Interlocked.Increment(ref failed);
+                }
+            }, TaskScheduler.Default));
+            if (i == total / 3)
+            {
+                // Under load: a good part acknowledged, more in flight and in the buffers of the broker killed.
+                var waitUntil = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+                while (acked.Count < total / 6 && DateTime.UtcNow < waitUntil)
+                {
+                    await Task.Delay(10);
+                }
+
+                await cluster.Brokers[1].KillAsync();
+                output.WriteLine($"killed broker 2 (kill -9) after {acked.Count} acknowledgements, {i} records sent");
+            }
+
+            if (i % 20 == 0)
+            {
+                await Task.Delay(50); // about 10 s of load, through the lease expiry and the leaders moving
+            }
+        }
+
+        await Task.WhenAll(sends);
+        output.WriteLine($"acknowledged {acked.Count}, failed {failed}");
+        Assert.True(acked.Count > total / 2, $"only {acked.Count} of {total} acknowledged");
+
+        var expected = acked.Count;
+        var consumed = Consume(cluster.Brokers[2].Bootstrap, topic, expected, TimeSpan.FromSeconds(60), allowMore: true);
+        foreach (var (at, value) in acked)
+        {
+            Assert.True(consumed.TryGetValue(at, out var got), $"acknowledged offset {at} not consumed");
+            Assert.Equal(value, got);
+        }
+
+        // The idempotent producer's retries through the other brokers stored nothing twice.
+        var values = consumed.Values.GroupBy(v => v).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
+        Assert.True(values.Count == 0, $"stored twice: {string.Join(", ", values.Take(10))}");
+    }
+
+    private Dictionary<(int Partition, long Offset), string> Consume(string bootstrap, string topic, int expected, TimeSpan timeout, bool allowMore = false)
+    {
+        using var consumer = new ConsumerBuilder<string, string>(new ConsumerConfig
+        {
+            BootstrapServers = bootstrap,
+            GroupId = "checker",
+            EnableAutoCommit = false,
+            AutoOffsetReset = AutoOffsetReset.Error,
+        }).Build();
+        consumer.Assign(Enumerable.Range(0, Partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
+        var consumed = new Dictionary<(int Partition, long Offset), string>();
+        var deadline = DateTime.UtcNow + timeout;
+        var idleUntil = DateTime.MaxValue;
+        while (DateTime.UtcNow < deadline && DateTime.UtcNow < idleUntil)
+        {
+            var record = consumer.Consume(TimeSpan.FromMilliseconds(500));
+            if (record is null || record.IsPartitionEOF)
+            {
+                continue;
+            }
+
+            Assert.True(consumed.TryAdd((record.Partition.Value, record.Offset.Value), record.Message.Value), $"offset {record.TopicPartitionOffset} consumed twice");
+            if (consumed.Count >= expected && idleUntil == DateTime.MaxValue)
+            {
+                // Read on a little: anything beyond what was acknowledged shows up too.
+                idleUntil = allowMore ? DateTime.UtcNow + TimeSpan.FromSeconds(3) : DateTime.UtcNow + TimeSpan.FromSeconds(1);
+            }
+        }
+
+        output.WriteLine($"consumed {consumed.Count} records from {bootstrap}");
+        return consumed;
+    }
+
+    /// <summary>Three brokers over a fresh database and bucket.</summary>
+    private sealed class ThreeBrokers : IAsyncDisposable
+    {
+        private readonly TestDatabase _database;
+        private readonly ITestOutputHelper _output;
+
+        private ThreeBrokers(TestDatabase database, List<ClusterBroker> brokers, ITestOutputHelper output)
+        {
+            _database = database;
+            Brokers = brokers;
+            _output = output;
+        }
+
+        public List<ClusterBroker> Brokers { get; }
+
+        public static async Task<ThreeBrokers> StartAsync(CephRgwServer rgw, PostgresServer postgres, ITestOutputHelper output)
+        {
+            var database = await postgres.CreateDatabaseAsync();
+            var bucket = await rgw.CreateBucketAsync();
+            var brokers = new List<ClusterBroker>();
+            try
+            {
+                foreach (var id in new[] { 1, 2, 3 })
+                {
+                    brokers.Add(await ClusterBroker.StartAsync(id, database.ConnectionString, rgw, bucket));
+                }
+            }
+            catch
+            {
+                foreach (var b in brokers)
+                {
+                    await b.DisposeAsync();
+                }
+
+                await database.DisposeAsync();
+                throw;
+            }
+
+            var cluster = new ThreeBrokers(database, brokers, output);
+            await cluster.WaitAsync(admin => admin.GetMetadata(TimeSpan.FromSeconds(5)).Brokers.Count == 3, "every broker lists three live brokers");
+            return cluster;
+        }
+
+        public async Task CreateTopicAsync(ClusterBroker through, string topic, int partitions)
+        {
+            using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = through.Bootstrap }).Build())
+            {
+                await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = partitions, ReplicationFactor = 1 }]);
+            }
+
+            await WaitAsync(admin => admin.GetMetadata(topic, TimeSpan.FromSeconds(5)).Topics.Single().Partitions.Count == partitions, $"every broker knows {topic}");
+        }
+
+        /// <summary>Waits until <paramref name="condition"/> holds on every live broker (asked directly).</summary>
+        private async Task WaitAsync(Func<IAdminClient, bool> condition, string what)
+        {
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            foreach (var broker in Brokers)
+            {
+                using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+                while (true)
+                {
+                    try
+                    {
+                        if (condition(admin))
+                        {
+                            break;
+                        }
+                    }
+                    catch (KafkaException)
+                    {
+                    }
+
+                    if (DateTime.UtcNow > deadline)
+                    {
+                        throw new TimeoutException($"not true: {what} (broker {broker.NodeId})\n{broker.Output}");
+                    }
+
+                    await Task.Delay(200);
+                }
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var broker in Brokers)
+            {
+                _output.WriteLine($"---- broker {broker.NodeId} ----\n{broker.Output}");
+                await broker.DisposeAsync();
+            }
+
+            await _database.DisposeAsync();
+        }
+    }
+}
