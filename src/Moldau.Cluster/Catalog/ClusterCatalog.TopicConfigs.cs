@@ -124,6 +124,7 @@ public sealed partial class ClusterCatalog
     /// <summary>
     /// Inside a transaction that holds the partition row's lock: sets its log start offset to
     /// <paramref name="newLogStart"/> and deletes the batch rows whose last offset lies below it.
+    /// Also forgets the producers whose last batch lies below it, as Kafka does.
     /// Returns how many batch rows went. The objects they were in are found unreferenced later by
     /// the clean-up job (a scan, not here: two partitions dropping an object's last batches at once
     /// each still see the other's rows).
@@ -143,6 +144,18 @@ public sealed partial class ClusterCatalog
         advance.Parameters.AddWithValue("p", partition.Partition);
         advance.Parameters.AddWithValue("start", newLogStart);
         batch.BatchCommands.Add(advance);
+
+        // Kafka's rule (ProducerStateManager.truncateHead): a producer whose last batch lies wholly
+        // below the log start is forgotten; its next batch is then taken at any sequence.
+        var producers = new NpgsqlBatchCommand(
+            """
+            DELETE FROM moldau_producer_states
+            WHERE topic_id = @t AND partition = @p AND (batches -> -1 ->> 3)::bigint < @start
+            """);
+        producers.Parameters.AddWithValue("t", ToGuid(partition.TopicId));
+        producers.Parameters.AddWithValue("p", partition.Partition);
+        producers.Parameters.AddWithValue("start", newLogStart);
+        batch.BatchCommands.Add(producers);
         await batch.ExecuteNonQueryAsync(cancellationToken);
         return delete.RecordsAffected;
     }

@@ -59,4 +59,21 @@ public sealed class TopicConfigAndDeleteRecordsTests(PostgresServer server)
         Assert.Equal((15L, 16L, 15L), (next.Results[0].BaseOffset, next.Results[0].LastOffset, next.Results[0].LogStartOffset));
         Assert.Equal(new PartitionState(0, 0, 0), await f.Catalog.GetPartitionAsync(new(t, 1)));
     }
+
+    [Fact]
+    public async Task Moving_the_log_start_past_a_producers_last_batch_forgets_the_producer_as_kafka_does()
+    {
+        await using var f = await CatalogFixture.CreateAsync(server);
+        var t = await f.Catalog.CreateTopicAsync("producers", 1);
+        var tp = new TopicIdPartition(t, 0);
+        BatchToCommit Idempotent(long pid, int seq) => new(t, 0, 0, 100, 2, 1_700_000_000_000, pid, 0, seq);
+
+        // Producer 7 writes offsets 0-1, producer 8 offsets 2-3.
+        await f.Catalog.CommitObjectAsync(f.Lease, new ObjectCommit("p/1", 200, [Idempotent(7, 0), Idempotent(8, 0)]));
+        await f.Catalog.DeleteRecordsAsync(tp, 2);
+
+        // 7's state is gone: a batch at any sequence is taken. 8's stays: a gap is still refused.
+        var after = await f.Catalog.CommitObjectAsync(f.Lease, new ObjectCommit("p/2", 200, [Idempotent(7, 40), Idempotent(8, 5)]));
+        Assert.Equal([BatchCommitStatus.Appended, BatchCommitStatus.OutOfOrderSequence], after.Results.Select(r => r.Status));
+    }
 }

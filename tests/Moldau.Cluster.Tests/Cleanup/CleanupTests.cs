@@ -221,6 +221,64 @@ public sealed class CleanupTests(CephRgwServer rgw, PostgresServer postgres) : I
     }
 
     [Fact]
+    public async Task Work_claimed_by_a_broker_is_skipped_until_its_transaction_ends_and_a_dead_brokers_claim_ends_with_its_connection()
+    {
+        var t = await TopicAsync("claimed", 2, new() { ["retention.ms"] = "1000" });
+        var (key, _) = await ProduceAsync((new(t, 0), 1, Now - 60_000), (new(t, 1), 1, Now - 60_000));
+        await Task.Delay(Grace + TimeSpan.FromMilliseconds(200));
+
+        // "Broker 9" claims partition 1's retention item and the objects item, then stops answering.
+        var dead = new Npgsql.NpgsqlConnection(_f.Database.ConnectionString);
+        await dead.OpenAsync();
+        int deadPid;
+        await using (var claim = new Npgsql.NpgsqlCommand(
+            """
+            BEGIN;
+            SELECT 1 FROM moldau_partition_jobs WHERE topic_id = @t AND partition = 1 FOR UPDATE;
+            SELECT 1 FROM moldau_cleanup_jobs WHERE job = 'objects' FOR UPDATE;
+            SELECT pg_backend_pid();
+            """, dead))
+        {
+            claim.Parameters.AddWithValue("t", ClusterCatalog.ToGuid(t));
+            await using var reader = await claim.ExecuteReaderAsync();
+            await reader.NextResultAsync();
+            await reader.NextResultAsync();
+            await reader.ReadAsync();
+            deadPid = reader.GetInt32(0);
+        }
+
+        var job = Job(Fast);
+        var (partitions, _) = await job.RunRetentionAsync();
+        Assert.Equal([new TopicIdPartition(t, 0)], partitions); // partition 1 is skipped, not waited for
+        Assert.Equal(new PartitionState(1, 0, 0), await _f.Catalog.GetPartitionAsync(new(t, 1)));
+        Assert.Empty(await job.RunObjectDeletionAsync());
+        Assert.Equal((false, false), await ObjectRowAsync(key));
+
+        // Its connection dies (as when the broker is killed): PostgreSQL ends the transaction and the claims with it.
+        await using (var kill = _f.Catalog.DataSource.CreateCommand("SELECT pg_terminate_backend(@pid)"))
+        {
+            kill.Parameters.AddWithValue("pid", deadPid);
+            Assert.Equal(true, await kill.ExecuteScalarAsync());
+        }
+
+        try
+        {
+            await dead.DisposeAsync();
+        }
+        catch (Npgsql.PostgresException e) when (e.SqlState == Npgsql.PostgresErrorCodes.AdminShutdown)
+        {
+            // Closing reports the termination; the server side is gone either way.
+        }
+
+        (partitions, _) = await job.RunRetentionAsync();
+        Assert.Contains(new TopicIdPartition(t, 1), partitions);
+        Assert.Equal(new PartitionState(1, 1, 0), await _f.Catalog.GetPartitionAsync(new(t, 1)));
+        Assert.Empty(await job.RunObjectDeletionAsync()); // marks it now
+        await Task.Delay(Grace + TimeSpan.FromMilliseconds(200));
+        Assert.Equal([key], await job.RunObjectDeletionAsync());
+    }
+
+    [Fact]
     public async Task Two_jobs_checking_retention_at_once_never_check_the_same_partition()
     {
         var a = await TopicAsync("many-a", 60, new() { ["retention.ms"] = "1000" });
