@@ -18,6 +18,7 @@ public sealed class TransactionCoordinator : IAsyncDisposable
     private readonly TransactionShardServices _services;
     private readonly TransactionCoordinatorOptions _options;
     private readonly ILogger _log;
+    private readonly TimeProvider _time;
     private readonly int _partitions;
 
     /// <summary>Creates the coordinator.</summary>
@@ -32,6 +33,7 @@ public sealed class TransactionCoordinator : IAsyncDisposable
     {
         _options = options;
         _log = log;
+        _time = time;
         _partitions = Math.Max(1, options.StateTopicPartitions);
         _services = new TransactionShardServices(options, markers, generateProducerId, coordinatorEpoch ?? (_ => 0), log);
         _runtime = new CoordinatorRuntime<TransactionCoordinatorShard>(
@@ -134,7 +136,7 @@ public sealed class TransactionCoordinator : IAsyncDisposable
 
             try
             {
-                await ending.Task.WaitAsync(TimeSpan.FromMilliseconds(_options.EndWaitMs), _services.Stopping.Token).ConfigureAwait(false);
+                await ending.Task.WaitAsync(TimeSpan.FromMilliseconds(_options.EndWaitMs), _time, _services.Stopping.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is TimeoutException or OperationCanceledException)
             {
