@@ -121,9 +121,77 @@ public sealed class TransactionCoordinatorTests
         Assert.Equal("PrepareAbort", (await f.Coordinator.DescribeAsync("tx")).State);
         Assert.Equal(ErrorCode.ConcurrentTransactions, await f.Coordinator.EndTransactionAsync("tx", p.ProducerId, p.ProducerEpoch, commit: false));
         Assert.Equal(ErrorCode.InvalidTxnState, await f.Coordinator.EndTransactionAsync("tx", p.ProducerId, p.ProducerEpoch, commit: true));
-        Assert.Equal(ErrorCode.ConcurrentTransactions, await f.Coordinator.AddPartitionsAsync("tx", p.ProducerId, p.ProducerEpoch, TwoPartitions));
         Assert.Equal(ErrorCode.ConcurrentTransactions, (await f.InitAsync("tx")).Error);
         Assert.Equal(ErrorCode.ConcurrentTransactions, f.Coordinator.VerifyPartition("tx", p.ProducerId, p.ProducerEpoch, "orders", 0));
+
+        // AddPartitionsToTxn waits for the end, up to EndWaitMs, then answers as Kafka does.
+        var add = f.Coordinator.AddPartitionsAsync("tx", p.ProducerId, p.ProducerEpoch, TwoPartitions);
+        await Task.Delay(50);
+        Assert.False(add.IsCompleted);
+        f.Time.Advance(TimeSpan.FromMilliseconds(f.Options.EndWaitMs));
+        Assert.Equal(ErrorCode.ConcurrentTransactions, await add.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public async Task AddPartitions_during_the_previous_end_is_answered_once_that_end_is_complete()
+    {
+        await using var f = new TransactionFixture();
+        var p = await f.InitAsync("tx");
+        await f.Coordinator.AddPartitionsAsync("tx", p.ProducerId, p.ProducerEpoch, TwoPartitions);
+        f.Markers.Hold();
+        Assert.Equal(ErrorCode.None, await f.Coordinator.EndTransactionAsync("tx", p.ProducerId, p.ProducerEpoch, commit: true));
+
+        // The next transaction's first partition, while the markers of this one are not durable.
+        var add = f.Coordinator.AddPartitionsAsync("tx", p.ProducerId, p.ProducerEpoch, [("orders", 5)]);
+        await Task.Delay(50);
+        Assert.False(add.IsCompleted);
+        Assert.Equal("PrepareCommit", (await f.Coordinator.DescribeAsync("tx")).State);
+
+        f.Markers.Release();
+        Assert.Equal(ErrorCode.None, await add.WaitAsync(TimeSpan.FromSeconds(10)));
+        var next = await f.Coordinator.DescribeAsync("tx");
+        Assert.Equal("Ongoing", next.State);
+        Assert.Equal(("orders", 5), (next.Topics.Single().Topic, next.Topics.Single().Partitions.Single()));
+
+        // The log holds the ended transaction whole before the next one: PrepareCommit, CompleteCommit, Ongoing.
+        Assert.Equal(
+            [TransactionState.Empty, TransactionState.Ongoing, TransactionState.PrepareCommit, TransactionState.CompleteCommit, TransactionState.Ongoing],
+            f.RecordsOf("tx").Select(r => r!.State));
+        Assert.Equal(2, f.Markers.Snapshot().Count);
+    }
+
+    [Fact]
+    public async Task With_no_end_wait_AddPartitions_during_an_end_is_CONCURRENT_TRANSACTIONS_at_once()
+    {
+        await using var f = new TransactionFixture(options: new TransactionCoordinatorOptions { StateTopicPartitions = TransactionFixture.Partitions, EndWaitMs = 0 });
+        var p = await f.InitAsync("tx");
+        await f.Coordinator.AddPartitionsAsync("tx", p.ProducerId, p.ProducerEpoch, TwoPartitions);
+        f.Markers.Hold();
+        Assert.Equal(ErrorCode.None, await f.Coordinator.EndTransactionAsync("tx", p.ProducerId, p.ProducerEpoch, commit: true));
+        Assert.Equal(ErrorCode.ConcurrentTransactions, await f.Coordinator.AddPartitionsAsync("tx", p.ProducerId, p.ProducerEpoch, TwoPartitions).WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public async Task CompleteCommit_is_applied_once_appended_without_waiting_for_its_fsync()
+    {
+        await using var f = new TransactionFixture();
+        var p = await f.InitAsync("tx");
+        await f.Coordinator.AddPartitionsAsync("tx", p.ProducerId, p.ProducerEpoch, TwoPartitions);
+        f.Markers.Hold();
+        Assert.Equal(ErrorCode.None, await f.Coordinator.EndTransactionAsync("tx", p.ProducerId, p.ProducerEpoch, commit: true));
+
+        // The partition's fsyncs hang from now on: CompleteCommit still counts once appended.
+        f.LogOf("tx").Hold();
+        f.Markers.Release();
+        await f.WaitForStateAsync("tx", TransactionState.CompleteCommit);
+        Assert.Equal(TransactionState.CompleteCommit, f.RecordsOf("tx")[^1]!.State);
+
+        // The next transaction's Ongoing is waited for (and with it the CompleteCommit before it).
+        var add = f.Coordinator.AddPartitionsAsync("tx", p.ProducerId, p.ProducerEpoch, TwoPartitions);
+        await Task.Delay(50);
+        Assert.False(add.IsCompleted);
+        f.LogOf("tx").Release();
+        Assert.Equal(ErrorCode.None, await add.WaitAsync(TimeSpan.FromSeconds(10)));
     }
 
     [Fact]

@@ -116,6 +116,14 @@ internal sealed class RecordingMarkerWriter : ITransactionMarkerWriter
 
     public void Hold() => _held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>Lets the writes held since <see cref="Hold"/> go on (the markers become durable), and stops holding.</summary>
+    public void Release()
+    {
+        var held = _held;
+        _held = null;
+        held?.TrySetResult();
+    }
+
     public List<(long ProducerId, short Epoch, int CoordinatorEpoch, ControlRecordType Result, string Topic, int Partition)> Snapshot()
     {
         lock (_lock)

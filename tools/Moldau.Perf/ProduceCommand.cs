@@ -39,7 +39,7 @@ internal static class ProduceCommand
         var pollsItself = config.Get(Clients.BackgroundPoll) == "false";
         using var producer = new ProducerBuilder<Null, byte[]>(config)
             .SetErrorHandler(Clients.ErrorHandler(errors, failures))
-            .SetLogHandler(Clients.IgnoreLog)
+            .SetLogHandler(config.Debug is null ? Clients.IgnoreLog : (_, m) => errors.WriteLine($"{System.Diagnostics.Stopwatch.GetElapsedTime(0).TotalMilliseconds % 1_000_000:F1} {m.Level} {m.Facility} {m.Message}"))
             .Build();
         var partitions = await Clients.EnsureTopicAsync(producer, options, autoCreate: true, errors);
         using var commits = options.TransactionalId is null

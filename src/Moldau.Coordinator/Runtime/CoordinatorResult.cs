@@ -11,8 +11,9 @@ namespace Moldau.Coordinator.Runtime;
 /// <typeparam name="T">The response.</typeparam>
 public sealed class CoordinatorResult<T>
 {
-    private CoordinatorResult(IReadOnlyList<RecordToWrite> records, T response, Func<ErrorCode, T>? failed, Action? committed, long producerId = -1, short producerEpoch = -1)
+    private CoordinatorResult(IReadOnlyList<RecordToWrite> records, T response, Func<ErrorCode, T>? failed, Action? committed, long producerId = -1, short producerEpoch = -1, bool appliedOnAppend = false)
     {
+        AppliedOnAppend = appliedOnAppend;
         Records = records;
         Response = response;
         Failed = failed;
@@ -40,6 +41,15 @@ public sealed class CoordinatorResult<T>
     /// </summary>
     public long ProducerId { get; }
 
+    /// <summary>
+    /// The records are applied (and the response given) once appended, without waiting for their
+    /// fsync: only for records whose loss in a crash the load repairs by itself (the transaction
+    /// coordinator's CompleteCommit / CompleteAbort: a load that finds the transaction still
+    /// prepared writes its markers again and completes it). They become durable with the next fsync
+    /// of the partition, at the latest with the next record of the shard that is waited for.
+    /// </summary>
+    public bool AppliedOnAppend { get; }
+
     /// <summary>The transactional producer's epoch, or -1.</summary>
     public short ProducerEpoch { get; }
 
@@ -55,6 +65,13 @@ public sealed class CoordinatorResult<T>
     /// <summary>An answer that needs <paramref name="records"/> durable first.</summary>
     public static CoordinatorResult<T> Of(IReadOnlyList<RecordToWrite> records, T response, Func<ErrorCode, T> failed, Action? committed = null) =>
         new(records, response, failed, committed);
+
+    /// <summary>
+    /// An answer given once <paramref name="records"/> are appended, durable or not
+    /// (<see cref="AppliedOnAppend"/>): for records a load can do without.
+    /// </summary>
+    public static CoordinatorResult<T> OnAppend(IReadOnlyList<RecordToWrite> records, T response, Func<ErrorCode, T> failed, Action? committed = null) =>
+        new(records, response, failed, committed, appliedOnAppend: true);
 
     /// <summary>
     /// An answer that needs <paramref name="records"/> durable first, written in a transactional

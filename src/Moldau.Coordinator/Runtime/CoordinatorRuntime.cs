@@ -18,7 +18,10 @@ namespace Moldau.Coordinator.Runtime;
 /// fails nothing is applied, and the response is the operation's answer for the error Kafka gives
 /// (COORDINATOR_NOT_AVAILABLE when the partition is not there, NOT_COORDINATOR for a storage
 /// error). Because a shard's next operation starts only after the previous one's records are
-/// applied, every operation, reads included, sees committed state.
+/// applied, every operation, reads included, sees committed state. The one exception is a result
+/// marked <see cref="CoordinatorResult{T}.AppliedOnAppend"/>: applied once appended, for records
+/// whose loss a load repairs; every later record of the shard that is waited for makes it durable
+/// too (one log, appended in order, fsynced as a whole).
 /// </remarks>
 /// <typeparam name="TShard">The shard state (groups and offsets for the group coordinator).</typeparam>
 public sealed class CoordinatorRuntime<TShard> : IAsyncDisposable
@@ -279,7 +282,7 @@ public sealed class CoordinatorRuntime<TShard> : IAsyncDisposable
             var batch = result.IsTransactional
                 ? RecordBatchBuilder.Build(result.Records, producerId: result.ProducerId, producerEpoch: result.ProducerEpoch, attributes: TransactionalAttributes)
                 : RecordBatchBuilder.Build(result.Records);
-            var (error, end) = await AppendAsync(batch, result.Records.Count).ConfigureAwait(false);
+            var (error, end) = await AppendAsync(batch, result.Records.Count, waitDurable: !result.AppliedOnAppend).ConfigureAwait(false);
             if (error != ErrorCode.None)
             {
                 done.TrySetResult(result.Failed is { } failed ? failed(error) : result.Response);
@@ -327,8 +330,8 @@ public sealed class CoordinatorRuntime<TShard> : IAsyncDisposable
             }
         }
 
-        /// <summary>Appends <paramref name="batch"/> and waits for durability; the error to answer with (or None) and the offset after the batch.</summary>
-        private async ValueTask<(ErrorCode Error, long End)> AppendAsync(byte[] batch, int count)
+        /// <summary>Appends <paramref name="batch"/> and waits for durability (unless not <paramref name="waitDurable"/>); the error to answer with (or None) and the offset after the batch.</summary>
+        private async ValueTask<(ErrorCode Error, long End)> AppendAsync(byte[] batch, int count, bool waitDurable = true)
         {
             ICoordinatorLog? log;
             try
@@ -348,6 +351,11 @@ public sealed class CoordinatorRuntime<TShard> : IAsyncDisposable
 
             try
             {
+                if (!waitDurable)
+                {
+                    return (ErrorCode.None, log.Append(batch, durabilityWanted: false));
+                }
+
                 var end = log.Append(batch);
                 await log.WaitDurableAsync(end).ConfigureAwait(false);
                 return (ErrorCode.None, end);

@@ -24,6 +24,12 @@ public interface ICoordinatorLog
     /// </summary>
     long Append(byte[] batch);
 
+    /// <summary>
+    /// As <see cref="Append(byte[])"/>; with <paramref name="durabilityWanted"/> false nobody waits
+    /// for the batch, so the log may gather it into a later fsync instead of starting one now.
+    /// </summary>
+    long Append(byte[] batch, bool durabilityWanted) => Append(batch);
+
     /// <summary>Completes once everything below <paramref name="endOffset"/> is on disk; faults with <see cref="IOException"/> when it cannot be.</summary>
     Task WaitDurableAsync(long endOffset);
 

@@ -22,9 +22,12 @@ public sealed class PartitionCoordinatorLog(IPartitionLog log) : ICoordinatorLog
     public long EndOffset => log.LogEndOffset;
 
     /// <inheritdoc/>
-    public long Append(byte[] batch)
+    public long Append(byte[] batch) => Append(batch, durabilityWanted: true);
+
+    /// <inheritdoc/>
+    public long Append(byte[] batch, bool durabilityWanted)
     {
-        var result = log.Append(batch, 0, durabilityWanted: true);
+        var result = log.Append(batch, 0, durabilityWanted);
         return result.Status switch
         {
             AppendStatus.Appended => new RecordBatch(batch).LastOffset + 1,

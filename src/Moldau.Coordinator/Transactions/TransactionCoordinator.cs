@@ -18,6 +18,7 @@ public sealed class TransactionCoordinator : IAsyncDisposable
     private readonly TransactionShardServices _services;
     private readonly TransactionCoordinatorOptions _options;
     private readonly ILogger _log;
+    private readonly TimeProvider _time;
     private readonly int _partitions;
 
     /// <summary>Creates the coordinator.</summary>
@@ -32,6 +33,7 @@ public sealed class TransactionCoordinator : IAsyncDisposable
     {
         _options = options;
         _log = log;
+        _time = time;
         _partitions = Math.Max(1, options.StateTopicPartitions);
         _services = new TransactionShardServices(options, markers, generateProducerId, coordinatorEpoch ?? (_ => 0), log);
         _runtime = new CoordinatorRuntime<TransactionCoordinatorShard>(
@@ -94,11 +96,54 @@ public sealed class TransactionCoordinator : IAsyncDisposable
         return _runtime.WriteAsync(PartitionFor(transactionalId), s => s.InitProducerId(transactionalId, transactionTimeoutMs, expectedProducerId, expectedEpoch));
     }
 
-    /// <summary>AddPartitionsToTxn / AddOffsetsToTxn: adds <paramref name="partitions"/> to the producer's transaction.</summary>
-    public Task<ErrorCode> AddPartitionsAsync(string transactionalId, long producerId, short producerEpoch, IReadOnlyCollection<(string Topic, int Partition)> partitions) =>
-        transactionalId.Length == 0
-            ? Task.FromResult(ErrorCode.InvalidRequest)
-            : _runtime.WriteAsync(PartitionFor(transactionalId), s => s.AddPartitions(transactionalId, producerId, producerEpoch, partitions));
+    /// <summary>
+    /// AddPartitionsToTxn / AddOffsetsToTxn: adds <paramref name="partitions"/> to the producer's
+    /// transaction. While the producer's previous transaction is still ending here (its markers
+    /// being written), Kafka answers CONCURRENT_TRANSACTIONS and the client tries again after a
+    /// backoff (librdkafka 20 ms, the Java client 20-100 ms), far longer than an end takes on one
+    /// node; so the request waits for that end instead, up to
+    /// <see cref="TransactionCoordinatorOptions.EndWaitMs"/>, and is then run again. The answer is
+    /// the same one a retry would get, only sooner; CONCURRENT_TRANSACTIONS still comes when the end
+    /// takes longer (a partition that cannot take its marker now).
+    /// </summary>
+    public async Task<ErrorCode> AddPartitionsAsync(string transactionalId, long producerId, short producerEpoch, IReadOnlyCollection<(string Topic, int Partition)> partitions)
+    {
+        if (transactionalId.Length == 0)
+        {
+            return ErrorCode.InvalidRequest;
+        }
+
+        var shard = PartitionFor(transactionalId);
+        for (var attempt = 0; ; attempt++)
+        {
+            var error = await _runtime.WriteAsync(shard, s => s.AddPartitions(transactionalId, producerId, producerEpoch, partitions)).ConfigureAwait(false);
+            if (error != ErrorCode.ConcurrentTransactions || attempt >= 2 || _options.EndWaitMs <= 0)
+            {
+                return error;
+            }
+
+            if (!_services.Ending.TryGetValue(transactionalId, out var ending))
+            {
+                // Ended between the answer and now: run it again; still preparing without an end
+                // under way here (not expected): the answer stands.
+                if (_services.Views.TryGetValue(transactionalId, out var view) && view.State.IsPreparing())
+                {
+                    return error;
+                }
+
+                continue;
+            }
+
+            try
+            {
+                await ending.Task.WaitAsync(TimeSpan.FromMilliseconds(_options.EndWaitMs), _time, _services.Stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+            {
+                return error;
+            }
+        }
+    }
 
     /// <summary>EndTxn: commits or aborts the producer's transaction; answered once PrepareCommit / PrepareAbort is durable.</summary>
     public Task<ErrorCode> EndTransactionAsync(string transactionalId, long producerId, short producerEpoch, bool commit) =>

@@ -18,6 +18,13 @@ public sealed class TransactionCoordinatorOptions
     /// <summary>transaction.remove.expired.transaction.cleanup.interval.ms: how often idle ids are looked for.</summary>
     public long RemoveExpiredTransactionalIdsIntervalMs { get; init; } = 3_600_000;
 
+    /// <summary>
+    /// How long AddPartitionsToTxn waits for the producer's previous transaction to finish ending
+    /// (its markers written, its Complete record appended) before it answers CONCURRENT_TRANSACTIONS
+    /// as Kafka does at once; 0 answers at once. Not a Kafka setting.
+    /// </summary>
+    public int EndWaitMs { get; init; } = 1_000;
+
     /// <summary>How long a failed marker write waits before it is tried again (Kafka's retry.backoff.ms).</summary>
     public int MarkerRetryBackoffMs { get; init; } = 100;
 }

@@ -27,6 +27,23 @@ internal sealed class TransactionShardServices(
     /// <summary>Every transactional id's published state, for the produce path's check (KIP-890 part 1).</summary>
     public ConcurrentDictionary<string, TransactionView> Views { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// The transactional ids whose end (markers, then the Complete record) is under way here: each
+    /// completes once its id leaves PrepareCommit / PrepareAbort. AddPartitionsToTxn for the next
+    /// transaction waits on it instead of answering CONCURRENT_TRANSACTIONS at once (see
+    /// <see cref="TransactionCoordinator.AddPartitionsAsync"/>).
+    /// </summary>
+    public ConcurrentDictionary<string, TaskCompletionSource> Ending { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Signals the waiters of <paramref name="id"/>'s end, if any.</summary>
+    public void Ended(string id)
+    {
+        if (Ending.TryRemove(id, out var ending))
+        {
+            ending.TrySetResult();
+        }
+    }
+
     /// <summary>Cancelled when the coordinator stops: marker writes in flight give up (the next start completes them).</summary>
     public CancellationTokenSource Stopping { get; } = new();
 }
@@ -83,6 +100,7 @@ internal sealed class TransactionCoordinatorShard : ICoordinatorShard
         {
             _txns.Remove(id);
             _services.Views.TryRemove(id, out _);
+            _services.Ended(id);
             return;
         }
 
@@ -109,6 +127,10 @@ internal sealed class TransactionCoordinatorShard : ICoordinatorShard
         }
 
         Publish(t);
+        if (!t.State.IsPreparing())
+        {
+            _services.Ended(id);
+        }
     }
 
     private void Publish(TransactionMetadata t) =>
@@ -333,7 +355,13 @@ internal sealed class TransactionCoordinatorShard : ICoordinatorShard
 
     // ------------------------------------------------------------------ markers
 
-    /// <summary>Writes <paramref name="t"/>'s markers outside the shard's turn, then submits its Complete record.</summary>
+    /// <summary>
+    /// Writes <paramref name="t"/>'s markers, then submits its Complete record. The markers are
+    /// appended in the shard's turn, as the operation queued right behind the one that prepared the
+    /// end (so EndTxn's answer is not held back by the marker writes, and no other thread is woken
+    /// to start them), all of them before the first durability wait, so one fsync per partition
+    /// serves them; the wait for their fsyncs and any retry run outside the turn.
+    /// </summary>
     private void StartMarkers(TransactionMetadata t)
     {
         var id = t.TransactionalId;
@@ -341,13 +369,30 @@ internal sealed class TransactionCoordinatorShard : ICoordinatorShard
         var partitions = t.Partitions.ToList();
         var result = state == TransactionState.PrepareCommit ? ControlRecordType.Commit : ControlRecordType.Abort;
         var coordinatorEpoch = _services.CoordinatorEpoch(_context.Partition);
-        _ = Task.Run(async () =>
+        _services.Ending.GetOrAdd(id, static _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        _context.Timer.Schedule(MarkersKey(id), TimeSpan.Zero, s =>
+        {
+            _ = s.WriteMarkersThenCompleteAsync(id, producerId, epoch, coordinatorEpoch, result, partitions, state);
+            return CoordinatorResult<bool>.Of(true);
+        });
+    }
+
+    private static string MarkersKey(string id) => "markers:" + id;
+
+    private async Task WriteMarkersThenCompleteAsync(string id, long producerId, short epoch, int coordinatorEpoch, ControlRecordType result, List<(string Topic, int Partition)> partitions, TransactionState state)
+    {
+        try
         {
             if (await WriteMarkersAsync(id, producerId, epoch, coordinatorEpoch, result, partitions).ConfigureAwait(false))
             {
                 _context.Timer.Schedule(CompleteKey(id), TimeSpan.Zero, s => s.Complete(id, producerId, epoch, state));
             }
-        });
+        }
+        catch (Exception e)
+        {
+            // WriteMarkersAsync handles the writer's failures itself; this is a bug, not an I/O error.
+            Log.LogError("transactional id {Id}: writing {Result} markers failed: {Error}", id, result, e);
+        }
     }
 
     private static string CompleteKey(string id) => "complete:" + id;
@@ -423,7 +468,14 @@ internal sealed class TransactionCoordinatorShard : ICoordinatorShard
         return true;
     }
 
-    /// <summary>The markers are durable: CompleteCommit or CompleteAbort (tried again later if it cannot be written now).</summary>
+    /// <summary>
+    /// The markers are durable: CompleteCommit or CompleteAbort (tried again later if it cannot be
+    /// written now). Applied once appended, without waiting for its fsync, as Kafka writes it
+    /// without anyone waiting: lost in a crash, it leaves the transaction prepared, and the load
+    /// writes the markers again (a marker of an ended transaction changes nothing) and completes it.
+    /// Every later record of this shard that is waited for (the id's next AddPartitionsToTxn) is
+    /// fsynced after it in the same log, so nothing is ever decided on it that outlives it.
+    /// </summary>
     internal CoordinatorResult<bool> Complete(string id, long producerId, short epoch, TransactionState prepared)
     {
         if (!_txns.TryGetValue(id, out var t) || t.ProducerId != producerId || t.ProducerEpoch != epoch || t.State != prepared)
@@ -434,7 +486,7 @@ internal sealed class TransactionCoordinatorShard : ICoordinatorShard
 
         var complete = prepared == TransactionState.PrepareCommit ? TransactionState.CompleteCommit : TransactionState.CompleteAbort;
         var record = new TransactionRecord(t.ProducerId, t.ProducerEpoch, t.TimeoutMs, complete, [], t.StartTimestamp, Now);
-        return CoordinatorResult<bool>.Of(
+        return CoordinatorResult<bool>.OnAppend(
             One(id, record),
             true,
             error =>
