@@ -37,6 +37,9 @@ internal sealed class BrokerState(BrokerOptions options, TopicRegistry topics, s
     /// <summary>Client quotas enforced (KIP-546 / KIP-219 / KIP-599).</summary>
     public Moldau.Broker.Quotas.ClientQuotaManager Quotas { get; } = new(topics, time);
 
+    /// <summary>The broker's metrics (authentication counts); null in tests that build a state of their own.</summary>
+    public Metrics.BrokerMetrics? Metrics { get; init; }
+
     /// <summary>Who may do what; allow-all until ACLs arrive.</summary>
     public IAuthorizer Authorizer { get; init; } = AllowAllAuthorizer.Instance;
 

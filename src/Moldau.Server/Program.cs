@@ -130,10 +130,33 @@ log.LogInformation(
     network.MaxConnections == descriptors.ConnectionShare ? ", from the limit" : string.Empty,
     descriptors.Reserve);
 
-var networkContext = new NetworkContext(network, TimeProvider.System, loggers.CreateLogger("Moldau.Network"));
+var networkContext = new NetworkContext(network, TimeProvider.System, loggers.CreateLogger("Moldau.Network")) { Metrics = broker.Metrics.Requests };
 foreach (var listener in listeners)
 {
     listener.Start(broker, networkContext, stopping.Token);
+}
+
+// The HTTP listener (metrics, health), when moldau.http.listeners names one, starts beside the
+// Kafka listeners, which already accept: its start-up (Kestrel, the exporter) delays nothing.
+// An address that can't be bound stops the broker, as a Kafka listener's would.
+var exitCode = 0;
+var httpStarting = config.HttpListeners.Count == 0 ? Task.FromResult<Moldau.Server.Http.HttpEndpoint?>(null) : StartHttpAsync();
+async Task<Moldau.Server.Http.HttpEndpoint?> StartHttpAsync()
+{
+    try
+    {
+        // Ready once started: the Kafka listeners accept before this runs.
+        var endpoint = await Moldau.Server.Http.HttpEndpoint.StartAsync(config.HttpListeners, broker, listeners, () => true, []);
+        log.LogInformation("HTTP listener (/metrics, /health/live, /health/ready) on {Urls}", string.Join(", ", endpoint.Urls));
+        return endpoint;
+    }
+    catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or InvalidOperationException)
+    {
+        Console.Error.WriteLine($"moldau: cannot bind moldau.http.listeners {string.Join(",", config.HttpListeners)}: {e.Message}");
+        exitCode = 3;
+        stopped.TrySetResult();
+        return null;
+    }
 }
 
 log.LogInformation(
@@ -144,6 +167,11 @@ log.LogInformation(
 
 await stopped.Task;
 log.LogInformation("shutting down");
+if (await httpStarting is { } http)
+{
+    await http.DisposeAsync();
+}
+
 await stopping.CancelAsync();
 foreach (var listener in listeners)
 {
@@ -152,4 +180,4 @@ foreach (var listener in listeners)
 
 await broker.DisposeAsync();
 log.LogInformation("stopped");
-return 0;
+return exitCode;

@@ -130,6 +130,11 @@ internal sealed class FetchHandler(BrokerState state) : IApiHandler<FetchRequest
             var remaining = time.GetElapsedTime(time.GetTimestamp(), deadline);
             if (bytes >= request.MinBytes || anyError || remaining <= TimeSpan.Zero || waits.Count == 0)
             {
+                if (bytes > 0)
+                {
+                    CountOut(response, context.Version >= 13);
+                }
+
                 return;
             }
 
@@ -177,6 +182,7 @@ internal sealed class FetchHandler(BrokerState state) : IApiHandler<FetchRequest
                     : ReadPartition(topic, p, result, ref budget, ref total, waits, byId, rented, request.IsolationLevel);
                 result.ErrorCode = (short)error;
                 anyError |= error != ErrorCode.None;
+                topic?.Partition(p.Partition)?.Host.Traffic.Fetched(error != ErrorCode.None);
             }
         }
 
@@ -282,6 +288,40 @@ internal sealed class FetchHandler(BrokerState state) : IApiHandler<FetchRequest
         total += records.Length;
         budget -= records.Length;
         return ErrorCode.None;
+    }
+
+    // For /metrics: the bytes and records of the response that goes out (a long poll reads more
+    // than once; only its last read is sent), per partition, as Kafka's BytesOutPerSec counts them.
+    private void CountOut(FetchResponse response, bool byId)
+    {
+        foreach (var topicResponse in response.Responses)
+        {
+            TopicInfo? topic = null;
+            foreach (var result in topicResponse.Partitions)
+            {
+                if (result.Records is not { Length: > 0 } records)
+                {
+                    continue;
+                }
+
+                topic ??= byId ? state.Topics.Find(topicResponse.TopicId) : state.Topics.Find(topicResponse.Topic);
+                if (topic?.Partition(result.PartitionIndex) is not { } partition)
+                {
+                    break;
+                }
+
+                var messages = 0;
+                var span = records.Span;
+                while (span.Length >= RecordBatch.HeaderSize)
+                {
+                    var header = new RecordBatchHeader(span);
+                    messages += header.RecordCount;
+                    span = span[(int)Math.Min(header.TotalSize, span.Length)..];
+                }
+
+                partition.Host.Traffic.Sent(records.Length, messages);
+            }
+        }
     }
 
     /// <summary>The offset after the last of the whole batches in <paramref name="records"/>.</summary>
