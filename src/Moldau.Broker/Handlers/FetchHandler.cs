@@ -130,10 +130,7 @@ internal sealed class FetchHandler(BrokerState state) : IApiHandler<FetchRequest
             var remaining = time.GetElapsedTime(time.GetTimestamp(), deadline);
             if (bytes >= request.MinBytes || anyError || remaining <= TimeSpan.Zero || waits.Count == 0)
             {
-                if (bytes > 0)
-                {
-                    CountOut(response, context.Version >= 13);
-                }
+                Count(response, context.Version >= 13);
 
                 return;
             }
@@ -182,7 +179,6 @@ internal sealed class FetchHandler(BrokerState state) : IApiHandler<FetchRequest
                     : ReadPartition(topic, p, result, ref budget, ref total, waits, byId, rented, request.IsolationLevel);
                 result.ErrorCode = (short)error;
                 anyError |= error != ErrorCode.None;
-                topic?.Partition(p.Partition)?.Host.Traffic.Fetched(error != ErrorCode.None);
             }
         }
 
@@ -290,24 +286,29 @@ internal sealed class FetchHandler(BrokerState state) : IApiHandler<FetchRequest
         return ErrorCode.None;
     }
 
-    // For /metrics: the bytes and records of the response that goes out (a long poll reads more
-    // than once; only its last read is sent), per partition, as Kafka's BytesOutPerSec counts them.
-    private void CountOut(FetchResponse response, bool byId)
+    // For /metrics, from the response that goes out (a long poll reads more than once; only its
+    // last read is sent): per partition one fetch, failed or not, and the bytes and records sent.
+    private void Count(FetchResponse response, bool byId)
     {
         foreach (var topicResponse in response.Responses)
         {
-            TopicInfo? topic = null;
+            var topic = byId ? state.Topics.Find(topicResponse.TopicId) : state.Topics.Find(topicResponse.Topic);
+            if (topic is null)
+            {
+                continue;
+            }
+
             foreach (var result in topicResponse.Partitions)
             {
-                if (result.Records is not { Length: > 0 } records)
+                if (topic.Partition(result.PartitionIndex) is not { } partition)
                 {
                     continue;
                 }
 
-                topic ??= byId ? state.Topics.Find(topicResponse.TopicId) : state.Topics.Find(topicResponse.Topic);
-                if (topic?.Partition(result.PartitionIndex) is not { } partition)
+                partition.Host.Traffic.Fetched(result.ErrorCode != 0);
+                if (result.Records is not { Length: > 0 } records)
                 {
-                    break;
+                    continue;
                 }
 
                 var messages = 0;

@@ -37,8 +37,8 @@ public sealed class BrokerMetrics : IDisposable
         Topic("kafka_server_brokertopicmetrics_messagesout", t => t.MessagesOut, "Records in the batches sent to fetches, per topic (no Kafka equivalent).");
         Topic("kafka_server_brokertopicmetrics_totalproducerequests", t => t.ProduceRequests, "Produce requests, counted per partition, per topic (TotalProduceRequestsPerSec).");
         Topic("kafka_server_brokertopicmetrics_failedproducerequests", t => t.FailedProduceRequests, "Produce requests answered with an error, per partition, per topic (FailedProduceRequestsPerSec).");
-        Topic("kafka_server_brokertopicmetrics_totalfetchrequests", t => t.FetchRequests, "Fetch reads, counted per partition, per topic (TotalFetchRequestsPerSec).");
-        Topic("kafka_server_brokertopicmetrics_failedfetchrequests", t => t.FailedFetchRequests, "Fetch reads answered with an error, per topic (FailedFetchRequestsPerSec).");
+        Topic("kafka_server_brokertopicmetrics_totalfetchrequests", t => t.FetchRequests, "Fetch requests, counted per partition, per topic (TotalFetchRequestsPerSec).");
+        Topic("kafka_server_brokertopicmetrics_failedfetchrequests", t => t.FailedFetchRequests, "Fetch requests answered with an error for a partition, per topic (FailedFetchRequestsPerSec).");
 
         Partition("kafka_log_log_size", log => log.SizeInBytes, "Bytes of the partition's log segments (Kafka's kafka.log:type=Log,name=Size).");
         Partition("kafka_log_log_numlogsegments", log => log.Segments().Count, "Segments of the partition's log (NumLogSegments).");

@@ -54,7 +54,7 @@ internal sealed class PartitionTraffic
         Interlocked.Add(ref _messagesIn, messages);
     }
 
-    /// <summary>A read of this partition for a fetch (each read of a long poll, as Kafka's readFromLog counts), failed or not.</summary>
+    /// <summary>A fetch of this partition answered, failed or not.</summary>
     public void Fetched(bool failed)
     {
         Interlocked.Increment(ref _fetchRequests);
