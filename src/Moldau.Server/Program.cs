@@ -140,7 +140,7 @@ foreach (var listener in listeners)
 // Kafka listeners, which already accept: its start-up (Kestrel, the exporter) delays nothing.
 // An address that can't be bound stops the broker, as a Kafka listener's would.
 var exitCode = 0;
-var httpStarting = config.HttpListeners.Count == 0 ? Task.FromResult<Moldau.Server.Http.HttpEndpoint?>(null) : StartHttpAsync();
+var httpStarting = config.HttpListeners.Count == 0 ? Task.FromResult<Moldau.Server.Http.HttpEndpoint?>(null) : Task.Run(StartHttpAsync);
 async Task<Moldau.Server.Http.HttpEndpoint?> StartHttpAsync()
 {
     try
