@@ -148,6 +148,18 @@ async Task<Moldau.Server.Http.HttpEndpoint?> StartHttpAsync()
         // Ready once started: the Kafka listeners accept before this runs.
         var endpoint = await Moldau.Server.Http.HttpEndpoint.StartAsync(config.HttpListeners, broker, listeners, () => true, []);
         log.LogInformation("HTTP listener (/metrics, /health/live, /health/ready) on {Urls}", string.Join(", ", endpoint.Urls));
+
+        // One scrape of our own now: the first one compiles the exporter's path (0.5-0.7 s of CPU
+        // on a busy 2-core machine), better at start-up than in the middle of a client's traffic.
+        try
+        {
+            using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+            using var _ = await client.GetAsync(endpoint.Urls[0] + "/metrics", HttpCompletionOption.ResponseContentRead, stopping.Token);
+        }
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
+        {
+        }
+
         return endpoint;
     }
     catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or InvalidOperationException)
