@@ -49,7 +49,22 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         _time = time;
         var openFiles = options.Properties.GetValueOrDefault("moldau.log.open.files.max");
         _storage = new StorageRuntime(int.TryParse(openFiles, System.Globalization.CultureInfo.InvariantCulture, out var max) ? max : -1);
+        Metrics = new Metrics.BrokerMetrics();
     }
+
+    /// <summary>The broker's metrics (the HTTP listener exports them; the connections record request times into them).</summary>
+    public Metrics.BrokerMetrics Metrics { get; }
+
+    /// <summary>
+    /// Ready to serve (/health/ready): started, and the background open of the partition logs
+    /// found at start-up is done. Cluster mode adds its own checks (database, object store) to
+    /// the HTTP listener's readiness.
+    /// </summary>
+    public bool Ready => _state is { } state && state.Topics.BackgroundOpening.IsCompleted && _pipeline is not null;
+
+    /// <summary>Brings the metrics that can't be read synchronously (group lag) up to date before a scrape.</summary>
+    public Task RefreshMetricsAsync(CancellationToken cancellationToken) =>
+        _groups is { } groups && _state is not null ? Metrics.RefreshGroupLagAsync(groups, cancellationToken) : Task.CompletedTask;
 
     /// <summary>Reads meta.properties and the metadata log; the partition logs open in the background and on demand.</summary>
     public void Start()
@@ -95,6 +110,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         {
             Cluster = _cluster,
             Authorizer = Authorization.AclAuthorizer.FromProperties(_options.Properties, () => topics.Image.Acls),
+            Metrics = Metrics,
             VerifyTransactionalPartitions = !string.Equals(_options.Properties.GetValueOrDefault("transaction.partition.verification.enable"), "false", StringComparison.OrdinalIgnoreCase),
         };
         // Groups are placed by the partition count __consumer_offsets has, as Kafka places them,
@@ -127,7 +143,8 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         // offline partition (its log could not be opened) is skipped: its groups start empty.
         _groups.Start(existing is null ? [] : existing.Partitions.Where(p => topics.LogOf(p) is not null).Select(p => p.Index));
         StartTransactions(topics);
-        _pipeline = new RequestPipeline(ApiRegistry.All, new HandlerServices(_state, _groups, () => OffsetsTopicInfo() is not null), _log);
+        _pipeline = new RequestPipeline(ApiRegistry.All, new HandlerServices(_state, _groups, () => OffsetsTopicInfo() is not null), _log) { Metrics = Metrics.Requests };
+        Metrics.Attach(_options, () => topics);
         var interval = long.TryParse(_options.Properties.GetValueOrDefault("log.retention.check.interval.ms"), out var ms) && ms > 0 ? ms : 300_000;
         _retention = RunPeriodicallyAsync(new RetentionPolicy(_state).Run, TimeSpan.FromMilliseconds(interval), _stopping.Token);
         var checkpointInterval = long.TryParse(_options.Properties.GetValueOrDefault("log.flush.offset.checkpoint.interval.ms"), out var c) && c > 0 ? c : 60_000;
@@ -271,6 +288,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         _state?.Topics.Dispose();
         _state = null;
         _storage.Dispose();
+        Metrics.Dispose();
         ReleaseLogDirs();
     }
 

@@ -260,6 +260,7 @@ public sealed partial class PartitionLog
     {
         var newSegment = _directoryDirty;
         _directoryDirty = false;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             foreach (var s in _segments)
@@ -275,6 +276,7 @@ public sealed partial class PartitionLog
             }
 
             SyncRolledIndexes();
+            StorageMetrics.Flushed(started);
         }
         catch
         {

@@ -130,6 +130,8 @@ internal sealed class FetchHandler(BrokerState state) : IApiHandler<FetchRequest
             var remaining = time.GetElapsedTime(time.GetTimestamp(), deadline);
             if (bytes >= request.MinBytes || anyError || remaining <= TimeSpan.Zero || waits.Count == 0)
             {
+                Count(response, context.Version >= 13);
+
                 return;
             }
 
@@ -282,6 +284,45 @@ internal sealed class FetchHandler(BrokerState state) : IApiHandler<FetchRequest
         total += records.Length;
         budget -= records.Length;
         return ErrorCode.None;
+    }
+
+    // For /metrics, from the response that goes out (a long poll reads more than once; only its
+    // last read is sent): per partition one fetch, failed or not, and the bytes and records sent.
+    private void Count(FetchResponse response, bool byId)
+    {
+        foreach (var topicResponse in response.Responses)
+        {
+            var topic = byId ? state.Topics.Find(topicResponse.TopicId) : state.Topics.Find(topicResponse.Topic);
+            if (topic is null)
+            {
+                continue;
+            }
+
+            foreach (var result in topicResponse.Partitions)
+            {
+                if (topic.Partition(result.PartitionIndex) is not { } partition)
+                {
+                    continue;
+                }
+
+                partition.Host.Traffic.Fetched(result.ErrorCode != 0);
+                if (result.Records is not { Length: > 0 } records)
+                {
+                    continue;
+                }
+
+                var messages = 0;
+                var span = records.Span;
+                while (span.Length >= RecordBatch.HeaderSize)
+                {
+                    var header = new RecordBatchHeader(span);
+                    messages += header.RecordCount;
+                    span = span[(int)Math.Min(header.TotalSize, span.Length)..];
+                }
+
+                partition.Host.Traffic.Sent(records.Length, messages);
+            }
+        }
     }
 
     /// <summary>The offset after the last of the whole batches in <paramref name="records"/>.</summary>

@@ -141,6 +141,7 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
                 }
 
                 result.ErrorCode = (short)error;
+                Counted(topic?.Partition(partitionData.Index)?.Host, error, partitionData.Records);
                 if (error == ErrorCode.None && request.Acks == -1 && topic?.Partition(partitionData.Index) is { } written && state.Topics.LogOf(written) is { } log and not ICommitAssignedLog)
                 {
                     // acks=all: answered once the batch is fsynced (group commit, see PartitionLog).
@@ -225,6 +226,7 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
 
             writes.Exit(d.Log);
             d.Result.ErrorCode = (short)error;
+            Counted(d.Host, error, d.Batch);
             if (error == ErrorCode.None && d.AcksAll && d.Log is not ICommitAssignedLog)
             {
                 reply.Durable.Add((d.Result, d.Log.WaitDurableAsync(d.Log.LogEndOffset)));
@@ -246,7 +248,20 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
     }
 
     /// <summary>An append whose turn on its partition was not granted at once.</summary>
-    private sealed record DeferredAppend(IPartitionLog Log, int LeaderEpoch, Memory<byte> Batch, ProduceResponse.PartitionProduceResponse Result, bool AcksAll, long LogAppendTime, TransactionCheck? Check, ValueTask Turn);
+    private sealed record DeferredAppend(IPartitionLog Log, int LeaderEpoch, Memory<byte> Batch, ProduceResponse.PartitionProduceResponse Result, bool AcksAll, long LogAppendTime, TransactionCheck? Check, ValueTask Turn, PartitionHost Host);
+
+    // For /metrics: the partition's bytes and records in (one batch per partition from Produce v3 on), or a failed produce.
+    private static void Counted(PartitionHost? host, ErrorCode error, ReadOnlyMemory<byte>? records)
+    {
+        if (host is null)
+        {
+            return;
+        }
+
+        var bytes = records is { } r ? r.Length : 0;
+        var messages = bytes >= RecordBatchHeader.Size ? new RecordBatchHeader(records!.Value.Span).RecordCount : 0;
+        host.Traffic.Produced(error != ErrorCode.None, bytes, messages);
+    }
 
     /// <summary>A transactional batch's check against its transaction (KIP-890 part 1), made under the partition's transactional lock just before the append.</summary>
     private sealed record TransactionCheck(string TransactionalId, string Topic, int Partition, short Version);
@@ -353,7 +368,7 @@ internal sealed class ProduceHandler(BrokerState state) : IApiHandler<ProduceReq
         var turn = writes.Enter(log);
         if (!turn.IsCompletedSuccessfully)
         {
-            (deferred ??= []).Add(new DeferredAppend(log, partition.LeaderEpoch, MemoryMarshal.AsMemory(records), result, acksAll, logAppendTime, check, turn));
+            (deferred ??= []).Add(new DeferredAppend(log, partition.LeaderEpoch, MemoryMarshal.AsMemory(records), result, acksAll, logAppendTime, check, turn, partition.Host));
             waiting = true;
             return ErrorCode.None;
         }

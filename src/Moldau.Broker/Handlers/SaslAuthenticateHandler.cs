@@ -68,6 +68,7 @@ internal sealed class SaslAuthenticateHandler(BrokerState state) : IApiHandler<S
                 sasl.ExpiresAtMs = lifetime is { } ms ? now + ms : long.MaxValue;
                 session.Principal = principal;
                 session.Authentication = AuthenticationState.Authenticated;
+                state.Metrics?.Authenticated(session.ListenerName, succeeded: true);
                 state.Log.LogDebug(
                     "connection {Id} from {Peer} ({Listener}) {What} as {Principal} with {Mechanism}{Lifetime}",
                     session.Id,
@@ -126,6 +127,7 @@ internal sealed class SaslAuthenticateHandler(BrokerState state) : IApiHandler<S
     private async ValueTask<SaslReply<SaslAuthenticateResponse>> FailAsync(RequestContext context, string logReason, string? clientMessage, CancellationToken cancellationToken)
     {
         var session = context.Session;
+        state.Metrics?.Authenticated(session.ListenerName, succeeded: false);
         // The failure is answered only after connection.failed.authentication.delay.ms, so a
         // client guessing passwords waits; other connections are not held up (an await, not a sleep).
         var delay = state.Sasl.For(session.ListenerName).FailedAuthenticationDelayMs;

@@ -129,6 +129,11 @@ internal sealed class ApiEndpoint<TRequest, TResponse>(ApiRegistration registrat
                 : Encode(context, response)
                 : Encode(context, response);
             pipeline.Responded(context, Key, result.Length);
+            if (pipeline.Metrics is { } metrics && Metrics.ErrorWalker<TResponse>.Walk is { } errors)
+            {
+                errors(response, metrics.ErrorsOf(Key));
+            }
+
             return result;
         }
         finally
@@ -147,6 +152,7 @@ internal sealed class ApiEndpoint<TRequest, TResponse>(ApiRegistration registrat
         {
             Moldau.Broker.Quotas.ThrottleField<TResponse>.Set?.Invoke(response, throttle);
             context.Session.Throttle(throttle);
+            pipeline.Metrics?.Throttled(Key, throttle);
         }
     }
 

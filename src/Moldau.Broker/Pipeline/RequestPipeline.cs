@@ -33,6 +33,9 @@ internal sealed class RequestPipeline
     /// <summary>Client quotas, applied to each response before it is encoded.</summary>
     public Moldau.Broker.Quotas.ClientQuotaManager Quotas { get; }
 
+    /// <summary>Error and throttle counts per API (null: not counted).</summary>
+    public Moldau.Broker.Metrics.RequestMetrics? Metrics { get; init; }
+
     /// <summary>Where failures are logged.</summary>
     public ILogger Log { get; }
 

@@ -21,6 +21,9 @@ internal sealed class PartitionHost
     private TaskCompletionSource? _opening;
     private int _gone;
 
+    /// <summary>Bytes, records and requests clients moved through this partition (for /metrics).</summary>
+    public Metrics.PartitionTraffic Traffic { get; } = new();
+
     /// <summary>The log; null until opened (or while offline, or once the partition is gone).</summary>
     public IPartitionLog? Log
     {

@@ -23,7 +23,7 @@ internal sealed class ServerConfig
 {
     private static readonly HashSet<string> Used =
     [
-        "moldau.log.direct.io", "moldau.log.open.files.max", "moldau.log.background.open.delay.ms", "node.id", "broker.id", "listeners", "advertised.listeners", "listener.security.protocol.map",
+        "moldau.http.listeners", "moldau.log.direct.io", "moldau.log.open.files.max", "moldau.log.background.open.delay.ms", "node.id", "broker.id", "listeners", "advertised.listeners", "listener.security.protocol.map",
         "controller.listener.names", "log.dirs", "log.dir", "num.partitions", "auto.create.topics.enable",
         "socket.request.max.bytes", "message.max.bytes", "log.segment.bytes", "group.initial.rebalance.delay.ms",
         "group.min.session.timeout.ms", "group.max.session.timeout.ms", "group.max.size", "offsets.topic.num.partitions",
@@ -67,6 +67,10 @@ internal sealed class ServerConfig
 
     /// <summary>Keys that are not Kafka keys Moldau knows, to be logged once each.</summary>
     public required IReadOnlyList<string> UnknownKeys { get; init; }
+
+    /// <summary>moldau.http.listeners: where /metrics and /health are served (empty: nowhere).</summary>
+    public IReadOnlyList<Http.HttpListenerConfig> HttpListeners { get; init; } = [];
+
 
     /// <summary>Builds the configuration from properties; throws <see cref="ConfigException"/> on a malformed value.</summary>
     public static ServerConfig From(IReadOnlyDictionary<string, string> props)
@@ -156,7 +160,17 @@ internal sealed class ServerConfig
 
         var network = ParseNetwork(Get, options.SocketRequestMaxBytes);
         var unknown = props.Keys.Where(k => !Used.Contains(k) && !TlsSettings.Keys.Contains(k) && !KnownKafkaKeys.Contains(k) && !BrokerProperties.IsKnown(k) && !k.StartsWith("listener.name.", StringComparison.Ordinal) && !k.StartsWith("moldau.cluster.", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
-        return new ServerConfig { Options = options, Network = network, Listeners = listeners, Advertised = advertised, UnknownKeys = unknown, Tls = tls };
+        var http = Get("moldau.http.listeners");
+        return new ServerConfig
+        {
+            Options = options,
+            Network = network,
+            Listeners = listeners,
+            Advertised = advertised,
+            UnknownKeys = unknown,
+            Tls = tls,
+            HttpListeners = Http.HttpListenerConfig.Parse(http),
+        };
     }
 
     // Kafka's socket server keys, plus Moldau's bound on a half-received request. Kafka's default

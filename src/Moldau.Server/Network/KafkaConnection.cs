@@ -107,7 +107,16 @@ internal sealed class KafkaConnection
         }
     }
 
-    private readonly record struct Pending(ValueTask<DispatchResult> Result, Frame Frame);
+    // Received, Dispatched, Returned: Stopwatch timestamps of the frame's last byte, its dispatch and
+    // its handler's return, for the request metrics (0 when not measured; a lane's in Timing).
+    private readonly record struct Pending(ValueTask<DispatchResult> Result, Frame Frame, long Received = 0, long Dispatched = 0, long Returned = 0, LaneTiming? Timing = null);
+
+    // When a lane dispatched a large frame and its handler returned (written before its result is set).
+    private sealed class LaneTiming
+    {
+        public long Dispatched;
+        public long Returned;
+    }
 
     /// <summary>Frames at least this large are dispatched off the reading thread, so that the next one is read while this one is written to disk.</summary>
     public const int OffloadBytes = 64 * 1024;
@@ -506,6 +515,8 @@ internal sealed class KafkaConnection
     // keep arrival order whatever the lanes do: each frame's place in line is taken here.
     private async ValueTask DispatchAsync(Frame frame)
     {
+        var measured = _network.Metrics is not null;
+        var received = measured ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
         var key = frame.Length >= OffloadBytes ? _dispatcher.OrderingKey(frame.Memory) : null;
         if (key is null)
         {
@@ -520,15 +531,19 @@ internal sealed class KafkaConnection
                 await written.AsTask().WaitAsync(_closed.Token).ConfigureAwait(false);
             }
 
-            await _inflight.Writer.WriteAsync(new Pending(Dispatch(frame), frame), _closed.Token).ConfigureAwait(false);
+            var dispatched = measured ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+            var dispatching = Dispatch(frame);
+            var returned = measured ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+            await _inflight.Writer.WriteAsync(new Pending(dispatching, frame, received, dispatched, returned), _closed.Token).ConfigureAwait(false);
             return;
         }
 
         _lanes ??= [.. Enumerable.Range(0, Lanes).Select(_ => new Lane(this))];
-        var result = new TaskCompletionSource<DispatchResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var timing = measured ? new LaneTiming() : null;
+        var result = new TaskCompletionSource<DispatchResult>(timing, TaskCreationOptions.RunContinuationsAsynchronously);
         Interlocked.Increment(ref _queued);
         _lanes[(int)((uint)key.Value % Lanes)].Enqueue(new Offloaded(frame, result));
-        await _inflight.Writer.WriteAsync(new Pending(new ValueTask<DispatchResult>(result.Task), frame), _closed.Token).ConfigureAwait(false);
+        await _inflight.Writer.WriteAsync(new Pending(new ValueTask<DispatchResult>(result.Task), frame, received, Timing: timing), _closed.Token).ConfigureAwait(false);
     }
 
     private readonly record struct Offloaded(Frame Frame, TaskCompletionSource<DispatchResult> Result);
@@ -576,7 +591,10 @@ internal sealed class KafkaConnection
     private void DispatchOffloaded(Offloaded offloaded)
     {
         var (frame, result) = offloaded;
+        var timing = result.Task.AsyncState as LaneTiming;
+        timing?.Dispatched = System.Diagnostics.Stopwatch.GetTimestamp();
         var pending = Dispatch(frame);
+        timing?.Returned = System.Diagnostics.Stopwatch.GetTimestamp();
         if (Interlocked.Decrement(ref _queued) == 0)
         {
             _lanesDrained.Release();
@@ -652,9 +670,16 @@ internal sealed class KafkaConnection
     private async Task WriteResponsesAsync(ChannelReader<Pending> pending)
     {
         // Every pending request is awaited, even after a close, so its frame goes back to the pool.
+        var metrics = _network.Metrics;
         await foreach (var p in pending.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
         {
             DispatchResult result;
+            short apiKey = -1, apiVersion = -1;
+            if (metrics is not null && !Moldau.Protocol.RequestHeader.TryPeek(p.Frame.Memory.Span, out apiKey, out apiVersion, out _))
+            {
+                apiKey = -1;
+            }
+
             try
             {
                 result = await p.Result.ConfigureAwait(false);
@@ -685,6 +710,7 @@ internal sealed class KafkaConnection
                 continue;
             }
 
+            var ready = metrics is not null ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
             if (result.Response is { } response)
             {
                 try
@@ -720,6 +746,12 @@ internal sealed class KafkaConnection
                     // A failed SASL exchange: its answer went out, then the connection ends.
                     Abort(result.CloseReason ?? "closed by the broker");
                 }
+            }
+
+            if (metrics is not null && apiKey >= 0)
+            {
+                var (dispatched, returned) = p.Timing is { } t ? (t.Dispatched, t.Returned) : (p.Dispatched, p.Returned);
+                metrics.Completed(apiKey, apiVersion, p.Received, dispatched, returned, ready, System.Diagnostics.Stopwatch.GetTimestamp());
             }
         }
     }

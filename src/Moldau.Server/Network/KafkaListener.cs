@@ -36,6 +36,26 @@ internal sealed class KafkaListener : IAsyncDisposable
         _tls = tls is null ? null : new TlsAcceptor(tls, name, log);
     }
 
+    /// <summary>The listener's name (PLAINTEXT, or the name listeners= gives it).</summary>
+    public string Name => _name;
+
+    /// <summary>Connections open now (for /metrics).</summary>
+    public int ConnectionCount
+    {
+        get
+        {
+            lock (_connectionsLock)
+            {
+                return _connections.Count;
+            }
+        }
+    }
+
+    /// <summary>Connections accepted since the listener started (for /metrics).</summary>
+    public long ConnectionsCreated => Interlocked.Read(ref _created);
+
+    private long _created;
+
     /// <summary>The bound address.</summary>
     public IPEndPoint EndPoint => (IPEndPoint)_socket.LocalEndPoint!;
 
@@ -212,6 +232,7 @@ internal sealed class KafkaListener : IAsyncDisposable
             }
 
             client.NoDelay = true;
+            Interlocked.Increment(ref _created);
             // The session is what the broker knows of the connection; the stream is what it reads
             // and writes (on a TLS listener the connection wraps it in TLS first).
             var info = new ConnectionSession(

@@ -30,6 +30,9 @@ internal sealed class NetworkContext
     /// <summary>max.connections and max.connections.per.ip across all listeners.</summary>
     public ConnectionQuotas Quotas { get; }
 
+    /// <summary>Where connections record each request's times (null: not recorded).</summary>
+    public Moldau.Broker.Metrics.RequestMetrics? Metrics { get; init; }
+
     /// <summary>One line per kind of refusal per interval.</summary>
     public RefusalLog Refusals { get; }
 }
