@@ -17,7 +17,7 @@ public static class CliApp
     public static readonly IReadOnlySet<string> CommandWords = new HashSet<string>(StringComparer.Ordinal)
     {
         "topic", "topics", "group", "groups", "produce", "consume", "configs", "config", "acl", "acls",
-        "user", "users", "cluster", "completion", "--version", "-V",
+        "user", "users", "cluster", "completion", "--version",
     };
 
     /// <summary>The binary's version (informational: version+commit).</summary>
