@@ -22,6 +22,15 @@ internal sealed record CommandLine(string? PropertiesPath, IReadOnlyDictionary<s
                                  as kafka-storage format --add-scram (repeatable; also
                                  iterations=4096..16384, salt=<base64>, saltedpassword=<base64>)
           --help                 show this text
+          --version              print the version
+        Admin commands (Kafka protocol; against Moldau or Kafka; each has --help):
+          moldau topic list|describe|create|alter-config|add-partitions|delete
+          moldau group list|describe|reset|delete
+          moldau produce TOPIC / moldau consume TOPIC
+          moldau configs describe|alter   moldau acl list|create|delete
+          moldau user list|create|delete  moldau cluster info
+          moldau completion bash|zsh|fish
+          common options: --bootstrap host:port, --config client.properties, --output json
         Environment: MOLDAU_LOG_LEVEL=debug|info|warning|error (default info)
         """;
 

@@ -8,6 +8,12 @@ using Moldau.Server.Configuration;
 using Moldau.Server.Logging;
 using Moldau.Server.Network;
 
+// `moldau topic list`, `moldau --version`, ...: the admin commands (Moldau.Cli); anything else starts the broker.
+if (Moldau.Cli.CliApp.Handles(args))
+{
+    return await Moldau.Cli.CliApp.RunAsync(args);
+}
+
 var started = Stopwatch.GetTimestamp();
 
 // Before anything opens a file: the soft open-file limit up to the hard one.
@@ -171,6 +177,13 @@ async Task<Moldau.Server.Http.HttpEndpoint?> StartHttpAsync()
     }
 }
 
+log.LogInformation(
+    "Moldau {Version}, mode {Mode}, node.id {NodeId}, log.dirs {LogDirs}, listeners {Listeners}",
+    Moldau.Cli.CliApp.Version,
+    $"single node (process.roles={config.Options.Properties.GetValueOrDefault("process.roles", "broker,controller")}, local storage)",
+    config.Options.NodeId,
+    string.Join(",", config.Options.LogDirs),
+    string.Join(", ", config.Listeners.Zip(listeners, (c, l) => $"{c.Name}://{l.EndPoint}")));
 log.LogInformation(
     "Moldau started in {Ms} ms, listening on {Listeners}, advertising {Advertised}",
     (int)Stopwatch.GetElapsedTime(started).TotalMilliseconds,
