@@ -21,7 +21,7 @@ internal static class SupportedApis
     /// released, with the fields of the spec: ConsumerGroupHeartbeat v1 (KIP-848's regular
     /// expressions and client-made member ids), the only version librdkafka 2.x sends.
     /// </summary>
-    private static readonly HashSet<(ApiKey, short)> ReleasedSinceSpecs = [(ApiKey.ConsumerGroupHeartbeat, 1)];
+    internal static readonly HashSet<(ApiKey, short)> ReleasedSinceSpecs = [(ApiKey.ConsumerGroupHeartbeat, 1)];
 
     /// <summary>Every served API in key order: one entry per registration in <see cref="ApiRegistry"/>.</summary>
     public static readonly IReadOnlyList<Entry> All = Build([.. ApiRegistry.All.Select(r => new Entry(r.Key, r.MinAdvertised, r.MaxVersion, r.MinServed))]);
