@@ -478,6 +478,11 @@ internal sealed partial class GroupCoordinatorShard : ICoordinatorShard
             // A group with an open transaction stays: the transaction's offsets are the group's.
             if (g.State == GroupState.Empty && g.Consumer is not { Members.Count: > 0 } && expired == g.Offsets.Count && g.Members.Count == 0 && g.PendingMembers.Count == 0 && !HasOpenTransactions(g.Id))
             {
+                if (g.Consumer is not null)
+                {
+                    records.AddRange(ConsumerGroupTombstones(g));
+                }
+
                 records.Add(new RecordToWrite(OffsetsTopic.GroupKey(g.Id), null, now));
             }
         }
