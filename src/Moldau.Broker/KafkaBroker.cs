@@ -133,11 +133,20 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
                 OffsetsTopicPartitions = offsetsPartitions,
                 OffsetsRetentionMs = long.TryParse(_options.Properties.GetValueOrDefault("offsets.retention.minutes"), out var retention) && retention > 0 ? retention * 60_000 : 7L * 24 * 60 * 60_000,
                 OffsetsRetentionCheckIntervalMs = long.TryParse(_options.Properties.GetValueOrDefault("offsets.retention.check.interval.ms"), out var check) && check > 0 ? check : 600_000,
+                ConsumerSessionTimeoutMs = int.TryParse(_options.Properties.GetValueOrDefault("group.consumer.session.timeout.ms"), out var cst) && cst > 0 ? cst : 45_000,
+                ConsumerHeartbeatIntervalMs = int.TryParse(_options.Properties.GetValueOrDefault("group.consumer.heartbeat.interval.ms"), out var chi) && chi > 0 ? chi : 5_000,
+                ConsumerAssignors = _options.Properties.GetValueOrDefault("group.consumer.assignors") is { Length: > 0 } assignors
+                    ? [.. assignors.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Where(a => a is "uniform" or "range")]
+                    : ["uniform", "range"],
+                ConsumerMaxSize = int.TryParse(_options.Properties.GetValueOrDefault("group.consumer.max.size"), out var cms) && cms > 0 ? cms : int.MaxValue,
             },
             OffsetsPartition,
             (topic, partition) => topics.Find(topic)?.Partition(partition) is not null,
             _time,
-            _log);
+            _log)
+        {
+            Topics = new Topics.GroupTopics(topics),
+        };
 
         // The __consumer_offsets logs are opened now (on demand, ahead of the background pass). An
         // offline partition (its log could not be opened) is skipped: its groups start empty.

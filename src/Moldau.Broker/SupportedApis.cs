@@ -16,6 +16,13 @@ internal static class SupportedApis
     /// request gets an UNSUPPORTED_VERSION error response, as Kafka 4 does for Produce v0-v2.</param>
     internal sealed record Entry(ApiKey Key, short MinAdvertised, short MaxVersion, short MinServed);
 
+    /// <summary>
+    /// Versions the specs Moldau holds (from before Kafka 4.0) still mark unstable but Kafka 4.0
+    /// released, with the fields of the spec: ConsumerGroupHeartbeat v1 (KIP-848's regular
+    /// expressions and client-made member ids), the only version librdkafka 2.x sends.
+    /// </summary>
+    internal static readonly HashSet<(ApiKey, short)> ReleasedSinceSpecs = [(ApiKey.ConsumerGroupHeartbeat, 1)];
+
     /// <summary>Every served API in key order: one entry per registration in <see cref="ApiRegistry"/>.</summary>
     public static readonly IReadOnlyList<Entry> All = Build([.. ApiRegistry.All.Select(r => new Entry(r.Key, r.MinAdvertised, r.MaxVersion, r.MinServed))]);
 
@@ -30,7 +37,7 @@ internal static class SupportedApis
         {
             // Never advertise beyond the specs, nor a version the spec marks unstable.
             var spec = ApiSpecs.Find((short)e.Key) ?? throw new InvalidOperationException($"no spec for {e.Key}");
-            var highestStable = spec.LatestVersionUnstable ? spec.HighestVersion - 1 : spec.HighestVersion;
+            var highestStable = spec.LatestVersionUnstable && !ReleasedSinceSpecs.Contains((e.Key, spec.HighestVersion)) ? spec.HighestVersion - 1 : spec.HighestVersion;
             if (e.MaxVersion > highestStable || e.MinAdvertised < spec.LowestVersion)
             {
                 throw new InvalidOperationException($"{e.Key} v{e.MinAdvertised}-v{e.MaxVersion} is outside the spec's stable range");

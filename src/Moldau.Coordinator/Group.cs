@@ -63,6 +63,9 @@ internal sealed class Group(string id)
 
     public string? ProtocolName { get; set; }
 
+    /// <summary>Set for a group of the consumer protocol (KIP-848): its members live there, and <see cref="Members"/> stays empty.</summary>
+    public ConsumerGroupData? Consumer { get; set; }
+
     public int GenerationId { get; set; }
 
     public string? LeaderId { get; set; }

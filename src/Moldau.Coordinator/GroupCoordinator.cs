@@ -32,7 +32,7 @@ public sealed class GroupCoordinator : IAsyncDisposable
             OffsetsTopic.Name,
             _partitions,
             offsetsPartition,
-            context => new GroupCoordinatorShard(context, options, partitionExists, log),
+            context => new GroupCoordinatorShard(context, options, partitionExists, log, () => Topics),
             time,
             log);
     }
@@ -47,6 +47,25 @@ public sealed class GroupCoordinator : IAsyncDisposable
         : this(options, p => new PartitionCoordinatorLog(offsetsPartition(p)), partitionExists, time, log)
     {
     }
+
+    /// <summary>The broker's topics, for the assignments of consumer-protocol groups (KIP-848); null: no topics.</summary>
+    public IGroupTopics? Topics { get; set; }
+
+    /// <summary>ConsumerGroupHeartbeat (KIP-848): joins, heartbeats, leaves; the answer carries the member's epoch and assignment.</summary>
+    public Task<ConsumerHeartbeatResult> ConsumerHeartbeatAsync(ConsumerHeartbeatRequest request) =>
+        _runtime.WriteAsync(ShardOf(request.GroupId), s => s.ConsumerHeartbeat(request));
+
+    /// <summary>ConsumerGroupDescribe: GROUP_ID_NOT_FOUND for a group that is not of the consumer protocol.</summary>
+    public Task<ConsumerGroupDescription> DescribeConsumerGroupAsync(string groupId) =>
+        _runtime.ReadAsync(ShardOf(groupId), s => s.DescribeConsumerGroup(groupId));
+
+    /// <summary>OffsetFetch v9+ with a member id and epoch: UNKNOWN_MEMBER_ID or STALE_MEMBER_EPOCH for a consumer-protocol group's member, as Kafka checks it.</summary>
+    public Task<ErrorCode> ValidateOffsetFetchAsync(string groupId, string? memberId, int memberEpoch) =>
+        _runtime.ReadAsync(ShardOf(groupId), s => s.ValidateOffsetFetch(groupId, memberId, memberEpoch));
+
+    /// <summary>Used by tests: a consumer-protocol member's epoch, state and partition counts.</summary>
+    internal Task<(int Epoch, ConsumerMemberState State, int Assigned, int Pending)?> ConsumerMemberAsync(string groupId, string memberId) =>
+        _runtime.ReadAsync(ShardOf(groupId), s => s.ConsumerMemberOf(groupId, memberId));
 
     /// <summary>The runtime the groups run on (tests).</summary>
     internal CoordinatorRuntime<GroupCoordinatorShard> Runtime => _runtime;
@@ -157,7 +176,7 @@ public sealed class GroupCoordinator : IAsyncDisposable
         _runtime.ReadAsync(ShardOf(groupId), s => s.Fetch(groupId, topics, requireStable));
 
     /// <summary>ListGroups, optionally filtered by state names: every shard's groups.</summary>
-    public async Task<List<(string GroupId, string ProtocolType, string State)>> ListAsync(IReadOnlyCollection<string> statesFilter)
+    public async Task<List<(string GroupId, string ProtocolType, string State, string Type)>> ListAsync(IReadOnlyCollection<string> statesFilter)
     {
         var shards = await Task.WhenAll(Enumerable.Range(0, _partitions).Select(p => _runtime.ReadAsync(p, s => s.List(statesFilter)))).ConfigureAwait(false);
         return shards.SelectMany(s => s).ToList();

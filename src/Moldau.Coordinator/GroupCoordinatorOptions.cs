@@ -15,6 +15,18 @@ public sealed class GroupCoordinatorOptions
     /// <summary>group.max.size: joins past it get GROUP_MAX_SIZE_REACHED.</summary>
     public int MaxSize { get; init; } = int.MaxValue;
 
+    /// <summary>group.consumer.session.timeout.ms: a consumer-protocol member without a heartbeat that long is removed.</summary>
+    public int ConsumerSessionTimeoutMs { get; init; } = 45000;
+
+    /// <summary>group.consumer.heartbeat.interval.ms: how often consumer-protocol members heartbeat.</summary>
+    public int ConsumerHeartbeatIntervalMs { get; init; } = 5000;
+
+    /// <summary>group.consumer.assignors: the server-side assignors, the first the default.</summary>
+    public IReadOnlyList<string> ConsumerAssignors { get; init; } = ["uniform", "range"];
+
+    /// <summary>group.consumer.max.size</summary>
+    public int ConsumerMaxSize { get; init; } = int.MaxValue;
+
     /// <summary>offsets.topic.num.partitions</summary>
     public int OffsetsTopicPartitions { get; init; } = 50;
 

@@ -48,6 +48,21 @@ internal sealed partial class GroupCoordinatorShard
         }
 
         var g = GetOrCreate(request.GroupId);
+        if (g.Consumer is not null)
+        {
+            // Without online migration a consumer-protocol group with members refuses classic
+            // members, as Kafka does; an empty one becomes a classic group (its offsets stay).
+            if (g.Consumer.Members.Count > 0)
+            {
+                return Task.FromResult(JoinError(ErrorCode.InconsistentGroupProtocol, request.MemberId));
+            }
+
+            _emitted.AddRange(ConsumerGroupTombstones(g));
+            g.Consumer = null;
+            g.ProtocolType = null;
+            g.GenerationId = 0;
+        }
+
         if (!AcceptsJoiningMember(g, request.MemberId))
         {
             // Kafka drops the member that would go past group.max.size (during a rebalance,

@@ -73,6 +73,11 @@ internal sealed partial class GroupCoordinatorShard
             return generationId < 0 ? ErrorCode.None : ErrorCode.IllegalGeneration;
         }
 
+        if (g.Consumer is { } cg)
+        {
+            return CheckConsumerCommitter(cg, generationId, memberId);
+        }
+
         // Kafka's ClassicGroup.validateOffsetCommit, in its order.
         if (generationId < 0 && g.State == GroupState.Empty)
         {
@@ -131,17 +136,19 @@ internal sealed partial class GroupCoordinatorShard
     }
 
     /// <summary>ListGroups, optionally filtered by state names.</summary>
-    public List<(string GroupId, string ProtocolType, string State)> List(IReadOnlyCollection<string> statesFilter) =>
+    /// <remarks>A consumer-protocol group has the type "consumer" and Kafka's states for it (Empty, Assigning, Reconciling, Stable); classic ones "classic".</remarks>
+    public List<(string GroupId, string ProtocolType, string State, string Type)> List(IReadOnlyCollection<string> statesFilter) =>
         _groups.Values
             .Where(g => g.State != GroupState.Dead)
-            .Where(g => statesFilter.Count == 0 || statesFilter.Contains(g.State.ToString(), StringComparer.OrdinalIgnoreCase))
-            .Select(g => (g.Id, g.ProtocolType ?? string.Empty, g.State.ToString()))
+            .Select(g => g.Consumer is { } cg ? (g.Id, "consumer", cg.StateName, "consumer") : (g.Id, g.ProtocolType ?? string.Empty, g.State.ToString(), "classic"))
+            .Where(g => statesFilter.Count == 0 || statesFilter.Contains(g.Item3, StringComparer.OrdinalIgnoreCase))
             .ToList();
 
     /// <summary>DescribeGroups: an unknown group is described as Dead with no members, as Kafka does.</summary>
     public GroupDescription Describe(string groupId)
     {
-        if (!_groups.TryGetValue(groupId, out var g))
+        // A consumer-protocol group is not a classic group: described as one that does not exist, as Kafka does for DescribeGroups before v6.
+        if (!_groups.TryGetValue(groupId, out var g) || g.Consumer is not null)
         {
             return new GroupDescription(groupId, "Dead", string.Empty, string.Empty, []);
         }
@@ -163,7 +170,7 @@ internal sealed partial class GroupCoordinatorShard
             return CoordinatorResult<ErrorCode>.Of(ErrorCode.GroupIdNotFound);
         }
 
-        if (g.Members.Count > 0 || g.State != GroupState.Empty)
+        if (g.Members.Count > 0 || g.State != GroupState.Empty || g.Consumer is { Members.Count: > 0 })
         {
             return CoordinatorResult<ErrorCode>.Of(ErrorCode.NonEmptyGroup);
         }
@@ -174,6 +181,11 @@ internal sealed partial class GroupCoordinatorShard
         var tombstones = g.Offsets.Keys.Concat(PendingPartitions(groupId).Where(k => !g.Offsets.ContainsKey(k)))
             .Select(k => new RecordToWrite(OffsetsTopic.OffsetKey(groupId, k.Topic, k.Partition), null, now))
             .ToList();
+        if (g.Consumer is not null)
+        {
+            tombstones.AddRange(ConsumerGroupTombstones(g));
+        }
+
         tombstones.Add(new RecordToWrite(OffsetsTopic.GroupKey(groupId), null, now));
         return CoordinatorResult<ErrorCode>.Of(tombstones, ErrorCode.None, error => error);
     }

@@ -29,6 +29,7 @@ internal sealed partial class GroupCoordinatorShard : ICoordinatorShard
     private readonly Func<string, int, bool> _partitionExists;
     private readonly CoordinatorShardContext<GroupCoordinatorShard> _context;
     private readonly ILogger _log;
+    private readonly Func<IGroupTopics?> _topics;
     private readonly Dictionary<string, Group> _groups = new(StringComparer.Ordinal);
     private readonly List<RecordToWrite> _emitted = [];
     private long _expiryAt = long.MaxValue;
@@ -37,8 +38,9 @@ internal sealed partial class GroupCoordinatorShard : ICoordinatorShard
     // an operation that already applied it.
     private bool _loaded;
 
-    public GroupCoordinatorShard(CoordinatorShardContext<GroupCoordinatorShard> context, GroupCoordinatorOptions options, Func<string, int, bool> partitionExists, ILogger log)
+    public GroupCoordinatorShard(CoordinatorShardContext<GroupCoordinatorShard> context, GroupCoordinatorOptions options, Func<string, int, bool> partitionExists, ILogger log, Func<IGroupTopics?>? topics = null)
     {
+        _topics = topics ?? (() => null);
         _context = context;
         _options = options;
         _partitionExists = partitionExists;
@@ -96,9 +98,13 @@ internal sealed partial class GroupCoordinatorShard : ICoordinatorShard
                 }
 
                 break;
+            case OffsetsTopic.ConsumerGroupEntry ce:
+                ReplayConsumerGroup(ce);
+                break;
             case OffsetsTopic.GroupEntry ge:
                 {
                     var g = GetOrCreate(ge.Group);
+                    g.Consumer = null;
                     g.GenerationId = ge.Value!.Generation;
                     g.ProtocolType = ge.Value.ProtocolType;
                     g.ProtocolName = ge.Value.Protocol;
@@ -178,6 +184,7 @@ internal sealed partial class GroupCoordinatorShard : ICoordinatorShard
         // back expires and the group rebalances. A group over group.max.size (the limit was
         // lowered) rebalances at once, so its members can commit before some are refused.
         _loaded = true;
+        OnConsumerGroupsLoaded();
         var now = Now;
         foreach (var g in _groups.Values)
         {
@@ -434,7 +441,15 @@ internal sealed partial class GroupCoordinatorShard : ICoordinatorShard
         foreach (var g in _groups.Values)
         {
             HashSet<string>? subscribed = null;
-            if (g.State == GroupState.Stable && g.ProtocolType == "consumer" && g.ProtocolName is not null)
+            if (g.Consumer is { } cg)
+            {
+                // A consumer-protocol group: offsets of topics no member subscribes to expire, as for a stable classic group.
+                if (cg.Members.Count > 0)
+                {
+                    subscribed = cg.Members.Values.SelectMany(m => m.SubscribedTopicNames).Concat(cg.SubscribedTopics.Keys).ToHashSet(StringComparer.Ordinal);
+                }
+            }
+            else if (g.State == GroupState.Stable && g.ProtocolType == "consumer" && g.ProtocolName is not null)
             {
                 subscribed = g.Members.Values.SelectMany(m => SubscribedTopics(m.MetadataFor(g.ProtocolName))).ToHashSet(StringComparer.Ordinal);
             }
@@ -461,8 +476,13 @@ internal sealed partial class GroupCoordinatorShard : ICoordinatorShard
             }
 
             // A group with an open transaction stays: the transaction's offsets are the group's.
-            if (g.State == GroupState.Empty && expired == g.Offsets.Count && g.Members.Count == 0 && g.PendingMembers.Count == 0 && !HasOpenTransactions(g.Id))
+            if (g.State == GroupState.Empty && g.Consumer is not { Members.Count: > 0 } && expired == g.Offsets.Count && g.Members.Count == 0 && g.PendingMembers.Count == 0 && !HasOpenTransactions(g.Id))
             {
+                if (g.Consumer is not null)
+                {
+                    records.AddRange(ConsumerGroupTombstones(g));
+                }
+
                 records.Add(new RecordToWrite(OffsetsTopic.GroupKey(g.Id), null, now));
             }
         }

@@ -28,7 +28,7 @@ public sealed record CommittedOffset(long Offset, int LeaderEpoch, string Metada
 /// offset commit (OffsetCommitKey), key version 2 a group's metadata (GroupMetadataKey). A null
 /// value is a tombstone.
 /// </summary>
-public static class OffsetsTopic
+public static partial class OffsetsTopic
 {
     /// <summary>The topic's name.</summary>
     public const string Name = "__consumer_offsets";
@@ -64,7 +64,7 @@ public static class OffsetsTopic
     /// <summary>A group metadata record's value.</summary>
     public static byte[] GroupValue(GroupMetadataValue value) => Versioned(GroupValueVersion, value);
 
-    private static byte[] Versioned(short version, IKafkaMessage message)
+    internal static byte[] Versioned(short version, IKafkaMessage message)
     {
         var bytes = new byte[2 + message.Size(version)];
         var writer = new KafkaWriter(bytes);
@@ -82,7 +82,7 @@ public static class OffsetsTopic
     /// <summary>A group's metadata (or its tombstone when <paramref name="Value"/> is null).</summary>
     public sealed record GroupEntry(string Group, GroupMetadataValue? Value) : Entry;
 
-    /// <summary>Decodes one record; null for keys of other kinds (newer consumer-group records).</summary>
+    /// <summary>Decodes one record; null for keys of other kinds (share groups).</summary>
     public static Entry? Decode(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte>? value)
     {
         var kr = new KafkaReader(key);
@@ -130,6 +130,9 @@ public static class OffsetsTopic
                     g.Read(ref vr, valueVersion);
                     return new GroupEntry(k.Group, g);
                 }
+
+            case >= ConsumerGroupMetadataKeyVersion and <= ConsumerGroupCurrentAssignmentKeyVersion:
+                return DecodeConsumerGroup(keyVersion, ref kr, value);
 
             default:
                 return null;

@@ -150,6 +150,19 @@ public sealed class ApiCoverageTests(ProbeBroker fixture) : IClassFixture<ProbeB
                 Topics = [new() { Name = "probe", Partitions = [new() { PartitionIndex = 0, CommittedOffset = 1, CommittedLeaderEpoch = -1, CommittedMetadata = "m" }] }],
             });
         }),
+        [ApiKey.ConsumerGroupHeartbeat] = new((_, v) => Task.FromResult<IKafkaMessage>(new ConsumerGroupHeartbeatRequest
+        {
+            GroupId = $"cg-heartbeat-v{v}",
+            MemberId = $"member-v{v}",
+            RebalanceTimeoutMs = 30_000,
+            SubscribedTopicNames = ["probe"],
+            TopicPartitions = [],
+        })),
+        [ApiKey.ConsumerGroupDescribe] = new(async (f, v) =>
+        {
+            await f.Harness.SendAsync<ConsumerGroupHeartbeatResponse>(ApiKey.ConsumerGroupHeartbeat, 1, new ConsumerGroupHeartbeatRequest { GroupId = $"cg-describe-v{v}", MemberId = "m", RebalanceTimeoutMs = 30_000, SubscribedTopicNames = ["probe"], TopicPartitions = [] });
+            return new ConsumerGroupDescribeRequest { GroupIds = [$"cg-describe-v{v}"] };
+        }),
         [ApiKey.ListGroups] = new((_, _) => Task.FromResult<IKafkaMessage>(new ListGroupsRequest())),
         [ApiKey.DescribeGroups] = new((_, _) => Task.FromResult<IKafkaMessage>(new DescribeGroupsRequest { Groups = ["commit-v2"] })),
         [ApiKey.DeleteGroups] = new(async (f, v) =>

@@ -5,7 +5,7 @@ using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
 
-/// <summary>ListGroups: every classic group, filtered by state (v4+).</summary>
+/// <summary>ListGroups: every group, classic and consumer protocol, filtered by state (v4+) and type (v5).</summary>
 internal sealed class ListGroupsHandler(GroupCoordinator coordinator, IAuthorizer authorizer) : IApiHandler<ListGroupsRequest, ListGroupsResponse>
 {
     /// <inheritdoc/>
@@ -21,10 +21,10 @@ internal sealed class ListGroupsHandler(GroupCoordinator coordinator, IAuthorize
         // Describe on the cluster lists every group; without it, the groups the principal may describe.
         var all = authorizer.OnCluster(context, AclOperation.Describe);
         var types = request.TypesFilter;
-        var groups = types.Count > 0 && !types.Contains("classic", StringComparer.OrdinalIgnoreCase) ? [] : await coordinator.ListAsync(request.StatesFilter).ConfigureAwait(false);
+        var groups = (await coordinator.ListAsync(request.StatesFilter).ConfigureAwait(false)).Where(g => types.Count == 0 || types.Contains(g.Type, StringComparer.OrdinalIgnoreCase));
         return new ListGroupsResponse
         {
-            Groups = groups.Where(g => all || authorizer.OnGroup(context, AclOperation.Describe, g.GroupId)).Select(g => new ListGroupsResponse.ListedGroup { GroupId = g.GroupId, ProtocolType = g.ProtocolType, GroupState = g.State, GroupType = "classic" }).ToList(),
+            Groups = groups.Where(g => all || authorizer.OnGroup(context, AclOperation.Describe, g.GroupId)).Select(g => new ListGroupsResponse.ListedGroup { GroupId = g.GroupId, ProtocolType = g.ProtocolType, GroupState = g.State, GroupType = g.Type }).ToList(),
         };
     }
 }

@@ -42,7 +42,16 @@ internal sealed class OffsetFetchHandler(GroupCoordinator coordinator, IAuthoriz
                     continue;
                 }
 
-                var offsets = Visible(context, await fetch.ConfigureAwait(false), g.Topics is not null);
+                var fetched = await fetch.ConfigureAwait(false);
+                // v9 (KIP-848): a consumer-protocol member fetches with its id and epoch, checked as Kafka does.
+                if (context.Version >= 9 && (g.MemberId is not null || g.MemberEpoch >= 0)
+                    && await coordinator.ValidateOffsetFetchAsync(g.GroupId, g.MemberId, g.MemberEpoch).ConfigureAwait(false) is var invalid && invalid != ErrorCode.None)
+                {
+                    response.Groups.Add(new OffsetFetchResponse.OffsetFetchResponseGroup { GroupId = g.GroupId, ErrorCode = (short)invalid });
+                    continue;
+                }
+
+                var offsets = Visible(context, fetched, g.Topics is not null);
                 response.Groups.Add(new OffsetFetchResponse.OffsetFetchResponseGroup
                 {
                     GroupId = g.GroupId,

@@ -39,6 +39,10 @@ internal static class ApiRegistry
         Api(ApiKey.DescribeGroups, 0, 5, s => new DescribeGroupsHandler(s.Groups, s.Authorizer)),
         Api(ApiKey.DeleteGroups, 0, 2, s => new DeleteGroupsHandler(s.Groups, s.Authorizer)),
         Api(ApiKey.OffsetDelete, 0, 0, s => new OffsetDeleteHandler(s.Groups, s.Authorizer)),
+        // KIP-848. v1 (regular expressions) is unstable in the specs Moldau holds but released in
+        // Kafka 4.0, and librdkafka 2.x sends nothing else (SupportedApis.ReleasedSinceSpecs).
+        Api(ApiKey.ConsumerGroupHeartbeat, 0, 1, s => new ConsumerGroupHeartbeatHandler(s.Groups, s.Authorizer)),
+        Api(ApiKey.ConsumerGroupDescribe, 0, 0, s => new ConsumerGroupDescribeHandler(s.Groups, s.Authorizer)),
         Api(ApiKey.AddPartitionsToTxn, 0, 4, s => new AddPartitionsToTxnHandler(s.State)),
         Api(ApiKey.AddOffsetsToTxn, 0, 4, s => new AddOffsetsToTxnHandler(s.State)),
         // v5 (KIP-890 part 2, an epoch bump per transaction) is unstable in the specs Moldau holds.
