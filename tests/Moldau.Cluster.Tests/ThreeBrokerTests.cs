@@ -127,6 +127,62 @@ public sealed class ThreeBrokerTests(CephRgwServer rgw, PostgresServer postgres,
         Assert.True(values.Count == 0, $"stored twice: {string.Join(", ", values.Take(10))}");
     }
 
+    [Fact]
+    public async Task A_consumer_group_commits_through_the_hashed_coordinator_and_transactions_are_refused_clearly()
+    {
+        await using var cluster = await ThreeBrokers.StartAsync(rgw, postgres, output);
+        var topic = "events";
+        await cluster.CreateTopicAsync(cluster.Brokers[1], topic, 3);
+        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = cluster.Brokers[1].Bootstrap, Acks = Acks.All }).Build())
+        {
+            for (var i = 0; i < 300; i++)
+            {
+                producer.Produce(new TopicPartition(topic, i % 3), new Message<Null, string> { Value = $"e{i}" });
+            }
+
+            Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
+        }
+
+        // A group through broker 3: FindCoordinator names the hashed broker, which runs the group.
+        static ConsumerConfig Config(string bootstrap) => new()
+        {
+            BootstrapServers = bootstrap,
+            GroupId = "billing",
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+        };
+        var seen = new HashSet<string>();
+        using (var consumer = new ConsumerBuilder<Null, string>(Config(cluster.Brokers[2].Bootstrap)).Build())
+        {
+            consumer.Subscribe(topic);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (seen.Count < 300 && DateTime.UtcNow < deadline)
+            {
+                if (consumer.Consume(TimeSpan.FromMilliseconds(500)) is { IsPartitionEOF: false } record)
+                {
+                    seen.Add(record.Message.Value);
+                }
+            }
+
+            Assert.Equal(300, seen.Count);
+            consumer.Commit();
+            consumer.Close();
+        }
+
+        // The same group from broker 1 finds the offsets committed (100 per partition).
+        using (var again = new ConsumerBuilder<Null, string>(Config(cluster.Brokers[0].Bootstrap)).Build())
+        {
+            var committed = again.Committed(Enumerable.Range(0, 3).Select(p => new TopicPartition(topic, p)), TimeSpan.FromSeconds(30));
+            Assert.All(committed, c => Assert.Equal(100, c.Offset.Value));
+        }
+
+        // No transaction coordinator over PostgreSQL yet: a fatal error, not an endless retry.
+        using var transactional = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = cluster.Brokers[0].Bootstrap, TransactionalId = "tx-1" }).Build();
+        var refused = Assert.ThrowsAny<KafkaException>(() => transactional.InitTransactions(TimeSpan.FromSeconds(30)));
+        output.WriteLine($"InitTransactions: {refused.Error.Code} {refused.Error.Reason}");
+        Assert.Equal(ErrorCode.UnsupportedVersion, refused.Error.Code);
+    }
+
     private Dictionary<(int Partition, long Offset), string> Consume(string bootstrap, string topic, int expected, TimeSpan timeout, bool allowMore = false)
     {
         using var consumer = new ConsumerBuilder<string, string>(new ConsumerConfig
