@@ -57,6 +57,18 @@ public sealed class ThreeBrokerTests(CephRgwServer rgw, PostgresServer postgres,
             Assert.True(consumed.TryGetValue(at, out var got), $"offset {at} not consumed");
             Assert.Equal(value, got);
         }
+
+        // Stateless brokers: with all three stopped, a fourth that never saw these records serves
+        // them, cold, from PostgreSQL and the object store.
+        await cluster.StopAllAsync();
+        await using var fresh = await ClusterBroker.StartAsync(4, cluster.ConnectionString, rgw, cluster.Bucket);
+        var cold = Consume(fresh.Bootstrap, topic, acked.Count, TimeSpan.FromSeconds(60));
+        Assert.Equal(acked.Count, cold.Count);
+        foreach (var (at, value) in acked)
+        {
+            Assert.True(cold.TryGetValue(at, out var got), $"offset {at} not served by the new broker");
+            Assert.Equal(value, got);
+        }
     }
 
     [Fact]
@@ -222,14 +234,31 @@ public sealed class ThreeBrokerTests(CephRgwServer rgw, PostgresServer postgres,
         private readonly TestDatabase _database;
         private readonly ITestOutputHelper _output;
 
-        private ThreeBrokers(TestDatabase database, List<ClusterBroker> brokers, ITestOutputHelper output)
+        private ThreeBrokers(TestDatabase database, string bucket, List<ClusterBroker> brokers, ITestOutputHelper output)
         {
             _database = database;
+            Bucket = bucket;
             Brokers = brokers;
             _output = output;
         }
 
         public List<ClusterBroker> Brokers { get; }
+
+        public string Bucket { get; }
+
+        public string ConnectionString => _database.ConnectionString;
+
+        /// <summary>Stops the three brokers (SIGTERM by PID), keeping the database and bucket.</summary>
+        public async Task StopAllAsync()
+        {
+            foreach (var broker in Brokers)
+            {
+                _output.WriteLine($"---- broker {broker.NodeId} ----\n{broker.Output}");
+                await broker.DisposeAsync();
+            }
+
+            Brokers.Clear();
+        }
 
         public static async Task<ThreeBrokers> StartAsync(CephRgwServer rgw, PostgresServer postgres, ITestOutputHelper output)
         {
@@ -254,7 +283,7 @@ public sealed class ThreeBrokerTests(CephRgwServer rgw, PostgresServer postgres,
                 throw;
             }
 
-            var cluster = new ThreeBrokers(database, brokers, output);
+            var cluster = new ThreeBrokers(database, bucket, brokers, output);
             await cluster.WaitAsync(admin => admin.GetMetadata(TimeSpan.FromSeconds(5)).Brokers.Count == 3, "every broker lists three live brokers");
             return cluster;
         }
@@ -301,12 +330,7 @@ public sealed class ThreeBrokerTests(CephRgwServer rgw, PostgresServer postgres,
 
         public async ValueTask DisposeAsync()
         {
-            foreach (var broker in Brokers)
-            {
-                _output.WriteLine($"---- broker {broker.NodeId} ----\n{broker.Output}");
-                await broker.DisposeAsync();
-            }
-
+            await StopAllAsync();
             await _database.DisposeAsync();
         }
     }
