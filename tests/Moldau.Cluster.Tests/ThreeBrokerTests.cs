@@ -58,6 +58,11 @@ public sealed class ThreeBrokerTests(CephRgwServer rgw, PostgresServer postgres,
             Assert.Equal(value, got);
         }
 
+        // kcat (librdkafka's command-line client) reads the same records through broker 2.
+        var lines = await KcatAsync(["-b", cluster.Brokers[1].Bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%p %o %s\n"]);
+        var byKcat = lines.Select(l => l.Split(' ')).ToDictionary(f => (int.Parse(f[0], System.Globalization.CultureInfo.InvariantCulture), long.Parse(f[1], System.Globalization.CultureInfo.InvariantCulture)), f => f[2]);
+        Assert.Equal(acked, byKcat);
+
         // Stateless brokers: with all three stopped, a fourth that never saw these records serves
         // them, cold, from PostgreSQL and the object store.
         await cluster.StopAllAsync();
@@ -193,6 +198,23 @@ public sealed class ThreeBrokerTests(CephRgwServer rgw, PostgresServer postgres,
         var refused = Assert.ThrowsAny<KafkaException>(() => transactional.InitTransactions(TimeSpan.FromSeconds(30)));
         output.WriteLine($"InitTransactions: {refused.Error.Code} {refused.Error.Reason}");
         Assert.Equal(ErrorCode.UnsupportedVersion, refused.Error.Code);
+    }
+
+    private static async Task<List<string>> KcatAsync(IReadOnlyList<string> arguments)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("kcat") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in arguments)
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        Assert.True(process.ExitCode == 0, $"kcat exited with {process.ExitCode}: {await stderr}");
+        return [.. (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries)];
     }
 
     private Dictionary<(int Partition, long Offset), string> Consume(string bootstrap, string topic, int expected, TimeSpan timeout, bool allowMore = false)
