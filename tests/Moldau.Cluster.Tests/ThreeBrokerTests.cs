@@ -57,6 +57,23 @@ public sealed class ThreeBrokerTests(CephRgwServer rgw, PostgresServer postgres,
             Assert.True(consumed.TryGetValue(at, out var got), $"offset {at} not consumed");
             Assert.Equal(value, got);
         }
+
+        // kcat (librdkafka's command-line client) reads the same records through broker 2.
+        var lines = await KcatAsync(["-b", cluster.Brokers[1].Bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%p %o %s\n"]);
+        var byKcat = lines.Select(l => l.Split(' ')).ToDictionary(f => (int.Parse(f[0], System.Globalization.CultureInfo.InvariantCulture), long.Parse(f[1], System.Globalization.CultureInfo.InvariantCulture)), f => f[2]);
+        Assert.Equal(acked, byKcat);
+
+        // Stateless brokers: with all three stopped, a fourth that never saw these records serves
+        // them, cold, from PostgreSQL and the object store.
+        await cluster.StopAllAsync();
+        await using var fresh = await ClusterBroker.StartAsync(4, cluster.ConnectionString, rgw, cluster.Bucket);
+        var cold = Consume(fresh.Bootstrap, topic, acked.Count, TimeSpan.FromSeconds(60));
+        Assert.Equal(acked.Count, cold.Count);
+        foreach (var (at, value) in acked)
+        {
+            Assert.True(cold.TryGetValue(at, out var got), $"offset {at} not served by the new broker");
+            Assert.Equal(value, got);
+        }
     }
 
     [Fact]
@@ -127,6 +144,79 @@ public sealed class ThreeBrokerTests(CephRgwServer rgw, PostgresServer postgres,
         Assert.True(values.Count == 0, $"stored twice: {string.Join(", ", values.Take(10))}");
     }
 
+    [Fact]
+    public async Task A_consumer_group_commits_through_the_hashed_coordinator_and_transactions_are_refused_clearly()
+    {
+        await using var cluster = await ThreeBrokers.StartAsync(rgw, postgres, output);
+        var topic = "events";
+        await cluster.CreateTopicAsync(cluster.Brokers[1], topic, 3);
+        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = cluster.Brokers[1].Bootstrap, Acks = Acks.All }).Build())
+        {
+            for (var i = 0; i < 300; i++)
+            {
+                producer.Produce(new TopicPartition(topic, i % 3), new Message<Null, string> { Value = $"e{i}" });
+            }
+
+            Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
+        }
+
+        // A group through broker 3: FindCoordinator names the hashed broker, which runs the group.
+        static ConsumerConfig Config(string bootstrap) => new()
+        {
+            BootstrapServers = bootstrap,
+            GroupId = "billing",
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+        };
+        var seen = new HashSet<string>();
+        using (var consumer = new ConsumerBuilder<Null, string>(Config(cluster.Brokers[2].Bootstrap)).Build())
+        {
+            consumer.Subscribe(topic);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (seen.Count < 300 && DateTime.UtcNow < deadline)
+            {
+                if (consumer.Consume(TimeSpan.FromMilliseconds(500)) is { IsPartitionEOF: false } record)
+                {
+                    seen.Add(record.Message.Value);
+                }
+            }
+
+            Assert.Equal(300, seen.Count);
+            consumer.Commit();
+            consumer.Close();
+        }
+
+        // The same group from broker 1 finds the offsets committed (100 per partition).
+        using (var again = new ConsumerBuilder<Null, string>(Config(cluster.Brokers[0].Bootstrap)).Build())
+        {
+            var committed = again.Committed(Enumerable.Range(0, 3).Select(p => new TopicPartition(topic, p)), TimeSpan.FromSeconds(30));
+            Assert.All(committed, c => Assert.Equal(100, c.Offset.Value));
+        }
+
+        // No transaction coordinator over PostgreSQL yet: a fatal error, not an endless retry.
+        using var transactional = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = cluster.Brokers[0].Bootstrap, TransactionalId = "tx-1" }).Build();
+        var refused = Assert.ThrowsAny<KafkaException>(() => transactional.InitTransactions(TimeSpan.FromSeconds(30)));
+        output.WriteLine($"InitTransactions: {refused.Error.Code} {refused.Error.Reason}");
+        Assert.Equal(ErrorCode.UnsupportedVersion, refused.Error.Code);
+    }
+
+    private static async Task<List<string>> KcatAsync(IReadOnlyList<string> arguments)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("kcat") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in arguments)
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        Assert.True(process.ExitCode == 0, $"kcat exited with {process.ExitCode}: {await stderr}");
+        return [.. (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries)];
+    }
+
     private Dictionary<(int Partition, long Offset), string> Consume(string bootstrap, string topic, int expected, TimeSpan timeout, bool allowMore = false)
     {
         using var consumer = new ConsumerBuilder<string, string>(new ConsumerConfig
@@ -166,14 +256,31 @@ public sealed class ThreeBrokerTests(CephRgwServer rgw, PostgresServer postgres,
         private readonly TestDatabase _database;
         private readonly ITestOutputHelper _output;
 
-        private ThreeBrokers(TestDatabase database, List<ClusterBroker> brokers, ITestOutputHelper output)
+        private ThreeBrokers(TestDatabase database, string bucket, List<ClusterBroker> brokers, ITestOutputHelper output)
         {
             _database = database;
+            Bucket = bucket;
             Brokers = brokers;
             _output = output;
         }
 
         public List<ClusterBroker> Brokers { get; }
+
+        public string Bucket { get; }
+
+        public string ConnectionString => _database.ConnectionString;
+
+        /// <summary>Stops the three brokers (SIGTERM by PID), keeping the database and bucket.</summary>
+        public async Task StopAllAsync()
+        {
+            foreach (var broker in Brokers)
+            {
+                _output.WriteLine($"---- broker {broker.NodeId} ----\n{broker.Output}");
+                await broker.DisposeAsync();
+            }
+
+            Brokers.Clear();
+        }
 
         public static async Task<ThreeBrokers> StartAsync(CephRgwServer rgw, PostgresServer postgres, ITestOutputHelper output)
         {
@@ -198,7 +305,7 @@ public sealed class ThreeBrokerTests(CephRgwServer rgw, PostgresServer postgres,
                 throw;
             }
 
-            var cluster = new ThreeBrokers(database, brokers, output);
+            var cluster = new ThreeBrokers(database, bucket, brokers, output);
             await cluster.WaitAsync(admin => admin.GetMetadata(TimeSpan.FromSeconds(5)).Brokers.Count == 3, "every broker lists three live brokers");
             return cluster;
         }
@@ -245,12 +352,7 @@ public sealed class ThreeBrokerTests(CephRgwServer rgw, PostgresServer postgres,
 
         public async ValueTask DisposeAsync()
         {
-            foreach (var broker in Brokers)
-            {
-                _output.WriteLine($"---- broker {broker.NodeId} ----\n{broker.Output}");
-                await broker.DisposeAsync();
-            }
-
+            await StopAllAsync();
             await _database.DisposeAsync();
         }
     }

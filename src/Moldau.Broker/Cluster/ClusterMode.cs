@@ -203,6 +203,10 @@ internal sealed class ClusterMode : ITopicCatalog, IClusterMembership, IAsyncDis
     }
 
     /// <inheritdoc/>
+    public IReadOnlyList<(Uuid Id, string Name, int Partitions)> ListTopics() =>
+        [.. Catalog.ListTopicsAsync().GetAwaiter().GetResult().Select(t => (t.TopicId, t.Name, t.PartitionCount))];
+
+    /// <inheritdoc/>
     public bool DeleteTopic(Uuid topicId) => Catalog.DeleteTopicAsync(topicId).GetAwaiter().GetResult();
 
     /// <inheritdoc/>

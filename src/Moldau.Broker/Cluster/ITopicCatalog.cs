@@ -12,6 +12,9 @@ internal interface ITopicCatalog
     /// <summary>Creates the topic; its id, or null when a topic of that name exists.</summary>
     Uuid? CreateTopic(string name, int partitions);
 
+    /// <summary>Every topic in the catalog, with its partition count.</summary>
+    IReadOnlyList<(Uuid Id, string Name, int Partitions)> ListTopics();
+
     /// <summary>Deletes the topic; false when it did not exist.</summary>
     bool DeleteTopic(Uuid topicId);
 

@@ -33,7 +33,7 @@ internal sealed class DescribeClusterHandler(BrokerState state) : IApiHandler<De
         }
 
         var endpoint = state.EndpointFor(context.Connection.ListenerName);
-        return new DescribeClusterResponse
+        var response = new DescribeClusterResponse
         {
             ClusterId = state.ClusterId,
             ControllerId = state.Options.NodeId,
@@ -43,5 +43,15 @@ internal sealed class DescribeClusterHandler(BrokerState state) : IApiHandler<De
                 : AuthorizedOperations.NotRequested,
             Brokers = [new DescribeClusterResponse.DescribeClusterBroker { BrokerId = state.Options.NodeId, Host = endpoint.Host, Port = endpoint.Port, Rack = null }],
         };
+        if (state.Cluster is { } cluster)
+        {
+            // Cluster mode: the live brokers, as Metadata lists them.
+            response.Brokers = [.. cluster.Brokers.Select(b => (Broker: b, Endpoint: b.EndpointFor(context.Connection.ListenerName)))
+                .Where(b => b.Endpoint is not null)
+                .Select(b => new DescribeClusterResponse.DescribeClusterBroker { BrokerId = b.Broker.Id, Host = b.Endpoint!.Host, Port = b.Endpoint.Port, Rack = b.Broker.Rack })];
+            response.ControllerId = response.Brokers.Count > 0 ? response.Brokers.Min(b => b.BrokerId) : state.Options.NodeId;
+        }
+
+        return response;
     }
 }

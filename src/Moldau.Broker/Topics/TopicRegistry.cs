@@ -296,7 +296,9 @@ internal sealed partial class TopicRegistry : IDisposable
             {
                 if (catalog.CreateTopic(name, partitions) is not { } created)
                 {
-                    return (ErrorCode.TopicAlreadyExists, null);
+                    // Created through another broker and not mirrored here yet: mirror it now.
+                    Mirror(catalog.ListTopics());
+                    return (ErrorCode.TopicAlreadyExists, Find(name));
                 }
 
                 id = created;
