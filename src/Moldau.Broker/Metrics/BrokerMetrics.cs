@@ -86,7 +86,7 @@ public sealed class BrokerMetrics : IDisposable
         }
 
         var lags = new List<GroupLag>();
-        foreach (var (groupId, _, _) in await groups.ListAsync([]).WaitAsync(cancellationToken).ConfigureAwait(false))
+        foreach (var (groupId, _, _, _) in await groups.ListAsync([]).WaitAsync(cancellationToken).ConfigureAwait(false))
         {
             foreach (var (topic, partition, committed, error) in await groups.FetchAsync(groupId, null).WaitAsync(cancellationToken).ConfigureAwait(false))
             {
