@@ -230,6 +230,50 @@ public sealed class MetricsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SaslLoginsAreCountedPerListener()
+    {
+        var port = BrokerProcess.FreePort();
+        var httpPort = BrokerProcess.FreePort();
+        await using var broker = await BrokerProcess.StartAsync(
+            properties: new Dictionary<string, string>
+            {
+                ["listeners"] = $"SASL_PLAINTEXT://127.0.0.1:{port}",
+                ["sasl.enabled.mechanisms"] = "PLAIN",
+                ["listener.name.sasl_plaintext.plain.sasl.jaas.config"] =
+                    "org.apache.kafka.common.security.plain.PlainLoginModule required user_bob=\"bob-secret\";",
+                ["connection.failed.authentication.delay.ms"] = "0",
+                ["moldau.http.listeners"] = $"http://127.0.0.1:{httpPort}",
+            },
+            port: port);
+        await broker.WaitForOutputAsync("HTTP listener", TimeSpan.FromSeconds(30));
+
+        AdminClientConfig Login(string password) => new()
+        {
+            BootstrapServers = broker.BootstrapServers,
+            SecurityProtocol = SecurityProtocol.SaslPlaintext,
+            SaslMechanism = SaslMechanism.Plain,
+            SaslUsername = "bob",
+            SaslPassword = password,
+        };
+
+        using (var wrong = new AdminClientBuilder(Login("guess")).Build())
+        {
+            Assert.ThrowsAny<KafkaException>(() => wrong.GetMetadata(TimeSpan.FromSeconds(3)));
+        }
+
+        using (var right = new AdminClientBuilder(Login("bob-secret")).Build())
+        {
+            Assert.NotNull(right.GetMetadata(TimeSpan.FromSeconds(10)));
+        }
+
+        var metrics = Exposition.Parse(await Http.GetStringAsync($"http://127.0.0.1:{httpPort}/metrics"));
+        var listener = new Dictionary<string, string> { ["listener"] = "SASL_PLAINTEXT" };
+        Assert.True(metrics.Value("kafka_server_socket_server_metrics_failed_authentication_total", listener) >= 1);
+        Assert.True(metrics.Value("kafka_server_socket_server_metrics_successful_authentication_total", listener) >= 1);
+        Assert.True(metrics.Sum("kafka_network_requestmetrics_errors_total", new() { ["request"] = "SaslAuthenticate", ["error"] = "SASL_AUTHENTICATION_FAILED" }) >= 1);
+    }
+
+    [Fact]
     public async Task AnAddressThatCannotBeBoundStopsTheBroker()
     {
         using var taken = new TcpListener(IPAddress.Loopback, 0);
