@@ -357,10 +357,9 @@ internal sealed class TransactionCoordinatorShard : ICoordinatorShard
 
     /// <summary>
     /// Writes <paramref name="t"/>'s markers, then submits its Complete record. The markers are
-    /// appended in the shard's turn, as the operation queued right behind the one that prepared the
-    /// end (so EndTxn's answer is not held back by the marker writes, and no other thread is woken
-    /// to start them), all of them before the first durability wait, so one fsync per partition
-    /// serves them; the wait for their fsyncs and any retry run outside the turn.
+    /// appended here, in the shard's turn (an append is a write into the page cache, no fsync), all
+    /// of them before the first durability wait, so one fsync per partition serves them and no
+    /// thread is woken to start them; the wait for their fsyncs and any retry run outside the turn.
     /// </summary>
     private void StartMarkers(TransactionMetadata t)
     {
@@ -370,14 +369,8 @@ internal sealed class TransactionCoordinatorShard : ICoordinatorShard
         var result = state == TransactionState.PrepareCommit ? ControlRecordType.Commit : ControlRecordType.Abort;
         var coordinatorEpoch = _services.CoordinatorEpoch(_context.Partition);
         _services.Ending.GetOrAdd(id, static _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-        _context.Timer.Schedule(MarkersKey(id), TimeSpan.Zero, s =>
-        {
-            _ = s.WriteMarkersThenCompleteAsync(id, producerId, epoch, coordinatorEpoch, result, partitions, state);
-            return CoordinatorResult<bool>.Of(true);
-        });
+        _ = WriteMarkersThenCompleteAsync(id, producerId, epoch, coordinatorEpoch, result, partitions, state);
     }
-
-    private static string MarkersKey(string id) => "markers:" + id;
 
     private async Task WriteMarkersThenCompleteAsync(string id, long producerId, short epoch, int coordinatorEpoch, ControlRecordType result, List<(string Topic, int Partition)> partitions, TransactionState state)
     {
