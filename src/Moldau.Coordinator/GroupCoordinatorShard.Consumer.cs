@@ -103,6 +103,8 @@ internal sealed partial class GroupCoordinatorShard
     private const string ConsumerSessionTimer = "cg-session";
     private const string ConsumerRevocationTimer = "cg-revocation";
 
+    private readonly Dictionary<string, Regex> _regexes = new(StringComparer.Ordinal);
+
 
     /// <summary>ConsumerGroupHeartbeat.</summary>
     public CoordinatorResult<ConsumerHeartbeatResult> ConsumerHeartbeat(ConsumerHeartbeatRequest request)
@@ -256,7 +258,7 @@ internal sealed partial class GroupCoordinatorShard
         {
             try
             {
-                _ = new Regex(r.SubscribedTopicRegex, RegexOptions.NonBacktracking);
+                _ = Compile(r.SubscribedTopicRegex);
             }
             catch (ArgumentException e)
             {
@@ -483,9 +485,23 @@ internal sealed partial class GroupCoordinatorShard
     }
 
     /// <summary>A KIP-848 regular expression (RE2J in Kafka; .NET's backtracking-free engine here), matched against the whole topic name.</summary>
-    private static Regex Compile(string pattern) => new($"^(?:{pattern})$", RegexOptions.NonBacktracking | RegexOptions.CultureInvariant);
+    /// <remarks>Compiled once per shard and pattern (building a non-backtracking automaton is not cheap; heartbeats match often).</remarks>
+    private Regex Compile(string pattern)
+    {
+        if (!_regexes.TryGetValue(pattern, out var regex))
+        {
+            if (_regexes.Count >= 1024)
+            {
+                _regexes.Clear();
+            }
 
-    private static bool Subscribes(ConsumerMember m, string topic) =>
+            _regexes[pattern] = regex = new Regex($"^(?:{pattern})$", RegexOptions.NonBacktracking | RegexOptions.CultureInvariant);
+        }
+
+        return regex;
+    }
+
+    private bool Subscribes(ConsumerMember m, string topic) =>
         m.SubscribedTopicNames.Contains(topic, StringComparer.Ordinal) || (m.SubscribedTopicRegex is { } regex && Compile(regex).IsMatch(topic));
 
     private static bool SameTopics(Dictionary<string, (Uuid Id, int Partitions)> a, Dictionary<string, (Uuid Id, int Partitions)> b) =>

@@ -53,6 +53,20 @@ internal sealed partial class GroupCoordinatorShard
             return generationId < 0 ? ErrorCode.None : ErrorCode.IllegalGeneration;
         }
 
+        if (g.Consumer is { } cg)
+        {
+            // A consumer-protocol group (KIP-848): a producer without group metadata commits as
+            // before; else the member and its epoch are checked, a stale epoch answered as
+            // ILLEGAL_GENERATION, the error TxnOffsetCommit clients know.
+            if (generationId < 0 && memberId.Length == 0 && groupInstanceId is null)
+            {
+                return ErrorCode.None;
+            }
+
+            var checkedMember = CheckConsumerCommitter(cg, generationId, memberId);
+            return checkedMember == ErrorCode.StaleMemberEpoch ? ErrorCode.IllegalGeneration : checkedMember;
+        }
+
         if (generationId < 0 && g.State == GroupState.Empty)
         {
             return ErrorCode.None;

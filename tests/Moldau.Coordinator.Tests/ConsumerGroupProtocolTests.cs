@@ -139,6 +139,11 @@ public sealed class ConsumerGroupProtocolTests
         Assert.Equal(ErrorCode.None, await c.ValidateOffsetFetchAsync("g", "a", 1));
         Assert.Equal(7, (await c.CommittedAsync("g", "t", 0))!.Offset);
 
+        // TxnOffsetCommit with the consumer's group metadata (KIP-447): a stale epoch is ILLEGAL_GENERATION there.
+        Assert.Equal(ErrorCode.IllegalGeneration, Assert.Single(await c.CommitTransactionalAsync("g", "tx", 1, 0, 0, "a", null, [("t", 0, 9, -1, null)]).WaitAsync(Wait)).Error);
+        Assert.Equal(ErrorCode.None, Assert.Single(await c.CommitTransactionalAsync("g", "tx", 1, 0, 1, "a", null, [("t", 0, 9, -1, null)]).WaitAsync(Wait)).Error);
+        Assert.Equal(ErrorCode.InvalidRequest, (await c.ConsumerHeartbeatAsync(new ConsumerHeartbeatRequest("g", "rx", 0, null, null, 30_000, null, "a(b", null, [], "client", "/127.0.0.1")).WaitAsync(Wait)).Error);
+
         // The classic protocol and the consumer protocol do not share a group id.
         Assert.Equal((short)ErrorCode.InconsistentGroupProtocol, (await c.JoinAsync(GroupFixture.Join("g")).WaitAsync(Wait)).Error);
         var classic = await f.JoinStableAsync("classic");
