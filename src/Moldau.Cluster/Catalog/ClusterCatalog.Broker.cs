@@ -66,21 +66,19 @@ public sealed partial class ClusterCatalog
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var tx = await connection.BeginTransactionAsync(cancellationToken);
-        await using var cmd = new NpgsqlCommand(
+        await using (var rows = new NpgsqlCommand(
             """
             DELETE FROM moldau_batches WHERE topic_id = @id;
             DELETE FROM moldau_producer_states WHERE topic_id = @id;
-            DELETE FROM moldau_topics WHERE topic_id = @id;
-            """, connection, tx);
-        cmd.Parameters.AddWithValue("id", ToGuid(topicId));
-        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
-        var deleted = 0;
-        do
+            """, connection, tx))
         {
-            deleted = reader.RecordsAffected;
+            rows.Parameters.AddWithValue("id", ToGuid(topicId));
+            await rows.ExecuteNonQueryAsync(cancellationToken);
         }
-        while (await reader.NextResultAsync(cancellationToken));
-        await reader.DisposeAsync();
+
+        await using var topic = new NpgsqlCommand("DELETE FROM moldau_topics WHERE topic_id = @id", connection, tx);
+        topic.Parameters.AddWithValue("id", ToGuid(topicId));
+        var deleted = await topic.ExecuteNonQueryAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return deleted > 0;
     }
