@@ -123,8 +123,10 @@ internal sealed class HttpEndpoint : IAsyncDisposable
             }),
             null);
         app.UseRouting();
-        app.MapGet("/health/live", () => Results.Text("live\n"));
-        app.MapGet("/health/ready", async (HttpContext context) =>
+        // RequestDelegate handlers, not minimal-API lambdas: those are compiled at run time by
+        // reflection, which a Native AOT binary cannot do.
+        app.MapGet("/health/live", context => TextAsync(context, StatusCodes.Status200OK, "live\n"));
+        app.MapGet("/health/ready", async context =>
         {
             var why = new List<string>();
             if (!broker.Ready)
@@ -157,9 +159,9 @@ internal sealed class HttpEndpoint : IAsyncDisposable
                 }
             }
 
-            return why.Count == 0
-                ? Results.Text("ready\n")
-                : Results.Text(string.Join('\n', why) + "\n", statusCode: StatusCodes.Status503ServiceUnavailable);
+            await (why.Count == 0
+                ? TextAsync(context, StatusCodes.Status200OK, "ready\n")
+                : TextAsync(context, StatusCodes.Status503ServiceUnavailable, string.Join('\n', why) + "\n")).ConfigureAwait(false);
         });
 
         try
@@ -188,5 +190,12 @@ internal sealed class HttpEndpoint : IAsyncDisposable
         await _app.DisposeAsync().ConfigureAwait(false);
         _meters.Dispose();
         _meter.Dispose();
+    }
+
+    private static Task TextAsync(HttpContext context, int status, string text)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        return context.Response.WriteAsync(text, context.RequestAborted);
     }
 }
