@@ -1,6 +1,7 @@
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using Moldau.IntegrationTests.Infrastructure;
+using Xunit.Abstractions;
 
 namespace Moldau.IntegrationTests;
 
@@ -8,7 +9,7 @@ namespace Moldau.IntegrationTests;
 /// Confluent.Kafka 2.16 (librdkafka 2.16) with <c>group.protocol=consumer</c> (KIP-848): the
 /// broker assigns, members heartbeat with ConsumerGroupHeartbeat v1.
 /// </summary>
-public sealed class ConsumerProtocolGroupTests
+public sealed class ConsumerProtocolGroupTests(ITestOutputHelper output)
 {
     private static readonly Dictionary<string, string> Properties = new()
     {
@@ -104,6 +105,7 @@ public sealed class ConsumerProtocolGroupTests
     {
         await using var broker = await BrokerProcess.StartAsync(properties: Properties);
         var bootstrap = broker.BootstrapServers;
+        output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} started");
         var topic = await TopicWithMessagesAsync(bootstrap, 6, 300);
         var group = "g-" + topic;
         var consumers = Enumerable.Range(0, 3).Select(_ => Consumer(bootstrap, group, assignor: assignor)).ToList();
@@ -113,6 +115,7 @@ public sealed class ConsumerProtocolGroupTests
             bool Split() => consumers.All(c => c.Assignment.Count == 2) && consumers.SelectMany(c => c.Assignment).Distinct().Count() == 6;
             var seen = consumers.Select(_ => new HashSet<string>()).ToList();
             PollUntil(consumers, () => Split() && consumers.All(CaughtUp), TimeSpan.FromSeconds(90), seen);
+            output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} split and read");
             Assert.True(Split(), string.Join(" / ", consumers.Select(c => string.Join(",", c.Assignment.Select(p => p.Partition.Value)))));
             Assert.Equal(300, seen.SelectMany(s => s).Distinct().Count());
             foreach (var c in consumers)
@@ -122,6 +125,7 @@ public sealed class ConsumerProtocolGroupTests
 
             // The first member leaves (ConsumerGroupHeartbeat with epoch -1): its partitions move to
             // the other two, which keep the ones they had all along.
+            output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} committed");
             var kept = consumers.Skip(1).Select(c => c.Assignment.ToHashSet()).ToList();
             consumers[0].Close();
             consumers[0].Dispose();
@@ -129,6 +133,7 @@ public sealed class ConsumerProtocolGroupTests
             await ProduceAsync(bootstrap, topic, 300, 60);
             var after = rest.Select(_ => new HashSet<string>()).ToList();
             PollUntil(rest, () => rest.All(c => c.Assignment.Count == 3), TimeSpan.FromSeconds(60), after);
+            output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} moved");
             Assert.Equal(6, rest.SelectMany(c => c.Assignment).Distinct().Count());
             if (assignor == "uniform")
             {
@@ -137,6 +142,7 @@ public sealed class ConsumerProtocolGroupTests
             }
 
             PollUntil(rest, () => rest.All(c => c.Assignment.Count == 3) && rest.All(CaughtUp), TimeSpan.FromSeconds(60), after);
+            output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} caught up after the leave");
             Assert.Equal(60, after.SelectMany(s => s).Distinct().Count(k => int.Parse(k[1..]) >= 300));
             foreach (var c in rest)
             {
@@ -149,6 +155,8 @@ public sealed class ConsumerProtocolGroupTests
             consumers.ForEach(c => c.Dispose());
         }
 
+        output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} closed");
+
         // Everyone restarts: the new members start exactly at the committed offsets.
         await ProduceAsync(bootstrap, topic, 360, 30);
         var again = Enumerable.Range(0, 2).Select(_ => Consumer(bootstrap, group, assignor: assignor)).ToList();
@@ -158,6 +166,7 @@ public sealed class ConsumerProtocolGroupTests
             var seen = again.Select(_ => new HashSet<string>()).ToList();
             PollUntil(again, () => again.Sum(c => c.Assignment.Count) == 6 && again.All(CaughtUp), TimeSpan.FromSeconds(60), seen);
             // A partition that moved between the two before a commit is read twice (at least once); nothing before the commits comes back.
+            output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} resumed");
             var keys = seen.SelectMany(s => s).Distinct().Select(k => int.Parse(k[1..])).Order().ToList();
             Assert.Equal(Enumerable.Range(360, 30), keys);
             again.ForEach(c => c.Close());
@@ -168,6 +177,7 @@ public sealed class ConsumerProtocolGroupTests
         }
 
         // The admin view: ListGroups shows a consumer-protocol group, DescribeConsumerGroups its state.
+        output.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} closed again");
         using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = bootstrap }).Build();
         var listed = await admin.ListConsumerGroupsAsync();
         Assert.Contains(listed.Valid, g => g.GroupId == group);
