@@ -32,6 +32,7 @@ public sealed class CommitPipeline : IAsyncDisposable
     private readonly SemaphoreSlim _full = new(0);
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
+    private readonly TimeSpan _testPauseBeforeCommit;
     private Buffer _current = new();
     private bool _closed;
 
@@ -54,6 +55,7 @@ public sealed class CommitPipeline : IAsyncDisposable
         _giveUpAfter = giveUpAfter;
         _time = time;
         _log = log;
+        _testPauseBeforeCommit = TestPauseBeforeCommit();
         _loop = Task.Run(RunAsync);
     }
 
@@ -155,6 +157,11 @@ public sealed class CommitPipeline : IAsyncDisposable
                     // AlreadyExists: an earlier attempt of this very upload landed (same key, same bytes).
                     await buffer.Writer.UploadAsync(_store, key).ConfigureAwait(false);
                     uploaded = true;
+                    if (_testPauseBeforeCommit > TimeSpan.Zero)
+                    {
+                        _log.LogWarning("cluster: test pause: object {Key} ({Batches} batches) uploaded, committing in {Ms} ms", key, buffer.Batches.Count, _testPauseBeforeCommit.TotalMilliseconds);
+                        await Task.Delay(_testPauseBeforeCommit, _time).ConfigureAwait(false);
+                    }
                 }
 
                 // An unknown outcome (connection lost around COMMIT) is retried with the same key:
@@ -173,8 +180,13 @@ public sealed class CommitPipeline : IAsyncDisposable
             }
             catch (BrokerFencedException e)
             {
-                // The lease lapsed: the renewal re-registers; this object is retried under the new lease.
+                // The lease lapsed (a pause, a partition from PostgreSQL): other brokers may have
+                // taken this broker's partitions and the producers may have sent these batches there
+                // meanwhile. What a fenced incarnation accepted is not committed later under a new
+                // lease: its producers get a retriable error and send again (the uploaded object is
+                // an orphan for the sweep).
                 last = e;
+                break;
             }
             catch (Exception e) when (e is NpgsqlException or IOException or TimeoutException)
             {
@@ -232,6 +244,16 @@ public sealed class CommitPipeline : IAsyncDisposable
         await _loop.ConfigureAwait(false);
         _stop.Dispose();
     }
+
+    /// <summary>
+    /// Test-only: the environment variable <c>MOLDAU_CLUSTER_TEST_PAUSE_BEFORE_COMMIT_MS</c> makes
+    /// every upload wait that long before its commit, so a test can kill the broker between upload
+    /// and commit deterministically. Not a configuration key; never set it in production.
+    /// </summary>
+    private static TimeSpan TestPauseBeforeCommit() =>
+        int.TryParse(Environment.GetEnvironmentVariable("MOLDAU_CLUSTER_TEST_PAUSE_BEFORE_COMMIT_MS"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms) && ms > 0
+            ? TimeSpan.FromMilliseconds(ms)
+            : TimeSpan.Zero;
 
     private sealed class Buffer
     {
