@@ -110,7 +110,9 @@ public sealed class ClusterFaultTests(CephRgwServer rgw, PostgresServer postgres
         await using var cluster = await Brokers.StartAsync(rgw, postgres, output);
         var topic = "paused";
         await cluster.CreateTopicAsync(topic, Partitions);
-        var paused = cluster.Members[1];
+
+        // The broker leading the most partitions (leaders are a hash of the topic id).
+        var paused = cluster.Members.MaxBy(b => cluster.PartitionsLedBy(topic, b.NodeId).Count)!;
         var ledByPaused = cluster.PartitionsLedBy(topic, paused.NodeId);
         output.WriteLine($"broker {paused.NodeId} leads partitions {string.Join(',', ledByPaused)}");
         Assert.NotEmpty(ledByPaused);
@@ -144,9 +146,16 @@ public sealed class ClusterFaultTests(CephRgwServer rgw, PostgresServer postgres
         }
 
         Assert.Contains("lease lapsed; registered again", paused.Output, StringComparison.Ordinal);
-        output.WriteLine(paused.Output.Contains("lease expired or replaced, object", StringComparison.Ordinal)
-            ? "a commit of the paused incarnation was refused by the lease check"
-            : "the paused incarnation had re-registered before its next commit");
+        // What it had accepted before the pause (buffered, or still in its sockets) is refused by
+        // the lease check, and those producers get a retriable error (they sent again elsewhere).
+        deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!paused.Output.Contains("lease expired or replaced, object", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200);
+        }
+
+        Assert.Contains("lease expired or replaced, object", paused.Output, StringComparison.Ordinal);
+        Assert.Contains("answered KAFKA_STORAGE_ERROR", paused.Output, StringComparison.Ordinal);
 
         await sending;
         load.Report();
@@ -173,9 +182,16 @@ public sealed class ClusterFaultTests(CephRgwServer rgw, PostgresServer postgres
         // lands between the two.
         var pause = new Dictionary<string, string> { ["MOLDAU_CLUSTER_TEST_PAUSE_BEFORE_COMMIT_MS"] = "1500" };
         await using var cluster = await Brokers.StartAsync(rgw, postgres, output, environmentOfFirst: pause);
-        var topic = "killed-before-commit";
-        await cluster.CreateTopicAsync(topic, Partitions);
         var victim = cluster.Members[0];
+
+        // Leaders are a hash of the topic id: take a topic of which broker 1 leads some partitions.
+        var topic = "";
+        for (var attempt = 0; attempt < 10 && (topic.Length == 0 || cluster.PartitionsLedBy(topic, victim.NodeId).Count == 0); attempt++)
+        {
+            topic = $"killed-before-commit-{attempt}";
+            await cluster.CreateTopicAsync(topic, Partitions);
+        }
+
         Assert.NotEmpty(cluster.PartitionsLedBy(topic, victim.NodeId));
 
         using var load = new Load(cluster.Bootstrap, topic, total: 5000, output);

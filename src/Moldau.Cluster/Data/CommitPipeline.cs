@@ -79,6 +79,9 @@ public sealed class CommitPipeline : IAsyncDisposable
                 throw new IOException("the broker is shutting down");
             }
 
+            // The object is committed under the lease it was accepted under: batches a fenced
+            // incarnation took are refused, never committed later under a re-registered lease.
+            _current.Lease ??= _lease();
             var location = _current.Writer.Add(batch);
             var idempotent = header.ProducerId >= 0;
             _current.Batches.Add(pending);
@@ -166,7 +169,7 @@ public sealed class CommitPipeline : IAsyncDisposable
 
                 // An unknown outcome (connection lost around COMMIT) is retried with the same key:
                 // the catalog then returns what landed, or commits now.
-                result = await _catalog.CommitObjectAsync(_lease(), new ObjectCommit(key, buffer.Writer.Length, buffer.Commits)).ConfigureAwait(false);
+                result = await _catalog.CommitObjectAsync(buffer.Lease!, new ObjectCommit(key, buffer.Writer.Length, buffer.Commits)).ConfigureAwait(false);
                 break;
             }
             catch (ObjectStoreException e) when (e.IsRetriable)
@@ -180,11 +183,11 @@ public sealed class CommitPipeline : IAsyncDisposable
             }
             catch (BrokerFencedException e)
             {
-                // The lease lapsed (a pause, a partition from PostgreSQL): other brokers may have
-                // taken this broker's partitions and the producers may have sent these batches there
-                // meanwhile. What a fenced incarnation accepted is not committed later under a new
-                // lease: its producers get a retriable error and send again (the uploaded object is
-                // an orphan for the sweep).
+                // The lease these batches were accepted under lapsed (a pause, PostgreSQL out of
+                // reach): other brokers may have taken this broker's partitions and the producers
+                // may have sent these batches there meanwhile. What a fenced incarnation accepted is
+                // not committed later under a new lease: its producers get a retriable error and
+                // send again (the uploaded object is an orphan for the sweep).
                 last = e;
                 break;
             }
@@ -262,6 +265,9 @@ public sealed class CommitPipeline : IAsyncDisposable
         public List<Pending> Batches { get; } = [];
 
         public List<BatchToCommit> Commits { get; } = [];
+
+        /// <summary>The lease current when the first batch was added.</summary>
+        public BrokerLease? Lease { get; set; }
     }
 
     private sealed record Pending(ClusterPartitionLog Log, TaskCompletionSource<AppendResult> Done);
