@@ -2,6 +2,9 @@ using System.Collections.Concurrent;
 using Amazon.S3.Model;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
+using Moldau.Cluster.Catalog;
+using Moldau.Cluster.Cleanup;
+using Moldau.Cluster.ObjectStore;
 using Moldau.Cluster.Tests.Infrastructure;
 using Npgsql;
 using Xunit.Abstractions;
@@ -176,7 +179,7 @@ public sealed class ClusterFaultTests(CephRgwServer rgw, PostgresServer postgres
     }
 
     [Fact]
-    public async Task A_broker_killed_between_upload_and_commit_leaves_an_orphan_and_the_retry_lands_once()
+    public async Task A_broker_killed_between_upload_and_commit_leaves_an_orphan_that_is_swept_and_the_retry_lands_once()
     {
         // Broker 1 waits 1.5 s after each upload before committing (a test-only hook), so the kill
         // lands between the two.
@@ -232,6 +235,23 @@ public sealed class ClusterFaultTests(CephRgwServer rgw, PostgresServer postgres
         }
 
         Assert.Equal(0L, await cluster.ScalarAsync("SELECT count(*) FROM moldau_objects WHERE object_key = @key", orphan!));
+
+        // The broker does not run the clean-up job yet: its orphan sweep, run here over the same
+        // database and bucket, removes the object and nothing any batch points into.
+        await using (var catalog = await ClusterCatalog.OpenAsync(cluster.ConnectionString))
+        {
+            using var store = new S3ObjectStore(rgw.Options(cluster.Bucket));
+            var sweep = new ClusterCleanupJob(catalog, store, orphan!.Split('/')[0], brokerId: 99, new ClusterCleanupOptions
+            {
+                Interval = TimeSpan.FromMilliseconds(1),
+                OrphanSweepInterval = TimeSpan.FromMilliseconds(1),
+                OrphanGrace = TimeSpan.FromSeconds(1),
+                DefaultRetentionMs = -1,
+            });
+            Assert.Contains(orphan, await sweep.RunOrphanSweepAsync());
+            Assert.Equal(ObjectStoreErrorKind.NotFound, (await Assert.ThrowsAsync<ObjectStoreException>(() => store.GetAsync(orphan))).Kind);
+        }
+
         CheckStoredOnce(cluster.Members[2].Bootstrap, topic, load.Acked);
     }
 
