@@ -254,6 +254,12 @@ public sealed partial class ClusterCatalog : IAsyncDisposable
     // ---- commit --------------------------------------------------------------------------------
 
     /// <summary>
+    /// How long a commit's transaction may sit idle between its round trips before PostgreSQL ends
+    /// the session (normally milliseconds; shorter than any broker lease).
+    /// </summary>
+    public static readonly TimeSpan CommitIdleTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>
     /// Commits an uploaded object in one transaction: checks the broker's lease, records the object
     /// (its key is unique), locks the touched partitions' rows in (topic id, partition) order, checks
     /// each batch against its producer's state, assigns offsets from each high watermark, inserts the
@@ -323,6 +329,16 @@ public sealed partial class ClusterCatalog : IAsyncDisposable
         readProducers.Parameters.AddWithValue("partitions", producers.Select(p => p.Partition).ToArray());
         readProducers.Parameters.AddWithValue("producers", producers.Select(p => p.ProducerId).ToArray());
         read.BatchCommands.Add(readProducers);
+
+        // A broker paused (SIGSTOP, a VM stall) between this transaction's round trips would hold
+        // its partition locks, and the FOR SHARE on its broker row, for as long as it is paused:
+        // other brokers' commits of those partitions would wait, their lease renewals behind their
+        // own waiting commits (the FOR SHARE), until every lease had lapsed. PostgreSQL ends such a
+        // session instead, well inside any lease, so the commit rolls back (its retry finds the
+        // lease lapsed and is fenced) and the locks are released. Last in the batch (it returns
+        // nothing to read); in force from the transaction's first idle moment.
+        read.BatchCommands.Add(new NpgsqlBatchCommand(
+            $"SET LOCAL idle_in_transaction_session_timeout = {(int)CommitIdleTimeout.TotalMilliseconds}"));
 
         bool inserted;
         long objectId;

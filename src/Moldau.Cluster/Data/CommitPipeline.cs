@@ -32,6 +32,7 @@ public sealed class CommitPipeline : IAsyncDisposable
     private readonly SemaphoreSlim _full = new(0);
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
+    private readonly TimeSpan _testPauseBeforeCommit;
     private Buffer _current = new();
     private bool _closed;
 
@@ -54,6 +55,7 @@ public sealed class CommitPipeline : IAsyncDisposable
         _giveUpAfter = giveUpAfter;
         _time = time;
         _log = log;
+        _testPauseBeforeCommit = TestPauseBeforeCommit();
         _loop = Task.Run(RunAsync);
     }
 
@@ -77,6 +79,9 @@ public sealed class CommitPipeline : IAsyncDisposable
                 throw new IOException("the broker is shutting down");
             }
 
+            // The object is committed under the lease it was accepted under: batches a fenced
+            // incarnation took are refused, never committed later under a re-registered lease.
+            _current.Lease ??= _lease();
             var location = _current.Writer.Add(batch);
             var idempotent = header.ProducerId >= 0;
             _current.Batches.Add(pending);
@@ -155,11 +160,16 @@ public sealed class CommitPipeline : IAsyncDisposable
                     // AlreadyExists: an earlier attempt of this very upload landed (same key, same bytes).
                     await buffer.Writer.UploadAsync(_store, key).ConfigureAwait(false);
                     uploaded = true;
+                    if (_testPauseBeforeCommit > TimeSpan.Zero)
+                    {
+                        _log.LogWarning("cluster: test pause: object {Key} ({Batches} batches) uploaded, committing in {Ms} ms", key, buffer.Batches.Count, _testPauseBeforeCommit.TotalMilliseconds);
+                        await Task.Delay(_testPauseBeforeCommit, _time).ConfigureAwait(false);
+                    }
                 }
 
                 // An unknown outcome (connection lost around COMMIT) is retried with the same key:
                 // the catalog then returns what landed, or commits now.
-                result = await _catalog.CommitObjectAsync(_lease(), new ObjectCommit(key, buffer.Writer.Length, buffer.Commits)).ConfigureAwait(false);
+                result = await _catalog.CommitObjectAsync(buffer.Lease!, new ObjectCommit(key, buffer.Writer.Length, buffer.Commits)).ConfigureAwait(false);
                 break;
             }
             catch (ObjectStoreException e) when (e.IsRetriable)
@@ -173,8 +183,13 @@ public sealed class CommitPipeline : IAsyncDisposable
             }
             catch (BrokerFencedException e)
             {
-                // The lease lapsed: the renewal re-registers; this object is retried under the new lease.
+                // The lease these batches were accepted under lapsed (a pause, PostgreSQL out of
+                // reach): other brokers may have taken this broker's partitions and the producers
+                // may have sent these batches there meanwhile. What a fenced incarnation accepted is
+                // not committed later under a new lease: its producers get a retriable error and
+                // send again (the uploaded object is an orphan for the sweep).
                 last = e;
+                break;
             }
             catch (Exception e) when (e is NpgsqlException or IOException or TimeoutException)
             {
@@ -233,6 +248,16 @@ public sealed class CommitPipeline : IAsyncDisposable
         _stop.Dispose();
     }
 
+    /// <summary>
+    /// Test-only: the environment variable <c>MOLDAU_CLUSTER_TEST_PAUSE_BEFORE_COMMIT_MS</c> makes
+    /// every upload wait that long before its commit, so a test can kill the broker between upload
+    /// and commit deterministically. Not a configuration key; never set it in production.
+    /// </summary>
+    private static TimeSpan TestPauseBeforeCommit() =>
+        int.TryParse(Environment.GetEnvironmentVariable("MOLDAU_CLUSTER_TEST_PAUSE_BEFORE_COMMIT_MS"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms) && ms > 0
+            ? TimeSpan.FromMilliseconds(ms)
+            : TimeSpan.Zero;
+
     private sealed class Buffer
     {
         public BatchObjectWriter Writer { get; } = new(64 << 10);
@@ -240,6 +265,9 @@ public sealed class CommitPipeline : IAsyncDisposable
         public List<Pending> Batches { get; } = [];
 
         public List<BatchToCommit> Commits { get; } = [];
+
+        /// <summary>The lease current when the first batch was added.</summary>
+        public BrokerLease? Lease { get; set; }
     }
 
     private sealed record Pending(ClusterPartitionLog Log, TaskCompletionSource<AppendResult> Done);

@@ -46,6 +46,8 @@ public sealed class CephRgwServer : IAsyncLifetime
     /// <summary>How long the cluster took from the first command until RGW answered HTTP.</summary>
     public TimeSpan StartTime { get; private set; }
 
+    private int _gateways;
+
     /// <summary>The process ids of the monitor, the OSD and RGW, in that order.</summary>
     public IReadOnlyList<int> Pids => _daemons.Select(d => d.Process.Id).ToList();
 
@@ -131,6 +133,17 @@ public sealed class CephRgwServer : IAsyncLifetime
         }
 
         await RunAsync("radosgw-admin", ["-c", conf, "user", "create", "--uid=moldau", "--display-name=moldau", "--access-key=" + AccessKey, "--secret-key=" + SecretKey]);
+    }
+
+    /// <summary>
+    /// Starts another RADOS Gateway over the same cluster (same pools, users and buckets) on a port
+    /// of its own, for a test that stops and starts a gateway without disturbing the shared one.
+    /// </summary>
+    public async Task<RgwGateway> StartGatewayAsync()
+    {
+        var gateway = new RgwGateway(Path.Combine(Directory, "ceph.conf"), $"client.rgw.{Interlocked.Increment(ref _gateways)}", FreePort());
+        await gateway.StartAsync();
+        return gateway;
     }
 
     /// <summary>

@@ -52,7 +52,14 @@ public sealed class ClusterBroker : IAsyncDisposable
     }
 
     /// <summary>Starts a broker and waits until it accepts connections.</summary>
-    public static async Task<ClusterBroker> StartAsync(int nodeId, string postgres, CephRgwServer rgw, string bucket, IReadOnlyDictionary<string, string>? extra = null)
+    /// <param name="nodeId">node.id.</param>
+    /// <param name="postgres">The PostgreSQL connection string.</param>
+    /// <param name="rgw">The Ceph cluster (its access keys).</param>
+    /// <param name="bucket">The bucket.</param>
+    /// <param name="extra">More (or overriding) server.properties.</param>
+    /// <param name="endpoint">The S3 endpoint when not <paramref name="rgw"/>'s own gateway.</param>
+    /// <param name="environment">Environment variables for the process (test hooks).</param>
+    public static async Task<ClusterBroker> StartAsync(int nodeId, string postgres, CephRgwServer rgw, string bucket, IReadOnlyDictionary<string, string>? extra = null, string? endpoint = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var dir = Path.Combine(Path.GetTempPath(), $"moldau-cluster-broker-{nodeId}-{Guid.NewGuid():N}"[..48]);
         System.IO.Directory.CreateDirectory(dir);
@@ -63,7 +70,7 @@ public sealed class ClusterBroker : IAsyncDisposable
             ["listeners"] = $"PLAINTEXT://127.0.0.1:{port}",
             ["log.dirs"] = Path.Combine(dir, "data"),
             ["moldau.cluster.postgres.connection"] = postgres,
-            ["moldau.cluster.s3.endpoint"] = rgw.Endpoint,
+            ["moldau.cluster.s3.endpoint"] = endpoint ?? rgw.Endpoint,
             ["moldau.cluster.s3.bucket"] = bucket,
             ["moldau.cluster.s3.access.key"] = CephRgwServer.AccessKey,
             ["moldau.cluster.s3.secret.key"] = CephRgwServer.SecretKey,
@@ -86,6 +93,10 @@ public sealed class ClusterBroker : IAsyncDisposable
             UseShellExecute = false,
         };
         start.ArgumentList.Add(config);
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[k] = v;
+        }
         var process = new Process { StartInfo = start };
         var broker = new ClusterBroker(nodeId, port, dir, process);
         process.OutputDataReceived += (_, e) => broker.Append(e.Data);
@@ -138,6 +149,18 @@ public sealed class ClusterBroker : IAsyncDisposable
             await kill.WaitForExitAsync();
             await _process.WaitForExitAsync();
         }
+    }
+
+    /// <summary>SIGSTOP (a pause: the process keeps its sockets but answers nothing) by process id.</summary>
+    public Task PauseAsync() => SignalAsync("-STOP");
+
+    /// <summary>SIGCONT by process id.</summary>
+    public Task ResumeAsync() => SignalAsync("-CONT");
+
+    private async Task SignalAsync(string signal)
+    {
+        using var kill = Process.Start("kill", [signal, Pid.ToString(CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
     }
 
     /// <summary>SIGTERM by process id, then SIGKILL if it has not stopped within 20 s; removes the directory.</summary>

@@ -152,6 +152,42 @@ public sealed class PostgresServer : IAsyncLifetime
         return false;
     }
 
+    /// <summary>
+    /// Stops the server as <c>pg_ctl stop -m fast</c> does (SIGINT to the postmaster, by its PID):
+    /// sessions are ended, open transactions rolled back, a checkpoint written. <see
+    /// cref="StartAgainAsync"/> starts it on the same data directory and port.
+    /// </summary>
+    public async Task StopFastAsync()
+    {
+        var postmaster = _postmaster ?? throw new InvalidOperationException("not running");
+        await RunAsync("kill", ["-s", "INT", postmaster.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)], asServerUser: false);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await postmaster.WaitForExitAsync(cts.Token);
+        postmaster.Dispose();
+        _postmaster = null;
+    }
+
+    /// <summary>Starts the server stopped by <see cref="StopFastAsync"/> again, same directory and port.</summary>
+    public async Task StartAgainAsync()
+    {
+        if (_postmaster is not null)
+        {
+            throw new InvalidOperationException("already running");
+        }
+
+        // The port may still be in TIME_WAIT from the client side only; the postmaster sets
+        // SO_REUSEADDR, so one attempt is normally enough.
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            if (await TryStartPostmasterAsync(Path.Combine(_dir!, "data")))
+            {
+                return;
+            }
+        }
+
+        throw new InvalidOperationException($"postgres did not start again on port {Port}:\n{Log}");
+    }
+
     private void Append(string? line)
     {
         if (line is null)
