@@ -162,6 +162,79 @@ public sealed class ClusterAdminTests(CephRgwServer rgw, PostgresServer postgres
         await WaitForConfigsAsync(cluster.Brokers[1], resource, expected);
     }
 
+    [Fact]
+    public async Task Committed_offsets_survive_the_coordinator_broker_killed()
+    {
+        await using var cluster = await TestCluster.StartAsync(rgw, postgres, output, 2);
+        const string topic = "resumed";
+        const string group = "survivor";
+        await cluster.CreateTopicAsync(topic, 2);
+        await ProduceAsync(cluster.Brokers[0].Bootstrap, topic, 2, 50, DateTime.UtcNow);
+
+        // A subscribed consumer (JoinGroup, SyncGroup, OffsetCommit with its generation) commits 30 and 40.
+        var both = string.Join(',', cluster.Brokers.Select(b => b.Bootstrap));
+        using (var consumer = new ConsumerBuilder<string, string>(GroupConfig(both, group)).Build())
+        {
+            consumer.Subscribe(topic);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (consumer.Assignment.Count < 2)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the consumer got no assignment");
+                consumer.Consume(TimeSpan.FromMilliseconds(500));
+            }
+
+            consumer.Commit([new TopicPartitionOffset(topic, 0, 30), new TopicPartitionOffset(topic, 1, 40)]);
+            consumer.Close();
+        }
+
+        int coordinatorId;
+        using (var admin = Admin(both))
+        {
+            coordinatorId = (await admin.DescribeConsumerGroupsAsync([group])).ConsumerGroupDescriptions.Single().Coordinator.Id;
+        }
+
+        // kill -9 of the coordinator: its local __consumer_offsets goes with it; the other broker,
+        // once the lease expires, coordinates the group and answers the offsets from PostgreSQL.
+        var index = cluster.Brokers.ToList().FindIndex(b => b.NodeId == coordinatorId);
+        var survivor = cluster.Brokers[1 - index];
+        await cluster.KillAsync(index);
+        output.WriteLine($"killed coordinator {coordinatorId}; asking broker {survivor.NodeId}");
+        await cluster.WaitAsync(admin => admin.GetMetadata(TimeSpan.FromSeconds(5)).Brokers.Count == 1, "the survivor lists itself alone");
+
+        using (var admin = Admin(survivor.Bootstrap))
+        {
+            var listed = (await admin.ListConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitions(group, [new TopicPartition(topic, 0), new TopicPartition(topic, 1)])])).Single();
+            Assert.Equal([30L, 40L], listed.Partitions.OrderBy(p => p.Partition.Value).Select(p => p.Offset.Value).ToArray());
+        }
+
+        // The group resumes where it committed.
+        using (var consumer = new ConsumerBuilder<string, string>(GroupConfig(survivor.Bootstrap, group)).Build())
+        {
+            consumer.Subscribe(topic);
+            var first = new Dictionary<int, long>();
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (first.Count < 2 && DateTime.UtcNow < deadline)
+            {
+                if (consumer.Consume(TimeSpan.FromMilliseconds(500)) is { IsPartitionEOF: false, Message: not null } r)
+                {
+                    first.TryAdd(r.Partition.Value, r.Offset.Value);
+                }
+            }
+
+            Assert.Equal(30, first[0]);
+            Assert.Equal(40, first[1]);
+            consumer.Close();
+        }
+    }
+
+    private static ConsumerConfig GroupConfig(string bootstrap, string group) => new()
+    {
+        BootstrapServers = bootstrap,
+        GroupId = group,
+        EnableAutoCommit = false,
+        AutoOffsetReset = AutoOffsetReset.Latest, // a missing commit would show: nothing is consumed
+    };
+
     private async Task WaitForConfigsAsync(ClusterBroker broker, ConfigResource resource, IReadOnlyDictionary<string, string> expected)
     {
         using var admin = Admin(broker.Bootstrap);
@@ -234,6 +307,7 @@ public sealed class ClusterAdminTests(CephRgwServer rgw, PostgresServer postgres
         private readonly TestDatabase _database;
         private readonly ITestOutputHelper _output;
         private readonly List<ClusterBroker> _stopped = [];
+        private readonly List<ClusterBroker> _killed = [];
 
         private TestCluster(TestDatabase database, List<ClusterBroker> brokers, ITestOutputHelper output)
         {
@@ -282,6 +356,15 @@ public sealed class ClusterAdminTests(CephRgwServer rgw, PostgresServer postgres
             _stopped.Add(broker);
         }
 
+        /// <summary>Kills broker <paramref name="index"/> with SIGKILL (its lease lives on until it expires).</summary>
+        public async Task KillAsync(int index)
+        {
+            var broker = All[index];
+            await broker.KillAsync();
+            _output.WriteLine($"---- broker {broker.NodeId} (killed) ----\n{broker.Output}");
+            _killed.Add(broker);
+        }
+
         public async Task CreateTopicAsync(string topic, int partitions, Dictionary<string, string>? configs = null)
         {
             using (var admin = Admin(All[0].Bootstrap))
@@ -296,7 +379,7 @@ public sealed class ClusterAdminTests(CephRgwServer rgw, PostgresServer postgres
         public async Task WaitAsync(Func<IAdminClient, bool> condition, string what)
         {
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-            foreach (var broker in All.Except(_stopped))
+            foreach (var broker in All.Except(_stopped).Except(_killed))
             {
                 using var admin = Admin(broker.Bootstrap);
                 while (true)
@@ -326,7 +409,11 @@ public sealed class ClusterAdminTests(CephRgwServer rgw, PostgresServer postgres
         {
             foreach (var broker in All.Except(_stopped))
             {
-                _output.WriteLine($"---- broker {broker.NodeId} ----\n{broker.Output}");
+                if (!_killed.Contains(broker))
+                {
+                    _output.WriteLine($"---- broker {broker.NodeId} ----\n{broker.Output}");
+                }
+
                 await broker.DisposeAsync();
             }
 

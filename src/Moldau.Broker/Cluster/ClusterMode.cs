@@ -18,7 +18,7 @@ namespace Moldau.Broker.Cluster;
 /// to the catalog. It answers the registry (<see cref="ITopicCatalog"/>) and the handlers
 /// (<see cref="IClusterMembership"/>).
 /// </summary>
-internal sealed class ClusterMode : ITopicCatalog, IClusterMembership, IAsyncDisposable
+internal sealed partial class ClusterMode : ITopicCatalog, IClusterMembership, IAsyncDisposable
 {
     private readonly ClusterCatalogOptions _options;
     private readonly BrokerRegistration _registration;
@@ -95,7 +95,7 @@ internal sealed class ClusterMode : ITopicCatalog, IClusterMembership, IAsyncDis
             }
         }
 
-        var mode = new ClusterMode(catalogOptions, catalog, store, registration, lease, clusterId, log);
+        var mode = new ClusterMode(catalogOptions, catalog, store, registration, lease, clusterId, log) { _time = time };
         mode.Data = new ClusterData(catalog, store, () => mode._lease, clusterId, dataOptions, time, log);
         mode._cleanup = new ClusterCleanupRunner(new ClusterCleanupJob(catalog, store, clusterId, options.NodeId, cleanupOptions, time, log), time, log);
         await mode.RefreshMembershipAsync(CancellationToken.None).ConfigureAwait(false);
