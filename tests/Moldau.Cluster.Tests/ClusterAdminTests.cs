@@ -225,6 +225,14 @@ public sealed class ClusterAdminTests(CephRgwServer rgw, PostgresServer postgres
             Assert.Equal(40, first[1]);
             consumer.Close();
         }
+
+        // DeleteGroups removes the stored offsets too: they don't come back from PostgreSQL.
+        using (var admin = Admin(survivor.Bootstrap))
+        {
+            await admin.DeleteGroupsAsync([group]);
+            var listed = (await admin.ListConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitions(group, [new TopicPartition(topic, 0), new TopicPartition(topic, 1)])])).Single();
+            Assert.All(listed.Partitions, p => Assert.Equal(Offset.Unset, p.Offset));
+        }
     }
 
     private static ConsumerConfig GroupConfig(string bootstrap, string group) => new()

@@ -16,12 +16,31 @@ internal sealed partial class ClusterMode : IGroupOffsetStore
     // group back before it has seen the membership that made it lose the group).
     private readonly ConcurrentDictionary<string, int> _fenced = new(StringComparer.Ordinal);
 
+    private readonly SemaphoreSlim _claiming = new(1, 1);
+
     private TimeProvider _time = TimeProvider.System;
 
     /// <inheritdoc/>
-    public async Task<ErrorCode> CommitAsync(string groupId, IReadOnlyList<(string Topic, int Partition, long Offset, int LeaderEpoch, string? Metadata)> offsets)
+    public Task<ErrorCode> CommitAsync(string groupId, IReadOnlyList<(string Topic, int Partition, long Offset, int LeaderEpoch, string? Metadata)> offsets)
     {
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+        // One row per partition (the last commit of a partition in the request wins, as applying them in order would).
+        var rows = offsets
+            .GroupBy(o => (o.Topic, o.Partition))
+            .Select(g => g.Last())
+            .Select(o => new GroupOffset(o.Topic, o.Partition, o.Offset, o.LeaderEpoch, o.Metadata, now))
+            .ToList();
+        return UnderClaimAsync(groupId, claim => Catalog.CommitOffsetsAsync(claim, rows), "storing offsets");
+    }
+
+    /// <inheritdoc/>
+    public Task<ErrorCode> DeleteGroupAsync(string groupId) =>
+        UnderClaimAsync(groupId, claim => Catalog.DeleteGroupAsync(claim), "deleting");
+
+    // Runs a write of the group's state under this broker's claim, claiming first when needed.
+    private async Task<ErrorCode> UnderClaimAsync(string groupId, Func<GroupCoordinatorClaim, Task> write, string what)
+    {
         var view = _view;
         if (CoordinatorFor(groupId) != _registration.BrokerId
             || (_fenced.TryGetValue(groupId, out var fencedAt) && fencedAt == view.Epoch))
@@ -31,20 +50,17 @@ internal sealed partial class ClusterMode : IGroupOffsetStore
 
         try
         {
-            if (!_claims.TryGetValue(groupId, out var held) || held.Version != view.Epoch)
+            var held = await ClaimAsync(groupId, view.Epoch).ConfigureAwait(false);
+            try
             {
-                held = (await Catalog.ClaimGroupAsync(_lease, groupId).ConfigureAwait(false), view.Epoch);
-                _claims[groupId] = held;
-                _fenced.TryRemove(groupId, out _);
+                await write(held.Claim).ConfigureAwait(false);
+            }
+            catch (GroupCoordinatorFencedException) when (_claims.TryGetValue(groupId, out var newer) && newer.Claim.CoordinatorEpoch > held.Claim.CoordinatorEpoch)
+            {
+                // This broker's own newer claim (a request that saw a newer membership): write under it.
+                await write(newer.Claim).ConfigureAwait(false);
             }
 
-            // One row per partition (the last commit of a partition in the request wins, as applying them in order would).
-            var rows = offsets
-                .GroupBy(o => (o.Topic, o.Partition))
-                .Select(g => g.Last())
-                .Select(o => new GroupOffset(o.Topic, o.Partition, o.Offset, o.LeaderEpoch, o.Metadata, now))
-                .ToList();
-            await Catalog.CommitOffsetsAsync(held.Claim, rows).ConfigureAwait(false);
             return ErrorCode.None;
         }
         catch (GroupCoordinatorFencedException)
@@ -60,8 +76,36 @@ internal sealed partial class ClusterMode : IGroupOffsetStore
         }
         catch (Exception e) when (e is Npgsql.NpgsqlException or IOException or TimeoutException)
         {
-            _log.LogWarning("cluster: storing offsets of group {Group} failed: {Error}", groupId, e.Message);
+            _log.LogWarning("cluster: {What} group {Group} in the catalog failed: {Error}", what, groupId, e.Message);
             return ErrorCode.CoordinatorNotAvailable;
+        }
+    }
+
+    // This broker's claim of the group for membership version `version`: one claim per version,
+    // made under a lock so concurrent commits of a group don't claim twice and fence each other.
+    private async Task<(GroupCoordinatorClaim Claim, int Version)> ClaimAsync(string groupId, int version)
+    {
+        if (_claims.TryGetValue(groupId, out var held) && held.Version == version)
+        {
+            return held;
+        }
+
+        await _claiming.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_claims.TryGetValue(groupId, out held) && held.Version == version)
+            {
+                return held;
+            }
+
+            held = (await Catalog.ClaimGroupAsync(_lease, groupId).ConfigureAwait(false), version);
+            _claims[groupId] = held;
+            _fenced.TryRemove(groupId, out _);
+            return held;
+        }
+        finally
+        {
+            _claiming.Release();
         }
     }
 

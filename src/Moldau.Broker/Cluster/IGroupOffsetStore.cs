@@ -17,6 +17,12 @@ internal interface IGroupOffsetStore
     /// </summary>
     Task<ErrorCode> CommitAsync(string groupId, IReadOnlyList<(string Topic, int Partition, long Offset, int LeaderEpoch, string? Metadata)> offsets);
 
+    /// <summary>
+    /// DeleteGroups: removes the group's stored offsets under this broker's claim (the errors as
+    /// <see cref="CommitAsync"/>).
+    /// </summary>
+    Task<ErrorCode> DeleteGroupAsync(string groupId);
+
     /// <summary>The group's stored committed offsets by topic and partition (empty when none); null when PostgreSQL could not be reached.</summary>
     Task<IReadOnlyDictionary<(string Topic, int Partition), (long Offset, int LeaderEpoch, string? Metadata, long CommitTimestamp)>?> LoadAsync(string groupId);
 }
