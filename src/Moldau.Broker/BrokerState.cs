@@ -40,6 +40,9 @@ internal sealed class BrokerState(BrokerOptions options, TopicRegistry topics, s
     /// <summary>The live brokers in cluster mode (docs/cluster.md); null in single-node mode.</summary>
     public Cluster.IClusterMembership? Cluster { get; init; }
 
+    /// <summary>Committed group offsets in PostgreSQL in cluster mode (docs/cluster.md); null in single-node mode.</summary>
+    public Cluster.IGroupOffsetStore? GroupOffsets { get; init; }
+
     /// <summary>The broker's metrics (authentication counts); null in tests that build a state of their own.</summary>
     public Metrics.BrokerMetrics? Metrics { get; init; }
 

@@ -109,6 +109,7 @@ public sealed class KafkaBroker : IRequestDispatcher, IAsyncDisposable
         _state = new BrokerState(_options, topics, clusterId, _time, _log)
         {
             Cluster = _cluster,
+            GroupOffsets = _cluster,
             Authorizer = Authorization.AclAuthorizer.FromProperties(_options.Properties, () => topics.Image.Acls),
             Metrics = Metrics,
             VerifyTransactionalPartitions = !string.Equals(_options.Properties.GetValueOrDefault("transaction.partition.verification.enable"), "false", StringComparison.OrdinalIgnoreCase),

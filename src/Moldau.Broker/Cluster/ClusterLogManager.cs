@@ -45,7 +45,9 @@ internal sealed class ClusterLogManager(ILogManager local, ClusterData data, Fun
     {
         if (log is ClusterPartitionLog)
         {
-            throw new NotSupportedException("DeleteRecords is not served in cluster mode yet");
+            // DeleteRecords of a cluster partition goes to the catalog (ITopicCatalog.DeleteRecords),
+            // retention to the shared clean-up job: nothing in the broker moves it here.
+            throw new NotSupportedException("a cluster partition's log start moves in the catalog");
         }
 
         local.AdvanceLogStart(log, offset);

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Moldau.Broker.Topics;
 using Moldau.Cluster;
 using Moldau.Cluster.Catalog;
+using Moldau.Cluster.Cleanup;
 using Moldau.Cluster.Data;
 using Moldau.Cluster.ObjectStore;
 using Moldau.Protocol;
@@ -17,7 +18,7 @@ namespace Moldau.Broker.Cluster;
 /// to the catalog. It answers the registry (<see cref="ITopicCatalog"/>) and the handlers
 /// (<see cref="IClusterMembership"/>).
 /// </summary>
-internal sealed class ClusterMode : ITopicCatalog, IClusterMembership, IAsyncDisposable
+internal sealed partial class ClusterMode : ITopicCatalog, IClusterMembership, IAsyncDisposable
 {
     private readonly ClusterCatalogOptions _options;
     private readonly BrokerRegistration _registration;
@@ -28,6 +29,7 @@ internal sealed class ClusterMode : ITopicCatalog, IClusterMembership, IAsyncDis
     private volatile View _view;
     private TopicRegistry? _topics;
     private Task? _loop;
+    private ClusterCleanupRunner? _cleanup;
 
     private ClusterMode(ClusterCatalogOptions options, ClusterCatalog catalog, S3ObjectStore store, BrokerRegistration registration, BrokerLease lease, string clusterId, ILogger log)
     {
@@ -66,6 +68,7 @@ internal sealed class ClusterMode : ITopicCatalog, IClusterMembership, IAsyncDis
         var storeOptions = S3ObjectStoreOptions.FromProperties(options.Properties)
             ?? throw new ArgumentException($"{ClusterCatalogOptions.ConnectionKey} is set but {S3ObjectStoreOptions.BucketKey} is not: cluster mode needs both");
         var dataOptions = ClusterDataOptions.FromProperties(options.Properties);
+        var cleanupOptions = ClusterCleanupOptions.FromProperties(options.Properties);
         var catalog = await ClusterCatalog.OpenAsync(catalogOptions.ConnectionString).ConfigureAwait(false);
         var store = new S3ObjectStore(storeOptions);
         var clusterId = await catalog.ClusterIdAsync(proposedClusterId).ConfigureAwait(false);
@@ -92,21 +95,27 @@ internal sealed class ClusterMode : ITopicCatalog, IClusterMembership, IAsyncDis
             }
         }
 
-        var mode = new ClusterMode(catalogOptions, catalog, store, registration, lease, clusterId, log);
+        var mode = new ClusterMode(catalogOptions, catalog, store, registration, lease, clusterId, log) { _time = time };
         mode.Data = new ClusterData(catalog, store, () => mode._lease, clusterId, dataOptions, time, log);
+        mode._cleanup = new ClusterCleanupRunner(new ClusterCleanupJob(catalog, store, clusterId, options.NodeId, cleanupOptions, time, log), time, log);
         await mode.RefreshMembershipAsync(CancellationToken.None).ConfigureAwait(false);
         await mode.Data.Listening.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
         log.LogInformation("cluster: broker {Id} registered (epoch {Epoch}) in cluster {Cluster}; bucket {Bucket}; commit interval {Interval} ms", options.NodeId, lease.BrokerEpoch, clusterId, storeOptions.Bucket, dataOptions.CommitInterval.TotalMilliseconds);
         return mode;
     }
 
-    /// <summary>Mirrors the catalog's topics into <paramref name="topics"/> now, then keeps lease, membership and topics current.</summary>
+    /// <summary>
+    /// Mirrors the catalog's topics into <paramref name="topics"/> now, then keeps lease, membership
+    /// and topics current, and starts this broker's share of the clean-up job (retention,
+    /// unreferenced objects, the orphan sweep: docs/cluster.md).
+    /// </summary>
     public void Attach(TopicRegistry topics)
     {
         _topics = topics;
         MirrorAsync(CancellationToken.None).GetAwaiter().GetResult();
         var interval = TimeSpan.FromMilliseconds(Math.Min(1000, _options.RenewInterval.TotalMilliseconds));
         _loop = RunAsync(interval, _stop.Token);
+        _cleanup?.Start();
     }
 
     private async Task RunAsync(TimeSpan interval, CancellationToken token)
@@ -183,18 +192,17 @@ internal sealed class ClusterMode : ITopicCatalog, IClusterMembership, IAsyncDis
             return;
         }
 
-        var topics = await Catalog.ListTopicsAsync(token).ConfigureAwait(false);
-        _topics.Mirror([.. topics.Select(t => (t.TopicId, t.Name, t.PartitionCount))]);
+        _topics.Mirror(await ListTopicsAsync(token).ConfigureAwait(false));
     }
 
     // ---- ITopicCatalog ---------------------------------------------------------------------------
 
     /// <inheritdoc/>
-    public Uuid? CreateTopic(string name, int partitions)
+    public Uuid? CreateTopic(string name, int partitions, IReadOnlyDictionary<string, string> configs)
     {
         try
         {
-            return Catalog.CreateTopicAsync(name, partitions).GetAwaiter().GetResult();
+            return Catalog.CreateTopicAsync(name, partitions, configs: configs).GetAwaiter().GetResult();
         }
         catch (TopicExistsException)
         {
@@ -203,8 +211,70 @@ internal sealed class ClusterMode : ITopicCatalog, IClusterMembership, IAsyncDis
     }
 
     /// <inheritdoc/>
-    public IReadOnlyList<(Uuid Id, string Name, int Partitions)> ListTopics() =>
-        [.. Catalog.ListTopicsAsync().GetAwaiter().GetResult().Select(t => (t.TopicId, t.Name, t.PartitionCount))];
+    public IReadOnlyList<(Uuid Id, string Name, int Partitions, IReadOnlyDictionary<string, string> Configs)> ListTopics() =>
+        ListTopicsAsync(CancellationToken.None).GetAwaiter().GetResult();
+
+    private async Task<IReadOnlyList<(Uuid Id, string Name, int Partitions, IReadOnlyDictionary<string, string> Configs)>> ListTopicsAsync(CancellationToken token)
+    {
+        // Configs first: a topic created between the two reads is mirrored without its configs
+        // now and with them a second later, never with another topic's.
+        var configs = await Catalog.ListTopicConfigsAsync(token).ConfigureAwait(false);
+        var topics = await Catalog.ListTopicsAsync(token).ConfigureAwait(false);
+        return [.. topics.Select(t => (t.TopicId, t.Name, t.PartitionCount, configs.GetValueOrDefault(t.TopicId) ?? NoConfigs))];
+    }
+
+    private static readonly IReadOnlyDictionary<string, string> NoConfigs = new Dictionary<string, string>();
+
+    /// <inheritdoc/>
+    public bool SetTopicConfigs(Uuid topicId, IReadOnlyList<(string Name, string? Value)> changes)
+    {
+        var byName = new Dictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var (name, value) in changes)
+        {
+            byName[name] = value; // the last change of a key wins, as applying them in order would
+        }
+
+        try
+        {
+            Catalog.SetTopicConfigsAsync(topicId, byName).GetAwaiter().GetResult();
+            return true;
+        }
+        catch (KeyNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    /// <inheritdoc/>
+    public (ErrorCode Error, long LowWatermark)? DeleteRecords(Storage.IPartitionLog log, long offset)
+    {
+        if (log is not ClusterPartitionLog partition)
+        {
+            return null;
+        }
+
+        DeleteRecordsResult result;
+        try
+        {
+            result = Catalog.DeleteRecordsAsync(partition.Id, offset).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or IOException or TimeoutException)
+        {
+            _log.LogWarning("cluster: DeleteRecords on {Partition} failed: {Error}", partition.Name, e.Message);
+            return (ErrorCode.KafkaStorageError, -1);
+        }
+
+        switch (result.Status)
+        {
+            case DeleteRecordsStatus.Ok:
+                partition.Advance(-1, result.LowWatermark); // this broker at once; the others at their next poll
+                return (ErrorCode.None, result.LowWatermark);
+            case DeleteRecordsStatus.OffsetOutOfRange:
+                return (ErrorCode.OffsetOutOfRange, -1);
+            default:
+                return (ErrorCode.UnknownTopicOrPartition, -1);
+        }
+    }
 
     /// <inheritdoc/>
     public bool DeleteTopic(Uuid topicId) => Catalog.DeleteTopicAsync(topicId).GetAwaiter().GetResult();
@@ -272,13 +342,18 @@ internal sealed class ClusterMode : ITopicCatalog, IClusterMembership, IAsyncDis
         return z ^ (z >> 31);
     }
 
-    /// <summary>Stops the loops, commits what is buffered, releases the lease.</summary>
+    /// <summary>Stops the loops and the clean-up job (waiting for a run in progress), commits what is buffered, releases the lease.</summary>
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_loop is not null)
         {
             await _loop.ConfigureAwait(false);
+        }
+
+        if (_cleanup is not null)
+        {
+            await _cleanup.DisposeAsync().ConfigureAwait(false);
         }
 
         await Data.DisposeAsync().ConfigureAwait(false);

@@ -9,11 +9,22 @@ namespace Moldau.Broker.Cluster;
 /// </summary>
 internal interface ITopicCatalog
 {
-    /// <summary>Creates the topic; its id, or null when a topic of that name exists.</summary>
-    Uuid? CreateTopic(string name, int partitions);
+    /// <summary>Creates the topic with its config overrides (one transaction); its id, or null when a topic of that name exists.</summary>
+    Uuid? CreateTopic(string name, int partitions, IReadOnlyDictionary<string, string> configs);
 
-    /// <summary>Every topic in the catalog, with its partition count.</summary>
-    IReadOnlyList<(Uuid Id, string Name, int Partitions)> ListTopics();
+    /// <summary>Every topic in the catalog, with its partition count and config overrides.</summary>
+    IReadOnlyList<(Uuid Id, string Name, int Partitions, IReadOnlyDictionary<string, string> Configs)> ListTopics();
+
+    /// <summary>Changes a topic's config overrides (a null value removes one); false when the topic is gone.</summary>
+    bool SetTopicConfigs(Uuid topicId, IReadOnlyList<(string Name, string? Value)> changes);
+
+    /// <summary>
+    /// Kafka's DeleteRecords of one partition in the catalog (<paramref name="offset"/> -1: the high
+    /// watermark): the error and the new low watermark, which this broker's log takes at once and
+    /// the other brokers at their next poll. Null when <paramref name="log"/> is not the catalog's
+    /// (an internal topic's local log).
+    /// </summary>
+    (ErrorCode Error, long LowWatermark)? DeleteRecords(Storage.IPartitionLog log, long offset);
 
     /// <summary>Deletes the topic; false when it did not exist.</summary>
     bool DeleteTopic(Uuid topicId);

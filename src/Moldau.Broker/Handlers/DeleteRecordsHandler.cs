@@ -39,6 +39,14 @@ internal sealed class DeleteRecordsHandler(BrokerState state) : IApiHandler<Dele
                     continue;
                 }
 
+                // Cluster mode: the catalog moves the log start (its high watermark is the truth).
+                if (state.Topics.Catalog?.DeleteRecords(log, p.Offset) is { } done)
+                {
+                    r.ErrorCode = (short)done.Error;
+                    r.LowWatermark = done.LowWatermark;
+                    continue;
+                }
+
                 var target = p.Offset == -1 ? log.HighWatermark : p.Offset;
                 if (target < 0 || target > log.HighWatermark)
                 {

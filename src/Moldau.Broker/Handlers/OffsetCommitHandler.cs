@@ -1,12 +1,16 @@
 using Moldau.Broker.Authorization;
+using Moldau.Broker.Cluster;
 using Moldau.Coordinator;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
 
-/// <summary>OffsetCommit: records committed offsets in __consumer_offsets.</summary>
-internal sealed class OffsetCommitHandler(GroupCoordinator coordinator, IAuthorizer authorizer) : IApiHandler<OffsetCommitRequest, OffsetCommitResponse>
+/// <summary>
+/// OffsetCommit: records committed offsets in __consumer_offsets; in cluster mode the offsets the
+/// coordinator accepted are then stored in PostgreSQL (<paramref name="stored"/>), and only then answered.
+/// </summary>
+internal sealed class OffsetCommitHandler(GroupCoordinator coordinator, IAuthorizer authorizer, IGroupOffsetStore? stored = null) : IApiHandler<OffsetCommitRequest, OffsetCommitResponse>
 {
     /// <inheritdoc/>
     public ValueTask<OffsetCommitResponse> HandleAsync(RequestContext context, OffsetCommitRequest request, CancellationToken cancellationToken) => new(HandleAsync(context, request));
@@ -34,6 +38,16 @@ internal sealed class OffsetCommitHandler(GroupCoordinator coordinator, IAuthori
         var results = offsets.Count > 0 || refused.Count == 0
             ? await coordinator.CommitAsync(request.GroupId, generation, request.MemberId, request.GroupInstanceId, offsets).ConfigureAwait(false)
             : new List<(string Topic, int Partition, ErrorCode Error)>();
+        if (stored is not null)
+        {
+            var accepted = results.Where(r => r.Error == ErrorCode.None).Select(r => (r.Topic, r.Partition)).ToHashSet();
+            var toStore = offsets.Where(o => accepted.Contains((o.Name, o.PartitionIndex))).Select(o => (o.Name, o.PartitionIndex, o.CommittedOffset, o.CommittedLeaderEpoch, (string?)o.CommittedMetadata)).ToList();
+            if (toStore.Count > 0 && await stored.CommitAsync(request.GroupId, toStore).ConfigureAwait(false) is var error && error != ErrorCode.None)
+            {
+                results = [.. results.Select(r => r.Error == ErrorCode.None ? (r.Topic, r.Partition, error) : r)];
+            }
+        }
+
         if (refused.Count > 0)
         {
             results = [.. results, .. request.Topics.Where(t => refused.Contains(t.Name)).SelectMany(t => t.Partitions.Select(p => (t.Name, p.PartitionIndex, ErrorCode.TopicAuthorizationFailed)))];

@@ -1,12 +1,17 @@
 using Moldau.Broker.Authorization;
+using Moldau.Broker.Cluster;
 using Moldau.Coordinator;
 using Moldau.Protocol;
 using Moldau.Protocol.Messages;
 
 namespace Moldau.Broker.Handlers;
 
-/// <summary>OffsetFetch: one group (v0-v7) or a batch of groups (v8+); -1 where nothing was committed.</summary>
-internal sealed class OffsetFetchHandler(GroupCoordinator coordinator, IAuthorizer authorizer) : IApiHandler<OffsetFetchRequest, OffsetFetchResponse>
+/// <summary>
+/// OffsetFetch: one group (v0-v7) or a batch of groups (v8+); -1 where nothing was committed. In
+/// cluster mode the offsets stored in PostgreSQL (<paramref name="stored"/>) take precedence over
+/// this broker's own, which miss what another coordinator of the group committed.
+/// </summary>
+internal sealed class OffsetFetchHandler(GroupCoordinator coordinator, IAuthorizer authorizer, IGroupOffsetStore? stored = null) : IApiHandler<OffsetFetchRequest, OffsetFetchResponse>
 {
     /// <inheritdoc/>
     public ValueTask<OffsetFetchResponse> HandleAsync(RequestContext context, OffsetFetchRequest request, CancellationToken cancellationToken) => new(HandleAsync(context, request));
@@ -42,7 +47,7 @@ internal sealed class OffsetFetchHandler(GroupCoordinator coordinator, IAuthoriz
                     continue;
                 }
 
-                var fetched = await fetch.ConfigureAwait(false);
+                var fetched = await WithStoredAsync(g.GroupId, await fetch.ConfigureAwait(false), g.Topics is null).ConfigureAwait(false);
                 // v9 (KIP-848): a consumer-protocol member fetches with its id and epoch, checked as Kafka does.
                 if (context.Version >= 9 && (g.MemberId is not null || g.MemberEpoch >= 0)
                     && await coordinator.ValidateOffsetFetchAsync(g.GroupId, g.MemberId, g.MemberEpoch).ConfigureAwait(false) is var invalid && invalid != ErrorCode.None)
@@ -78,7 +83,8 @@ internal sealed class OffsetFetchHandler(GroupCoordinator coordinator, IAuthoriz
             return ErrorResponse(context, request, ErrorCode.GroupAuthorizationFailed);
         }
 
-        var single = Visible(context, await coordinator.FetchAsync(request.GroupId, request.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList(), context.Version >= 7 && request.RequireStable).ConfigureAwait(false), request.Topics is not null);
+        var local = await coordinator.FetchAsync(request.GroupId, request.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList(), context.Version >= 7 && request.RequireStable).ConfigureAwait(false);
+        var single = Visible(context, await WithStoredAsync(request.GroupId, local, request.Topics is null).ConfigureAwait(false), request.Topics is not null);
         return new OffsetFetchResponse
         {
             Topics = single.GroupBy(o => o.Topic).Select(t => new OffsetFetchResponse.OffsetFetchResponseTopic
@@ -94,6 +100,47 @@ internal sealed class OffsetFetchHandler(GroupCoordinator coordinator, IAuthoriz
                 }).ToList(),
             }).ToList(),
         };
+    }
+
+    /// <summary>
+    /// Cluster mode: each partition's offset as PostgreSQL stores it (where it stores one), and for
+    /// "all topics" the stored partitions this broker does not know; a retriable
+    /// COORDINATOR_NOT_AVAILABLE for every partition when PostgreSQL can't be read.
+    /// </summary>
+    private async Task<List<(string Topic, int Partition, CommittedOffset? Offset, ErrorCode Error)>> WithStoredAsync(string groupId, List<(string Topic, int Partition, CommittedOffset? Offset, ErrorCode Error)> local, bool all)
+    {
+        if (stored is null)
+        {
+            return local;
+        }
+
+        if (await stored.LoadAsync(groupId).ConfigureAwait(false) is not { } offsets)
+        {
+            return [.. local.Select(l => (l.Topic, l.Partition, (CommittedOffset?)null, l.Error == ErrorCode.None ? ErrorCode.CoordinatorNotAvailable : l.Error))];
+        }
+
+        var result = new List<(string Topic, int Partition, CommittedOffset? Offset, ErrorCode Error)>(local.Count);
+        var seen = new HashSet<(string, int)>();
+        foreach (var l in local)
+        {
+            seen.Add((l.Topic, l.Partition));
+            result.Add(l.Error == ErrorCode.None && offsets.TryGetValue((l.Topic, l.Partition), out var s)
+                ? (l.Topic, l.Partition, new CommittedOffset(s.Offset, s.LeaderEpoch, s.Metadata ?? string.Empty, s.CommitTimestamp), ErrorCode.None)
+                : l);
+        }
+
+        if (all)
+        {
+            foreach (var ((topic, partition), s) in offsets.OrderBy(o => o.Key.Topic, StringComparer.Ordinal).ThenBy(o => o.Key.Partition))
+            {
+                if (!seen.Contains((topic, partition)))
+                {
+                    result.Add((topic, partition, new CommittedOffset(s.Offset, s.LeaderEpoch, s.Metadata ?? string.Empty, s.CommitTimestamp), ErrorCode.None));
+                }
+            }
+        }
+
+        return result;
     }
 
     /// <summary>

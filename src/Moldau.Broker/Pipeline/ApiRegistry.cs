@@ -32,12 +32,12 @@ internal static class ApiRegistry
         Api(ApiKey.SyncGroup, 0, 5, s => new SyncGroupHandler(s.Groups, s.Authorizer)),
         Api(ApiKey.Heartbeat, 0, 4, s => new HeartbeatHandler(s.Groups, s.Authorizer)),
         Api(ApiKey.LeaveGroup, 0, 5, s => new LeaveGroupHandler(s.Groups, s.Authorizer)),
-        Api(ApiKey.OffsetCommit, 0, 9, s => new OffsetCommitHandler(s.Groups, s.Authorizer)),
-        Api(ApiKey.OffsetFetch, 0, 9, s => new OffsetFetchHandler(s.Groups, s.Authorizer)),
+        Api(ApiKey.OffsetCommit, 0, 9, s => new OffsetCommitHandler(s.Groups, s.Authorizer, s.State.GroupOffsets)),
+        Api(ApiKey.OffsetFetch, 0, 9, s => new OffsetFetchHandler(s.Groups, s.Authorizer, s.State.GroupOffsets)),
         Api(ApiKey.TxnOffsetCommit, 0, 4, s => new TxnOffsetCommitHandler(s.Groups, s.Authorizer)),
         Api(ApiKey.ListGroups, 0, 5, s => new ListGroupsHandler(s.Groups, s.Authorizer)),
         Api(ApiKey.DescribeGroups, 0, 5, s => new DescribeGroupsHandler(s.Groups, s.Authorizer)),
-        Api(ApiKey.DeleteGroups, 0, 2, s => new DeleteGroupsHandler(s.Groups, s.Authorizer)),
+        Api(ApiKey.DeleteGroups, 0, 2, s => new DeleteGroupsHandler(s.Groups, s.Authorizer, s.State.GroupOffsets)),
         Api(ApiKey.OffsetDelete, 0, 0, s => new OffsetDeleteHandler(s.Groups, s.Authorizer)),
         // KIP-848. v1 (regular expressions) is unstable in the specs Moldau holds but released in
         // Kafka 4.0, and librdkafka 2.x sends nothing else (SupportedApis.ReleasedSinceSpecs).

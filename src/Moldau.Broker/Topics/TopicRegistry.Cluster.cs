@@ -33,10 +33,11 @@ internal sealed partial class TopicRegistry
     /// <summary>
     /// Makes the image hold exactly <paramref name="topics"/> (the catalog's, internal topics
     /// aside), each partition led by the broker the catalog's hash names at the current epoch:
-    /// topics other brokers created or deleted appear or go, and every partition whose leader or
-    /// epoch moved gets a PartitionRecord. Returns how many records it applied.
+    /// topics other brokers created or deleted appear or go, every partition whose leader or
+    /// epoch moved gets a PartitionRecord, and every topic config override that differs from the
+    /// catalog's gets a ConfigRecord (set or removed). Returns how many records it applied.
     /// </summary>
-    public int Mirror(IReadOnlyList<(Uuid Id, string Name, int Partitions)> topics)
+    public int Mirror(IReadOnlyList<(Uuid Id, string Name, int Partitions, IReadOnlyDictionary<string, string> Configs)> topics)
     {
         if (Catalog is not { } catalog)
         {
@@ -56,7 +57,7 @@ internal sealed partial class TopicRegistry
                 }
             }
 
-            foreach (var (id, name, count) in topics)
+            foreach (var (id, name, count, configs) in topics)
             {
                 var existing = image.Find(id);
                 if (existing is not null && existing.Partitions.Length > count)
@@ -72,6 +73,23 @@ internal sealed partial class TopicRegistry
                     }
 
                     records.Add(new TopicRecord { Name = name, TopicId = id });
+                }
+
+                var current = existing?.Configs ?? new Dictionary<string, string>();
+                foreach (var (key, value) in configs)
+                {
+                    if (!current.TryGetValue(key, out var had) || had != value)
+                    {
+                        records.Add(new ConfigRecord { ResourceType = TopicResource, ResourceName = name, Name = key, Value = value });
+                    }
+                }
+
+                foreach (var key in current.Keys)
+                {
+                    if (!configs.ContainsKey(key))
+                    {
+                        records.Add(new ConfigRecord { ResourceType = TopicResource, ResourceName = name, Name = key, Value = null });
+                    }
                 }
 
                 for (var i = 0; i < count; i++)

@@ -294,7 +294,7 @@ internal sealed partial class TopicRegistry : IDisposable
             var id = Uuid.NewRandom();
             if (Catalog is { } catalog && !InternalTopics.IsInternal(name))
             {
-                if (catalog.CreateTopic(name, partitions) is not { } created)
+                if (catalog.CreateTopic(name, partitions, configs ?? new Dictionary<string, string>()) is not { } created)
                 {
                     // Created through another broker and not mirrored here yet: mirror it now.
                     Mirror(catalog.ListTopics());
@@ -469,6 +469,13 @@ internal sealed partial class TopicRegistry : IDisposable
         lock (_changeLock)
         {
             if (topic is not null && Find(topic.Id) is null)
+            {
+                return;
+            }
+
+            // Cluster mode: a topic's configs live in the catalog (every broker mirrors them); the
+            // broker's own dynamic configs stay in this broker's memory.
+            if (topic is not null && Catalog is { } catalog && !InternalTopics.IsInternal(topic.Name) && !catalog.SetTopicConfigs(topic.Id, changes))
             {
                 return;
             }

@@ -79,6 +79,26 @@ public sealed partial class ClusterCatalog
         return configs;
     }
 
+    /// <summary>Every topic's config overrides, by topic id (topics without any are left out): what each broker mirrors into its image.</summary>
+    public async Task<IReadOnlyDictionary<Uuid, IReadOnlyDictionary<string, string>>> ListTopicConfigsAsync(CancellationToken cancellationToken = default)
+    {
+        await using var cmd = _dataSource.CreateCommand("SELECT topic_id, name, value FROM moldau_topic_configs");
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
+        var all = new Dictionary<Uuid, Dictionary<string, string>>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var id = FromGuid(reader.GetGuid(0));
+            if (!all.TryGetValue(id, out var configs))
+            {
+                all[id] = configs = new Dictionary<string, string>(StringComparer.Ordinal);
+            }
+
+            configs[reader.GetString(1)] = reader.GetString(2);
+        }
+
+        return all.ToDictionary(e => e.Key, e => (IReadOnlyDictionary<string, string>)e.Value);
+    }
+
     /// <summary>
     /// Kafka's DeleteRecords for one partition: moves the log start offset up to
     /// <paramref name="offset"/> (-1: the high watermark) and drops the batch rows wholly below it

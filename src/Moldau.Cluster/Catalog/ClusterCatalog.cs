@@ -148,9 +148,9 @@ public sealed partial class ClusterCatalog : IAsyncDisposable
 
     // ---- topics and partitions -----------------------------------------------------------------
 
-    /// <summary>Creates a topic with <paramref name="partitionCount"/> empty partitions.</summary>
+    /// <summary>Creates a topic with <paramref name="partitionCount"/> empty partitions and the config overrides <paramref name="configs"/>, in one transaction.</summary>
     /// <exception cref="TopicExistsException">A topic of that name exists.</exception>
-    public async Task<Uuid> CreateTopicAsync(string name, int partitionCount, Uuid? topicId = null, CancellationToken cancellationToken = default)
+    public async Task<Uuid> CreateTopicAsync(string name, int partitionCount, Uuid? topicId = null, IReadOnlyDictionary<string, string>? configs = null, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(partitionCount, 1);
         var id = topicId ?? Uuid.NewRandom();
@@ -171,6 +171,16 @@ public sealed partial class ClusterCatalog : IAsyncDisposable
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
             throw new TopicExistsException($"topic '{name}' exists");
+        }
+
+        if (configs is { Count: > 0 })
+        {
+            await using var insertConfigs = new NpgsqlCommand(
+                "INSERT INTO moldau_topic_configs (topic_id, name, value) SELECT @id, n, v FROM unnest(@n, @v) AS x(n, v)", connection, tx);
+            insertConfigs.Parameters.AddWithValue("id", ToGuid(id));
+            insertConfigs.Parameters.AddWithValue("n", configs.Keys.ToArray());
+            insertConfigs.Parameters.AddWithValue("v", configs.Values.ToArray());
+            await insertConfigs.ExecuteNonQueryAsync(cancellationToken);
         }
 
         await tx.CommitAsync(cancellationToken);
