@@ -66,7 +66,8 @@ public sealed class MetricsInstrumentTests
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Name == "kafka_network_requestmetrics_errors")
+            // Only this test's broker: other tests' brokers in the process have the same instruments.
+            if (instrument.Name == "kafka_network_requestmetrics_errors" && instrument.Meter == metrics.Meter)
             {
                 l.EnableMeasurementEvents(instrument);
             }

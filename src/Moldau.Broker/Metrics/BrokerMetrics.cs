@@ -24,6 +24,9 @@ public sealed class BrokerMetrics : IDisposable
     private Func<TopicRegistry>? _topics;
     private volatile IReadOnlyList<GroupLag> _lags = [];
 
+    /// <summary>This broker's meter: a listener tells its instruments from another broker's in the same process.</summary>
+    internal Meter Meter => _meter;
+
     /// <summary>The instruments; the broker's state is attached by <see cref="Attach"/> once started.</summary>
     internal BrokerMetrics()
     {
