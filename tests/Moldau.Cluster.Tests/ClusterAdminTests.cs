@@ -384,34 +384,8 @@ public sealed class ClusterAdminTests(CephRgwServer rgw, PostgresServer postgres
         }
 
         /// <summary>Waits until <paramref name="condition"/> holds on every running broker (asked directly).</summary>
-        public async Task WaitAsync(Func<IAdminClient, bool> condition, string what)
-        {
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-            foreach (var broker in All.Except(_stopped).Except(_killed))
-            {
-                using var admin = Admin(broker.Bootstrap);
-                while (true)
-                {
-                    try
-                    {
-                        if (condition(admin))
-                        {
-                            break;
-                        }
-                    }
-                    catch (KafkaException)
-                    {
-                    }
-
-                    if (DateTime.UtcNow > deadline)
-                    {
-                        throw new TimeoutException($"not true: {what} (broker {broker.NodeId})\n{broker.Output}");
-                    }
-
-                    await Task.Delay(200);
-                }
-            }
-        }
+        public Task WaitAsync(Func<IAdminClient, bool> condition, string what) =>
+            ClusterBroker.WaitOnEachAsync(All.Except(_stopped).Except(_killed), condition, what);
 
         public async ValueTask DisposeAsync()
         {

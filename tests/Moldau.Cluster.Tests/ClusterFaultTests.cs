@@ -494,34 +494,8 @@ public sealed class ClusterFaultTests(CephRgwServer rgw, PostgresServer postgres
         }
 
         /// <summary>Waits until <paramref name="condition"/> holds on every live broker (asked directly).</summary>
-        public async Task WaitAsync(Func<IAdminClient, bool> condition, string what)
-        {
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-            foreach (var broker in Members)
-            {
-                using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
-                while (true)
-                {
-                    try
-                    {
-                        if (condition(admin))
-                        {
-                            break;
-                        }
-                    }
-                    catch (KafkaException)
-                    {
-                    }
-
-                    if (DateTime.UtcNow > deadline)
-                    {
-                        throw new TimeoutException($"not true: {what} (broker {broker.NodeId})\n{broker.Output}");
-                    }
-
-                    await Task.Delay(200);
-                }
-            }
-        }
+        public Task WaitAsync(Func<IAdminClient, bool> condition, string what) =>
+            ClusterBroker.WaitOnEachAsync(Members, condition, what);
 
         /// <summary>Stops the brokers (SIGTERM by PID), printing what they logged; keeps database and bucket.</summary>
         public async Task StopAllAsync()

@@ -321,34 +321,8 @@ public sealed class ThreeBrokerTests(CephRgwServer rgw, PostgresServer postgres,
         }
 
         /// <summary>Waits until <paramref name="condition"/> holds on every live broker (asked directly).</summary>
-        private async Task WaitAsync(Func<IAdminClient, bool> condition, string what)
-        {
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-            foreach (var broker in Brokers)
-            {
-                using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
-                while (true)
-                {
-                    try
-                    {
-                        if (condition(admin))
-                        {
-                            break;
-                        }
-                    }
-                    catch (KafkaException)
-                    {
-                    }
-
-                    if (DateTime.UtcNow > deadline)
-                    {
-                        throw new TimeoutException($"not true: {what} (broker {broker.NodeId})\n{broker.Output}");
-                    }
-
-                    await Task.Delay(200);
-                }
-            }
-        }
+        private Task WaitAsync(Func<IAdminClient, bool> condition, string what) =>
+            ClusterBroker.WaitOnEachAsync(Brokers, condition, what);
 
         public async ValueTask DisposeAsync()
         {

@@ -201,4 +201,34 @@ public sealed class ClusterBroker : IAsyncDisposable
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+
+    /// <summary>Waits up to 30 s until <paramref name="condition"/> holds on each of <paramref name="brokers"/>, asked directly.</summary>
+    public static async Task WaitOnEachAsync(IEnumerable<ClusterBroker> brokers, Func<Confluent.Kafka.IAdminClient, bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        foreach (var broker in brokers)
+        {
+            using var admin = new Confluent.Kafka.AdminClientBuilder(new Confluent.Kafka.AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+            while (true)
+            {
+                try
+                {
+                    if (condition(admin))
+                    {
+                        break;
+                    }
+                }
+                catch (Confluent.Kafka.KafkaException)
+                {
+                }
+
+                if (DateTime.UtcNow > deadline)
+                {
+                    throw new TimeoutException($"not true: {what} (broker {broker.NodeId})\n{broker.Output}");
+                }
+
+                await Task.Delay(200);
+            }
+        }
+    }
 }
