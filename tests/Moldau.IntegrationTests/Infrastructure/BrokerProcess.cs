@@ -194,6 +194,9 @@ public sealed class BrokerProcess : IAsyncDisposable
         {
             if (process.HasExited)
             {
+                // The parameterless wait returns once the redirected output is read to its end, so
+                // the message carries what the broker said before it exited.
+                process.WaitForExit();
                 throw new InvalidOperationException($"broker exited with {process.ExitCode}:\n{Output}");
             }
 
